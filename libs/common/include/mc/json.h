@@ -1,0 +1,40 @@
+/* Typed, range-checked access to cJSON objects, so decoders are one line per
+ * field. Each getter returns MC_OK, or MC_INVALID_PARAMS with a message naming
+ * the field in err. An absent optional field leaves *out untouched. */
+#ifndef MC_JSON_H
+#define MC_JSON_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mc_json_err {
+    char msg[256];
+} mc_json_err_t;
+
+/* Largest integer a JSON number (IEEE double) carries exactly. */
+#define MC_JSON_MAX_INT 9007199254740992ull
+
+/* Parses buf[0..len) and requires a JSON object at the top. Caller frees with cJSON_Delete. */
+cJSON *mc_json_parse_object(const char *buf, size_t len, mc_json_err_t *err);
+
+int mc_json_get_str(const cJSON *obj, const char *name, bool required, size_t max_len,
+                    const char **out, mc_json_err_t *err);
+int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t min,
+                    uint64_t max, uint64_t *out, mc_json_err_t *err);
+int mc_json_get_i64(const cJSON *obj, const char *name, bool required, int64_t min,
+                    int64_t max, int64_t *out, mc_json_err_t *err);
+int mc_json_get_double(const cJSON *obj, const char *name, bool required, double min,
+                       double max, double *out, mc_json_err_t *err);
+int mc_json_get_bool(const cJSON *obj, const char *name, bool required, bool *out,
+                     mc_json_err_t *err);
+/* Array field with at most max_items elements. */
+int mc_json_get_array(const cJSON *obj, const char *name, bool required, size_t max_items,
+                      const cJSON **out, mc_json_err_t *err);
+
+/* Prints unformatted and deletes obj; returns a malloc'd string (caller frees),
+ * NULL on allocation failure. *len receives strlen when len is not NULL. */
+char *mc_json_print_take(cJSON *obj, size_t *len);
+
+#endif

@@ -1,0 +1,184 @@
+#include "mc/json.h"
+
+#include "mc/errors.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int fail(mc_json_err_t *err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return MC_INVALID_PARAMS;
+}
+
+cJSON *mc_json_parse_object(const char *buf, size_t len, mc_json_err_t *err)
+{
+    const char *end = NULL;
+    cJSON *root;
+
+    if (!buf || len == 0) {
+        fail(err, "empty body, expected a JSON object");
+        return NULL;
+    }
+    root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    while (root && end < buf + len && (*end == ' ' || *end == '\t' || *end == '\r' ||
+                                       *end == '\n'))
+        end++;
+    if (!root || end != buf + len) {
+        cJSON_Delete(root);
+        fail(err, "malformed JSON");
+        return NULL;
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        fail(err, "expected a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+/* Finds name in obj: NULL and MC_OK when absent and optional. */
+static int field(const cJSON *obj, const char *name, bool required, const cJSON **item,
+                 mc_json_err_t *err)
+{
+    *item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (*item && cJSON_IsNull(*item))
+        *item = NULL;
+    if (!*item && required)
+        return fail(err, "missing field '%s'", name);
+    return MC_OK;
+}
+
+int mc_json_get_str(const cJSON *obj, const char *name, bool required, size_t max_len,
+                    const char **out, mc_json_err_t *err)
+{
+    const cJSON *it;
+    int rc = field(obj, name, required, &it, err);
+
+    if (rc || !it)
+        return rc;
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return fail(err, "field '%s': expected a string", name);
+    if (strlen(it->valuestring) > max_len)
+        return fail(err, "field '%s': longer than %zu bytes", name, max_len);
+    *out = it->valuestring;
+    return MC_OK;
+}
+
+static int get_integral(const cJSON *obj, const char *name, bool required, double min,
+                        double max, double *out, mc_json_err_t *err)
+{
+    const cJSON *it;
+    int rc = field(obj, name, required, &it, err);
+
+    if (rc || !it)
+        return rc ? rc : 1; /* 1: absent, leave untouched */
+    if (!cJSON_IsNumber(it))
+        return fail(err, "field '%s': expected a number", name);
+    if (it->valuedouble != floor(it->valuedouble))
+        return fail(err, "field '%s': expected an integer", name);
+    if (it->valuedouble < min || it->valuedouble > max)
+        return fail(err, "field '%s': %.0f out of range [%.0f, %.0f]", name, it->valuedouble,
+                    min, max);
+    *out = it->valuedouble;
+    return MC_OK;
+}
+
+int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t min,
+                    uint64_t max, uint64_t *out, mc_json_err_t *err)
+{
+    double v;
+    int rc;
+
+    if (max > MC_JSON_MAX_INT)
+        max = MC_JSON_MAX_INT;
+    rc = get_integral(obj, name, required, (double)min, (double)max, &v, err);
+    if (rc == 1)
+        return MC_OK;
+    if (rc == MC_OK)
+        *out = (uint64_t)v;
+    return rc;
+}
+
+int mc_json_get_i64(const cJSON *obj, const char *name, bool required, int64_t min,
+                    int64_t max, int64_t *out, mc_json_err_t *err)
+{
+    const double lim = (double)MC_JSON_MAX_INT;
+    double lo = (double)min < -lim ? -lim : (double)min;
+    double hi = (double)max > lim ? lim : (double)max;
+    double v;
+    int rc = get_integral(obj, name, required, lo, hi, &v, err);
+
+    if (rc == 1)
+        return MC_OK;
+    if (rc == MC_OK)
+        *out = (int64_t)v;
+    return rc;
+}
+
+int mc_json_get_double(const cJSON *obj, const char *name, bool required, double min,
+                       double max, double *out, mc_json_err_t *err)
+{
+    const cJSON *it;
+    int rc = field(obj, name, required, &it, err);
+
+    if (rc || !it)
+        return rc;
+    if (!cJSON_IsNumber(it))
+        return fail(err, "field '%s': expected a number", name);
+    if (!(it->valuedouble >= min && it->valuedouble <= max))
+        return fail(err, "field '%s': %g out of range [%g, %g]", name, it->valuedouble, min,
+                    max);
+    *out = it->valuedouble;
+    return MC_OK;
+}
+
+int mc_json_get_bool(const cJSON *obj, const char *name, bool required, bool *out,
+                     mc_json_err_t *err)
+{
+    const cJSON *it;
+    int rc = field(obj, name, required, &it, err);
+
+    if (rc || !it)
+        return rc;
+    if (!cJSON_IsBool(it))
+        return fail(err, "field '%s': expected true or false", name);
+    *out = cJSON_IsTrue(it);
+    return MC_OK;
+}
+
+int mc_json_get_array(const cJSON *obj, const char *name, bool required, size_t max_items,
+                      const cJSON **out, mc_json_err_t *err)
+{
+    const cJSON *it;
+    int rc = field(obj, name, required, &it, err);
+
+    if (rc || !it)
+        return rc;
+    if (!cJSON_IsArray(it))
+        return fail(err, "field '%s': expected an array", name);
+    if ((size_t)cJSON_GetArraySize(it) > max_items)
+        return fail(err, "field '%s': more than %zu items", name, max_items);
+    *out = it;
+    return MC_OK;
+}
+
+char *mc_json_print_take(cJSON *obj, size_t *len)
+{
+    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
+
+    cJSON_Delete(obj);
+    if (s && len)
+        *len = strlen(s);
+    return s;
+}

@@ -1,0 +1,97 @@
+/* HTTP server over libmicrohttpd: a route table with path parameters, a body
+ * cap, per-request state handled in one place, a thread pool, one JSON error
+ * shape, and built-in GET /health and GET /metrics.
+ *
+ * Handlers are decode -> core call -> encode. They run on a pool thread, get a
+ * fully read request body, and fill an mc_http_resp_t through the reply
+ * helpers below; the wrapper sends it and frees everything the request owned.
+ * Paths are matched before percent-decoding, so an encoded '/' (%2F) stays
+ * inside one path parameter; parameters and query values are then decoded
+ * with their lengths kept, so a key with an encoded NUL is seen, not cut. */
+#ifndef MC_HTTP_SERVER_H
+#define MC_HTTP_SERVER_H
+
+#include "mc/metrics.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MC_HTTP_MAX_PARAMS 4
+
+typedef struct mc_http_server mc_http_server_t;
+typedef struct mc_http_req mc_http_req_t;
+
+typedef struct mc_http_resp {
+    int status;
+    const char *content_type;
+    char *body; /* freed with free_fn after sending (NULL = not owned) */
+    size_t len;
+    void (*free_fn)(void *);
+    char headers[512]; /* extra "Name: value\r\n" lines added by mc_http_reply_header */
+} mc_http_resp_t;
+
+typedef void (*mc_http_handler_fn)(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx);
+/* A health check: returns true when healthy; may write a short detail. */
+typedef bool (*mc_http_health_fn)(void *ctx, char *detail, size_t len);
+
+typedef struct mc_http_server_opts {
+    const char *host;     /* IPv4/IPv6 literal or "localhost"; default 127.0.0.1 */
+    uint16_t port;        /* 0 = pick a free port (see mc_http_server_port) */
+    unsigned threads;     /* pool size; default 4 */
+    size_t max_body;      /* default request body cap; default 1 MiB */
+    unsigned idle_timeout_s; /* idle keep-alive connections closed after; default 60 */
+    mc_metrics_t *metrics; /* shared registry; NULL = the server makes its own */
+    const char *name;     /* "metadata", "master", ... for log-free diagnostics */
+} mc_http_server_opts_t;
+
+mc_http_server_t *mc_http_server_create(const mc_http_server_opts_t *opts);
+/* Stops (if started) and frees. Safe on NULL. */
+void mc_http_server_destroy(mc_http_server_t *srv);
+
+/* pattern: "/metadata", "/api/get/{key}", "/api/v1/objects/{key}"; a last
+ * parameter written "{name...}" takes the rest of the path, slashes included.
+ * method "*" matches any method. max_body 0 = the server default.
+ * Routes are added before start. Returns MC_OK or MC_INVALID_PARAMS. */
+int mc_http_server_route(mc_http_server_t *srv, const char *method, const char *pattern,
+                         size_t max_body, mc_http_handler_fn fn, void *ctx);
+int mc_http_server_add_health(mc_http_server_t *srv, const char *name, mc_http_health_fn fn,
+                              void *ctx);
+
+/* Binds and starts the pool. On failure err receives one line (e.g. "bind
+ * 127.0.0.1:8080: Address already in use"). */
+int mc_http_server_start(mc_http_server_t *srv, char *err, size_t errlen);
+void mc_http_server_stop(mc_http_server_t *srv);
+/* The bound port (after start). */
+uint16_t mc_http_server_port(const mc_http_server_t *srv);
+mc_metrics_t *mc_http_server_metrics(mc_http_server_t *srv);
+
+/* ---- request accessors ---- */
+const char *mc_http_req_method(const mc_http_req_t *req);
+const char *mc_http_req_path(const mc_http_req_t *req); /* raw, not decoded */
+const char *mc_http_req_route(const mc_http_req_t *req);
+const char *mc_http_req_body(const mc_http_req_t *req, size_t *len);
+/* Decoded path parameter by name; NULL if absent. *len (optional) gets its length. */
+const char *mc_http_req_param(mc_http_req_t *req, const char *name, size_t *len);
+/* Decoded query value; NULL if absent or badly escaped. */
+const char *mc_http_req_query(mc_http_req_t *req, const char *name, size_t *len);
+const char *mc_http_req_header(const mc_http_req_t *req, const char *name);
+
+/* ---- replies (each replaces what an earlier call set) ---- */
+/* Takes ownership of obj. */
+void mc_http_reply_json(mc_http_resp_t *resp, int status, cJSON *obj);
+/* {"error": msg, "code": code}, status from the error table. */
+void mc_http_reply_error(mc_http_resp_t *resp, int code, const char *msg);
+/* Same body with an explicit HTTP status. */
+void mc_http_reply_error_status(mc_http_resp_t *resp, int status, int code, const char *msg);
+/* Copies data. */
+void mc_http_reply_data(mc_http_resp_t *resp, int status, const char *content_type,
+                        const void *data, size_t len);
+/* Takes ownership of data; free_fn(data) runs after sending. */
+void mc_http_reply_take(mc_http_resp_t *resp, int status, const char *content_type,
+                        void *data, size_t len, void (*free_fn)(void *));
+/* Adds one header; false when it does not fit. */
+bool mc_http_reply_header(mc_http_resp_t *resp, const char *name, const char *value);
+
+#endif

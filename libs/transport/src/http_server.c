@@ -1,0 +1,761 @@
+#include "mc/http_server.h"
+
+#include "mc/errors.h"
+#include "mc/json.h"
+#include "mc/mtime.h"
+#include "mc/strutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_SEGS 16
+#define MAX_HEALTH 8
+
+typedef struct route {
+    char method[12];
+    char *pattern;
+    char *segs[MAX_SEGS]; /* static text, or "{name}" */
+    int nsegs;
+    bool rest; /* last segment is "{name...}" */
+    size_t max_body;
+    mc_http_handler_fn fn;
+    void *ctx;
+} route_t;
+
+typedef struct health {
+    char name[32];
+    mc_http_health_fn fn;
+    void *ctx;
+} health_t;
+
+struct mc_http_server {
+    char host[64];
+    uint16_t port;
+    unsigned threads;
+    size_t max_body;
+    unsigned idle_timeout_s;
+    mc_metrics_t *metrics;
+    bool own_metrics;
+    route_t *routes;
+    size_t nroutes, cap;
+    health_t health[MAX_HEALTH];
+    size_t nhealth;
+    struct MHD_Daemon *daemon;
+    bool builtins; /* /health and /metrics routes added */
+    mc_histogram_t *latency;
+};
+
+typedef struct alloc_node {
+    struct alloc_node *next;
+    char data[];
+} alloc_node_t;
+
+/* Per-request state: lives from the first access-handler call to the
+ * completion callback; the only place request memory is owned. */
+struct mc_http_req {
+    mc_http_server_t *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url;
+    const route_t *route;
+    const char *pstart[MC_HTTP_MAX_PARAMS]; /* raw spans into url */
+    size_t plen[MC_HTTP_MAX_PARAMS];
+    int nparams;
+    char *body;
+    size_t body_len, body_cap, max_body;
+    int early_status; /* 404/405/413 decided before the body is read */
+    alloc_node_t *allocs;
+    uint64_t t0;
+};
+
+static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                        0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                        1,      2.5,     5,      10};
+
+static void *req_alloc(mc_http_req_t *req, size_t n)
+{
+    alloc_node_t *a = malloc(sizeof(*a) + n);
+    if (!a)
+        return NULL;
+    a->next = req->allocs;
+    req->allocs = a;
+    return a->data;
+}
+
+static void req_free(mc_http_req_t *req)
+{
+    alloc_node_t *a, *n;
+    for (a = req->allocs; a; a = n) {
+        n = a->next;
+        free(a);
+    }
+    free(req->body);
+    free(req);
+}
+
+/* ---------------- replies ---------------- */
+
+static void resp_reset(mc_http_resp_t *resp)
+{
+    if (resp->body && resp->free_fn)
+        resp->free_fn(resp->body);
+    resp->body = NULL;
+    resp->len = 0;
+    resp->free_fn = NULL;
+}
+
+void mc_http_reply_take(mc_http_resp_t *resp, int status, const char *content_type,
+                        void *data, size_t len, void (*free_fn)(void *))
+{
+    resp_reset(resp);
+    resp->status = status;
+    resp->content_type = content_type;
+    resp->body = data;
+    resp->len = len;
+    resp->free_fn = free_fn;
+}
+
+void mc_http_reply_data(mc_http_resp_t *resp, int status, const char *content_type,
+                        const void *data, size_t len)
+{
+    char *copy = malloc(len ? len : 1);
+    if (!copy) {
+        resp_reset(resp);
+        resp->status = 500;
+        return;
+    }
+    if (len)
+        memcpy(copy, data, len);
+    mc_http_reply_take(resp, status, content_type, copy, len, free);
+}
+
+void mc_http_reply_json(mc_http_resp_t *resp, int status, cJSON *obj)
+{
+    size_t len = 0;
+    char *s = mc_json_print_take(obj, &len);
+    if (!s) {
+        resp_reset(resp);
+        resp->status = 500;
+        return;
+    }
+    mc_http_reply_take(resp, status, "application/json", s, len, free);
+}
+
+void mc_http_reply_error_status(mc_http_resp_t *resp, int status, int code, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "error", msg ? msg : mc_err_desc(code));
+        cJSON_AddNumberToObject(o, "code", code);
+    }
+    mc_http_reply_json(resp, status, o);
+}
+
+void mc_http_reply_error(mc_http_resp_t *resp, int code, const char *msg)
+{
+    mc_http_reply_error_status(resp, mc_err_http_status(code), code, msg);
+}
+
+bool mc_http_reply_header(mc_http_resp_t *resp, const char *name, const char *value)
+{
+    size_t used = strlen(resp->headers);
+    int n = snprintf(resp->headers + used, sizeof(resp->headers) - used, "%s: %s\r\n", name,
+                     value);
+    if (n < 0 || (size_t)n >= sizeof(resp->headers) - used) {
+        resp->headers[used] = '\0';
+        return false;
+    }
+    return true;
+}
+
+/* ---------------- routes ---------------- */
+
+mc_http_server_t *mc_http_server_create(const mc_http_server_opts_t *opts)
+{
+    mc_http_server_t *srv = calloc(1, sizeof(*srv));
+
+    if (!srv)
+        return NULL;
+    mc_strlcpy(srv->host, opts && opts->host && *opts->host ? opts->host : "127.0.0.1",
+               sizeof(srv->host));
+    srv->port = opts ? opts->port : 0;
+    srv->threads = opts && opts->threads ? opts->threads : 4;
+    srv->max_body = opts && opts->max_body ? opts->max_body : (1u << 20);
+    srv->idle_timeout_s = opts && opts->idle_timeout_s ? opts->idle_timeout_s : 60;
+    srv->metrics = opts ? opts->metrics : NULL;
+    if (!srv->metrics) {
+        srv->metrics = mc_metrics_create();
+        srv->own_metrics = true;
+    }
+    if (!srv->metrics) {
+        free(srv);
+        return NULL;
+    }
+    srv->latency = mc_metrics_histogram(srv->metrics, "mc_http_request_duration_seconds",
+                                        "HTTP request handling time", NULL, latency_bounds,
+                                        sizeof(latency_bounds) / sizeof(latency_bounds[0]));
+    return srv;
+}
+
+static void route_cleanup(route_t *r)
+{
+    for (int i = 0; i < r->nsegs; i++)
+        free(r->segs[i]);
+    free(r->pattern);
+}
+
+void mc_http_server_destroy(mc_http_server_t *srv)
+{
+    if (!srv)
+        return;
+    mc_http_server_stop(srv);
+    for (size_t i = 0; i < srv->nroutes; i++)
+        route_cleanup(&srv->routes[i]);
+    free(srv->routes);
+    if (srv->own_metrics)
+        mc_metrics_destroy(srv->metrics);
+    free(srv);
+}
+
+static bool is_param(const char *seg)
+{
+    size_t n = strlen(seg);
+    return n >= 3 && seg[0] == '{' && seg[n - 1] == '}';
+}
+
+int mc_http_server_route(mc_http_server_t *srv, const char *method, const char *pattern,
+                         size_t max_body, mc_http_handler_fn fn, void *ctx)
+{
+    route_t r;
+    const char *p;
+    int nparams = 0;
+
+    if (!method || !pattern || pattern[0] != '/' || !fn || strlen(method) >= sizeof(r.method))
+        return MC_INVALID_PARAMS;
+    memset(&r, 0, sizeof(r));
+    mc_strlcpy(r.method, method, sizeof(r.method));
+    r.pattern = strdup(pattern);
+    r.max_body = max_body ? max_body : srv->max_body;
+    r.fn = fn;
+    r.ctx = ctx;
+    if (!r.pattern)
+        return MC_INTERNAL_ERROR;
+    for (p = pattern + 1; *p;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        char *seg;
+        if (r.nsegs == MAX_SEGS || r.rest)
+            goto bad;
+        seg = strndup(p, len);
+        if (!seg)
+            goto bad;
+        r.segs[r.nsegs++] = seg;
+        if (is_param(seg)) {
+            if (++nparams > MC_HTTP_MAX_PARAMS)
+                goto bad;
+            if (len > 5 && strcmp(seg + len - 4, "...}") == 0)
+                r.rest = true;
+        }
+        p += len;
+        if (*p == '/')
+            p++;
+    }
+    if (srv->nroutes == srv->cap) {
+        size_t ncap = srv->cap ? srv->cap * 2 : 16;
+        route_t *nr = realloc(srv->routes, ncap * sizeof(*nr));
+        if (!nr)
+            goto bad;
+        srv->routes = nr;
+        srv->cap = ncap;
+    }
+    srv->routes[srv->nroutes++] = r;
+    return MC_OK;
+bad:
+    route_cleanup(&r);
+    return MC_INVALID_PARAMS;
+}
+
+int mc_http_server_add_health(mc_http_server_t *srv, const char *name, mc_http_health_fn fn,
+                              void *ctx)
+{
+    if (srv->nhealth == MAX_HEALTH || !fn)
+        return MC_INVALID_PARAMS;
+    mc_strlcpy(srv->health[srv->nhealth].name, name, sizeof(srv->health[0].name));
+    srv->health[srv->nhealth].fn = fn;
+    srv->health[srv->nhealth].ctx = ctx;
+    srv->nhealth++;
+    return MC_OK;
+}
+
+/* Matches the raw path against r; fills the request's parameter spans. */
+static bool route_match(const route_t *r, const char *path, mc_http_req_t *req)
+{
+    const char *p = path;
+    int np = 0;
+
+    if (*p != '/')
+        return false;
+    p++;
+    for (int i = 0; i < r->nsegs; i++) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        const char *seg = r->segs[i];
+        if (is_param(seg)) {
+            if (r->rest && i == r->nsegs - 1)
+                len = strlen(p);
+            if (len == 0)
+                return false;
+            if (req) {
+                req->pstart[np] = p;
+                req->plen[np] = len;
+            }
+            np++;
+        } else if (strlen(seg) != len || strncmp(seg, p, len) != 0) {
+            return false;
+        }
+        p += len;
+        if (i + 1 < r->nsegs) {
+            if (*p != '/')
+                return false;
+            p++;
+        }
+    }
+    if (*p != '\0')
+        return false;
+    if (req)
+        req->nparams = np;
+    return true;
+}
+
+static bool method_ok(const route_t *r, const char *method)
+{
+    return strcmp(r->method, "*") == 0 || strcmp(r->method, method) == 0;
+}
+
+/* Picks the route; sets early_status 404/405 when none fits. */
+static void select_route(mc_http_req_t *req)
+{
+    mc_http_server_t *srv = req->srv;
+    bool path_seen = false;
+
+    for (int pass = 0; pass < 2 && !req->route; pass++) {
+        /* pass 1 lets HEAD fall back to a GET route */
+        const char *m = pass == 0 ? req->method
+                                  : (strcmp(req->method, "HEAD") == 0 ? "GET" : NULL);
+        if (!m)
+            break;
+        for (size_t i = 0; i < srv->nroutes; i++) {
+            const route_t *r = &srv->routes[i];
+            if (!route_match(r, req->url, NULL))
+                continue;
+            path_seen = true;
+            if (method_ok(r, m)) {
+                route_match(r, req->url, req);
+                req->route = r;
+                break;
+            }
+        }
+    }
+    if (!req->route)
+        req->early_status = path_seen ? 405 : 404;
+}
+
+/* ---------------- request accessors ---------------- */
+
+const char *mc_http_req_method(const mc_http_req_t *req)
+{
+    return req->method;
+}
+
+const char *mc_http_req_path(const mc_http_req_t *req)
+{
+    return req->url;
+}
+
+const char *mc_http_req_route(const mc_http_req_t *req)
+{
+    return req->route ? req->route->pattern : "unmatched";
+}
+
+const char *mc_http_req_body(const mc_http_req_t *req, size_t *len)
+{
+    if (len)
+        *len = req->body_len;
+    return req->body ? req->body : "";
+}
+
+static const char *decode_into_req(mc_http_req_t *req, const char *raw, size_t n, size_t *len)
+{
+    char *out = req_alloc(req, n + 1);
+    long got;
+
+    if (!out)
+        return NULL;
+    got = mc_url_decode(raw, n, out, n + 1);
+    if (got < 0)
+        return NULL;
+    if (len)
+        *len = (size_t)got;
+    return out;
+}
+
+const char *mc_http_req_param(mc_http_req_t *req, const char *name, size_t *len)
+{
+    const route_t *r = req->route;
+    int idx = 0;
+
+    if (!r)
+        return NULL;
+    for (int i = 0; i < r->nsegs; i++) {
+        const char *seg = r->segs[i];
+        size_t nlen;
+        if (!is_param(seg))
+            continue;
+        nlen = strlen(seg) - 2 - (r->rest && i == r->nsegs - 1 ? 3 : 0);
+        if (strlen(name) == nlen && strncmp(seg + 1, name, nlen) == 0)
+            return idx < req->nparams ? decode_into_req(req, req->pstart[idx], req->plen[idx], len)
+                                      : NULL;
+        idx++;
+    }
+    return NULL;
+}
+
+const char *mc_http_req_query(mc_http_req_t *req, const char *name, size_t *len)
+{
+    const char *raw = NULL;
+    size_t rawlen = 0;
+
+    if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &raw,
+                                      &rawlen) != MHD_YES)
+        return NULL;
+    if (!raw) {
+        raw = "";
+        rawlen = 0;
+    }
+    return decode_into_req(req, raw, rawlen, len);
+}
+
+const char *mc_http_req_header(const mc_http_req_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+/* ---------------- dispatch ---------------- */
+
+static const char *method_label(const char *m)
+{
+    static const char *const known[] = {"GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(m, known[i]) == 0)
+            return known[i];
+    return "OTHER";
+}
+
+static void count_request(mc_http_req_t *req, int status)
+{
+    char labels[256];
+    snprintf(labels, sizeof(labels), "method=\"%s\",route=\"%s\",status=\"%d\"",
+             method_label(req->method), mc_http_req_route(req), status);
+    mc_counter_add(mc_metrics_counter(req->srv->metrics, "mc_http_requests_total",
+                                      "HTTP requests by method, route and status", labels),
+                   1);
+    mc_histogram_observe(req->srv->latency, (double)(mc_now_ns() - req->t0) / 1e9);
+}
+
+static void add_extra_headers(struct MHD_Response *r, char *lines)
+{
+    char *save = NULL;
+    for (char *line = strtok_r(lines, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+        char *colon = strchr(line, ':');
+        if (!colon)
+            continue;
+        *colon = '\0';
+        MHD_add_response_header(r, line, colon[1] == ' ' ? colon + 2 : colon + 1);
+    }
+}
+
+static enum MHD_Result send_resp(mc_http_req_t *req, mc_http_resp_t *resp)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ok;
+
+    if (resp->status < 100 || resp->status > 599) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "handler produced no response");
+    }
+    if (resp->body && resp->free_fn) {
+        r = MHD_create_response_from_buffer_with_free_callback(resp->len, resp->body,
+                                                                resp->free_fn);
+        if (r) {
+            resp->body = NULL; /* MHD owns it now */
+            resp->free_fn = NULL;
+        }
+    } else {
+        r = MHD_create_response_from_buffer(resp->body ? resp->len : 0,
+                                            resp->body ? resp->body : (void *)"",
+                                            MHD_RESPMEM_MUST_COPY);
+    }
+    if (!r) {
+        resp_reset(resp);
+        return MHD_NO;
+    }
+    if (resp->content_type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    add_extra_headers(r, resp->headers);
+    count_request(req, resp->status);
+    ok = MHD_queue_response(req->conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    resp_reset(resp);
+    return ok;
+}
+
+static enum MHD_Result send_early(mc_http_req_t *req)
+{
+    mc_http_resp_t resp;
+    memset(&resp, 0, sizeof(resp));
+    switch (req->early_status) {
+    case 404:
+        mc_http_reply_error_status(&resp, 404, MC_INVALID_PARAMS, "no such route");
+        break;
+    case 405:
+        mc_http_reply_error_status(&resp, 405, MC_INVALID_PARAMS, "method not allowed");
+        break;
+    default: {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "request body larger than %zu bytes", req->max_body);
+        mc_http_reply_error_status(&resp, 413, MC_INVALID_PARAMS, msg);
+        break;
+    }
+    }
+    return send_resp(req, &resp);
+}
+
+static bool append_body(mc_http_req_t *req, const char *data, size_t n)
+{
+    if (n > req->max_body - req->body_len)
+        return false;
+    if (req->body_len + n > req->body_cap) {
+        size_t ncap = req->body_cap ? req->body_cap * 2 : 4096;
+        char *nb;
+        while (ncap < req->body_len + n)
+            ncap *= 2;
+        if (ncap > req->max_body)
+            ncap = req->max_body;
+        nb = realloc(req->body, ncap);
+        if (!nb)
+            return false;
+        req->body = nb;
+        req->body_cap = ncap;
+    }
+    memcpy(req->body + req->body_len, data, n);
+    req->body_len += n;
+    return true;
+}
+
+static mc_http_req_t *req_begin(mc_http_server_t *srv, struct MHD_Connection *conn,
+                                const char *url, const char *method)
+{
+    mc_http_req_t *req = calloc(1, sizeof(*req));
+    const char *cl;
+    uint64_t declared;
+
+    if (!req)
+        return NULL;
+    req->srv = srv;
+    req->conn = conn;
+    req->url = url;
+    req->method = method;
+    req->t0 = mc_now_ns();
+    select_route(req);
+    req->max_body = req->route ? req->route->max_body : srv->max_body;
+    cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!req->early_status && cl && mc_parse_u64(cl, &declared) == MC_OK) {
+        if (declared > req->max_body) {
+            req->early_status = 413;
+        } else if (declared > 0) {
+            req->body = malloc(declared);
+            req->body_cap = req->body ? declared : 0;
+        }
+    }
+    return req;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    mc_http_server_t *srv = cls;
+    mc_http_req_t *req = *con_cls;
+    mc_http_resp_t resp;
+
+    if (!req) {
+        req = req_begin(srv, conn, url, method);
+        if (!req)
+            return MHD_NO;
+        *con_cls = req;
+        if (req->early_status)
+            return send_early(req);
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!req->early_status && !append_body(req, upload_data, *upload_data_size))
+            req->early_status = 413;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->early_status)
+        return send_early(req);
+    memset(&resp, 0, sizeof(resp));
+    req->route->fn(req, &resp, req->route->ctx);
+    return send_resp(req, &resp);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    if (*con_cls) {
+        req_free(*con_cls);
+        *con_cls = NULL;
+    }
+}
+
+/* Leaves percent-escapes in place: decoding happens per parameter, with lengths. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    return strlen(s);
+}
+
+/* ---------------- built-in routes ---------------- */
+
+static void handle_health(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    mc_http_server_t *srv = ctx;
+    cJSON *o = cJSON_CreateObject(), *checks = cJSON_AddObjectToObject(o, "checks");
+    bool all = true;
+
+    for (size_t i = 0; i < srv->nhealth; i++) {
+        char detail[128] = "";
+        bool ok = srv->health[i].fn(srv->health[i].ctx, detail, sizeof(detail));
+        all = all && ok;
+        cJSON_AddStringToObject(checks, srv->health[i].name,
+                                detail[0] ? detail : (ok ? "ok" : "failing"));
+    }
+    cJSON_AddStringToObject(o, "status", all ? "ok" : "unhealthy");
+    mc_http_reply_json(resp, all ? 200 : 503, o);
+}
+
+static void handle_metrics(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    mc_http_server_t *srv = ctx;
+    size_t len = 0;
+    char *text = mc_metrics_render(srv->metrics, &len);
+
+    if (!text) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    mc_http_reply_take(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, free);
+}
+
+static int listen_socket(const char *host, uint16_t port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int fd, one = 1;
+    const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, h, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&ss)->sin_port = htons(port);
+        sl = sizeof(struct sockaddr_in);
+    } else if (inet_pton(AF_INET6, h, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+        sl = sizeof(struct sockaddr_in6);
+    } else {
+        snprintf(err, errlen, "bad listen address '%s' (want an IP literal)", host);
+        return -1;
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "bind %s:%u: %s", host, (unsigned)port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static uint16_t bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return 0;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int mc_http_server_start(mc_http_server_t *srv, char *err, size_t errlen)
+{
+    int fd;
+
+    if (srv->daemon)
+        return MC_OK;
+    if (!srv->builtins) {
+        if (mc_http_server_route(srv, "GET", "/health", 0, handle_health, srv) != MC_OK ||
+            mc_http_server_route(srv, "GET", "/metrics", 0, handle_metrics, srv) != MC_OK) {
+            snprintf(err, errlen, "out of memory");
+            return MC_INTERNAL_ERROR;
+        }
+        srv->builtins = true;
+    }
+    fd = listen_socket(srv->host, srv->port, err, errlen);
+    if (fd < 0)
+        return MC_INTERNAL_ERROR;
+    srv->port = bound_port(fd);
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, srv->threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+        no_unescape, srv, MHD_OPTION_END);
+    if (!srv->daemon) {
+        close(fd);
+        snprintf(err, errlen, "cannot start HTTP server on %s:%u", srv->host,
+                 (unsigned)srv->port);
+        return MC_INTERNAL_ERROR;
+    }
+    return MC_OK;
+}
+
+void mc_http_server_stop(mc_http_server_t *srv)
+{
+    if (srv && srv->daemon) {
+        MHD_stop_daemon(srv->daemon);
+        srv->daemon = NULL;
+    }
+}
+
+uint16_t mc_http_server_port(const mc_http_server_t *srv)
+{
+    return srv->port;
+}
+
+mc_metrics_t *mc_http_server_metrics(mc_http_server_t *srv)
+{
+    return srv->metrics;
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build, run and test the
+# project. Idempotent: when everything is present it only runs dpkg-query.
+# Uses sudo only when not root. Extra packages: MC_SETUP_EXTRA="pkg1 pkg2".
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config curl ca-certificates
+  libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libibverbs-dev uuid-dev
+  libcriterion-dev
+  python3 python3-pytest
+  clang libclang-rt-14-dev
+)
+# shellcheck disable=SC2206
+PACKAGES+=(${MC_SETUP_EXTRA:-})
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done" >&2

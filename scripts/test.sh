@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole suite: set-up, a sanitizer build (ASan+UBSan by default), every
+# Criterion binary, the pytest integration tests against the real binaries,
+# the bounded fuzz run; then one closing line totalled over all runners:
+#   N passed, N failed, N skipped
+# Env: SANITIZE=address|thread|none, BUILD_DIR, PYTEST_ARGS, FUZZ_SECONDS.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+scripts/setup.sh || exit 1
+
+SANITIZE=${SANITIZE:-address}
+[ "$SANITIZE" = none ] && SANITIZE=""
+BUILD_DIR=${BUILD_DIR:-$ROOT/build/test${SANITIZE:+-$SANITIZE}}
+REPORTS=$BUILD_DIR/reports
+PY=/usr/bin/python3 # Debian's, where python3-pytest lives
+
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMC_SANITIZE="$SANITIZE" \
+  -DMC_BUILD_TESTS=ON >/dev/null || exit 1
+cmake --build "$BUILD_DIR" -j"$(nproc)" -- --no-print-directory 2>&1 | grep -Ev '^\[ *[0-9]+%\]' 
+[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "build failed"; exit 1; }
+
+rm -rf "$REPORTS" && mkdir -p "$REPORTS"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=66}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=67}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:exitcode=68}
+
+echo "== unit tests (Criterion) =="
+for t in "$BUILD_DIR"/tests/unit-bin/*; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  "$t" --short-filename -j2 --json="$REPORTS/$name.json" 2>&1 | grep -Ev '^\[----\] +$'
+  rc=${PIPESTATUS[0]}
+  if [ ! -s "$REPORTS/$name.json" ]; then
+    echo "$name failed crashed(rc=$rc)" >>"$REPORTS/crashed.txt"
+  elif [ "$rc" -ne 0 ] && ! grep -q '"failed": [1-9]\|"errored": [1-9]' "$REPORTS/$name.json"; then
+    echo "$name failed exit-status-$rc(sanitizer?)" >>"$REPORTS/crashed.txt"
+  fi
+done
+
+echo "== integration tests (pytest) =="
+MC_BIN_DIR="$BUILD_DIR/bin" MC_BUILD_DIR="$BUILD_DIR" $PY -m pytest -q -rs -p no:cacheprovider \
+  --junitxml="$REPORTS/pytest.xml" ${PYTEST_ARGS:-} tests/integration
+rc=$?
+# 5 = no tests collected: not a failure of the suite, but nothing to count either
+if [ $rc -ne 0 ] && [ $rc -ne 5 ] && [ ! -s "$REPORTS/pytest.xml" ]; then
+  echo "pytest failed crashed(rc=$rc)" >>"$REPORTS/crashed.txt"
+fi
+
+if [ -x scripts/fuzz.sh ]; then
+  echo "== fuzz (bounded) =="
+  scripts/fuzz.sh
+  case $? in
+    0) echo "fuzz passed" >>"$REPORTS/fuzz.txt" ;;
+    77) echo "fuzz skipped clang-not-available" >>"$REPORTS/fuzz.txt" ;;
+    *) echo "fuzz failed crash-or-build-error" >>"$REPORTS/fuzz.txt" ;;
+  esac
+fi
+
+$PY scripts/summarize.py "$REPORTS"

@@ -1,0 +1,38 @@
+/* mooncake_http_metadata_server: wiring only. */
+#include "mc/http_server.h"
+#include "mc/log.h"
+#include "mc/service.h"
+#include "metadata_config.h"
+
+#include <stdio.h>
+
+static const char *log_level_of(const void *cfg)
+{
+    return ((const metadata_config_t *)cfg)->log_level;
+}
+
+int main(int argc, char **argv)
+{
+    metadata_config_t cfg;
+    mc_http_server_t *srv;
+    char err[256];
+    int rc = mc_service_load_config(&metadata_config_spec, &cfg, argc, argv, log_level_of);
+
+    if (rc >= 0)
+        return rc;
+    mc_service_block_signals();
+    srv = mc_http_server_create(&(mc_http_server_opts_t){
+        .host = cfg.host, .port = (uint16_t)cfg.port, .threads = (unsigned)cfg.threads,
+        .max_body = cfg.max_value_bytes, .name = "metadata"});
+    if (!srv || mc_http_server_start(srv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "mooncake_http_metadata_server: %s\n", srv ? err : "out of memory");
+        mc_http_server_destroy(srv);
+        return 1;
+    }
+    MC_INFO("metadata server listening on http://%s:%u", cfg.host,
+            (unsigned)mc_http_server_port(srv));
+    mc_service_wait_signal();
+    MC_INFO("metadata server shutting down");
+    mc_http_server_destroy(srv);
+    return 0;
+}

@@ -1,0 +1,16 @@
+#ifndef MC_METADATA_CONFIG_H
+#define MC_METADATA_CONFIG_H
+
+#include "mc/config.h"
+
+typedef struct metadata_config {
+    char host[64];
+    uint64_t port;
+    uint64_t max_value_bytes;
+    uint64_t threads;
+    char log_level[16];
+} metadata_config_t;
+
+extern const mc_cfg_spec_t metadata_config_spec;
+
+#endif

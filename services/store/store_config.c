@@ -1,0 +1,39 @@
+#include "store_config.h"
+
+#include <stddef.h>
+
+/* Option names and environment spellings follow Mooncake's store client. */
+#define CFG store_config_t
+static const mc_opt_t opts[] = {
+    MC_OPT_STR(CFG, local_hostname, "local_hostname", "127.0.0.1:12345", NULL,
+               "MOONCAKE_LOCAL_HOSTNAME", "host:port of this store's data plane"),
+    MC_OPT_STR(CFG, metadata_server, "metadata_server", "http://127.0.0.1:8080/metadata", NULL,
+               "MOONCAKE_TE_META_DATA_SERVER", "Metadata server URL"),
+    MC_OPT_STR(CFG, master_server_addr, "master_server_addr", "127.0.0.1:50051", NULL,
+               "MOONCAKE_MASTER", "Master host:port"),
+    MC_OPT_SIZE(CFG, global_segment_size, "global_segment_size", "512MB", 0, 1099511627776.0,
+                "MOONCAKE_GLOBAL_SEGMENT_SIZE", "DRAM this service contributes (0 = none)"),
+    MC_OPT_SIZE(CFG, local_buffer_size, "local_buffer_size", "16MB", 0, 1099511627776.0,
+                "MOONCAKE_LOCAL_BUFFER_SIZE", "Staging buffer for local clients"),
+    MC_OPT_STR(CFG, protocol, "protocol", "tcp", "tcp|rdma", "MOONCAKE_PROTOCOL",
+               "Data-plane protocol"),
+    MC_OPT_STR(CFG, rdma_devices, "rdma_devices", "", NULL, "MOONCAKE_DEVICE",
+               "RDMA devices, comma-separated (empty = all)"),
+    MC_OPT_STR(CFG, host, "host", "127.0.0.1", NULL, "MC_STORE_HOST",
+               "Address the REST API listens on"),
+    MC_OPT_UINT(CFG, rest_port, "rest_port", "8081", 1, 65535, "MC_STORE_REST_PORT",
+                "REST API port"),
+    MC_OPT_UINT(CFG, threads, "threads", "4", 1, 256, "MC_STORE_THREADS", "HTTP worker threads"),
+    MC_OPT_SIZE(CFG, max_body_bytes, "max_body_bytes", "80MB", 1024, 4294967296.0, NULL,
+                "Largest accepted REST request body"),
+    MC_OPT_STR(CFG, log_level, "log_level", "info", "trace|debug|info|warn|error|off",
+               "MC_LOG_LEVEL", "Log level"),
+};
+#undef CFG
+
+const mc_cfg_spec_t store_config_spec = {
+    "mooncake_store_service",
+    "Store service: DRAM segments, data plane, REST API and local clients.",
+    opts,
+    sizeof(opts) / sizeof(opts[0]),
+};

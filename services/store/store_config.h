@@ -1,0 +1,23 @@
+#ifndef MC_STORE_CONFIG_H
+#define MC_STORE_CONFIG_H
+
+#include "mc/config.h"
+
+typedef struct store_config {
+    char local_hostname[256];
+    char metadata_server[512];
+    char master_server_addr[256];
+    uint64_t global_segment_size;
+    uint64_t local_buffer_size;
+    char protocol[8];
+    char rdma_devices[256];
+    char host[64];
+    uint64_t rest_port;
+    uint64_t threads;
+    uint64_t max_body_bytes;
+    char log_level[16];
+} store_config_t;
+
+extern const mc_cfg_spec_t store_config_spec;
+
+#endif

@@ -1,0 +1,183 @@
+"""Integration harness: real binaries on free loopback ports.
+
+Every process is started through `Cluster.start`, waits on its /health
+readiness probe (never a fixed sleep), and is torn down by the fixture even
+when the test fails. Binaries come from $MC_BIN_DIR (scripts/test.sh sets it).
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN_DIR = os.environ.get("MC_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+
+MASTER = "mooncake_master"
+METADATA = "mooncake_http_metadata_server"
+STORE = "mooncake_store_service"
+
+
+def binary(name):
+    path = os.path.join(BIN_DIR, name)
+    if not os.path.exists(path):
+        pytest.fail(f"{path} not built (set MC_BIN_DIR or run make build)")
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+
+def request(method, url, body=None, headers=None, timeout=10):
+    """One HTTP request; returns Response (never raises on HTTP status)."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        path = u.path + ("?" + u.query if u.query else "")
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            headers = dict(headers or {}, **{"Content-Type": "application/json"})
+        elif isinstance(body, str):
+            body = body.encode()
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return Response(r.status, dict(r.getheaders()), r.read())
+    finally:
+        conn.close()
+
+
+class Proc:
+    def __init__(self, name, args, log_path, health_url):
+        self.name = name
+        self.args = args
+        self.log_path = log_path
+        self.health_url = health_url
+        self.p = None
+
+    def start(self, timeout=15):
+        self.log = open(self.log_path, "ab")
+        self.p = subprocess.Popen([binary(self.name)] + self.args, stdout=self.log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.p.returncode}: {self.output()}")
+            try:
+                if request("GET", self.health_url, timeout=1).status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.name} not healthy after {timeout}s: {self.output()}")
+
+    def output(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")[-4000:]
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.p is not None and self.p.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Stops the process; returns its exit code."""
+        if self.p is None:
+            return None
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+        return self.p.returncode
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+
+class Cluster:
+    """Starts services on free ports; everything started is stopped at teardown."""
+
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.procs = []
+
+    def _start(self, name, args, health_url):
+        log = os.path.join(self.tmp, f"{name}-{len(self.procs)}.log")
+        proc = Proc(name, args, log, health_url)
+        self.procs.append(proc)
+        return proc.start()
+
+    def metadata(self, *extra):
+        port = free_port()
+        proc = self._start(METADATA, [f"--port={port}", *extra], f"http://127.0.0.1:{port}/health")
+        proc.url = f"http://127.0.0.1:{port}"
+        proc.port = port
+        return proc
+
+    def master(self, *extra):
+        port, mport = free_port(), free_port()
+        proc = self._start(MASTER, [f"--rpc_port={port}", f"--metrics_port={mport}", *extra],
+                           f"http://127.0.0.1:{port}/health")
+        proc.url = f"http://127.0.0.1:{port}"
+        proc.metrics_url = f"http://127.0.0.1:{mport}"
+        proc.port = port
+        return proc
+
+    def store(self, master=None, metadata=None, *extra):
+        rest, data = free_port(), free_port()
+        args = [f"--rest_port={rest}", f"--local_hostname=127.0.0.1:{data}",
+                "--global_segment_size=32MB"]
+        if master is not None:
+            args.append(f"--master_server_addr=127.0.0.1:{master.port}")
+        if metadata is not None:
+            args.append(f"--metadata_server={metadata.url}/metadata")
+        proc = self._start(STORE, args + list(extra), f"http://127.0.0.1:{rest}/health")
+        proc.url = f"http://127.0.0.1:{rest}"
+        proc.port = rest
+        return proc
+
+    def teardown(self):
+        """Stops everything; returns the processes that did not exit cleanly
+        (a non-zero status after SIGTERM means a crash, a leak or UB report)."""
+        unclean = []
+        for proc in reversed(self.procs):
+            was_running = proc.alive()
+            rc = proc.stop()
+            if was_running and rc != 0:
+                unclean.append(f"{proc.name} exited {rc}:\n{proc.output()}")
+        return unclean
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(str(tmp_path))
+    yield c
+    unclean = c.teardown()
+    if unclean:
+        pytest.fail("unclean shutdown: " + "\n".join(unclean), pytrace=False)
