@@ -97,7 +97,7 @@ static int get_integral(const cJSON *obj, const char *name, bool required, doubl
 int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t min,
                     uint64_t max, uint64_t *out, mc_json_err_t *err)
 {
-    double v;
+    double v = 0;
     int rc;
 
     if (max > MC_JSON_MAX_INT)
@@ -116,7 +116,7 @@ int mc_json_get_i64(const cJSON *obj, const char *name, bool required, int64_t m
     const double lim = (double)MC_JSON_MAX_INT;
     double lo = (double)min < -lim ? -lim : (double)min;
     double hi = (double)max > lim ? lim : (double)max;
-    double v;
+    double v = 0;
     int rc = get_integral(obj, name, required, lo, hi, &v, err);
 
     if (rc == 1)
