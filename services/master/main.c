@@ -41,8 +41,9 @@ int main(int argc, char **argv)
     mc_service_block_signals();
     metrics = mc_metrics_create();
     rc = 1;
-    if (!metrics || !(api = start_server(&cfg, cfg.rpc_port, metrics, "api")) ||
-        !(admin = start_server(&cfg, cfg.metrics_port, metrics, "metrics")))
+    /* admin first: once the API port answers /health, both are up */
+    if (!metrics || !(admin = start_server(&cfg, cfg.metrics_port, metrics, "metrics")) ||
+        !(api = start_server(&cfg, cfg.rpc_port, metrics, "api")))
         goto out;
     mc_service_wait_signal();
     MC_INFO("master shutting down");
