@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__GNUC__)
@@ -181,4 +182,160 @@ char *mc_json_print_take(cJSON *obj, size_t *len)
     if (s && len)
         *len = strlen(s);
     return s;
+}
+
+/* ---------------- streaming writer ---------------- */
+
+static void jw_reserve(mc_jw_t *w, size_t more)
+{
+    size_t ncap;
+    char *nb;
+
+    if (w->oom || w->len + more + 1 <= w->cap)
+        return;
+    ncap = w->cap ? w->cap : 256;
+    while (ncap < w->len + more + 1)
+        ncap *= 2;
+    nb = realloc(w->buf, ncap);
+    if (!nb) {
+        w->oom = true;
+        return;
+    }
+    w->buf = nb;
+    w->cap = ncap;
+}
+
+static void jw_put(mc_jw_t *w, const char *s, size_t n)
+{
+    jw_reserve(w, n);
+    if (w->oom)
+        return;
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+/* Comma before a value or key that is not the first in its container. */
+static void jw_sep(mc_jw_t *w)
+{
+    if (w->after_key) {
+        w->after_key = false;
+        return;
+    }
+    if (w->depth > 0 && !(w->first & (1u << w->depth)))
+        jw_put(w, ",", 1);
+    w->first &= ~(1u << w->depth);
+}
+
+void mc_jw_init(mc_jw_t *w, size_t initial_cap)
+{
+    memset(w, 0, sizeof(*w));
+    jw_reserve(w, initial_cap);
+}
+
+static void jw_open(mc_jw_t *w, char c)
+{
+    jw_sep(w);
+    jw_put(w, &c, 1);
+    if (w->depth < 31)
+        w->depth++;
+    else
+        w->oom = true; /* too deep: fail the whole document */
+    w->first |= 1u << w->depth;
+}
+
+static void jw_close(mc_jw_t *w, char c)
+{
+    jw_put(w, &c, 1);
+    if (w->depth > 0)
+        w->depth--;
+}
+
+void mc_jw_obj_begin(mc_jw_t *w)
+{
+    jw_open(w, '{');
+}
+
+void mc_jw_obj_end(mc_jw_t *w)
+{
+    jw_close(w, '}');
+}
+
+void mc_jw_arr_begin(mc_jw_t *w)
+{
+    jw_open(w, '[');
+}
+
+void mc_jw_arr_end(mc_jw_t *w)
+{
+    jw_close(w, ']');
+}
+
+static void jw_escaped(mc_jw_t *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    jw_put(w, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            jw_put(w, e, 2);
+        } else if (c < 0x20) {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            jw_put(w, e, 6);
+        } else {
+            jw_put(w, (const char *)&c, 1);
+        }
+    }
+    jw_put(w, "\"", 1);
+}
+
+void mc_jw_key(mc_jw_t *w, const char *key)
+{
+    jw_sep(w);
+    jw_escaped(w, key, strlen(key));
+    jw_put(w, ":", 1);
+    w->after_key = true;
+}
+
+void mc_jw_str(mc_jw_t *w, const char *s, size_t n)
+{
+    jw_sep(w);
+    jw_escaped(w, s ? s : "", s ? n : 0);
+}
+
+void mc_jw_u64(mc_jw_t *w, uint64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+    jw_sep(w);
+    jw_put(w, tmp, (size_t)n);
+}
+
+void mc_jw_i64(mc_jw_t *w, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+    jw_sep(w);
+    jw_put(w, tmp, (size_t)n);
+}
+
+void mc_jw_bool(mc_jw_t *w, bool v)
+{
+    jw_sep(w);
+    jw_put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+char *mc_jw_take(mc_jw_t *w, size_t *len)
+{
+    char *out = w->oom ? NULL : w->buf;
+
+    if (out) {
+        out[w->len] = '\0';
+        if (len)
+            *len = w->len;
+    } else {
+        free(w->buf);
+    }
+    memset(w, 0, sizeof(*w));
+    return out;
 }

@@ -37,4 +37,31 @@ int mc_json_get_array(const cJSON *obj, const char *name, bool required, size_t 
  * NULL on allocation failure. *len receives strlen when len is not NULL. */
 char *mc_json_print_take(cJSON *obj, size_t *len);
 
+/* ---- a small streaming writer for hot-path responses ----
+ * Produces compact JSON without building a cJSON tree. Commas are placed
+ * automatically; nesting is limited to 32 levels. Any allocation failure
+ * sticks (mc_jw_take then returns NULL). */
+typedef struct mc_jw {
+    char *buf;
+    size_t len, cap;
+    uint32_t first; /* bit d: nothing written yet at depth d */
+    int depth;
+    bool after_key;
+    bool oom;
+} mc_jw_t;
+
+void mc_jw_init(mc_jw_t *w, size_t initial_cap);
+void mc_jw_obj_begin(mc_jw_t *w);
+void mc_jw_obj_end(mc_jw_t *w);
+void mc_jw_arr_begin(mc_jw_t *w);
+void mc_jw_arr_end(mc_jw_t *w);
+void mc_jw_key(mc_jw_t *w, const char *key);
+void mc_jw_str(mc_jw_t *w, const char *s, size_t n); /* escaped */
+void mc_jw_u64(mc_jw_t *w, uint64_t v);
+void mc_jw_i64(mc_jw_t *w, int64_t v);
+void mc_jw_bool(mc_jw_t *w, bool v);
+/* Returns the text (malloc'd, NUL-terminated; caller frees) or NULL after an
+ * allocation failure; the writer is reset either way. */
+char *mc_jw_take(mc_jw_t *w, size_t *len);
+
 #endif

@@ -1,0 +1,130 @@
+/* The master's HTTP/JSON messages: one encode/decode pair per message shape,
+ * used by the master's routes and by its clients (the store service), so the
+ * JSON field names live here and nowhere else. docs/master-api.md shows them.
+ *
+ * Shapes:
+ *   keys request   {"client_id", "keys": [..], "sizes": [..], "checksums": [..],
+ *                   "config": {...}, "force": bool}  (single-key routes take "key"/"size")
+ *   results        {"results": [{"code", "size", "lease_ms", "exists", "replicas": [..]}]}
+ *   segment        {"client_id", "segment": {"id", "name", "endpoint", "protocol", "base", "size"}}
+ *   ping           {"client_id"} -> {"status": "OK"|"NEED_REMOUNT", "view_version"}
+ *
+ * Decoded strings point into the cJSON tree of the message (msg->root): they
+ * live until the message's _cleanup. Every count, length and number is checked
+ * against the caps below before use. */
+#ifndef MC_MASTER_MSG_H
+#define MC_MASTER_MSG_H
+
+#include "mc/json.h"
+#include "mc/uuid.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MC_MSG_MAX_BATCH 4096u    /* keys per batch request */
+#define MC_MSG_MAX_REPLICAS 8u    /* replicas per object */
+#define MC_MSG_MAX_PREFERRED 8u   /* preferred segments in a config */
+#define MC_MSG_MAX_NAME 255u      /* segment name, endpoint */
+#define MC_MSG_MAX_OBJECT (1ull << 40)
+
+typedef enum mc_replica_type {
+    MC_REPLICA_TYPE_MEMORY = 0,
+    MC_REPLICA_TYPE_DISK = 1,
+} mc_replica_type_t;
+
+/* ReplicateConfig. */
+typedef struct mc_replicate_cfg {
+    uint32_t replica_num; /* 1..MC_MSG_MAX_REPLICAS */
+    const char *preferred[MC_MSG_MAX_PREFERRED];
+    uint32_t n_preferred;
+    bool soft_pin;
+    bool hard_pin;
+} mc_replicate_cfg_t;
+
+/* Where one replica lives and how to reach it. */
+typedef struct mc_replica {
+    mc_uuid_t segment_id;
+    const char *segment;  /* segment name */
+    const char *endpoint; /* transport endpoint (host:port) */
+    uint64_t epoch;       /* segment mount epoch the transfer must carry */
+    uint64_t addr;        /* buffer address in the owner's address space */
+    uint64_t offset;      /* same buffer as an offset in the segment */
+    uint64_t size;
+    uint8_t type;         /* mc_replica_type_t */
+} mc_replica_t;
+
+/* Per-key result of a batch call. Which fields are meaningful depends on the
+ * call: replicas (put_start, get_replica_list), size and lease_ms
+ * (get_replica_list, get_size), exists (exist). */
+typedef struct mc_key_result {
+    int code;
+    uint64_t size;
+    uint64_t lease_ms; /* remaining lease when the master answered */
+    bool exists;
+    uint32_t n;
+    mc_replica_t rep[MC_MSG_MAX_REPLICAS];
+} mc_key_result_t;
+
+typedef struct mc_keys_req {
+    mc_uuid_t client_id; /* nil when absent */
+    size_t n;
+    const char **keys;
+    size_t *key_lens;
+    uint64_t *sizes;     /* NULL when absent */
+    uint32_t *checksums; /* NULL when absent */
+    bool has_config;
+    mc_replicate_cfg_t config;
+    bool force;
+    bool upsert;
+    cJSON *root; /* owns the strings (decoded requests only) */
+} mc_keys_req_t;
+
+typedef struct mc_segment_msg {
+    mc_uuid_t client_id;
+    mc_uuid_t id;
+    const char *name;
+    const char *endpoint;
+    const char *protocol;
+    uint64_t base;
+    uint64_t size;
+    cJSON *root;
+} mc_segment_msg_t;
+
+/* ---- keys request ---- */
+/* want_sizes: sizes are required (put_start); single-key bodies ({"key"})
+ * are accepted as a batch of one. */
+int mc_keys_req_decode(const char *body, size_t len, bool want_sizes, mc_keys_req_t *out,
+                       mc_json_err_t *err);
+void mc_keys_req_cleanup(mc_keys_req_t *req);
+/* Encodes req (any of sizes/checksums/config may be absent); caller frees. */
+char *mc_keys_req_encode_take(const mc_keys_req_t *req, size_t *len);
+
+/* ---- results ---- */
+typedef enum mc_result_fields {
+    MC_RES_REPLICAS = 1u,
+    MC_RES_SIZE = 2u,
+    MC_RES_LEASE = 4u,
+    MC_RES_EXISTS = 8u,
+} mc_result_fields_t;
+
+/* {"results": [...]} with the fields selected by mask; caller frees. */
+char *mc_results_encode_take(const mc_key_result_t *res, size_t n, unsigned mask, size_t *len);
+/* Decodes into res[0..cap); *n gets the count. Strings point into *root_out,
+ * which the caller deletes with cJSON_Delete after use. */
+int mc_results_decode(const char *body, size_t len, mc_key_result_t *res, size_t cap, size_t *n,
+                      cJSON **root_out, mc_json_err_t *err);
+
+/* ---- segment mount ---- */
+int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out,
+                          mc_json_err_t *err);
+void mc_segment_msg_cleanup(mc_segment_msg_t *msg);
+char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len);
+
+/* ---- small shapes ---- */
+/* {"client_id": "..."} (ping, unmount also carry "segment_id"). */
+int mc_msg_decode_uuid(const cJSON *obj, const char *name, bool required, mc_uuid_t *out,
+                       mc_json_err_t *err);
+int mc_msg_add_uuid(cJSON *obj, const char *name, mc_uuid_t id);
+
+#endif

@@ -1,0 +1,486 @@
+#include "mc/master_msg.h"
+
+#include "mc/errors.h"
+#include "mc/strutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int fail(mc_json_err_t *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+int mc_msg_decode_uuid(const cJSON *obj, const char *name, bool required, mc_uuid_t *out,
+                       mc_json_err_t *err)
+{
+    const char *s = NULL;
+    int rc = mc_json_get_str(obj, name, required, MC_UUID_STR_LEN, &s, err);
+
+    if (rc != MC_OK || !s)
+        return rc;
+    if (mc_uuid_parse(s, out) != MC_OK)
+        return fail(err, MC_INVALID_PARAMS, "field '%s': not a UUID", name);
+    return MC_OK;
+}
+
+int mc_msg_add_uuid(cJSON *obj, const char *name, mc_uuid_t id)
+{
+    char s[MC_UUID_STR_LEN];
+    return cJSON_AddStringToObject(obj, name, mc_uuid_format(id, s)) ? MC_OK
+                                                                     : MC_INTERNAL_ERROR;
+}
+
+/* JSON strings cannot carry a NUL through cJSON (it would cut the string),
+ * and nothing in these messages may contain one: refuse the escape outright. */
+static bool has_escaped_nul(const char *body, size_t len)
+{
+    return len >= 6 && memmem(body, len, "\\u0000", 6) != NULL;
+}
+
+static int decode_config(const cJSON *root, mc_replicate_cfg_t *cfg, bool *has,
+                         mc_json_err_t *err)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "config"), *arr = NULL, *it;
+    uint64_t rn = 1;
+    const char *one = NULL;
+    int rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->replica_num = 1;
+    *has = c && !cJSON_IsNull(c);
+    if (!*has)
+        return MC_OK;
+    if (!cJSON_IsObject(c))
+        return fail(err, MC_INVALID_PARAMS, "field 'config': expected an object");
+    if ((rc = mc_json_get_u64(c, "replica_num", false, 1, MC_MSG_MAX_REPLICAS, &rn, err)) ||
+        (rc = mc_json_get_bool(c, "soft_pin", false, &cfg->soft_pin, err)) ||
+        (rc = mc_json_get_bool(c, "hard_pin", false, &cfg->hard_pin, err)) ||
+        (rc = mc_json_get_array(c, "preferred_segments", false, MC_MSG_MAX_PREFERRED, &arr,
+                                err)) ||
+        (rc = mc_json_get_str(c, "preferred_segment", false, MC_MSG_MAX_NAME, &one, err)))
+        return rc;
+    cfg->replica_num = (uint32_t)rn;
+    if (one && *one)
+        cfg->preferred[cfg->n_preferred++] = one;
+    cJSON_ArrayForEach(it, arr) {
+        if (!cJSON_IsString(it) || strlen(it->valuestring) > MC_MSG_MAX_NAME)
+            return fail(err, MC_INVALID_PARAMS, "field 'preferred_segments': expected names");
+        if (cfg->n_preferred == MC_MSG_MAX_PREFERRED)
+            return fail(err, MC_INVALID_PARAMS, "field 'preferred_segments': too many");
+        cfg->preferred[cfg->n_preferred++] = it->valuestring;
+    }
+    return MC_OK;
+}
+
+/* Numbers of an optional array parallel to "keys". */
+static int decode_u64_array(const cJSON *root, const char *name, size_t n, uint64_t min,
+                            uint64_t max, uint64_t *out, bool *present, mc_json_err_t *err)
+{
+    const cJSON *arr = NULL, *it;
+    size_t i = 0;
+    int rc = mc_json_get_array(root, name, false, MC_MSG_MAX_BATCH, &arr, err);
+
+    *present = arr != NULL;
+    if (rc != MC_OK || !arr)
+        return rc;
+    if ((size_t)cJSON_GetArraySize(arr) != n)
+        return fail(err, MC_INVALID_PARAMS, "field '%s': %d items for %zu keys", name,
+                    cJSON_GetArraySize(arr), n);
+    cJSON_ArrayForEach(it, arr) {
+        double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
+        if (v < (double)min || v > (double)max || v != (double)(uint64_t)v)
+            return fail(err, MC_INVALID_PARAMS, "field '%s'[%zu]: expected an integer in "
+                        "[%llu, %llu]", name, i, (unsigned long long)min,
+                        (unsigned long long)max);
+        out[i++] = (uint64_t)v;
+    }
+    return MC_OK;
+}
+
+static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_json_err_t *err)
+{
+    const cJSON *arr = NULL, *it;
+    const char *one = NULL;
+    size_t i = 0;
+    int rc;
+
+    if ((rc = mc_json_get_array(root, "keys", false, MC_MSG_MAX_BATCH, &arr, err)))
+        return rc;
+    if (!arr) {
+        if (!cJSON_GetObjectItemCaseSensitive(root, "key"))
+            return fail(err, MC_INVALID_PARAMS, "missing field 'keys' (or 'key')");
+        if ((rc = mc_json_get_str(root, "key", true, SIZE_MAX, &one, err)))
+            return MC_INVALID_KEY;
+    }
+    out->n = arr ? (size_t)cJSON_GetArraySize(arr) : 1;
+    /* one block: keys, key_lens, sizes, checksums (as uint64 for decoding) */
+    out->keys = calloc(out->n ? out->n : 1, sizeof(char *) + sizeof(size_t) + 2 * sizeof(uint64_t));
+    if (!out->keys)
+        return fail(err, MC_INTERNAL_ERROR, "out of memory");
+    out->key_lens = (size_t *)(out->keys + (out->n ? out->n : 1));
+    out->sizes = (uint64_t *)(out->key_lens + (out->n ? out->n : 1));
+    if (!arr) {
+        out->keys[0] = one;
+        out->key_lens[0] = strlen(one);
+    }
+    cJSON_ArrayForEach(it, arr) {
+        if (!cJSON_IsString(it))
+            return fail(err, MC_INVALID_KEY, "field 'keys'[%zu]: expected a string", i);
+        out->keys[i] = it->valuestring;
+        out->key_lens[i] = strlen(it->valuestring);
+        i++;
+    }
+    for (i = 0; i < out->n; i++)
+        if (mc_key_validate(out->keys[i], out->key_lens[i], MC_MAX_KEY_LEN) != MC_OK)
+            return fail(err, MC_INVALID_KEY, "key %zu: empty or longer than %u bytes", i,
+                        MC_MAX_KEY_LEN);
+    return MC_OK;
+}
+
+int mc_keys_req_decode(const char *body, size_t len, bool want_sizes, mc_keys_req_t *out,
+                       mc_json_err_t *err)
+{
+    uint64_t *tmp;
+    bool present = false;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (body && has_escaped_nul(body, len))
+        return fail(err, MC_INVALID_KEY, "NUL characters are not allowed");
+    out->root = mc_json_parse_object(body, len, err);
+    if (!out->root)
+        return MC_INVALID_PARAMS;
+    if ((rc = mc_msg_decode_uuid(out->root, "client_id", false, &out->client_id, err)) ||
+        (rc = decode_keys(out->root, out, err)) ||
+        (rc = decode_config(out->root, &out->config, &out->has_config, err)) ||
+        (rc = mc_json_get_bool(out->root, "force", false, &out->force, err)) ||
+        (rc = mc_json_get_bool(out->root, "upsert", false, &out->upsert, err)))
+        goto bad;
+    /* sizes: "sizes" array, or "size" for a single key */
+    if (cJSON_GetObjectItemCaseSensitive(out->root, "size") &&
+        !cJSON_GetObjectItemCaseSensitive(out->root, "keys")) {
+        rc = mc_json_get_u64(out->root, "size", true, 1, MC_MSG_MAX_OBJECT, &out->sizes[0], err);
+        present = true;
+    } else {
+        rc = decode_u64_array(out->root, "sizes", out->n, 1, MC_MSG_MAX_OBJECT, out->sizes,
+                              &present, err);
+    }
+    if (rc)
+        goto bad;
+    if (!present) {
+        if (want_sizes) {
+            rc = fail(err, MC_INVALID_PARAMS, "missing field 'sizes' (or 'size')");
+            goto bad;
+        }
+        out->sizes = NULL;
+    }
+    /* checksums: decoded as uint64 into the spare column, narrowed in place */
+    tmp = (uint64_t *)(out->key_lens + (out->n ? out->n : 1)) + (out->n ? out->n : 1);
+    rc = decode_u64_array(out->root, "checksums", out->n, 0, UINT32_MAX, tmp, &present, err);
+    if (rc)
+        goto bad;
+    if (present) {
+        out->checksums = (uint32_t *)tmp;
+        for (size_t i = 0; i < out->n; i++)
+            out->checksums[i] = (uint32_t)tmp[i];
+    }
+    return MC_OK;
+bad:
+    mc_keys_req_cleanup(out);
+    return rc;
+}
+
+void mc_keys_req_cleanup(mc_keys_req_t *req)
+{
+    free(req->keys);
+    cJSON_Delete(req->root);
+    memset(req, 0, sizeof(*req));
+}
+
+char *mc_keys_req_encode_take(const mc_keys_req_t *req, size_t *len)
+{
+    mc_jw_t w;
+    char id[MC_UUID_STR_LEN];
+
+    mc_jw_init(&w, 64 + req->n * 96);
+    mc_jw_obj_begin(&w);
+    if (!mc_uuid_is_nil(req->client_id)) {
+        mc_jw_key(&w, "client_id");
+        mc_jw_str(&w, mc_uuid_format(req->client_id, id), MC_UUID_STR_LEN - 1);
+    }
+    mc_jw_key(&w, "keys");
+    mc_jw_arr_begin(&w);
+    for (size_t i = 0; i < req->n; i++)
+        mc_jw_str(&w, req->keys[i], req->key_lens ? req->key_lens[i] : strlen(req->keys[i]));
+    mc_jw_arr_end(&w);
+    if (req->sizes) {
+        mc_jw_key(&w, "sizes");
+        mc_jw_arr_begin(&w);
+        for (size_t i = 0; i < req->n; i++)
+            mc_jw_u64(&w, req->sizes[i]);
+        mc_jw_arr_end(&w);
+    }
+    if (req->checksums) {
+        mc_jw_key(&w, "checksums");
+        mc_jw_arr_begin(&w);
+        for (size_t i = 0; i < req->n; i++)
+            mc_jw_u64(&w, req->checksums[i]);
+        mc_jw_arr_end(&w);
+    }
+    if (req->has_config) {
+        const mc_replicate_cfg_t *c = &req->config;
+        mc_jw_key(&w, "config");
+        mc_jw_obj_begin(&w);
+        mc_jw_key(&w, "replica_num");
+        mc_jw_u64(&w, c->replica_num);
+        mc_jw_key(&w, "soft_pin");
+        mc_jw_bool(&w, c->soft_pin);
+        mc_jw_key(&w, "hard_pin");
+        mc_jw_bool(&w, c->hard_pin);
+        mc_jw_key(&w, "preferred_segments");
+        mc_jw_arr_begin(&w);
+        for (uint32_t i = 0; i < c->n_preferred && i < MC_MSG_MAX_PREFERRED; i++)
+            mc_jw_str(&w, c->preferred[i], strlen(c->preferred[i]));
+        mc_jw_arr_end(&w);
+        mc_jw_obj_end(&w);
+    }
+    if (req->force) {
+        mc_jw_key(&w, "force");
+        mc_jw_bool(&w, true);
+    }
+    if (req->upsert) {
+        mc_jw_key(&w, "upsert");
+        mc_jw_bool(&w, true);
+    }
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+/* ---------------- results ---------------- */
+
+static const char *const type_names[] = {"memory", "disk"};
+
+static void encode_replica(mc_jw_t *w, const mc_replica_t *r)
+{
+    char id[MC_UUID_STR_LEN];
+    mc_jw_obj_begin(w);
+    mc_jw_key(w, "segment");
+    mc_jw_str(w, r->segment, r->segment ? strlen(r->segment) : 0);
+    mc_jw_key(w, "segment_id");
+    mc_jw_str(w, mc_uuid_format(r->segment_id, id), MC_UUID_STR_LEN - 1);
+    mc_jw_key(w, "endpoint");
+    mc_jw_str(w, r->endpoint, r->endpoint ? strlen(r->endpoint) : 0);
+    mc_jw_key(w, "epoch");
+    mc_jw_u64(w, r->epoch);
+    mc_jw_key(w, "addr");
+    mc_jw_u64(w, r->addr);
+    mc_jw_key(w, "offset");
+    mc_jw_u64(w, r->offset);
+    mc_jw_key(w, "size");
+    mc_jw_u64(w, r->size);
+    mc_jw_key(w, "type");
+    mc_jw_str(w, type_names[r->type & 1], strlen(type_names[r->type & 1]));
+    mc_jw_obj_end(w);
+}
+
+char *mc_results_encode_take(const mc_key_result_t *res, size_t n, unsigned mask, size_t *len)
+{
+    mc_jw_t w;
+
+    mc_jw_init(&w, 32 + n * ((mask & MC_RES_REPLICAS) ? 256 : 24));
+    mc_jw_obj_begin(&w);
+    mc_jw_key(&w, "results");
+    mc_jw_arr_begin(&w);
+    for (size_t i = 0; i < n; i++) {
+        const mc_key_result_t *r = &res[i];
+        mc_jw_obj_begin(&w);
+        mc_jw_key(&w, "code");
+        mc_jw_i64(&w, r->code);
+        if (r->code == MC_OK) {
+            if (mask & MC_RES_EXISTS) {
+                mc_jw_key(&w, "exists");
+                mc_jw_bool(&w, r->exists);
+            }
+            if (mask & MC_RES_SIZE) {
+                mc_jw_key(&w, "size");
+                mc_jw_u64(&w, r->size);
+            }
+            if (mask & MC_RES_LEASE) {
+                mc_jw_key(&w, "lease_ms");
+                mc_jw_u64(&w, r->lease_ms);
+            }
+            if (mask & MC_RES_REPLICAS) {
+                mc_jw_key(&w, "replicas");
+                mc_jw_arr_begin(&w);
+                for (uint32_t j = 0; j < r->n && j < MC_MSG_MAX_REPLICAS; j++)
+                    encode_replica(&w, &r->rep[j]);
+                mc_jw_arr_end(&w);
+            }
+        }
+        mc_jw_obj_end(&w);
+    }
+    mc_jw_arr_end(&w);
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+static int decode_replica(const cJSON *o, mc_replica_t *r, mc_json_err_t *err)
+{
+    const char *type = "memory";
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    if (!cJSON_IsObject(o))
+        return fail(err, MC_INVALID_PARAMS, "replica: expected an object");
+    if ((rc = mc_json_get_str(o, "segment", true, MC_MSG_MAX_NAME, &r->segment, err)) ||
+        (rc = mc_msg_decode_uuid(o, "segment_id", true, &r->segment_id, err)) ||
+        (rc = mc_json_get_str(o, "endpoint", true, MC_MSG_MAX_NAME, &r->endpoint, err)) ||
+        (rc = mc_json_get_u64(o, "epoch", true, 0, UINT64_MAX, &r->epoch, err)) ||
+        (rc = mc_json_get_u64(o, "addr", true, 0, UINT64_MAX, &r->addr, err)) ||
+        (rc = mc_json_get_u64(o, "offset", true, 0, UINT64_MAX, &r->offset, err)) ||
+        (rc = mc_json_get_u64(o, "size", true, 1, MC_MSG_MAX_OBJECT, &r->size, err)) ||
+        (rc = mc_json_get_str(o, "type", false, 16, &type, err)))
+        return rc;
+    if (strcmp(type, "memory") == 0)
+        r->type = MC_REPLICA_TYPE_MEMORY;
+    else if (strcmp(type, "disk") == 0)
+        r->type = MC_REPLICA_TYPE_DISK;
+    else
+        return fail(err, MC_INVALID_PARAMS, "replica: unknown type '%s'", type);
+    return MC_OK;
+}
+
+static int decode_result(const cJSON *o, mc_key_result_t *r, mc_json_err_t *err)
+{
+    const cJSON *reps = NULL, *it;
+    int64_t code = 0;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    if (!cJSON_IsObject(o))
+        return fail(err, MC_INVALID_PARAMS, "result: expected an object");
+    if ((rc = mc_json_get_i64(o, "code", true, -100000, 0, &code, err)) ||
+        (rc = mc_json_get_bool(o, "exists", false, &r->exists, err)) ||
+        (rc = mc_json_get_u64(o, "size", false, 0, MC_MSG_MAX_OBJECT, &r->size, err)) ||
+        (rc = mc_json_get_u64(o, "lease_ms", false, 0, UINT64_MAX, &r->lease_ms, err)) ||
+        (rc = mc_json_get_array(o, "replicas", false, MC_MSG_MAX_REPLICAS, &reps, err)))
+        return rc;
+    r->code = (int)code;
+    cJSON_ArrayForEach(it, reps) {
+        if ((rc = decode_replica(it, &r->rep[r->n], err)) != MC_OK)
+            return rc;
+        r->n++;
+    }
+    return MC_OK;
+}
+
+int mc_results_decode(const char *body, size_t len, mc_key_result_t *res, size_t cap, size_t *n,
+                      cJSON **root_out, mc_json_err_t *err)
+{
+    cJSON *root = mc_json_parse_object(body, len, err);
+    const cJSON *arr = NULL, *it;
+    size_t i = 0;
+    int rc;
+
+    *root_out = NULL;
+    *n = 0;
+    if (!root)
+        return MC_INVALID_PARAMS;
+    rc = mc_json_get_array(root, "results", true, cap, &arr, err);
+    cJSON_ArrayForEach(it, arr) {
+        if (rc != MC_OK)
+            break;
+        rc = decode_result(it, &res[i++], err);
+    }
+    if (rc != MC_OK) {
+        cJSON_Delete(root);
+        return rc;
+    }
+    *n = i;
+    *root_out = root;
+    return MC_OK;
+}
+
+/* ---------------- segment ---------------- */
+
+int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out,
+                          mc_json_err_t *err)
+{
+    const cJSON *seg;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (body && has_escaped_nul(body, len))
+        return fail(err, MC_INVALID_PARAMS, "NUL characters are not allowed");
+    out->root = mc_json_parse_object(body, len, err);
+    if (!out->root)
+        return MC_INVALID_PARAMS;
+    seg = cJSON_GetObjectItemCaseSensitive(out->root, "segment");
+    if (!cJSON_IsObject(seg)) {
+        rc = fail(err, MC_INVALID_PARAMS, "missing field 'segment' (an object)");
+        goto bad;
+    }
+    out->endpoint = out->protocol = "";
+    if ((rc = mc_msg_decode_uuid(out->root, "client_id", true, &out->client_id, err)) ||
+        (rc = mc_msg_decode_uuid(seg, "id", true, &out->id, err)) ||
+        (rc = mc_json_get_str(seg, "name", true, MC_MSG_MAX_NAME, &out->name, err)) ||
+        (rc = mc_json_get_str(seg, "endpoint", false, MC_MSG_MAX_NAME, &out->endpoint, err)) ||
+        (rc = mc_json_get_str(seg, "protocol", false, 15, &out->protocol, err)) ||
+        (rc = mc_json_get_u64(seg, "base", true, 0, UINT64_MAX, &out->base, err)) ||
+        (rc = mc_json_get_u64(seg, "size", true, 1, UINT64_MAX, &out->size, err)))
+        goto bad;
+    if (!*out->name) {
+        rc = fail(err, MC_INVALID_PARAMS, "field 'name': empty");
+        goto bad;
+    }
+    return MC_OK;
+bad:
+    mc_segment_msg_cleanup(out);
+    return rc;
+}
+
+void mc_segment_msg_cleanup(mc_segment_msg_t *msg)
+{
+    cJSON_Delete(msg->root);
+    msg->root = NULL;
+}
+
+char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len)
+{
+    mc_jw_t w;
+    char id[MC_UUID_STR_LEN];
+
+    mc_jw_init(&w, 512);
+    mc_jw_obj_begin(&w);
+    mc_jw_key(&w, "client_id");
+    mc_jw_str(&w, mc_uuid_format(msg->client_id, id), MC_UUID_STR_LEN - 1);
+    mc_jw_key(&w, "segment");
+    mc_jw_obj_begin(&w);
+    mc_jw_key(&w, "id");
+    mc_jw_str(&w, mc_uuid_format(msg->id, id), MC_UUID_STR_LEN - 1);
+    mc_jw_key(&w, "name");
+    mc_jw_str(&w, msg->name, strlen(msg->name));
+    mc_jw_key(&w, "endpoint");
+    mc_jw_str(&w, msg->endpoint ? msg->endpoint : "", msg->endpoint ? strlen(msg->endpoint) : 0);
+    mc_jw_key(&w, "protocol");
+    mc_jw_str(&w, msg->protocol ? msg->protocol : "", msg->protocol ? strlen(msg->protocol) : 0);
+    mc_jw_key(&w, "base");
+    mc_jw_u64(&w, msg->base);
+    mc_jw_key(&w, "size");
+    mc_jw_u64(&w, msg->size);
+    mc_jw_obj_end(&w);
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
