@@ -3,6 +3,8 @@
 #include "mc/log.h"
 #include "mc/service.h"
 #include "metadata_config.h"
+#include "metadata_routes.h"
+#include "metadata_store.h"
 
 #include <stdio.h>
 
@@ -15,24 +17,30 @@ int main(int argc, char **argv)
 {
     metadata_config_t cfg;
     mc_http_server_t *srv;
+    metadata_store_t *store;
     char err[256];
     int rc = mc_service_load_config(&metadata_config_spec, &cfg, argc, argv, log_level_of);
 
     if (rc >= 0)
         return rc;
     mc_service_block_signals();
+    store = metadata_store_create();
     srv = mc_http_server_create(&(mc_http_server_opts_t){
         .host = cfg.host, .port = (uint16_t)cfg.port, .threads = (unsigned)cfg.threads,
         .max_body = cfg.max_value_bytes, .name = "metadata"});
-    if (!srv || mc_http_server_start(srv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "mooncake_http_metadata_server: %s\n", srv ? err : "out of memory");
+    snprintf(err, sizeof(err), "out of memory");
+    if (!store || !srv || metadata_routes_register(srv, store, cfg.max_value_bytes) != 0 ||
+        mc_http_server_start(srv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "mooncake_http_metadata_server: %s\n", err);
         mc_http_server_destroy(srv);
+        metadata_store_destroy(store);
         return 1;
     }
     MC_INFO("metadata server listening on http://%s:%u", cfg.host,
             (unsigned)mc_http_server_port(srv));
     mc_service_wait_signal();
     MC_INFO("metadata server shutting down");
-    mc_http_server_destroy(srv);
+    mc_http_server_destroy(srv); /* before the store: handlers and gauges use it */
+    metadata_store_destroy(store);
     return 0;
 }

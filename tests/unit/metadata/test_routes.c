@@ -1,0 +1,138 @@
+/* metadata_routes on an in-process HTTP server (port 0) driven by the
+ * project's HTTP client: each status and body the routes produce. The real
+ * binary is covered by tests/integration/test_metadata.py. */
+#include "mc/errors.h"
+#include "mc/http_client.h"
+#include "mc/http_server.h"
+#include "metadata_routes.h"
+#include "metadata_store.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CAP 64
+
+static metadata_store_t *st;
+static mc_http_server_t *srv;
+static mc_http_client_t *cli;
+static char base[64];
+
+static void setup(void)
+{
+    char err[256];
+    st = metadata_store_create();
+    cr_assert_not_null(st);
+    srv = mc_http_server_create(&(mc_http_server_opts_t){.port = 0, .threads = 2});
+    cr_assert_not_null(srv);
+    cr_assert_eq(metadata_routes_register(srv, st, CAP), MC_OK);
+    cr_assert_eq(mc_http_server_start(srv, err, sizeof(err)), MC_OK, "%s", err);
+    snprintf(base, sizeof(base), "http://127.0.0.1:%u", (unsigned)mc_http_server_port(srv));
+    cli = mc_http_client_create(&(mc_http_client_opts_t){.timeout_ms = 5000});
+    cr_assert_not_null(cli);
+}
+
+static void teardown(void)
+{
+    mc_http_client_destroy(cli);
+    mc_http_server_destroy(srv);
+    metadata_store_destroy(st);
+}
+
+TestSuite(routes, .init = setup, .fini = teardown, .timeout = 30);
+
+/* Sends method to /metadata?<query>; expects status and (if body_want) body. */
+static void expect(const char *method, const char *query, const char *body, int status,
+                   const char *body_want)
+{
+    char url[256];
+    mc_http_result_t r;
+
+    snprintf(url, sizeof(url), "%s/metadata%s%s", base, query ? "?" : "", query ? query : "");
+    cr_assert_eq(mc_http_request(cli, method, url, body, body ? strlen(body) : 0,
+                                 "application/json", &r),
+                 MC_OK, "%s %s", method, url);
+    cr_expect_eq(r.status, status, "%s %s -> %d %s", method, url, r.status, r.body);
+    if (body_want)
+        cr_expect(strstr(r.body, body_want) != NULL, "%s %s -> body %s, want %s", method, url,
+                  r.body, body_want);
+    mc_http_result_cleanup(&r);
+}
+
+Test(routes, get_put_delete)
+{
+    expect("GET", "key=mooncake/ram/seg0", NULL, 404, "metadata not found");
+    expect("PUT", "key=mooncake/ram/seg0", "{\"a\":1}", 200, "metadata updated");
+    expect("GET", "key=mooncake%2Fram%2Fseg0", NULL, 200, "{\"a\":1}");
+    expect("PUT", "key=mooncake/ram/seg0", "{\"a\":2}", 200, "metadata updated");
+    expect("GET", "key=mooncake/ram/seg0", NULL, 200, "{\"a\":2}");
+    expect("DELETE", "key=mooncake/ram/seg0", NULL, 200, "metadata deleted");
+    expect("DELETE", "key=mooncake/ram/seg0", NULL, 404, "metadata not found");
+    expect("GET", "key=mooncake/ram/seg0", NULL, 404, "metadata not found");
+}
+
+Test(routes, get_is_json_and_exact)
+{
+    char url[256];
+    mc_http_result_t r;
+
+    expect("PUT", "key=k", "{\"x\":[1,2,3]}", 200, NULL);
+    snprintf(url, sizeof(url), "%s/metadata?key=k", base);
+    cr_assert_eq(mc_http_request(cli, "GET", url, NULL, 0, NULL, &r), MC_OK);
+    cr_expect_eq(r.status, 200);
+    cr_expect_str_eq(r.content_type, "application/json");
+    cr_expect_eq(r.len, strlen("{\"x\":[1,2,3]}"));
+    cr_expect_str_eq(r.body, "{\"x\":[1,2,3]}");
+    mc_http_result_cleanup(&r);
+}
+
+Test(routes, rpc_meta)
+{
+    expect("PUT", "key=mooncake/rpc_meta/n1", "{\"ip\":1}", 200, "metadata updated");
+    expect("PUT", "key=mooncake/rpc_meta/n1", "{\"ip\":1}", 200, "metadata unchanged");
+    expect("PUT", "key=mooncake/rpc_meta/n1", "{\"ip\":2}", 400,
+           "Duplicate rpc_meta key not allowed");
+    expect("GET", "key=mooncake/rpc_meta/n1", NULL, 200, "{\"ip\":1}");
+}
+
+Test(routes, bad_keys)
+{
+    expect("GET", NULL, NULL, 400, "missing or badly percent-encoded key");
+    expect("GET", "other=1", NULL, 400, "missing");
+    expect("GET", "key=", NULL, 400, "empty key");
+    expect("PUT", "key=", "v", 400, "empty key");
+    expect("DELETE", "key=a%00b", NULL, 400, "NUL");
+    expect("GET", "key=%zz", NULL, 400, "badly percent-encoded");
+}
+
+Test(routes, body_cap_and_methods)
+{
+    char body[CAP + 2];
+
+    memset(body, 'v', CAP);
+    body[CAP] = '\0';
+    expect("PUT", "key=big", body, 200, "metadata updated");
+    body[CAP] = 'v';
+    body[CAP + 1] = '\0';
+    expect("PUT", "key=big", body, 413, NULL);
+    expect("POST", "key=big", "v", 405, NULL);
+    expect("PATCH", "key=big", "v", 405, NULL);
+}
+
+Test(routes, metrics_gauges)
+{
+    char url[128];
+    mc_http_result_t r;
+
+    expect("PUT", "key=abc", "12345", 200, NULL);
+    expect("PUT", "key=de", "678", 200, NULL);
+    snprintf(url, sizeof(url), "%s/metrics", base);
+    cr_assert_eq(mc_http_request(cli, "GET", url, NULL, 0, NULL, &r), MC_OK);
+    cr_expect_eq(r.status, 200);
+    cr_expect(strstr(r.body, "mc_metadata_keys_stored 2\n") != NULL, "%s", r.body);
+    cr_expect(strstr(r.body, "mc_metadata_bytes_stored{part=\"key\"} 5\n") != NULL);
+    cr_expect(strstr(r.body, "mc_metadata_bytes_stored{part=\"value\"} 8\n") != NULL);
+    cr_expect(strstr(r.body, "route=\"/metadata\",status=\"200\"") != NULL);
+    mc_http_result_cleanup(&r);
+}
