@@ -1,0 +1,338 @@
+/* Master core: lifetime, the sharded object map and object helpers.
+ * Locks and invariants are described in master_internal.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "master_internal.h"
+#include "mc/errors.h"
+
+#define INITIAL_BUCKETS 16u
+
+void mc_master_cfg_defaults(mc_master_cfg_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->lease_ttl_ms = 5000;
+    cfg->soft_pin_ttl_ms = 30ull * 60 * 1000;
+    cfg->allow_evict_soft_pinned = true;
+    cfg->eviction_ratio = 0.05;
+    cfg->eviction_high_watermark = 0.95;
+    cfg->client_ttl_ms = 10000;
+    cfg->put_discard_timeout_ms = 30000;
+    cfg->put_release_timeout_ms = 600000;
+    cfg->strategy = MC_MASTER_STRATEGY_RANDOM;
+    cfg->alloc_align = 64;
+    cfg->view_version = 1;
+    cfg->seed = 0;
+}
+
+static int cfg_valid(const mc_master_cfg_t *c)
+{
+    if (c->lease_ttl_ms == 0 || c->soft_pin_ttl_ms == 0 || c->client_ttl_ms == 0)
+        return 0;
+    if (!(c->eviction_ratio > 0.0 && c->eviction_ratio <= 1.0))
+        return 0;
+    if (!(c->eviction_high_watermark > 0.0 && c->eviction_high_watermark <= 1.0))
+        return 0;
+    if (c->alloc_align == 0 || (c->alloc_align & (c->alloc_align - 1u)) != 0)
+        return 0;
+    if (c->strategy != MC_MASTER_STRATEGY_RANDOM &&
+        c->strategy != MC_MASTER_STRATEGY_FREE_RATIO_FIRST)
+        return 0;
+    return c->put_release_timeout_ms >= c->put_discard_timeout_ms;
+}
+
+static int shards_init(mc_master_t *m)
+{
+    for (unsigned i = 0; i < MCM_SHARDS; i++) {
+        mcm_shard_t *sh = &m->shards[i];
+        sh->buckets = calloc(INITIAL_BUCKETS, sizeof(*sh->buckets));
+        if (!sh->buckets)
+            return MC_INTERNAL_ERROR;
+        sh->nbuckets = INITIAL_BUCKETS;
+        pthread_mutex_init(&sh->lock, NULL);
+    }
+    return MC_OK;
+}
+
+int mc_master_create(const mc_master_cfg_t *cfg, mc_master_t **out)
+{
+    if (!cfg || !out)
+        return MC_INVALID_PARAMS;
+    *out = NULL;
+    if (!cfg_valid(cfg))
+        return MC_INVALID_PARAMS;
+    mc_master_t *m = calloc(1, sizeof(*m));
+    if (!m)
+        return MC_INTERNAL_ERROR;
+    m->cfg = *cfg;
+    m->next_epoch = 1;
+    m->rng = cfg->seed ? cfg->seed : 0x853c49e6748fea9bull;
+    pthread_mutex_init(&m->cluster_lock, NULL);
+    pthread_mutex_init(&m->pressure_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->pressure_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (shards_init(m) != MC_OK) {
+        mc_master_destroy(m);
+        return MC_INTERNAL_ERROR;
+    }
+    *out = m;
+    return MC_OK;
+}
+
+void mc_master_destroy(mc_master_t *m)
+{
+    if (!m)
+        return;
+    for (unsigned i = 0; i < MCM_SHARDS; i++) {
+        mcm_shard_t *sh = &m->shards[i];
+        if (!sh->buckets)
+            continue;
+        for (uint32_t b = 0; b < sh->nbuckets; b++) {
+            mcm_obj_t *o = sh->buckets[b];
+            while (o) {
+                mcm_obj_t *next = o->hnext;
+                free(o);
+                o = next;
+            }
+        }
+        free(sh->buckets);
+        pthread_mutex_destroy(&sh->lock);
+    }
+    for (unsigned s = 0; s < MCM_SEG_MAX; s++) {
+        if (m->segs[s]) {
+            mc_alloc_destroy(m->segs[s]->alloc);
+            free(m->segs[s]);
+        }
+    }
+    free(m->clients);
+    free(m->retired);
+    pthread_mutex_destroy(&m->cluster_lock);
+    pthread_cond_destroy(&m->pressure_cond);
+    pthread_mutex_destroy(&m->pressure_lock);
+    free(m);
+}
+
+/* ---- hashing and the map --------------------------------------------------- */
+
+static uint64_t fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    k ^= k >> 33;
+    return k;
+}
+
+/* 8 bytes at a time; keys are 64-160 bytes, so this beats byte-wise FNV. */
+uint64_t mcm_hash(const char *key, size_t len)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0xff51afd7ed558ccdull);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v;
+        memcpy(&v, key + i, 8);
+        h ^= fmix64(v);
+        h = (h << 27 | h >> 37) * 0x9e3779b97f4a7c15ull;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, key + i, len - i);
+    h ^= fmix64(tail ^ len);
+    return fmix64(h);
+}
+
+mcm_shard_t *mcm_shard_of(mc_master_t *m, uint64_t hash)
+{
+    return &m->shards[hash & (MCM_SHARDS - 1u)];
+}
+
+mcm_obj_t *mcm_find(mcm_shard_t *sh, uint64_t hash, const char *key, size_t len)
+{
+    uint32_t hi = (uint32_t)(hash >> 32);
+    for (mcm_obj_t *o = sh->buckets[hi & (sh->nbuckets - 1u)]; o; o = o->hnext) {
+        if (o->hash_hi == hi && o->key_len == len && memcmp(mcm_obj_key(o), key, len) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+/* Doubles the bucket array; on allocation failure chains just get longer. */
+static void shard_grow(mcm_shard_t *sh)
+{
+    uint32_t nb = sh->nbuckets * 2u;
+    mcm_obj_t **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return;
+    for (uint32_t i = 0; i < sh->nbuckets; i++) {
+        mcm_obj_t *o = sh->buckets[i];
+        while (o) {
+            mcm_obj_t *next = o->hnext;
+            uint32_t j = o->hash_hi & (nb - 1u);
+            o->hnext = b[j];
+            b[j] = o;
+            o = next;
+        }
+    }
+    free(sh->buckets);
+    sh->buckets = b;
+    sh->nbuckets = nb;
+}
+
+int mcm_insert(mcm_shard_t *sh, mcm_obj_t *o)
+{
+    if (sh->count >= sh->nbuckets && sh->nbuckets < (1u << 30))
+        shard_grow(sh);
+    uint32_t j = o->hash_hi & (sh->nbuckets - 1u);
+    o->hnext = sh->buckets[j];
+    sh->buckets[j] = o;
+    sh->count++;
+    mcm_lru_push_head(sh, o);
+    return MC_OK;
+}
+
+void mcm_unlink(mcm_shard_t *sh, mcm_obj_t *o)
+{
+    mcm_obj_t **pp = &sh->buckets[o->hash_hi & (sh->nbuckets - 1u)];
+    while (*pp && *pp != o)
+        pp = &(*pp)->hnext;
+    if (*pp) {
+        *pp = o->hnext;
+        sh->count--;
+    }
+    mcm_lru_remove(sh, o);
+}
+
+void mcm_lru_push_head(mcm_shard_t *sh, mcm_obj_t *o)
+{
+    o->lru_prev = NULL;
+    o->lru_next = sh->lru_head;
+    if (sh->lru_head)
+        sh->lru_head->lru_prev = o;
+    else
+        sh->lru_tail = o;
+    sh->lru_head = o;
+}
+
+void mcm_lru_remove(mcm_shard_t *sh, mcm_obj_t *o)
+{
+    if (o->lru_prev)
+        o->lru_prev->lru_next = o->lru_next;
+    else
+        sh->lru_head = o->lru_next;
+    if (o->lru_next)
+        o->lru_next->lru_prev = o->lru_prev;
+    else
+        sh->lru_tail = o->lru_prev;
+    o->lru_prev = o->lru_next = NULL;
+}
+
+void mcm_lru_rotate_head(mcm_shard_t *sh, mcm_obj_t *o)
+{
+    if (sh->lru_head == o)
+        return;
+    mcm_lru_remove(sh, o);
+    mcm_lru_push_head(sh, o);
+}
+
+/* ---- object helpers ---------------------------------------------------------- */
+
+bool mcm_obj_leased(const mcm_obj_t *o, uint64_t now_ms)
+{
+    return o->lease_until_ms > now_ms;
+}
+
+bool mcm_obj_soft_pinned(const mcm_obj_t *o, uint64_t now_ms)
+{
+    return (o->flags & OBJ_F_SOFT) && o->state == MC_OBJ_COMPLETE && o->aux_ms > now_ms;
+}
+
+void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms)
+{
+    uint64_t until = 0;
+    bool lease = false;
+    if (o->lease_until_ms > now_ms) {
+        until = o->lease_until_ms;
+        lease = true;
+    }
+    if (o->state == MC_OBJ_PROCESSING) {
+        /* the writer may still be moving bytes until the release timeout */
+        uint64_t rel = o->aux_ms + m->cfg.put_release_timeout_ms;
+        if (rel > now_ms && rel > until) {
+            until = rel;
+            lease = false;
+        }
+    }
+    pthread_mutex_lock(&m->cluster_lock);
+    for (unsigned i = 0; i < o->nrep; i++) {
+        if (o->rep[i].handle == MC_ALLOC_INVALID_HANDLE)
+            continue;
+        if (until > now_ms)
+            mcm_retire_rep_locked(m, &o->rep[i], until, lease);
+        else
+            mcm_free_rep_locked(m, &o->rep[i]);
+    }
+    pthread_mutex_unlock(&m->cluster_lock);
+    o->nrep = 0;
+}
+
+void mcm_obj_drop(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, uint64_t now_ms)
+{
+    mcm_obj_release_buffers(m, o, now_ms);
+    mcm_unlink(sh, o);
+    atomic_fetch_sub_explicit(&m->st.objects, 1, memory_order_relaxed);
+    if (o->state == MC_OBJ_PROCESSING)
+        atomic_fetch_sub_explicit(&m->st.processing, 1, memory_order_relaxed);
+    if (o->flags & OBJ_F_HARD)
+        atomic_fetch_sub_explicit(&m->st.hard_pinned, 1, memory_order_relaxed);
+    if (o->flags & OBJ_F_SOFT)
+        atomic_fetch_sub_explicit(&m->st.soft_pinned, 1, memory_order_relaxed);
+    free(o);
+}
+
+/* Fills out with o's replicas on readable segments. Caller holds o's shard
+ * lock, which keeps the segments of those replicas alive (master_internal.h). */
+void mcm_fill_replicas(mc_master_t *m, mcm_obj_t *o, mc_master_replicas_t *out)
+{
+    out->size = o->size;
+    out->checksum = o->checksum;
+    out->has_checksum = (o->flags & OBJ_F_CSUM) != 0;
+    out->lease_until_ms = o->lease_until_ms;
+    out->n = 0;
+    for (unsigned i = 0; i < o->nrep; i++) {
+        const mcm_rep_t *r = &o->rep[i];
+        if (!atomic_load_explicit(&m->seg_live[r->slot], memory_order_acquire))
+            continue;
+        const mcm_seg_t *s = m->segs[r->slot];
+        mc_master_replica_desc_t *d = &out->rep[out->n++];
+        d->segment_id = s->info.id;
+        d->segment_epoch = s->info.epoch;
+        d->offset = r->offset;
+        d->addr = s->info.base + r->offset;
+        d->size = o->size;
+        d->segment_slot = r->slot;
+        d->type = r->type;
+    }
+}
+
+void mc_master_stats(mc_master_t *m, mc_master_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->objects = atomic_load_explicit(&m->st.objects, memory_order_relaxed);
+    out->processing = atomic_load_explicit(&m->st.processing, memory_order_relaxed);
+    out->hard_pinned = atomic_load_explicit(&m->st.hard_pinned, memory_order_relaxed);
+    out->soft_pinned = atomic_load_explicit(&m->st.soft_pinned, memory_order_relaxed);
+    out->leases_granted = atomic_load_explicit(&m->st.leases_granted, memory_order_relaxed);
+    out->evicted_objects = atomic_load_explicit(&m->st.evicted_objects, memory_order_relaxed);
+    out->evicted_bytes = atomic_load_explicit(&m->st.evicted_bytes, memory_order_relaxed);
+    out->put_no_space = atomic_load_explicit(&m->st.put_no_space, memory_order_relaxed);
+    pthread_mutex_lock(&m->cluster_lock);
+    out->capacity = m->capacity;
+    out->used = m->used;
+    out->retired_bytes = m->retired_bytes;
+    out->segments = m->n_segs;
+    out->clients = m->n_clients;
+    pthread_mutex_unlock(&m->cluster_lock);
+}

@@ -1,0 +1,243 @@
+/* Eviction: approximate LRU across shards, in three passes.
+ *
+ * Each shard keeps an exact LRU list (head = most recently used). Globally,
+ * eviction merges the shards by the last-use time of each shard's coldest
+ * candidate with a min-heap: it repeatedly visits the shard holding the
+ * globally coldest candidate and evicts from its cold end until that shard's
+ * next candidate is warmer than the second-coldest shard's. So victims leave
+ * in (close to) global LRU order, one shard lock at a time, and a target is
+ * not overshot by more than one object.
+ *
+ * Objects that no pass may take (PROCESSING, hard-pinned) are moved to the
+ * warm end when met, so they do not clog the cold end. Each visit scans at
+ * most SCAN_LIMIT objects. */
+#include <stdlib.h>
+
+#include "master_internal.h"
+#include "mc/errors.h"
+
+#define SCAN_LIMIT 256u
+
+enum { PASS_PLAIN = 1, PASS_SOFT = 2, PASS_RETIRE = 3 };
+enum { V_NEVER = -1, V_SKIP = 0, V_FREE = 1, V_RETIRE = 2 };
+
+typedef struct evict_run {
+    mc_master_t *m;
+    uint64_t now_ms;
+    int pass;
+    uint64_t need; /* bytes still to free */
+    mc_master_evict_report_t *rep;
+} evict_run_t;
+
+static int victim_kind(const evict_run_t *r, const mcm_obj_t *o)
+{
+    if (o->state != MC_OBJ_COMPLETE || (o->flags & OBJ_F_HARD))
+        return V_NEVER;
+    if (mcm_obj_soft_pinned(o, r->now_ms) &&
+        (r->pass < PASS_SOFT || !r->m->cfg.allow_evict_soft_pinned))
+        return V_SKIP;
+    if (mcm_obj_leased(o, r->now_ms))
+        return r->pass == PASS_RETIRE ? V_RETIRE : V_SKIP;
+    return V_FREE;
+}
+
+static void evict_one(evict_run_t *r, mcm_shard_t *sh, mcm_obj_t *o, int kind)
+{
+    uint64_t bytes = o->size * o->nrep;
+    if (mcm_obj_soft_pinned(o, r->now_ms))
+        r->rep->soft_pinned_objects++;
+    if (kind == V_RETIRE) {
+        r->rep->retired_bytes += bytes;
+        r->rep->retired_objects++;
+    } else {
+        r->rep->freed_bytes += bytes;
+        r->rep->freed_objects++;
+    }
+    atomic_fetch_add_explicit(&r->m->st.evicted_objects, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->m->st.evicted_bytes, bytes, memory_order_relaxed);
+    r->need = bytes >= r->need ? 0 : r->need - bytes;
+    mcm_obj_drop(r->m, sh, o, r->now_ms); /* retires the buffers when leased */
+}
+
+/* Walks sh from its cold end. With act, evicts candidates while they are no
+ * warmer than bound (always at least one) and bytes are still needed.
+ * Returns the last-use time of the next candidate, or UINT64_MAX if none is
+ * within reach. Caller holds sh->lock. */
+static uint64_t shard_walk(evict_run_t *r, mcm_shard_t *sh, uint64_t bound, bool act)
+{
+    bool did = false;
+    unsigned scanned = 0;
+    mcm_obj_t *o = sh->lru_tail;
+    while (o && scanned++ < SCAN_LIMIT) {
+        mcm_obj_t *warmer = o->lru_prev;
+        int kind = victim_kind(r, o);
+        if (kind == V_NEVER) {
+            mcm_lru_rotate_head(sh, o);
+        } else if (kind != V_SKIP) {
+            if (!act || r->need == 0 || (did && o->atime_ms > bound))
+                return o->atime_ms;
+            evict_one(r, sh, o, kind);
+            did = true;
+        }
+        o = warmer;
+    }
+    return UINT64_MAX;
+}
+
+/* A binary min-heap of (key, shard). */
+typedef struct heap {
+    uint64_t key[MCM_SHARDS];
+    uint16_t shard[MCM_SHARDS];
+    unsigned n;
+} heap_t;
+
+static void heap_swap(heap_t *h, unsigned a, unsigned b)
+{
+    uint64_t k = h->key[a];
+    uint16_t s = h->shard[a];
+    h->key[a] = h->key[b];
+    h->shard[a] = h->shard[b];
+    h->key[b] = k;
+    h->shard[b] = s;
+}
+
+static void heap_push(heap_t *h, uint64_t key, uint16_t shard)
+{
+    unsigned i = h->n++;
+    h->key[i] = key;
+    h->shard[i] = shard;
+    while (i > 0 && h->key[(i - 1) / 2] > h->key[i]) {
+        heap_swap(h, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static uint16_t heap_pop(heap_t *h)
+{
+    uint16_t top = h->shard[0];
+    h->n--;
+    h->key[0] = h->key[h->n];
+    h->shard[0] = h->shard[h->n];
+    unsigned i = 0;
+    for (;;) {
+        unsigned l = 2 * i + 1, rr = l + 1, s = i;
+        if (l < h->n && h->key[l] < h->key[s])
+            s = l;
+        if (rr < h->n && h->key[rr] < h->key[s])
+            s = rr;
+        if (s == i)
+            break;
+        heap_swap(h, i, s);
+        i = s;
+    }
+    return top;
+}
+
+static void run_pass(evict_run_t *r, heap_t *h)
+{
+    mc_master_t *m = r->m;
+    h->n = 0;
+    for (unsigned s = 0; s < MCM_SHARDS; s++) {
+        mcm_shard_t *sh = &m->shards[s];
+        pthread_mutex_lock(&sh->lock);
+        uint64_t k = shard_walk(r, sh, 0, false);
+        pthread_mutex_unlock(&sh->lock);
+        if (k != UINT64_MAX)
+            heap_push(h, k, (uint16_t)s);
+    }
+    while (r->need > 0 && h->n > 0) {
+        uint16_t s = heap_pop(h);
+        uint64_t bound = h->n ? h->key[0] : UINT64_MAX;
+        mcm_shard_t *sh = &m->shards[s];
+        pthread_mutex_lock(&sh->lock);
+        uint64_t k = shard_walk(r, sh, bound, true);
+        pthread_mutex_unlock(&sh->lock);
+        if (k != UINT64_MAX)
+            heap_push(h, k, s);
+    }
+}
+
+bool mc_master_evict_wanted(mc_master_t *m)
+{
+    pthread_mutex_lock(&m->pressure_lock);
+    bool p = m->pressure;
+    pthread_mutex_unlock(&m->pressure_lock);
+    if (p)
+        return true;
+    pthread_mutex_lock(&m->cluster_lock);
+    bool over = m->capacity > 0 &&
+                (double)m->used >= m->cfg.eviction_high_watermark * (double)m->capacity;
+    pthread_mutex_unlock(&m->cluster_lock);
+    return over;
+}
+
+/* The policy target: eviction_ratio of capacity, or enough to get back under
+ * the high watermark, minus what leased victims will return on their own. */
+static uint64_t policy_target_locked(const mc_master_t *m)
+{
+    double cap = (double)m->capacity;
+    double t = m->cfg.eviction_ratio * cap;
+    double over = (double)m->used - m->cfg.eviction_high_watermark * cap;
+    if (over > t)
+        t = over;
+    uint64_t target = (uint64_t)t;
+    return target > m->retired_lease_bytes ? target - m->retired_lease_bytes : 0;
+}
+
+int mc_master_evict(mc_master_t *m, uint64_t now_ms, uint64_t target_bytes,
+                    mc_master_evict_report_t *rep)
+{
+    if (!m)
+        return MC_INVALID_PARAMS;
+    mc_master_evict_report_t local;
+    if (!rep)
+        rep = &local;
+    *rep = (mc_master_evict_report_t){ 0 };
+    pthread_mutex_lock(&m->pressure_lock);
+    m->pressure = false;
+    pthread_mutex_unlock(&m->pressure_lock);
+    pthread_mutex_lock(&m->cluster_lock);
+    mcm_release_retired_locked(m, now_ms);
+    if (target_bytes == 0)
+        target_bytes = policy_target_locked(m);
+    pthread_mutex_unlock(&m->cluster_lock);
+    rep->target_bytes = target_bytes;
+    if (target_bytes == 0)
+        return MC_OK;
+    heap_t *h = malloc(sizeof(*h));
+    if (!h)
+        return MC_INTERNAL_ERROR;
+    evict_run_t r = { .m = m, .now_ms = now_ms, .need = target_bytes, .rep = rep };
+    static const int passes[] = { PASS_PLAIN, PASS_SOFT, PASS_RETIRE };
+    for (unsigned i = 0; i < 3 && r.need > 0; i++) {
+        r.pass = passes[i];
+        if (r.pass == PASS_SOFT && !m->cfg.allow_evict_soft_pinned)
+            continue;
+        run_pass(&r, h);
+    }
+    free(h);
+    return MC_OK;
+}
+
+uint64_t mcm_reclaim_stale_puts(mc_master_t *m, uint64_t now_ms)
+{
+    if (atomic_load_explicit(&m->st.processing, memory_order_relaxed) == 0)
+        return 0;
+    uint64_t n = 0;
+    for (unsigned s = 0; s < MCM_SHARDS; s++) {
+        mcm_shard_t *sh = &m->shards[s];
+        pthread_mutex_lock(&sh->lock);
+        mcm_obj_t *o = sh->lru_head;
+        while (o) {
+            mcm_obj_t *next = o->lru_next;
+            if (o->state == MC_OBJ_PROCESSING &&
+                now_ms >= o->aux_ms + m->cfg.put_release_timeout_ms) {
+                mcm_obj_drop(m, sh, o, now_ms);
+                n++;
+            }
+            o = next;
+        }
+        pthread_mutex_unlock(&sh->lock);
+    }
+    return n;
+}

@@ -1,0 +1,184 @@
+/* Internal structures of the master core, shared by its .c files only.
+ *
+ * LOCKS (the only place they are described)
+ *
+ *   shards[i].lock   one per shard of the object map: the hash table, the LRU
+ *                    list and every field of the objects in that shard.
+ *   cluster_lock     the segment table, every segment's allocator, the client
+ *                    table, the retired-buffer list and the RNG.
+ *   pressure_lock    leaf: the "a put could not be placed" flag and its condvar.
+ *
+ *   Order: shard -> cluster -> pressure. Never hold two shard locks at once;
+ *   never take a shard lock while holding cluster_lock.
+ *
+ *   seg_live[slot] is written under cluster_lock and read without it by readers
+ *   that hold a shard lock. The immutable fields of a segment (id, base, size,
+ *   epoch) may be read under a shard lock as long as an object of that shard
+ *   holds a replica on the slot: unmount drops those replicas, shard by shard,
+ *   before it frees the segment (see seg.c, sweep_slot).
+ *
+ *   A replica's buffer is freed only under the shard lock of the object that
+ *   owns it (plus cluster_lock), or, once retired, from the retired list under
+ *   cluster_lock. That is what makes the sweep argument above hold.
+ *
+ *   Counters in `st` are relaxed atomics: read by stats without locks. */
+#ifndef MC_MASTER_INTERNAL_H
+#define MC_MASTER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "allocator.h"
+#include "master_core.h"
+
+#define MCM_SHARDS 1024u
+#define MCM_SEG_MAX 4096u /* slots fit in uint16_t */
+
+/* A replica: 16 bytes. */
+typedef struct mcm_rep {
+    uint64_t offset;
+    uint32_t handle; /* allocator handle (MC_ALLOC_INVALID_HANDLE if none) */
+    uint16_t slot;
+    uint8_t type;
+    uint8_t unused;
+} mcm_rep_t;
+
+enum {
+    OBJ_F_HARD = 1u,
+    OBJ_F_SOFT = 2u,
+    OBJ_F_CSUM = 4u,
+};
+
+/* An object: 88 bytes of header, rep_cap replicas, then the key and a NUL. */
+typedef struct mcm_obj {
+    struct mcm_obj *hnext;                  /* hash chain */
+    struct mcm_obj *lru_prev, *lru_next;    /* prev = warmer, next = colder */
+    uint64_t size;
+    uint64_t atime_ms;       /* last put_end or get: the LRU clock */
+    uint64_t lease_until_ms;
+    uint64_t aux_ms;         /* PROCESSING: put start; COMPLETE: soft pin end */
+    mc_uuid_t owner;         /* client that started the last put */
+    uint32_t hash_hi;        /* upper half of the key hash: bucket index */
+    uint32_t checksum;
+    uint16_t key_len;
+    uint8_t state;
+    uint8_t flags;
+    uint8_t nrep, rep_cap;
+    mcm_rep_t rep[];
+} mcm_obj_t;
+
+static inline char *mcm_obj_key(mcm_obj_t *o)
+{
+    return (char *)(o->rep + o->rep_cap);
+}
+
+typedef struct mcm_shard {
+    pthread_mutex_t lock;
+    mcm_obj_t **buckets;
+    uint32_t nbuckets; /* power of two */
+    uint32_t count;
+    mcm_obj_t *lru_head, *lru_tail; /* head = most recently used */
+} mcm_shard_t;
+
+typedef struct mcm_seg {
+    mc_master_segment_info_t info; /* info.used is kept in the allocator */
+    mc_alloc_t *alloc;
+    uint64_t drain_deadline_ms;
+} mcm_seg_t;
+
+typedef struct mcm_client {
+    mc_uuid_t id;
+    uint64_t last_seen_ms;
+} mcm_client_t;
+
+/* A buffer whose object is gone but which a reader (lease) or a late writer
+ * (zombie put) may still touch. */
+typedef struct mcm_retired {
+    uint64_t epoch;
+    uint64_t free_after_ms;
+    uint64_t bytes;
+    uint32_t handle;
+    uint16_t slot;
+    uint8_t lease; /* 1 = waits for a lease (counts toward eviction progress) */
+} mcm_retired_t;
+
+typedef struct mcm_stats {
+    _Atomic uint64_t objects, processing, hard_pinned, soft_pinned;
+    _Atomic uint64_t leases_granted, evicted_objects, evicted_bytes, put_no_space;
+} mcm_stats_t;
+
+struct mc_master {
+    mc_master_cfg_t cfg;
+    mcm_shard_t shards[MCM_SHARDS];
+
+    pthread_mutex_t cluster_lock; /* guards the fields down to `pressure_lock` */
+    mcm_seg_t *segs[MCM_SEG_MAX];
+    uint16_t placeable[MCM_SEG_MAX]; /* slots in state MOUNTED */
+    uint32_t n_placeable;
+    uint32_t n_segs;
+    uint64_t next_epoch;
+    uint64_t capacity, used; /* over MOUNTED and DRAINING segments */
+    mcm_client_t *clients;
+    size_t n_clients, cap_clients;
+    mcm_retired_t *retired;
+    size_t n_retired, cap_retired;
+    uint64_t retired_bytes, retired_lease_bytes;
+    uint64_t rng;
+
+    _Atomic uint8_t seg_live[MCM_SEG_MAX]; /* 1 = replicas there are readable */
+
+    pthread_mutex_t pressure_lock;
+    pthread_cond_t pressure_cond;
+    bool pressure;
+
+    mcm_stats_t st;
+};
+
+/* ---- master_core.c: shards and objects ---- */
+uint64_t mcm_hash(const char *key, size_t len);
+mcm_shard_t *mcm_shard_of(mc_master_t *m, uint64_t hash);
+/* Caller holds sh->lock. */
+mcm_obj_t *mcm_find(mcm_shard_t *sh, uint64_t hash, const char *key, size_t len);
+int mcm_insert(mcm_shard_t *sh, mcm_obj_t *o);
+void mcm_unlink(mcm_shard_t *sh, mcm_obj_t *o);
+void mcm_lru_push_head(mcm_shard_t *sh, mcm_obj_t *o);
+void mcm_lru_remove(mcm_shard_t *sh, mcm_obj_t *o);
+void mcm_lru_rotate_head(mcm_shard_t *sh, mcm_obj_t *o);
+/* Frees or retires every buffer of o (free at once when nobody can touch it,
+ * else retire until its lease / release timeout), then unlinks and frees o.
+ * Caller holds sh->lock; takes cluster_lock. */
+void mcm_obj_drop(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, uint64_t now_ms);
+/* Same for the buffers only; o keeps nrep = 0. */
+void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms);
+void mcm_fill_replicas(mc_master_t *m, mcm_obj_t *o, mc_master_replicas_t *out);
+bool mcm_obj_leased(const mcm_obj_t *o, uint64_t now_ms);
+bool mcm_obj_soft_pinned(const mcm_obj_t *o, uint64_t now_ms);
+
+/* ---- master_seg.c: segments, placement, retired buffers ---- */
+/* Places up to cfg->replica_num buffers of size bytes; caller holds
+ * cluster_lock. MC_OK with *n >= 1, or MC_NO_AVAILABLE_HANDLE. */
+int mcm_place_locked(mc_master_t *m, uint64_t size, const mc_master_put_cfg_t *cfg,
+                     mcm_rep_t *reps, uint32_t *n);
+/* Frees one replica buffer; caller holds cluster_lock (and the owner's shard). */
+void mcm_free_rep_locked(mc_master_t *m, const mcm_rep_t *r);
+/* Moves one replica buffer to the retired list until free_after_ms; frees it
+ * at once if the list cannot grow. Caller holds cluster_lock. */
+void mcm_retire_rep_locked(mc_master_t *m, const mcm_rep_t *r, uint64_t free_after_ms,
+                           bool lease);
+/* Frees retired buffers whose time has come; caller holds cluster_lock. */
+uint64_t mcm_release_retired_locked(mc_master_t *m, uint64_t now_ms);
+/* Unmounts a slot completely (sweep + free). Takes the locks itself. */
+void mcm_unmount_slot(mc_master_t *m, uint16_t slot);
+/* Unmounts every segment a client owns (its expiry); returns how many. */
+uint64_t mcm_unmount_client(mc_master_t *m, mc_uuid_t client);
+/* Finishes graceful unmounts that are due; returns how many. */
+uint64_t mcm_finish_drains(mc_master_t *m, uint64_t now_ms);
+void mcm_signal_pressure(mc_master_t *m);
+/* Registers or refreshes a client; caller holds cluster_lock. */
+int mcm_client_touch_locked(mc_master_t *m, mc_uuid_t id, uint64_t now_ms);
+
+/* ---- master_evict.c ---- */
+/* Reclaims PROCESSING puts older than the release timeout. */
+uint64_t mcm_reclaim_stale_puts(mc_master_t *m, uint64_t now_ms);
+
+#endif
