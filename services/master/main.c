@@ -1,26 +1,55 @@
 /* mooncake_master: wiring only. */
+#include "master_bg.h"
 #include "master_config.h"
+#include "master_routes.h"
 #include "mc/http_server.h"
 #include "mc/log.h"
+#include "mc/mtime.h"
 #include "mc/service.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static const char *log_level_of(const void *cfg)
 {
     return ((const master_config_t *)cfg)->log_level;
 }
 
-static mc_http_server_t *start_server(const master_config_t *cfg, uint64_t port,
-                                      mc_metrics_t *metrics, const char *what)
+static int core_create(const master_config_t *cfg, mc_master_t **out)
 {
+    mc_master_cfg_t c;
+    mc_master_cfg_defaults(&c);
+    c.lease_ttl_ms = cfg->default_kv_lease_ttl;
+    c.soft_pin_ttl_ms = cfg->default_kv_soft_pin_ttl;
+    c.allow_evict_soft_pinned = cfg->allow_evict_soft_pinned_objects;
+    c.eviction_ratio = cfg->eviction_ratio;
+    c.eviction_high_watermark = cfg->eviction_high_watermark_ratio;
+    c.client_ttl_ms = cfg->client_ttl * 1000;
+    c.put_discard_timeout_ms = cfg->put_start_discard_timeout_sec * 1000;
+    c.put_release_timeout_ms = cfg->put_start_release_timeout_sec * 1000;
+    c.strategy = strcmp(cfg->allocation_strategy, "free_ratio_first") == 0
+                     ? MC_MASTER_STRATEGY_FREE_RATIO_FIRST
+                     : MC_MASTER_STRATEGY_RANDOM;
+    c.view_version = mc_wall_ms(); /* changes every run: clients see a restart */
+    c.seed = mc_now_ns();
+    return mc_master_create(&c, out);
+}
+
+static mc_http_server_t *start_server(const master_config_t *cfg, uint64_t port,
+                                      mc_metrics_t *metrics, mc_master_t *core, bool api)
+{
+    const char *what = api ? "api" : "metrics";
     char err[256];
     mc_http_server_t *srv = mc_http_server_create(&(mc_http_server_opts_t){
         .host = cfg->rpc_address, .port = (uint16_t)port, .threads = (unsigned)cfg->max_threads,
         .max_body = cfg->max_request_bytes, .metrics = metrics, .name = what});
 
-    if (!srv || mc_http_server_start(srv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "mooncake_master: %s port: %s\n", what, srv ? err : "out of memory");
+    snprintf(err, sizeof(err), "out of memory");
+    if (!srv ||
+        (api ? master_routes_register_api(srv, core, cfg->max_request_bytes)
+             : master_routes_register_admin(srv, core)) != 0 ||
+        mc_http_server_start(srv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "mooncake_master: %s port: %s\n", what, err);
         mc_http_server_destroy(srv);
         return NULL;
     }
@@ -32,25 +61,37 @@ static mc_http_server_t *start_server(const master_config_t *cfg, uint64_t port,
 int main(int argc, char **argv)
 {
     master_config_t cfg;
-    mc_metrics_t *metrics;
+    mc_master_t *core = NULL;
+    mc_metrics_t *metrics = NULL;
     mc_http_server_t *api = NULL, *admin = NULL;
+    master_bg_t *bg = NULL;
     int rc = mc_service_load_config(&master_config_spec, &cfg, argc, argv, log_level_of);
 
     if (rc >= 0)
         return rc;
     mc_service_block_signals();
-    metrics = mc_metrics_create();
     rc = 1;
-    /* admin first: once the API port answers /health, both are up */
-    if (!metrics || !(admin = start_server(&cfg, cfg.metrics_port, metrics, "metrics")) ||
-        !(api = start_server(&cfg, cfg.rpc_port, metrics, "api")))
+    if (core_create(&cfg, &core) != 0 || !(metrics = mc_metrics_create()) ||
+        master_routes_register_metrics(metrics, core) != 0) {
+        fprintf(stderr, "mooncake_master: cannot create the core (bad options or no memory)\n");
         goto out;
+    }
+    /* admin first: once the API port answers /health, both are up */
+    if (!(admin = start_server(&cfg, cfg.metrics_port, metrics, core, false)) ||
+        !(api = start_server(&cfg, cfg.rpc_port, metrics, core, true)))
+        goto out;
+    if (!(bg = master_bg_start(core))) {
+        fprintf(stderr, "mooncake_master: cannot start the background thread\n");
+        goto out;
+    }
     mc_service_wait_signal();
     MC_INFO("master shutting down");
     rc = 0;
 out:
-    mc_http_server_destroy(admin);
+    master_bg_stop(bg);
     mc_http_server_destroy(api);
+    mc_http_server_destroy(admin);
     mc_metrics_destroy(metrics);
+    mc_master_destroy(core);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@ typedef struct route {
     size_t max_body;
     mc_http_handler_fn fn;
     void *ctx;
+    /* request counters of this route by status - 100, filled on first use, so
+     * the hot path does not take the registry lock (see count_request) */
+    _Atomic(mc_counter_t *) *by_status;
 } route_t;
 
 typedef struct health {
@@ -209,6 +213,7 @@ static void route_cleanup(route_t *r)
     for (int i = 0; i < r->nsegs; i++)
         free(r->segs[i]);
     free(r->pattern);
+    free((void *)r->by_status);
 }
 
 void mc_http_server_destroy(mc_http_server_t *srv)
@@ -245,8 +250,11 @@ int mc_http_server_route(mc_http_server_t *srv, const char *method, const char *
     r.max_body = max_body ? max_body : srv->max_body;
     r.fn = fn;
     r.ctx = ctx;
-    if (!r.pattern)
+    r.by_status = calloc(500, sizeof(*r.by_status));
+    if (!r.pattern || !r.by_status) {
+        route_cleanup(&r);
         return MC_INTERNAL_ERROR;
+    }
     for (p = pattern + 1; *p;) {
         const char *slash = strchr(p, '/');
         size_t len = slash ? (size_t)(slash - p) : strlen(p);
@@ -460,12 +468,20 @@ static const char *method_label(const char *m)
 
 static void count_request(mc_http_req_t *req, int status)
 {
-    char labels[256];
-    snprintf(labels, sizeof(labels), "method=\"%s\",route=\"%s\",status=\"%d\"",
-             method_label(req->method), mc_http_req_route(req), status);
-    mc_counter_add(mc_metrics_counter(req->srv->metrics, "mc_http_requests_total",
-                                      "HTTP requests by method, route and status", labels),
-                   1);
+    const route_t *r = req->route;
+    bool cacheable = r && status >= 100 && status < 600 && strcmp(r->method, req->method) == 0;
+    mc_counter_t *c = cacheable ? atomic_load(&r->by_status[status - 100]) : NULL;
+
+    if (!c) {
+        char labels[256];
+        snprintf(labels, sizeof(labels), "method=\"%s\",route=\"%s\",status=\"%d\"",
+                 method_label(req->method), mc_http_req_route(req), status);
+        c = mc_metrics_counter(req->srv->metrics, "mc_http_requests_total",
+                               "HTTP requests by method, route and status", labels);
+        if (cacheable && c)
+            atomic_store(&r->by_status[status - 100], c);
+    }
+    mc_counter_add(c, 1);
     mc_histogram_observe(req->srv->latency, (double)(mc_now_ns() - req->t0) / 1e9);
 }
 

@@ -1,0 +1,196 @@
+/* Admin reads and the master's Prometheus gauges. None of them grants a lease. */
+#include "master_routes.h"
+
+#include "mc/errors.h"
+#include "mc/json.h"
+#include "mc/mtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct text_buf {
+    char *buf;
+    size_t len, cap;
+    bool oom;
+} text_buf_t;
+
+static void tb_put(text_buf_t *t, const char *s, size_t n)
+{
+    if (t->oom)
+        return;
+    if (t->len + n + 1 > t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 4096;
+        char *nb;
+        while (ncap < t->len + n + 1)
+            ncap *= 2;
+        nb = realloc(t->buf, ncap);
+        if (!nb) {
+            t->oom = true;
+            return;
+        }
+        t->buf = nb;
+        t->cap = ncap;
+    }
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+}
+
+static void reply_text(mc_http_resp_t *resp, text_buf_t *t)
+{
+    if (t->oom) {
+        free(t->buf);
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+    } else {
+        mc_http_reply_take(resp, 200, "text/plain; version=0.0.4", t->buf ? t->buf : calloc(1, 1),
+                           t->len, free);
+    }
+}
+
+static int add_key(const char *key, size_t len, uint8_t state, void *arg)
+{
+    if (state == MC_OBJ_COMPLETE) {
+        tb_put(arg, key, len);
+        tb_put(arg, "\n", 1);
+    }
+    return ((text_buf_t *)arg)->oom ? 1 : 0;
+}
+
+/* Mooncake's format: newline-separated complete keys. */
+static void h_get_all_keys(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    text_buf_t t = {NULL, 0, 0, false};
+    mc_master_foreach_key(ctx, add_key, &t);
+    reply_text(resp, &t);
+}
+
+/* Mooncake's format: newline-separated segment names; empty until a store
+ * service mounted (engines poll this for readiness). */
+static void h_get_all_segments(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    size_t total = 0, cap = 64;
+    mc_master_segment_info_t *segs = NULL;
+    text_buf_t t = {NULL, 0, 0, false};
+
+    for (;;) {
+        mc_master_segment_info_t *ns = realloc(segs, cap * sizeof(*segs));
+        if (!ns) {
+            t.oom = true;
+            break;
+        }
+        segs = ns;
+        mc_master_segments_list(ctx, segs, cap, &total);
+        if (total <= cap)
+            break;
+        cap = total;
+    }
+    for (size_t i = 0; !t.oom && i < total && i < cap; i++) {
+        tb_put(&t, segs[i].name, strlen(segs[i].name));
+        tb_put(&t, "\n", 1);
+    }
+    free(segs);
+    reply_text(resp, &t);
+}
+
+static void h_query_key(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    size_t klen = 0;
+    const char *key = mc_http_req_query(req, "key", &klen);
+    mc_master_obj_info_t info;
+    uint64_t now = mc_now_ms();
+    cJSON *o, *reps;
+    int rc;
+
+    if (!key) {
+        mc_http_reply_error(resp, MC_INVALID_KEY, "missing query parameter 'key'");
+        return;
+    }
+    rc = mc_master_query(ctx, key, klen, now, &info);
+    if (rc != MC_OK) {
+        mc_http_reply_error(resp, rc, mc_err_desc(rc));
+        return;
+    }
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "key", key);
+    cJSON_AddStringToObject(o, "state", info.state == MC_OBJ_COMPLETE ? "complete" : "processing");
+    cJSON_AddNumberToObject(o, "size", (double)info.replicas.size);
+    cJSON_AddBoolToObject(o, "hard_pinned", info.hard_pinned);
+    cJSON_AddBoolToObject(o, "soft_pinned", info.soft_pinned);
+    cJSON_AddNumberToObject(o, "lease_ms",
+                            info.lease_until_ms > now ? (double)(info.lease_until_ms - now) : 0);
+    reps = cJSON_AddArrayToObject(o, "replicas");
+    for (uint32_t i = 0; i < info.replicas.n; i++) {
+        const mc_master_replica_desc_t *d = &info.replicas.rep[i];
+        mc_master_segment_info_t s;
+        cJSON *r = cJSON_CreateObject();
+        if (mc_master_segment_get_slot(ctx, d->segment_slot, &s) == MC_OK)
+            cJSON_AddStringToObject(r, "segment", s.name);
+        cJSON_AddNumberToObject(r, "epoch", (double)d->segment_epoch);
+        cJSON_AddNumberToObject(r, "offset", (double)d->offset);
+        cJSON_AddNumberToObject(r, "size", (double)d->size);
+        cJSON_AddStringToObject(r, "type", d->type == MC_REPLICA_MEMORY ? "memory" : "disk");
+        cJSON_AddItemToArray(reps, r);
+    }
+    mc_http_reply_json(resp, 200, o);
+}
+
+int master_routes_register_admin(mc_http_server_t *srv, mc_master_t *core)
+{
+    if (mc_http_server_route(srv, "GET", "/query_key", 0, h_query_key, core) != MC_OK ||
+        mc_http_server_route(srv, "GET", "/get_all_keys", 0, h_get_all_keys, core) != MC_OK ||
+        mc_http_server_route(srv, "GET", "/get_all_segments", 0, h_get_all_segments, core) !=
+            MC_OK)
+        return MC_INTERNAL_ERROR;
+    return MC_OK;
+}
+
+/* ---- gauges ---- */
+
+#define STAT_GAUGE(field)                                                                  \
+    static double g_##field(void *ctx)                                                     \
+    {                                                                                      \
+        mc_master_stats_t st;                                                              \
+        mc_master_stats(ctx, &st);                                                         \
+        return (double)st.field;                                                           \
+    }
+STAT_GAUGE(objects)
+STAT_GAUGE(processing)
+STAT_GAUGE(hard_pinned)
+STAT_GAUGE(soft_pinned)
+STAT_GAUGE(capacity)
+STAT_GAUGE(used)
+STAT_GAUGE(retired_bytes)
+STAT_GAUGE(segments)
+STAT_GAUGE(clients)
+STAT_GAUGE(leases_granted)
+STAT_GAUGE(evicted_objects)
+STAT_GAUGE(evicted_bytes)
+STAT_GAUGE(put_no_space)
+#undef STAT_GAUGE
+
+int master_routes_register_metrics(mc_metrics_t *m, mc_master_t *core)
+{
+    static const struct {
+        const char *name, *help;
+        mc_gauge_fn fn;
+    } g[] = {
+        {"mc_master_keys", "Objects known to the master (complete and in flight)", g_objects},
+        {"mc_master_keys_processing", "Objects whose put has not ended", g_processing},
+        {"mc_master_hard_pinned_keys", "Hard-pinned objects", g_hard_pinned},
+        {"mc_master_soft_pinned_keys", "Soft-pinned objects", g_soft_pinned},
+        {"mc_master_capacity_bytes", "Bytes over mounted segments", g_capacity},
+        {"mc_master_allocated_bytes", "Bytes allocated to replicas", g_used},
+        {"mc_master_retired_bytes", "Bytes waiting for a lease to end before being freed",
+         g_retired_bytes},
+        {"mc_master_segments", "Mounted segments", g_segments},
+        {"mc_master_clients", "Live store services", g_clients},
+        {"mc_master_leases_granted_total", "Read leases granted", g_leases_granted},
+        {"mc_master_evicted_keys_total", "Objects evicted", g_evicted_objects},
+        {"mc_master_evicted_bytes_total", "Bytes evicted", g_evicted_bytes},
+        {"mc_master_put_no_space_total", "put_start calls that could not place a replica",
+         g_put_no_space},
+    };
+    for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
+        if (mc_metrics_gauge_fn(m, g[i].name, g[i].help, NULL, g[i].fn, core) != 0)
+            return MC_INTERNAL_ERROR;
+    return MC_OK;
+}

@@ -1,0 +1,488 @@
+#include "master_routes.h"
+
+#include "mc/errors.h"
+#include "mc/master_msg.h"
+#include "mc/mtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOT_CACHE 16
+
+/* Segment names and endpoints of the slots one reply mentions, looked up once
+ * per request instead of once per replica. */
+typedef struct slot_cache {
+    uint16_t slot[SLOT_CACHE];
+    mc_master_segment_info_t info[SLOT_CACHE];
+    int n;
+} slot_cache_t;
+
+static const mc_master_segment_info_t *slot_info(mc_master_t *core, slot_cache_t *c,
+                                                 uint16_t slot)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->slot[i] == slot)
+            return &c->info[i];
+    if (c->n == SLOT_CACHE)
+        c->n = 0; /* more segments than the cache: start over (still correct) */
+    if (mc_master_segment_get_slot(core, slot, &c->info[c->n]) != MC_OK)
+        return NULL;
+    c->slot[c->n] = slot;
+    return &c->info[c->n++];
+}
+
+/* Core replicas -> wire replicas. Names point into the cache. */
+static void to_result(mc_master_t *core, slot_cache_t *cache, const mc_master_replicas_t *r,
+                      uint64_t now_ms, mc_key_result_t *out)
+{
+    out->size = r->size;
+    out->lease_ms = r->lease_until_ms > now_ms ? r->lease_until_ms - now_ms : 0;
+    out->n = 0;
+    for (uint32_t i = 0; i < r->n && i < MC_MSG_MAX_REPLICAS; i++) {
+        const mc_master_replica_desc_t *d = &r->rep[i];
+        const mc_master_segment_info_t *s = slot_info(core, cache, d->segment_slot);
+        if (!s)
+            continue; /* unmounted since: the replica is gone */
+        out->rep[out->n++] = (mc_replica_t){
+            .segment_id = d->segment_id, .segment = s->name, .endpoint = s->endpoint,
+            .epoch = d->segment_epoch, .addr = d->addr, .offset = d->offset, .size = d->size,
+            .type = d->type};
+    }
+    if (out->code == MC_OK && out->n == 0 && r->n > 0)
+        out->code = MC_REPLICA_IS_GONE;
+}
+
+static void reply_results(mc_http_resp_t *resp, const mc_key_result_t *res, size_t n,
+                          unsigned mask, bool single)
+{
+    size_t len = 0;
+    char *body;
+
+    if (single && res[0].code != MC_OK) {
+        mc_http_reply_error(resp, res[0].code, mc_err_desc(res[0].code));
+        return;
+    }
+    body = mc_results_encode_take(res, n, mask, &len);
+    if (!body)
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+    else
+        mc_http_reply_take(resp, 200, "application/json", body, len, free);
+}
+
+/* Decodes the body as a keys request; on failure replies and returns false. */
+static bool decode_keys(mc_http_req_t *req, mc_http_resp_t *resp, bool want_sizes,
+                        mc_keys_req_t *kr)
+{
+    size_t len;
+    const char *body = mc_http_req_body(req, &len);
+    mc_json_err_t e;
+    int rc = mc_keys_req_decode(body, len, want_sizes, kr, &e);
+
+    if (rc != MC_OK)
+        mc_http_reply_error(resp, rc, e.msg);
+    return rc == MC_OK;
+}
+
+static bool is_single(const mc_keys_req_t *kr)
+{
+    return !cJSON_GetObjectItemCaseSensitive(kr->root, "keys");
+}
+
+static mc_master_put_cfg_t put_cfg(const mc_keys_req_t *kr)
+{
+    mc_master_put_cfg_t c = {.replica_num = kr->config.replica_num,
+                             .preferred_segments = kr->config.preferred,
+                             .n_preferred = kr->config.n_preferred,
+                             .soft_pin = kr->config.soft_pin,
+                             .hard_pin = kr->config.hard_pin};
+    return c;
+}
+
+/* Runs fn over the keys request with per-key items and replies with codes
+ * (and replicas for put_start). One allocation per request. */
+typedef int (*batch_put_fn)(mc_master_t *, mc_uuid_t, mc_master_put_item_t *, size_t,
+                            uint64_t);
+
+static mc_master_put_item_t *items_from(const mc_keys_req_t *kr)
+{
+    mc_master_put_item_t *items = calloc(kr->n ? kr->n : 1, sizeof(*items));
+    for (size_t i = 0; items && i < kr->n; i++) {
+        items[i].key = kr->keys[i];
+        items[i].len = kr->key_lens[i];
+        items[i].size = kr->sizes ? kr->sizes[i] : 0;
+        items[i].has_checksum = kr->checksums != NULL;
+        items[i].checksum = kr->checksums ? kr->checksums[i] : 0;
+    }
+    return items;
+}
+
+static void h_put_start(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    mc_master_t *core = ctx;
+    mc_keys_req_t kr;
+    mc_master_put_item_t *items;
+    mc_key_result_t *res;
+    mc_master_put_cfg_t cfg;
+    slot_cache_t cache = {.n = 0};
+    uint64_t now = mc_now_ms();
+
+    if (!decode_keys(req, resp, true, &kr))
+        return;
+    cfg = put_cfg(&kr);
+    items = items_from(&kr);
+    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
+    if (!items || !res) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+        goto out;
+    }
+    if (kr.upsert) {
+        for (size_t i = 0; i < kr.n; i++)
+            items[i].rc = mc_master_upsert_start(core, kr.client_id, items[i].key, items[i].len,
+                                                 items[i].size, &cfg, now, &items[i].replicas);
+    } else {
+        mc_master_batch_put_start(core, kr.client_id, items, kr.n, &cfg, now);
+    }
+    for (size_t i = 0; i < kr.n; i++) {
+        res[i].code = items[i].rc;
+        if (items[i].rc == MC_OK)
+            to_result(core, &cache, &items[i].replicas, now, &res[i]);
+    }
+    reply_results(resp, res, kr.n, MC_RES_REPLICAS, is_single(&kr));
+out:
+    free(res);
+    free(items);
+    mc_keys_req_cleanup(&kr);
+}
+
+static void run_put_batch(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_t *core,
+                          batch_put_fn fn)
+{
+    mc_keys_req_t kr;
+    mc_master_put_item_t *items;
+    mc_key_result_t *res;
+
+    if (!decode_keys(req, resp, false, &kr))
+        return;
+    items = items_from(&kr);
+    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
+    if (!items || !res) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+    } else {
+        fn(core, kr.client_id, items, kr.n, mc_now_ms());
+        for (size_t i = 0; i < kr.n; i++)
+            res[i].code = items[i].rc;
+        reply_results(resp, res, kr.n, 0, is_single(&kr));
+    }
+    free(res);
+    free(items);
+    mc_keys_req_cleanup(&kr);
+}
+
+static void h_put_end(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    run_put_batch(req, resp, ctx, mc_master_batch_put_end);
+}
+
+static void h_put_revoke(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    run_put_batch(req, resp, ctx, mc_master_batch_put_revoke);
+}
+
+/* Keys as the core's batch input (points into kr). */
+static mc_master_key_t *core_keys(const mc_keys_req_t *kr)
+{
+    mc_master_key_t *k = calloc(kr->n ? kr->n : 1, sizeof(*k));
+    for (size_t i = 0; k && i < kr->n; i++)
+        k[i] = (mc_master_key_t){kr->keys[i], kr->key_lens[i]};
+    return k;
+}
+
+static void h_get_replica_list(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    mc_master_t *core = ctx;
+    mc_keys_req_t kr;
+    mc_master_key_t *keys = NULL;
+    mc_master_replicas_t *reps = NULL;
+    mc_key_result_t *res = NULL;
+    int *rc = NULL;
+    slot_cache_t cache = {.n = 0};
+    uint64_t now = mc_now_ms();
+
+    if (!decode_keys(req, resp, false, &kr))
+        return;
+    keys = core_keys(&kr);
+    reps = malloc((kr.n ? kr.n : 1) * sizeof(*reps));
+    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
+    rc = calloc(kr.n ? kr.n : 1, sizeof(*rc));
+    if (!keys || !reps || !res || !rc) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+        goto out;
+    }
+    mc_master_batch_get_replica_list(core, keys, kr.n, now, reps, rc);
+    for (size_t i = 0; i < kr.n; i++) {
+        res[i].code = rc[i];
+        if (rc[i] == MC_OK)
+            to_result(core, &cache, &reps[i], now, &res[i]);
+    }
+    reply_results(resp, res, kr.n, MC_RES_REPLICAS | MC_RES_SIZE | MC_RES_LEASE,
+                  is_single(&kr));
+out:
+    free(rc);
+    free(res);
+    free(reps);
+    free(keys);
+    mc_keys_req_cleanup(&kr);
+}
+
+static void h_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    mc_master_t *core = ctx;
+    mc_keys_req_t kr;
+    mc_master_key_t *keys;
+    mc_key_result_t *res;
+    bool *ex;
+    int *rc;
+
+    if (!decode_keys(req, resp, false, &kr))
+        return;
+    keys = core_keys(&kr);
+    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
+    ex = calloc(kr.n ? kr.n : 1, sizeof(*ex));
+    rc = calloc(kr.n ? kr.n : 1, sizeof(*rc));
+    if (!keys || !res || !ex || !rc) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+    } else {
+        mc_master_batch_exist(core, keys, kr.n, mc_now_ms(), ex, rc);
+        for (size_t i = 0; i < kr.n; i++) {
+            res[i].code = rc[i];
+            res[i].exists = ex[i];
+        }
+        reply_results(resp, res, kr.n, MC_RES_EXISTS, false);
+    }
+    free(rc);
+    free(ex);
+    free(res);
+    free(keys);
+    mc_keys_req_cleanup(&kr);
+}
+
+static void h_get_size(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    mc_master_t *core = ctx;
+    mc_keys_req_t kr;
+    mc_key_result_t *res;
+
+    if (!decode_keys(req, resp, false, &kr))
+        return;
+    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
+    if (!res) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+    } else {
+        for (size_t i = 0; i < kr.n; i++)
+            res[i].code = mc_master_get_size(core, kr.keys[i], kr.key_lens[i], &res[i].size);
+        reply_results(resp, res, kr.n, MC_RES_SIZE, is_single(&kr));
+    }
+    free(res);
+    mc_keys_req_cleanup(&kr);
+}
+
+static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    mc_master_t *core = ctx;
+    mc_keys_req_t kr;
+    mc_master_key_t *keys;
+    mc_key_result_t *res;
+    int *rc;
+
+    if (!decode_keys(req, resp, false, &kr))
+        return;
+    keys = core_keys(&kr);
+    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
+    rc = calloc(kr.n ? kr.n : 1, sizeof(*rc));
+    if (!keys || !res || !rc) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+    } else {
+        mc_master_batch_remove(core, keys, kr.n, kr.force, mc_now_ms(), rc);
+        for (size_t i = 0; i < kr.n; i++)
+            res[i].code = rc[i];
+        reply_results(resp, res, kr.n, 0, is_single(&kr));
+    }
+    free(rc);
+    free(res);
+    free(keys);
+    mc_keys_req_cleanup(&kr);
+}
+
+/* ---- requests with a small body of their own ---- */
+
+static cJSON *parse_body(mc_http_req_t *req, mc_http_resp_t *resp)
+{
+    size_t len;
+    const char *body = mc_http_req_body(req, &len);
+    mc_json_err_t e;
+    cJSON *o = mc_json_parse_object(body, len, &e);
+    if (!o)
+        mc_http_reply_error(resp, MC_INVALID_PARAMS, e.msg);
+    return o;
+}
+
+static void reply_count(mc_http_resp_t *resp, int rc, uint64_t n, const char *err)
+{
+    cJSON *o;
+    if (rc != MC_OK) {
+        mc_http_reply_error(resp, rc, err && *err ? err : mc_err_desc(rc));
+        return;
+    }
+    o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "removed", (double)n);
+    mc_http_reply_json(resp, 200, o);
+}
+
+static void h_remove_by_regex(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    cJSON *o = parse_body(req, resp);
+    const char *pattern = NULL;
+    bool force = false;
+    uint64_t n = 0;
+    mc_json_err_t e = {{0}};
+    int rc;
+
+    if (!o)
+        return;
+    rc = mc_json_get_str(o, "pattern", true, 4096, &pattern, &e);
+    if (rc == MC_OK)
+        rc = mc_json_get_bool(o, "force", false, &force, &e);
+    if (rc == MC_OK) {
+        rc = mc_master_remove_by_regex(ctx, pattern, force, mc_now_ms(), &n);
+        if (rc == MC_INVALID_PARAMS)
+            snprintf(e.msg, sizeof(e.msg), "bad regular expression");
+    }
+    reply_count(resp, rc, n, e.msg);
+    cJSON_Delete(o);
+}
+
+static void h_remove_all(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    size_t len;
+    bool force = false;
+    uint64_t n = 0;
+    mc_json_err_t e = {{0}};
+    cJSON *o = NULL;
+    int rc = MC_OK;
+
+    mc_http_req_body(req, &len);
+    if (len && !(o = parse_body(req, resp)))
+        return;
+    if (o)
+        rc = mc_json_get_bool(o, "force", false, &force, &e);
+    if (rc == MC_OK)
+        rc = mc_master_remove_all(ctx, force, mc_now_ms(), &n);
+    reply_count(resp, rc, n, e.msg);
+    cJSON_Delete(o);
+}
+
+static void h_mount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    size_t len;
+    const char *body = mc_http_req_body(req, &len);
+    mc_segment_msg_t m;
+    mc_json_err_t e;
+    uint64_t epoch = 0;
+    cJSON *o;
+    int rc = mc_segment_msg_decode(body, len, &m, &e);
+
+    if (rc != MC_OK) {
+        mc_http_reply_error(resp, rc, e.msg);
+        return;
+    }
+    {
+        mc_master_segment_spec_t spec = {.id = m.id, .client_id = m.client_id, .name = m.name,
+                                         .endpoint = m.endpoint, .protocol = m.protocol,
+                                         .base = m.base, .size = m.size};
+        rc = mc_master_mount(ctx, &spec, mc_now_ms(), &epoch);
+    }
+    mc_segment_msg_cleanup(&m);
+    if (rc != MC_OK) {
+        mc_http_reply_error(resp, rc, mc_err_desc(rc));
+        return;
+    }
+    o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "epoch", (double)epoch);
+    mc_http_reply_json(resp, 200, o);
+}
+
+static void h_unmount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    cJSON *o = parse_body(req, resp);
+    mc_uuid_t seg = {0, 0}, client = {0, 0};
+    bool graceful = false;
+    uint64_t grace_ms = 0;
+    mc_json_err_t e = {{0}};
+    int rc;
+
+    if (!o)
+        return;
+    if ((rc = mc_msg_decode_uuid(o, "segment_id", true, &seg, &e)) == MC_OK &&
+        (rc = mc_msg_decode_uuid(o, "client_id", true, &client, &e)) == MC_OK &&
+        (rc = mc_json_get_bool(o, "graceful", false, &graceful, &e)) == MC_OK &&
+        (rc = mc_json_get_u64(o, "grace_ms", false, 0, 86400000, &grace_ms, &e)) == MC_OK)
+        rc = graceful ? mc_master_unmount_graceful(ctx, seg, client, mc_now_ms() + grace_ms)
+                      : mc_master_unmount(ctx, seg, client);
+    cJSON_Delete(o);
+    if (rc != MC_OK)
+        mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : mc_err_desc(rc));
+    else
+        mc_http_reply_json(resp, 200, cJSON_CreateObject());
+}
+
+static void h_ping(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    cJSON *o = parse_body(req, resp);
+    mc_uuid_t client = {0, 0};
+    mc_master_ping_status_t st = MC_PING_OK;
+    uint64_t view = 0;
+    mc_json_err_t e = {{0}};
+    int rc;
+
+    if (!o)
+        return;
+    rc = mc_msg_decode_uuid(o, "client_id", true, &client, &e);
+    cJSON_Delete(o);
+    if (rc == MC_OK)
+        rc = mc_master_ping(ctx, client, mc_now_ms(), &st, &view);
+    if (rc != MC_OK) {
+        mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : mc_err_desc(rc));
+        return;
+    }
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", st == MC_PING_OK ? "OK" : "NEED_REMOUNT");
+    cJSON_AddNumberToObject(o, "view_version", (double)view);
+    mc_http_reply_json(resp, 200, o);
+}
+
+int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t max_body)
+{
+    static const struct {
+        const char *path;
+        mc_http_handler_fn fn;
+    } routes[] = {
+        {"/api/v1/mount_segment", h_mount},
+        {"/api/v1/unmount_segment", h_unmount},
+        {"/api/v1/ping", h_ping},
+        {"/api/v1/put_start", h_put_start},
+        {"/api/v1/put_end", h_put_end},
+        {"/api/v1/put_revoke", h_put_revoke},
+        {"/api/v1/get_replica_list", h_get_replica_list},
+        {"/api/v1/exist", h_exist},
+        {"/api/v1/get_size", h_get_size},
+        {"/api/v1/remove", h_remove},
+        {"/api/v1/remove_by_regex", h_remove_by_regex},
+        {"/api/v1/remove_all", h_remove_all},
+    };
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (mc_http_server_route(srv, "POST", routes[i].path, max_body, routes[i].fn, core) !=
+            MC_OK)
+            return MC_INTERNAL_ERROR;
+    return master_routes_register_admin(srv, core);
+}
