@@ -32,11 +32,22 @@ mc_uuid_t mc_uuid_generate(void)
     return from_bytes(u);
 }
 
+/* Hand-rolled hex: uuid_unparse formats byte by byte through sprintf, and
+ * replies format a segment id per replica on the hot path. */
 const char *mc_uuid_format(mc_uuid_t id, char *buf)
 {
-    uuid_t u;
-    to_bytes(id, u);
-    uuid_unparse_lower(u, buf);
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+    char *p = buf;
+
+    to_bytes(id, b);
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[b[i] >> 4];
+        *p++ = hex[b[i] & 15];
+    }
+    *p = '\0';
     return buf;
 }
 

@@ -6,6 +6,7 @@
 #include "mc/uuid.h"
 
 #include <criterion/criterion.h>
+#include <uuid/uuid.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,4 +98,16 @@ Test(log, levels_and_sink)
     cr_expect_eq(mc_log_get_level(), MC_LOG_WARN);
     mc_log_set_level(MC_LOG_INFO);
     free(buf);
+}
+
+Test(uuid, format_matches_libuuid)
+{
+    for (int i = 0; i < 1000; i++) {
+        mc_uuid_t a = mc_uuid_generate();
+        char ours[MC_UUID_STR_LEN], theirs[MC_UUID_STR_LEN];
+        uuid_t raw;
+        cr_assert_eq(uuid_parse(mc_uuid_format(a, ours), raw), 0);
+        uuid_unparse_lower(raw, theirs);
+        cr_expect_str_eq(ours, theirs);
+    }
 }
