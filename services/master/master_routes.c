@@ -53,12 +53,45 @@ static void to_result(mc_master_t *core, slot_cache_t *cache, const mc_master_re
         out->code = MC_REPLICA_IS_GONE;
 }
 
-static void reply_results(mc_http_resp_t *resp, const mc_key_result_t *res, size_t n,
-                          unsigned mask, bool single)
+/* Per-key failures of batch calls are invisible in HTTP statuses: count them
+ * by operation and code (aggregated per request, one registry lookup per
+ * distinct code). */
+static void count_key_errors(mc_http_req_t *req, const mc_key_result_t *res, size_t n)
+{
+    int codes[8], counts[8], nd = 0;
+    const char *op = strrchr(mc_http_req_route(req), '/');
+
+    for (size_t i = 0; i < n; i++) {
+        int j = 0;
+        if (res[i].code == MC_OK)
+            continue;
+        while (j < nd && codes[j] != res[i].code)
+            j++;
+        if (j == nd) {
+            if (nd == 8)
+                continue;
+            codes[nd] = res[i].code;
+            counts[nd++] = 0;
+        }
+        counts[j]++;
+    }
+    for (int j = 0; j < nd; j++) {
+        char labels[128];
+        snprintf(labels, sizeof(labels), "op=\"%s\",code=\"%s\"", op ? op + 1 : "?",
+                 mc_err_name(codes[j]));
+        mc_counter_add(mc_metrics_counter(mc_http_req_metrics(req), "mc_master_key_errors_total",
+                                          "Per-key failures of object operations", labels),
+                       (uint64_t)counts[j]);
+    }
+}
+
+static void reply_results(mc_http_req_t *req, mc_http_resp_t *resp, const mc_key_result_t *res,
+                          size_t n, unsigned mask, bool single)
 {
     size_t len = 0;
     char *body;
 
+    count_key_errors(req, res, n);
     if (single && res[0].code != MC_OK) {
         mc_http_reply_error(resp, res[0].code, mc_err_desc(res[0].code));
         return;
@@ -148,7 +181,7 @@ static void h_put_start(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         if (items[i].rc == MC_OK)
             to_result(core, &cache, &items[i].replicas, now, &res[i]);
     }
-    reply_results(resp, res, kr.n, MC_RES_REPLICAS, is_single(&kr));
+    reply_results(req, resp, res, kr.n, MC_RES_REPLICAS, is_single(&kr));
 out:
     free(res);
     free(items);
@@ -172,7 +205,7 @@ static void run_put_batch(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_t 
         fn(core, kr.client_id, items, kr.n, mc_now_ms());
         for (size_t i = 0; i < kr.n; i++)
             res[i].code = items[i].rc;
-        reply_results(resp, res, kr.n, 0, is_single(&kr));
+        reply_results(req, resp, res, kr.n, 0, is_single(&kr));
     }
     free(res);
     free(items);
@@ -225,7 +258,7 @@ static void h_get_replica_list(mc_http_req_t *req, mc_http_resp_t *resp, void *c
         if (rc[i] == MC_OK)
             to_result(core, &cache, &reps[i], now, &res[i]);
     }
-    reply_results(resp, res, kr.n, MC_RES_REPLICAS | MC_RES_SIZE | MC_RES_LEASE,
+    reply_results(req, resp, res, kr.n, MC_RES_REPLICAS | MC_RES_SIZE | MC_RES_LEASE,
                   is_single(&kr));
 out:
     free(rc);
@@ -258,7 +291,7 @@ static void h_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
             res[i].code = rc[i];
             res[i].exists = ex[i];
         }
-        reply_results(resp, res, kr.n, MC_RES_EXISTS, false);
+        reply_results(req, resp, res, kr.n, MC_RES_EXISTS, false);
     }
     free(rc);
     free(ex);
@@ -281,7 +314,7 @@ static void h_get_size(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     } else {
         for (size_t i = 0; i < kr.n; i++)
             res[i].code = mc_master_get_size(core, kr.keys[i], kr.key_lens[i], &res[i].size);
-        reply_results(resp, res, kr.n, MC_RES_SIZE, is_single(&kr));
+        reply_results(req, resp, res, kr.n, MC_RES_SIZE, is_single(&kr));
     }
     free(res);
     mc_keys_req_cleanup(&kr);
@@ -306,7 +339,7 @@ static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         mc_master_batch_remove(core, keys, kr.n, kr.force, mc_now_ms(), rc);
         for (size_t i = 0; i < kr.n; i++)
             res[i].code = rc[i];
-        reply_results(resp, res, kr.n, 0, is_single(&kr));
+        reply_results(req, resp, res, kr.n, 0, is_single(&kr));
     }
     free(rc);
     free(res);

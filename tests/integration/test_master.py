@@ -256,8 +256,10 @@ def test_oversize_body_wrong_method_unknown_route(cluster):
 
 def test_metrics_count_requests(master):
     master.post("exist", {"keys": ["x"]})
+    master.post("get_replica_list", {"keys": ["missing1", "missing2"]})
     text = request("GET", master.url + "/metrics").text
     assert 'route="/api/v1/exist",status="200"' in text
+    assert 'mc_master_key_errors_total{op="get_replica_list",code="OBJECT_NOT_FOUND"} 2' in text
     for name in ("mc_master_keys", "mc_master_capacity_bytes", "mc_master_allocated_bytes",
                  "mc_master_segments", "mc_master_clients", "mc_master_evicted_keys_total"):
         assert re.search(rf"^{name} \d", text, re.M), name

@@ -455,6 +455,11 @@ const char *mc_http_req_header(const mc_http_req_t *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+mc_metrics_t *mc_http_req_metrics(const mc_http_req_t *req)
+{
+    return req->srv->metrics;
+}
+
 /* ---------------- dispatch ---------------- */
 
 static const char *method_label(const char *m)

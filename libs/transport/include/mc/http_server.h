@@ -77,6 +77,8 @@ const char *mc_http_req_param(mc_http_req_t *req, const char *name, size_t *len)
 /* Decoded query value; NULL if absent or badly escaped. */
 const char *mc_http_req_query(mc_http_req_t *req, const char *name, size_t *len);
 const char *mc_http_req_header(const mc_http_req_t *req, const char *name);
+/* The serving server's metrics registry, for handlers' own counters. */
+mc_metrics_t *mc_http_req_metrics(const mc_http_req_t *req);
 
 /* ---- replies (each replaces what an earlier call set) ---- */
 /* Takes ownership of obj. */
