@@ -273,19 +273,24 @@ void mc_jw_arr_end(mc_jw_t *w)
 static void jw_escaped(mc_jw_t *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    size_t run = 0; /* start of the pending run of bytes that need no escape */
+
     jw_put(w, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jw_put(w, s + run, i - run);
+        run = i + 1;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
             jw_put(w, e, 2);
-        } else if (c < 0x20) {
+        } else {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             jw_put(w, e, 6);
-        } else {
-            jw_put(w, (const char *)&c, 1);
         }
     }
+    jw_put(w, s + run, n - run);
     jw_put(w, "\"", 1);
 }
 
@@ -303,20 +308,31 @@ void mc_jw_str(mc_jw_t *w, const char *s, size_t n)
     jw_escaped(w, s ? s : "", s ? n : 0);
 }
 
+/* Decimal digits of v, right-aligned in tmp[24]; returns the first digit. */
+static char *u64_digits(uint64_t v, char tmp[24])
+{
+    char *p = tmp + 24;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
 void mc_jw_u64(mc_jw_t *w, uint64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+    char tmp[24], *p = u64_digits(v, tmp);
     jw_sep(w);
-    jw_put(w, tmp, (size_t)n);
+    jw_put(w, p, (size_t)(tmp + 24 - p));
 }
 
 void mc_jw_i64(mc_jw_t *w, int64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+    char tmp[24], *p = u64_digits(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, tmp);
+    if (v < 0)
+        *--p = '-';
     jw_sep(w);
-    jw_put(w, tmp, (size_t)n);
+    jw_put(w, p, (size_t)(tmp + 24 - p));
 }
 
 void mc_jw_bool(mc_jw_t *w, bool v)

@@ -223,21 +223,31 @@ uint64_t mcm_reclaim_stale_puts(mc_master_t *m, uint64_t now_ms)
 {
     if (atomic_load_explicit(&m->st.processing, memory_order_relaxed) == 0)
         return 0;
-    uint64_t n = 0;
+    /* The scan walks every object, so it runs only when the oldest put seen
+     * in flight by the last scan is due: a put started later is due later.
+     * (Scanning every tick cost ~8% of a busy master's CPU.) */
+    if (now_ms < atomic_load_explicit(&m->next_reclaim_ms, memory_order_relaxed))
+        return 0;
+    uint64_t n = 0, oldest = now_ms;
     for (unsigned s = 0; s < MCM_SHARDS; s++) {
         mcm_shard_t *sh = &m->shards[s];
         pthread_mutex_lock(&sh->lock);
         mcm_obj_t *o = sh->lru_head;
         while (o) {
             mcm_obj_t *next = o->lru_next;
-            if (o->state == MC_OBJ_PROCESSING &&
-                now_ms >= o->aux_ms + m->cfg.put_release_timeout_ms) {
-                mcm_obj_drop(m, sh, o, now_ms);
-                n++;
+            if (o->state == MC_OBJ_PROCESSING) {
+                if (now_ms >= o->aux_ms + m->cfg.put_release_timeout_ms) {
+                    mcm_obj_drop(m, sh, o, now_ms);
+                    n++;
+                } else if (o->aux_ms < oldest) {
+                    oldest = o->aux_ms;
+                }
             }
             o = next;
         }
         pthread_mutex_unlock(&sh->lock);
     }
+    atomic_store_explicit(&m->next_reclaim_ms, oldest + m->cfg.put_release_timeout_ms,
+                          memory_order_relaxed);
     return n;
 }

@@ -132,6 +132,9 @@ struct mc_master {
     bool pressure;
 
     mcm_stats_t st;
+    /* earliest time a put in flight can be due for reclaim: the stale-put
+     * scan walks every object and runs only from then on (tick) */
+    _Atomic uint64_t next_reclaim_ms;
 };
 
 /* ---- master_core.c: shards and objects ---- */

@@ -243,3 +243,22 @@ Test(master_msg, segment_round_trip_and_errors)
     cr_expect_eq(mc_segment_msg_decode("{\"client_id\":\"x\"}", 17, &out, &e), MC_INVALID_PARAMS);
     cr_expect_null(out.root);
 }
+
+Test(jw, integers_at_the_limits)
+{
+    mc_jw_t w;
+    char *s;
+    mc_jw_init(&w, 0);
+    mc_jw_arr_begin(&w);
+    mc_jw_u64(&w, 0);
+    mc_jw_u64(&w, UINT64_MAX);
+    mc_jw_i64(&w, INT64_MIN);
+    mc_jw_i64(&w, -1);
+    mc_jw_i64(&w, 704);
+    mc_jw_str(&w, "plain text, long enough to be one run", 37);
+    mc_jw_arr_end(&w);
+    s = mc_jw_take(&w, NULL);
+    cr_expect_str_eq(s, "[0,18446744073709551615,-9223372036854775808,-1,704,"
+                        "\"plain text, long enough to be one run\"]");
+    free(s);
+}
