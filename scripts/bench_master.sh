@@ -23,6 +23,6 @@ for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sl
 for p in 1 16 128; do
   printf 'pipeline %3s: ' "$p"
   redis-benchmark -p "$port" -t set,get -P "$p" -n $((p == 1 ? 100000 : 1000000)) -c 4 \
-    -r 1000000 -d 64 -q | tr -d '\r' | grep -E '^(SET|GET)' | tr '\n' ' '
+    -r 1000000 -d 64 -q 2>/dev/null | tr '\r' '\n' | grep -E 'requests per second' | tr '\n' ' '
   echo
 done
