@@ -1,0 +1,371 @@
+/* The engine: options, back end set-up, exposed segments and their epochs,
+ * local buffer registration. Batches live in te_batch.c, descriptors and the
+ * metadata server in te_meta.c. */
+#include "te_internal.h"
+
+#include "mc/errors.h"
+#include "mc/http_client.h"
+#include "mc/strutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static _Thread_local char last_error[256];
+
+void te_set_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+}
+
+const char *mc_te_last_error(void)
+{
+    return last_error;
+}
+
+const mc_te_opts_t *te_opts(const mc_te_t *te)
+{
+    return &te->o;
+}
+
+const char *mc_te_endpoint(const mc_te_t *te)
+{
+    return te->endpoint;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Parses the protocol list into want_tcp / want_rdma. */
+static int parse_protocols(mc_te_t *te, const char *list)
+{
+    const char *p = list;
+
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (n == 3 && strncmp(p, "tcp", 3) == 0)
+            te->want_tcp = true;
+        else if (n == 4 && strncmp(p, "rdma", 4) == 0)
+            te->want_rdma = true;
+        else if (n != 0) {
+            te_set_error("unknown protocol in \"%s\" (tcp, rdma)", list);
+            return MC_INVALID_PARAMS;
+        }
+        p += n + (p[n] == ',');
+    }
+    if (!te->want_tcp && !te->want_rdma) {
+        te_set_error("no protocol given");
+        return MC_INVALID_PARAMS;
+    }
+    return MC_OK;
+}
+
+/* Copies opts, fills defaults, checks ranges. */
+static int setup_opts(mc_te_t *te, const mc_te_opts_t *in)
+{
+    mc_te_opts_t *o = &te->o;
+
+    *o = *in;
+    te->s_local = strdup(in->local_name ? in->local_name : "127.0.0.1:0");
+    te->s_protos = strdup(in->protocols ? in->protocols : "tcp");
+    te->s_meta = dup_or_null(in->metadata_url);
+    te->s_devs = dup_or_null(in->rdma_devices);
+    if (!te->s_local || !te->s_protos || (in->metadata_url && !te->s_meta) ||
+        (in->rdma_devices && !te->s_devs))
+        return MC_INTERNAL_ERROR;
+    o->local_name = te->s_local;
+    o->protocols = te->s_protos;
+    o->metadata_url = te->s_meta;
+    o->rdma_devices = te->s_devs;
+    if (!o->tcp_conns) { /* more connections than cores only adds contention */
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o->tcp_conns = n < 2 ? 2 : n > 4 ? 4 : (unsigned)n;
+    }
+    if (!o->tcp_depth)
+        o->tcp_depth = 16;
+    if (!o->tcp_min_slice)
+        o->tcp_min_slice = 256 << 10;
+    if (!o->connect_timeout_ms)
+        o->connect_timeout_ms = 2000;
+    if (!o->request_timeout_ms)
+        o->request_timeout_ms = 5000;
+    if (!o->republish_ms)
+        o->republish_ms = 5000;
+    if (o->tcp_conns > 64 || o->tcp_depth > 1024) {
+        te_set_error("tcp_conns must be <= 64 and tcp_depth <= 1024");
+        return MC_INVALID_PARAMS;
+    }
+    if (te_parse_endpoint(te->s_local, te->host, sizeof te->host, &te->port, true) != MC_OK) {
+        te_set_error("local_name \"%s\" is not host:port", te->s_local);
+        return MC_INVALID_PARAMS;
+    }
+    return parse_protocols(te, te->s_protos);
+}
+
+static int start_backends(mc_te_t *te)
+{
+    int rc = te_backend_mem.init(te, &te->mem);
+
+    if (rc == MC_OK && te->want_tcp)
+        rc = te_backend_tcp.init(te, &te->tcp);
+    if (rc == MC_OK && te->want_rdma)
+        rc = te_backend_rdma.init(te, &te->rdma);
+    return rc;
+}
+
+int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out)
+{
+    mc_te_t *te = calloc(1, sizeof *te);
+    uint16_t port = 0;
+    int rc;
+
+    last_error[0] = '\0';
+    if (!te)
+        return MC_INTERNAL_ERROR;
+    pthread_mutex_init(&te->seg_mu, NULL);
+    pthread_cond_init(&te->seg_cv, NULL);
+    pthread_mutex_init(&te->open_mu, NULL);
+    pthread_mutex_init(&te->rp_mu, NULL);
+    te->next_seg_id = 1;
+    rc = setup_opts(te, opts);
+    if (rc == MC_OK && te->s_meta && strcmp(te->s_meta, "P2P") != 0 &&
+        strcmp(te->s_meta, "p2p") != 0) {
+        mc_http_client_opts_t ho = {.connect_timeout_ms = te->o.connect_timeout_ms,
+                                    .timeout_ms = te->o.request_timeout_ms,
+                                    .retries = 1, .max_response = MC_TE_DESC_MAX};
+        te->http = mc_http_client_create(&ho);
+        rc = te->http ? MC_OK : MC_INTERNAL_ERROR;
+    }
+    if (rc == MC_OK)
+        rc = start_backends(te);
+    if (rc == MC_OK)
+        rc = te_tcp_server_create(te, te->host, te->port, &te->server, &port);
+    if (rc == MC_OK) {
+        if (snprintf(te->endpoint, sizeof te->endpoint, "%.100s:%u", te->host, (unsigned)port) <= 0)
+            rc = MC_INTERNAL_ERROR;
+        rc = te_meta_start(te);
+    }
+    if (rc != MC_OK) {
+        mc_te_destroy(te);
+        return rc;
+    }
+    *out = te;
+    return MC_OK;
+}
+
+void mc_te_destroy(mc_te_t *te)
+{
+    te_local_seg_t *s;
+
+    if (!te)
+        return;
+    te_meta_stop(te);
+    te_tcp_server_destroy(te->server); /* no more incoming requests */
+    te_opened_destroy_all(te);
+    if (te->tcp)
+        te_backend_tcp.fini(te->tcp);
+    while ((s = te->segs) != NULL) {
+        te->segs = s->next;
+        if (te->http)
+            te_meta_delete(te, s->name);
+        if (te->rdma)
+            te_backend_rdma.unreg(te->rdma, s->base);
+        free(s);
+    }
+    if (te->rdma)
+        te_backend_rdma.fini(te->rdma);
+    if (te->mem)
+        te_backend_mem.fini(te->mem);
+    mc_http_client_destroy(te->http);
+    pthread_mutex_destroy(&te->rp_mu);
+    pthread_mutex_destroy(&te->open_mu);
+    pthread_cond_destroy(&te->seg_cv);
+    pthread_mutex_destroy(&te->seg_mu);
+    free(te->s_local);
+    free(te->s_meta);
+    free(te->s_protos);
+    free(te->s_devs);
+    free(te);
+}
+
+/* ---- exposed segments ---- */
+
+static te_local_seg_t *find_by_name_locked(mc_te_t *te, const char *name)
+{
+    for (te_local_seg_t *s = te->segs; s; s = s->next)
+        if (!s->dead && strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}
+
+te_local_seg_t *te_local_seg_get(mc_te_t *te, uint32_t id)
+{
+    te_local_seg_t *s;
+
+    pthread_mutex_lock(&te->seg_mu);
+    for (s = te->segs; s; s = s->next)
+        if (s->id == id && !s->dead)
+            break;
+    if (s)
+        s->refs++;
+    pthread_mutex_unlock(&te->seg_mu);
+    return s;
+}
+
+void te_local_seg_put(mc_te_t *te, te_local_seg_t *s)
+{
+    pthread_mutex_lock(&te->seg_mu);
+    if (--s->refs == 0 && s->dead)
+        pthread_cond_broadcast(&te->seg_cv);
+    pthread_mutex_unlock(&te->seg_mu);
+}
+
+int te_local_seg_check(const te_local_seg_t *s, uint64_t epoch, uint64_t off, uint64_t len)
+{
+    if (epoch != atomic_load(&s->epoch))
+        return MC_INVALID_VERSION;
+    if (off > s->len || len > s->len - off)
+        return MC_INVALID_PARAMS;
+    return MC_OK;
+}
+
+void te_local_seg_describe(mc_te_t *te, const te_local_seg_t *s, te_seg_desc_t *d)
+{
+    memset(d, 0, sizeof *d);
+    mc_strlcpy(d->name, s->name, sizeof d->name);
+    mc_strlcpy(d->endpoint, te->endpoint, sizeof d->endpoint);
+    d->seg_id = s->id;
+    d->epoch = atomic_load(&s->epoch);
+    d->length = s->len;
+    d->tcp = te->want_tcp;
+    if (te->rdma)
+        te_backend_rdma.describe(te->rdma, s->base, s->len, d);
+}
+
+int mc_te_register_segment(mc_te_t *te, const char *name, void *addr, size_t len,
+                           uint64_t epoch)
+{
+    te_local_seg_t *s;
+    int rc;
+
+    if (!te || !name || (!addr && len) || epoch == 0 ||
+        mc_key_validate(name, strlen(name), MC_TE_NAME_MAX - 1) != MC_OK)
+        return MC_INVALID_PARAMS;
+    if (!(s = calloc(1, sizeof *s)))
+        return MC_INTERNAL_ERROR;
+    mc_strlcpy(s->name, name, sizeof s->name);
+    s->base = addr;
+    s->len = len;
+    atomic_init(&s->epoch, epoch);
+    if (te->rdma && (rc = te_backend_rdma.reg(te->rdma, addr, len)) != MC_OK) {
+        free(s);
+        return rc;
+    }
+    pthread_mutex_lock(&te->seg_mu);
+    if (find_by_name_locked(te, name)) {
+        pthread_mutex_unlock(&te->seg_mu);
+        if (te->rdma)
+            te_backend_rdma.unreg(te->rdma, addr);
+        free(s);
+        return MC_SEGMENT_ALREADY_EXISTS;
+    }
+    s->id = te->next_seg_id++;
+    s->next = te->segs;
+    te->segs = s;
+    pthread_mutex_unlock(&te->seg_mu);
+    if (te->http && (rc = te_meta_publish(te, s)) != MC_OK) {
+        mc_te_unregister_segment(te, name);
+        return rc;
+    }
+    return MC_OK;
+}
+
+int mc_te_unregister_segment(mc_te_t *te, const char *name)
+{
+    te_local_seg_t *s, **pp;
+
+    if (!te || !name)
+        return MC_INVALID_PARAMS;
+    pthread_mutex_lock(&te->seg_mu);
+    s = find_by_name_locked(te, name);
+    if (!s) {
+        pthread_mutex_unlock(&te->seg_mu);
+        return MC_SEGMENT_NOT_FOUND;
+    }
+    s->dead = true; /* no new requests; wait for the ones being served */
+    while (s->refs > 0)
+        pthread_cond_wait(&te->seg_cv, &te->seg_mu);
+    for (pp = &te->segs; *pp != s; pp = &(*pp)->next)
+        ;
+    *pp = s->next;
+    pthread_mutex_unlock(&te->seg_mu);
+    if (te->http)
+        te_meta_delete(te, name);
+    if (te->rdma)
+        te_backend_rdma.unreg(te->rdma, s->base);
+    free(s);
+    return MC_OK;
+}
+
+int mc_te_set_epoch(mc_te_t *te, const char *name, uint64_t epoch)
+{
+    te_local_seg_t *s;
+    int rc = MC_OK;
+
+    if (!te || !name || epoch == 0)
+        return MC_INVALID_PARAMS;
+    pthread_mutex_lock(&te->seg_mu);
+    s = find_by_name_locked(te, name);
+    if (!s)
+        rc = MC_SEGMENT_NOT_FOUND;
+    else if (atomic_load(&s->epoch) == epoch)
+        rc = MC_INVALID_VERSION;
+    else
+        atomic_store(&s->epoch, epoch);
+    if (s)
+        s->refs++;
+    pthread_mutex_unlock(&te->seg_mu);
+    /* One-sided RDMA cannot carry an epoch to the owner: new memory regions
+     * (new rkeys) make every stale writer's operation fail instead. */
+    if (rc == MC_OK && te->rdma) {
+        te_backend_rdma.unreg(te->rdma, s->base);
+        rc = te_backend_rdma.reg(te->rdma, s->base, s->len);
+    }
+    if (rc == MC_OK && te->http)
+        rc = te_meta_publish(te, s);
+    if (s)
+        te_local_seg_put(te, s);
+    return rc;
+}
+
+int mc_te_register_buffer(mc_te_t *te, void *addr, size_t len)
+{
+    if (!te || !addr || !len)
+        return MC_INVALID_PARAMS;
+    return te->rdma ? te_backend_rdma.reg(te->rdma, addr, len) : MC_OK;
+}
+
+int mc_te_unregister_buffer(mc_te_t *te, void *addr)
+{
+    if (!te || !addr)
+        return MC_INVALID_PARAMS;
+    if (te->rdma)
+        te_backend_rdma.unreg(te->rdma, addr);
+    return MC_OK;
+}
+
+int te_rdma_accept(mc_te_t *te, const uint8_t *in, size_t in_len, uint8_t *out,
+                   size_t out_cap, size_t *out_len)
+{
+    if (!te->rdma)
+        return MC_INVALID_PARAMS;
+    return te_rdma_handle_connect(te->rdma, in, in_len, out, out_cap, out_len);
+}

@@ -1,0 +1,251 @@
+/* Server side of the TCP back end: one listener thread, one thread per
+ * accepted connection serving its requests in order (the client pipelines).
+ *
+ * Every header is decoded and validated before a byte of payload is touched:
+ * segment id, epoch, offset+length against the segment, length against the
+ * frame cap. A request that is well-formed but refused (bad range, wrong
+ * epoch, unknown segment) gets an error status and the connection goes on
+ * (a WRITE's payload is drained). A malformed header cannot be resynchronised:
+ * the server answers with an error status and closes. Once a header has
+ * started, the rest of the frame must arrive within the request timeout. */
+#include "te_internal.h"
+
+#include "mc/crc32c.h"
+#include "mc/errors.h"
+#include "mc/mtime.h"
+#include "mc/te_tcp_proto.h"
+#include "sockutil.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct srv_conn {
+    te_tcp_server_t *srv;
+    int fd;
+    pthread_t thr;
+    bool done; /* thread finished; joined and freed by the reaper */
+    struct srv_conn *next;
+} srv_conn_t;
+
+struct te_tcp_server {
+    mc_te_t *te;
+    int lfd;
+    pthread_t thr;
+    pthread_mutex_t mu; /* guards conns, stop */
+    srv_conn_t *conns;
+    atomic_bool stop;
+};
+
+#define IDLE_TICK_MS 200
+
+/* Waits for the first byte of the next header; false when stopping or closed. */
+static bool wait_next_header(srv_conn_t *c)
+{
+    while (!atomic_load(&c->srv->stop)) {
+        int rc = te_sock_wait_readable(c->fd, mc_now_ns() + IDLE_TICK_MS * 1000000ull);
+        if (rc == 1)
+            return true;
+        if (rc < 0)
+            return false;
+    }
+    return false;
+}
+
+static int send_resp(int fd, const mc_tcp_req_t *q, int status, uint32_t crc, void *payload,
+                     uint64_t len, uint64_t deadline)
+{
+    uint8_t hdr[MC_TCP_RESP_SIZE];
+    mc_tcp_resp_t r = {.version = MC_TCP_VERSION, .opcode = q->opcode, .id = q->id,
+                       .status = status, .crc = crc, .length = len};
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {payload, (size_t)len}};
+
+    r.flags = crc ? MC_TCP_FLAG_CRC : 0;
+    mc_tcp_resp_encode(&r, hdr);
+    return te_sock_writev_all(fd, iov, len ? 2 : 1, deadline);
+}
+
+/* Serves one READ or WRITE whose header is valid. MC_OK keeps the connection. */
+static int serve_data(srv_conn_t *c, const mc_tcp_req_t *q, uint64_t deadline)
+{
+    mc_te_t *te = c->srv->te;
+    te_local_seg_t *s = te_local_seg_get(te, q->seg_id);
+    int st = s ? te_local_seg_check(s, q->epoch, q->offset, q->length) : MC_SEGMENT_NOT_FOUND;
+    uint8_t *p = st == MC_OK ? s->base + q->offset : NULL;
+    uint32_t crc = 0;
+    int rc;
+
+    if (q->opcode == MC_TCP_OP_WRITE) {
+        if (st != MC_OK) {
+            rc = te_sock_drain(c->fd, (size_t)q->length, deadline);
+        } else {
+            rc = te_sock_read_all(c->fd, p, (size_t)q->length, deadline);
+            if (rc == MC_OK && (q->flags & MC_TCP_FLAG_CRC) &&
+                mc_crc32c(0, p, (size_t)q->length) != q->crc)
+                st = MC_TRANSFER_FAIL;
+        }
+        if (s)
+            te_local_seg_put(te, s);
+        return rc == MC_OK ? send_resp(c->fd, q, st, 0, NULL, 0, deadline) : rc;
+    }
+    if (st == MC_OK && (q->flags & MC_TCP_FLAG_CRC))
+        crc = mc_crc32c(0, p, (size_t)q->length);
+    rc = send_resp(c->fd, q, st, crc, p, st == MC_OK ? q->length : 0, deadline);
+    if (s)
+        te_local_seg_put(te, s);
+    return rc;
+}
+
+static int serve_rdma_connect(srv_conn_t *c, const mc_tcp_req_t *q, uint64_t deadline)
+{
+    uint8_t in[MC_TCP_MAX_CTRL], out[MC_TCP_MAX_CTRL];
+    size_t out_len = 0;
+    int st;
+
+    if (te_sock_read_all(c->fd, in, (size_t)q->length, deadline) != MC_OK)
+        return MC_TRANSFER_FAIL;
+    st = te_rdma_accept(c->srv->te, in, (size_t)q->length, out, sizeof out, &out_len);
+    return send_resp(c->fd, q, st, 0, out, st == MC_OK ? out_len : 0, deadline);
+}
+
+static void *conn_main(void *arg)
+{
+    srv_conn_t *c = arg;
+    const mc_te_opts_t *o = te_opts(c->srv->te);
+    uint8_t hdr[MC_TCP_REQ_SIZE];
+    mc_tcp_req_t q;
+
+    while (wait_next_header(c)) {
+        uint64_t deadline = mc_now_ns() + (uint64_t)o->request_timeout_ms * 1000000u;
+        int rc;
+
+        if (te_sock_read_all(c->fd, hdr, sizeof hdr, deadline) != MC_OK)
+            break;
+        rc = mc_tcp_req_decode(hdr, &q);
+        if (rc != MC_OK) {
+            /* Cannot trust the framing any more: say why, then close. */
+            (void)send_resp(c->fd, &q, rc, 0, NULL, 0, deadline);
+            break;
+        }
+        if (q.opcode == MC_TCP_OP_PING)
+            rc = send_resp(c->fd, &q, MC_OK, 0, NULL, 0, deadline);
+        else if (q.opcode == MC_TCP_OP_RDMA_CONNECT)
+            rc = serve_rdma_connect(c, &q, deadline);
+        else
+            rc = serve_data(c, &q, deadline);
+        if (rc != MC_OK)
+            break;
+    }
+    shutdown(c->fd, SHUT_RDWR);
+    pthread_mutex_lock(&c->srv->mu);
+    c->done = true;
+    pthread_mutex_unlock(&c->srv->mu);
+    return NULL;
+}
+
+/* Joins and frees finished connection threads. Called with srv->mu held. */
+static void reap_locked(te_tcp_server_t *s, bool all)
+{
+    srv_conn_t **pp = &s->conns;
+
+    while (*pp) {
+        srv_conn_t *c = *pp;
+        if (c->done || all) {
+            *pp = c->next;
+            pthread_mutex_unlock(&s->mu);
+            pthread_join(c->thr, NULL);
+            pthread_mutex_lock(&s->mu);
+            close(c->fd);
+            free(c);
+        } else {
+            pp = &c->next;
+        }
+    }
+}
+
+static void accept_one(te_tcp_server_t *s)
+{
+    int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+    srv_conn_t *c;
+
+    if (fd < 0)
+        return;
+    te_sock_tune(fd);
+    c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->srv = s;
+    c->fd = fd;
+    pthread_mutex_lock(&s->mu);
+    if (pthread_create(&c->thr, NULL, conn_main, c) != 0) {
+        pthread_mutex_unlock(&s->mu);
+        close(fd);
+        free(c);
+        return;
+    }
+    c->next = s->conns;
+    s->conns = c;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *listen_main(void *arg)
+{
+    te_tcp_server_t *s = arg;
+    struct pollfd p = {.fd = s->lfd, .events = POLLIN};
+
+    while (!atomic_load(&s->stop)) {
+        if (poll(&p, 1, IDLE_TICK_MS) > 0)
+            accept_one(s);
+        pthread_mutex_lock(&s->mu);
+        reap_locked(s, false);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+int te_tcp_server_create(mc_te_t *te, const char *host, uint16_t port, te_tcp_server_t **out,
+                         uint16_t *bound_port)
+{
+    te_tcp_server_t *s = calloc(1, sizeof *s);
+
+    if (!s)
+        return MC_INTERNAL_ERROR;
+    s->te = te;
+    pthread_mutex_init(&s->mu, NULL);
+    atomic_init(&s->stop, false);
+    if (te_sock_listen(host, port, &s->lfd, bound_port) != MC_OK) {
+        te_set_error("cannot listen on %s:%u: %s", host, (unsigned)port, strerror(errno));
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return MC_TRANSFER_FAIL;
+    }
+    if (pthread_create(&s->thr, NULL, listen_main, s) != 0) {
+        close(s->lfd);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return MC_INTERNAL_ERROR;
+    }
+    *out = s;
+    return MC_OK;
+}
+
+void te_tcp_server_destroy(te_tcp_server_t *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stop, true);
+    pthread_join(s->thr, NULL);
+    pthread_mutex_lock(&s->mu);
+    for (srv_conn_t *c = s->conns; c; c = c->next)
+        shutdown(c->fd, SHUT_RDWR);
+    reap_locked(s, true);
+    pthread_mutex_unlock(&s->mu);
+    close(s->lfd);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
