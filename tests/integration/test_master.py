@@ -263,3 +263,17 @@ def test_metrics_count_requests(master):
     for name in ("mc_master_keys", "mc_master_capacity_bytes", "mc_master_allocated_bytes",
                  "mc_master_segments", "mc_master_clients", "mc_master_evicted_keys_total"):
         assert re.search(rf"^{name} \d", text, re.M), name
+
+
+def test_epochs_differ_across_master_runs(cluster):
+    """A restarted master must not reuse an earlier run's mount epochs."""
+    epochs = []
+    for _ in range(2):
+        m = Master(cluster.master())
+        st, body = m.post("mount_segment", {
+            "client_id": cid(), "segment": {"id": str(uuid.uuid4()), "name": "s",
+                                            "base": 0, "size": MiB}})
+        assert st == 200
+        epochs.append(body["epoch"])
+        m.proc.stop()
+    assert epochs[1] > epochs[0]

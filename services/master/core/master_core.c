@@ -65,7 +65,10 @@ int mc_master_create(const mc_master_cfg_t *cfg, mc_master_t **out)
     if (!m)
         return MC_INTERNAL_ERROR;
     m->cfg = *cfg;
-    m->next_epoch = 1;
+    /* Epochs start at the view version (the service passes wall-clock ms at
+     * start), so a restarted master does not hand out an epoch an earlier run
+     * used: a write carrying an old run's epoch is refused. */
+    m->next_epoch = cfg->view_version ? cfg->view_version : 1;
     m->rng = cfg->seed ? cfg->seed : 0x853c49e6748fea9bull;
     pthread_mutex_init(&m->cluster_lock, NULL);
     pthread_mutex_init(&m->pressure_lock, NULL);

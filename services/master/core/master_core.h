@@ -38,7 +38,8 @@ typedef struct mc_master_cfg {
     uint64_t put_release_timeout_ms; /* --put_start_release_timeout_sec (600 s) */
     mc_master_strategy_t strategy;  /* --allocation_strategy (random) */
     uint64_t alloc_align;           /* buffer alignment in bytes, power of two (64) */
-    uint64_t view_version;          /* reported by ping; set once per master run */
+    uint64_t view_version;          /* reported by ping; set once per master run; also the
+                                     * first mount epoch, so epochs differ across runs */
     uint64_t seed;                  /* placement RNG seed (0 = fixed default) */
 } mc_master_cfg_t;
 
