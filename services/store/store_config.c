@@ -26,6 +26,12 @@ static const mc_opt_t opts[] = {
     MC_OPT_UINT(CFG, threads, "threads", "4", 1, 256, "MC_STORE_THREADS", "HTTP worker threads"),
     MC_OPT_SIZE(CFG, max_body_bytes, "max_body_bytes", "80MB", 1024, 4294967296.0, NULL,
                 "Largest accepted REST request body"),
+    MC_OPT_BOOL(CFG, hugepages, "hugepages", "false", "MC_STORE_HUGEPAGES",
+                "Back the segment with huge pages (MFD_HUGETLB) when available"),
+    MC_OPT_BOOL(CFG, populate_segment, "populate_segment", "true", NULL,
+                "Fault the segment's pages in at start-up (in the background)"),
+    MC_OPT_UINT(CFG, transfer_timeout_ms, "transfer_timeout_ms", "5000", 100, 600000, NULL,
+                "Per-request data-plane timeout"),
     MC_OPT_STR(CFG, log_level, "log_level", "info", "trace|debug|info|warn|error|off",
                "MC_LOG_LEVEL", "Log level"),
 };

@@ -29,7 +29,8 @@ def start(cluster, name, *extra):
         return cluster.master(*extra)
     if name == METADATA:
         return cluster.metadata(*extra)
-    return cluster.store(None, None, *extra)
+    # the store is healthy only once its segment is mounted with a master
+    return cluster.store(cluster.master(), cluster.metadata(), *extra)
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -147,11 +148,15 @@ def test_missing_config_file(tmp_path):
 
 def test_config_file_and_env_apply(cluster, tmp_path):
     """Mooncake's spellings: MOONCAKE_CONFIG_PATH JSON with sizes as strings, env aliases."""
+    master, metadata = cluster.master(), cluster.metadata()
     rest = free_port()
     path = tmp_path / "mooncake.json"
-    path.write_text(json.dumps({"rest_port": rest, "global_segment_size": "1.5GB",
-                                "protocol": "tcp", "some_client_only_key": 1}))
-    env = {"MOONCAKE_CONFIG_PATH": str(path), "MOONCAKE_LOCAL_BUFFER_SIZE": "32mb"}
+    path.write_text(json.dumps({"rest_port": rest, "global_segment_size": "1.5MB",
+                                "protocol": "tcp", "some_client_only_key": 1,
+                                "metadata_server": metadata.url + "/metadata"}))
+    env = {"MOONCAKE_CONFIG_PATH": str(path), "MOONCAKE_LOCAL_BUFFER_SIZE": "32mb",
+           "MOONCAKE_MASTER": f"127.0.0.1:{master.port}",
+           "MOONCAKE_LOCAL_HOSTNAME": f"127.0.0.1:{free_port()}"}
     p = subprocess.Popen([binary(STORE)], env=dict(os.environ, **env),
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -161,9 +166,15 @@ def test_config_file_and_env_apply(cluster, tmp_path):
                 if request("GET", f"http://127.0.0.1:{rest}/health", timeout=1).status == 200:
                     break
             except OSError:
-                time.sleep(0.02)
+                pass
+            time.sleep(0.02)
         else:
             pytest.fail("store did not come up on the port from the config file")
+        # the segment size came from the file, the master address from the env
+        assert request("GET", master.url + "/get_all_segments").text.strip() == \
+            env["MOONCAKE_LOCAL_HOSTNAME"]
+        metrics = request("GET", master.url + "/metrics").text
+        assert re.search(r"^mc_master_capacity_bytes 1572864$", metrics, re.M), metrics
     finally:
         p.send_signal(signal.SIGTERM)
         out, _ = p.communicate(timeout=10)

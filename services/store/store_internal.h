@@ -1,0 +1,58 @@
+/* Shared between store_service.c (lifecycle, liveness) and store_ops.c (put,
+ * get and the pass-through calls). Nothing else includes it.
+ *
+ * Locking: mu guards stop and the condition variable only. epoch and
+ * master_ok are atomics written by the liveness thread and read by the
+ * operations; everything else is set before the thread starts and read-only
+ * afterwards. */
+#ifndef MC_STORE_INTERNAL_H
+#define MC_STORE_INTERNAL_H
+
+#include "mc/metrics.h"
+#include "mc/transfer.h"
+#include "mc/uuid.h"
+#include "store_master.h"
+#include "store_segment.h"
+#include "store_service.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct store_stats {
+    mc_counter_t *put_keys, *put_errors, *put_bytes;
+    mc_counter_t *get_keys, *get_misses, *get_errors, *get_bytes;
+    mc_counter_t *transfer_errors, *lease_expired, *remounts;
+    mc_histogram_t *put_meta, *put_data, *get_meta, *get_data;
+} store_stats_t;
+
+struct store_service {
+    char name[256]; /* segment name = local_hostname */
+    char protocol[8];
+    mc_uuid_t client_id, segment_id;
+    store_segment_t seg; /* seg.base == NULL: contributes no memory */
+    mc_te_t *te;
+    bool te_registered;      /* liveness thread only, after start */
+    uint64_t te_epoch;       /* epoch the engine holds (liveness thread only) */
+    store_master_t *master;  /* operations */
+    store_master_t *pinger;  /* liveness: short timeout, no retries */
+    uint32_t data_timeout_ms;
+    _Atomic uint64_t epoch;  /* current mount epoch; 0 = not mounted */
+    _Atomic bool master_ok;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    bool populate;                /* page the segment in at start-up */
+    pthread_t populate_thread;
+    bool populate_started;
+    _Atomic bool populate_stop;
+    _Atomic uint64_t populated; /* bytes paged in so far */
+    store_stats_t st;
+};
+
+/* Our segment as the planner sees it right now. */
+store_local_seg_t store_local_view(store_service_t *s);
+void store_stats_init(store_stats_t *st, mc_metrics_t *m);
+
+#endif

@@ -1,0 +1,177 @@
+#include "store_master.h"
+
+#include "mc/errors.h"
+#include "mc/http_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store_master {
+    mc_http_client_t *http;
+    char base[300]; /* "http://host:port" */
+};
+
+store_master_t *store_master_create(const char *addr, long timeout_ms, int retries)
+{
+    store_master_t *m;
+    int n;
+
+    if (!addr || !*addr)
+        return NULL;
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    n = strncmp(addr, "http://", 7) == 0 ? snprintf(m->base, sizeof(m->base), "%s", addr)
+                                         : snprintf(m->base, sizeof(m->base), "http://%s", addr);
+    m->http = mc_http_client_create(&(mc_http_client_opts_t){
+        .connect_timeout_ms = timeout_ms < 1000 ? timeout_ms : 1000, .timeout_ms = timeout_ms,
+        .retries = retries, .retry_backoff_ms = 50, .max_response = 256u << 20});
+    if (n < 0 || (size_t)n >= sizeof(m->base) || !m->http) {
+        store_master_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+void store_master_destroy(store_master_t *m)
+{
+    if (!m)
+        return;
+    mc_http_client_destroy(m->http);
+    free(m);
+}
+
+/* POSTs body (taken: freed here) to route; on MC_OK *out holds a 2xx answer. */
+static int post_take(store_master_t *m, const char *route, char *body, size_t len,
+                     mc_http_result_t *out)
+{
+    char url[400];
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!body)
+        return MC_INTERNAL_ERROR;
+    snprintf(url, sizeof(url), "%s%s", m->base, route);
+    rc = mc_http_request(m->http, "POST", url, body, len, "application/json", out);
+    free(body);
+    if (rc == MC_OK)
+        rc = mc_http_result_err(out);
+    if (rc != MC_OK)
+        mc_http_result_cleanup(out);
+    return rc;
+}
+
+static int post_json(store_master_t *m, const char *route, cJSON *obj, mc_http_result_t *out)
+{
+    size_t len = 0;
+    char *body = mc_json_print_take(obj, &len);
+    return post_take(m, route, body, len, out);
+}
+
+int store_master_keys(store_master_t *m, const char *route, const mc_keys_req_t *req,
+                      mc_key_result_t *res, cJSON **root_out)
+{
+    mc_http_result_t r;
+    mc_json_err_t e;
+    size_t len = 0, n = 0;
+    char *body = mc_keys_req_encode_take(req, &len);
+    int rc = post_take(m, route, body, len, &r);
+
+    *root_out = NULL;
+    if (rc != MC_OK)
+        return rc;
+    rc = mc_results_decode(r.body, r.len, res, req->n, &n, root_out, &e);
+    mc_http_result_cleanup(&r);
+    if (rc == MC_OK && n != req->n)
+        rc = MC_RPC_FAIL; /* the master answers one result per key */
+    if (rc != MC_OK) {
+        cJSON_Delete(*root_out);
+        *root_out = NULL;
+        return rc == MC_RPC_FAIL ? rc : MC_RPC_FAIL;
+    }
+    return MC_OK;
+}
+
+int store_master_mount(store_master_t *m, const mc_segment_msg_t *seg, uint64_t *epoch)
+{
+    mc_http_result_t r;
+    mc_json_err_t e;
+    size_t len = 0;
+    char *body = mc_segment_msg_encode_take(seg, &len);
+    int rc = post_take(m, "/api/v1/mount_segment", body, len, &r);
+    cJSON *o;
+
+    if (rc != MC_OK)
+        return rc;
+    o = mc_json_parse_object(r.body, r.len, &e);
+    rc = o ? mc_json_get_u64(o, "epoch", true, 1, UINT64_MAX, epoch, &e) : MC_RPC_FAIL;
+    cJSON_Delete(o);
+    mc_http_result_cleanup(&r);
+    return rc == MC_OK ? MC_OK : MC_RPC_FAIL;
+}
+
+int store_master_unmount(store_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
+{
+    mc_http_result_t r;
+    cJSON *o = cJSON_CreateObject();
+    int rc;
+
+    if (!o || mc_msg_add_uuid(o, "segment_id", segment_id) != MC_OK ||
+        mc_msg_add_uuid(o, "client_id", client_id) != MC_OK) {
+        cJSON_Delete(o);
+        return MC_INTERNAL_ERROR;
+    }
+    rc = post_json(m, "/api/v1/unmount_segment", o, &r);
+    if (rc == MC_OK)
+        mc_http_result_cleanup(&r);
+    return rc;
+}
+
+int store_master_ping(store_master_t *m, mc_uuid_t client_id, bool *need_remount)
+{
+    mc_http_result_t r;
+    mc_json_err_t e;
+    const char *status = NULL;
+    cJSON *o = cJSON_CreateObject();
+    int rc;
+
+    if (!o || mc_msg_add_uuid(o, "client_id", client_id) != MC_OK) {
+        cJSON_Delete(o);
+        return MC_INTERNAL_ERROR;
+    }
+    rc = post_json(m, "/api/v1/ping", o, &r);
+    if (rc != MC_OK)
+        return rc;
+    o = mc_json_parse_object(r.body, r.len, &e);
+    rc = o ? mc_json_get_str(o, "status", true, 32, &status, &e) : MC_RPC_FAIL;
+    if (rc == MC_OK)
+        *need_remount = strcmp(status, "OK") != 0;
+    cJSON_Delete(o);
+    mc_http_result_cleanup(&r);
+    return rc == MC_OK ? MC_OK : MC_RPC_FAIL;
+}
+
+int store_master_remove_many(store_master_t *m, const char *pattern, bool force,
+                             uint64_t *removed)
+{
+    mc_http_result_t r;
+    mc_json_err_t e;
+    cJSON *o = cJSON_CreateObject();
+    int rc;
+
+    *removed = 0;
+    if (!o || (pattern && !cJSON_AddStringToObject(o, "pattern", pattern)) ||
+        !cJSON_AddBoolToObject(o, "force", force)) {
+        cJSON_Delete(o);
+        return MC_INTERNAL_ERROR;
+    }
+    rc = post_json(m, pattern ? "/api/v1/remove_by_regex" : "/api/v1/remove_all", o, &r);
+    if (rc != MC_OK)
+        return rc;
+    o = mc_json_parse_object(r.body, r.len, &e);
+    rc = o ? mc_json_get_u64(o, "removed", true, 0, UINT64_MAX, removed, &e) : MC_RPC_FAIL;
+    cJSON_Delete(o);
+    mc_http_result_cleanup(&r);
+    return rc == MC_OK ? MC_OK : MC_RPC_FAIL;
+}

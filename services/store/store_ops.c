@@ -1,0 +1,520 @@
+/* Put, get and the pass-through calls: decode the master's batch answer,
+ * plan with the core, move bytes (memcpy on our segment, the transfer engine
+ * elsewhere), finish with the master. */
+#include "store_internal.h"
+
+#include "mc/errors.h"
+#include "mc/log.h"
+#include "mc/mtime.h"
+#include "mc/strutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Per-batch scratch: the master's answers and the request arrays. */
+typedef struct batch {
+    size_t n;                 /* keys sent to the master */
+    uint32_t *idx;            /* batch position -> caller's index */
+    const char **keys;
+    size_t *lens;
+    uint64_t *sizes;
+    mc_key_result_t *res;
+    cJSON *root;
+} batch_t;
+
+static void batch_cleanup(batch_t *b)
+{
+    free(b->idx);
+    free(b->keys);
+    free(b->lens);
+    free(b->sizes);
+    free(b->res);
+    cJSON_Delete(b->root);
+    memset(b, 0, sizeof(*b));
+}
+
+static void fill_codes(int *codes, size_t n, int code)
+{
+    for (size_t i = 0; i < n; i++)
+        codes[i] = code;
+}
+
+/* Validates the keys (and sizes, when given: 0 is INVALID_PARAMS) and
+ * collects the good ones into b; codes of the bad ones are set, of the good
+ * ones MC_OK. Returns MC_OK, or a whole-batch error. */
+static int batch_init(batch_t *b, size_t n, const char *const *keys, const size_t *lens,
+                      const uint64_t *sizes, int *codes)
+{
+    memset(b, 0, sizeof(*b));
+    if (n == 0 || n > MC_MSG_MAX_BATCH || !keys || !lens)
+        return MC_INVALID_PARAMS;
+    b->idx = malloc(n * sizeof(*b->idx));
+    b->keys = malloc(n * sizeof(*b->keys));
+    b->lens = malloc(n * sizeof(*b->lens));
+    b->sizes = malloc(n * sizeof(*b->sizes));
+    b->res = malloc(n * sizeof(*b->res));
+    if (!b->idx || !b->keys || !b->lens || !b->sizes || !b->res) {
+        batch_cleanup(b);
+        return MC_INTERNAL_ERROR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        codes[i] = mc_key_validate(keys[i], lens[i], MC_MAX_KEY_LEN) == MC_OK ? MC_OK
+                                                                             : MC_INVALID_KEY;
+        if (codes[i] == MC_OK && sizes && sizes[i] == 0)
+            codes[i] = MC_INVALID_PARAMS;
+        if (codes[i] != MC_OK)
+            continue;
+        b->idx[b->n] = (uint32_t)i;
+        b->keys[b->n] = keys[i];
+        b->lens[b->n] = lens[i];
+        b->sizes[b->n] = sizes ? sizes[i] : 0;
+        b->n++;
+    }
+    return MC_OK;
+}
+
+/* One master round trip for the collected keys. */
+static int batch_call(store_service_t *s, batch_t *b, const char *route, bool with_sizes,
+                      const mc_replicate_cfg_t *cfg, bool force)
+{
+    mc_keys_req_t req = {.client_id = s->client_id, .n = b->n, .keys = b->keys,
+                         .key_lens = b->lens, .sizes = with_sizes ? b->sizes : NULL,
+                         .has_config = cfg != NULL, .force = force};
+    if (cfg)
+        req.config = *cfg;
+    return store_master_keys(s->master, route, &req, b->res, &b->root);
+}
+
+static void to_reps(const mc_key_result_t *r, store_rep_t *reps)
+{
+    for (uint32_t j = 0; j < r->n && j < STORE_MAX_REPLICAS; j++)
+        reps[j] = (store_rep_t){.segment = r->rep[j].segment, .epoch = r->rep[j].epoch,
+                                .offset = r->rep[j].offset, .size = r->rep[j].size};
+}
+
+/* Adds a transfer request for replica rep of a copy; on failure to open the
+ * segment the copy's status is set and nothing is added. */
+static void add_remote(store_service_t *s, const mc_replica_t *rep, mc_te_opcode_t op,
+                       void *local, store_copy_t *c, mc_te_request_t *reqs, size_t *nreq,
+                       size_t *req_copy, size_t copy_i)
+{
+    mc_te_segment_t *seg = NULL;
+    int rc = mc_te_open_segment(s->te, rep->segment, &seg);
+
+    if (rc != MC_OK) {
+        c->status = MC_TRANSFER_FAIL;
+        return;
+    }
+    reqs[*nreq] = (mc_te_request_t){.opcode = op, .local = local, .seg = seg,
+                                    .offset = rep->offset, .length = rep->size,
+                                    .epoch = rep->epoch};
+    req_copy[(*nreq)++] = copy_i;
+}
+
+/* Submits reqs and waits up to timeout_ms; copies' statuses get each
+ * request's outcome (still MC_TE_PENDING after the wait = timed out). The
+ * batch is destroyed here, which waits for stragglers (each bounded by the
+ * engine's request timeout) so local buffers may be freed afterwards. */
+static void run_transfers(store_service_t *s, mc_te_request_t *reqs, size_t nreq,
+                          const size_t *req_copy, store_copy_t *copies, uint64_t timeout_ms)
+{
+    mc_te_batch_t *tb = NULL;
+    int rc;
+
+    if (nreq == 0)
+        return;
+    rc = mc_te_batch_create(s->te, nreq, &tb);
+    if (rc == MC_OK)
+        rc = mc_te_submit(tb, reqs, nreq);
+    if (rc == MC_OK)
+        mc_te_wait(tb, timeout_ms);
+    for (size_t i = 0; i < nreq; i++) {
+        int st = rc == MC_OK ? mc_te_status(tb, i) : rc;
+        copies[req_copy[i]].status = st;
+        if (st != MC_OK)
+            mc_counter_add(s->st.transfer_errors, 1);
+    }
+    mc_te_batch_destroy(tb);
+}
+
+/* ---------------- put ---------------- */
+
+/* Writes every planned copy: remote ones are started first, local memcpys
+ * run while they are in flight. */
+static void put_write(store_service_t *s, const batch_t *b, const void *const *values,
+                      store_copy_t *copies, size_t nc, store_put_key_t *pk)
+{
+    mc_te_request_t *reqs = malloc((nc ? nc : 1) * sizeof(*reqs));
+    size_t *req_copy = malloc((nc ? nc : 1) * sizeof(*req_copy));
+    size_t nreq = 0;
+
+    if (!reqs || !req_copy) {
+        for (size_t i = 0; i < nc; i++)
+            copies[i].status = MC_INTERNAL_ERROR;
+    }
+    for (size_t i = 0; reqs && req_copy && i < nc; i++) {
+        store_copy_t *c = &copies[i];
+        const mc_replica_t *rep = &b->res[c->key].rep[c->replica];
+        void *src = (void *)(uintptr_t)values[b->idx[c->key]]; /* WRITE only reads it */
+        if (c->where == STORE_AT_REMOTE)
+            add_remote(s, rep, MC_TE_WRITE, src, c, reqs, &nreq, req_copy, i);
+    }
+    /* local copies overlap with the remote ones in flight */
+    for (size_t i = 0; reqs && req_copy && i < nc; i++) {
+        store_copy_t *c = &copies[i];
+        const mc_replica_t *rep = &b->res[c->key].rep[c->replica];
+        if (c->where != STORE_AT_LOCAL)
+            continue;
+        memcpy((char *)s->seg.base + rep->offset, values[b->idx[c->key]], rep->size);
+        c->status = MC_OK;
+    }
+    run_transfers(s, reqs, nreq, req_copy, copies, (uint64_t)s->data_timeout_ms + 1000);
+    for (size_t i = 0; i < nc; i++)
+        store_put_copy_done(&pk[copies[i].key], copies[i].status == MC_OK ? MC_OK
+                                                                           : MC_TRANSFER_FAIL);
+    free(reqs);
+    free(req_copy);
+}
+
+/* put_end for the keys whose copies all succeeded, put_revoke for the other
+ * started ones. A failed put_end turns into the key's error. */
+static void put_finish(store_service_t *s, batch_t *b, store_put_key_t *pk)
+{
+    batch_t sub[2] = {{0}}; /* 0: end, 1: revoke */
+    static const char *const route[2] = {"/api/v1/put_end", "/api/v1/put_revoke"};
+
+    for (int w = 0; w < 2; w++) {
+        sub[w].idx = malloc(b->n * sizeof(uint32_t));
+        sub[w].keys = malloc(b->n * sizeof(char *));
+        sub[w].lens = malloc(b->n * sizeof(size_t));
+        sub[w].res = malloc(b->n * sizeof(mc_key_result_t));
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        int w;
+        if (pk[i].state != STORE_PUT_WRITING)
+            continue;
+        w = store_put_should_end(&pk[i]) ? 0 : 1;
+        if (!sub[w].idx || !sub[w].keys || !sub[w].lens || !sub[w].res) {
+            pk[i].code = MC_INTERNAL_ERROR; /* the master reclaims it after its timeout */
+            continue;
+        }
+        sub[w].idx[sub[w].n] = (uint32_t)i;
+        sub[w].keys[sub[w].n] = b->keys[i];
+        sub[w].lens[sub[w].n++] = b->lens[i];
+    }
+    for (int w = 0; w < 2; w++) {
+        int rc = sub[w].n ? batch_call(s, &sub[w], route[w], false, NULL, false) : MC_OK;
+        for (size_t j = 0; w == 0 && j < sub[w].n; j++) {
+            int code = rc != MC_OK ? rc : sub[w].res[j].code;
+            if (code != MC_OK)
+                pk[sub[w].idx[j]].code = code;
+        }
+        if (rc != MC_OK && w == 1)
+            MC_WARN("put_revoke of %zu keys failed: %s", sub[w].n, mc_err_name(rc));
+        batch_cleanup(&sub[w]);
+    }
+}
+
+static int put_run(store_service_t *s, batch_t *b, const void *const *values,
+                   const store_put_opts_t *opts, int *codes)
+{
+    mc_replicate_cfg_t cfg = {.replica_num = opts ? opts->replica_num : 1,
+                              .soft_pin = opts && opts->soft_pin};
+    store_local_seg_t local = store_local_view(s);
+    store_put_key_t *pk = calloc(b->n, sizeof(*pk));
+    store_copy_t *copies = calloc(b->n * STORE_MAX_REPLICAS, sizeof(*copies));
+    uint64_t t0 = mc_now_ns(), t1;
+    size_t nc = 0;
+    int rc = MC_INTERNAL_ERROR;
+
+    if (opts && opts->preferred) {
+        cfg.preferred[0] = opts->preferred;
+        cfg.n_preferred = 1;
+    }
+    if (!pk || !copies || (rc = batch_call(s, b, "/api/v1/put_start", true, &cfg, false)) != MC_OK)
+        goto out;
+    t1 = mc_now_ns();
+    mc_histogram_observe(s->st.put_meta, (double)(t1 - t0) / 1e9);
+    for (size_t i = 0; i < b->n; i++) {
+        store_rep_t reps[STORE_MAX_REPLICAS];
+        to_reps(&b->res[i], reps);
+        store_put_plan_key((uint32_t)i, b->res[i].code, reps, b->res[i].n, b->sizes[i], &local,
+                           copies, b->n * STORE_MAX_REPLICAS, &nc, &pk[i]);
+    }
+    put_write(s, b, values, copies, nc, pk);
+    t0 = mc_now_ns();
+    mc_histogram_observe(s->st.put_data, (double)(t0 - t1) / 1e9);
+    put_finish(s, b, pk);
+    mc_histogram_observe(s->st.put_meta, (double)(mc_now_ns() - t0) / 1e9);
+    for (size_t i = 0; i < b->n; i++) {
+        codes[b->idx[i]] = pk[i].code;
+        if (pk[i].code == MC_OK)
+            mc_counter_add(s->st.put_bytes, b->sizes[i]);
+    }
+out:
+    free(pk);
+    free(copies);
+    return rc;
+}
+
+int store_put_batch(store_service_t *s, size_t n, const char *const *keys,
+                    const size_t *key_lens, const void *const *values, const uint64_t *sizes,
+                    const store_put_opts_t *opts, int *codes)
+{
+    batch_t b;
+    int rc = values && sizes ? batch_init(&b, n, keys, key_lens, sizes, codes)
+                             : MC_INVALID_PARAMS;
+
+    if (rc != MC_OK) {
+        fill_codes(codes, n, rc);
+        return rc;
+    }
+    if (b.n > 0 && (rc = put_run(s, &b, values, opts, codes)) != MC_OK)
+        for (size_t i = 0; i < b.n; i++)
+            codes[b.idx[i]] = rc;
+    for (size_t i = 0; i < n; i++)
+        if (codes[i] != MC_OK)
+            mc_counter_add(s->st.put_errors, 1);
+    mc_counter_add(s->st.put_keys, n);
+    batch_cleanup(&b);
+    return MC_OK;
+}
+
+/* ---------------- get ---------------- */
+
+typedef struct get_key {
+    uint32_t order[STORE_MAX_REPLICAS];
+    uint32_t n_order, next; /* replicas to try, next one */
+    uint64_t deadline_ms;
+    int code; /* MC_TE_PENDING while replicas are left */
+} get_key_t;
+
+/* Starts one round: the next replica of every pending key. Local copies are
+ * done inline (memcpy under the lease); remote ones become requests. */
+static size_t get_round_plan(store_service_t *s, batch_t *b, get_key_t *gk, store_value_t *out,
+                             store_copy_t *copies, mc_te_request_t *reqs, size_t *req_copy,
+                             size_t *nreq)
+{
+    store_local_seg_t local = store_local_view(s);
+    size_t nc = 0;
+
+    *nreq = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        store_copy_t *c;
+        const mc_replica_t *rep;
+        if (gk[i].code != MC_TE_PENDING)
+            continue;
+        if (gk[i].next >= gk[i].n_order) {
+            gk[i].code = MC_TRANSFER_FAIL; /* every replica failed */
+            continue;
+        }
+        c = &copies[nc];
+        *c = (store_copy_t){.key = (uint32_t)i, .replica = gk[i].order[gk[i].next++],
+                            .status = MC_TE_PENDING};
+        rep = &b->res[i].rep[c->replica];
+        store_rep_t r = {rep->segment, rep->epoch, rep->offset, rep->size};
+        c->where = store_rep_where(&r, &local, b->res[i].size);
+        if (c->where == STORE_AT_LOCAL) {
+            memcpy(out[b->idx[i]].data, (char *)s->seg.base + rep->offset, rep->size);
+            c->status = MC_OK;
+        } else if (c->where == STORE_AT_REMOTE) {
+            add_remote(s, rep, MC_TE_READ, out[b->idx[i]].data, c, reqs, nreq, req_copy, nc);
+        } else {
+            c->status = MC_INVALID_REPLICA; /* remounted since the answer */
+        }
+        nc++;
+    }
+    return nc;
+}
+
+/* Folds a round's outcomes: a copy that finished inside its lease completes
+ * the key; one that did not is LEASE_EXPIRED (never handed out); a failed
+ * one moves the key to its next replica. */
+static void get_round_fold(store_service_t *s, get_key_t *gk, const store_copy_t *copies,
+                           size_t nc)
+{
+    uint64_t now = mc_now_ms();
+
+    for (size_t j = 0; j < nc; j++) {
+        get_key_t *k = &gk[copies[j].key];
+        if (copies[j].status == MC_OK || copies[j].status == MC_TE_PENDING) {
+            if (copies[j].status == MC_OK && store_lease_covers(k->deadline_ms, now)) {
+                k->code = MC_OK;
+            } else {
+                k->code = MC_LEASE_EXPIRED;
+                mc_counter_add(s->st.lease_expired, 1);
+            }
+        }
+    }
+}
+
+static uint64_t get_round_timeout(const batch_t *b, const get_key_t *gk)
+{
+    uint64_t now = mc_now_ms(), t = 0;
+
+    for (size_t i = 0; i < b->n; i++)
+        if (gk[i].code == MC_TE_PENDING && store_lease_left_ms(gk[i].deadline_ms, now) > t)
+            t = store_lease_left_ms(gk[i].deadline_ms, now);
+    return t;
+}
+
+/* Sets up per-key state from the get_replica_list answer; allocates the
+ * output buffers of the keys that have something to read. */
+static void get_prepare(store_service_t *s, batch_t *b, uint64_t sent_ms, get_key_t *gk,
+                        store_value_t *out)
+{
+    store_local_seg_t local = store_local_view(s);
+
+    for (size_t i = 0; i < b->n; i++) {
+        const mc_key_result_t *r = &b->res[i];
+        store_rep_t reps[STORE_MAX_REPLICAS];
+        gk[i].code = store_get_code(r->code);
+        if (gk[i].code != MC_OK)
+            continue;
+        to_reps(r, reps);
+        gk[i].n_order = (uint32_t)store_read_order(reps, r->n, &local, r->size, gk[i].order);
+        gk[i].deadline_ms = store_lease_deadline_ms(sent_ms, r->lease_ms);
+        gk[i].code = MC_TE_PENDING;
+        if (gk[i].n_order == 0 || r->size == 0) {
+            gk[i].code = MC_OBJECT_NOT_FOUND; /* no replica we can use: gone */
+            continue;
+        }
+        out[b->idx[i]].data = malloc(r->size);
+        out[b->idx[i]].size = r->size;
+        if (!out[b->idx[i]].data)
+            gk[i].code = MC_INTERNAL_ERROR;
+    }
+}
+
+static int get_run(store_service_t *s, batch_t *b, store_value_t *out, int *codes)
+{
+    get_key_t *gk = calloc(b->n, sizeof(*gk));
+    store_copy_t *copies = calloc(b->n, sizeof(*copies));
+    mc_te_request_t *reqs = calloc(b->n, sizeof(*reqs));
+    size_t *req_copy = calloc(b->n, sizeof(*req_copy));
+    uint64_t sent_ms = mc_now_ms(), t0 = mc_now_ns(), t1;
+    int rc = MC_INTERNAL_ERROR;
+
+    if (!gk || !copies || !reqs || !req_copy ||
+        (rc = batch_call(s, b, "/api/v1/get_replica_list", false, NULL, false)) != MC_OK)
+        goto out;
+    t1 = mc_now_ns();
+    mc_histogram_observe(s->st.get_meta, (double)(t1 - t0) / 1e9);
+    get_prepare(s, b, sent_ms, gk, out);
+    for (unsigned round = 0; round < STORE_MAX_REPLICAS + 1; round++) {
+        size_t nreq = 0, nc = get_round_plan(s, b, gk, out, copies, reqs, req_copy, &nreq);
+        if (nc == 0)
+            break;
+        run_transfers(s, reqs, nreq, req_copy, copies, get_round_timeout(b, gk));
+        get_round_fold(s, gk, copies, nc);
+    }
+    mc_histogram_observe(s->st.get_data, (double)(mc_now_ns() - t1) / 1e9);
+    for (size_t i = 0; i < b->n; i++) {
+        store_value_t *v = &out[b->idx[i]];
+        codes[b->idx[i]] = gk[i].code == MC_TE_PENDING ? MC_TRANSFER_FAIL : gk[i].code;
+        if (codes[b->idx[i]] == MC_OK) {
+            mc_counter_add(s->st.get_bytes, v->size);
+            continue;
+        }
+        free(v->data); /* an error or a miss never carries bytes */
+        *v = (store_value_t){NULL, 0};
+    }
+out:
+    free(gk);
+    free(copies);
+    free(reqs);
+    free(req_copy);
+    return rc;
+}
+
+int store_get_batch(store_service_t *s, size_t n, const char *const *keys,
+                    const size_t *key_lens, store_value_t *out, int *codes)
+{
+    batch_t b;
+    int rc;
+
+    for (size_t i = 0; out && i < n; i++)
+        out[i] = (store_value_t){NULL, 0};
+    rc = out ? batch_init(&b, n, keys, key_lens, NULL, codes) : MC_INVALID_PARAMS;
+    if (rc != MC_OK) {
+        fill_codes(codes, n, rc);
+        return rc;
+    }
+    if (b.n > 0 && (rc = get_run(s, &b, out, codes)) != MC_OK)
+        for (size_t i = 0; i < b.n; i++)
+            codes[b.idx[i]] = rc;
+    for (size_t i = 0; i < n; i++) {
+        if (codes[i] == MC_OBJECT_NOT_FOUND)
+            mc_counter_add(s->st.get_misses, 1);
+        else if (codes[i] != MC_OK)
+            mc_counter_add(s->st.get_errors, 1);
+    }
+    mc_counter_add(s->st.get_keys, n);
+    batch_cleanup(&b);
+    return MC_OK;
+}
+
+/* ---------------- pass-through ---------------- */
+
+/* One master call over the valid keys; per-key codes (and the field fetched
+ * by pick) land at the caller's indexes. */
+static int passthrough(store_service_t *s, size_t n, const char *const *keys,
+                       const size_t *lens, const char *route, bool force, int *codes,
+                       void (*pick)(const mc_key_result_t *, void *, size_t), void *field)
+{
+    batch_t b;
+    int rc = batch_init(&b, n, keys, lens, NULL, codes);
+
+    if (rc != MC_OK) {
+        fill_codes(codes, n, rc);
+        return rc;
+    }
+    if (b.n > 0)
+        rc = batch_call(s, &b, route, false, NULL, force);
+    for (size_t i = 0; i < b.n; i++) {
+        codes[b.idx[i]] = rc != MC_OK ? rc : b.res[i].code;
+        if (rc == MC_OK && pick)
+            pick(&b.res[i], field, b.idx[i]);
+    }
+    batch_cleanup(&b);
+    return MC_OK;
+}
+
+static void pick_exists(const mc_key_result_t *r, void *field, size_t i)
+{
+    ((bool *)field)[i] = r->code == MC_OK && r->exists;
+}
+
+static void pick_size(const mc_key_result_t *r, void *field, size_t i)
+{
+    ((uint64_t *)field)[i] = r->size;
+}
+
+int store_exist_batch(store_service_t *s, size_t n, const char *const *keys,
+                      const size_t *key_lens, bool *exists, int *codes)
+{
+    for (size_t i = 0; i < n; i++)
+        exists[i] = false;
+    return passthrough(s, n, keys, key_lens, "/api/v1/exist", false, codes, pick_exists,
+                       exists);
+}
+
+int store_size_batch(store_service_t *s, size_t n, const char *const *keys,
+                     const size_t *key_lens, uint64_t *sizes, int *codes)
+{
+    for (size_t i = 0; i < n; i++)
+        sizes[i] = 0;
+    return passthrough(s, n, keys, key_lens, "/api/v1/get_size", false, codes, pick_size,
+                       sizes);
+}
+
+int store_remove_batch(store_service_t *s, size_t n, const char *const *keys,
+                       const size_t *key_lens, bool force, int *codes)
+{
+    return passthrough(s, n, keys, key_lens, "/api/v1/remove", force, codes, NULL, NULL);
+}
+
+int store_remove_many(store_service_t *s, const char *pattern, bool force, uint64_t *removed)
+{
+    return store_master_remove_many(s->master, pattern, force, removed);
+}

@@ -1,0 +1,87 @@
+#include "store_segment.h"
+
+#include "mc/errors.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define HUGE_2M (2u << 20)
+
+static int map_fd(store_segment_t *seg, int fd, size_t size)
+{
+    void *p;
+
+    if (ftruncate(fd, (off_t)size) != 0)
+        return MC_INTERNAL_ERROR;
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return MC_INTERNAL_ERROR;
+    seg->fd = fd;
+    seg->base = p;
+    seg->size = size;
+    return MC_OK;
+}
+
+int store_segment_create(store_segment_t *seg, const char *name, size_t size, bool want_huge)
+{
+    int fd;
+
+    *seg = (store_segment_t){.fd = -1, .base = NULL, .size = 0, .hugepages = false};
+    if (size == 0)
+        return MC_INVALID_PARAMS;
+#ifdef MFD_HUGETLB
+    if (want_huge && size <= SIZE_MAX - HUGE_2M) {
+        size_t hsize = (size + HUGE_2M - 1) & ~(size_t)(HUGE_2M - 1);
+        fd = memfd_create(name, MFD_CLOEXEC | MFD_HUGETLB);
+        if (fd >= 0) {
+            if (map_fd(seg, fd, hsize) == MC_OK) {
+                seg->hugepages = true;
+                return MC_OK;
+            }
+            close(fd); /* no huge pages reserved: fall back */
+        }
+    }
+#else
+    (void)want_huge;
+#endif
+    fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0)
+        return MC_INTERNAL_ERROR;
+    if (map_fd(seg, fd, size) != MC_OK) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return MC_INTERNAL_ERROR;
+    }
+    return MC_OK;
+}
+
+void store_segment_destroy(store_segment_t *seg)
+{
+    if (seg->base)
+        munmap(seg->base, seg->size);
+    if (seg->fd >= 0)
+        close(seg->fd);
+    seg->base = NULL;
+    seg->fd = -1;
+    seg->size = 0;
+}
+
+size_t store_segment_populate(const store_segment_t *seg, size_t from, size_t len)
+{
+    const volatile char *p = seg->base;
+    size_t end;
+    char sink = 0;
+
+    if (!p || from >= seg->size)
+        return 0;
+    end = len > seg->size - from ? seg->size : from + len;
+    /* a read fault allocates the shmem page without changing its bytes, so
+     * this is safe while puts write into the segment */
+    for (size_t off = from; off < end; off += 4096)
+        sink ^= p[off];
+    (void)sink;
+    return end - from;
+}

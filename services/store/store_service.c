@@ -1,0 +1,327 @@
+#include "store_internal.h"
+
+#include "mc/errors.h"
+#include "mc/log.h"
+#include "mc/mtime.h"
+#include "mc/strutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PING_INTERVAL_MS 1000u
+#define BACKOFF_BASE_MS 250u
+#define BACKOFF_CAP_MS 2000u
+
+static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                        0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5};
+
+static double seg_capacity(void *ctx)
+{
+    return (double)((store_service_t *)ctx)->seg.size;
+}
+
+static double seg_populated(void *ctx)
+{
+    return (double)atomic_load(&((store_service_t *)ctx)->populated);
+}
+
+static double seg_mounted(void *ctx)
+{
+    return atomic_load(&((store_service_t *)ctx)->epoch) != 0 ? 1.0 : 0.0;
+}
+
+static double master_reachable(void *ctx)
+{
+    return atomic_load(&((store_service_t *)ctx)->master_ok) ? 1.0 : 0.0;
+}
+
+void store_stats_init(store_stats_t *st, mc_metrics_t *m)
+{
+    const size_t nb = sizeof(latency_bounds) / sizeof(latency_bounds[0]);
+    const char *h = "Store operation latency by phase (metadata: master calls; data: copies)";
+
+    st->put_keys = mc_metrics_counter(m, "mc_store_put_keys_total", "Keys put", NULL);
+    st->put_errors = mc_metrics_counter(m, "mc_store_put_errors_total", "Keys whose put failed",
+                                        NULL);
+    st->put_bytes = mc_metrics_counter(m, "mc_store_put_bytes_total", "Bytes put", NULL);
+    st->get_keys = mc_metrics_counter(m, "mc_store_get_keys_total", "Keys read", NULL);
+    st->get_misses = mc_metrics_counter(m, "mc_store_get_misses_total", "Reads of absent keys",
+                                        NULL);
+    st->get_errors = mc_metrics_counter(m, "mc_store_get_errors_total",
+                                        "Reads that failed (not misses)", NULL);
+    st->get_bytes = mc_metrics_counter(m, "mc_store_get_bytes_total", "Bytes read", NULL);
+    st->transfer_errors = mc_metrics_counter(m, "mc_store_transfer_errors_total",
+                                             "Replica copies that failed", NULL);
+    st->lease_expired = mc_metrics_counter(m, "mc_store_lease_expired_total",
+                                           "Reads dropped because the lease ran out", NULL);
+    st->remounts = mc_metrics_counter(m, "mc_store_mounts_total", "Segment (re)mounts", NULL);
+    st->put_meta = mc_metrics_histogram(m, "mc_store_op_seconds", h,
+                                        "op=\"put\",phase=\"metadata\"", latency_bounds, nb);
+    st->put_data = mc_metrics_histogram(m, "mc_store_op_seconds", h,
+                                        "op=\"put\",phase=\"data\"", latency_bounds, nb);
+    st->get_meta = mc_metrics_histogram(m, "mc_store_op_seconds", h,
+                                        "op=\"get\",phase=\"metadata\"", latency_bounds, nb);
+    st->get_data = mc_metrics_histogram(m, "mc_store_op_seconds", h,
+                                        "op=\"get\",phase=\"data\"", latency_bounds, nb);
+}
+
+store_local_seg_t store_local_view(store_service_t *s)
+{
+    return (store_local_seg_t){.name = s->seg.base ? s->name : NULL,
+                               .epoch = atomic_load(&s->epoch),
+                               .size = s->seg.size};
+}
+
+/* Mounts the segment with the master and (re)registers it with the engine
+ * under the epoch the master returned. Liveness thread (or create, before
+ * the thread starts). */
+static int mount_segment(store_service_t *s)
+{
+    mc_segment_msg_t msg = {.client_id = s->client_id, .id = s->segment_id, .name = s->name,
+                            .endpoint = mc_te_endpoint(s->te), .protocol = s->protocol,
+                            .base = (uint64_t)(uintptr_t)s->seg.base, .size = s->seg.size};
+    uint64_t epoch = 0;
+    int rc = store_master_mount(s->pinger, &msg, &epoch);
+
+    if (rc != MC_OK)
+        return rc;
+    if (!s->te_registered) {
+        rc = mc_te_register_segment(s->te, s->name, s->seg.base, s->seg.size, epoch);
+        if (rc != MC_OK) {
+            MC_ERROR("cannot register segment %s with the transfer engine: %s", s->name,
+                     mc_err_name(rc));
+            return rc;
+        }
+        s->te_registered = true;
+        s->te_epoch = epoch;
+    } else if (epoch != s->te_epoch && (rc = mc_te_set_epoch(s->te, s->name, epoch)) != MC_OK) {
+        MC_ERROR("cannot set epoch %llu on segment %s: %s", (unsigned long long)epoch, s->name,
+                 mc_err_name(rc));
+        return rc;
+    }
+    /* a restarted master may hand out an epoch the engine already has
+     * (its counter restarted): nothing to change then */
+    s->te_epoch = epoch;
+    atomic_store(&s->epoch, epoch);
+    mc_counter_add(s->st.remounts, 1);
+    MC_INFO("segment %s mounted (epoch %llu, %llu bytes)", s->name, (unsigned long long)epoch,
+            (unsigned long long)s->seg.size);
+    return MC_OK;
+}
+
+/* One liveness step: ping, remount when told to. Returns MC_OK or the error. */
+static int liveness_step(store_service_t *s)
+{
+    bool need = false;
+    int rc = store_master_ping(s->pinger, s->client_id, &need);
+
+    if (rc != MC_OK) {
+        if (atomic_exchange(&s->master_ok, false))
+            MC_WARN("master unreachable (%s); retrying with backoff", mc_err_name(rc));
+        return rc;
+    }
+    if (!atomic_exchange(&s->master_ok, true))
+        MC_INFO("master reachable");
+    if (need && s->seg.base) {
+        MC_INFO("master asks for a remount of %s", s->name);
+        atomic_store(&s->epoch, 0); /* our allocations are gone until remounted */
+        rc = mount_segment(s);
+    }
+    return rc;
+}
+
+static void *liveness_main(void *arg)
+{
+    store_service_t *s = arg;
+    unsigned failures = 0;
+    uint64_t wait_ms = PING_INTERVAL_MS;
+
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)(wait_ms / 1000);
+        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT || s->stop)
+            continue;
+        pthread_mutex_unlock(&s->mu);
+        if (liveness_step(s) == MC_OK) {
+            failures = 0;
+            wait_ms = PING_INTERVAL_MS;
+        } else {
+            wait_ms = store_backoff_ms(++failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS);
+        }
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Background page-in of the segment in 16 MiB steps (start-up stays fast
+ * whatever the segment size); stops early at shutdown. */
+static void *populate_main(void *arg)
+{
+    store_service_t *s = arg;
+    const size_t step = 16u << 20;
+
+    for (size_t off = 0; off < s->seg.size && !atomic_load(&s->populate_stop); off += step)
+        atomic_fetch_add(&s->populated, store_segment_populate(&s->seg, off, step));
+    return NULL;
+}
+
+static int start_thread(store_service_t *s)
+{
+    pthread_condattr_t ca;
+    int rc = pthread_condattr_init(&ca);
+
+    if (rc == 0) {
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        rc = pthread_cond_init(&s->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    if (rc != 0)
+        return MC_INTERNAL_ERROR;
+    if (pthread_create(&s->thread, NULL, liveness_main, s) != 0) {
+        pthread_cond_destroy(&s->cv);
+        return MC_INTERNAL_ERROR;
+    }
+    s->thread_started = true;
+    if (s->seg.base && s->populate &&
+        pthread_create(&s->populate_thread, NULL, populate_main, s) == 0)
+        s->populate_started = true;
+    return MC_OK;
+}
+
+static int create_parts(store_service_t *s, const store_config_t *cfg, char *err, size_t errlen)
+{
+    int rc;
+
+    if (cfg->global_segment_size > 0 &&
+        store_segment_create(&s->seg, "mooncake-segment", (size_t)cfg->global_segment_size,
+                             cfg->hugepages) != MC_OK) {
+        snprintf(err, errlen, "cannot create a %llu-byte memfd segment: %s",
+                 (unsigned long long)cfg->global_segment_size, strerror(errno));
+        return MC_INTERNAL_ERROR;
+    }
+    rc = mc_te_create(&(mc_te_opts_t){.local_name = cfg->local_hostname,
+                                      .metadata_url = cfg->metadata_server,
+                                      .protocols = cfg->protocol,
+                                      .rdma_devices = cfg->rdma_devices[0] ? cfg->rdma_devices
+                                                                           : NULL,
+                                      .request_timeout_ms = (uint32_t)cfg->transfer_timeout_ms,
+                                      .republish_ms = 2000},
+                      &s->te);
+    if (rc != MC_OK) {
+        snprintf(err, errlen, "transfer engine on %s: %s", cfg->local_hostname,
+                 mc_te_last_error());
+        return rc;
+    }
+    s->master = store_master_create(cfg->master_server_addr, 10000, 1);
+    s->pinger = store_master_create(cfg->master_server_addr, 1000, 0);
+    if (!s->master || !s->pinger) {
+        snprintf(err, errlen, "bad master address %s", cfg->master_server_addr);
+        return MC_INVALID_PARAMS;
+    }
+    return MC_OK;
+}
+
+int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics,
+                         store_service_t **out, char *err, size_t errlen)
+{
+    store_service_t *s = calloc(1, sizeof(*s));
+    int rc;
+
+    *out = NULL;
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return MC_INTERNAL_ERROR;
+    }
+    s->seg.fd = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    mc_strlcpy(s->name, cfg->local_hostname, sizeof(s->name));
+    mc_strlcpy(s->protocol, cfg->protocol, sizeof(s->protocol));
+    s->client_id = mc_uuid_generate();
+    s->segment_id = mc_uuid_generate();
+    s->data_timeout_ms = (uint32_t)cfg->transfer_timeout_ms;
+    s->populate = cfg->populate_segment;
+    store_stats_init(&s->st, metrics);
+    mc_metrics_gauge_fn(metrics, "mc_store_segment_capacity_bytes",
+                        "Bytes this service contributes", NULL, seg_capacity, s);
+    mc_metrics_gauge_fn(metrics, "mc_store_segment_populated_bytes",
+                        "Bytes of the segment paged in so far", NULL, seg_populated, s);
+    mc_metrics_gauge_fn(metrics, "mc_store_segment_mounted", "1 when the segment is mounted",
+                        NULL, seg_mounted, s);
+    mc_metrics_gauge_fn(metrics, "mc_store_master_reachable", "1 when the last ping succeeded",
+                        NULL, master_reachable, s);
+    if ((rc = create_parts(s, cfg, err, errlen)) != MC_OK)
+        goto fail;
+    /* first contact now, so /health turns green without waiting a ping */
+    if (liveness_step(s) == MC_OK && s->seg.base && atomic_load(&s->epoch) == 0)
+        mount_segment(s);
+    if ((rc = start_thread(s)) != MC_OK) {
+        snprintf(err, errlen, "cannot start the liveness thread");
+        goto fail;
+    }
+    *out = s;
+    return MC_OK;
+fail:
+    store_service_destroy(s);
+    return rc;
+}
+
+void store_service_destroy(store_service_t *s)
+{
+    if (!s)
+        return;
+    if (s->populate_started) {
+        atomic_store(&s->populate_stop, true);
+        pthread_join(s->populate_thread, NULL);
+    }
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+        pthread_cond_destroy(&s->cv);
+    }
+    if (s->pinger && atomic_load(&s->epoch) != 0) {
+        int rc = store_master_unmount(s->pinger, s->segment_id, s->client_id);
+        if (rc != MC_OK)
+            MC_WARN("unmount of %s failed: %s", s->name, mc_err_name(rc));
+    }
+    if (s->te_registered)
+        mc_te_unregister_segment(s->te, s->name);
+    mc_te_destroy(s->te);
+    store_master_destroy(s->master);
+    store_master_destroy(s->pinger);
+    store_segment_destroy(&s->seg);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+bool store_service_healthy(store_service_t *s, char *detail, size_t len)
+{
+    if (!atomic_load(&s->master_ok)) {
+        snprintf(detail, len, "master unreachable");
+        return false;
+    }
+    if (s->seg.base && atomic_load(&s->epoch) == 0) {
+        snprintf(detail, len, "segment not mounted");
+        return false;
+    }
+    snprintf(detail, len, "ok");
+    return true;
+}
+
+const char *store_service_segment_name(const store_service_t *s)
+{
+    return s->name;
+}
