@@ -66,6 +66,18 @@ if [ $rc -ne 0 ] && [ $rc -ne 5 ] && [ ! -s "$REPORTS/pytest.xml" ]; then
   echo "pytest failed crashed(rc=$rc)" >>"$REPORTS/crashed.txt"
 fi
 
+# The Release build (-O3 finds other warnings) must be warning-free too; with
+# CI set, -Werror turns a warning into this failure.
+echo "== release build =="
+if cmake -S . -B "$ROOT/build/release" -DCMAKE_BUILD_TYPE=Release -DMC_BUILD_TESTS=OFF >/dev/null &&
+   cmake --build "$ROOT/build/release" -j"$(nproc)" -- --no-print-directory >"$REPORTS/release-build.log" 2>&1 &&
+   ! grep -q "warning:" "$REPORTS/release-build.log"; then
+  echo "release-build passed" >>"$REPORTS/release.txt"
+else
+  grep -B2 -A6 "warning:\|error:" "$REPORTS/release-build.log" | head -40
+  echo "release-build failed warnings-or-errors" >>"$REPORTS/release.txt"
+fi
+
 if [ -x scripts/fuzz.sh ]; then
   echo "== fuzz (bounded) =="
   scripts/fuzz.sh

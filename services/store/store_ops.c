@@ -144,8 +144,8 @@ static void run_transfers(store_service_t *s, mc_te_request_t *reqs, size_t nreq
 static void put_write(store_service_t *s, const batch_t *b, const void *const *values,
                       store_copy_t *copies, size_t nc, store_put_key_t *pk)
 {
-    mc_te_request_t *reqs = malloc((nc ? nc : 1) * sizeof(*reqs));
-    size_t *req_copy = malloc((nc ? nc : 1) * sizeof(*req_copy));
+    mc_te_request_t *reqs = calloc(nc ? nc : 1, sizeof(*reqs));
+    size_t *req_copy = calloc(nc ? nc : 1, sizeof(*req_copy));
     size_t nreq = 0;
 
     if (!reqs || !req_copy) {
