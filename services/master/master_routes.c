@@ -349,80 +349,60 @@ static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 
 /* ---- requests with a small body of their own ---- */
 
-static cJSON *parse_body(mc_http_req_t *req, mc_http_resp_t *resp)
+/* Sends an encoder's output (NULL = out of memory). */
+static void reply_encoded(mc_http_resp_t *resp, char *body, size_t len)
 {
-    size_t len;
-    const char *body = mc_http_req_body(req, &len);
-    mc_json_err_t e;
-    cJSON *o = mc_json_parse_object(body, len, &e);
-    if (!o)
-        mc_http_reply_error(resp, MC_INVALID_PARAMS, e.msg);
-    return o;
+    if (!body)
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+    else
+        mc_http_reply_take(resp, 200, "application/json", body, len, free);
 }
 
-static void reply_count(mc_http_resp_t *resp, int rc, uint64_t n, const char *err)
+/* remove_by_regex (pattern required) and remove_all share one message. */
+static void run_remove_many(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_t *core,
+                            bool regex)
 {
-    cJSON *o;
+    size_t len, out_len = 0;
+    const char *body = mc_http_req_body(req, &len);
+    mc_remove_req_t r;
+    mc_json_err_t e = {{0}};
+    uint64_t n = 0;
+    char *out;
+    int rc = mc_remove_req_decode(body, len, regex, &r, &e);
+
+    if (rc == MC_OK) {
+        rc = regex ? mc_master_remove_by_regex(core, r.pattern, r.force, mc_now_ms(), &n)
+                   : mc_master_remove_all(core, r.force, mc_now_ms(), &n);
+        if (rc == MC_INVALID_PARAMS)
+            snprintf(e.msg, sizeof(e.msg), "bad regular expression");
+        mc_remove_req_cleanup(&r);
+    }
     if (rc != MC_OK) {
-        mc_http_reply_error(resp, rc, err && *err ? err : mc_err_desc(rc));
+        mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : mc_err_desc(rc));
         return;
     }
-    o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "removed", (double)n);
-    mc_http_reply_json(resp, 200, o);
+    out = mc_count_reply_encode_take(n, &out_len);
+    reply_encoded(resp, out, out_len);
 }
 
 static void h_remove_by_regex(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    cJSON *o = parse_body(req, resp);
-    const char *pattern = NULL;
-    bool force = false;
-    uint64_t n = 0;
-    mc_json_err_t e = {{0}};
-    int rc;
-
-    if (!o)
-        return;
-    rc = mc_json_get_str(o, "pattern", true, 4096, &pattern, &e);
-    if (rc == MC_OK)
-        rc = mc_json_get_bool(o, "force", false, &force, &e);
-    if (rc == MC_OK) {
-        rc = mc_master_remove_by_regex(ctx, pattern, force, mc_now_ms(), &n);
-        if (rc == MC_INVALID_PARAMS)
-            snprintf(e.msg, sizeof(e.msg), "bad regular expression");
-    }
-    reply_count(resp, rc, n, e.msg);
-    cJSON_Delete(o);
+    run_remove_many(req, resp, ctx, true);
 }
 
 static void h_remove_all(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    size_t len;
-    bool force = false;
-    uint64_t n = 0;
-    mc_json_err_t e = {{0}};
-    cJSON *o = NULL;
-    int rc = MC_OK;
-
-    mc_http_req_body(req, &len);
-    if (len && !(o = parse_body(req, resp)))
-        return;
-    if (o)
-        rc = mc_json_get_bool(o, "force", false, &force, &e);
-    if (rc == MC_OK)
-        rc = mc_master_remove_all(ctx, force, mc_now_ms(), &n);
-    reply_count(resp, rc, n, e.msg);
-    cJSON_Delete(o);
+    run_remove_many(req, resp, ctx, false);
 }
 
 static void h_mount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    size_t len;
+    size_t len, out_len = 0;
     const char *body = mc_http_req_body(req, &len);
     mc_segment_msg_t m;
     mc_json_err_t e;
     uint64_t epoch = 0;
-    cJSON *o;
+    char *out;
     int rc = mc_segment_msg_decode(body, len, &m, &e);
 
     if (rc != MC_OK) {
@@ -440,29 +420,22 @@ static void h_mount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         mc_http_reply_error(resp, rc, mc_err_desc(rc));
         return;
     }
-    o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "epoch", (double)epoch);
-    mc_http_reply_json(resp, 200, o);
+    out = mc_mount_reply_encode_take(epoch, &out_len);
+    reply_encoded(resp, out, out_len);
 }
 
 static void h_unmount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    cJSON *o = parse_body(req, resp);
-    mc_uuid_t seg = {0, 0}, client = {0, 0};
-    bool graceful = false;
-    uint64_t grace_ms = 0;
+    size_t len;
+    const char *body = mc_http_req_body(req, &len);
+    mc_unmount_req_t u;
     mc_json_err_t e = {{0}};
-    int rc;
+    int rc = mc_unmount_req_decode(body, len, &u, &e);
 
-    if (!o)
-        return;
-    if ((rc = mc_msg_decode_uuid(o, "segment_id", true, &seg, &e)) == MC_OK &&
-        (rc = mc_msg_decode_uuid(o, "client_id", true, &client, &e)) == MC_OK &&
-        (rc = mc_json_get_bool(o, "graceful", false, &graceful, &e)) == MC_OK &&
-        (rc = mc_json_get_u64(o, "grace_ms", false, 0, 86400000, &grace_ms, &e)) == MC_OK)
-        rc = graceful ? mc_master_unmount_graceful(ctx, seg, client, mc_now_ms() + grace_ms)
-                      : mc_master_unmount(ctx, seg, client);
-    cJSON_Delete(o);
+    if (rc == MC_OK)
+        rc = u.graceful ? mc_master_unmount_graceful(ctx, u.segment_id, u.client_id,
+                                                     mc_now_ms() + u.grace_ms)
+                        : mc_master_unmount(ctx, u.segment_id, u.client_id);
     if (rc != MC_OK)
         mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : mc_err_desc(rc));
     else
@@ -471,27 +444,24 @@ static void h_unmount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 
 static void h_ping(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    cJSON *o = parse_body(req, resp);
+    size_t len, out_len = 0;
+    const char *body = mc_http_req_body(req, &len);
     mc_uuid_t client = {0, 0};
     mc_master_ping_status_t st = MC_PING_OK;
-    uint64_t view = 0;
+    mc_ping_reply_t reply = {false, 0};
     mc_json_err_t e = {{0}};
-    int rc;
+    char *out;
+    int rc = mc_ping_req_decode(body, len, &client, &e);
 
-    if (!o)
-        return;
-    rc = mc_msg_decode_uuid(o, "client_id", true, &client, &e);
-    cJSON_Delete(o);
     if (rc == MC_OK)
-        rc = mc_master_ping(ctx, client, mc_now_ms(), &st, &view);
+        rc = mc_master_ping(ctx, client, mc_now_ms(), &st, &reply.view_version);
     if (rc != MC_OK) {
         mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : mc_err_desc(rc));
         return;
     }
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "status", st == MC_PING_OK ? "OK" : "NEED_REMOUNT");
-    cJSON_AddNumberToObject(o, "view_version", (double)view);
-    mc_http_reply_json(resp, 200, o);
+    reply.need_remount = st != MC_PING_OK;
+    out = mc_ping_reply_encode_take(&reply, &out_len);
+    reply_encoded(resp, out, out_len);
 }
 
 int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t max_body)

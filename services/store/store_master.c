@@ -62,13 +62,6 @@ static int post_take(store_master_t *m, const char *route, char *body, size_t le
     return rc;
 }
 
-static int post_json(store_master_t *m, const char *route, cJSON *obj, mc_http_result_t *out)
-{
-    size_t len = 0;
-    char *body = mc_json_print_take(obj, &len);
-    return post_take(m, route, body, len, out);
-}
-
 int store_master_keys(store_master_t *m, const char *route, const mc_keys_req_t *req,
                       mc_key_result_t *res, cJSON **root_out)
 {
@@ -93,85 +86,74 @@ int store_master_keys(store_master_t *m, const char *route, const mc_keys_req_t 
     return MC_OK;
 }
 
-int store_master_mount(store_master_t *m, const mc_segment_msg_t *seg, uint64_t *epoch)
+/* POSTs body (taken) and hands the 2xx answer to decode; any failure to get
+ * or decode an answer is MC_RPC_FAIL, an error answer its own code. */
+typedef int (*decode_fn)(const char *body, size_t len, void *out, mc_json_err_t *err);
+
+static int call_small(store_master_t *m, const char *route, char *body, size_t len,
+                      decode_fn decode, void *out)
 {
     mc_http_result_t r;
     mc_json_err_t e;
-    size_t len = 0;
-    char *body = mc_segment_msg_encode_take(seg, &len);
-    int rc = post_take(m, "/api/v1/mount_segment", body, len, &r);
-    cJSON *o;
+    int rc = post_take(m, route, body, len, &r);
 
     if (rc != MC_OK)
         return rc;
-    o = mc_json_parse_object(r.body, r.len, &e);
-    rc = o ? mc_json_get_u64(o, "epoch", true, 1, UINT64_MAX, epoch, &e) : MC_RPC_FAIL;
-    cJSON_Delete(o);
+    if (decode)
+        rc = decode(r.body, r.len, out, &e) == MC_OK ? MC_OK : MC_RPC_FAIL;
     mc_http_result_cleanup(&r);
-    return rc == MC_OK ? MC_OK : MC_RPC_FAIL;
+    return rc;
+}
+
+static int dec_epoch(const char *b, size_t n, void *out, mc_json_err_t *e)
+{
+    return mc_mount_reply_decode(b, n, out, e);
+}
+
+static int dec_count(const char *b, size_t n, void *out, mc_json_err_t *e)
+{
+    return mc_count_reply_decode(b, n, out, e);
+}
+
+static int dec_ping(const char *b, size_t n, void *out, mc_json_err_t *e)
+{
+    return mc_ping_reply_decode(b, n, out, e);
+}
+
+int store_master_mount(store_master_t *m, const mc_segment_msg_t *seg, uint64_t *epoch)
+{
+    size_t len = 0;
+    char *body = mc_segment_msg_encode_take(seg, &len);
+    return call_small(m, "/api/v1/mount_segment", body, len, dec_epoch, epoch);
 }
 
 int store_master_unmount(store_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
 {
-    mc_http_result_t r;
-    cJSON *o = cJSON_CreateObject();
-    int rc;
-
-    if (!o || mc_msg_add_uuid(o, "segment_id", segment_id) != MC_OK ||
-        mc_msg_add_uuid(o, "client_id", client_id) != MC_OK) {
-        cJSON_Delete(o);
-        return MC_INTERNAL_ERROR;
-    }
-    rc = post_json(m, "/api/v1/unmount_segment", o, &r);
-    if (rc == MC_OK)
-        mc_http_result_cleanup(&r);
-    return rc;
+    mc_unmount_req_t u = {.segment_id = segment_id, .client_id = client_id};
+    size_t len = 0;
+    char *body = mc_unmount_req_encode_take(&u, &len);
+    return call_small(m, "/api/v1/unmount_segment", body, len, NULL, NULL);
 }
 
 int store_master_ping(store_master_t *m, mc_uuid_t client_id, bool *need_remount)
 {
-    mc_http_result_t r;
-    mc_json_err_t e;
-    const char *status = NULL;
-    cJSON *o = cJSON_CreateObject();
-    int rc;
+    mc_ping_reply_t reply;
+    size_t len = 0;
+    char *body = mc_ping_req_encode_take(client_id, &len);
+    int rc = call_small(m, "/api/v1/ping", body, len, dec_ping, &reply);
 
-    if (!o || mc_msg_add_uuid(o, "client_id", client_id) != MC_OK) {
-        cJSON_Delete(o);
-        return MC_INTERNAL_ERROR;
-    }
-    rc = post_json(m, "/api/v1/ping", o, &r);
-    if (rc != MC_OK)
-        return rc;
-    o = mc_json_parse_object(r.body, r.len, &e);
-    rc = o ? mc_json_get_str(o, "status", true, 32, &status, &e) : MC_RPC_FAIL;
     if (rc == MC_OK)
-        *need_remount = strcmp(status, "OK") != 0;
-    cJSON_Delete(o);
-    mc_http_result_cleanup(&r);
-    return rc == MC_OK ? MC_OK : MC_RPC_FAIL;
+        *need_remount = reply.need_remount;
+    return rc;
 }
 
 int store_master_remove_many(store_master_t *m, const char *pattern, bool force,
                              uint64_t *removed)
 {
-    mc_http_result_t r;
-    mc_json_err_t e;
-    cJSON *o = cJSON_CreateObject();
-    int rc;
+    size_t len = 0;
+    char *body = mc_remove_req_encode_take(pattern, force, &len);
 
     *removed = 0;
-    if (!o || (pattern && !cJSON_AddStringToObject(o, "pattern", pattern)) ||
-        !cJSON_AddBoolToObject(o, "force", force)) {
-        cJSON_Delete(o);
-        return MC_INTERNAL_ERROR;
-    }
-    rc = post_json(m, pattern ? "/api/v1/remove_by_regex" : "/api/v1/remove_all", o, &r);
-    if (rc != MC_OK)
-        return rc;
-    o = mc_json_parse_object(r.body, r.len, &e);
-    rc = o ? mc_json_get_u64(o, "removed", true, 0, UINT64_MAX, removed, &e) : MC_RPC_FAIL;
-    cJSON_Delete(o);
-    mc_http_result_cleanup(&r);
-    return rc == MC_OK ? MC_OK : MC_RPC_FAIL;
+    return call_small(m, pattern ? "/api/v1/remove_by_regex" : "/api/v1/remove_all", body, len,
+                      dec_count, removed);
 }

@@ -1,8 +1,7 @@
 /* The store service's client of the master's HTTP/JSON API
- * (docs/master-api.md). Batch messages go through libs/common's master_msg
- * encoders and decoders; the few small shapes that have none there (ping,
- * unmount, mount's epoch, remove_by_regex/remove_all) are built here with
- * cJSON. Thread-safe: the HTTP client pools keep-alive connections. */
+ * (docs/master-api.md). Every message goes through libs/common's master_msg
+ * encoders and decoders, the same ones the master's routes use.
+ * Thread-safe: the HTTP client pools keep-alive connections. */
 #ifndef MC_STORE_MASTER_H
 #define MC_STORE_MASTER_H
 

@@ -35,11 +35,11 @@ int mc_msg_decode_uuid(const cJSON *obj, const char *name, bool required, mc_uui
     return MC_OK;
 }
 
-int mc_msg_add_uuid(cJSON *obj, const char *name, mc_uuid_t id)
+static void jw_uuid(mc_jw_t *w, const char *key, mc_uuid_t id)
 {
     char s[MC_UUID_STR_LEN];
-    return cJSON_AddStringToObject(obj, name, mc_uuid_format(id, s)) ? MC_OK
-                                                                     : MC_INTERNAL_ERROR;
+    mc_jw_key(w, key);
+    mc_jw_str(w, mc_uuid_format(id, s), MC_UUID_STR_LEN - 1);
 }
 
 /* JSON strings cannot carry a NUL through cJSON (it would cut the string),
@@ -212,14 +212,11 @@ void mc_keys_req_cleanup(mc_keys_req_t *req)
 char *mc_keys_req_encode_take(const mc_keys_req_t *req, size_t *len)
 {
     mc_jw_t w;
-    char id[MC_UUID_STR_LEN];
 
     mc_jw_init(&w, 64 + req->n * 96);
     mc_jw_obj_begin(&w);
-    if (!mc_uuid_is_nil(req->client_id)) {
-        mc_jw_key(&w, "client_id");
-        mc_jw_str(&w, mc_uuid_format(req->client_id, id), MC_UUID_STR_LEN - 1);
-    }
+    if (!mc_uuid_is_nil(req->client_id))
+        jw_uuid(&w, "client_id", req->client_id);
     mc_jw_key(&w, "keys");
     mc_jw_arr_begin(&w);
     for (size_t i = 0; i < req->n; i++)
@@ -274,12 +271,10 @@ static const char *const type_names[] = {"memory", "disk"};
 
 static void encode_replica(mc_jw_t *w, const mc_replica_t *r)
 {
-    char id[MC_UUID_STR_LEN];
     mc_jw_obj_begin(w);
     mc_jw_key(w, "segment");
     mc_jw_str(w, r->segment, r->segment ? strlen(r->segment) : 0);
-    mc_jw_key(w, "segment_id");
-    mc_jw_str(w, mc_uuid_format(r->segment_id, id), MC_UUID_STR_LEN - 1);
+    jw_uuid(w, "segment_id", r->segment_id);
     mc_jw_key(w, "endpoint");
     mc_jw_str(w, r->endpoint, r->endpoint ? strlen(r->endpoint) : 0);
     mc_jw_key(w, "epoch");
@@ -460,16 +455,13 @@ void mc_segment_msg_cleanup(mc_segment_msg_t *msg)
 char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len)
 {
     mc_jw_t w;
-    char id[MC_UUID_STR_LEN];
 
     mc_jw_init(&w, 512);
     mc_jw_obj_begin(&w);
-    mc_jw_key(&w, "client_id");
-    mc_jw_str(&w, mc_uuid_format(msg->client_id, id), MC_UUID_STR_LEN - 1);
+    jw_uuid(&w, "client_id", msg->client_id);
     mc_jw_key(&w, "segment");
     mc_jw_obj_begin(&w);
-    mc_jw_key(&w, "id");
-    mc_jw_str(&w, mc_uuid_format(msg->id, id), MC_UUID_STR_LEN - 1);
+    jw_uuid(&w, "id", msg->id);
     mc_jw_key(&w, "name");
     mc_jw_str(&w, msg->name, strlen(msg->name));
     mc_jw_key(&w, "endpoint");
@@ -483,4 +475,171 @@ char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len)
     mc_jw_obj_end(&w);
     mc_jw_obj_end(&w);
     return mc_jw_take(&w, len);
+}
+
+/* ---------------- small messages ---------------- */
+
+/* Parses an object body; an empty body is an empty object when allowed. */
+static cJSON *parse_small(const char *body, size_t len, bool empty_ok, mc_json_err_t *err)
+{
+    if (len == 0 && empty_ok)
+        return cJSON_CreateObject();
+    return mc_json_parse_object(body, len, err);
+}
+
+char *mc_ping_req_encode_take(mc_uuid_t client_id, size_t *len)
+{
+    mc_jw_t w;
+    mc_jw_init(&w, 64);
+    mc_jw_obj_begin(&w);
+    jw_uuid(&w, "client_id", client_id);
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+int mc_ping_req_decode(const char *body, size_t len, mc_uuid_t *client_id, mc_json_err_t *err)
+{
+    cJSON *o = parse_small(body, len, false, err);
+    int rc = o ? mc_msg_decode_uuid(o, "client_id", true, client_id, err) : MC_INVALID_PARAMS;
+    cJSON_Delete(o);
+    return rc;
+}
+
+char *mc_ping_reply_encode_take(const mc_ping_reply_t *r, size_t *len)
+{
+    mc_jw_t w;
+    mc_jw_init(&w, 64);
+    mc_jw_obj_begin(&w);
+    mc_jw_key(&w, "status");
+    mc_jw_str(&w, r->need_remount ? "NEED_REMOUNT" : "OK", r->need_remount ? 12 : 2);
+    mc_jw_key(&w, "view_version");
+    mc_jw_u64(&w, r->view_version);
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+int mc_ping_reply_decode(const char *body, size_t len, mc_ping_reply_t *out, mc_json_err_t *err)
+{
+    cJSON *o = parse_small(body, len, false, err);
+    const char *status = NULL;
+    int rc = MC_INVALID_PARAMS;
+
+    memset(out, 0, sizeof(*out));
+    if (o && (rc = mc_json_get_str(o, "status", true, 32, &status, err)) == MC_OK &&
+        (rc = mc_json_get_u64(o, "view_version", false, 0, UINT64_MAX, &out->view_version,
+                              err)) == MC_OK) {
+        if (strcmp(status, "OK") == 0 || strcmp(status, "NEED_REMOUNT") == 0)
+            out->need_remount = status[0] == 'N';
+        else
+            rc = fail(err, MC_INVALID_PARAMS, "field 'status': unknown value '%s'", status);
+    }
+    cJSON_Delete(o);
+    return rc;
+}
+
+char *mc_unmount_req_encode_take(const mc_unmount_req_t *r, size_t *len)
+{
+    mc_jw_t w;
+    mc_jw_init(&w, 160);
+    mc_jw_obj_begin(&w);
+    jw_uuid(&w, "segment_id", r->segment_id);
+    jw_uuid(&w, "client_id", r->client_id);
+    mc_jw_key(&w, "graceful");
+    mc_jw_bool(&w, r->graceful);
+    mc_jw_key(&w, "grace_ms");
+    mc_jw_u64(&w, r->grace_ms);
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+int mc_unmount_req_decode(const char *body, size_t len, mc_unmount_req_t *out,
+                          mc_json_err_t *err)
+{
+    cJSON *o = parse_small(body, len, false, err);
+    int rc = MC_INVALID_PARAMS;
+
+    memset(out, 0, sizeof(*out));
+    if (o && (rc = mc_msg_decode_uuid(o, "segment_id", true, &out->segment_id, err)) == MC_OK &&
+        (rc = mc_msg_decode_uuid(o, "client_id", true, &out->client_id, err)) == MC_OK &&
+        (rc = mc_json_get_bool(o, "graceful", false, &out->graceful, err)) == MC_OK)
+        rc = mc_json_get_u64(o, "grace_ms", false, 0, 86400000, &out->grace_ms, err);
+    cJSON_Delete(o);
+    return rc;
+}
+
+char *mc_remove_req_encode_take(const char *pattern, bool force, size_t *len)
+{
+    mc_jw_t w;
+    mc_jw_init(&w, 64 + (pattern ? strlen(pattern) : 0));
+    mc_jw_obj_begin(&w);
+    if (pattern) {
+        mc_jw_key(&w, "pattern");
+        mc_jw_str(&w, pattern, strlen(pattern));
+    }
+    mc_jw_key(&w, "force");
+    mc_jw_bool(&w, force);
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+int mc_remove_req_decode(const char *body, size_t len, bool need_pattern, mc_remove_req_t *out,
+                         mc_json_err_t *err)
+{
+    int rc = MC_INVALID_PARAMS;
+
+    memset(out, 0, sizeof(*out));
+    out->root = parse_small(body, len, !need_pattern, err);
+    if (out->root &&
+        (rc = mc_json_get_str(out->root, "pattern", need_pattern, 4096, &out->pattern, err)) ==
+            MC_OK)
+        rc = mc_json_get_bool(out->root, "force", false, &out->force, err);
+    if (rc != MC_OK)
+        mc_remove_req_cleanup(out);
+    return rc;
+}
+
+void mc_remove_req_cleanup(mc_remove_req_t *r)
+{
+    cJSON_Delete(r->root);
+    memset(r, 0, sizeof(*r));
+}
+
+static char *u64_reply(const char *field, uint64_t v, size_t *len)
+{
+    mc_jw_t w;
+    mc_jw_init(&w, 48);
+    mc_jw_obj_begin(&w);
+    mc_jw_key(&w, field);
+    mc_jw_u64(&w, v);
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+static int u64_reply_decode(const char *body, size_t len, const char *field, uint64_t min,
+                            uint64_t *out, mc_json_err_t *err)
+{
+    cJSON *o = parse_small(body, len, false, err);
+    int rc = o ? mc_json_get_u64(o, field, true, min, UINT64_MAX, out, err) : MC_INVALID_PARAMS;
+    cJSON_Delete(o);
+    return rc;
+}
+
+char *mc_mount_reply_encode_take(uint64_t epoch, size_t *len)
+{
+    return u64_reply("epoch", epoch, len);
+}
+
+int mc_mount_reply_decode(const char *body, size_t len, uint64_t *epoch, mc_json_err_t *err)
+{
+    return u64_reply_decode(body, len, "epoch", 1, epoch, err);
+}
+
+char *mc_count_reply_encode_take(uint64_t removed, size_t *len)
+{
+    return u64_reply("removed", removed, len);
+}
+
+int mc_count_reply_decode(const char *body, size_t len, uint64_t *removed, mc_json_err_t *err)
+{
+    return u64_reply_decode(body, len, "removed", 0, removed, err);
 }

@@ -262,3 +262,52 @@ Test(jw, integers_at_the_limits)
                         "\"plain text, long enough to be one run\"]");
     free(s);
 }
+
+Test(master_msg, small_messages_round_trip)
+{
+    mc_json_err_t e;
+    size_t len;
+    char *b;
+    mc_uuid_t id = mc_uuid_generate(), got;
+    mc_ping_reply_t pr = {.need_remount = true, .view_version = 1795323265865ull}, pr2;
+    mc_unmount_req_t ur = {.segment_id = mc_uuid_generate(), .client_id = id, .graceful = true,
+                           .grace_ms = 2500}, ur2;
+    mc_remove_req_t rr;
+    uint64_t v = 0;
+
+    b = mc_ping_req_encode_take(id, &len);
+    cr_assert_eq(mc_ping_req_decode(b, len, &got, &e), MC_OK, "%s", e.msg);
+    cr_expect(mc_uuid_equal(got, id));
+    free(b);
+    b = mc_ping_reply_encode_take(&pr, &len);
+    cr_assert_eq(mc_ping_reply_decode(b, len, &pr2, &e), MC_OK, "%s", e.msg);
+    cr_expect(pr2.need_remount);
+    cr_expect_eq(pr2.view_version, pr.view_version);
+    free(b);
+    cr_expect_eq(mc_ping_reply_decode("{\"status\":\"MAYBE\"}", 18, &pr2, &e), MC_INVALID_PARAMS);
+    b = mc_unmount_req_encode_take(&ur, &len);
+    cr_assert_eq(mc_unmount_req_decode(b, len, &ur2, &e), MC_OK, "%s", e.msg);
+    cr_expect(mc_uuid_equal(ur2.segment_id, ur.segment_id));
+    cr_expect(ur2.graceful);
+    cr_expect_eq(ur2.grace_ms, 2500);
+    free(b);
+    b = mc_remove_req_encode_take("^a.*", true, &len);
+    cr_assert_eq(mc_remove_req_decode(b, len, true, &rr, &e), MC_OK, "%s", e.msg);
+    cr_expect_str_eq(rr.pattern, "^a.*");
+    cr_expect(rr.force);
+    mc_remove_req_cleanup(&rr);
+    free(b);
+    cr_expect_eq(mc_remove_req_decode("", 0, false, &rr, &e), MC_OK); /* remove_all, empty body */
+    cr_expect_null(rr.pattern);
+    mc_remove_req_cleanup(&rr);
+    cr_expect_eq(mc_remove_req_decode("{}", 2, true, &rr, &e), MC_INVALID_PARAMS);
+    b = mc_mount_reply_encode_take(42, &len);
+    cr_assert_eq(mc_mount_reply_decode(b, len, &v, &e), MC_OK);
+    cr_expect_eq(v, 42);
+    free(b);
+    b = mc_count_reply_encode_take(7, &len);
+    cr_assert_eq(mc_count_reply_decode(b, len, &v, &e), MC_OK);
+    cr_expect_eq(v, 7);
+    free(b);
+    cr_expect_eq(mc_mount_reply_decode("{\"epoch\":0}", 11, &v, &e), MC_INVALID_PARAMS);
+}

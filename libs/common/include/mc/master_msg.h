@@ -121,10 +121,53 @@ int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out,
 void mc_segment_msg_cleanup(mc_segment_msg_t *msg);
 char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len);
 
-/* ---- small shapes ---- */
-/* {"client_id": "..."} (ping, unmount also carry "segment_id"). */
+/* ---- small messages ----
+ * ping      {"client_id"} -> {"status": "OK"|"NEED_REMOUNT", "view_version"}
+ * unmount   {"segment_id", "client_id", "graceful", "grace_ms"} -> {}
+ * remove_by_regex / remove_all   {"pattern", "force"} -> {"removed": n}
+ * mount_segment reply            {"epoch": n}
+ * Encoders return malloc'd text (caller frees, NULL when out of memory). */
+typedef struct mc_ping_reply {
+    bool need_remount;
+    uint64_t view_version;
+} mc_ping_reply_t;
+
+typedef struct mc_unmount_req {
+    mc_uuid_t segment_id;
+    mc_uuid_t client_id;
+    bool graceful;
+    uint64_t grace_ms;
+} mc_unmount_req_t;
+
+/* pattern NULL: remove_all. Decoded pattern points into root. */
+typedef struct mc_remove_req {
+    const char *pattern;
+    bool force;
+    cJSON *root;
+} mc_remove_req_t;
+
+char *mc_ping_req_encode_take(mc_uuid_t client_id, size_t *len);
+int mc_ping_req_decode(const char *body, size_t len, mc_uuid_t *client_id, mc_json_err_t *err);
+char *mc_ping_reply_encode_take(const mc_ping_reply_t *r, size_t *len);
+int mc_ping_reply_decode(const char *body, size_t len, mc_ping_reply_t *out, mc_json_err_t *err);
+
+char *mc_unmount_req_encode_take(const mc_unmount_req_t *r, size_t *len);
+int mc_unmount_req_decode(const char *body, size_t len, mc_unmount_req_t *out,
+                          mc_json_err_t *err);
+
+char *mc_remove_req_encode_take(const char *pattern, bool force, size_t *len);
+/* An empty body is {} (remove_all without force). need_pattern: regex route. */
+int mc_remove_req_decode(const char *body, size_t len, bool need_pattern, mc_remove_req_t *out,
+                         mc_json_err_t *err);
+void mc_remove_req_cleanup(mc_remove_req_t *r);
+
+char *mc_mount_reply_encode_take(uint64_t epoch, size_t *len);
+int mc_mount_reply_decode(const char *body, size_t len, uint64_t *epoch, mc_json_err_t *err);
+char *mc_count_reply_encode_take(uint64_t removed, size_t *len);
+int mc_count_reply_decode(const char *body, size_t len, uint64_t *removed, mc_json_err_t *err);
+
+/* Field helpers shared by the decoders above. */
 int mc_msg_decode_uuid(const cJSON *obj, const char *name, bool required, mc_uuid_t *out,
                        mc_json_err_t *err);
-int mc_msg_add_uuid(cJSON *obj, const char *name, mc_uuid_t id);
 
 #endif
