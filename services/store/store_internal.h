@@ -10,6 +10,7 @@
 
 #include "mc/metrics.h"
 #include "mc/transfer.h"
+#include "lease_cache.h"
 #include "mc/uuid.h"
 #include "store_master.h"
 #include "store_segment.h"
@@ -48,6 +49,8 @@ struct store_service {
     bool populate_started;
     _Atomic bool populate_stop;
     _Atomic uint64_t populated; /* bytes paged in so far */
+    store_lease_cache_t *leases; /* own-segment reads still leased: served
+                                  * while the master is unreachable */
     store_stats_t st;
 };
 

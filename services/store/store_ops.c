@@ -358,6 +358,51 @@ static uint64_t get_round_timeout(const batch_t *b, const get_key_t *gk)
     return t;
 }
 
+/* Notes an own-segment replica of a key we were just granted a lease on, for
+ * get_from_leases (see lease_cache.h for why that is safe). */
+static void remember_local(store_service_t *s, const char *key, size_t len,
+                           const store_rep_t *reps, uint32_t n, const store_local_seg_t *local,
+                           uint64_t size, uint64_t deadline_ms)
+{
+    for (uint32_t j = 0; j < n && j < STORE_MAX_REPLICAS; j++) {
+        if (store_rep_where(&reps[j], local, size) == STORE_AT_LOCAL) {
+            store_lease_entry_t e = {reps[j].offset, reps[j].size, reps[j].epoch, deadline_ms};
+            store_lease_cache_put(s->leases, key, len, &e);
+            return;
+        }
+    }
+}
+
+/* The master is unreachable (err): serve the keys whose own-segment replica is
+ * still under a lease granted earlier, copying it and checking the lease
+ * again after the copy; every other key fails with err. */
+static void get_from_leases(store_service_t *s, batch_t *b, store_value_t *out, int *codes,
+                            int err)
+{
+    uint64_t epoch = atomic_load(&s->epoch);
+
+    for (size_t i = 0; i < b->n; i++) {
+        store_value_t *v = &out[b->idx[i]];
+        store_lease_entry_t e;
+        codes[b->idx[i]] = err;
+        if (!s->seg.base || epoch == 0 ||
+            !store_lease_cache_get(s->leases, b->keys[i], b->lens[i], mc_now_ms(), &e) ||
+            e.epoch != epoch || e.offset > s->seg.size || e.size > s->seg.size - e.offset ||
+            !(v->data = malloc(e.size ? e.size : 1)))
+            continue;
+        memcpy(v->data, (char *)s->seg.base + e.offset, e.size);
+        if (store_lease_covers(e.deadline_ms, mc_now_ms())) {
+            v->size = e.size;
+            codes[b->idx[i]] = MC_OK;
+            mc_counter_add(s->st.get_bytes, e.size);
+        } else {
+            free(v->data);
+            *v = (store_value_t){NULL, 0};
+            codes[b->idx[i]] = MC_LEASE_EXPIRED;
+        }
+    }
+}
+
 /* Sets up per-key state from the get_replica_list answer; allocates the
  * output buffers of the keys that have something to read. */
 static void get_prepare(store_service_t *s, batch_t *b, uint64_t sent_ms, get_key_t *gk,
@@ -374,6 +419,8 @@ static void get_prepare(store_service_t *s, batch_t *b, uint64_t sent_ms, get_ke
         to_reps(r, reps);
         gk[i].n_order = (uint32_t)store_read_order(reps, r->n, &local, r->size, gk[i].order);
         gk[i].deadline_ms = store_lease_deadline_ms(sent_ms, r->lease_ms);
+        remember_local(s, b->keys[i], b->lens[i], reps, r->n, &local, r->size,
+                       gk[i].deadline_ms);
         gk[i].code = MC_TE_PENDING;
         if (gk[i].n_order == 0 || r->size == 0) {
             gk[i].code = MC_OBJECT_NOT_FOUND; /* no replica we can use: gone */
@@ -395,8 +442,15 @@ static int get_run(store_service_t *s, batch_t *b, store_value_t *out, int *code
     uint64_t sent_ms = mc_now_ms(), t0 = mc_now_ns(), t1;
     int rc = MC_INTERNAL_ERROR;
 
-    if (!gk || !copies || !reqs || !req_copy ||
-        (rc = batch_call(s, b, "/api/v1/get_replica_list", false, NULL, false)) != MC_OK)
+    if (!gk || !copies || !reqs || !req_copy)
+        goto out;
+    rc = batch_call(s, b, "/api/v1/get_replica_list", false, NULL, false);
+    if (rc == MC_RPC_FAIL) {
+        get_from_leases(s, b, out, codes, rc);
+        rc = MC_OK;
+        goto out;
+    }
+    if (rc != MC_OK)
         goto out;
     t1 = mc_now_ns();
     mc_histogram_observe(s->st.get_meta, (double)(t1 - t0) / 1e9);

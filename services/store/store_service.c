@@ -260,6 +260,12 @@ int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics,
                         NULL, seg_mounted, s);
     mc_metrics_gauge_fn(metrics, "mc_store_master_reachable", "1 when the last ping succeeded",
                         NULL, master_reachable, s);
+    s->leases = store_lease_cache_create(16384);
+    if (!s->leases) {
+        snprintf(err, errlen, "out of memory");
+        rc = MC_INTERNAL_ERROR;
+        goto fail;
+    }
     if ((rc = create_parts(s, cfg, err, errlen)) != MC_OK)
         goto fail;
     /* first contact now, so /health turns green without waiting a ping */
@@ -301,6 +307,7 @@ void store_service_destroy(store_service_t *s)
         mc_te_unregister_segment(s->te, s->name);
     mc_te_destroy(s->te);
     store_master_destroy(s->master);
+    store_lease_cache_destroy(s->leases);
     store_master_destroy(s->pinger);
     store_segment_destroy(&s->seg);
     pthread_mutex_destroy(&s->mu);

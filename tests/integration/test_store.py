@@ -222,6 +222,29 @@ def test_master_down_health_and_remount(cluster):
     assert get(a, "y").body == b"value"
 
 
+def test_master_down_serves_only_still_leased_local_reads(cluster):
+    """With the master unreachable, a store serves its own replicas whose read
+    lease is still running, and nothing else: no lease, no bytes; lease over,
+    no bytes."""
+    meta = cluster.metadata()
+    master = cluster.master("--default_kv_lease_ttl=5000")
+    a = start_store(cluster, master, meta)
+    value = os.urandom(MiB)
+    assert put(a, "leased", value, preferred_segment=seg_name(a)).status == 200
+    assert put(a, "unread", b"x", preferred_segment=seg_name(a)).status == 200
+    t0 = time.monotonic()
+    assert get(a, "leased").body == value  # the master grants a 5 s lease
+    master.kill()
+    g = get(a, "leased")
+    if time.monotonic() - t0 < 4.0:  # still inside the lease: served from our segment
+        assert g.status == 200 and g.body == value
+    r = get(a, "unread")  # never read, so never leased: the master's error
+    assert r.status == 502 and r.json()["code"] == -900
+    time.sleep(max(0.0, 5.3 - (time.monotonic() - t0)))
+    g = get(a, "leased")
+    assert g.status == 502 and g.body != value
+
+
 # ---------------- REST surface ----------------
 
 @pytest.fixture
