@@ -8,57 +8,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct text_buf {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} text_buf_t;
-
-static void tb_put(text_buf_t *t, const char *s, size_t n)
+static void reply_text(mc_http_resp_t *resp, mc_jw_t *t)
 {
-    if (t->oom)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 4096;
-        char *nb;
-        while (ncap < t->len + n + 1)
-            ncap *= 2;
-        nb = realloc(t->buf, ncap);
-        if (!nb) {
-            t->oom = true;
-            return;
-        }
-        t->buf = nb;
-        t->cap = ncap;
-    }
-    memcpy(t->buf + t->len, s, n);
-    t->len += n;
-}
+    size_t len = 0;
+    char *text = mc_jw_take(t, &len);
 
-static void reply_text(mc_http_resp_t *resp, text_buf_t *t)
-{
-    if (t->oom) {
-        free(t->buf);
+    if (!text)
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
-    } else {
-        mc_http_reply_take(resp, 200, "text/plain; version=0.0.4", t->buf ? t->buf : calloc(1, 1),
-                           t->len, free);
-    }
+    else
+        mc_http_reply_take(resp, 200, "text/plain; version=0.0.4", text, len, free);
 }
 
 static int add_key(const char *key, size_t len, uint8_t state, void *arg)
 {
     if (state == MC_OBJ_COMPLETE) {
-        tb_put(arg, key, len);
-        tb_put(arg, "\n", 1);
+        mc_jw_raw(arg, key, len);
+        mc_jw_raw(arg, "\n", 1);
     }
-    return ((text_buf_t *)arg)->oom ? 1 : 0;
+    return ((mc_jw_t *)arg)->oom ? 1 : 0;
 }
 
 /* Mooncake's format: newline-separated complete keys. */
 static void h_get_all_keys(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    text_buf_t t = {NULL, 0, 0, false};
+    mc_jw_t t;
+    mc_jw_init(&t, 4096);
     mc_master_foreach_key(ctx, add_key, &t);
     reply_text(resp, &t);
 }
@@ -69,8 +43,9 @@ static void h_get_all_segments(mc_http_req_t *req, mc_http_resp_t *resp, void *c
 {
     size_t total = 0, cap = 64;
     mc_master_segment_info_t *segs = NULL;
-    text_buf_t t = {NULL, 0, 0, false};
+    mc_jw_t t;
 
+    mc_jw_init(&t, 1024);
     for (;;) {
         mc_master_segment_info_t *ns = realloc(segs, cap * sizeof(*segs));
         if (!ns) {
@@ -84,8 +59,8 @@ static void h_get_all_segments(mc_http_req_t *req, mc_http_resp_t *resp, void *c
         cap = total;
     }
     for (size_t i = 0; !t.oom && i < total && i < cap; i++) {
-        tb_put(&t, segs[i].name, strlen(segs[i].name));
-        tb_put(&t, "\n", 1);
+        mc_jw_raw(&t, segs[i].name, strlen(segs[i].name));
+        mc_jw_raw(&t, "\n", 1);
     }
     free(segs);
     reply_text(resp, &t);

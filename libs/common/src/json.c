@@ -341,6 +341,11 @@ void mc_jw_bool(mc_jw_t *w, bool v)
     jw_put(w, v ? "true" : "false", v ? 4 : 5);
 }
 
+void mc_jw_raw(mc_jw_t *w, const char *s, size_t n)
+{
+    jw_put(w, s, n);
+}
+
 char *mc_jw_take(mc_jw_t *w, size_t *len)
 {
     char *out = w->oom ? NULL : w->buf;

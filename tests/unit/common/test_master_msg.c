@@ -257,9 +257,10 @@ Test(jw, integers_at_the_limits)
     mc_jw_i64(&w, 704);
     mc_jw_str(&w, "plain text, long enough to be one run", 37);
     mc_jw_arr_end(&w);
+    mc_jw_raw(&w, "\nraw,\"", 6); /* as is: no comma, no escaping */
     s = mc_jw_take(&w, NULL);
     cr_expect_str_eq(s, "[0,18446744073709551615,-9223372036854775808,-1,704,"
-                        "\"plain text, long enough to be one run\"]");
+                        "\"plain text, long enough to be one run\"]\nraw,\"");
     free(s);
 }
 

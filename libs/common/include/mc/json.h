@@ -60,6 +60,9 @@ void mc_jw_str(mc_jw_t *w, const char *s, size_t n); /* escaped */
 void mc_jw_u64(mc_jw_t *w, uint64_t v);
 void mc_jw_i64(mc_jw_t *w, int64_t v);
 void mc_jw_bool(mc_jw_t *w, bool v);
+/* Appends bytes as they are: no separator, no escaping (for plain-text
+ * replies built with the same growing buffer). */
+void mc_jw_raw(mc_jw_t *w, const char *s, size_t n);
 /* Returns the text (malloc'd, NUL-terminated; caller frees) or NULL after an
  * allocation failure; the writer is reset either way. */
 char *mc_jw_take(mc_jw_t *w, size_t *len);
