@@ -18,9 +18,9 @@ typedef struct store_segment {
  * first (size rounded up to 2 MiB) and falls back to normal pages. Returns
  * MC_OK, MC_INVALID_PARAMS or MC_INTERNAL_ERROR (errno kept). */
 int store_segment_create(store_segment_t *seg, const char *name, size_t size, bool want_huge);
-/* Faults in [from, from+len) (clipped to the segment) with a write access
- * per page that changes no byte, so later puts do not pay the page faults.
- * Safe concurrently with writers. Returns the bytes covered. */
+/* Maps [from, from+len) (clipped to the segment) writable ahead of use
+ * (MADV_POPULATE_WRITE), so later puts do not pay a page fault per 4 KiB.
+ * Touches no byte: safe concurrently with writers. Returns the bytes covered. */
 size_t store_segment_populate(const store_segment_t *seg, size_t from, size_t len);
 /* Unmaps and closes. Safe on a zeroed or already destroyed segment. */
 void store_segment_destroy(store_segment_t *seg);
