@@ -73,7 +73,7 @@ def replicas_of(master, key):
 @pytest.fixture
 def two(cluster):
     meta = cluster.metadata()
-    master = cluster.master("--client_ttl=2", "--default_kv_lease_ttl=500")
+    master = cluster.master("--client_ttl=2", "--default_kv_lease_ttl=2000")
     a = start_store(cluster, master, meta)
     b = start_store(cluster, master, meta)
     return cluster, meta, master, a, b
