@@ -83,22 +83,20 @@ static void do_remove(store_service_t *svc, mc_http_resp_t *resp, const char *ke
 
 static void h_put_json(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    size_t len = 0;
+    size_t len = 0, klen = 0;
     const char *body = mc_http_req_body(req, &len);
     const char *key = NULL, *val = NULL;
     mc_json_err_t e;
     cJSON *o = mc_json_parse_object(body, len, &e);
     int rc = o ? MC_OK : MC_INVALID_PARAMS;
 
-    if (rc == MC_OK && (rc = mc_json_get_str(o, "key", true, MC_MAX_KEY_LEN, &key, &e)) ==
+    if (rc == MC_OK && (rc = mc_json_get_key(o, "key", MC_MAX_KEY_LEN, &key, &klen, &e)) ==
                            MC_OK)
         rc = mc_json_get_str(o, "value", true, len, &val, &e);
     if (rc != MC_OK)
         mc_http_reply_error(resp, rc, e.msg);
-    else if (!*key)
-        mc_http_reply_error(resp, MC_INVALID_KEY, "empty key");
     else
-        do_put(ctx, resp, key, strlen(key), val, strlen(val), NULL);
+        do_put(ctx, resp, key, klen, val, strlen(val), NULL);
     cJSON_Delete(o);
 }
 

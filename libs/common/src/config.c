@@ -1,6 +1,7 @@
 #include "mc/config.h"
 
 #include "mc/errors.h"
+#include "mc/json.h"
 #include "mc/strutil.h"
 
 #include <cjson/cJSON.h>
@@ -179,16 +180,15 @@ static mc_cfg_status_t load_file(const mc_cfg_spec_t *spec, void *out, const cha
     size_t len = 0;
     char *text = read_file(path, &len, why, sizeof(why));
     cJSON *root, *it;
+    mc_json_err_t jerr;
 
     if (!text)
         return fail(res, "%s: config file %s: %s", spec->prog, path, why);
-    root = cJSON_ParseWithLength(text, len);
+    root = mc_json_parse_object(text, len, &jerr);
     free(text);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return fail(res, "%s: config file %s: not a JSON object (malformed JSON)", spec->prog,
-                    path);
-    }
+    if (!root)
+        return fail(res, "%s: config file %s: not a JSON object (%s)", spec->prog, path,
+                    jerr.msg);
     cJSON_ArrayForEach(it, root) {
         const mc_opt_t *o = find_opt(spec, it->string, strlen(it->string));
         char num[64];
@@ -198,7 +198,7 @@ static mc_cfg_status_t load_file(const mc_cfg_spec_t *spec, void *out, const cha
             note_ignored(res, it->string);
             continue;
         }
-        if (cJSON_IsString(it)) {
+        if (cJSON_IsString(it) && !mc_json_has_nul(it)) {
             val = it->valuestring;
         } else if (cJSON_IsBool(it)) {
             val = cJSON_IsTrue(it) ? "true" : "false";

@@ -1,6 +1,7 @@
 #include "mc/json.h"
 
 #include "mc/errors.h"
+#include "mc/strutil.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -20,6 +21,70 @@ static int fail(mc_json_err_t *err, const char *fmt, ...)
         va_end(ap);
     }
     return MC_INVALID_PARAMS;
+}
+
+/* cJSON keeps no string length: a NUL inside a string, raw or as \u0000,
+ * silently cuts valuestring. nul_strings() lexes the text once and returns
+ * which string tokens, in document order, hold one (bit i of a growable
+ * bitmap; *n gets the token count); mark_nul() walks the tree in the same
+ * order (member names are tokens too) and flags those nodes, so getters can
+ * refuse them. Runs only when the text holds a NUL byte or "\u0000". */
+#define NUL_FLAG (1 << 12) /* outside cJSON's type bits (0xFF, 256, 512) */
+
+static bool may_hold_nul(const char *buf, size_t len)
+{
+    return memchr(buf, 0, len) != NULL || (len >= 6 && memmem(buf, len, "\\u0000", 6));
+}
+
+static uint8_t *nul_strings(const char *buf, size_t len)
+{
+    uint8_t *bits = calloc(len / 8 + 1, 1); /* at most len tokens */
+    size_t tok = 0;
+
+    if (!bits)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != '"')
+            continue;
+        for (i++; i < len && buf[i] != '"'; i++) {
+            if (buf[i] == '\\' && i + 1 < len) {
+                if (buf[i + 1] == 'u' && i + 5 < len && memcmp(buf + i + 2, "0000", 4) == 0)
+                    bits[tok / 8] |= (uint8_t)(1u << (tok % 8));
+                i++;
+            } else if (buf[i] == '\0') {
+                bits[tok / 8] |= (uint8_t)(1u << (tok % 8));
+            }
+        }
+        tok++;
+    }
+    return bits;
+}
+
+static bool tok_has_nul(const uint8_t *bits, size_t tok)
+{
+    return (bits[tok / 8] >> (tok % 8)) & 1u;
+}
+
+/* Returns false when a member name holds a NUL (the document is refused:
+ * "ke\u0000y" would otherwise read as "ke"). */
+static bool mark_nul(cJSON *node, const uint8_t *bits, size_t *tok)
+{
+    cJSON *c;
+
+    if (cJSON_IsString(node) && tok_has_nul(bits, (*tok)++))
+        node->type |= NUL_FLAG;
+    cJSON_ArrayForEach(c, node) {
+        if (cJSON_IsObject(node) && tok_has_nul(bits, (*tok)++))
+            return false;
+        if (!mark_nul(c, bits, tok))
+            return false;
+    }
+    return true;
+}
+
+bool mc_json_has_nul(const cJSON *item)
+{
+    return item && (item->type & NUL_FLAG);
 }
 
 cJSON *mc_json_parse_object(const char *buf, size_t len, mc_json_err_t *err)
@@ -44,6 +109,17 @@ cJSON *mc_json_parse_object(const char *buf, size_t len, mc_json_err_t *err)
         cJSON_Delete(root);
         fail(err, "expected a JSON object");
         return NULL;
+    }
+    if (may_hold_nul(buf, len)) {
+        uint8_t *bits = nul_strings(buf, len);
+        size_t tok = 0;
+        bool ok = bits && mark_nul(root, bits, &tok);
+        free(bits);
+        if (!ok) {
+            cJSON_Delete(root);
+            fail(err, bits ? "NUL character in a member name" : "out of memory");
+            return NULL;
+        }
     }
     return root;
 }
@@ -70,9 +146,27 @@ int mc_json_get_str(const cJSON *obj, const char *name, bool required, size_t ma
         return rc;
     if (!cJSON_IsString(it) || !it->valuestring)
         return fail(err, "field '%s': expected a string", name);
+    if (mc_json_has_nul(it))
+        return fail(err, "field '%s': holds a NUL character", name);
     if (strlen(it->valuestring) > max_len)
         return fail(err, "field '%s': longer than %zu bytes", name, max_len);
     *out = it->valuestring;
+    return MC_OK;
+}
+
+int mc_json_get_key(const cJSON *obj, const char *name, size_t max_len, const char **out,
+                    size_t *len, mc_json_err_t *err)
+{
+    const char *s = NULL;
+
+    if (mc_json_get_str(obj, name, true, max_len, &s, err) != MC_OK)
+        return MC_INVALID_KEY;
+    if (mc_key_validate(s, strlen(s), max_len) != MC_OK) {
+        fail(err, "field '%s': empty key", name);
+        return MC_INVALID_KEY;
+    }
+    *out = s;
+    *len = strlen(s);
     return MC_OK;
 }
 

@@ -44,11 +44,6 @@ static void jw_uuid(mc_jw_t *w, const char *key, mc_uuid_t id)
 
 /* JSON strings cannot carry a NUL through cJSON (it would cut the string),
  * and nothing in these messages may contain one: refuse the escape outright. */
-static bool has_escaped_nul(const char *body, size_t len)
-{
-    return len >= 6 && memmem(body, len, "\\u0000", 6) != NULL;
-}
-
 static int decode_config(const cJSON *root, mc_replicate_cfg_t *cfg, bool *has,
                          mc_json_err_t *err)
 {
@@ -75,7 +70,8 @@ static int decode_config(const cJSON *root, mc_replicate_cfg_t *cfg, bool *has,
     if (one && *one)
         cfg->preferred[cfg->n_preferred++] = one;
     cJSON_ArrayForEach(it, arr) {
-        if (!cJSON_IsString(it) || strlen(it->valuestring) > MC_MSG_MAX_NAME)
+        if (!cJSON_IsString(it) || mc_json_has_nul(it) ||
+            strlen(it->valuestring) > MC_MSG_MAX_NAME)
             return fail(err, MC_INVALID_PARAMS, "field 'preferred_segments': expected names");
         if (cfg->n_preferred == MC_MSG_MAX_PREFERRED)
             return fail(err, MC_INVALID_PARAMS, "field 'preferred_segments': too many");
@@ -113,7 +109,7 @@ static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_json_err_t *err
 {
     const cJSON *arr = NULL, *it;
     const char *one = NULL;
-    size_t i = 0;
+    size_t i = 0, one_len = 0;
     int rc;
 
     if ((rc = mc_json_get_array(root, "keys", false, MC_MSG_MAX_BATCH, &arr, err)))
@@ -121,8 +117,8 @@ static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_json_err_t *err
     if (!arr) {
         if (!cJSON_GetObjectItemCaseSensitive(root, "key"))
             return fail(err, MC_INVALID_PARAMS, "missing field 'keys' (or 'key')");
-        if ((rc = mc_json_get_str(root, "key", true, SIZE_MAX, &one, err)))
-            return MC_INVALID_KEY;
+        if ((rc = mc_json_get_key(root, "key", MC_MAX_KEY_LEN, &one, &one_len, err)))
+            return rc;
     }
     out->n = arr ? (size_t)cJSON_GetArraySize(arr) : 1;
     /* one block: keys, key_lens, sizes, checksums (as uint64 for decoding) */
@@ -133,11 +129,13 @@ static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_json_err_t *err
     out->sizes = (uint64_t *)(out->key_lens + (out->n ? out->n : 1));
     if (!arr) {
         out->keys[0] = one;
-        out->key_lens[0] = strlen(one);
+        out->key_lens[0] = one_len;
     }
     cJSON_ArrayForEach(it, arr) {
         if (!cJSON_IsString(it))
             return fail(err, MC_INVALID_KEY, "field 'keys'[%zu]: expected a string", i);
+        if (mc_json_has_nul(it))
+            return fail(err, MC_INVALID_KEY, "field 'keys'[%zu]: holds a NUL character", i);
         out->keys[i] = it->valuestring;
         out->key_lens[i] = strlen(it->valuestring);
         i++;
@@ -157,8 +155,6 @@ int mc_keys_req_decode(const char *body, size_t len, bool want_sizes, mc_keys_re
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (body && has_escaped_nul(body, len))
-        return fail(err, MC_INVALID_KEY, "NUL characters are not allowed");
     out->root = mc_json_parse_object(body, len, err);
     if (!out->root)
         return MC_INVALID_PARAMS;
@@ -417,8 +413,6 @@ int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out,
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (body && has_escaped_nul(body, len))
-        return fail(err, MC_INVALID_PARAMS, "NUL characters are not allowed");
     out->root = mc_json_parse_object(body, len, err);
     if (!out->root)
         return MC_INVALID_PARAMS;

@@ -87,3 +87,64 @@ Test(json, print_take)
     free(s);
     cr_expect_null(mc_json_print_take(NULL, &len));
 }
+
+/* cJSON cuts a string at a NUL; such strings are flagged, never read. */
+static cJSON *parse_n(const char *s, size_t n, mc_json_err_t *e)
+{
+    return mc_json_parse_object(s, n, e);
+}
+
+Test(json, nul_inside_strings_is_flagged)
+{
+    static const char raw[] = "{\"k\":\"short\0long\",\"ok\":\"x\",\"a\":[\"b\",\"c\0d\"]}";
+    mc_json_err_t e;
+    const char *s = NULL;
+    cJSON *o = parse_n(raw, sizeof(raw) - 1, &e);
+    const cJSON *a;
+
+    cr_assert_not_null(o, "%s", e.msg);
+    cr_expect(mc_json_has_nul(cJSON_GetObjectItem(o, "k")));
+    cr_expect_not(mc_json_has_nul(cJSON_GetObjectItem(o, "ok")));
+    cr_expect_eq(mc_json_get_str(o, "k", true, 64, &s, &e), MC_INVALID_PARAMS);
+    cr_expect(strstr(e.msg, "NUL") != NULL, "%s", e.msg);
+    cr_expect_eq(mc_json_get_str(o, "ok", true, 64, &s, &e), MC_OK);
+    a = cJSON_GetObjectItem(o, "a");
+    cr_expect_not(mc_json_has_nul(cJSON_GetArrayItem(a, 0)));
+    cr_expect(mc_json_has_nul(cJSON_GetArrayItem(a, 1)));
+    cJSON_Delete(o);
+
+    o = parse("{\"k\":\"a\\u0000b\",\"esc\":\"\\\\u0000\",\"n\":{\"x\":[\"\\u0000\"]}}");
+    cr_expect(mc_json_has_nul(cJSON_GetObjectItem(o, "k")));
+    /* an escaped backslash followed by "u0000" is six ordinary characters */
+    cr_expect_not(mc_json_has_nul(cJSON_GetObjectItem(o, "esc")));
+    cr_expect_eq(mc_json_get_str(o, "esc", true, 64, &s, &e), MC_OK);
+    cr_expect_str_eq(s, "\\u0000");
+    cr_expect(mc_json_has_nul(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "n"), "x"), 0)));
+    cJSON_Delete(o);
+}
+
+Test(json, nul_in_member_name_refuses_the_document)
+{
+    mc_json_err_t e;
+    cr_expect_null(mc_json_parse_object("{\"ke\\u0000y\":1}", 15, &e));
+    cr_expect(strstr(e.msg, "member name") != NULL, "%s", e.msg);
+    cr_expect_null(mc_json_parse_object("{\"keys\0x\":[\"evil\"]}", 19, &e));
+}
+
+Test(json, get_key)
+{
+    cJSON *o = parse("{\"k\":\"abc\",\"e\":\"\",\"n\":\"a\\u0000b\",\"i\":3}");
+    mc_json_err_t e;
+    const char *k = NULL;
+    size_t len = 0;
+
+    cr_expect_eq(mc_json_get_key(o, "k", 16, &k, &len, &e), MC_OK);
+    cr_expect_eq(len, 3);
+    cr_expect_eq(mc_json_get_key(o, "e", 16, &k, &len, &e), MC_INVALID_KEY);
+    cr_expect_eq(mc_json_get_key(o, "n", 16, &k, &len, &e), MC_INVALID_KEY);
+    cr_expect_eq(mc_json_get_key(o, "i", 16, &k, &len, &e), MC_INVALID_KEY);
+    cr_expect_eq(mc_json_get_key(o, "missing", 16, &k, &len, &e), MC_INVALID_KEY);
+    cr_expect_eq(mc_json_get_key(o, "k", 2, &k, &len, &e), MC_INVALID_KEY);
+    cJSON_Delete(o);
+}

@@ -312,3 +312,41 @@ Test(master_msg, small_messages_round_trip)
     free(b);
     cr_expect_eq(mc_mount_reply_decode("{\"epoch\":0}", 11, &v, &e), MC_INVALID_PARAMS);
 }
+
+/* A NUL inside a key, raw or escaped, is INVALID_KEY (never a shorter key);
+ * inside another string field it is INVALID_PARAMS. */
+Test(master_msg, nul_in_strings)
+{
+    static const struct {
+        const char *body;
+        size_t len;
+        int code;
+    } cases[] = {
+#define C(s, code) {s, sizeof(s) - 1, code}
+        C("{\"keys\":[\"a\\u0000b\"]}", MC_INVALID_KEY),
+        C("{\"keys\":[\"ok\",\"short\0long\"]}", MC_INVALID_KEY),
+        C("{\"key\":\"short\0long\"}", MC_INVALID_KEY),
+        C("{\"keys\":[\"a\"],\"sizes\":[1],\"config\":{\"preferred_segment\":\"s\\u0000\"}}",
+          MC_INVALID_PARAMS),
+        C("{\"keys\":[\"a\"],\"sizes\":[1],\"config\":{\"preferred_segments\":[\"s\0t\"]}}",
+          MC_INVALID_PARAMS),
+        C("{\"keys\":[\"a\"],\"client_id\":\"\\u0000\"}", MC_INVALID_PARAMS),
+        C("{\"ke\\u0000ys\":[\"a\"]}", MC_INVALID_PARAMS),
+#undef C
+    };
+    mc_keys_req_t r;
+    mc_segment_msg_t m;
+    mc_json_err_t e;
+    static const char seg[] = "{\"client_id\":\"6f1c7a52-3f0e-4d3a-9d43-7f4a3c9b2e10\","
+                              "\"segment\":{\"id\":\"6f1c7a52-3f0e-4d3a-9d43-7f4a3c9b2e11\","
+                              "\"name\":\"seg\\u0000x\",\"size\":4096}}";
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = mc_keys_req_decode(cases[i].body, cases[i].len, false, &r, &e);
+        cr_expect_eq(rc, cases[i].code, "case %zu: %d (%s)", i, rc, e.msg);
+        if (rc == MC_OK)
+            mc_keys_req_cleanup(&r);
+    }
+    cr_expect_eq(mc_segment_msg_decode(seg, sizeof(seg) - 1, &m, &e), MC_INVALID_PARAMS);
+    cr_expect(strstr(e.msg, "'name': holds a NUL") != NULL, "%s", e.msg);
+}

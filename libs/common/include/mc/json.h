@@ -19,6 +19,17 @@ typedef struct mc_json_err {
 /* Parses buf[0..len) and requires a JSON object at the top. Caller frees with cJSON_Delete. */
 cJSON *mc_json_parse_object(const char *buf, size_t len, mc_json_err_t *err);
 
+/* True when item is a string that held a NUL (raw or \u0000) in the text
+ * mc_json_parse_object parsed: its valuestring is cut there, so it is never
+ * used. mc_json_get_str refuses such strings (INVALID_PARAMS); key decoders
+ * check this and answer INVALID_KEY. */
+bool mc_json_has_nul(const cJSON *item);
+
+/* A required key field: MC_INVALID_KEY when absent, not a string, holding a
+ * NUL, empty or longer than max_len; *len gets its length. */
+int mc_json_get_key(const cJSON *obj, const char *name, size_t max_len, const char **out,
+                    size_t *len, mc_json_err_t *err);
+
 int mc_json_get_str(const cJSON *obj, const char *name, bool required, size_t max_len,
                     const char **out, mc_json_err_t *err);
 int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t min,
