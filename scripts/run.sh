@@ -31,7 +31,10 @@ trap stop_all INT TERM
 
 start() { # name health-url cmd...
   local name=$1 url=$2; shift 2
-  "$@" >>"$RUN_DIR/$name.log" 2>&1 &
+  # Each service in a session of its own: a Ctrl-C in the terminal signals
+  # this script's process group only, and stop_all then stops the services
+  # in order, so a clean stop never reads as a service dying under us.
+  setsid "$@" >>"$RUN_DIR/$name.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
   echo "$pid" >"$RUN_DIR/$name.pid"
