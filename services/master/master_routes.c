@@ -39,7 +39,7 @@ static void to_result(mc_master_t *core, slot_cache_t *cache, const mc_master_re
     out->size = r->size;
     out->lease_ms = r->lease_until_ms > now_ms ? r->lease_until_ms - now_ms : 0;
     out->n = 0;
-    for (uint32_t i = 0; i < r->n && i < MC_MSG_MAX_REPLICAS; i++) {
+    for (uint32_t i = 0; i < r->n && i < MC_MAX_REPLICAS; i++) {
         const mc_master_replica_desc_t *d = &r->rep[i];
         const mc_master_segment_info_t *s = slot_info(core, cache, d->segment_slot);
         if (!s)

@@ -87,7 +87,7 @@ static int batch_call(store_service_t *s, batch_t *b, const char *route, bool wi
 
 static void to_reps(const mc_key_result_t *r, store_rep_t *reps)
 {
-    for (uint32_t j = 0; j < r->n && j < STORE_MAX_REPLICAS; j++)
+    for (uint32_t j = 0; j < r->n && j < MC_MAX_REPLICAS; j++)
         reps[j] = (store_rep_t){.segment = r->rep[j].segment, .epoch = r->rep[j].epoch,
                                 .offset = r->rep[j].offset, .size = r->rep[j].size};
 }
@@ -222,7 +222,7 @@ static int put_run(store_service_t *s, batch_t *b, const void *const *values,
                               .soft_pin = opts && opts->soft_pin};
     store_local_seg_t local = store_local_view(s);
     store_put_key_t *pk = calloc(b->n, sizeof(*pk));
-    store_copy_t *copies = calloc(b->n * STORE_MAX_REPLICAS, sizeof(*copies));
+    store_copy_t *copies = calloc(b->n * MC_MAX_REPLICAS, sizeof(*copies));
     uint64_t t0 = mc_now_ns(), t1;
     size_t nc = 0;
     int rc = MC_INTERNAL_ERROR;
@@ -236,10 +236,10 @@ static int put_run(store_service_t *s, batch_t *b, const void *const *values,
     t1 = mc_now_ns();
     mc_histogram_observe(s->st.put_meta, (double)(t1 - t0) / 1e9);
     for (size_t i = 0; i < b->n; i++) {
-        store_rep_t reps[STORE_MAX_REPLICAS];
+        store_rep_t reps[MC_MAX_REPLICAS];
         to_reps(&b->res[i], reps);
         store_put_plan_key((uint32_t)i, b->res[i].code, reps, b->res[i].n, b->sizes[i], &local,
-                           copies, b->n * STORE_MAX_REPLICAS, &nc, &pk[i]);
+                           copies, b->n * MC_MAX_REPLICAS, &nc, &pk[i]);
     }
     put_write(s, b, values, copies, nc, pk);
     t0 = mc_now_ns();
@@ -283,7 +283,7 @@ int store_put_batch(store_service_t *s, size_t n, const char *const *keys,
 /* ---------------- get ---------------- */
 
 typedef struct get_key {
-    uint32_t order[STORE_MAX_REPLICAS];
+    uint32_t order[MC_MAX_REPLICAS];
     uint32_t n_order, next; /* replicas to try, next one */
     uint64_t deadline_ms;
     int code; /* MC_TE_PENDING while replicas are left */
@@ -364,7 +364,7 @@ static void remember_local(store_service_t *s, const char *key, size_t len,
                            const store_rep_t *reps, uint32_t n, const store_local_seg_t *local,
                            uint64_t size, uint64_t deadline_ms)
 {
-    for (uint32_t j = 0; j < n && j < STORE_MAX_REPLICAS; j++) {
+    for (uint32_t j = 0; j < n && j < MC_MAX_REPLICAS; j++) {
         if (store_rep_where(&reps[j], local, size) == STORE_AT_LOCAL) {
             store_lease_entry_t e = {reps[j].offset, reps[j].size, reps[j].epoch, deadline_ms};
             store_lease_cache_put(s->leases, key, len, &e);
@@ -412,7 +412,7 @@ static void get_prepare(store_service_t *s, batch_t *b, uint64_t sent_ms, get_ke
 
     for (size_t i = 0; i < b->n; i++) {
         const mc_key_result_t *r = &b->res[i];
-        store_rep_t reps[STORE_MAX_REPLICAS];
+        store_rep_t reps[MC_MAX_REPLICAS];
         gk[i].code = store_get_code(r->code);
         if (gk[i].code != MC_OK)
             continue;
@@ -455,7 +455,7 @@ static int get_run(store_service_t *s, batch_t *b, store_value_t *out, int *code
     t1 = mc_now_ns();
     mc_histogram_observe(s->st.get_meta, (double)(t1 - t0) / 1e9);
     get_prepare(s, b, sent_ms, gk, out);
-    for (unsigned round = 0; round < STORE_MAX_REPLICAS + 1; round++) {
+    for (unsigned round = 0; round < MC_MAX_REPLICAS + 1; round++) {
         size_t nreq = 0, nc = get_round_plan(s, b, gk, out, copies, reqs, req_copy, &nreq);
         if (nc == 0)
             break;

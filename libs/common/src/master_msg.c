@@ -59,7 +59,7 @@ static int decode_config(const cJSON *root, mc_replicate_cfg_t *cfg, bool *has,
         return MC_OK;
     if (!cJSON_IsObject(c))
         return fail(err, MC_INVALID_PARAMS, "field 'config': expected an object");
-    if ((rc = mc_json_get_u64(c, "replica_num", false, 1, MC_MSG_MAX_REPLICAS, &rn, err)) ||
+    if ((rc = mc_json_get_u64(c, "replica_num", false, 1, MC_MAX_REPLICAS, &rn, err)) ||
         (rc = mc_json_get_bool(c, "soft_pin", false, &cfg->soft_pin, err)) ||
         (rc = mc_json_get_bool(c, "hard_pin", false, &cfg->hard_pin, err)) ||
         (rc = mc_json_get_array(c, "preferred_segments", false, MC_MSG_MAX_PREFERRED, &arr,
@@ -315,7 +315,7 @@ char *mc_results_encode_take(const mc_key_result_t *res, size_t n, unsigned mask
             if (mask & MC_RES_REPLICAS) {
                 mc_jw_key(&w, "replicas");
                 mc_jw_arr_begin(&w);
-                for (uint32_t j = 0; j < r->n && j < MC_MSG_MAX_REPLICAS; j++)
+                for (uint32_t j = 0; j < r->n && j < MC_MAX_REPLICAS; j++)
                     encode_replica(&w, &r->rep[j]);
                 mc_jw_arr_end(&w);
             }
@@ -366,7 +366,7 @@ static int decode_result(const cJSON *o, mc_key_result_t *r, mc_json_err_t *err)
         (rc = mc_json_get_bool(o, "exists", false, &r->exists, err)) ||
         (rc = mc_json_get_u64(o, "size", false, 0, MC_MSG_MAX_OBJECT, &r->size, err)) ||
         (rc = mc_json_get_u64(o, "lease_ms", false, 0, UINT64_MAX, &r->lease_ms, err)) ||
-        (rc = mc_json_get_array(o, "replicas", false, MC_MSG_MAX_REPLICAS, &reps, err)))
+        (rc = mc_json_get_array(o, "replicas", false, MC_MAX_REPLICAS, &reps, err)))
         return rc;
     r->code = (int)code;
     cJSON_ArrayForEach(it, reps) {

@@ -13,11 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mc/limits.h"
 #include "mc/uuid.h"
 
 typedef struct mc_master mc_master_t;
 
-#define MC_MASTER_MAX_REPLICAS 8u
 #define MC_MASTER_MAX_PREFERRED 8u
 #define MC_MASTER_NAME_MAX 256u /* segment name / endpoint, NUL included */
 #define MC_MASTER_PROTO_MAX 16u
@@ -136,7 +136,7 @@ typedef struct mc_master_replica_desc {
 } mc_master_replica_desc_t;
 
 typedef struct mc_master_put_cfg {
-    uint32_t replica_num;                  /* 1..MC_MASTER_MAX_REPLICAS */
+    uint32_t replica_num;                  /* 1..MC_MAX_REPLICAS */
     const char *const *preferred_segments; /* names, tried first, in order */
     uint32_t n_preferred;                  /* <= MC_MASTER_MAX_PREFERRED */
     bool soft_pin;
@@ -150,7 +150,7 @@ typedef struct mc_master_replicas {
     uint32_t checksum;
     bool has_checksum;
     uint32_t n;
-    mc_master_replica_desc_t rep[MC_MASTER_MAX_REPLICAS];
+    mc_master_replica_desc_t rep[MC_MAX_REPLICAS];
 } mc_master_replicas_t;
 
 /* Starts a put: allocates one buffer per replica on distinct segments (best

@@ -21,7 +21,7 @@ static bool key_ok(const char *key, size_t len)
 
 static bool put_cfg_ok(const mc_master_put_cfg_t *cfg)
 {
-    if (!cfg || cfg->replica_num == 0 || cfg->replica_num > MC_MASTER_MAX_REPLICAS)
+    if (!cfg || cfg->replica_num == 0 || cfg->replica_num > MC_MAX_REPLICAS)
         return false;
     if (cfg->n_preferred > MC_MASTER_MAX_PREFERRED)
         return false;
@@ -88,7 +88,7 @@ static void upsert_in_place(mc_master_t *m, mcm_obj_t *o, const put_args_t *a)
 static int put_new(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
                    uint64_t size, const put_args_t *a, mcm_obj_t *old, mcm_obj_t **out)
 {
-    mcm_rep_t reps[MC_MASTER_MAX_REPLICAS];
+    mcm_rep_t reps[MC_MAX_REPLICAS];
     uint32_t n = 0;
     pthread_mutex_lock(&m->cluster_lock);
     int rc = mcm_place_locked(m, size, a->cfg, reps, &n);

@@ -396,7 +396,7 @@ static double free_ratio(const mcm_seg_t *s)
 
 static void place_free_ratio(mc_master_t *m, place_ctx_t *pc)
 {
-    uint16_t failed[MC_MASTER_MAX_REPLICAS * 4];
+    uint16_t failed[MC_MAX_REPLICAS * 4];
     uint32_t n_failed = 0;
     while (pc->n < pc->want && n_failed < sizeof(failed) / sizeof(failed[0])) {
         int best = -1;

@@ -26,8 +26,8 @@ size_t store_read_order(const store_rep_t *reps, size_t n, const store_local_seg
 {
     size_t k = 0;
 
-    if (n > STORE_MAX_REPLICAS)
-        n = STORE_MAX_REPLICAS;
+    if (n > MC_MAX_REPLICAS)
+        n = MC_MAX_REPLICAS;
     for (int pass = 0; pass < 2; pass++) {
         store_where_t want = pass == 0 ? STORE_AT_LOCAL : STORE_AT_REMOTE;
         for (size_t i = 0; i < n; i++)
@@ -73,7 +73,7 @@ void store_put_plan_key(uint32_t i, int code, const store_rep_t *reps, size_t n_
     if (code != MC_OK)
         return;
     k->state = STORE_PUT_WRITING;
-    if (n_reps == 0 || n_reps > STORE_MAX_REPLICAS || cap - *nc < n_reps) {
+    if (n_reps == 0 || n_reps > MC_MAX_REPLICAS || cap - *nc < n_reps) {
         k->code = n_reps == 0 ? MC_INVALID_REPLICA : MC_INTERNAL_ERROR;
         return;
     }
@@ -114,7 +114,7 @@ int store_put_opts_parse(const char *replica_num, const char *preferred, size_t 
 
     *out = (store_put_opts_t){.replica_num = 1, .preferred = NULL, .soft_pin = false};
     if (replica_num && (mc_parse_u64(replica_num, &n) != MC_OK || n < 1 ||
-                        n > STORE_MAX_REPLICAS)) {
+                        n > MC_MAX_REPLICAS)) {
         *what = "replica_num must be 1..8";
         return MC_INVALID_PARAMS;
     }

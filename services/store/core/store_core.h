@@ -6,11 +6,12 @@
 #ifndef MC_STORE_CORE_H
 #define MC_STORE_CORE_H
 
+#include "mc/limits.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_MAX_REPLICAS 8u
 
 /* What the core needs to know of one replica (the executor fills it from the
  * master's reply). */
@@ -41,7 +42,7 @@ store_where_t store_rep_where(const store_rep_t *r, const store_local_seg_t *loc
 
 /* Read order: usable local replicas first, then the others in the master's
  * order; invalid ones are left out. Returns how many indexes were written to
- * order[] (at most n, n <= STORE_MAX_REPLICAS). */
+ * order[] (at most n, n <= MC_MAX_REPLICAS). */
 size_t store_read_order(const store_rep_t *reps, size_t n, const store_local_seg_t *local,
                         uint64_t obj_size, uint32_t *order);
 
@@ -93,7 +94,7 @@ bool store_put_should_end(const store_put_key_t *k);
 
 /* ---- replica options from text (REST query parameters) ---- */
 typedef struct store_put_opts {
-    uint32_t replica_num;  /* 1..STORE_MAX_REPLICAS */
+    uint32_t replica_num;  /* 1..MC_MAX_REPLICAS */
     const char *preferred; /* one segment name or NULL */
     bool soft_pin;
 } store_put_opts_t;

@@ -46,7 +46,7 @@ Test(store_read_order, local_first_then_master_order_skipping_invalid)
         {.segment = "b:1", .epoch = 1, .offset = 0, .size = 8},
         {.segment = "me:1", .epoch = 3, .offset = 8, .size = 8},
     };
-    uint32_t order[STORE_MAX_REPLICAS];
+    uint32_t order[MC_MAX_REPLICAS];
     size_t n = store_read_order(reps, 4, &LOCAL, 8, order);
     cr_assert_eq(n, 3);
     cr_assert_eq(order[0], 3);

@@ -15,6 +15,7 @@
 #ifndef MC_MASTER_MSG_H
 #define MC_MASTER_MSG_H
 
+#include "mc/limits.h"
 #include "mc/json.h"
 #include "mc/uuid.h"
 
@@ -23,7 +24,6 @@
 #include <stdint.h>
 
 #define MC_MSG_MAX_BATCH 4096u    /* keys per batch request */
-#define MC_MSG_MAX_REPLICAS 8u    /* replicas per object */
 #define MC_MSG_MAX_PREFERRED 8u   /* preferred segments in a config */
 #define MC_MSG_MAX_NAME 255u      /* segment name, endpoint */
 #define MC_MSG_MAX_OBJECT (1ull << 40)
@@ -35,7 +35,7 @@ typedef enum mc_replica_type {
 
 /* ReplicateConfig. */
 typedef struct mc_replicate_cfg {
-    uint32_t replica_num; /* 1..MC_MSG_MAX_REPLICAS */
+    uint32_t replica_num; /* 1..MC_MAX_REPLICAS */
     const char *preferred[MC_MSG_MAX_PREFERRED];
     uint32_t n_preferred;
     bool soft_pin;
@@ -63,7 +63,7 @@ typedef struct mc_key_result {
     uint64_t lease_ms; /* remaining lease when the master answered */
     bool exists;
     uint32_t n;
-    mc_replica_t rep[MC_MSG_MAX_REPLICAS];
+    mc_replica_t rep[MC_MAX_REPLICAS];
 } mc_key_result_t;
 
 typedef struct mc_keys_req {
