@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,9 @@ struct mc_http_req {
     int early_status; /* 404/405/413 decided before the body is read */
     alloc_node_t *allocs;
     uint64_t t0;
+    /* in-memory requests (conn == NULL): raw query and header lines */
+    const char *query;
+    const char *const *headers;
 };
 
 static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -435,14 +439,37 @@ const char *mc_http_req_param(mc_http_req_t *req, const char *name, size_t *len)
     return NULL;
 }
 
+/* The raw value of name in an in-memory request's query string. */
+static bool inject_query(const char *q, const char *name, const char **raw, size_t *rawlen)
+{
+    size_t nlen = strlen(name);
+
+    while (q && *q) {
+        size_t span = strcspn(q, "&");
+        const char *eq = memchr(q, '=', span);
+        size_t klen = eq ? (size_t)(eq - q) : span;
+        if (klen == nlen && memcmp(q, name, nlen) == 0) {
+            *raw = eq ? eq + 1 : "";
+            *rawlen = eq ? span - klen - 1 : 0;
+            return true;
+        }
+        q += span + (q[span] == '&');
+    }
+    return false;
+}
+
 const char *mc_http_req_query(mc_http_req_t *req, const char *name, size_t *len)
 {
     const char *raw = NULL;
     size_t rawlen = 0;
 
-    if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &raw,
-                                      &rawlen) != MHD_YES)
+    if (!req->conn) {
+        if (!inject_query(req->query, name, &raw, &rawlen))
+            return NULL;
+    } else if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name,
+                                             strlen(name), &raw, &rawlen) != MHD_YES) {
         return NULL;
+    }
     if (!raw) {
         raw = "";
         rawlen = 0;
@@ -452,7 +479,14 @@ const char *mc_http_req_query(mc_http_req_t *req, const char *name, size_t *len)
 
 const char *mc_http_req_header(const mc_http_req_t *req, const char *name)
 {
-    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+    size_t nlen = strlen(name);
+
+    if (req->conn)
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+    for (const char *const *h = req->headers; h && *h; h++)
+        if (strncasecmp(*h, name, nlen) == 0 && (*h)[nlen] == ':')
+            return *h + nlen + 1 + strspn(*h + nlen + 1, " ");
+    return NULL;
 }
 
 mc_metrics_t *mc_http_req_metrics(const mc_http_req_t *req)
@@ -536,31 +570,43 @@ static enum MHD_Result send_resp(mc_http_req_t *req, mc_http_resp_t *resp)
     return ok;
 }
 
-static enum MHD_Result send_early(mc_http_req_t *req)
+/* The reply for a request refused before its handler (404/405/413, or 500
+ * when its body could not be stored). */
+static void early_reply(const mc_http_req_t *req, mc_http_resp_t *resp)
 {
-    mc_http_resp_t resp;
-    memset(&resp, 0, sizeof(resp));
+    memset(resp, 0, sizeof(*resp));
     switch (req->early_status) {
     case 404:
-        mc_http_reply_error_status(&resp, 404, MC_INVALID_PARAMS, "no such route");
+        mc_http_reply_error_status(resp, 404, MC_INVALID_PARAMS, "no such route");
         break;
     case 405:
-        mc_http_reply_error_status(&resp, 405, MC_INVALID_PARAMS, "method not allowed");
+        mc_http_reply_error_status(resp, 405, MC_INVALID_PARAMS, "method not allowed");
+        break;
+    case 500:
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory reading the body");
         break;
     default: {
         char msg[96];
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes", req->max_body);
-        mc_http_reply_error_status(&resp, 413, MC_INVALID_PARAMS, msg);
+        mc_http_reply_error_status(resp, 413, MC_INVALID_PARAMS, msg);
         break;
     }
     }
+}
+
+static enum MHD_Result send_early(mc_http_req_t *req)
+{
+    mc_http_resp_t resp;
+    early_reply(req, &resp);
     return send_resp(req, &resp);
 }
 
-static bool append_body(mc_http_req_t *req, const char *data, size_t n)
+/* Appends to the body: 0, or the early status to answer with (413 over the
+ * cap, 500 when memory runs out: an out-of-memory is not a too-large body). */
+static int append_body(mc_http_req_t *req, const char *data, size_t n)
 {
     if (n > req->max_body - req->body_len)
-        return false;
+        return 413;
     if (req->body_len + n > req->body_cap) {
         size_t ncap = req->body_cap ? req->body_cap * 2 : 4096;
         char *nb;
@@ -570,20 +616,20 @@ static bool append_body(mc_http_req_t *req, const char *data, size_t n)
             ncap = req->max_body;
         nb = realloc(req->body, ncap);
         if (!nb)
-            return false;
+            return 500;
         req->body = nb;
         req->body_cap = ncap;
     }
     memcpy(req->body + req->body_len, data, n);
     req->body_len += n;
-    return true;
+    return 0;
 }
 
+/* cl: the declared Content-Length, NULL when none. */
 static mc_http_req_t *req_begin(mc_http_server_t *srv, struct MHD_Connection *conn,
-                                const char *url, const char *method)
+                                const char *url, const char *method, const char *cl)
 {
     mc_http_req_t *req = calloc(1, sizeof(*req));
-    const char *cl;
     uint64_t declared;
 
     if (!req)
@@ -595,7 +641,6 @@ static mc_http_req_t *req_begin(mc_http_server_t *srv, struct MHD_Connection *co
     req->t0 = mc_now_ns();
     select_route(req);
     req->max_body = req->route ? req->route->max_body : srv->max_body;
-    cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (!req->early_status && cl && mc_parse_u64(cl, &declared) == MC_OK) {
         if (declared > req->max_body) {
             req->early_status = 413;
@@ -617,7 +662,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     mc_http_resp_t resp;
 
     if (!req) {
-        req = req_begin(srv, conn, url, method);
+        req = req_begin(srv, conn, url, method,
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_CONTENT_LENGTH));
         if (!req)
             return MHD_NO;
         *con_cls = req;
@@ -626,8 +673,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!req->early_status && !append_body(req, upload_data, *upload_data_size))
-            req->early_status = 413;
+        if (!req->early_status)
+            req->early_status = append_body(req, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -636,6 +683,70 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     memset(&resp, 0, sizeof(resp));
     req->route->fn(req, &resp, req->route->ctx);
     return send_resp(req, &resp);
+}
+
+static int add_builtins(mc_http_server_t *srv);
+
+int mc_http_server_inject(mc_http_server_t *srv, const mc_http_inject_t *in,
+                          mc_http_captured_t *out)
+{
+    const char *q = in && in->target ? strchr(in->target, '?') : NULL;
+    size_t plen = q ? (size_t)(q - in->target) : (in && in->target ? strlen(in->target) : 0);
+    char cl[24], *path;
+    mc_http_resp_t resp;
+    mc_http_req_t *req;
+
+    memset(out, 0, sizeof(*out));
+    if (!srv || !in || !in->method || !in->target || (in->len && !in->body))
+        return MC_INVALID_PARAMS;
+    if (add_builtins(srv) != MC_OK)
+        return MC_INTERNAL_ERROR;
+    snprintf(cl, sizeof(cl), "%zu", in->len);
+    if (!(path = malloc(plen + 1)))
+        return MC_INTERNAL_ERROR;
+    memcpy(path, in->target, plen);
+    path[plen] = '\0';
+    req = req_begin(srv, NULL, path, in->method, cl);
+    if (!req) {
+        free(path);
+        return MC_INTERNAL_ERROR;
+    }
+    req->query = q ? q + 1 : NULL;
+    req->headers = in->headers;
+    if (!req->early_status && in->len)
+        req->early_status = append_body(req, in->body, in->len);
+    if (req->early_status) {
+        early_reply(req, &resp);
+    } else {
+        memset(&resp, 0, sizeof(resp));
+        req->route->fn(req, &resp, req->route->ctx);
+        if (resp.status < 100 || resp.status > 599)
+            mc_http_reply_error(&resp, MC_INTERNAL_ERROR, "handler produced no response");
+    }
+    count_request(req, resp.status);
+    out->status = resp.status;
+    snprintf(out->content_type, sizeof(out->content_type), "%s",
+             resp.content_type ? resp.content_type : "");
+    memcpy(out->headers, resp.headers, sizeof(out->headers));
+    out->body = malloc(resp.len + 1);
+    if (out->body) {
+        if (resp.len)
+            memcpy(out->body, resp.body, resp.len);
+        out->body[resp.len] = '\0';
+        out->len = resp.len;
+    }
+    resp_reset(&resp);
+    req_free(req);
+    free(path);
+    return out->body ? MC_OK : MC_INTERNAL_ERROR;
+}
+
+void mc_http_captured_cleanup(mc_http_captured_t *c)
+{
+    if (c) {
+        free(c->body);
+        memset(c, 0, sizeof(*c));
+    }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -729,19 +840,27 @@ static uint16_t bound_port(int fd)
                                           : ((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* /health and /metrics go last in the table, after the service's routes. */
+static int add_builtins(mc_http_server_t *srv)
+{
+    if (srv->builtins)
+        return MC_OK;
+    if (mc_http_server_route(srv, "GET", "/health", 0, handle_health, srv) != MC_OK ||
+        mc_http_server_route(srv, "GET", "/metrics", 0, handle_metrics, srv) != MC_OK)
+        return MC_INTERNAL_ERROR;
+    srv->builtins = true;
+    return MC_OK;
+}
+
 int mc_http_server_start(mc_http_server_t *srv, char *err, size_t errlen)
 {
     int fd;
 
     if (srv->daemon)
         return MC_OK;
-    if (!srv->builtins) {
-        if (mc_http_server_route(srv, "GET", "/health", 0, handle_health, srv) != MC_OK ||
-            mc_http_server_route(srv, "GET", "/metrics", 0, handle_metrics, srv) != MC_OK) {
-            snprintf(err, errlen, "out of memory");
-            return MC_INTERNAL_ERROR;
-        }
-        srv->builtins = true;
+    if (add_builtins(srv) != MC_OK) {
+        snprintf(err, errlen, "out of memory");
+        return MC_INTERNAL_ERROR;
     }
     fd = listen_socket(srv->host, srv->port, err, errlen);
     if (fd < 0)

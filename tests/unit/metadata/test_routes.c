@@ -1,8 +1,8 @@
-/* metadata_routes on an in-process HTTP server (port 0) driven by the
- * project's HTTP client: each status and body the routes produce. The real
- * binary is covered by tests/integration/test_metadata.py. */
+/* metadata_routes driven in memory (mc_http_server_inject: routing, body
+ * cap, handler, reply layer; no socket): each status and body the routes
+ * produce. The real binary is covered by tests/integration/test_metadata.py,
+ * the HTTP transport by tests/unit/transport. */
 #include "mc/errors.h"
-#include "mc/http_client.h"
 #include "mc/http_server.h"
 #include "metadata_routes.h"
 #include "metadata_store.h"
@@ -16,28 +16,29 @@
 
 static metadata_store_t *st;
 static mc_http_server_t *srv;
-static mc_http_client_t *cli;
-static char base[64];
 
 static void setup(void)
 {
-    char err[256];
     st = metadata_store_create();
     cr_assert_not_null(st);
-    srv = mc_http_server_create(&(mc_http_server_opts_t){.port = 0, .threads = 2});
+    srv = mc_http_server_create(&(mc_http_server_opts_t){.threads = 1});
     cr_assert_not_null(srv);
     cr_assert_eq(metadata_routes_register(srv, st, CAP), MC_OK);
-    cr_assert_eq(mc_http_server_start(srv, err, sizeof(err)), MC_OK, "%s", err);
-    snprintf(base, sizeof(base), "http://127.0.0.1:%u", (unsigned)mc_http_server_port(srv));
-    cli = mc_http_client_create(&(mc_http_client_opts_t){.timeout_ms = 5000});
-    cr_assert_not_null(cli);
 }
 
 static void teardown(void)
 {
-    mc_http_client_destroy(cli);
     mc_http_server_destroy(srv);
     metadata_store_destroy(st);
+}
+
+/* One in-memory request; the reply lands in *r (caller cleans up). */
+static void call(const char *method, const char *target, const char *body,
+                 mc_http_captured_t *r)
+{
+    mc_http_inject_t in = {.method = method, .target = target, .body = body,
+                           .len = body ? strlen(body) : 0};
+    cr_assert_eq(mc_http_server_inject(srv, &in, r), MC_OK, "%s %s", method, target);
 }
 
 TestSuite(routes, .init = setup, .fini = teardown, .timeout = 30);
@@ -47,17 +48,15 @@ static void expect(const char *method, const char *query, const char *body, int 
                    const char *body_want)
 {
     char url[256];
-    mc_http_result_t r;
+    mc_http_captured_t r;
 
-    snprintf(url, sizeof(url), "%s/metadata%s%s", base, query ? "?" : "", query ? query : "");
-    cr_assert_eq(mc_http_request(cli, method, url, body, body ? strlen(body) : 0,
-                                 "application/json", &r),
-                 MC_OK, "%s %s", method, url);
+    snprintf(url, sizeof(url), "/metadata%s%s", query ? "?" : "", query ? query : "");
+    call(method, url, body, &r);
     cr_expect_eq(r.status, status, "%s %s -> %d %s", method, url, r.status, r.body);
     if (body_want)
         cr_expect(strstr(r.body, body_want) != NULL, "%s %s -> body %s, want %s", method, url,
                   r.body, body_want);
-    mc_http_result_cleanup(&r);
+    mc_http_captured_cleanup(&r);
 }
 
 Test(routes, get_put_delete)
@@ -74,17 +73,15 @@ Test(routes, get_put_delete)
 
 Test(routes, get_is_json_and_exact)
 {
-    char url[256];
-    mc_http_result_t r;
+    mc_http_captured_t r;
 
     expect("PUT", "key=k", "{\"x\":[1,2,3]}", 200, NULL);
-    snprintf(url, sizeof(url), "%s/metadata?key=k", base);
-    cr_assert_eq(mc_http_request(cli, "GET", url, NULL, 0, NULL, &r), MC_OK);
+    call("GET", "/metadata?key=k", NULL, &r);
     cr_expect_eq(r.status, 200);
     cr_expect_str_eq(r.content_type, "application/json");
     cr_expect_eq(r.len, strlen("{\"x\":[1,2,3]}"));
     cr_expect_str_eq(r.body, "{\"x\":[1,2,3]}");
-    mc_http_result_cleanup(&r);
+    mc_http_captured_cleanup(&r);
 }
 
 Test(routes, rpc_meta)
@@ -122,17 +119,15 @@ Test(routes, body_cap_and_methods)
 
 Test(routes, metrics_gauges)
 {
-    char url[128];
-    mc_http_result_t r;
+    mc_http_captured_t r;
 
     expect("PUT", "key=abc", "12345", 200, NULL);
     expect("PUT", "key=de", "678", 200, NULL);
-    snprintf(url, sizeof(url), "%s/metrics", base);
-    cr_assert_eq(mc_http_request(cli, "GET", url, NULL, 0, NULL, &r), MC_OK);
+    call("GET", "/metrics", NULL, &r);
     cr_expect_eq(r.status, 200);
     cr_expect(strstr(r.body, "mc_metadata_keys_stored 2\n") != NULL, "%s", r.body);
     cr_expect(strstr(r.body, "mc_metadata_bytes_stored{part=\"key\"} 5\n") != NULL);
     cr_expect(strstr(r.body, "mc_metadata_bytes_stored{part=\"value\"} 8\n") != NULL);
-    cr_expect(strstr(r.body, "route=\"/metadata\",status=\"200\"") != NULL);
-    mc_http_result_cleanup(&r);
+    cr_expect(strstr(r.body, "route=\"/metadata\",status=\"200\"") != NULL, "%s", r.body);
+    mc_http_captured_cleanup(&r);
 }

@@ -80,10 +80,37 @@ const char *mc_http_req_header(const mc_http_req_t *req, const char *name);
 /* The serving server's metrics registry, for handlers' own counters. */
 mc_metrics_t *mc_http_req_metrics(const mc_http_req_t *req);
 
+/* ---- in-memory requests (route unit tests) ----
+ * Runs one request through routing, the body cap, the handler and the reply
+ * layer without a socket (the server need not be started), the way h2o's
+ * loopback connection does; the transport itself is tested over real
+ * sockets. Not concurrently with mc_http_server_start. Returns MC_OK with the reply in *out (free it with
+ * mc_http_captured_cleanup), or an error when the request could not be run. */
+typedef struct mc_http_inject {
+    const char *method;
+    const char *target;         /* raw path, optional ?query (escapes kept) */
+    const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
+    const void *body;
+    size_t len;
+} mc_http_inject_t;
+
+typedef struct mc_http_captured {
+    int status;
+    char content_type[128];
+    char headers[512]; /* the extra "Name: value\r\n" lines */
+    char *body;        /* NUL-terminated copy of the body */
+    size_t len;
+} mc_http_captured_t;
+
+int mc_http_server_inject(mc_http_server_t *srv, const mc_http_inject_t *in,
+                          mc_http_captured_t *out);
+void mc_http_captured_cleanup(mc_http_captured_t *c);
+
 /* ---- replies (each replaces what an earlier call set) ---- */
 /* Takes ownership of obj. */
 void mc_http_reply_json(mc_http_resp_t *resp, int status, cJSON *obj);
-/* {"error": msg, "code": code}, status from the error table. */
+/* {"error": msg, "code": code}, status from the error table; msg NULL =
+ * the code's description from the same table. */
 void mc_http_reply_error(mc_http_resp_t *resp, int code, const char *msg);
 /* Same body with an explicit HTTP status. */
 void mc_http_reply_error_status(mc_http_resp_t *resp, int status, int code, const char *msg);
