@@ -16,7 +16,7 @@ static void reply_text(mc_http_resp_t *resp, mc_jw_t *t)
     if (!text)
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
     else
-        mc_http_reply_take(resp, 200, "text/plain; version=0.0.4", text, len, free);
+        mc_http_reply_adopt(resp, 200, "text/plain; version=0.0.4", text, len, free);
 }
 
 static int add_key(const char *key, size_t len, uint8_t state, void *arg)

@@ -100,7 +100,7 @@ static void reply_results(mc_http_req_t *req, mc_http_resp_t *resp, const mc_key
     if (!body)
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
     else
-        mc_http_reply_take(resp, 200, "application/json", body, len, free);
+        mc_http_reply_adopt(resp, 200, "application/json", body, len, free);
 }
 
 /* Decodes the body as a keys request; on failure replies and returns false. */
@@ -355,7 +355,7 @@ static void reply_encoded(mc_http_resp_t *resp, char *body, size_t len)
     if (!body)
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
     else
-        mc_http_reply_take(resp, 200, "application/json", body, len, free);
+        mc_http_reply_adopt(resp, 200, "application/json", body, len, free);
 }
 
 /* remove_by_regex (pattern required) and remove_all share one message. */

@@ -42,8 +42,8 @@ void store_master_destroy(store_master_t *m)
     free(m);
 }
 
-/* POSTs body (taken: freed here) to route; on MC_OK *out holds a 2xx answer. */
-static int post_take(store_master_t *m, const char *route, char *body, size_t len,
+/* POSTs body (adopted: freed here) to route; on MC_OK *out holds a 2xx answer. */
+static int post_adopt(store_master_t *m, const char *route, char *body, size_t len,
                      mc_http_result_t *out)
 {
     char url[400];
@@ -69,7 +69,7 @@ int store_master_keys(store_master_t *m, const char *route, const mc_keys_req_t 
     mc_json_err_t e;
     size_t len = 0, n = 0;
     char *body = mc_keys_req_encode_take(req, &len);
-    int rc = post_take(m, route, body, len, &r);
+    int rc = post_adopt(m, route, body, len, &r);
 
     *root_out = NULL;
     if (rc != MC_OK)
@@ -95,7 +95,7 @@ static int call_small(store_master_t *m, const char *route, char *body, size_t l
 {
     mc_http_result_t r;
     mc_json_err_t e;
-    int rc = post_take(m, route, body, len, &r);
+    int rc = post_adopt(m, route, body, len, &r);
 
     if (rc != MC_OK)
         return rc;

@@ -68,7 +68,7 @@ static void do_get(store_service_t *svc, mc_http_resp_t *resp, const char *key, 
         mc_http_reply_error(resp, code, mc_err_desc(code));
         return;
     }
-    mc_http_reply_take(resp, 200, "application/octet-stream", v.data, (size_t)v.size, free);
+    mc_http_reply_adopt(resp, 200, "application/octet-stream", v.data, (size_t)v.size, free);
 }
 
 static void do_remove(store_service_t *svc, mc_http_resp_t *resp, const char *key, size_t klen,
@@ -247,7 +247,7 @@ static void batch_reply(mc_http_resp_t *resp, batch_in_t *b, unsigned mask)
     if (!body)
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
     else
-        mc_http_reply_take(resp, 200, "application/json", body, len, free);
+        mc_http_reply_adopt(resp, 200, "application/json", body, len, free);
 }
 
 static void h_batch_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -317,7 +317,7 @@ static void h_batch_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
                 memcpy(out + off, v[i].data, (size_t)v[i].size);
             off += v[i].size;
         }
-        mc_http_reply_take(resp, 200, "application/x-mooncake-batch", out, total, free);
+        mc_http_reply_adopt(resp, 200, "application/x-mooncake-batch", out, total, free);
         snprintf(num, sizeof(num), "%zu", hlen);
         mc_http_reply_header(resp, "X-Header-Length", num);
     } else {

@@ -119,7 +119,7 @@ static void resp_reset(mc_http_resp_t *resp)
     resp->free_fn = NULL;
 }
 
-void mc_http_reply_take(mc_http_resp_t *resp, int status, const char *content_type,
+void mc_http_reply_adopt(mc_http_resp_t *resp, int status, const char *content_type,
                         void *data, size_t len, void (*free_fn)(void *))
 {
     resp_reset(resp);
@@ -141,7 +141,7 @@ void mc_http_reply_data(mc_http_resp_t *resp, int status, const char *content_ty
     }
     if (len)
         memcpy(copy, data, len);
-    mc_http_reply_take(resp, status, content_type, copy, len, free);
+    mc_http_reply_adopt(resp, status, content_type, copy, len, free);
 }
 
 void mc_http_reply_json(mc_http_resp_t *resp, int status, cJSON *obj)
@@ -153,7 +153,7 @@ void mc_http_reply_json(mc_http_resp_t *resp, int status, cJSON *obj)
         resp->status = 500;
         return;
     }
-    mc_http_reply_take(resp, status, "application/json", s, len, free);
+    mc_http_reply_adopt(resp, status, "application/json", s, len, free);
 }
 
 void mc_http_reply_error_status(mc_http_resp_t *resp, int status, int code, const char *msg)
@@ -793,7 +793,7 @@ static void handle_metrics(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
         return;
     }
-    mc_http_reply_take(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, free);
+    mc_http_reply_adopt(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, free);
 }
 
 static int listen_socket(const char *host, uint16_t port, char *err, size_t errlen)

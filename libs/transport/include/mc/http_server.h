@@ -118,7 +118,7 @@ void mc_http_reply_error_status(mc_http_resp_t *resp, int status, int code, cons
 void mc_http_reply_data(mc_http_resp_t *resp, int status, const char *content_type,
                         const void *data, size_t len);
 /* Takes ownership of data; free_fn(data) runs after sending. */
-void mc_http_reply_take(mc_http_resp_t *resp, int status, const char *content_type,
+void mc_http_reply_adopt(mc_http_resp_t *resp, int status, const char *content_type,
                         void *data, size_t len, void (*free_fn)(void *));
 /* Adds one header; false when it does not fit. */
 bool mc_http_reply_header(mc_http_resp_t *resp, const char *name, const char *value);
