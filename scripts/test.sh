@@ -22,7 +22,7 @@ cmake --build "$BUILD_DIR" -j"$(nproc)" -- --no-print-directory 2>&1 | grep -Ev 
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "build failed"; exit 1; }
 
 rm -rf "$REPORTS" && mkdir -p "$REPORTS"
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=66}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1:exitcode=66}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=67}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:exitcode=68}
 

@@ -25,7 +25,7 @@ static int add_key(const char *key, size_t len, uint8_t state, void *arg)
         mc_jw_raw(arg, key, len);
         mc_jw_raw(arg, "\n", 1);
     }
-    return ((mc_jw_t *)arg)->oom ? 1 : 0;
+    return mc_jw_failed(arg) ? 1 : 0;
 }
 
 /* Mooncake's format: newline-separated complete keys. */
@@ -49,7 +49,7 @@ static void h_get_all_segments(mc_http_req_t *req, mc_http_resp_t *resp, void *c
     for (;;) {
         mc_master_segment_info_t *ns = realloc(segs, cap * sizeof(*segs));
         if (!ns) {
-            t.oom = true;
+            mc_jw_fail(&t);
             break;
         }
         segs = ns;
@@ -58,7 +58,7 @@ static void h_get_all_segments(mc_http_req_t *req, mc_http_resp_t *resp, void *c
             break;
         cap = total;
     }
-    for (size_t i = 0; !t.oom && i < total && i < cap; i++) {
+    for (size_t i = 0; !mc_jw_failed(&t) && i < total && i < cap; i++) {
         mc_jw_raw(&t, segs[i].name, strlen(segs[i].name));
         mc_jw_raw(&t, "\n", 1);
     }

@@ -280,32 +280,9 @@ char *mc_json_print_take(cJSON *obj, size_t *len)
 
 /* ---------------- streaming writer ---------------- */
 
-static void jw_reserve(mc_jw_t *w, size_t more)
-{
-    size_t ncap;
-    char *nb;
-
-    if (w->oom || w->len + more + 1 <= w->cap)
-        return;
-    ncap = w->cap ? w->cap : 256;
-    while (ncap < w->len + more + 1)
-        ncap *= 2;
-    nb = realloc(w->buf, ncap);
-    if (!nb) {
-        w->oom = true;
-        return;
-    }
-    w->buf = nb;
-    w->cap = ncap;
-}
-
 static void jw_put(mc_jw_t *w, const char *s, size_t n)
 {
-    jw_reserve(w, n);
-    if (w->oom)
-        return;
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
+    mc_buf_append(&w->out, s, n);
 }
 
 /* Comma before a value or key that is not the first in its container. */
@@ -323,7 +300,8 @@ static void jw_sep(mc_jw_t *w)
 void mc_jw_init(mc_jw_t *w, size_t initial_cap)
 {
     memset(w, 0, sizeof(*w));
-    jw_reserve(w, initial_cap);
+    mc_buf_init(&w->out, 0);
+    mc_buf_reserve(&w->out, initial_cap);
 }
 
 static void jw_open(mc_jw_t *w, char c)
@@ -333,7 +311,7 @@ static void jw_open(mc_jw_t *w, char c)
     if (w->depth < 31)
         w->depth++;
     else
-        w->oom = true; /* too deep: fail the whole document */
+        mc_jw_fail(w); /* too deep: fail the whole document */
     w->first |= 1u << w->depth;
 }
 
@@ -440,17 +418,21 @@ void mc_jw_raw(mc_jw_t *w, const char *s, size_t n)
     jw_put(w, s, n);
 }
 
+void mc_jw_fail(mc_jw_t *w)
+{
+    if (!w->out.err)
+        w->out.err = MC_INTERNAL_ERROR;
+}
+
+bool mc_jw_failed(const mc_jw_t *w)
+{
+    return w->out.err != MC_OK;
+}
+
 char *mc_jw_take(mc_jw_t *w, size_t *len)
 {
-    char *out = w->oom ? NULL : w->buf;
+    char *out = mc_buf_take(&w->out, len);
 
-    if (out) {
-        out[w->len] = '\0';
-        if (len)
-            *len = w->len;
-    } else {
-        free(w->buf);
-    }
     memset(w, 0, sizeof(*w));
     return out;
 }

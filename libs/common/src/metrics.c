@@ -1,8 +1,10 @@
 #include "mc/metrics.h"
 
+#include "mc/buf.h"
+#include "mc/errors.h"
+
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -245,48 +247,6 @@ void mc_histogram_observe(mc_histogram_t *h, double v)
     atomic_add_double(&h->sum, v);
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} sbuf_t;
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (b->oom)
-        return;
-    for (;;) {
-        size_t avail = b->cap - b->len;
-        va_start(ap, fmt);
-        n = vsnprintf(b->buf + b->len, avail, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if ((size_t)n < avail) {
-            b->len += (size_t)n;
-            return;
-        }
-        {
-            size_t ncap = b->cap * 2 + (size_t)n;
-            char *nb = realloc(b->buf, ncap);
-            if (!nb) {
-                b->oom = true;
-                return;
-            }
-            b->buf = nb;
-            b->cap = ncap;
-        }
-    }
-}
-
 static void fmt_value(char *out, size_t len, double v)
 {
     if (isinf(v))
@@ -297,7 +257,7 @@ static void fmt_value(char *out, size_t len, double v)
         snprintf(out, len, "%.9g", v);
 }
 
-static void render_hist(sbuf_t *b, const family_t *f, const series_t *s)
+static void render_hist(mc_buf_t *b, const family_t *f, const series_t *s)
 {
     const struct mc_histogram *h = &s->u.hist;
     const char *sep = s->labels[0] ? "," : "";
@@ -308,16 +268,16 @@ static void render_hist(sbuf_t *b, const family_t *f, const series_t *s)
         cum += atomic_load_explicit(&((struct mc_histogram *)h)->buckets[i],
                                     memory_order_relaxed);
         fmt_value(le, sizeof(le), i < h->n ? h->bounds[i] : (double)INFINITY);
-        sb_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", f->name, s->labels, sep, le,
+        mc_buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", f->name, s->labels, sep, le,
                   (unsigned long long)cum);
     }
     fmt_value(le, sizeof(le), atomic_load_explicit(&((struct mc_histogram *)h)->sum,
                                                    memory_order_relaxed));
     if (s->labels[0]) {
-        sb_printf(b, "%s_sum{%s} %s\n", f->name, s->labels, le);
-        sb_printf(b, "%s_count{%s} %llu\n", f->name, s->labels, (unsigned long long)cum);
+        mc_buf_printf(b, "%s_sum{%s} %s\n", f->name, s->labels, le);
+        mc_buf_printf(b, "%s_count{%s} %llu\n", f->name, s->labels, (unsigned long long)cum);
     } else {
-        sb_printf(b, "%s_sum %s\n%s_count %llu\n", f->name, le, f->name,
+        mc_buf_printf(b, "%s_sum %s\n%s_count %llu\n", f->name, le, f->name,
                   (unsigned long long)cum);
     }
 }
@@ -325,15 +285,15 @@ static void render_hist(sbuf_t *b, const family_t *f, const series_t *s)
 char *mc_metrics_render(mc_metrics_t *m, size_t *len)
 {
     static const char *const tnames[] = {"counter", "gauge", "histogram"};
-    sbuf_t b = {malloc(4096), 0, 4096, false};
+    mc_buf_t b;
     char val[64];
 
-    if (!b.buf)
+    mc_buf_init(&b, 0);
+    if (mc_buf_reserve(&b, 4096) != MC_OK)
         return NULL;
-    b.buf[0] = '\0';
     pthread_mutex_lock(&m->lock);
     for (const family_t *f = m->families; f; f = f->next) {
-        sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
+        mc_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
                   tnames[f->type]);
         for (const series_t *s = f->series; s; s = s->next) {
             double v;
@@ -347,17 +307,11 @@ char *mc_metrics_render(mc_metrics_t *m, size_t *len)
                 v = s->fn ? s->fn(s->ctx) : mc_gauge_get(&s->u.gauge);
             fmt_value(val, sizeof(val), v);
             if (s->labels[0])
-                sb_printf(&b, "%s{%s} %s\n", f->name, s->labels, val);
+                mc_buf_printf(&b, "%s{%s} %s\n", f->name, s->labels, val);
             else
-                sb_printf(&b, "%s %s\n", f->name, val);
+                mc_buf_printf(&b, "%s %s\n", f->name, val);
         }
     }
     pthread_mutex_unlock(&m->lock);
-    if (b.oom) {
-        free(b.buf);
-        return NULL;
-    }
-    if (len)
-        *len = b.len;
-    return b.buf;
+    return mc_buf_take(&b, len);
 }

@@ -1,5 +1,6 @@
 #include "mc/http_client.h"
 
+#include "mc/buf.h"
 #include "mc/errors.h"
 #include "mc/mtime.h"
 #include "mc/strutil.h"
@@ -85,36 +86,13 @@ static void handle_release(mc_http_client_t *c, CURL *h)
         curl_easy_cleanup(h);
 }
 
-typedef struct {
-    mc_http_result_t *r;
-    size_t cap, max;
-    bool overflow;
-} sink_t;
-
+/* The response body, capped at max_response: a body over the cap aborts the
+ * transfer (MC_BUFFER_OVERFLOW), so does running out of memory
+ * (MC_INTERNAL_ERROR); neither is retried. */
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    sink_t *s = ud;
     size_t n = size * nmemb;
-
-    if (n > s->max - s->r->len) {
-        s->overflow = true;
-        return 0; /* aborts the transfer */
-    }
-    if (s->r->len + n + 1 > s->cap) {
-        size_t ncap = s->cap ? s->cap : 1024;
-        char *nb;
-        while (ncap < s->r->len + n + 1)
-            ncap *= 2;
-        nb = realloc(s->r->body, ncap);
-        if (!nb)
-            return 0;
-        s->r->body = nb;
-        s->cap = ncap;
-    }
-    memcpy(s->r->body + s->r->len, ptr, n);
-    s->r->len += n;
-    s->r->body[s->r->len] = '\0';
-    return n;
+    return mc_buf_append(ud, ptr, n) == MC_OK ? n : 0;
 }
 
 static bool idempotent(const char *m)
@@ -139,7 +117,8 @@ static bool retryable(CURLcode rc, const char *method)
 }
 
 static CURLcode perform_once(mc_http_client_t *c, CURL *h, const char *method, const char *url,
-                             const void *body, size_t len, struct curl_slist *hdrs, sink_t *s)
+                             const void *body, size_t len, struct curl_slist *hdrs,
+                             mc_buf_t *sink)
 {
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -149,7 +128,7 @@ static CURLcode perform_once(mc_http_client_t *c, CURL *h, const char *method, c
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (strcmp(method, "GET") != 0) {
@@ -170,7 +149,7 @@ int mc_http_request(mc_http_client_t *c, const char *method, const char *url,
     char ct[128];
     CURL *h;
     CURLcode rc = CURLE_OK;
-    sink_t s;
+    mc_buf_t sink;
     int rv;
 
     memset(out, 0, sizeof(*out));
@@ -182,14 +161,14 @@ int mc_http_request(mc_http_client_t *c, const char *method, const char *url,
         snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
         hdrs = curl_slist_append(hdrs, ct);
     }
+    mc_buf_init(&sink, c->o.max_response);
     for (int attempt = 0; attempt <= c->o.retries; attempt++) {
-        free(out->body);
-        memset(out, 0, sizeof(*out));
-        s = (sink_t){out, 0, c->o.max_response, false};
+        mc_buf_cleanup(&sink);
+        mc_buf_init(&sink, c->o.max_response);
         if (attempt > 0)
             mc_sleep_ms((uint64_t)(c->o.retry_backoff_ms << (attempt - 1)));
-        rc = perform_once(c, h, method, url, body, len, hdrs, &s);
-        if (rc == CURLE_OK || s.overflow || !retryable(rc, method))
+        rc = perform_once(c, h, method, url, body, len, hdrs, &sink);
+        if (rc == CURLE_OK || sink.err || !retryable(rc, method))
             break;
     }
     if (rc == CURLE_OK) {
@@ -200,10 +179,12 @@ int mc_http_request(mc_http_client_t *c, const char *method, const char *url,
         out->status = (int)status;
         if (ctype)
             mc_strlcpy(out->content_type, ctype, sizeof(out->content_type));
-        rv = MC_OK;
+        out->body = mc_buf_take(&sink, &out->len);
+        rv = out->body ? MC_OK : MC_INTERNAL_ERROR;
     } else {
-        rv = s.overflow ? MC_BUFFER_OVERFLOW : MC_RPC_FAIL;
+        rv = sink.err ? sink.err : MC_RPC_FAIL;
     }
+    mc_buf_cleanup(&sink);
     curl_slist_free_all(hdrs);
     handle_release(c, h);
     return rv;

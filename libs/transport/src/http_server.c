@@ -1,5 +1,6 @@
 #include "mc/http_server.h"
 
+#include "mc/buf.h"
 #include "mc/errors.h"
 #include "mc/json.h"
 #include "mc/mtime.h"
@@ -73,8 +74,8 @@ struct mc_http_req {
     const char *pstart[MC_HTTP_MAX_PARAMS]; /* raw spans into url */
     size_t plen[MC_HTTP_MAX_PARAMS];
     int nparams;
-    char *body;
-    size_t body_len, body_cap, max_body;
+    mc_buf_t body; /* capped at max_body */
+    size_t max_body;
     int early_status; /* 404/405/413 decided before the body is read */
     alloc_node_t *allocs;
     uint64_t t0;
@@ -104,7 +105,7 @@ static void req_free(mc_http_req_t *req)
         n = a->next;
         free(a);
     }
-    free(req->body);
+    mc_buf_cleanup(&req->body);
     free(req);
 }
 
@@ -399,8 +400,8 @@ const char *mc_http_req_route(const mc_http_req_t *req)
 const char *mc_http_req_body(const mc_http_req_t *req, size_t *len)
 {
     if (len)
-        *len = req->body_len;
-    return req->body ? req->body : "";
+        *len = req->body.len;
+    return req->body.data ? req->body.data : "";
 }
 
 static const char *decode_into_req(mc_http_req_t *req, const char *raw, size_t n, size_t *len)
@@ -605,24 +606,14 @@ static enum MHD_Result send_early(mc_http_req_t *req)
  * cap, 500 when memory runs out: an out-of-memory is not a too-large body). */
 static int append_body(mc_http_req_t *req, const char *data, size_t n)
 {
-    if (n > req->max_body - req->body_len)
+    switch (mc_buf_append(&req->body, data, n)) {
+    case MC_OK:
+        return 0;
+    case MC_BUFFER_OVERFLOW:
         return 413;
-    if (req->body_len + n > req->body_cap) {
-        size_t ncap = req->body_cap ? req->body_cap * 2 : 4096;
-        char *nb;
-        while (ncap < req->body_len + n)
-            ncap *= 2;
-        if (ncap > req->max_body)
-            ncap = req->max_body;
-        nb = realloc(req->body, ncap);
-        if (!nb)
-            return 500;
-        req->body = nb;
-        req->body_cap = ncap;
+    default:
+        return 500;
     }
-    memcpy(req->body + req->body_len, data, n);
-    req->body_len += n;
-    return 0;
 }
 
 /* cl: the declared Content-Length, NULL when none. */
@@ -641,12 +632,13 @@ static mc_http_req_t *req_begin(mc_http_server_t *srv, struct MHD_Connection *co
     req->t0 = mc_now_ns();
     select_route(req);
     req->max_body = req->route ? req->route->max_body : srv->max_body;
+    mc_buf_init(&req->body, req->max_body);
     if (!req->early_status && cl && mc_parse_u64(cl, &declared) == MC_OK) {
         if (declared > req->max_body) {
             req->early_status = 413;
         } else if (declared > 0) {
-            req->body = malloc(declared);
-            req->body_cap = req->body ? declared : 0;
+            /* one allocation for the whole body; a failure sticks (500) */
+            (void)mc_buf_reserve(&req->body, (size_t)declared);
         }
     }
     return req;

@@ -4,6 +4,8 @@
 #ifndef MC_JSON_H
 #define MC_JSON_H
 
+#include "mc/buf.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,12 +55,10 @@ char *mc_json_print_take(cJSON *obj, size_t *len);
  * automatically; nesting is limited to 32 levels. Any allocation failure
  * sticks (mc_jw_take then returns NULL). */
 typedef struct mc_jw {
-    char *buf;
-    size_t len, cap;
+    mc_buf_t out;
     uint32_t first; /* bit d: nothing written yet at depth d */
     int depth;
     bool after_key;
-    bool oom;
 } mc_jw_t;
 
 void mc_jw_init(mc_jw_t *w, size_t initial_cap);
@@ -74,6 +74,10 @@ void mc_jw_bool(mc_jw_t *w, bool v);
 /* Appends bytes as they are: no separator, no escaping (for plain-text
  * replies built with the same growing buffer). */
 void mc_jw_raw(mc_jw_t *w, const char *s, size_t n);
+/* Marks the document failed (mc_jw_take then returns NULL), e.g. when the
+ * caller could not gather what it was writing; mc_jw_failed tells. */
+void mc_jw_fail(mc_jw_t *w);
+bool mc_jw_failed(const mc_jw_t *w);
 /* Returns the text (malloc'd, NUL-terminated; caller frees) or NULL after an
  * allocation failure; the writer is reset either way. */
 char *mc_jw_take(mc_jw_t *w, size_t *len);
