@@ -5,6 +5,7 @@ set(MC_PICKY_WARNINGS
   -Wwrite-strings -Wstrict-prototypes -Wmissing-prototypes -Wold-style-definition
   -Wnested-externs -Wvla -Wno-unused-parameter
   -Wimplicit-fallthrough -Wnull-dereference -Wdouble-promotion
+  -Wconversion -Wsign-conversion -Wcast-qual
 )
 if(CMAKE_C_COMPILER_ID STREQUAL "GNU")
   list(APPEND MC_PICKY_WARNINGS -Wlogical-op -Wduplicated-cond)

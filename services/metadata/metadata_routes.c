@@ -42,7 +42,7 @@ static void handle_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         return;
     }
     /* Zero-copy: the reference is given back when the response is freed. */
-    mc_http_reply_adopt(resp, 200, "application/json", (void *)metadata_value_data(v),
+    mc_http_reply_adopt(resp, 200, "application/json", metadata_value_io_data(v),
                        metadata_value_len(v), metadata_value_release_data);
 }
 

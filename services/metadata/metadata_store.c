@@ -77,6 +77,11 @@ const char *metadata_value_data(const metadata_value_t *v)
     return v->data;
 }
 
+void *metadata_value_io_data(metadata_value_t *v)
+{
+    return v->data;
+}
+
 size_t metadata_value_len(const metadata_value_t *v)
 {
     return v->len;

@@ -73,8 +73,10 @@ const char *metadata_value_data(const metadata_value_t *v);
 size_t metadata_value_len(const metadata_value_t *v);
 /* Gives back one reference; the last one frees. Safe on NULL. */
 void metadata_value_release(metadata_value_t *v);
-/* Same, given the pointer metadata_value_data returned: lets a value be
- * handed to an I/O layer whose free callback receives only the data pointer. */
+/* The same bytes typed for an I/O layer that frees through a callback given
+ * only the data pointer (never written through): pair it with
+ * metadata_value_release_data, which gives back v's reference. */
+void *metadata_value_io_data(metadata_value_t *v);
 void metadata_value_release_data(void *data);
 
 #endif

@@ -231,7 +231,7 @@ void mc_gauge_add(mc_gauge_t *g, double delta)
 
 double mc_gauge_get(const mc_gauge_t *g)
 {
-    return g ? atomic_load_explicit(&((mc_gauge_t *)g)->v, memory_order_relaxed) : 0.0;
+    return g ? atomic_load_explicit(&g->v, memory_order_relaxed) : 0.0;
 }
 
 void mc_histogram_observe(mc_histogram_t *h, double v)
@@ -265,14 +265,12 @@ static void render_hist(mc_buf_t *b, const family_t *f, const series_t *s)
     char le[64];
 
     for (size_t i = 0; i <= h->n; i++) {
-        cum += atomic_load_explicit(&((struct mc_histogram *)h)->buckets[i],
-                                    memory_order_relaxed);
+        cum += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
         fmt_value(le, sizeof(le), i < h->n ? h->bounds[i] : (double)INFINITY);
         mc_buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", f->name, s->labels, sep, le,
-                  (unsigned long long)cum);
+                      (unsigned long long)cum);
     }
-    fmt_value(le, sizeof(le), atomic_load_explicit(&((struct mc_histogram *)h)->sum,
-                                                   memory_order_relaxed));
+    fmt_value(le, sizeof(le), atomic_load_explicit(&h->sum, memory_order_relaxed));
     if (s->labels[0]) {
         mc_buf_printf(b, "%s_sum{%s} %s\n", f->name, s->labels, le);
         mc_buf_printf(b, "%s_count{%s} %llu\n", f->name, s->labels, (unsigned long long)cum);

@@ -218,7 +218,7 @@ static void route_cleanup(route_t *r)
     for (int i = 0; i < r->nsegs; i++)
         free(r->segs[i]);
     free(r->pattern);
-    free((void *)r->by_status);
+    free(r->by_status);
 }
 
 void mc_http_server_destroy(mc_http_server_t *srv)
@@ -553,8 +553,9 @@ static enum MHD_Result send_resp(mc_http_req_t *req, mc_http_resp_t *resp)
             resp->free_fn = NULL;
         }
     } else {
+        static char empty[1]; /* MHD's API takes void *; MUST_COPY never writes it */
         r = MHD_create_response_from_buffer(resp->body ? resp->len : 0,
-                                            resp->body ? resp->body : (void *)"",
+                                            resp->body ? resp->body : empty,
                                             MHD_RESPMEM_MUST_COPY);
     }
     if (!r) {

@@ -209,7 +209,7 @@ Test(store, references_outlive_overwrite_delete_and_destroy)
     st = NULL;
     cr_expect_str_eq(metadata_value_data(a), "third");
     /* release through the data pointer, as the HTTP layer does */
-    metadata_value_release_data((void *)metadata_value_data(a));
+    metadata_value_release_data(metadata_value_io_data(a));
     metadata_value_release(b);
     metadata_value_release(NULL);
     metadata_value_release_data(NULL);

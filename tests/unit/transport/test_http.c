@@ -344,9 +344,10 @@ Test(http_client, escape)
 
 Test(http_client, result_err_prefers_body_code)
 {
-    mc_http_result_t r = {.status = 409, .body = (char *)"{\"error\":\"x\",\"code\":-706}", .len = 26};
+    char with_code[] = "{\"error\":\"x\",\"code\":-706}", not_json[] = "not json";
+    mc_http_result_t r = {.status = 409, .body = with_code, .len = sizeof(with_code) - 1};
     cr_expect_eq(mc_http_result_err(&r), MC_OBJECT_HAS_LEASE);
-    r.body = (char *)"not json";
+    r.body = not_json;
     r.len = 8;
     cr_expect_eq(mc_http_result_err(&r), MC_OBJECT_ALREADY_EXISTS);
     r.status = 204;

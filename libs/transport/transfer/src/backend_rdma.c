@@ -242,7 +242,7 @@ static int rdma_reg(void *state, void *addr, size_t len)
 {
     rdma_state_t *st = state;
     rdma_mr_t *m = calloc(1, sizeof *m);
-    int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE;
+    unsigned access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE;
 
     if (!m)
         return MC_INTERNAL_ERROR;

@@ -366,9 +366,8 @@ int mc_te_refresh_segment(mc_te_t *te, mc_te_segment_t *seg)
     return rc == MC_OK ? seg_update(te, seg, &d) : rc;
 }
 
-uint64_t mc_te_segment_epoch(const mc_te_segment_t *seg)
+uint64_t mc_te_segment_epoch(mc_te_segment_t *s)
 {
-    mc_te_segment_t *s = (mc_te_segment_t *)seg; /* the lock is not part of the value */
     uint64_t v;
 
     pthread_mutex_lock(&s->mu);
@@ -377,9 +376,8 @@ uint64_t mc_te_segment_epoch(const mc_te_segment_t *seg)
     return v;
 }
 
-uint64_t mc_te_segment_length(const mc_te_segment_t *seg)
+uint64_t mc_te_segment_length(mc_te_segment_t *s)
 {
-    mc_te_segment_t *s = (mc_te_segment_t *)seg;
     uint64_t v;
 
     pthread_mutex_lock(&s->mu);
@@ -388,9 +386,8 @@ uint64_t mc_te_segment_length(const mc_te_segment_t *seg)
     return v;
 }
 
-const char *mc_te_segment_protocol(const mc_te_segment_t *seg)
+const char *mc_te_segment_protocol(mc_te_segment_t *s)
 {
-    mc_te_segment_t *s = (mc_te_segment_t *)seg;
     const char *v;
 
     pthread_mutex_lock(&s->mu);

@@ -99,9 +99,11 @@ int mc_te_open_segment(mc_te_t *te, const char *name, mc_te_segment_t **out);
 int mc_te_open_segment_desc(mc_te_t *te, const char *json, size_t len, mc_te_segment_t **out);
 /* Fetches the descriptor again (new epoch, endpoint or keys). */
 int mc_te_refresh_segment(mc_te_t *te, mc_te_segment_t *seg);
-uint64_t mc_te_segment_epoch(const mc_te_segment_t *seg);
-uint64_t mc_te_segment_length(const mc_te_segment_t *seg);
-const char *mc_te_segment_protocol(const mc_te_segment_t *seg); /* "mem", "tcp", "rdma" */
+/* Non-const handles: each read takes the segment's lock (a refresh may be
+ * replacing the descriptor). */
+uint64_t mc_te_segment_epoch(mc_te_segment_t *seg);
+uint64_t mc_te_segment_length(mc_te_segment_t *seg);
+const char *mc_te_segment_protocol(mc_te_segment_t *seg); /* "mem", "tcp", "rdma" */
 
 /* A batch holds up to `capacity` requests; it is reusable once complete. */
 int mc_te_batch_create(mc_te_t *te, size_t capacity, mc_te_batch_t **out);
