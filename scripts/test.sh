@@ -78,6 +78,14 @@ else
   echo "release-build failed warnings-or-errors" >>"$REPORTS/release.txt"
 fi
 
+# Banned functions (scripts/checksrc.sh): sprintf strcpy strcat strtok atoi gets.
+echo "== checksrc =="
+if scripts/checksrc.sh; then
+  echo "checksrc passed" >>"$REPORTS/checks.txt"
+else
+  echo "checksrc failed banned-functions" >>"$REPORTS/checks.txt"
+fi
+
 if [ -x scripts/fuzz.sh ]; then
   echo "== fuzz (bounded) =="
   scripts/fuzz.sh
