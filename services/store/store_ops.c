@@ -35,7 +35,7 @@ static void batch_cleanup(batch_t *b)
 
 static void fill_codes(int *codes, size_t n, int code)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; codes && i < n; i++)
         codes[i] = code;
 }
 
@@ -257,17 +257,17 @@ out:
     return rc;
 }
 
-int store_put_batch(store_service_t *s, size_t n, const char *const *keys,
-                    const size_t *key_lens, const void *const *values, const uint64_t *sizes,
-                    const store_put_opts_t *opts, int *codes)
+void store_put_batch(store_service_t *s, size_t n, const char *const *keys,
+                     const size_t *key_lens, const void *const *values, const uint64_t *sizes,
+                     const store_put_opts_t *opts, int *codes)
 {
     batch_t b;
-    int rc = values && sizes ? batch_init(&b, n, keys, key_lens, sizes, codes)
-                             : MC_INVALID_PARAMS;
+    int rc = values && sizes && codes ? batch_init(&b, n, keys, key_lens, sizes, codes)
+                                      : MC_INVALID_PARAMS;
 
     if (rc != MC_OK) {
         fill_codes(codes, n, rc);
-        return rc;
+        return;
     }
     if (b.n > 0 && (rc = put_run(s, &b, values, opts, codes)) != MC_OK)
         for (size_t i = 0; i < b.n; i++)
@@ -277,7 +277,6 @@ int store_put_batch(store_service_t *s, size_t n, const char *const *keys,
             mc_counter_add(s->st.put_errors, 1);
     mc_counter_add(s->st.put_keys, n);
     batch_cleanup(&b);
-    return MC_OK;
 }
 
 /* ---------------- get ---------------- */
@@ -481,18 +480,18 @@ out:
     return rc;
 }
 
-int store_get_batch(store_service_t *s, size_t n, const char *const *keys,
-                    const size_t *key_lens, store_value_t *out, int *codes)
+void store_get_batch(store_service_t *s, size_t n, const char *const *keys,
+                     const size_t *key_lens, store_value_t *out, int *codes)
 {
     batch_t b;
     int rc;
 
     for (size_t i = 0; out && i < n; i++)
         out[i] = (store_value_t){NULL, 0};
-    rc = out ? batch_init(&b, n, keys, key_lens, NULL, codes) : MC_INVALID_PARAMS;
+    rc = out && codes ? batch_init(&b, n, keys, key_lens, NULL, codes) : MC_INVALID_PARAMS;
     if (rc != MC_OK) {
         fill_codes(codes, n, rc);
-        return rc;
+        return;
     }
     if (b.n > 0 && (rc = get_run(s, &b, out, codes)) != MC_OK)
         for (size_t i = 0; i < b.n; i++)
@@ -505,23 +504,22 @@ int store_get_batch(store_service_t *s, size_t n, const char *const *keys,
     }
     mc_counter_add(s->st.get_keys, n);
     batch_cleanup(&b);
-    return MC_OK;
 }
 
 /* ---------------- pass-through ---------------- */
 
 /* One master call over the valid keys; per-key codes (and the field fetched
  * by pick) land at the caller's indexes. */
-static int passthrough(store_service_t *s, size_t n, const char *const *keys,
-                       const size_t *lens, const char *route, bool force, int *codes,
-                       void (*pick)(const mc_key_result_t *, void *, size_t), void *field)
+static void passthrough(store_service_t *s, size_t n, const char *const *keys,
+                        const size_t *lens, const char *route, bool force, int *codes,
+                        void (*pick)(const mc_key_result_t *, void *, size_t), void *field)
 {
     batch_t b;
-    int rc = batch_init(&b, n, keys, lens, NULL, codes);
+    int rc = codes ? batch_init(&b, n, keys, lens, NULL, codes) : MC_INVALID_PARAMS;
 
     if (rc != MC_OK) {
         fill_codes(codes, n, rc);
-        return rc;
+        return;
     }
     if (b.n > 0)
         rc = batch_call(s, &b, route, false, NULL, force);
@@ -531,7 +529,6 @@ static int passthrough(store_service_t *s, size_t n, const char *const *keys,
             pick(&b.res[i], field, b.idx[i]);
     }
     batch_cleanup(&b);
-    return MC_OK;
 }
 
 static void pick_exists(const mc_key_result_t *r, void *field, size_t i)
@@ -544,28 +541,36 @@ static void pick_size(const mc_key_result_t *r, void *field, size_t i)
     ((uint64_t *)field)[i] = r->size;
 }
 
-int store_exist_batch(store_service_t *s, size_t n, const char *const *keys,
-                      const size_t *key_lens, bool *exists, int *codes)
+void store_exist_batch(store_service_t *s, size_t n, const char *const *keys,
+                       const size_t *key_lens, bool *exists, int *codes)
 {
+    if (!exists) {
+        fill_codes(codes, n, MC_INVALID_PARAMS);
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         exists[i] = false;
-    return passthrough(s, n, keys, key_lens, "/api/v1/exist", false, codes, pick_exists,
+    passthrough(s, n, keys, key_lens, "/api/v1/exist", false, codes, pick_exists,
                        exists);
 }
 
-int store_size_batch(store_service_t *s, size_t n, const char *const *keys,
-                     const size_t *key_lens, uint64_t *sizes, int *codes)
+void store_size_batch(store_service_t *s, size_t n, const char *const *keys,
+                      const size_t *key_lens, uint64_t *sizes, int *codes)
 {
+    if (!sizes) {
+        fill_codes(codes, n, MC_INVALID_PARAMS);
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         sizes[i] = 0;
-    return passthrough(s, n, keys, key_lens, "/api/v1/get_size", false, codes, pick_size,
+    passthrough(s, n, keys, key_lens, "/api/v1/get_size", false, codes, pick_size,
                        sizes);
 }
 
-int store_remove_batch(store_service_t *s, size_t n, const char *const *keys,
-                       const size_t *key_lens, bool force, int *codes)
+void store_remove_batch(store_service_t *s, size_t n, const char *const *keys,
+                        const size_t *key_lens, bool force, int *codes)
 {
-    return passthrough(s, n, keys, key_lens, "/api/v1/remove", force, codes, NULL, NULL);
+    passthrough(s, n, keys, key_lens, "/api/v1/remove", force, codes, NULL, NULL);
 }
 
 int store_remove_many(store_service_t *s, const char *pattern, bool force, uint64_t *removed)

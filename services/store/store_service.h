@@ -40,29 +40,33 @@ void store_service_destroy(store_service_t *s);
 bool store_service_healthy(store_service_t *s, char *detail, size_t len);
 const char *store_service_segment_name(const store_service_t *s);
 
-/* ---- operations (n <= MC_MSG_MAX_BATCH; codes[i] per key) ----
- * Each returns MC_OK when the batch was processed (look at codes), or a
- * whole-batch error (bad arguments, master unreachable: every code is set
- * to it as well). */
+/* ---- operations (n <= MC_MSG_MAX_BATCH) ----
+ * Every outcome is per key: each call sets codes[i] for every i < n and
+ * returns nothing else. A key the master could not be asked about carries
+ * the reason (RPC_FAIL while the master is unreachable; own-segment reads
+ * whose lease still runs are served then, so a batch can be part OK, part
+ * RPC_FAIL). Bad arguments (n == 0, n > MC_MSG_MAX_BATCH, a NULL array) set
+ * every code to INVALID_PARAMS; with codes NULL nothing happens. */
 
 /* Two-phase put of n values. Empty values are INVALID_PARAMS; keys that
  * already exist succeed without being rewritten. */
-int store_put_batch(store_service_t *s, size_t n, const char *const *keys,
-                    const size_t *key_lens, const void *const *values, const uint64_t *sizes,
-                    const store_put_opts_t *opts, int *codes);
+void store_put_batch(store_service_t *s, size_t n, const char *const *keys,
+                     const size_t *key_lens, const void *const *values, const uint64_t *sizes,
+                     const store_put_opts_t *opts, int *codes);
 /* Reads n values into freshly allocated buffers (out[i]); OBJECT_NOT_FOUND
  * for a missing key, LEASE_EXPIRED when a copy outlived its lease,
  * TRANSFER_FAIL when no replica could be read. */
-int store_get_batch(store_service_t *s, size_t n, const char *const *keys,
-                    const size_t *key_lens, store_value_t *out, int *codes);
+void store_get_batch(store_service_t *s, size_t n, const char *const *keys,
+                     const size_t *key_lens, store_value_t *out, int *codes);
 /* exists[i] / sizes[i] are meaningful when codes[i] == MC_OK. */
-int store_exist_batch(store_service_t *s, size_t n, const char *const *keys,
-                      const size_t *key_lens, bool *exists, int *codes);
-int store_size_batch(store_service_t *s, size_t n, const char *const *keys,
-                     const size_t *key_lens, uint64_t *sizes, int *codes);
-int store_remove_batch(store_service_t *s, size_t n, const char *const *keys,
-                       const size_t *key_lens, bool force, int *codes);
-/* pattern NULL = everything. */
+void store_exist_batch(store_service_t *s, size_t n, const char *const *keys,
+                       const size_t *key_lens, bool *exists, int *codes);
+void store_size_batch(store_service_t *s, size_t n, const char *const *keys,
+                      const size_t *key_lens, uint64_t *sizes, int *codes);
+void store_remove_batch(store_service_t *s, size_t n, const char *const *keys,
+                        const size_t *key_lens, bool force, int *codes);
+/* The one whole-call result: a count. pattern NULL = everything. Returns
+ * MC_OK or the master's error. */
 int store_remove_many(store_service_t *s, const char *pattern, bool force, uint64_t *removed);
 
 #endif
