@@ -1,0 +1,74 @@
+/* The RDMA back end of a build without libibverbs (-DMC_WITH_RDMA=OFF): its
+ * init refuses with the reason, so protocol "rdma" fails at start-up and
+ * the engine never holds RDMA state (every other entry is unreachable and
+ * answers as for an absent device). */
+#include "te_internal.h"
+
+#include "mc/errors.h"
+
+static int off_init(mc_te_t *te, void **state)
+{
+    (void)te;
+    *state = NULL;
+    te_set_error("RDMA support not built in (MC_WITH_RDMA=OFF); use protocol \"tcp\"");
+    return MC_TRANSFER_FAIL;
+}
+
+static void off_fini(void *state)
+{
+    (void)state;
+}
+
+static int off_reg(void *state, void *addr, size_t len)
+{
+    (void)state, (void)addr, (void)len;
+    return MC_TRANSFER_FAIL;
+}
+
+static void off_unreg(void *state, void *addr)
+{
+    (void)state, (void)addr;
+}
+
+static void off_describe(void *state, const void *addr, uint64_t len, te_seg_desc_t *d)
+{
+    (void)state, (void)addr, (void)len, (void)d;
+}
+
+static int off_open(void *state, const te_seg_desc_t *d, void **peer)
+{
+    (void)state, (void)d;
+    *peer = NULL;
+    return MC_TRANSFER_FAIL;
+}
+
+static size_t off_slice_count(void *state, uint64_t length)
+{
+    (void)state, (void)length;
+    return 1;
+}
+
+static void off_submit(void *state, const te_target_t *t, te_slice_t *slices, size_t n)
+{
+    (void)state, (void)t, (void)slices, (void)n;
+}
+
+int te_rdma_handle_connect(void *state, const uint8_t *in, size_t in_len, uint8_t *out,
+                           size_t out_cap, size_t *out_len)
+{
+    (void)state, (void)in, (void)in_len, (void)out, (void)out_cap;
+    *out_len = 0;
+    return MC_TRANSFER_FAIL;
+}
+
+const te_backend_t te_backend_rdma = {
+    .name = "rdma",
+    .init = off_init,
+    .fini = off_fini,
+    .reg = off_reg,
+    .unreg = off_unreg,
+    .describe = off_describe,
+    .open = off_open,
+    .slice_count = off_slice_count,
+    .submit = off_submit,
+};
