@@ -62,7 +62,7 @@ static uint8_t *nul_strings(const char *buf, size_t len)
 
 static bool tok_has_nul(const uint8_t *bits, size_t tok)
 {
-    return (bits[tok / 8] >> (tok % 8)) & 1u;
+    return ((unsigned)bits[tok / 8] >> (tok % 8)) & 1u;
 }
 
 /* Returns false when a member name holds a NUL (the document is refused:
