@@ -25,10 +25,11 @@ static int fail(mc_json_err_t *err, const char *fmt, ...)
 
 /* cJSON keeps no string length: a NUL inside a string, raw or as \u0000,
  * silently cuts valuestring. nul_strings() lexes the text once and returns
- * which string tokens, in document order, hold one (bit i of a growable
- * bitmap; *n gets the token count); mark_nul() walks the tree in the same
- * order (member names are tokens too) and flags those nodes, so getters can
- * refuse them. Runs only when the text holds a NUL byte or "\u0000". */
+ * a bitmap of the string tokens, in document order, that hold one (bit i =
+ * token i; a text of len bytes has fewer than len tokens); mark_nul() walks
+ * the tree in the same order (member names are tokens too; cJSON bounds the
+ * nesting) and flags those nodes, so getters can refuse them. Runs only when
+ * the text holds a NUL byte or "\u0000". */
 #define NUL_FLAG (1 << 12) /* outside cJSON's type bits (0xFF, 256, 512) */
 
 static bool may_hold_nul(const char *buf, size_t len)
@@ -113,11 +114,11 @@ cJSON *mc_json_parse_object(const char *buf, size_t len, mc_json_err_t *err)
     if (may_hold_nul(buf, len)) {
         uint8_t *bits = nul_strings(buf, len);
         size_t tok = 0;
-        bool ok = bits && mark_nul(root, bits, &tok);
+        bool oom = !bits, ok = !oom && mark_nul(root, bits, &tok);
         free(bits);
         if (!ok) {
             cJSON_Delete(root);
-            fail(err, bits ? "NUL character in a member name" : "out of memory");
+            fail(err, oom ? "out of memory" : "NUL character in a member name");
             return NULL;
         }
     }
@@ -158,15 +159,17 @@ int mc_json_get_key(const cJSON *obj, const char *name, size_t max_len, const ch
                     size_t *len, mc_json_err_t *err)
 {
     const char *s = NULL;
+    size_t n;
 
     if (mc_json_get_str(obj, name, true, max_len, &s, err) != MC_OK)
         return MC_INVALID_KEY;
-    if (mc_key_validate(s, strlen(s), max_len) != MC_OK) {
+    n = strlen(s); /* exact: a NUL-holding string was refused above */
+    if (mc_key_validate(s, n, max_len) != MC_OK) {
         fail(err, "field '%s': empty key", name);
         return MC_INVALID_KEY;
     }
     *out = s;
-    *len = strlen(s);
+    *len = n;
     return MC_OK;
 }
 
