@@ -117,11 +117,6 @@ static bool decode_keys(mc_http_req_t *req, mc_http_resp_t *resp, bool want_size
     return rc == MC_OK;
 }
 
-static bool is_single(const mc_keys_req_t *kr)
-{
-    return !cJSON_GetObjectItemCaseSensitive(kr->root, "keys");
-}
-
 static mc_master_put_cfg_t put_cfg(const mc_keys_req_t *kr)
 {
     mc_master_put_cfg_t c = {.replica_num = kr->config.replica_num,
@@ -181,7 +176,7 @@ static void h_put_start(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         if (items[i].rc == MC_OK)
             to_result(core, &cache, &items[i].replicas, now, &res[i]);
     }
-    reply_results(req, resp, res, kr.n, MC_RES_REPLICAS, is_single(&kr));
+    reply_results(req, resp, res, kr.n, MC_RES_REPLICAS, kr.single);
 out:
     free(res);
     free(items);
@@ -205,7 +200,7 @@ static void run_put_batch(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_t 
         fn(core, kr.client_id, items, kr.n, mc_now_ms());
         for (size_t i = 0; i < kr.n; i++)
             res[i].code = items[i].rc;
-        reply_results(req, resp, res, kr.n, 0, is_single(&kr));
+        reply_results(req, resp, res, kr.n, 0, kr.single);
     }
     free(res);
     free(items);
@@ -259,7 +254,7 @@ static void h_get_replica_list(mc_http_req_t *req, mc_http_resp_t *resp, void *c
             to_result(core, &cache, &reps[i], now, &res[i]);
     }
     reply_results(req, resp, res, kr.n, MC_RES_REPLICAS | MC_RES_SIZE | MC_RES_LEASE,
-                  is_single(&kr));
+                  kr.single);
 out:
     free(rc);
     free(res);
@@ -314,7 +309,7 @@ static void h_get_size(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     } else {
         for (size_t i = 0; i < kr.n; i++)
             res[i].code = mc_master_get_size(core, kr.keys[i], kr.key_lens[i], &res[i].size);
-        reply_results(req, resp, res, kr.n, MC_RES_SIZE, is_single(&kr));
+        reply_results(req, resp, res, kr.n, MC_RES_SIZE, kr.single);
     }
     free(res);
     mc_keys_req_cleanup(&kr);
@@ -339,7 +334,7 @@ static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         mc_master_batch_remove(core, keys, kr.n, kr.force, mc_now_ms(), rc);
         for (size_t i = 0; i < kr.n; i++)
             res[i].code = rc[i];
-        reply_results(req, resp, res, kr.n, 0, is_single(&kr));
+        reply_results(req, resp, res, kr.n, 0, kr.single);
     }
     free(rc);
     free(res);
@@ -470,18 +465,18 @@ int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t 
         const char *path;
         mc_http_handler_fn fn;
     } routes[] = {
-        {"/api/v1/mount_segment", h_mount},
-        {"/api/v1/unmount_segment", h_unmount},
-        {"/api/v1/ping", h_ping},
-        {"/api/v1/put_start", h_put_start},
-        {"/api/v1/put_end", h_put_end},
-        {"/api/v1/put_revoke", h_put_revoke},
-        {"/api/v1/get_replica_list", h_get_replica_list},
-        {"/api/v1/exist", h_exist},
-        {"/api/v1/get_size", h_get_size},
-        {"/api/v1/remove", h_remove},
-        {"/api/v1/remove_by_regex", h_remove_by_regex},
-        {"/api/v1/remove_all", h_remove_all},
+        {MC_ROUTE_MOUNT_SEGMENT, h_mount},
+        {MC_ROUTE_UNMOUNT_SEGMENT, h_unmount},
+        {MC_ROUTE_PING, h_ping},
+        {MC_ROUTE_PUT_START, h_put_start},
+        {MC_ROUTE_PUT_END, h_put_end},
+        {MC_ROUTE_PUT_REVOKE, h_put_revoke},
+        {MC_ROUTE_GET_REPLICA_LIST, h_get_replica_list},
+        {MC_ROUTE_EXIST, h_exist},
+        {MC_ROUTE_GET_SIZE, h_get_size},
+        {MC_ROUTE_REMOVE, h_remove},
+        {MC_ROUTE_REMOVE_BY_REGEX, h_remove_by_regex},
+        {MC_ROUTE_REMOVE_ALL, h_remove_all},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (mc_http_server_route(srv, "POST", routes[i].path, max_body, routes[i].fn, core) !=

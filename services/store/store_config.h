@@ -15,6 +15,7 @@ typedef struct store_config {
     uint64_t rest_port;
     uint64_t threads;
     uint64_t max_body_bytes;
+    uint64_t max_reply_bytes;
     bool hugepages;
     bool populate_segment;
     uint64_t transfer_timeout_ms;

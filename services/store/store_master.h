@@ -1,7 +1,14 @@
-/* The store service's client of the master's HTTP/JSON API
- * (docs/master-api.md). Every message goes through libs/common's master_msg
- * encoders and decoders, the same ones the master's routes use.
- * Thread-safe: the HTTP client pools keep-alive connections. */
+/* The store service's view of the master: one typed call per master
+ * operation, behind a small table of functions so the operations in
+ * store_ops.c run unchanged against the real master (HTTP/JSON,
+ * docs/master-api.md, through libs/common's master_msg codec) or against a
+ * fake in a unit test (tests/unit/store/test_ops.c).
+ *
+ * Every call returns MC_OK, MC_RPC_FAIL (no usable answer: unreachable,
+ * timed out, garbled) or the error the master answered for the whole
+ * request. The keys calls then carry one result per key in *out (exactly
+ * req->n of them; anything else is MC_RPC_FAIL), which the caller frees with
+ * mc_results_cleanup. */
 #ifndef MC_STORE_MASTER_H
 #define MC_STORE_MASTER_H
 
@@ -10,28 +17,71 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct store_master store_master_t;
+/* The object calls: a keys request in, per-key results out. */
+typedef enum store_master_call {
+    STORE_M_PUT_START,    /* keys, sizes, config -> replicas to write */
+    STORE_M_PUT_END,      /* keys -> codes */
+    STORE_M_PUT_REVOKE,   /* keys -> codes */
+    STORE_M_GET_REPLICAS, /* keys -> replicas, size, lease_ms */
+    STORE_M_EXIST,        /* keys -> exists */
+    STORE_M_GET_SIZE,     /* keys -> size */
+    STORE_M_REMOVE,       /* keys, force -> codes */
+    STORE_M_CALLS
+} store_master_call_t;
 
-/* addr: "host:port" or a URL ("http://host:port"). timeout_ms bounds each
- * request (retries included per attempt). NULL on bad input or no memory. */
-store_master_t *store_master_create(const char *addr, long timeout_ms, int retries);
+typedef struct store_master_ops {
+    int (*keys)(void *ctx, store_master_call_t call, const mc_keys_req_t *req,
+                mc_results_t *out);
+    int (*mount)(void *ctx, const mc_segment_msg_t *seg, uint64_t *epoch);
+    int (*unmount)(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id);
+    /* *need_remount: the master does not know this client (first contact,
+     * restart, or TTL expiry). */
+    int (*ping)(void *ctx, mc_uuid_t client_id, bool *need_remount);
+    /* pattern NULL = remove_all. */
+    int (*remove_many)(void *ctx, const char *pattern, bool force, uint64_t *removed);
+    void (*destroy)(void *ctx);
+} store_master_ops_t;
+
+/* A master: the table and its state. Callers use the functions below. */
+typedef struct store_master {
+    const store_master_ops_t *ops;
+    void *ctx;
+} store_master_t;
+
+/* The HTTP master. addr: "host:port" or a URL ("http://host:port").
+ * timeout_ms bounds each request (per attempt). NULL on bad input or no
+ * memory. Thread-safe: the HTTP client pools keep-alive connections. */
+store_master_t *store_master_http_create(const char *addr, long timeout_ms, int retries);
+/* Any master (ops, ctx adopted: ops->destroy(ctx) runs at destroy). */
+store_master_t *store_master_wrap(const store_master_ops_t *ops, void *ctx);
 void store_master_destroy(store_master_t *m);
 
-/* POSTs a keys request to route ("/api/v1/put_start", ...) and decodes the
- * per-key results into res[0..req->n). *root_out owns the strings of the
- * replicas; the caller deletes it with cJSON_Delete (NULL on failure).
- * Returns MC_OK (per-key codes in res), MC_RPC_FAIL (no answer) or the
- * error of a malformed/refused exchange. */
-int store_master_keys(store_master_t *m, const char *route, const mc_keys_req_t *req,
-                      mc_key_result_t *res, cJSON **root_out);
+/* Checks the answer's shape (one result per key) whatever the master. */
+int store_master_keys(store_master_t *m, store_master_call_t call, const mc_keys_req_t *req,
+                      mc_results_t *out);
 
-int store_master_mount(store_master_t *m, const mc_segment_msg_t *seg, uint64_t *epoch);
-int store_master_unmount(store_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id);
-/* *need_remount: the master does not know this client (first contact,
- * restart, or TTL expiry). */
-int store_master_ping(store_master_t *m, mc_uuid_t client_id, bool *need_remount);
-/* pattern NULL = remove_all. */
-int store_master_remove_many(store_master_t *m, const char *pattern, bool force,
-                             uint64_t *removed);
+static inline int store_master_mount(store_master_t *m, const mc_segment_msg_t *seg,
+                                     uint64_t *epoch)
+{
+    return m->ops->mount(m->ctx, seg, epoch);
+}
+
+static inline int store_master_unmount(store_master_t *m, mc_uuid_t segment_id,
+                                       mc_uuid_t client_id)
+{
+    return m->ops->unmount(m->ctx, segment_id, client_id);
+}
+
+static inline int store_master_ping(store_master_t *m, mc_uuid_t client_id, bool *need_remount)
+{
+    return m->ops->ping(m->ctx, client_id, need_remount);
+}
+
+static inline int store_master_remove_many(store_master_t *m, const char *pattern, bool force,
+                                           uint64_t *removed)
+{
+    *removed = 0;
+    return m->ops->remove_many(m->ctx, pattern, force, removed);
+}
 
 #endif

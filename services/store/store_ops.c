@@ -14,12 +14,12 @@
 /* Per-batch scratch: the master's answers and the request arrays. */
 typedef struct batch {
     size_t n;                 /* keys sent to the master */
+    size_t total;             /* keys of the caller's call */
     uint32_t *idx;            /* batch position -> caller's index */
     const char **keys;
     size_t *lens;
     uint64_t *sizes;
-    mc_key_result_t *res;
-    cJSON *root;
+    mc_results_t ans;         /* the master's answer, one result per key */
 } batch_t;
 
 static void batch_cleanup(batch_t *b)
@@ -28,8 +28,7 @@ static void batch_cleanup(batch_t *b)
     free(b->keys);
     free(b->lens);
     free(b->sizes);
-    free(b->res);
-    cJSON_Delete(b->root);
+    mc_results_cleanup(&b->ans);
     memset(b, 0, sizeof(*b));
 }
 
@@ -52,8 +51,8 @@ static int batch_init(batch_t *b, size_t n, const char *const *keys, const size_
     b->keys = malloc(n * sizeof(*b->keys));
     b->lens = malloc(n * sizeof(*b->lens));
     b->sizes = malloc(n * sizeof(*b->sizes));
-    b->res = malloc(n * sizeof(*b->res));
-    if (!b->idx || !b->keys || !b->lens || !b->sizes || !b->res) {
+    b->total = n;
+    if (!b->idx || !b->keys || !b->lens || !b->sizes) {
         batch_cleanup(b);
         return MC_INTERNAL_ERROR;
     }
@@ -73,8 +72,8 @@ static int batch_init(batch_t *b, size_t n, const char *const *keys, const size_
     return MC_OK;
 }
 
-/* One master round trip for the collected keys. */
-static int batch_call(store_service_t *s, batch_t *b, const char *route, bool with_sizes,
+/* One master round trip for the collected keys; b->ans gets the answer. */
+static int batch_call(store_service_t *s, batch_t *b, store_master_call_t call, bool with_sizes,
                       const mc_replicate_cfg_t *cfg, bool force)
 {
     mc_keys_req_t req = {.client_id = s->client_id, .n = b->n, .keys = b->keys,
@@ -82,14 +81,8 @@ static int batch_call(store_service_t *s, batch_t *b, const char *route, bool wi
                          .has_config = cfg != NULL, .force = force};
     if (cfg)
         req.config = *cfg;
-    return store_master_keys(s->master, route, &req, b->res, &b->root);
-}
-
-static void to_reps(const mc_key_result_t *r, store_rep_t *reps)
-{
-    for (uint32_t j = 0; j < r->n && j < MC_MAX_REPLICAS; j++)
-        reps[j] = (store_rep_t){.segment = r->rep[j].segment, .epoch = r->rep[j].epoch,
-                                .offset = r->rep[j].offset, .size = r->rep[j].size};
+    mc_results_cleanup(&b->ans);
+    return store_master_keys(s->master, call, &req, &b->ans);
 }
 
 /* Adds a transfer request for replica rep of a copy; on failure to open the
@@ -154,7 +147,7 @@ static void put_write(store_service_t *s, const batch_t *b, const void *const *v
     }
     for (size_t i = 0; reqs && req_copy && i < nc; i++) {
         store_copy_t *c = &copies[i];
-        const mc_replica_t *rep = &b->res[c->key].rep[c->replica];
+        const mc_replica_t *rep = &b->ans.res[c->key].rep[c->replica];
         void *src = (void *)(uintptr_t)values[b->idx[c->key]]; /* WRITE only reads it */
         if (c->where == STORE_AT_REMOTE)
             add_remote(s, rep, MC_TE_WRITE, src, c, reqs, &nreq, req_copy, i);
@@ -162,7 +155,7 @@ static void put_write(store_service_t *s, const batch_t *b, const void *const *v
     /* local copies overlap with the remote ones in flight */
     for (size_t i = 0; reqs && req_copy && i < nc; i++) {
         store_copy_t *c = &copies[i];
-        const mc_replica_t *rep = &b->res[c->key].rep[c->replica];
+        const mc_replica_t *rep = &b->ans.res[c->key].rep[c->replica];
         if (c->where != STORE_AT_LOCAL)
             continue;
         memcpy((char *)s->seg.base + rep->offset, values[b->idx[c->key]], rep->size);
@@ -181,20 +174,19 @@ static void put_write(store_service_t *s, const batch_t *b, const void *const *v
 static void put_finish(store_service_t *s, batch_t *b, store_put_key_t *pk)
 {
     batch_t sub[2] = {{0}}; /* 0: end, 1: revoke */
-    static const char *const route[2] = {"/api/v1/put_end", "/api/v1/put_revoke"};
+    static const store_master_call_t call[2] = {STORE_M_PUT_END, STORE_M_PUT_REVOKE};
 
     for (int w = 0; w < 2; w++) {
         sub[w].idx = malloc(b->n * sizeof(uint32_t));
         sub[w].keys = malloc(b->n * sizeof(char *));
         sub[w].lens = malloc(b->n * sizeof(size_t));
-        sub[w].res = malloc(b->n * sizeof(mc_key_result_t));
     }
     for (size_t i = 0; i < b->n; i++) {
         int w;
         if (pk[i].state != STORE_PUT_WRITING)
             continue;
         w = store_put_should_end(&pk[i]) ? 0 : 1;
-        if (!sub[w].idx || !sub[w].keys || !sub[w].lens || !sub[w].res) {
+        if (!sub[w].idx || !sub[w].keys || !sub[w].lens) {
             pk[i].code = MC_INTERNAL_ERROR; /* the master reclaims it after its timeout */
             continue;
         }
@@ -203,9 +195,9 @@ static void put_finish(store_service_t *s, batch_t *b, store_put_key_t *pk)
         sub[w].lens[sub[w].n++] = b->lens[i];
     }
     for (int w = 0; w < 2; w++) {
-        int rc = sub[w].n ? batch_call(s, &sub[w], route[w], false, NULL, false) : MC_OK;
+        int rc = sub[w].n ? batch_call(s, &sub[w], call[w], false, NULL, false) : MC_OK;
         for (size_t j = 0; w == 0 && j < sub[w].n; j++) {
-            int code = rc != MC_OK ? rc : sub[w].res[j].code;
+            int code = rc != MC_OK ? rc : sub[w].ans.res[j].code;
             if (code != MC_OK)
                 pk[sub[w].idx[j]].code = code;
         }
@@ -231,15 +223,14 @@ static int put_run(store_service_t *s, batch_t *b, const void *const *values,
         cfg.preferred[0] = opts->preferred;
         cfg.n_preferred = 1;
     }
-    if (!pk || !copies || (rc = batch_call(s, b, "/api/v1/put_start", true, &cfg, false)) != MC_OK)
+    if (!pk || !copies || (rc = batch_call(s, b, STORE_M_PUT_START, true, &cfg, false)) != MC_OK)
         goto out;
     t1 = mc_now_ns();
     mc_histogram_observe(s->st.put_meta, (double)(t1 - t0) / 1e9);
     for (size_t i = 0; i < b->n; i++) {
-        store_rep_t reps[MC_MAX_REPLICAS];
-        to_reps(&b->res[i], reps);
-        store_put_plan_key((uint32_t)i, b->res[i].code, reps, b->res[i].n, b->sizes[i], &local,
-                           copies, b->n * MC_MAX_REPLICAS, &nc, &pk[i]);
+        const mc_key_result_t *r = &b->ans.res[i];
+        store_put_plan_key((uint32_t)i, r->code, r->rep, r->n, b->sizes[i], &local, copies,
+                           b->n * MC_MAX_REPLICAS, &nc, &pk[i]);
     }
     put_write(s, b, values, copies, nc, pk);
     t0 = mc_now_ns();
@@ -285,12 +276,38 @@ typedef struct get_key {
     uint32_t order[MC_MAX_REPLICAS];
     uint32_t n_order, next; /* replicas to try, next one */
     uint64_t deadline_ms;
-    int code; /* MC_TE_PENDING while replicas are left */
+    void *dst;              /* where the sink put this key's bytes */
+    int code;               /* MC_TE_PENDING while replicas are left */
 } get_key_t;
+
+/* Asks the sink where the values of the keys still pending go (sizes in the
+ * caller's index space, 0 for keys not read) and records the answer in gk.
+ * A key the sink leaves out fails with BUFFER_OVERFLOW; a sink error fails
+ * every pending key with it. */
+static void get_place(const batch_t *b, const store_get_sink_t *sink, get_key_t *gk,
+                      uint64_t *sizes)
+{
+    void **dst = calloc(b->total, sizeof(*dst));
+    int rc = dst ? MC_OK : MC_INTERNAL_ERROR;
+    size_t want = 0;
+
+    for (size_t i = 0; i < b->n; i++)
+        want += gk[i].code == MC_TE_PENDING;
+    if (rc == MC_OK && want > 0)
+        rc = sink->place(sink->ctx, b->total, sizes, dst);
+    for (size_t i = 0; i < b->n; i++) {
+        if (gk[i].code != MC_TE_PENDING)
+            continue;
+        gk[i].dst = rc == MC_OK ? dst[b->idx[i]] : NULL;
+        if (!gk[i].dst)
+            gk[i].code = rc != MC_OK ? rc : MC_BUFFER_OVERFLOW;
+    }
+    free(dst);
+}
 
 /* Starts one round: the next replica of every pending key. Local copies are
  * done inline (memcpy under the lease); remote ones become requests. */
-static size_t get_round_plan(store_service_t *s, batch_t *b, get_key_t *gk, store_value_t *out,
+static size_t get_round_plan(store_service_t *s, const batch_t *b, get_key_t *gk,
                              store_copy_t *copies, mc_te_request_t *reqs, size_t *req_copy,
                              size_t *nreq)
 {
@@ -299,8 +316,9 @@ static size_t get_round_plan(store_service_t *s, batch_t *b, get_key_t *gk, stor
 
     *nreq = 0;
     for (size_t i = 0; i < b->n; i++) {
-        store_copy_t *c;
+        const mc_key_result_t *r = &b->ans.res[i];
         const mc_replica_t *rep;
+        store_copy_t *c;
         if (gk[i].code != MC_TE_PENDING)
             continue;
         if (gk[i].next >= gk[i].n_order) {
@@ -310,14 +328,13 @@ static size_t get_round_plan(store_service_t *s, batch_t *b, get_key_t *gk, stor
         c = &copies[nc];
         *c = (store_copy_t){.key = (uint32_t)i, .replica = gk[i].order[gk[i].next++],
                             .status = MC_TE_PENDING};
-        rep = &b->res[i].rep[c->replica];
-        store_rep_t r = {rep->segment, rep->epoch, rep->offset, rep->size};
-        c->where = store_rep_where(&r, &local, b->res[i].size);
+        rep = &r->rep[c->replica];
+        c->where = store_rep_where(rep, &local, r->size);
         if (c->where == STORE_AT_LOCAL) {
-            memcpy(out[b->idx[i]].data, (char *)s->seg.base + rep->offset, rep->size);
+            memcpy(gk[i].dst, (char *)s->seg.base + rep->offset, rep->size);
             c->status = MC_OK;
         } else if (c->where == STORE_AT_REMOTE) {
-            add_remote(s, rep, MC_TE_READ, out[b->idx[i]].data, c, reqs, nreq, req_copy, nc);
+            add_remote(s, rep, MC_TE_READ, gk[i].dst, c, reqs, nreq, req_copy, nc);
         } else {
             c->status = MC_INVALID_REPLICA; /* remounted since the answer */
         }
@@ -360,12 +377,13 @@ static uint64_t get_round_timeout(const batch_t *b, const get_key_t *gk)
 /* Notes an own-segment replica of a key we were just granted a lease on, for
  * get_from_leases (see lease_cache.h for why that is safe). */
 static void remember_local(store_service_t *s, const char *key, size_t len,
-                           const store_rep_t *reps, uint32_t n, const store_local_seg_t *local,
-                           uint64_t size, uint64_t deadline_ms)
+                           const mc_key_result_t *r, const store_local_seg_t *local,
+                           uint64_t deadline_ms)
 {
-    for (uint32_t j = 0; j < n && j < MC_MAX_REPLICAS; j++) {
-        if (store_rep_where(&reps[j], local, size) == STORE_AT_LOCAL) {
-            store_lease_entry_t e = {reps[j].offset, reps[j].size, reps[j].epoch, deadline_ms};
+    for (uint32_t j = 0; j < r->n && j < MC_MAX_REPLICAS; j++) {
+        if (store_rep_where(&r->rep[j], local, r->size) == STORE_AT_LOCAL) {
+            store_lease_entry_t e = {r->rep[j].offset, r->rep[j].size, r->rep[j].epoch,
+                                     deadline_ms};
             store_lease_cache_put(s->leases, key, len, &e);
             return;
         }
@@ -375,64 +393,63 @@ static void remember_local(store_service_t *s, const char *key, size_t len,
 /* The master is unreachable (err): serve the keys whose own-segment replica is
  * still under a lease granted earlier, copying it and checking the lease
  * again after the copy; every other key fails with err. */
-static void get_from_leases(store_service_t *s, batch_t *b, store_value_t *out, int *codes,
-                            int err)
+static void get_from_leases(store_service_t *s, const batch_t *b, const store_get_sink_t *sink,
+                            get_key_t *gk, uint64_t *sizes, int err)
 {
     uint64_t epoch = atomic_load(&s->epoch);
+    store_lease_entry_t *e = calloc(b->n, sizeof(*e));
 
     for (size_t i = 0; i < b->n; i++) {
-        store_value_t *v = &out[b->idx[i]];
-        store_lease_entry_t e;
-        codes[b->idx[i]] = err;
-        if (!s->seg.base || epoch == 0 ||
-            !store_lease_cache_get(s->leases, b->keys[i], b->lens[i], mc_now_ms(), &e) ||
-            e.epoch != epoch || e.offset > s->seg.size || e.size > s->seg.size - e.offset ||
-            !(v->data = malloc(e.size ? e.size : 1)))
+        gk[i].code = err;
+        if (!e || !s->seg.base || epoch == 0 ||
+            !store_lease_cache_get(s->leases, b->keys[i], b->lens[i], mc_now_ms(), &e[i]) ||
+            e[i].epoch != epoch || e[i].size == 0 || e[i].offset > s->seg.size ||
+            e[i].size > s->seg.size - e[i].offset)
             continue;
-        memcpy(v->data, (char *)s->seg.base + e.offset, e.size);
-        if (store_lease_covers(e.deadline_ms, mc_now_ms())) {
-            v->size = e.size;
-            codes[b->idx[i]] = MC_OK;
-            mc_counter_add(s->st.get_bytes, e.size);
+        gk[i].code = MC_TE_PENDING;
+        sizes[b->idx[i]] = e[i].size;
+    }
+    get_place(b, sink, gk, sizes);
+    for (size_t i = 0; i < b->n; i++) {
+        if (gk[i].code != MC_TE_PENDING)
+            continue;
+        memcpy(gk[i].dst, (char *)s->seg.base + e[i].offset, e[i].size);
+        if (store_lease_covers(e[i].deadline_ms, mc_now_ms())) {
+            gk[i].code = MC_OK;
         } else {
-            free(v->data);
-            *v = (store_value_t){NULL, 0};
-            codes[b->idx[i]] = MC_LEASE_EXPIRED;
+            gk[i].code = MC_LEASE_EXPIRED;
+            mc_counter_add(s->st.lease_expired, 1);
         }
     }
+    free(e);
 }
 
-/* Sets up per-key state from the get_replica_list answer; allocates the
- * output buffers of the keys that have something to read. */
-static void get_prepare(store_service_t *s, batch_t *b, uint64_t sent_ms, get_key_t *gk,
-                        store_value_t *out)
+/* Sets up per-key state from the get_replica_list answer: the read order,
+ * the lease deadline, the size of each key to read. */
+static void get_prepare(store_service_t *s, const batch_t *b, uint64_t sent_ms, get_key_t *gk,
+                        uint64_t *sizes)
 {
     store_local_seg_t local = store_local_view(s);
 
     for (size_t i = 0; i < b->n; i++) {
-        const mc_key_result_t *r = &b->res[i];
-        store_rep_t reps[MC_MAX_REPLICAS];
+        const mc_key_result_t *r = &b->ans.res[i];
         gk[i].code = store_get_code(r->code);
         if (gk[i].code != MC_OK)
             continue;
-        to_reps(r, reps);
-        gk[i].n_order = (uint32_t)store_read_order(reps, r->n, &local, r->size, gk[i].order);
+        gk[i].n_order = (uint32_t)store_read_order(r->rep, r->n, &local, r->size, gk[i].order);
         gk[i].deadline_ms = store_lease_deadline_ms(sent_ms, r->lease_ms);
-        remember_local(s, b->keys[i], b->lens[i], reps, r->n, &local, r->size,
-                       gk[i].deadline_ms);
+        remember_local(s, b->keys[i], b->lens[i], r, &local, gk[i].deadline_ms);
         gk[i].code = MC_TE_PENDING;
         if (gk[i].n_order == 0 || r->size == 0) {
             gk[i].code = MC_OBJECT_NOT_FOUND; /* no replica we can use: gone */
             continue;
         }
-        out[b->idx[i]].data = malloc(r->size);
-        out[b->idx[i]].size = r->size;
-        if (!out[b->idx[i]].data)
-            gk[i].code = MC_INTERNAL_ERROR;
+        sizes[b->idx[i]] = r->size;
     }
 }
 
-static int get_run(store_service_t *s, batch_t *b, store_value_t *out, int *codes)
+static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink,
+                    uint64_t *sizes, int *codes)
 {
     get_key_t *gk = calloc(b->n, sizeof(*gk));
     store_copy_t *copies = calloc(b->n, sizeof(*copies));
@@ -443,59 +460,63 @@ static int get_run(store_service_t *s, batch_t *b, store_value_t *out, int *code
 
     if (!gk || !copies || !reqs || !req_copy)
         goto out;
-    rc = batch_call(s, b, "/api/v1/get_replica_list", false, NULL, false);
+    rc = batch_call(s, b, STORE_M_GET_REPLICAS, false, NULL, false);
     if (rc == MC_RPC_FAIL) {
-        get_from_leases(s, b, out, codes, rc);
+        get_from_leases(s, b, sink, gk, sizes, rc);
         rc = MC_OK;
-        goto out;
+        goto done;
     }
     if (rc != MC_OK)
         goto out;
     t1 = mc_now_ns();
     mc_histogram_observe(s->st.get_meta, (double)(t1 - t0) / 1e9);
-    get_prepare(s, b, sent_ms, gk, out);
+    get_prepare(s, b, sent_ms, gk, sizes);
+    get_place(b, sink, gk, sizes);
     for (unsigned round = 0; round < MC_MAX_REPLICAS + 1; round++) {
-        size_t nreq = 0, nc = get_round_plan(s, b, gk, out, copies, reqs, req_copy, &nreq);
+        size_t nreq = 0, nc = get_round_plan(s, b, gk, copies, reqs, req_copy, &nreq);
         if (nc == 0)
             break;
         run_transfers(s, reqs, nreq, req_copy, copies, get_round_timeout(b, gk));
         get_round_fold(s, gk, copies, nc);
     }
     mc_histogram_observe(s->st.get_data, (double)(mc_now_ns() - t1) / 1e9);
+done:
     for (size_t i = 0; i < b->n; i++) {
-        store_value_t *v = &out[b->idx[i]];
-        codes[b->idx[i]] = gk[i].code == MC_TE_PENDING ? MC_TRANSFER_FAIL : gk[i].code;
-        if (codes[b->idx[i]] == MC_OK) {
-            mc_counter_add(s->st.get_bytes, v->size);
-            continue;
-        }
-        free(v->data); /* an error or a miss never carries bytes */
-        *v = (store_value_t){NULL, 0};
+        uint32_t j = b->idx[i];
+        codes[j] = gk[i].code == MC_TE_PENDING ? MC_TRANSFER_FAIL : gk[i].code;
+        if (codes[j] == MC_OK)
+            mc_counter_add(s->st.get_bytes, sizes[j]);
+        else
+            sizes[j] = 0; /* an error or a miss never carries bytes */
     }
 out:
+    if (rc != MC_OK)
+        for (size_t i = 0; i < b->n; i++)
+            codes[b->idx[i]] = rc;
     free(gk);
     free(copies);
     free(reqs);
     free(req_copy);
-    return rc;
 }
 
 void store_get_batch(store_service_t *s, size_t n, const char *const *keys,
-                     const size_t *key_lens, store_value_t *out, int *codes)
+                     const size_t *key_lens, const store_get_sink_t *sink, uint64_t *sizes,
+                     int *codes)
 {
     batch_t b;
     int rc;
 
-    for (size_t i = 0; out && i < n; i++)
-        out[i] = (store_value_t){NULL, 0};
-    rc = out && codes ? batch_init(&b, n, keys, key_lens, NULL, codes) : MC_INVALID_PARAMS;
+    for (size_t i = 0; sizes && i < n; i++)
+        sizes[i] = 0;
+    rc = sink && sink->place && sizes && codes
+             ? batch_init(&b, n, keys, key_lens, NULL, codes)
+             : MC_INVALID_PARAMS;
     if (rc != MC_OK) {
         fill_codes(codes, n, rc);
         return;
     }
-    if (b.n > 0 && (rc = get_run(s, &b, out, codes)) != MC_OK)
-        for (size_t i = 0; i < b.n; i++)
-            codes[b.idx[i]] = rc;
+    if (b.n > 0)
+        get_run(s, &b, sink, sizes, codes);
     for (size_t i = 0; i < n; i++) {
         if (codes[i] == MC_OBJECT_NOT_FOUND)
             mc_counter_add(s->st.get_misses, 1);
@@ -506,12 +527,46 @@ void store_get_batch(store_service_t *s, size_t n, const char *const *keys,
     batch_cleanup(&b);
 }
 
+static int place_malloc(void *ctx, size_t n, const uint64_t *sizes, void **dst)
+{
+    void **bufs = ctx;
+
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = bufs[i] = sizes[i] ? malloc(sizes[i]) : NULL;
+        if (sizes[i] && !bufs[i])
+            return MC_INTERNAL_ERROR;
+    }
+    return MC_OK;
+}
+
+void store_get_batch_alloc(store_service_t *s, size_t n, const char *const *keys,
+                           const size_t *key_lens, store_value_t *out, int *codes)
+{
+    void **bufs = out ? calloc(n ? n : 1, sizeof(*bufs)) : NULL;
+    uint64_t *sizes = out ? calloc(n ? n : 1, sizeof(*sizes)) : NULL;
+    store_get_sink_t sink = {place_malloc, bufs};
+
+    if (!bufs || !sizes) {
+        fill_codes(codes, n, out ? MC_INTERNAL_ERROR : MC_INVALID_PARAMS);
+    } else {
+        store_get_batch(s, n, keys, key_lens, &sink, sizes, codes);
+        for (size_t i = 0; i < n; i++) {
+            bool ok = codes && codes[i] == MC_OK;
+            out[i] = (store_value_t){ok ? bufs[i] : NULL, ok ? sizes[i] : 0};
+            if (!ok)
+                free(bufs[i]);
+        }
+    }
+    free(bufs);
+    free(sizes);
+}
+
 /* ---------------- pass-through ---------------- */
 
 /* One master call over the valid keys; per-key codes (and the field fetched
  * by pick) land at the caller's indexes. */
 static void passthrough(store_service_t *s, size_t n, const char *const *keys,
-                        const size_t *lens, const char *route, bool force, int *codes,
+                        const size_t *lens, store_master_call_t call, bool force, int *codes,
                         void (*pick)(const mc_key_result_t *, void *, size_t), void *field)
 {
     batch_t b;
@@ -522,11 +577,11 @@ static void passthrough(store_service_t *s, size_t n, const char *const *keys,
         return;
     }
     if (b.n > 0)
-        rc = batch_call(s, &b, route, false, NULL, force);
+        rc = batch_call(s, &b, call, false, NULL, force);
     for (size_t i = 0; i < b.n; i++) {
-        codes[b.idx[i]] = rc != MC_OK ? rc : b.res[i].code;
+        codes[b.idx[i]] = rc != MC_OK ? rc : b.ans.res[i].code;
         if (rc == MC_OK && pick)
-            pick(&b.res[i], field, b.idx[i]);
+            pick(&b.ans.res[i], field, b.idx[i]);
     }
     batch_cleanup(&b);
 }
@@ -550,8 +605,7 @@ void store_exist_batch(store_service_t *s, size_t n, const char *const *keys,
     }
     for (size_t i = 0; i < n; i++)
         exists[i] = false;
-    passthrough(s, n, keys, key_lens, "/api/v1/exist", false, codes, pick_exists,
-                       exists);
+    passthrough(s, n, keys, key_lens, STORE_M_EXIST, false, codes, pick_exists, exists);
 }
 
 void store_size_batch(store_service_t *s, size_t n, const char *const *keys,
@@ -563,14 +617,13 @@ void store_size_batch(store_service_t *s, size_t n, const char *const *keys,
     }
     for (size_t i = 0; i < n; i++)
         sizes[i] = 0;
-    passthrough(s, n, keys, key_lens, "/api/v1/get_size", false, codes, pick_size,
-                       sizes);
+    passthrough(s, n, keys, key_lens, STORE_M_GET_SIZE, false, codes, pick_size, sizes);
 }
 
 void store_remove_batch(store_service_t *s, size_t n, const char *const *keys,
                         const size_t *key_lens, bool force, int *codes)
 {
-    passthrough(s, n, keys, key_lens, "/api/v1/remove", force, codes, NULL, NULL);
+    passthrough(s, n, keys, key_lens, STORE_M_REMOVE, force, codes, NULL, NULL);
 }
 
 int store_remove_many(store_service_t *s, const char *pattern, bool force, uint64_t *removed)

@@ -37,6 +37,12 @@ static void reply_code(mc_http_resp_t *resp, int code)
         mc_http_reply_error(resp, code, mc_err_desc(code));
 }
 
+/* Every handler's ctx is the store_routes_t given at registration. */
+static store_service_t *svc_of(void *ctx)
+{
+    return ((const store_routes_t *)ctx)->svc;
+}
+
 static bool query_bool(mc_http_req_t *req, const char *name)
 {
     const char *v = mc_http_req_query(req, name, NULL);
@@ -63,7 +69,7 @@ static void do_get(store_service_t *svc, mc_http_resp_t *resp, const char *key, 
     store_value_t v = {NULL, 0};
     int code = MC_OK;
 
-    store_get_batch(svc, 1, &key, &klen, &v, &code);
+    store_get_batch_alloc(svc, 1, &key, &klen, &v, &code);
     if (code != MC_OK) {
         mc_http_reply_error(resp, code, mc_err_desc(code));
         return;
@@ -96,7 +102,7 @@ static void h_put_json(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     if (rc != MC_OK)
         mc_http_reply_error(resp, rc, e.msg);
     else
-        do_put(ctx, resp, key, klen, val, strlen(val), NULL);
+        do_put(svc_of(ctx), resp, key, klen, val, strlen(val), NULL);
     cJSON_Delete(o);
 }
 
@@ -105,7 +111,7 @@ static void h_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     size_t klen;
     const char *key = path_key(req, resp, &klen);
     if (key)
-        do_get(ctx, resp, key, klen);
+        do_get(svc_of(ctx), resp, key, klen);
 }
 
 static void h_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -117,7 +123,7 @@ static void h_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 
     if (!key)
         return;
-    store_exist_batch(ctx, 1, &key, &klen, &exists, &code);
+    store_exist_batch(svc_of(ctx), 1, &key, &klen, &exists, &code);
     if (code == MC_OBJECT_NOT_FOUND)
         code = MC_OK; /* an absent key is an answer, not an error */
     if (code != MC_OK) {
@@ -133,14 +139,14 @@ static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     size_t klen;
     const char *key = path_key(req, resp, &klen);
     if (key)
-        do_remove(ctx, resp, key, klen, query_bool(req, "force"));
+        do_remove(svc_of(ctx), resp, key, klen, query_bool(req, "force"));
 }
 
 static void h_remove_all(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
     uint64_t removed = 0;
     char body[64];
-    int rc = store_remove_many(ctx, NULL, query_bool(req, "force"), &removed);
+    int rc = store_remove_many(svc_of(ctx), NULL, query_bool(req, "force"), &removed);
 
     if (rc != MC_OK) {
         mc_http_reply_error(resp, rc, mc_err_desc(rc));
@@ -168,7 +174,7 @@ static void h_obj_put(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         mc_http_reply_error(resp, MC_INVALID_PARAMS, what);
         return;
     }
-    do_put(ctx, resp, key, klen, body, len, &opts);
+    do_put(svc_of(ctx), resp, key, klen, body, len, &opts);
 }
 
 /* HEAD: the size in X-Object-Size (and no body), 404 when absent. */
@@ -182,7 +188,7 @@ static void h_obj_head(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 
     if (!key)
         return;
-    store_size_batch(ctx, 1, &key, &klen, &size, &code);
+    store_size_batch(svc_of(ctx), 1, &key, &klen, &size, &code);
     if (code != MC_OK) {
         mc_http_reply_error(resp, code, mc_err_desc(code));
         return;
@@ -261,7 +267,7 @@ static void h_batch_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     if (!ex) {
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
     } else {
-        store_exist_batch(ctx, b.kr.n, b.kr.keys, b.kr.key_lens, ex, b.codes);
+        store_exist_batch(svc_of(ctx), b.kr.n, b.kr.keys, b.kr.key_lens, ex, b.codes);
         for (size_t i = 0; i < b.kr.n; i++) {
             if (b.codes[i] == MC_OBJECT_NOT_FOUND)
                 b.codes[i] = MC_OK;
@@ -279,53 +285,97 @@ static void h_batch_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 
     if (!batch_in_decode(req, resp, &b))
         return;
-    store_remove_batch(ctx, b.kr.n, b.kr.keys, b.kr.key_lens, b.kr.force, b.codes);
+    store_remove_batch(svc_of(ctx), b.kr.n, b.kr.keys, b.kr.key_lens, b.kr.force, b.codes);
     batch_reply(resp, &b, 0);
     batch_in_cleanup(&b);
 }
 
 /* Batch get reply: one JSON line {"results":[{"code","size"}..]}, a '\n',
- * then the values of the keys whose code is 0, back to back, in order. */
+ * then the values of the keys whose code is 0, back to back, in order.
+ *
+ * One buffer per reply: room for the header line at the front, then each
+ * value read straight into its slice. Values past the reply's byte cap are
+ * not read (BUFFER_OVERFLOW: ask for them in another batch). After the
+ * reads, the slices of failed keys are squeezed out and the header is
+ * written right-aligned against the first value, so the body is one
+ * contiguous range of the buffer. */
+typedef struct get_reply {
+    uint64_t cap;  /* value bytes one reply may carry */
+    size_t room;   /* bytes reserved for the header line and its '\n' */
+    char *buf;
+    uint64_t *off; /* per key: offset of its slice in buf */
+} get_reply_t;
+
+/* The longest result entry: {"code":-2147483648,"size":18446744073709551615}, */
+#define RESULT_ENTRY_MAX 56u
+
+static int place_reply(void *ctx, size_t n, const uint64_t *sizes, void **dst)
+{
+    get_reply_t *g = ctx;
+    uint64_t total = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        g->off[i] = UINT64_MAX;
+        if (sizes[i] && sizes[i] <= g->cap - total) {
+            g->off[i] = g->room + total;
+            total += sizes[i];
+        }
+    }
+    g->buf = malloc(g->room + total);
+    if (!g->buf)
+        return MC_INTERNAL_ERROR;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = g->off[i] == UINT64_MAX ? NULL : g->buf + g->off[i];
+    return MC_OK;
+}
+
 static void h_batch_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
+    const store_routes_t *rt = ctx;
     batch_in_t b;
-    store_value_t *v;
-    size_t hlen = 0, total;
-    char *hdr = NULL, *out = NULL;
+    get_reply_t g = {.cap = rt->max_reply};
+    store_get_sink_t sink = {place_reply, &g};
+    uint64_t *sizes, end;
+    size_t hlen = 0;
+    char *hdr = NULL, num[32];
 
     if (!batch_in_decode(req, resp, &b))
         return;
-    v = calloc(b.kr.n, sizeof(*v));
-    if (v)
-        store_get_batch(ctx, b.kr.n, b.kr.keys, b.kr.key_lens, v, b.codes);
-    for (size_t i = 0; v && i < b.kr.n; i++) {
+    g.room = 32 + b.kr.n * RESULT_ENTRY_MAX;
+    g.off = calloc(b.kr.n, sizeof(*g.off));
+    sizes = calloc(b.kr.n, sizeof(*sizes));
+    if (!g.off || !sizes) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
+        goto out;
+    }
+    store_get_batch(rt->svc, b.kr.n, b.kr.keys, b.kr.key_lens, &sink, sizes, b.codes);
+    end = g.room;
+    for (size_t i = 0; i < b.kr.n; i++) {
         b.res[i].code = b.codes[i];
-        b.res[i].size = v[i].size;
+        b.res[i].size = sizes[i];
+        if (b.codes[i] != MC_OK)
+            continue; /* its slice (if any) holds nothing to hand out */
+        if (g.off[i] != end)
+            memmove(g.buf + end, g.buf + g.off[i], sizes[i]);
+        end += sizes[i];
     }
-    if (v)
-        hdr = mc_results_encode_take(b.res, b.kr.n, MC_RES_SIZE, &hlen);
-    total = hlen + 1;
-    for (size_t i = 0; hdr && i < b.kr.n; i++)
-        total += v[i].size;
-    if (hdr && (out = malloc(total)) != NULL) {
-        size_t off = hlen + 1;
-        char num[32];
-        memcpy(out, hdr, hlen);
-        out[hlen] = '\n';
-        for (size_t i = 0; i < b.kr.n; i++) {
-            if (v[i].data)
-                memcpy(out + off, v[i].data, (size_t)v[i].size);
-            off += v[i].size;
-        }
-        mc_http_reply_adopt(resp, 200, "application/x-mooncake-batch", out, total, free);
-        snprintf(num, sizeof(num), "%zu", hlen);
-        mc_http_reply_header(resp, "X-Header-Length", num);
-    } else {
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+    hdr = mc_results_encode_take(b.res, b.kr.n, MC_RES_SIZE, &hlen);
+    if (!hdr || hlen + 1 > g.room || (!g.buf && !(g.buf = malloc(g.room)))) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
+        goto out;
     }
-    for (size_t i = 0; v && i < b.kr.n; i++)
-        free(v[i].data);
-    free(v);
+    memcpy(g.buf + g.room - hlen - 1, hdr, hlen);
+    g.buf[g.room - 1] = '\n';
+    mc_http_reply_adopt_within(resp, 200, "application/x-mooncake-batch", g.buf,
+                               g.buf + g.room - hlen - 1, (size_t)(end - g.room + hlen + 1),
+                               free);
+    g.buf = NULL;
+    snprintf(num, sizeof(num), "%zu", hlen);
+    mc_http_reply_header(resp, "X-Header-Length", num);
+out:
+    free(g.buf);
+    free(g.off);
+    free(sizes);
     free(hdr);
     batch_in_cleanup(&b);
 }
@@ -335,7 +385,7 @@ static bool health(void *ctx, char *detail, size_t len)
     return store_service_healthy(ctx, detail, len);
 }
 
-int store_routes_register(mc_http_server_t *srv, store_service_t *svc, size_t max_body)
+int store_routes_register(mc_http_server_t *srv, store_routes_t *rt, size_t max_body)
 {
     static const struct {
         const char *method, *path;
@@ -359,7 +409,7 @@ int store_routes_register(mc_http_server_t *srv, store_service_t *svc, size_t ma
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (mc_http_server_route(srv, routes[i].method, routes[i].path,
-                                 routes[i].big ? max_body : small, routes[i].fn, svc) != MC_OK)
+                                 routes[i].big ? max_body : small, routes[i].fn, rt) != MC_OK)
             return MC_INVALID_PARAMS;
-    return mc_http_server_add_health(srv, "store", health, svc);
+    return mc_http_server_add_health(srv, "store", health, rt->svc);
 }

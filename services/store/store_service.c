@@ -199,7 +199,8 @@ static int start_thread(store_service_t *s)
     return MC_OK;
 }
 
-static int create_parts(store_service_t *s, const store_config_t *cfg, char *err, size_t errlen)
+static int create_parts(store_service_t *s, const store_config_t *cfg, store_master_t *master,
+                        char *err, size_t errlen)
 {
     int rc;
 
@@ -223,8 +224,12 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, char *err
                  mc_te_last_error());
         return rc;
     }
-    s->master = store_master_create(cfg->master_server_addr, 10000, 1);
-    s->pinger = store_master_create(cfg->master_server_addr, 1000, 0);
+    if (master) {
+        s->master = s->pinger = master;
+        return MC_OK;
+    }
+    s->master = store_master_http_create(cfg->master_server_addr, 10000, 1);
+    s->pinger = store_master_http_create(cfg->master_server_addr, 1000, 0);
     if (!s->master || !s->pinger) {
         snprintf(err, errlen, "bad master address %s", cfg->master_server_addr);
         return MC_INVALID_PARAMS;
@@ -235,14 +240,23 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, char *err
 int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics,
                          store_service_t **out, char *err, size_t errlen)
 {
+    return store_service_create_with_master(cfg, metrics, NULL, out, err, errlen);
+}
+
+int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *metrics,
+                                     store_master_t *master, store_service_t **out, char *err,
+                                     size_t errlen)
+{
     store_service_t *s = calloc(1, sizeof(*s));
     int rc;
 
     *out = NULL;
     if (!s) {
+        store_master_destroy(master);
         snprintf(err, errlen, "out of memory");
         return MC_INTERNAL_ERROR;
     }
+    s->master = master; /* adopted now: destroy frees it on every path */
     s->seg.fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     mc_strlcpy(s->name, cfg->local_hostname, sizeof(s->name));
@@ -266,7 +280,7 @@ int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics,
         rc = MC_INTERNAL_ERROR;
         goto fail;
     }
-    if ((rc = create_parts(s, cfg, err, errlen)) != MC_OK)
+    if ((rc = create_parts(s, cfg, master, err, errlen)) != MC_OK)
         goto fail;
     /* first contact now, so /health turns green without waiting a ping */
     if (liveness_step(s) == MC_OK && s->seg.base && atomic_load(&s->epoch) == 0)
@@ -306,9 +320,10 @@ void store_service_destroy(store_service_t *s)
     if (s->te_registered)
         mc_te_unregister_segment(s->te, s->name);
     mc_te_destroy(s->te);
+    if (s->pinger != s->master)
+        store_master_destroy(s->pinger);
     store_master_destroy(s->master);
     store_lease_cache_destroy(s->leases);
-    store_master_destroy(s->pinger);
     store_segment_destroy(&s->seg);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 typedef struct store_service store_service_t;
+struct store_master; /* store_master.h */
 
 /* A value handed to the caller: data is malloc'd (caller frees), NULL when
  * the key's code is not MC_OK. */
@@ -32,6 +33,12 @@ typedef struct store_value {
  * reason in err. */
 int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics,
                          store_service_t **out, char *err, size_t errlen);
+/* Test seam: the same with the master reached through master (adopted,
+ * also on failure) for the operations and the liveness pings, instead of
+ * HTTP to cfg->master_server_addr (store_master.h). */
+int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *metrics,
+                                     struct store_master *master, store_service_t **out,
+                                     char *err, size_t errlen);
 /* Stops the thread, unmounts from the master, withdraws the segment from the
  * engine and the metadata server, frees everything. Safe on NULL. */
 void store_service_destroy(store_service_t *s);
@@ -53,11 +60,31 @@ const char *store_service_segment_name(const store_service_t *s);
 void store_put_batch(store_service_t *s, size_t n, const char *const *keys,
                      const size_t *key_lens, const void *const *values, const uint64_t *sizes,
                      const store_put_opts_t *opts, int *codes);
-/* Reads n values into freshly allocated buffers (out[i]); OBJECT_NOT_FOUND
- * for a missing key, LEASE_EXPIRED when a copy outlived its lease,
- * TRANSFER_FAIL when no replica could be read. */
+/* Where a get puts the values. place runs at most once per call, when the
+ * sizes are known (from the master, or from the lease cache while it is
+ * unreachable): sizes[i] > 0 for each key about to be read, 0 for the others
+ * (their codes are final). It sets dst[i] to sizes[i] writable bytes for
+ * each key to read, or leaves it NULL to skip the key (which then fails
+ * with BUFFER_OVERFLOW: a reply over its byte cap); an error return fails
+ * every key about to be read with that code. The values are read straight
+ * into dst: one buffer per batch can hold them all. */
+typedef struct store_get_sink {
+    int (*place)(void *ctx, size_t n, const uint64_t *sizes, void **dst);
+    void *ctx;
+} store_get_sink_t;
+
+/* Reads n values into the sink's buffers; sizes[i] gets the size of each
+ * value read (0 otherwise). OBJECT_NOT_FOUND for a missing key,
+ * LEASE_EXPIRED when a copy outlived its lease, TRANSFER_FAIL when no
+ * replica could be read. The bytes at dst[i] of a key whose code is not
+ * MC_OK are undefined: never hand them out. */
 void store_get_batch(store_service_t *s, size_t n, const char *const *keys,
-                     const size_t *key_lens, store_value_t *out, int *codes);
+                     const size_t *key_lens, const store_get_sink_t *sink, uint64_t *sizes,
+                     int *codes);
+/* The same, each value in its own malloc'd buffer (out[i], caller frees;
+ * NULL unless codes[i] is MC_OK). */
+void store_get_batch_alloc(store_service_t *s, size_t n, const char *const *keys,
+                           const size_t *key_lens, store_value_t *out, int *codes);
 /* exists[i] / sizes[i] are meaningful when codes[i] == MC_OK. */
 void store_exist_batch(store_service_t *s, size_t n, const char *const *keys,
                        const size_t *key_lens, bool *exists, int *codes);

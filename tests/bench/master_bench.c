@@ -96,8 +96,8 @@ static size_t count_ok(const mc_http_result_t *r, mc_key_result_t *res, size_t n
 {
     static const char pat[] = "{\"code\":0";
     mc_json_err_t e;
-    cJSON *root = NULL;
-    size_t got = 0, ok = 0;
+    mc_results_t d;
+    size_t ok = 0;
 
     if (r->status != 200 || !r->body)
         return 0;
@@ -106,13 +106,14 @@ static size_t count_ok(const mc_http_result_t *r, mc_key_result_t *res, size_t n
             ok += p[sizeof(pat) - 1] == ',' || p[sizeof(pat) - 1] == '}';
         return ok;
     }
-    if (mc_results_decode(r->body, r->len, res, n, &got, &root, &e) != MC_OK) {
+    (void)res;
+    if (mc_results_decode(r->body, r->len, n, &d, &e) != MC_OK) {
         fprintf(stderr, "bad reply: %s / %.200s\n", e.msg, r->body);
         return 0;
     }
-    for (size_t i = 0; i < got; i++)
-        ok += res[i].code == MC_OK;
-    cJSON_Delete(root);
+    for (size_t i = 0; i < d.n; i++)
+        ok += d.res[i].code == MC_OK;
+    mc_results_cleanup(&d);
     return ok;
 }
 

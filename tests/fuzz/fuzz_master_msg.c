@@ -45,12 +45,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         keys(b, n, true);
         break;
     case 2: {
-        static mc_key_result_t res[16];
-        size_t cnt = 0;
-        cJSON *root = NULL;
-        if (mc_results_decode(b, n, res, 16, &cnt, &root, &e) == MC_OK && cnt > 16)
-            abort();
-        cJSON_Delete(root);
+        mc_results_t r;
+        if (mc_results_decode(b, n, 16, &r, &e) == MC_OK) {
+            if (r.n > 16)
+                abort();
+            for (size_t i = 0; i < r.n; i++)
+                for (uint32_t j = 0; j < r.res[i].n; j++)
+                    if (strlen(r.res[i].rep[j].segment) > MC_MSG_MAX_NAME ||
+                        strlen(r.res[i].rep[j].endpoint) > MC_MSG_MAX_NAME)
+                        abort();
+        }
+        mc_results_cleanup(&r);
         break;
     }
     case 3: {

@@ -130,6 +130,7 @@ static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_json_err_t *err
     if (!arr) {
         out->keys[0] = one;
         out->key_lens[0] = one_len;
+        out->single = true;
     }
     cJSON_ArrayForEach(it, arr) {
         if (!cJSON_IsString(it))
@@ -165,8 +166,7 @@ int mc_keys_req_decode(const char *body, size_t len, bool want_sizes, mc_keys_re
         (rc = mc_json_get_bool(out->root, "upsert", false, &out->upsert, err)))
         goto bad;
     /* sizes: "sizes" array, or "size" for a single key */
-    if (cJSON_GetObjectItemCaseSensitive(out->root, "size") &&
-        !cJSON_GetObjectItemCaseSensitive(out->root, "keys")) {
+    if (out->single && cJSON_GetObjectItemCaseSensitive(out->root, "size")) {
         rc = mc_json_get_u64(out->root, "size", true, 1, MC_MSG_MAX_OBJECT, &out->sizes[0], err);
         present = true;
     } else {
@@ -377,31 +377,71 @@ static int decode_result(const cJSON *o, mc_key_result_t *r, mc_json_err_t *err)
     return MC_OK;
 }
 
-int mc_results_decode(const char *body, size_t len, mc_key_result_t *res, size_t cap, size_t *n,
-                      cJSON **root_out, mc_json_err_t *err)
+/* Copies the replicas' names and endpoints out of the cJSON tree into one
+ * block, so the tree can go. */
+static int own_strings(mc_results_t *out, mc_json_err_t *err)
+{
+    size_t total = 1, off = 0;
+    char *p;
+
+    for (size_t i = 0; i < out->n; i++)
+        for (uint32_t j = 0; j < out->res[i].n; j++)
+            total += strlen(out->res[i].rep[j].segment) + strlen(out->res[i].rep[j].endpoint) + 2;
+    out->strings = p = malloc(total);
+    if (!p)
+        return fail(err, MC_INTERNAL_ERROR, "out of memory");
+    for (size_t i = 0; i < out->n; i++) {
+        for (uint32_t j = 0; j < out->res[i].n; j++) {
+            mc_replica_t *r = &out->res[i].rep[j];
+            const char *src[2] = {r->segment, r->endpoint};
+            for (int k = 0; k < 2; k++) {
+                size_t l = strlen(src[k]) + 1;
+                memcpy(p + off, src[k], l);
+                src[k] = p + off;
+                off += l;
+            }
+            r->segment = src[0];
+            r->endpoint = src[1];
+        }
+    }
+    return MC_OK;
+}
+
+int mc_results_decode(const char *body, size_t len, size_t max, mc_results_t *out,
+                      mc_json_err_t *err)
 {
     cJSON *root = mc_json_parse_object(body, len, err);
     const cJSON *arr = NULL, *it;
-    size_t i = 0;
     int rc;
 
-    *root_out = NULL;
-    *n = 0;
+    memset(out, 0, sizeof(*out));
     if (!root)
         return MC_INVALID_PARAMS;
-    rc = mc_json_get_array(root, "results", true, cap, &arr, err);
+    rc = mc_json_get_array(root, "results", true, max, &arr, err);
+    if (rc == MC_OK) {
+        size_t cnt = (size_t)cJSON_GetArraySize(arr);
+        out->res = calloc(cnt ? cnt : 1, sizeof(*out->res));
+        if (!out->res)
+            rc = fail(err, MC_INTERNAL_ERROR, "out of memory");
+    }
     cJSON_ArrayForEach(it, arr) {
         if (rc != MC_OK)
             break;
-        rc = decode_result(it, &res[i++], err);
+        rc = decode_result(it, &out->res[out->n++], err);
     }
-    if (rc != MC_OK) {
-        cJSON_Delete(root);
-        return rc;
-    }
-    *n = i;
-    *root_out = root;
-    return MC_OK;
+    if (rc == MC_OK)
+        rc = own_strings(out, err);
+    cJSON_Delete(root);
+    if (rc != MC_OK)
+        mc_results_cleanup(out);
+    return rc;
+}
+
+void mc_results_cleanup(mc_results_t *r)
+{
+    free(r->res);
+    free(r->strings);
+    memset(r, 0, sizeof(*r));
 }
 
 /* ---------------- segment ---------------- */

@@ -113,22 +113,30 @@ static void req_free(mc_http_req_t *req)
 
 static void resp_reset(mc_http_resp_t *resp)
 {
-    if (resp->body && resp->free_fn)
-        resp->free_fn(resp->body);
+    if (resp->owner && resp->free_fn)
+        resp->free_fn(resp->owner);
     resp->body = NULL;
+    resp->owner = NULL;
     resp->len = 0;
     resp->free_fn = NULL;
 }
 
-void mc_http_reply_adopt(mc_http_resp_t *resp, int status, const char *content_type,
-                        void *data, size_t len, void (*free_fn)(void *))
+void mc_http_reply_adopt_within(mc_http_resp_t *resp, int status, const char *content_type,
+                                void *owner, char *data, size_t len, void (*free_fn)(void *))
 {
     resp_reset(resp);
     resp->status = status;
     resp->content_type = content_type;
     resp->body = data;
+    resp->owner = owner;
     resp->len = len;
     resp->free_fn = free_fn;
+}
+
+void mc_http_reply_adopt(mc_http_resp_t *resp, int status, const char *content_type,
+                        void *data, size_t len, void (*free_fn)(void *))
+{
+    mc_http_reply_adopt_within(resp, status, content_type, data, data, len, free_fn);
 }
 
 void mc_http_reply_data(mc_http_resp_t *resp, int status, const char *content_type,
@@ -545,11 +553,11 @@ static enum MHD_Result send_resp(mc_http_req_t *req, mc_http_resp_t *resp)
     if (resp->status < 100 || resp->status > 599) {
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, "handler produced no response");
     }
-    if (resp->body && resp->free_fn) {
-        r = MHD_create_response_from_buffer_with_free_callback(resp->len, resp->body,
-                                                                resp->free_fn);
+    if (resp->owner && resp->free_fn) {
+        r = MHD_create_response_from_buffer_with_free_callback_cls(resp->len, resp->body,
+                                                                    resp->free_fn, resp->owner);
         if (r) {
-            resp->body = NULL; /* MHD owns it now */
+            resp->body = resp->owner = NULL; /* MHD owns it now */
             resp->free_fn = NULL;
         }
     } else {

@@ -7,7 +7,7 @@
 
 #define MAX_SEGMENT_NAME 255u
 
-store_where_t store_rep_where(const store_rep_t *r, const store_local_seg_t *local,
+store_where_t store_rep_where(const mc_replica_t *r, const store_local_seg_t *local,
                               uint64_t obj_size)
 {
     if (r->size != obj_size || !r->segment)
@@ -21,7 +21,7 @@ store_where_t store_rep_where(const store_rep_t *r, const store_local_seg_t *loc
     return STORE_AT_LOCAL;
 }
 
-size_t store_read_order(const store_rep_t *reps, size_t n, const store_local_seg_t *local,
+size_t store_read_order(const mc_replica_t *reps, size_t n, const store_local_seg_t *local,
                         uint64_t obj_size, uint32_t *order)
 {
     size_t k = 0;
@@ -59,7 +59,7 @@ int store_get_code(int master_code)
     return master_code;
 }
 
-void store_put_plan_key(uint32_t i, int code, const store_rep_t *reps, size_t n_reps,
+void store_put_plan_key(uint32_t i, int code, const mc_replica_t *reps, size_t n_reps,
                         uint64_t size, const store_local_seg_t *local, store_copy_t *copies,
                         size_t cap, size_t *nc, store_put_key_t *k)
 {

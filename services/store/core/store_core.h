@@ -7,20 +7,12 @@
 #define MC_STORE_CORE_H
 
 #include "mc/limits.h"
+#include "mc/replica.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-
-/* What the core needs to know of one replica (the executor fills it from the
- * master's reply). */
-typedef struct store_rep {
-    const char *segment; /* segment name */
-    uint64_t epoch;      /* mount epoch the replica was allocated in */
-    uint64_t offset;     /* in the segment */
-    uint64_t size;
-} store_rep_t;
 
 /* This service's own segment, as seen by the planner. */
 typedef struct store_local_seg {
@@ -37,13 +29,13 @@ typedef enum store_where {
 
 /* Classifies a replica of an object of obj_size bytes. A replica whose size
  * is not obj_size is STORE_AT_INVALID wherever it lives. */
-store_where_t store_rep_where(const store_rep_t *r, const store_local_seg_t *local,
+store_where_t store_rep_where(const mc_replica_t *r, const store_local_seg_t *local,
                               uint64_t obj_size);
 
 /* Read order: usable local replicas first, then the others in the master's
  * order; invalid ones are left out. Returns how many indexes were written to
  * order[] (at most n, n <= MC_MAX_REPLICAS). */
-size_t store_read_order(const store_rep_t *reps, size_t n, const store_local_seg_t *local,
+size_t store_read_order(const mc_replica_t *reps, size_t n, const store_local_seg_t *local,
                         uint64_t obj_size, uint32_t *order);
 
 /* Lease deadline of a get: the time the request was SENT plus what the
@@ -83,7 +75,7 @@ typedef struct store_copy {
  * value size). Appends one copy per replica to copies (capacity cap, *nc in
  * and out) and sets *k. A key with zero replicas, a replica of the wrong size
  * or a stale local one fails the key (it is then revoked). */
-void store_put_plan_key(uint32_t i, int code, const store_rep_t *reps, size_t n_reps,
+void store_put_plan_key(uint32_t i, int code, const mc_replica_t *reps, size_t n_reps,
                         uint64_t size, const store_local_seg_t *local, store_copy_t *copies,
                         size_t cap, size_t *nc, store_put_key_t *k);
 /* Folds a finished copy into its key: any failure fails the key. */

@@ -155,10 +155,10 @@ Test(master_msg, batch_cap)
 
 Test(master_msg, results_round_trip)
 {
-    mc_key_result_t in[3], out[4];
+    mc_key_result_t in[3];
+    mc_results_t r;
     mc_json_err_t e;
-    cJSON *root;
-    size_t len, n;
+    size_t len;
     char *body;
 
     memset(in, 0, sizeof(in));
@@ -179,27 +179,36 @@ Test(master_msg, results_round_trip)
     body = mc_results_encode_take(in, 3, MC_RES_REPLICAS | MC_RES_SIZE | MC_RES_LEASE |
                                              MC_RES_EXISTS, &len);
     cr_assert_not_null(body);
-    cr_assert_eq(mc_results_decode(body, len, out, 4, &n, &root, &e), MC_OK, "%s", e.msg);
-    cr_assert_eq(n, 3);
-    cr_expect_eq(out[0].code, 0);
-    cr_expect_eq(out[0].size, 4096);
-    cr_expect_eq(out[0].lease_ms, 500);
-    cr_assert_eq(out[0].n, 2);
+    cr_assert_eq(mc_results_decode(body, len, 4, &r, &e), MC_OK, "%s", e.msg);
+    cr_assert_eq(r.n, 3);
+    cr_expect_eq(r.res[0].code, 0);
+    cr_expect_eq(r.res[0].size, 4096);
+    cr_expect_eq(r.res[0].lease_ms, 500);
+    cr_assert_eq(r.res[0].n, 2);
     for (int j = 0; j < 2; j++) {
-        cr_expect(mc_uuid_equal(out[0].rep[j].segment_id, in[0].rep[j].segment_id));
-        cr_expect_str_eq(out[0].rep[j].segment, "seg\"x");
-        cr_expect_str_eq(out[0].rep[j].endpoint, "127.0.0.1:1234");
-        cr_expect_eq(out[0].rep[j].epoch, in[0].rep[j].epoch);
-        cr_expect_eq(out[0].rep[j].addr, in[0].rep[j].addr);
-        cr_expect_eq(out[0].rep[j].offset, in[0].rep[j].offset);
-        cr_expect_eq(out[0].rep[j].size, 4096);
+        cr_expect(mc_uuid_equal(r.res[0].rep[j].segment_id, in[0].rep[j].segment_id));
+        cr_expect_str_eq(r.res[0].rep[j].segment, "seg\"x");
+        cr_expect_str_eq(r.res[0].rep[j].endpoint, "127.0.0.1:1234");
+        cr_expect_eq(r.res[0].rep[j].epoch, in[0].rep[j].epoch);
+        cr_expect_eq(r.res[0].rep[j].addr, in[0].rep[j].addr);
+        cr_expect_eq(r.res[0].rep[j].offset, in[0].rep[j].offset);
+        cr_expect_eq(r.res[0].rep[j].size, 4096);
     }
-    cr_expect_eq(out[1].code, MC_OBJECT_NOT_FOUND);
-    cr_expect_eq(out[1].n, 0);
-    cr_expect(out[2].exists);
-    cJSON_Delete(root);
-    /* more results than the caller has room for is an error, not an overflow */
-    cr_expect_eq(mc_results_decode(body, len, out, 2, &n, &root, &e), MC_INVALID_PARAMS);
+    cr_expect_eq(r.res[1].code, MC_OBJECT_NOT_FOUND);
+    cr_expect_eq(r.res[1].n, 0);
+    cr_expect(r.res[2].exists);
+    /* the strings are the decoder's own copies: the body can go first */
+    memset(body, 'x', len);
+    cr_expect_str_eq(r.res[0].rep[1].segment, "seg\"x");
+    cr_expect_str_eq(r.res[0].rep[1].endpoint, "127.0.0.1:1234");
+    mc_results_cleanup(&r);
+    mc_results_cleanup(&r); /* idempotent */
+    free(body);
+    body = mc_results_encode_take(in, 3, MC_RES_REPLICAS, &len);
+    cr_assert_not_null(body);
+    /* more results than the caller allows is an error, not an overflow */
+    cr_expect_eq(mc_results_decode(body, len, 2, &r, &e), MC_INVALID_PARAMS);
+    cr_expect(r.n == 0 && !r.res && !r.strings);
     free(body);
 }
 
@@ -212,13 +221,11 @@ Test(master_msg, bad_results)
         "{\"results\":[{\"code\":0,\"replicas\":[1,2,3,4,5,6,7,8,9]}]}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        mc_key_result_t out[2];
+        mc_results_t r;
         mc_json_err_t e;
-        cJSON *root = (cJSON *)1;
-        size_t n = 99;
-        cr_expect_eq(mc_results_decode(bad[i], strlen(bad[i]), out, 2, &n, &root, &e),
-                     MC_INVALID_PARAMS, "%s", bad[i]);
-        cr_expect_null(root);
+        cr_expect_eq(mc_results_decode(bad[i], strlen(bad[i]), 2, &r, &e), MC_INVALID_PARAMS,
+                     "%s", bad[i]);
+        cr_expect(r.n == 0 && !r.res && !r.strings, "%s", bad[i]);
     }
 }
 

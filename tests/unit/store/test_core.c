@@ -9,7 +9,7 @@ static const store_local_seg_t LOCAL = {.name = "me:1", .epoch = 3, .size = 1000
 
 Test(store_where, local_remote_invalid)
 {
-    store_rep_t r = {.segment = "me:1", .epoch = 3, .offset = 100, .size = 50};
+    mc_replica_t r = {.segment = "me:1", .epoch = 3, .offset = 100, .size = 50};
     cr_assert_eq(store_rep_where(&r, &LOCAL, 50), STORE_AT_LOCAL);
     r.segment = "other:2";
     cr_assert_eq(store_rep_where(&r, &LOCAL, 50), STORE_AT_REMOTE);
@@ -20,7 +20,7 @@ Test(store_where, local_remote_invalid)
 
 Test(store_where, stale_or_out_of_bounds_local_is_invalid)
 {
-    store_rep_t r = {.segment = "me:1", .epoch = 2, .offset = 0, .size = 10};
+    mc_replica_t r = {.segment = "me:1", .epoch = 2, .offset = 0, .size = 10};
     cr_assert_eq(store_rep_where(&r, &LOCAL, 10), STORE_AT_INVALID, "old epoch");
     r.epoch = 3;
     r.offset = 995;
@@ -40,7 +40,7 @@ Test(store_where, stale_or_out_of_bounds_local_is_invalid)
 
 Test(store_read_order, local_first_then_master_order_skipping_invalid)
 {
-    store_rep_t reps[4] = {
+    mc_replica_t reps[4] = {
         {.segment = "a:1", .epoch = 1, .offset = 0, .size = 8},
         {.segment = "me:1", .epoch = 2, .offset = 0, .size = 8}, /* stale */
         {.segment = "b:1", .epoch = 1, .offset = 0, .size = 8},
@@ -100,7 +100,7 @@ Test(store_put_plan, errors_pass_through_without_revoke)
 
 Test(store_put_plan, one_copy_per_replica_then_end)
 {
-    store_rep_t reps[2] = {{.segment = "me:1", .epoch = 3, .offset = 0, .size = 10},
+    mc_replica_t reps[2] = {{.segment = "me:1", .epoch = 3, .offset = 0, .size = 10},
                            {.segment = "x:9", .epoch = 7, .offset = 40, .size = 10}};
     store_copy_t copies[8];
     size_t nc = 0;
@@ -121,7 +121,7 @@ Test(store_put_plan, one_copy_per_replica_then_end)
 
 Test(store_put_plan, a_failed_copy_revokes)
 {
-    store_rep_t reps[2] = {{.segment = "a:1", .epoch = 1, .offset = 0, .size = 10},
+    mc_replica_t reps[2] = {{.segment = "a:1", .epoch = 1, .offset = 0, .size = 10},
                            {.segment = "b:1", .epoch = 1, .offset = 0, .size = 10}};
     store_copy_t copies[8];
     size_t nc = 0;
@@ -135,8 +135,8 @@ Test(store_put_plan, a_failed_copy_revokes)
 
 Test(store_put_plan, bad_replicas_fail_the_key_and_plan_nothing)
 {
-    store_rep_t wrong_size = {.segment = "a:1", .epoch = 1, .offset = 0, .size = 9};
-    store_rep_t stale_local = {.segment = "me:1", .epoch = 1, .offset = 0, .size = 10};
+    mc_replica_t wrong_size = {.segment = "a:1", .epoch = 1, .offset = 0, .size = 9};
+    mc_replica_t stale_local = {.segment = "me:1", .epoch = 1, .offset = 0, .size = 10};
     store_copy_t copies[8];
     size_t nc = 0;
     store_put_key_t k;
@@ -153,7 +153,7 @@ Test(store_put_plan, bad_replicas_fail_the_key_and_plan_nothing)
 
 Test(store_put_plan, capacity_is_respected)
 {
-    store_rep_t reps[2] = {{.segment = "a:1", .epoch = 1, .offset = 0, .size = 10},
+    mc_replica_t reps[2] = {{.segment = "a:1", .epoch = 1, .offset = 0, .size = 10},
                            {.segment = "b:1", .epoch = 1, .offset = 0, .size = 10}};
     store_copy_t copies[3];
     size_t nc = 2;

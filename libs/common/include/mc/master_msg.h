@@ -9,13 +9,15 @@
  *   segment        {"client_id", "segment": {"id", "name", "endpoint", "protocol", "base", "size"}}
  *   ping           {"client_id"} -> {"status": "OK"|"NEED_REMOUNT", "view_version"}
  *
- * Decoded strings point into the cJSON tree of the message (msg->root): they
- * live until the message's _cleanup. Every count, length and number is checked
+ * Decoded strings of a request point into the cJSON tree of the message
+ * (msg->root): they live until the message's _cleanup. Decoded results copy
+ * theirs (mc_results_t), so no cJSON tree outlives the decoder there. Every count, length and number is checked
  * against the caps below before use. */
 #ifndef MC_MASTER_MSG_H
 #define MC_MASTER_MSG_H
 
 #include "mc/limits.h"
+#include "mc/replica.h"
 #include "mc/json.h"
 #include "mc/uuid.h"
 
@@ -28,10 +30,21 @@
 #define MC_MSG_MAX_NAME 255u      /* segment name, endpoint */
 #define MC_MSG_MAX_OBJECT (1ull << 40)
 
-typedef enum mc_replica_type {
-    MC_REPLICA_TYPE_MEMORY = 0,
-    MC_REPLICA_TYPE_DISK = 1,
-} mc_replica_type_t;
+/* The master's routes (all POST), each next to the message it carries:
+ * keys request -> results for the object calls, the small messages below
+ * for the others. The master registers these and its clients post to them. */
+#define MC_ROUTE_MOUNT_SEGMENT "/api/v1/mount_segment"     /* segment -> mount reply */
+#define MC_ROUTE_UNMOUNT_SEGMENT "/api/v1/unmount_segment" /* unmount -> {} */
+#define MC_ROUTE_PING "/api/v1/ping"                       /* ping -> ping reply */
+#define MC_ROUTE_PUT_START "/api/v1/put_start"             /* keys+sizes -> replicas */
+#define MC_ROUTE_PUT_END "/api/v1/put_end"                 /* keys -> codes */
+#define MC_ROUTE_PUT_REVOKE "/api/v1/put_revoke"           /* keys -> codes */
+#define MC_ROUTE_GET_REPLICA_LIST "/api/v1/get_replica_list" /* keys -> replicas, size, lease */
+#define MC_ROUTE_EXIST "/api/v1/exist"                     /* keys -> exists */
+#define MC_ROUTE_GET_SIZE "/api/v1/get_size"               /* keys -> size */
+#define MC_ROUTE_REMOVE "/api/v1/remove"                   /* keys+force -> codes */
+#define MC_ROUTE_REMOVE_BY_REGEX "/api/v1/remove_by_regex" /* remove -> count */
+#define MC_ROUTE_REMOVE_ALL "/api/v1/remove_all"           /* remove -> count */
 
 /* ReplicateConfig. */
 typedef struct mc_replicate_cfg {
@@ -41,18 +54,6 @@ typedef struct mc_replicate_cfg {
     bool soft_pin;
     bool hard_pin;
 } mc_replicate_cfg_t;
-
-/* Where one replica lives and how to reach it. */
-typedef struct mc_replica {
-    mc_uuid_t segment_id;
-    const char *segment;  /* segment name */
-    const char *endpoint; /* transport endpoint (host:port) */
-    uint64_t epoch;       /* segment mount epoch the transfer must carry */
-    uint64_t addr;        /* buffer address in the owner's address space */
-    uint64_t offset;      /* same buffer as an offset in the segment */
-    uint64_t size;
-    uint8_t type;         /* mc_replica_type_t */
-} mc_replica_t;
 
 /* Per-key result of a batch call. Which fields are meaningful depends on the
  * call: replicas (put_start, get_replica_list), size and lease_ms
@@ -77,6 +78,7 @@ typedef struct mc_keys_req {
     mc_replicate_cfg_t config;
     bool force;
     bool upsert;
+    bool single; /* decoded from the single-key form {"key", "size"} */
     cJSON *root; /* owns the strings (decoded requests only) */
 } mc_keys_req_t;
 
@@ -110,10 +112,19 @@ typedef enum mc_result_fields {
 
 /* {"results": [...]} with the fields selected by mask; caller frees. */
 char *mc_results_encode_take(const mc_key_result_t *res, size_t n, unsigned mask, size_t *len);
-/* Decodes into res[0..cap); *n gets the count. Strings point into *root_out,
- * which the caller deletes with cJSON_Delete after use. */
-int mc_results_decode(const char *body, size_t len, mc_key_result_t *res, size_t cap, size_t *n,
-                      cJSON **root_out, mc_json_err_t *err);
+/* A decoded results message: n results whose replica names and endpoints
+ * point into strings; both are owned here and freed by mc_results_cleanup. */
+typedef struct mc_results {
+    size_t n;
+    mc_key_result_t *res;
+    char *strings;
+} mc_results_t;
+
+/* Decodes at most max results. On failure *out is empty (cleanup is safe
+ * either way). */
+int mc_results_decode(const char *body, size_t len, size_t max, mc_results_t *out,
+                      mc_json_err_t *err);
+void mc_results_cleanup(mc_results_t *r);
 
 /* ---- segment mount ---- */
 int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out,

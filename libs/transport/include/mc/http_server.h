@@ -26,7 +26,8 @@ typedef struct mc_http_req mc_http_req_t;
 typedef struct mc_http_resp {
     int status;
     const char *content_type;
-    char *body; /* freed with free_fn after sending (NULL = not owned) */
+    char *body;  /* [body, body+len) is sent */
+    void *owner; /* freed with free_fn after sending (NULL = not owned); body lies in it */
     size_t len;
     void (*free_fn)(void *);
     char headers[512]; /* extra "Name: value\r\n" lines added by mc_http_reply_header */
@@ -120,6 +121,10 @@ void mc_http_reply_data(mc_http_resp_t *resp, int status, const char *content_ty
 /* Takes ownership of data; free_fn(data) runs after sending. */
 void mc_http_reply_adopt(mc_http_resp_t *resp, int status, const char *content_type,
                         void *data, size_t len, void (*free_fn)(void *));
+/* The same for a body that lies inside a larger buffer: [data, data+len)
+ * is sent, free_fn(owner) runs after sending. */
+void mc_http_reply_adopt_within(mc_http_resp_t *resp, int status, const char *content_type,
+                                void *owner, char *data, size_t len, void (*free_fn)(void *));
 /* Adds one header; false when it does not fit. */
 bool mc_http_reply_header(mc_http_resp_t *resp, const char *name, const char *value);
 
