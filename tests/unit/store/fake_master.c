@@ -1,0 +1,262 @@
+#include "fake_master.h"
+
+#include "mc/errors.h"
+#include "mc/strutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void fake_master_init(fake_master_t *fm)
+{
+    memset(fm, 0, sizeof(*fm));
+    pthread_mutex_init(&fm->mu, NULL);
+    fm->lease_ms = 5000;
+}
+
+void fake_master_cleanup(fake_master_t *fm)
+{
+    pthread_mutex_destroy(&fm->mu);
+}
+
+static fake_seg_t *seg_find(fake_master_t *fm, const char *name)
+{
+    for (int i = 0; i < fm->nseg; i++)
+        if (strcmp(fm->segs[i].name, name) == 0)
+            return &fm->segs[i];
+    return NULL;
+}
+
+static fake_seg_t *seg_add(fake_master_t *fm, const char *name, uint64_t epoch, uint64_t size)
+{
+    fake_seg_t *s = seg_find(fm, name);
+
+    if (!s && fm->nseg < FAKE_MAX_SEGS)
+        s = &fm->segs[fm->nseg++];
+    if (s) {
+        mc_strlcpy(s->name, name, sizeof(s->name));
+        s->epoch = epoch;
+        s->size = size;
+    }
+    return s;
+}
+
+void fake_master_add_segment(fake_master_t *fm, const char *name, uint64_t epoch, uint64_t size)
+{
+    pthread_mutex_lock(&fm->mu);
+    seg_add(fm, name, epoch, size);
+    pthread_mutex_unlock(&fm->mu);
+}
+
+static fake_obj_t *obj_find(fake_master_t *fm, const char *key, size_t len)
+{
+    for (int i = 0; i < FAKE_MAX_OBJS; i++)
+        if (fm->objs[i].state != FAKE_FREE && fm->objs[i].klen == len &&
+            memcmp(fm->objs[i].key, key, len) == 0)
+            return &fm->objs[i];
+    return NULL;
+}
+
+void fake_master_set_down(fake_master_t *fm, bool down)
+{
+    pthread_mutex_lock(&fm->mu);
+    fm->down = down;
+    pthread_mutex_unlock(&fm->mu);
+}
+
+fake_obj_t *fake_master_find(fake_master_t *fm, const char *key)
+{
+    fake_obj_t *o;
+
+    pthread_mutex_lock(&fm->mu);
+    o = obj_find(fm, key, strlen(key));
+    pthread_mutex_unlock(&fm->mu);
+    return o;
+}
+
+/* Allocates the replicas of a new pending object (bump allocation, never
+ * reused: tests are short). */
+static int put_start(fake_master_t *fm, const char *key, size_t len, uint64_t size,
+                     uint32_t replicas, mc_key_result_t *r)
+{
+    fake_obj_t *o = NULL;
+    bool odd = fm->odd_key && strlen(fm->odd_key) == len && memcmp(fm->odd_key, key, len) == 0;
+
+    if (obj_find(fm, key, len))
+        return MC_OBJECT_ALREADY_EXISTS;
+    for (int i = 0; i < FAKE_MAX_OBJS && !o; i++)
+        if (fm->objs[i].state == FAKE_FREE)
+            o = &fm->objs[i];
+    if (!o || len >= sizeof(o->key) || replicas == 0 || replicas > MC_MAX_REPLICAS)
+        return MC_NO_AVAILABLE_HANDLE;
+    memset(o, 0, sizeof(*o));
+    for (uint32_t j = 0; j < replicas; j++) {
+        fake_seg_t *s = odd              ? seg_find(fm, fm->odd_seg)
+                        : fm->n_put_segs ? seg_find(fm, fm->put_segs[j % fm->n_put_segs])
+                                         : (j < (uint32_t)fm->nseg ? &fm->segs[j] : NULL);
+        if (!s || s->size - s->next < size)
+            return MC_NO_AVAILABLE_HANDLE;
+        o->rep[j] = (mc_replica_t){.segment = s->name, .endpoint = "fake:0", .epoch = s->epoch,
+                                   .offset = s->next, .size = size};
+        s->next += (size + 63) & ~(uint64_t)63;
+    }
+    memcpy(o->key, key, len);
+    o->klen = len;
+    o->size = size;
+    o->n = replicas;
+    o->state = FAKE_PENDING;
+    r->n = o->n;
+    memcpy(r->rep, o->rep, sizeof(o->rep));
+    return MC_OK;
+}
+
+static int one_key(fake_master_t *fm, store_master_call_t call, const mc_keys_req_t *req,
+                   size_t i, mc_key_result_t *r)
+{
+    fake_obj_t *o = obj_find(fm, req->keys[i], req->key_lens[i]);
+    bool done = o && o->state == FAKE_COMPLETE;
+
+    switch (call) {
+    case STORE_M_PUT_START:
+        return put_start(fm, req->keys[i], req->key_lens[i], req->sizes ? req->sizes[i] : 0,
+                         req->has_config ? req->config.replica_num : 1, r);
+    case STORE_M_PUT_END:
+        if (!o || o->state != FAKE_PENDING)
+            return MC_OBJECT_NOT_FOUND;
+        o->state = FAKE_COMPLETE;
+        return MC_OK;
+    case STORE_M_PUT_REVOKE:
+        if (!o || o->state != FAKE_PENDING)
+            return MC_OBJECT_NOT_FOUND;
+        o->state = FAKE_FREE;
+        return MC_OK;
+    case STORE_M_GET_REPLICAS:
+        if (!done)
+            return MC_OBJECT_NOT_FOUND;
+        r->size = o->size;
+        r->lease_ms = fm->lease_ms;
+        r->n = o->n;
+        memcpy(r->rep, o->rep, sizeof(o->rep));
+        return MC_OK;
+    case STORE_M_EXIST:
+        r->exists = done;
+        return MC_OK;
+    case STORE_M_GET_SIZE:
+        if (!done)
+            return MC_OBJECT_NOT_FOUND;
+        r->size = o->size;
+        return MC_OK;
+    case STORE_M_REMOVE:
+        if (!done)
+            return MC_OBJECT_NOT_FOUND;
+        o->state = FAKE_FREE;
+        return MC_OK;
+    case STORE_M_CALLS:
+        break;
+    }
+    return MC_INVALID_PARAMS;
+}
+
+static int fm_keys(void *ctx, store_master_call_t call, const mc_keys_req_t *req,
+                   mc_results_t *out)
+{
+    fake_master_t *fm = ctx;
+    int rc;
+
+    if (fm->hook)
+        fm->hook(fm, call, fm->hook_arg);
+    pthread_mutex_lock(&fm->mu);
+    fm->calls[call]++;
+    rc = fm->down ? MC_RPC_FAIL : fm->fail_code[call];
+    if (rc == MC_OK) {
+        out->res = calloc(req->n ? req->n : 1, sizeof(*out->res));
+        rc = out->res ? MC_OK : MC_INTERNAL_ERROR;
+    }
+    for (size_t i = 0; rc == MC_OK && i < req->n; i++)
+        out->res[i].code = one_key(fm, call, req, i, &out->res[i]);
+    out->n = rc == MC_OK ? req->n : 0;
+    pthread_mutex_unlock(&fm->mu);
+    return rc; /* out->strings stays NULL: names live in fm */
+}
+
+static int fm_mount(void *ctx, const mc_segment_msg_t *seg, uint64_t *epoch)
+{
+    fake_master_t *fm = ctx;
+    int rc = MC_RPC_FAIL;
+
+    pthread_mutex_lock(&fm->mu);
+    if (!fm->down) {
+        *epoch = ++fm->mounts;
+        rc = seg_add(fm, seg->name, *epoch, seg->size) ? MC_OK : MC_INTERNAL_ERROR;
+    }
+    pthread_mutex_unlock(&fm->mu);
+    return rc;
+}
+
+static int fm_unmount(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id)
+{
+    fake_master_t *fm = ctx;
+    int rc;
+
+    (void)segment_id;
+    (void)client_id;
+    pthread_mutex_lock(&fm->mu);
+    rc = fm->down ? MC_RPC_FAIL : MC_OK;
+    pthread_mutex_unlock(&fm->mu);
+    return rc;
+}
+
+static int fm_ping(void *ctx, mc_uuid_t client_id, bool *need_remount)
+{
+    fake_master_t *fm = ctx;
+    int rc;
+
+    (void)client_id;
+    pthread_mutex_lock(&fm->mu);
+    fm->pings++;
+    rc = fm->down ? MC_RPC_FAIL : MC_OK;
+    pthread_mutex_unlock(&fm->mu);
+    *need_remount = false;
+    return rc;
+}
+
+static int fm_remove_many(void *ctx, const char *pattern, bool force, uint64_t *removed)
+{
+    fake_master_t *fm = ctx;
+    int rc = MC_OK;
+
+    (void)force;
+    pthread_mutex_lock(&fm->mu);
+    if (fm->down) {
+        rc = MC_RPC_FAIL;
+    } else if (pattern) {
+        rc = MC_INVALID_PARAMS; /* the fake knows no regular expressions */
+    } else {
+        for (int i = 0; i < FAKE_MAX_OBJS; i++) {
+            if (fm->objs[i].state == FAKE_COMPLETE) {
+                fm->objs[i].state = FAKE_FREE;
+                (*removed)++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&fm->mu);
+    return rc;
+}
+
+static void fm_destroy(void *ctx)
+{
+    (void)ctx; /* the test owns the fake */
+}
+
+static const store_master_ops_t fake_ops = {
+    .keys = fm_keys,
+    .mount = fm_mount,
+    .unmount = fm_unmount,
+    .ping = fm_ping,
+    .remove_many = fm_remove_many,
+    .destroy = fm_destroy,
+};
+
+store_master_t *fake_master_wrap(fake_master_t *fm)
+{
+    return store_master_wrap(&fake_ops, fm);
+}

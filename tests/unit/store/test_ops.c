@@ -1,0 +1,476 @@
+/* store_ops.c (put_run, get_run and the pass-through calls) against a fake
+ * master (fake_master.c) and a real transfer engine whose "remote" segments
+ * are registered on the same engine, so their copies take its in-memory
+ * back end. The store's own segment is a real memfd; its copies are
+ * memcpys. End-to-end over HTTP and TCP: tests/integration/test_store.py. */
+#include "fake_master.h"
+#include "mc/errors.h"
+#include "mc/log.h"
+#include "mc/strutil.h"
+#include "store_internal.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REMOTE_SIZE (1u << 20)
+#define REMOTE_EPOCH 7u
+
+static fake_master_t fm;
+static mc_metrics_t *metrics;
+static store_service_t *svc;
+static char *remote[2]; /* "remote-a", "remote-b" */
+static const char *const remote_name[2] = {"remote-a", "remote-b"};
+
+/* Registers buf as segment name on the store's engine and opens it the way
+ * a peer's segment is opened (from its descriptor: P2P, no metadata). */
+static void add_remote(const char *name, char *buf)
+{
+    char *desc = NULL;
+    size_t len = 0;
+    mc_te_segment_t *seg = NULL;
+
+    cr_assert_eq(mc_te_register_segment(svc->te, name, buf, REMOTE_SIZE, REMOTE_EPOCH), MC_OK);
+    cr_assert_eq(mc_te_describe_segment(svc->te, name, &desc, &len), MC_OK);
+    cr_assert_eq(mc_te_open_segment_desc(svc->te, desc, len, &seg), MC_OK);
+    free(desc);
+    fake_master_add_segment(&fm, name, REMOTE_EPOCH, REMOTE_SIZE);
+}
+
+static void setup(void)
+{
+    store_config_t cfg;
+    mc_cfg_result_t res;
+    char err[256];
+
+    mc_log_set_level(MC_LOG_WARN);
+    fake_master_init(&fm);
+    cr_assert_eq(mc_config_defaults(&store_config_spec, &cfg, &res), MC_CFG_LOADED);
+    mc_strlcpy(cfg.local_hostname, "127.0.0.1:0", sizeof(cfg.local_hostname));
+    mc_strlcpy(cfg.metadata_server, "P2P", sizeof(cfg.metadata_server));
+    cfg.global_segment_size = 4u << 20;
+    cfg.populate_segment = false;
+    cfg.transfer_timeout_ms = 2000;
+    metrics = mc_metrics_create();
+    cr_assert_not_null(metrics);
+    cr_assert_eq(store_service_create_with_master(&cfg, metrics, fake_master_wrap(&fm), &svc,
+                                                  err, sizeof(err)),
+                 MC_OK, "%s", err);
+    cr_assert_neq(atomic_load(&svc->epoch), 0, "mounted with the fake at start-up");
+    for (int i = 0; i < 2; i++) {
+        remote[i] = calloc(1, REMOTE_SIZE);
+        cr_assert_not_null(remote[i]);
+        add_remote(remote_name[i], remote[i]);
+    }
+}
+
+static void teardown(void)
+{
+    store_service_destroy(svc);
+    for (int i = 0; i < 2; i++) {
+        free(remote[i]);
+        remote[i] = NULL;
+    }
+    mc_metrics_destroy(metrics);
+    fake_master_cleanup(&fm);
+}
+
+TestSuite(store_ops, .init = setup, .fini = teardown, .timeout = 30);
+
+/* ---- helpers ---- */
+
+static void put_segs(const char *a, const char *b)
+{
+    fm.put_segs[0] = a;
+    fm.put_segs[1] = b;
+    fm.n_put_segs = b ? 2 : 1;
+}
+
+static int put1(const char *key, const void *val, uint64_t size, uint32_t replicas)
+{
+    size_t klen = strlen(key);
+    store_put_opts_t o = {.replica_num = replicas};
+    int code = 12345;
+
+    store_put_batch(svc, 1, &key, &klen, &val, &size, &o, &code);
+    return code;
+}
+
+static int get1(const char *key, store_value_t *v)
+{
+    size_t klen = strlen(key);
+    int code = 12345;
+
+    store_get_batch_alloc(svc, 1, &key, &klen, v, &code);
+    return code;
+}
+
+static void fill(char *buf, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)(seed * 131u + i * 7u);
+}
+
+static const char *own(void)
+{
+    return store_service_segment_name(svc);
+}
+
+/* Expects key to read back exactly want[0..n). */
+static void expect_value(const char *key, const char *want, size_t n)
+{
+    store_value_t v = {NULL, 0};
+    int code = get1(key, &v);
+
+    cr_assert_eq(code, MC_OK, "get %s: %s", key, mc_err_name(code));
+    cr_assert_eq(v.size, n);
+    cr_expect(memcmp(v.data, want, n) == 0, "bytes of %s", key);
+    free(v.data);
+}
+
+/* ---- put ---- */
+
+Test(store_ops, put_writes_every_replica_then_ends)
+{
+    char val[3000];
+    const fake_obj_t *o;
+
+    fill(val, sizeof(val), 1);
+    put_segs(own(), "remote-a");
+    cr_assert_eq(put1("k1", val, sizeof(val), 2), MC_OK);
+    o = fake_master_find(&fm, "k1");
+    cr_assert_not_null(o);
+    cr_expect_eq(o->state, FAKE_COMPLETE, "put_end reached the master");
+    cr_assert_eq(o->n, 2);
+    cr_expect(memcmp((char *)svc->seg.base + o->rep[0].offset, val, sizeof(val)) == 0, "local copy");
+    cr_expect(memcmp(remote[0] + o->rep[1].offset, val, sizeof(val)) == 0, "remote copy");
+    cr_expect_eq(fm.calls[STORE_M_PUT_START], 1);
+    cr_expect_eq(fm.calls[STORE_M_PUT_END], 1);
+    cr_expect_eq(fm.calls[STORE_M_PUT_REVOKE], 0);
+    expect_value("k1", val, sizeof(val));
+}
+
+Test(store_ops, failed_copy_revokes_and_fails_the_key)
+{
+    char val[100];
+
+    fill(val, sizeof(val), 2);
+    /* the master knows this segment; the engine cannot reach it */
+    fake_master_add_segment(&fm, "remote-gone", REMOTE_EPOCH, REMOTE_SIZE);
+    put_segs(own(), "remote-gone");
+    cr_expect_eq(put1("k2", val, sizeof(val), 2), MC_TRANSFER_FAIL);
+    cr_expect_null(fake_master_find(&fm, "k2"), "revoked, not left pending");
+    cr_expect_eq(fm.calls[STORE_M_PUT_REVOKE], 1);
+    cr_expect_eq(fm.calls[STORE_M_PUT_END], 0);
+}
+
+/* A mixed batch: the keys whose copies all succeed are ended and the one
+ * whose copy failed is revoked, one master round trip per phase. */
+Test(store_ops, one_batch_ends_some_keys_and_revokes_others)
+{
+    const char *keys[3] = {"m1", "m2", "m3"};
+    size_t lens[3] = {2, 2, 2};
+    char a[64], b[64], c[64];
+    const void *vals[3] = {a, b, c};
+    uint64_t sizes[3] = {64, 64, 64};
+    int codes[3];
+
+    fill(a, 64, 6);
+    fill(b, 64, 7);
+    fill(c, 64, 8);
+    fake_master_add_segment(&fm, "remote-gone", REMOTE_EPOCH, REMOTE_SIZE);
+    put_segs("remote-a", NULL);
+    fm.odd_key = "m2";
+    fm.odd_seg = "remote-gone";
+    store_put_batch(svc, 3, keys, lens, vals, sizes, NULL, codes);
+    cr_expect_eq(codes[0], MC_OK);
+    cr_expect_eq(codes[1], MC_TRANSFER_FAIL);
+    cr_expect_eq(codes[2], MC_OK);
+    cr_expect_eq(fm.calls[STORE_M_PUT_START], 1, "one round trip per phase");
+    cr_expect_eq(fm.calls[STORE_M_PUT_END], 1);
+    cr_expect_eq(fm.calls[STORE_M_PUT_REVOKE], 1);
+    cr_expect_null(fake_master_find(&fm, "m2"), "revoked");
+    cr_expect_eq(fake_master_find(&fm, "m1")->state, FAKE_COMPLETE);
+    cr_expect_eq(fake_master_find(&fm, "m3")->state, FAKE_COMPLETE);
+    expect_value("m3", c, sizeof(c));
+}
+
+static void go_down_before(fake_master_t *f, store_master_call_t call, void *arg)
+{
+    if (call == *(const store_master_call_t *)arg)
+        fake_master_set_down(f, true);
+}
+
+Test(store_ops, master_gone_before_put_end_fails_the_key)
+{
+    char val[128];
+    store_master_call_t when = STORE_M_PUT_END;
+    const fake_obj_t *o;
+
+    fill(val, sizeof(val), 9);
+    put_segs(own(), NULL);
+    fm.hook = go_down_before;
+    fm.hook_arg = &when;
+    cr_expect_eq(put1("k3", val, sizeof(val), 1), MC_RPC_FAIL,
+                 "a put the master never confirmed is not a success");
+    o = fake_master_find(&fm, "k3");
+    cr_assert_not_null(o);
+    cr_expect_eq(o->state, FAKE_PENDING, "left for the master's put timeout to reclaim");
+}
+
+Test(store_ops, master_gone_before_put_start_fails_every_key)
+{
+    const char *keys[2] = {"d1", "d2"};
+    size_t lens[2] = {2, 2};
+    char v[8] = "abcdefg";
+    const void *vals[2] = {v, v};
+    uint64_t sizes[2] = {8, 8};
+    int codes[2];
+
+    fake_master_set_down(&fm, true);
+    store_put_batch(svc, 2, keys, lens, vals, sizes, NULL, codes);
+    cr_expect_eq(codes[0], MC_RPC_FAIL);
+    cr_expect_eq(codes[1], MC_RPC_FAIL);
+}
+
+Test(store_ops, whole_request_error_reaches_every_key)
+{
+    char v[16] = "0123456789abcde";
+
+    fm.fail_code[STORE_M_PUT_START] = MC_ILLEGAL_CLIENT;
+    cr_expect_eq(put1("k4", v, sizeof(v), 1), MC_ILLEGAL_CLIENT);
+    cr_expect_eq(fm.calls[STORE_M_PUT_END] + fm.calls[STORE_M_PUT_REVOKE], 0);
+}
+
+/* A second put of the same key lands while the first is between put_start
+ * and its answer: the first sees ALREADY_EXISTS and succeeds without
+ * writing; the bytes stored are the second put's, whole. */
+static int racing;
+static char race_val[2][4096];
+
+static void race_put(fake_master_t *f, store_master_call_t call, void *arg)
+{
+    (void)arg;
+    if (call != STORE_M_PUT_START || racing++)
+        return;
+    f->hook = NULL;
+    cr_expect_eq(put1("race", race_val[1], sizeof(race_val[1]), 1), MC_OK);
+}
+
+Test(store_ops, racing_put_of_the_same_key)
+{
+    racing = 0;
+    fill(race_val[0], sizeof(race_val[0]), 10);
+    fill(race_val[1], sizeof(race_val[1]), 11);
+    put_segs("remote-a", NULL);
+    fm.hook = race_put;
+    cr_expect_eq(put1("race", race_val[0], sizeof(race_val[0]), 1), MC_OK);
+    cr_expect_eq(fm.calls[STORE_M_PUT_END], 1, "only the winner ends");
+    cr_expect_eq(fm.calls[STORE_M_PUT_REVOKE], 0);
+    expect_value("race", race_val[1], sizeof(race_val[1]));
+}
+
+Test(store_ops, bad_keys_are_answered_without_the_master)
+{
+    const char *keys[3] = {"good", "", "also"};
+    size_t lens[3] = {4, 0, 4};
+    char v[4] = "xyz";
+    const void *vals[3] = {v, v, v};
+    uint64_t sizes[3] = {4, 4, 0};
+    int codes[3];
+
+    put_segs(own(), NULL);
+    store_put_batch(svc, 3, keys, lens, vals, sizes, NULL, codes);
+    cr_expect_eq(codes[0], MC_OK);
+    cr_expect_eq(codes[1], MC_INVALID_KEY);
+    cr_expect_eq(codes[2], MC_INVALID_PARAMS, "an empty value");
+    cr_expect_null(fake_master_find(&fm, "also"));
+    store_put_batch(svc, 0, keys, lens, vals, sizes, NULL, codes);
+    store_put_batch(svc, 1, keys, lens, NULL, sizes, NULL, codes);
+    cr_expect_eq(codes[0], MC_INVALID_PARAMS);
+}
+
+/* ---- get ---- */
+
+Test(store_ops, get_fails_over_to_the_next_replica)
+{
+    char val[5000];
+
+    fill(val, sizeof(val), 12);
+    put_segs("remote-a", "remote-b");
+    cr_assert_eq(put1("fo", val, sizeof(val), 2), MC_OK);
+    /* the first replica's owner withdraws its segment */
+    cr_assert_eq(mc_te_unregister_segment(svc->te, "remote-a"), MC_OK);
+    expect_value("fo", val, sizeof(val));
+    cr_assert_eq(mc_te_unregister_segment(svc->te, "remote-b"), MC_OK);
+    {
+        store_value_t v = {(void *)1, 1};
+        cr_expect_eq(get1("fo", &v), MC_TRANSFER_FAIL, "no replica left");
+        cr_expect_null(v.data, "a failed read hands out no bytes");
+        cr_expect_eq(v.size, 0);
+    }
+}
+
+Test(store_ops, stale_replica_of_our_own_segment_is_skipped)
+{
+    char val[256];
+    fake_obj_t *o;
+
+    fill(val, sizeof(val), 13);
+    put_segs(own(), "remote-a");
+    cr_assert_eq(put1("st", val, sizeof(val), 2), MC_OK);
+    o = fake_master_find(&fm, "st");
+    cr_assert_not_null(o);
+    o->rep[0].epoch += 100; /* from a mount we no longer hold */
+    memset((char *)svc->seg.base + o->rep[0].offset, 0, sizeof(val));
+    expect_value("st", val, sizeof(val));
+}
+
+static void slow_answer(fake_master_t *f, store_master_call_t call, void *arg)
+{
+    struct timespec ts = {0, 150 * 1000000L};
+    (void)f;
+    (void)arg;
+    if (call == STORE_M_GET_REPLICAS)
+        nanosleep(&ts, NULL);
+}
+
+Test(store_ops, copy_outliving_its_lease_is_not_handed_out)
+{
+    char val[512];
+    store_value_t v = {NULL, 0};
+
+    fill(val, sizeof(val), 14);
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("ls", val, sizeof(val), 1), MC_OK);
+    /* 50 ms of lease, granted 150 ms before the answer reaches us: the
+     * copy cannot finish inside it, whatever the machine's speed */
+    fm.lease_ms = 50;
+    fm.hook = slow_answer;
+    cr_expect_eq(get1("ls", &v), MC_LEASE_EXPIRED);
+    cr_expect_null(v.data);
+    put_segs("remote-a", NULL);
+    cr_assert_eq(put1("ls2", val, sizeof(val), 1), MC_OK);
+    cr_expect_eq(get1("ls2", &v), MC_LEASE_EXPIRED, "remote copies too");
+    cr_expect_null(v.data);
+}
+
+Test(store_ops, missing_key_is_object_not_found)
+{
+    store_value_t v = {NULL, 0};
+    cr_expect_eq(get1("nope", &v), MC_OBJECT_NOT_FOUND);
+    cr_expect_null(v.data);
+}
+
+Test(store_ops, master_down_serves_still_leased_local_reads_only)
+{
+    char a[300], b[300];
+    store_value_t v = {NULL, 0};
+
+    fill(a, sizeof(a), 15);
+    fill(b, sizeof(b), 16);
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("loc", a, sizeof(a), 1), MC_OK);
+    put_segs("remote-a", NULL);
+    cr_assert_eq(put1("rem", b, sizeof(b), 1), MC_OK);
+    expect_value("loc", a, sizeof(a)); /* granted a lease on our own segment */
+    expect_value("rem", b, sizeof(b));
+    fake_master_set_down(&fm, true);
+    expect_value("loc", a, sizeof(a));
+    cr_expect_eq(get1("rem", &v), MC_RPC_FAIL, "another segment needs the master");
+    cr_expect_null(v.data);
+}
+
+Test(store_ops, master_down_and_lease_run_out_is_rpc_fail)
+{
+    char a[64];
+    store_value_t v = {NULL, 0};
+    struct timespec ts = {0, 120 * 1000000L};
+
+    fill(a, sizeof(a), 17);
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("short", a, sizeof(a), 1), MC_OK);
+    fm.lease_ms = 100;
+    expect_value("short", a, sizeof(a));
+    fake_master_set_down(&fm, true);
+    nanosleep(&ts, NULL); /* the lease granted above is over */
+    cr_expect_eq(get1("short", &v), MC_RPC_FAIL);
+    cr_expect_null(v.data);
+}
+
+/* A sink that has room for the first key only. */
+typedef struct one_slot {
+    char buf[4096];
+    int calls;
+} one_slot_t;
+
+static int place_first(void *ctx, size_t n, const uint64_t *sizes, void **dst)
+{
+    one_slot_t *s = ctx;
+
+    s->calls++;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = i == 0 && sizes[0] <= sizeof(s->buf) ? s->buf : NULL;
+    return MC_OK;
+}
+
+Test(store_ops, sink_decides_where_values_go)
+{
+    const char *keys[3] = {"s1", "s2", "s3"};
+    size_t lens[3] = {2, 2, 2};
+    char a[1000], b[1000];
+    uint64_t sizes[3];
+    int codes[3];
+    one_slot_t slot = {.calls = 0};
+    store_get_sink_t sink = {place_first, &slot};
+
+    fill(a, sizeof(a), 18);
+    fill(b, sizeof(b), 19);
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("s1", a, sizeof(a), 1), MC_OK);
+    put_segs("remote-b", NULL);
+    cr_assert_eq(put1("s2", b, sizeof(b), 1), MC_OK);
+    store_get_batch(svc, 3, keys, lens, &sink, sizes, codes);
+    cr_expect_eq(slot.calls, 1, "placed once per batch");
+    cr_expect_eq(codes[0], MC_OK);
+    cr_expect_eq(sizes[0], sizeof(a));
+    cr_expect(memcmp(slot.buf, a, sizeof(a)) == 0);
+    cr_expect_eq(codes[1], MC_BUFFER_OVERFLOW, "left out by the sink");
+    cr_expect_eq(sizes[1], 0);
+    cr_expect_eq(codes[2], MC_OBJECT_NOT_FOUND);
+    cr_expect_eq(fm.calls[STORE_M_GET_REPLICAS], 1, "one round trip for the batch");
+}
+
+/* ---- pass-through ---- */
+
+Test(store_ops, exist_size_remove)
+{
+    const char *keys[2] = {"e1", "e2"};
+    size_t lens[2] = {2, 2};
+    bool ex[2];
+    uint64_t sz[2];
+    int codes[2];
+    uint64_t removed = 0;
+    char v[10] = "123456789";
+
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("e1", v, sizeof(v), 1), MC_OK);
+    store_exist_batch(svc, 2, keys, lens, ex, codes);
+    cr_expect(codes[0] == MC_OK && ex[0]);
+    cr_expect(codes[1] == MC_OK && !ex[1]);
+    store_size_batch(svc, 2, keys, lens, sz, codes);
+    cr_expect(codes[0] == MC_OK && sz[0] == sizeof(v));
+    cr_expect_eq(codes[1], MC_OBJECT_NOT_FOUND);
+    store_remove_batch(svc, 2, keys, lens, false, codes);
+    cr_expect_eq(codes[0], MC_OK);
+    cr_expect_eq(codes[1], MC_OBJECT_NOT_FOUND);
+    cr_expect_null(fake_master_find(&fm, "e1"));
+    cr_assert_eq(put1("e2", v, sizeof(v), 1), MC_OK);
+    cr_expect_eq(store_remove_many(svc, NULL, false, &removed), MC_OK);
+    cr_expect_eq(removed, 1);
+    fake_master_set_down(&fm, true);
+    store_exist_batch(svc, 2, keys, lens, ex, codes);
+    cr_expect_eq(codes[0], MC_RPC_FAIL);
+    cr_expect(!ex[0]);
+}
