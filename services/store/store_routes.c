@@ -1,7 +1,7 @@
 #include "store_routes.h"
 
 #include "mc/errors.h"
-#include "mc/master_msg.h"
+#include "mc/store_msg.h"
 #include "mc/strutil.h"
 
 #include <stdio.h>
@@ -23,18 +23,25 @@ static const char *path_key(mc_http_req_t *req, mc_http_resp_t *resp, size_t *le
     return key;
 }
 
-static void reply_ok(mc_http_resp_t *resp)
+/* Sends an encoder's output (NULL = out of memory). len is read here, after
+ * the encoder in the argument list has run. */
+static void reply_encoded(mc_http_resp_t *resp, char *body, const size_t *len)
 {
-    static const char body[] = "{\"status\":\"ok\",\"code\":0}";
-    mc_http_reply_data(resp, 200, "application/json", body, sizeof(body) - 1);
+    if (!body)
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
+    else
+        mc_http_reply_adopt(resp, 200, "application/json", body, *len, free);
 }
 
+/* 200 with the status body, or the code's error reply. */
 static void reply_code(mc_http_resp_t *resp, int code)
 {
-    if (code == MC_OK)
-        reply_ok(resp);
+    size_t len = 0;
+
+    if (code != MC_OK)
+        mc_http_reply_error(resp, code, NULL);
     else
-        mc_http_reply_error(resp, code, mc_err_desc(code));
+        reply_encoded(resp, mc_store_status_encode_take(&len), &len);
 }
 
 /* Every handler's ctx is the store_routes_t given at registration. */
@@ -71,7 +78,7 @@ static void do_get(store_service_t *svc, mc_http_resp_t *resp, const char *key, 
 
     store_get_batch_alloc(svc, 1, &key, &klen, &v, &code);
     if (code != MC_OK) {
-        mc_http_reply_error(resp, code, mc_err_desc(code));
+        mc_http_reply_error(resp, code, NULL);
         return;
     }
     mc_http_reply_adopt(resp, 200, "application/octet-stream", v.data, (size_t)v.size, free);
@@ -119,6 +126,7 @@ static void h_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     size_t klen;
     const char *key = path_key(req, resp, &klen);
     bool exists = false;
+    size_t len = 0;
     int code = MC_OK;
 
     if (!key)
@@ -127,11 +135,10 @@ static void h_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     if (code == MC_OBJECT_NOT_FOUND)
         code = MC_OK; /* an absent key is an answer, not an error */
     if (code != MC_OK) {
-        mc_http_reply_error(resp, code, mc_err_desc(code));
+        mc_http_reply_error(resp, code, NULL);
         return;
     }
-    mc_http_reply_data(resp, 200, "application/json",
-                       exists ? "{\"exists\":true}" : "{\"exists\":false}", exists ? 15 : 16);
+    reply_encoded(resp, mc_store_exists_encode_take(exists, &len), &len);
 }
 
 static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -145,15 +152,14 @@ static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 static void h_remove_all(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
     uint64_t removed = 0;
-    char body[64];
+    size_t len = 0;
     int rc = store_remove_many(svc_of(ctx), NULL, query_bool(req, "force"), &removed);
 
     if (rc != MC_OK) {
-        mc_http_reply_error(resp, rc, mc_err_desc(rc));
+        mc_http_reply_error(resp, rc, NULL);
         return;
     }
-    snprintf(body, sizeof(body), "{\"removed\":%llu}", (unsigned long long)removed);
-    mc_http_reply_data(resp, 200, "application/json", body, strlen(body));
+    reply_encoded(resp, mc_store_removed_encode_take(removed, &len), &len);
 }
 
 /* ---- /api/v1/objects/{key}: raw bodies ---- */
@@ -190,7 +196,7 @@ static void h_obj_head(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         return;
     store_size_batch(svc_of(ctx), 1, &key, &klen, &size, &code);
     if (code != MC_OK) {
-        mc_http_reply_error(resp, code, mc_err_desc(code));
+        mc_http_reply_error(resp, code, NULL);
         return;
     }
     snprintf(num, sizeof(num), "%llu", (unsigned long long)size);
@@ -198,17 +204,17 @@ static void h_obj_head(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     mc_http_reply_header(resp, "X-Object-Size", num);
 }
 
-/* ---- batch routes: body {"keys": [...]} (the master's keys request) ---- */
+/* ---- batch routes: body {"keys": [...], "force": bool} (mc/store_msg.h) ---- */
 
 typedef struct batch_in {
-    mc_keys_req_t kr;
+    mc_store_batch_req_t kr;
     int *codes;
-    mc_key_result_t *res;
+    mc_store_result_t *res;
 } batch_in_t;
 
 static void batch_in_cleanup(batch_in_t *b)
 {
-    mc_keys_req_cleanup(&b->kr);
+    mc_store_batch_req_cleanup(&b->kr);
     free(b->codes);
     free(b->res);
 }
@@ -219,7 +225,7 @@ static bool batch_in_decode(mc_http_req_t *req, mc_http_resp_t *resp, batch_in_t
     size_t len = 0;
     const char *body = mc_http_req_body(req, &len);
     mc_json_err_t e;
-    int rc = mc_keys_req_decode(body, len, false, &b->kr, &e);
+    int rc = mc_store_batch_req_decode(body, len, &b->kr, &e);
 
     b->codes = NULL;
     b->res = NULL;
@@ -227,33 +233,23 @@ static bool batch_in_decode(mc_http_req_t *req, mc_http_resp_t *resp, batch_in_t
         mc_http_reply_error(resp, rc, e.msg);
         return false;
     }
-    if (b->kr.n == 0) {
-        mc_keys_req_cleanup(&b->kr);
-        mc_http_reply_error(resp, MC_INVALID_PARAMS, "no keys");
-        return false;
-    }
     b->codes = calloc(b->kr.n, sizeof(int));
-    b->res = calloc(b->kr.n, sizeof(mc_key_result_t));
+    b->res = calloc(b->kr.n, sizeof(*b->res));
     if (!b->codes || !b->res) {
         batch_in_cleanup(b);
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
         return false;
     }
     return true;
 }
 
-static void batch_reply(mc_http_resp_t *resp, batch_in_t *b, unsigned mask)
+static void batch_reply(mc_http_resp_t *resp, batch_in_t *b, unsigned fields)
 {
     size_t len = 0;
-    char *body;
 
     for (size_t i = 0; i < b->kr.n; i++)
         b->res[i].code = b->codes[i];
-    body = mc_results_encode_take(b->res, b->kr.n, mask, &len);
-    if (!body)
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
-    else
-        mc_http_reply_adopt(resp, 200, "application/json", body, len, free);
+    reply_encoded(resp, mc_store_results_encode_take(b->res, b->kr.n, fields, &len), &len);
 }
 
 static void h_batch_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -265,7 +261,7 @@ static void h_batch_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         return;
     ex = calloc(b.kr.n, sizeof(bool));
     if (!ex) {
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
     } else {
         store_exist_batch(svc_of(ctx), b.kr.n, b.kr.keys, b.kr.key_lens, ex, b.codes);
         for (size_t i = 0; i < b.kr.n; i++) {
@@ -273,7 +269,7 @@ static void h_batch_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
                 b.codes[i] = MC_OK;
             b.res[i].exists = ex[i];
         }
-        batch_reply(resp, &b, MC_RES_EXISTS);
+        batch_reply(resp, &b, MC_STORE_F_EXISTS);
     }
     free(ex);
     batch_in_cleanup(&b);
@@ -305,9 +301,6 @@ typedef struct get_reply {
     char *buf;
     uint64_t *off; /* per key: offset of its slice in buf */
 } get_reply_t;
-
-/* The longest result entry: {"code":-2147483648,"size":18446744073709551615}, */
-#define RESULT_ENTRY_MAX 56u
 
 static int place_reply(void *ctx, size_t n, const uint64_t *sizes, void **dst)
 {
@@ -341,7 +334,7 @@ static void h_batch_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 
     if (!batch_in_decode(req, resp, &b))
         return;
-    g.room = 32 + b.kr.n * RESULT_ENTRY_MAX;
+    g.room = MC_STORE_RESULTS_ENVELOPE + b.kr.n * MC_STORE_RESULT_MAX;
     g.off = calloc(b.kr.n, sizeof(*g.off));
     sizes = calloc(b.kr.n, sizeof(*sizes));
     if (!g.off || !sizes) {
@@ -359,7 +352,7 @@ static void h_batch_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
             memmove(g.buf + end, g.buf + g.off[i], sizes[i]);
         end += sizes[i];
     }
-    hdr = mc_results_encode_take(b.res, b.kr.n, MC_RES_SIZE, &hlen);
+    hdr = mc_store_results_encode_take(b.res, b.kr.n, MC_STORE_F_SIZE, &hlen);
     if (!hdr || hlen + 1 > g.room || (!g.buf && !(g.buf = malloc(g.room)))) {
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
         goto out;

@@ -8,6 +8,7 @@
 #include "mc/log.h"
 #include "mc/strutil.h"
 #include "store_internal.h"
+#include "store_routes.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -473,4 +474,154 @@ Test(store_ops, exist_size_remove)
     store_exist_batch(svc, 2, keys, lens, ex, codes);
     cr_expect_eq(codes[0], MC_RPC_FAIL);
     cr_expect(!ex[0]);
+}
+
+/* ---- the REST routes in memory (mc_http_server_inject), same fixture ---- */
+
+static mc_http_server_t *srv;
+static store_routes_t routes;
+
+static void routes_setup(void)
+{
+    setup();
+    routes = (store_routes_t){.svc = svc, .max_reply = 1u << 20};
+    srv = mc_http_server_create(&(mc_http_server_opts_t){.threads = 1});
+    cr_assert_not_null(srv);
+    cr_assert_eq(store_routes_register(srv, &routes, 2u << 20), MC_OK);
+}
+
+static void routes_teardown(void)
+{
+    mc_http_server_destroy(srv);
+    teardown();
+}
+
+TestSuite(store_routes, .init = routes_setup, .fini = routes_teardown, .timeout = 30);
+
+static void call(const char *method, const char *target, const void *body, size_t len,
+                 mc_http_captured_t *r)
+{
+    mc_http_inject_t in = {.method = method, .target = target, .body = body, .len = len};
+    cr_assert_eq(mc_http_server_inject(srv, &in, r), MC_OK);
+}
+
+static void call_json(const char *method, const char *target, const char *body,
+                      mc_http_captured_t *r)
+{
+    call(method, target, body, body ? strlen(body) : 0, r);
+}
+
+/* A batch GET whose middle key fails after its slice was laid out: the
+ * reply carries the other values back to back, and none of the failed
+ * key's bytes. */
+Test(store_routes, batch_get_squeezes_out_failed_keys)
+{
+    static char a[3000], b[2000], c[1000];
+    mc_http_captured_t r;
+    const char *nl;
+    size_t hlen;
+
+    fill(a, sizeof(a), 20);
+    fill(b, sizeof(b), 21);
+    fill(c, sizeof(c), 22);
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("ga", a, sizeof(a), 1), MC_OK);
+    put_segs("remote-b", NULL);
+    cr_assert_eq(put1("gb", b, sizeof(b), 1), MC_OK);
+    put_segs("remote-a", NULL);
+    cr_assert_eq(put1("gc", c, sizeof(c), 1), MC_OK);
+    cr_assert_eq(mc_te_unregister_segment(svc->te, "remote-b"), MC_OK);
+    call_json("POST", "/api/v1/batch/get", "{\"keys\":[\"ga\",\"gb\",\"nope\",\"gc\"]}", &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    nl = memchr(r.body, '\n', r.len);
+    cr_assert_not_null(nl);
+    hlen = (size_t)(nl - r.body);
+    cr_expect(strstr(r.headers, "X-Header-Length") != NULL);
+    cr_expect(strncmp(r.body,
+                      "{\"results\":[{\"code\":0,\"size\":3000},{\"code\":-800},"
+                      "{\"code\":-704},{\"code\":0,\"size\":1000}]}",
+                      hlen) == 0,
+              "%.*s", (int)hlen, r.body);
+    cr_assert_eq(r.len, hlen + 1 + sizeof(a) + sizeof(c));
+    cr_expect(memcmp(nl + 1, a, sizeof(a)) == 0);
+    cr_expect(memcmp(nl + 1 + sizeof(a), c, sizeof(c)) == 0);
+    mc_http_captured_cleanup(&r);
+}
+
+Test(store_routes, batch_get_stops_at_the_reply_cap)
+{
+    static char big[600 << 10];
+    mc_http_captured_t r;
+
+    fill(big, sizeof(big), 23);
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("c1", big, sizeof(big), 1), MC_OK);
+    cr_assert_eq(put1("c2", big, sizeof(big), 1), MC_OK);
+    call_json("POST", "/api/v1/batch/get", "{\"keys\":[\"c1\",\"c2\"]}", &r);
+    cr_assert_eq(r.status, 200);
+    cr_expect(strstr(r.body, "{\"code\":0,\"size\":614400},{\"code\":-10}") != NULL, "%.80s",
+              r.body);
+    cr_expect(r.len < sizeof(big) + 200, "one value, not two");
+    mc_http_captured_cleanup(&r);
+}
+
+Test(store_routes, batch_routes_take_the_public_shape)
+{
+    mc_http_captured_t r;
+    char v[5] = "abcd";
+
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("p1", v, sizeof(v), 1), MC_OK);
+    call_json("POST", "/api/v1/batch/exist",
+              "{\"client_id\":\"x\",\"keys\":[\"p1\",\"p2\"],\"future\":1}", &r);
+    cr_expect_eq(r.status, 200);
+    cr_expect_str_eq(r.body, "{\"results\":[{\"code\":0,\"exists\":true},"
+                             "{\"code\":0,\"exists\":false}]}");
+    mc_http_captured_cleanup(&r);
+    call_json("POST", "/api/v1/batch/remove", "{\"key\":\"p1\"}", &r);
+    cr_expect_eq(r.status, 400, "the single-key form is the master's, not ours");
+    cr_expect(strstr(r.body, "\"code\":-600") != NULL, "%s", r.body);
+    mc_http_captured_cleanup(&r);
+    call_json("POST", "/api/v1/batch/remove", "{\"keys\":[\"p1\\u0000x\"]}", &r);
+    cr_expect_eq(r.status, 400);
+    cr_expect(strstr(r.body, "\"code\":-400") != NULL, "%s", r.body);
+    cr_expect_not_null(fake_master_find(&fm, "p1"), "nothing removed");
+    mc_http_captured_cleanup(&r);
+    call_json("POST", "/api/v1/batch/remove", "{\"keys\":[\"p1\",\"p2\"],\"force\":true}", &r);
+    cr_expect_eq(r.status, 200);
+    cr_expect_str_eq(r.body, "{\"results\":[{\"code\":0},{\"code\":-704}]}");
+    cr_expect_null(fake_master_find(&fm, "p1"));
+    mc_http_captured_cleanup(&r);
+}
+
+Test(store_routes, object_routes)
+{
+    mc_http_captured_t r;
+    static const char val[] = "raw\0bytes";
+
+    put_segs(own(), NULL);
+    call("PUT", "/api/v1/objects/o1?replica_num=1", val, sizeof(val), &r);
+    cr_expect_eq(r.status, 200);
+    cr_expect_str_eq(r.body, "{\"status\":\"ok\",\"code\":0}");
+    mc_http_captured_cleanup(&r);
+    call("GET", "/api/v1/objects/o1", NULL, 0, &r);
+    cr_expect_eq(r.status, 200);
+    cr_assert_eq(r.len, sizeof(val));
+    cr_expect(memcmp(r.body, val, sizeof(val)) == 0);
+    mc_http_captured_cleanup(&r);
+    call("GET", "/api/exist/o1", NULL, 0, &r);
+    cr_expect_str_eq(r.body, "{\"exists\":true}");
+    mc_http_captured_cleanup(&r);
+    call("PUT", "/api/v1/objects/o2?replica_num=9", val, sizeof(val), &r);
+    cr_expect_eq(r.status, 400);
+    mc_http_captured_cleanup(&r);
+    fake_master_set_down(&fm, true);
+    call("GET", "/api/get/o2", NULL, 0, &r);
+    cr_expect_eq(r.status, mc_err_http_status(MC_RPC_FAIL));
+    cr_expect(strstr(r.body, "\"code\":-900") != NULL, "%s", r.body);
+    mc_http_captured_cleanup(&r);
+    fake_master_set_down(&fm, false);
+    call("DELETE", "/api/remove_all?force=true", NULL, 0, &r);
+    cr_expect_str_eq(r.body, "{\"removed\":1}");
+    mc_http_captured_cleanup(&r);
 }

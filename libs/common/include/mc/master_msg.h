@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MC_MSG_MAX_BATCH 4096u    /* keys per batch request */
+#define MC_MSG_MAX_BATCH MC_MAX_BATCH_KEYS
 #define MC_MSG_MAX_PREFERRED 8u   /* preferred segments in a config */
 #define MC_MSG_MAX_NAME 255u      /* segment name, endpoint */
 #define MC_MSG_MAX_OBJECT (1ull << 40)
