@@ -86,6 +86,16 @@ else
   echo "checksrc failed banned-functions" >>"$REPORTS/checks.txt"
 fi
 
+# Clang's thread-safety analysis (scripts/threadsafety.sh): the lock
+# annotations of mc/thread.h, over this build's compile_commands.json.
+echo "== threadsafety =="
+scripts/threadsafety.sh "$BUILD_DIR"
+case $? in
+  0) echo "threadsafety passed" >>"$REPORTS/checks.txt" ;;
+  77) echo "threadsafety skipped clang-not-available" >>"$REPORTS/checks.txt" ;;
+  *) echo "threadsafety failed lock-annotation-findings" >>"$REPORTS/checks.txt" ;;
+esac
+
 if [ -x scripts/fuzz.sh ]; then
   echo "== fuzz (bounded) =="
   scripts/fuzz.sh

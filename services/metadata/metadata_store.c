@@ -11,6 +11,7 @@
 
 #include "mc/errors.h"
 #include "mc/strutil.h"
+#include "mc/thread.h"
 
 #include <pthread.h>
 #include <stdalign.h>
@@ -41,10 +42,10 @@ typedef struct entry {
 } entry_t;
 
 typedef struct shard {
-    alignas(64) pthread_rwlock_t lock;
-    entry_t **table;
-    size_t nbuckets; /* power of two */
-    size_t count;
+    alignas(64) mc_rwlock_t lock;
+    entry_t **table MC_GUARDED_BY(lock) MC_PT_GUARDED_BY(lock);
+    size_t nbuckets MC_GUARDED_BY(lock); /* power of two */
+    size_t count MC_GUARDED_BY(lock);
 } shard_t;
 
 struct metadata_store {
@@ -158,6 +159,7 @@ static shard_t *shard_of(metadata_store_t *store, uint64_t hash)
 /* Read or write lock held. Returns the link that points at the entry (or at
  * the NULL ending its chain when absent). */
 static entry_t **do_find(shard_t *sh, uint64_t hash, const char *key, size_t klen)
+    MC_REQUIRES_SHARED(sh->lock)
 {
     entry_t **link = &sh->table[hash & (sh->nbuckets - 1)];
 
@@ -171,7 +173,7 @@ static entry_t **do_find(shard_t *sh, uint64_t hash, const char *key, size_t kle
 
 /* Write lock held. Doubles the table; on allocation failure keeps the old
  * one (lookups stay correct, only chains get longer). */
-static void do_grow(shard_t *sh)
+static void do_grow(shard_t *sh) MC_REQUIRES(sh->lock)
 {
     size_t n = sh->nbuckets * 2;
     entry_t **t;
@@ -194,7 +196,8 @@ static void do_grow(shard_t *sh)
     sh->nbuckets = n;
 }
 
-static int shard_init(shard_t *sh)
+/* Runs before the store is published: no other thread can see sh. */
+static int shard_init(shard_t *sh) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     pthread_rwlockattr_t attr;
     int rc;
@@ -207,7 +210,7 @@ static int shard_init(shard_t *sh)
     /* Writers first: a steady stream of lookups must not starve a PUT. */
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    rc = pthread_rwlock_init(&sh->lock, &attr);
+    rc = mc_rwlock_init(&sh->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     if (rc != 0) {
         free(sh->table);
@@ -217,7 +220,8 @@ static int shard_init(shard_t *sh)
     return MC_OK;
 }
 
-static void shard_cleanup(shard_t *sh)
+/* Runs after the store's last user: no other thread can see sh. */
+static void shard_cleanup(shard_t *sh) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     if (!sh->table)
         return;
@@ -231,7 +235,7 @@ static void shard_cleanup(shard_t *sh)
     }
     free(sh->table);
     sh->table = NULL;
-    pthread_rwlock_destroy(&sh->lock);
+    mc_rwlock_destroy(&sh->lock);
 }
 
 /* ---------------- store ---------------- */
@@ -272,6 +276,7 @@ void metadata_store_destroy(metadata_store_t *store)
  * caller releases after unlocking, *used says whether fresh was linked in. */
 static int do_put(metadata_store_t *store, shard_t *sh, entry_t *fresh, metadata_value_t *nv,
                   metadata_value_t **old, bool *used, metadata_put_result_t *result)
+    MC_REQUIRES(sh->lock)
 {
     entry_t **link = do_find(sh, fresh->hash, fresh->key, fresh->klen);
     entry_t *e = *link;
@@ -332,9 +337,9 @@ int metadata_store_put(metadata_store_t *store, const char *key, size_t klen,
     memcpy(fresh->key, key, klen);
     sh = shard_of(store, fresh->hash);
 
-    pthread_rwlock_wrlock(&sh->lock);
+    mc_rwlock_wrlock(&sh->lock);
     rc = do_put(store, sh, fresh, nv, &old, &used, &res);
-    pthread_rwlock_unlock(&sh->lock);
+    mc_rwlock_unlock(&sh->lock);
 
     if (rc != MC_OK)
         metadata_value_release(nv);
@@ -359,13 +364,13 @@ int metadata_store_get(metadata_store_t *store, const char *key, size_t klen,
         return MC_INVALID_KEY;
     hash = key_hash(store, key, klen);
     sh = shard_of(store, hash);
-    pthread_rwlock_rdlock(&sh->lock);
+    mc_rwlock_rdlock(&sh->lock);
     e = *do_find(sh, hash, key, klen);
     if (e) {
         atomic_fetch_add_explicit(&e->value->refs, 1, memory_order_relaxed);
         *out = e->value;
     }
-    pthread_rwlock_unlock(&sh->lock);
+    mc_rwlock_unlock(&sh->lock);
     return *out ? MC_OK : MC_OBJECT_NOT_FOUND;
 }
 
@@ -379,7 +384,7 @@ int metadata_store_delete(metadata_store_t *store, const char *key, size_t klen)
         return MC_INVALID_KEY;
     hash = key_hash(store, key, klen);
     sh = shard_of(store, hash);
-    pthread_rwlock_wrlock(&sh->lock);
+    mc_rwlock_wrlock(&sh->lock);
     link = do_find(sh, hash, key, klen);
     e = *link;
     if (e) {
@@ -389,7 +394,7 @@ int metadata_store_delete(metadata_store_t *store, const char *key, size_t klen)
         atomic_fetch_sub_explicit(&store->key_bytes, e->klen, memory_order_relaxed);
         atomic_fetch_sub_explicit(&store->value_bytes, e->value->len, memory_order_relaxed);
     }
-    pthread_rwlock_unlock(&sh->lock);
+    mc_rwlock_unlock(&sh->lock);
     if (!e)
         return MC_OBJECT_NOT_FOUND;
     metadata_value_release(e->value);

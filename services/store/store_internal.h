@@ -9,6 +9,7 @@
 #define MC_STORE_INTERNAL_H
 
 #include "mc/metrics.h"
+#include "mc/thread.h"
 #include "mc/transfer.h"
 #include "lease_cache.h"
 #include "mc/uuid.h"
@@ -41,9 +42,9 @@ struct store_service {
     _Atomic bool master_ok;
     pthread_t thread;
     bool thread_started;
-    pthread_mutex_t mu;
+    mc_mutex_t mu; /* guards stop; cv signals it */
     pthread_cond_t cv;
-    bool stop;
+    bool stop MC_GUARDED_BY(mu);
     bool populate;                /* page the segment in at start-up */
     pthread_t populate_thread;
     bool populate_started;

@@ -139,7 +139,7 @@ static void *liveness_main(void *arg)
     unsigned failures = 0;
     uint64_t wait_ms = PING_INTERVAL_MS;
 
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     while (!s->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -149,18 +149,18 @@ static void *liveness_main(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT || s->stop)
+        if (mc_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT || s->stop)
             continue;
-        pthread_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->mu);
         if (liveness_step(s) == MC_OK) {
             failures = 0;
             wait_ms = PING_INTERVAL_MS;
         } else {
             wait_ms = store_backoff_ms(++failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS);
         }
-        pthread_mutex_lock(&s->mu);
+        mc_mutex_lock(&s->mu);
     }
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     return NULL;
 }
 
@@ -258,7 +258,7 @@ int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *me
     }
     s->master = master; /* adopted now: destroy frees it on every path */
     s->seg.fd = -1;
-    pthread_mutex_init(&s->mu, NULL);
+    mc_mutex_init(&s->mu);
     mc_strlcpy(s->name, cfg->local_hostname, sizeof(s->name));
     mc_strlcpy(s->protocol, cfg->protocol, sizeof(s->protocol));
     s->client_id = mc_uuid_generate();
@@ -305,10 +305,10 @@ void store_service_destroy(store_service_t *s)
         pthread_join(s->populate_thread, NULL);
     }
     if (s->thread_started) {
-        pthread_mutex_lock(&s->mu);
+        mc_mutex_lock(&s->mu);
         s->stop = true;
         pthread_cond_signal(&s->cv);
-        pthread_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
         pthread_cond_destroy(&s->cv);
     }
@@ -325,7 +325,7 @@ void store_service_destroy(store_service_t *s)
     store_master_destroy(s->master);
     store_lease_cache_destroy(s->leases);
     store_segment_destroy(&s->seg);
-    pthread_mutex_destroy(&s->mu);
+    mc_mutex_destroy(&s->mu);
     free(s);
 }
 

@@ -2,9 +2,9 @@
 
 #include "mc/buf.h"
 #include "mc/errors.h"
+#include "mc/thread.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -53,21 +53,24 @@ typedef struct family {
 
 /* lock guards the family and series lists (never the values: those are atomics). */
 struct mc_metrics {
-    pthread_mutex_t lock;
-    family_t *families, **tail;
+    mc_mutex_t lock;
+    family_t *families MC_GUARDED_BY(lock);
+    family_t **tail MC_GUARDED_BY(lock);
 };
 
-mc_metrics_t *mc_metrics_create(void)
+/* Unlocked: m is not shared before it is returned. */
+mc_metrics_t *mc_metrics_create(void) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     mc_metrics_t *m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
-    pthread_mutex_init(&m->lock, NULL);
+    mc_mutex_init(&m->lock);
     m->tail = &m->families;
     return m;
 }
 
-void mc_metrics_destroy(mc_metrics_t *m)
+/* Unlocked: the caller guarantees no other thread uses m any more. */
+void mc_metrics_destroy(mc_metrics_t *m) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     family_t *f, *fn;
     series_t *s, *sn;
@@ -85,13 +88,13 @@ void mc_metrics_destroy(mc_metrics_t *m)
         free(f->help);
         free(f);
     }
-    pthread_mutex_destroy(&m->lock);
+    mc_mutex_destroy(&m->lock);
     free(m);
 }
 
-/* Called with m->lock held. */
 static series_t *do_get_series(mc_metrics_t *m, const char *name, const char *help,
                                mtype_t type, const char *labels, bool *created)
+    MC_REQUIRES(m->lock)
 {
     family_t *f;
     series_t *s;
@@ -142,9 +145,9 @@ static series_t *get_series(mc_metrics_t *m, const char *name, const char *help,
                             const char *labels, bool *created)
 {
     series_t *s;
-    pthread_mutex_lock(&m->lock);
+    mc_mutex_lock(&m->lock);
     s = do_get_series(m, name, help, type, labels, created);
-    pthread_mutex_unlock(&m->lock);
+    mc_mutex_unlock(&m->lock);
     return s;
 }
 
@@ -170,13 +173,13 @@ int mc_metrics_gauge_fn(mc_metrics_t *m, const char *name, const char *help,
     bool created;
     series_t *s;
 
-    pthread_mutex_lock(&m->lock);
+    mc_mutex_lock(&m->lock);
     s = do_get_series(m, name, help, T_GAUGE, labels, &created);
     if (s) {
         s->fn = fn;
         s->ctx = ctx;
     }
-    pthread_mutex_unlock(&m->lock);
+    mc_mutex_unlock(&m->lock);
     return s ? 0 : -1;
 }
 
@@ -188,13 +191,13 @@ mc_histogram_t *mc_metrics_histogram(mc_metrics_t *m, const char *name, const ch
 
     if (n > MAX_BOUNDS)
         return NULL;
-    pthread_mutex_lock(&m->lock);
+    mc_mutex_lock(&m->lock);
     s = do_get_series(m, name, help, T_HISTOGRAM, labels, &created);
     if (s && created) {
         s->u.hist.n = n;
         memcpy(s->u.hist.bounds, bounds, n * sizeof(double));
     }
-    pthread_mutex_unlock(&m->lock);
+    mc_mutex_unlock(&m->lock);
     return s ? &s->u.hist : NULL;
 }
 
@@ -289,7 +292,7 @@ char *mc_metrics_render(mc_metrics_t *m, size_t *len)
     mc_buf_init(&b, 0);
     if (mc_buf_reserve(&b, 4096) != MC_OK)
         return NULL;
-    pthread_mutex_lock(&m->lock);
+    mc_mutex_lock(&m->lock);
     for (const family_t *f = m->families; f; f = f->next) {
         mc_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
                   tnames[f->type]);
@@ -310,6 +313,6 @@ char *mc_metrics_render(mc_metrics_t *m, size_t *len)
                 mc_buf_printf(&b, "%s %s\n", f->name, val);
         }
     }
-    pthread_mutex_unlock(&m->lock);
+    mc_mutex_unlock(&m->lock);
     return mc_buf_take(&b, len);
 }

@@ -4,6 +4,7 @@
 #include "mc/errors.h"
 #include "mc/mtime.h"
 #include "mc/strutil.h"
+#include "mc/thread.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -17,9 +18,9 @@
 /* lock guards the idle handle stack only; requests run without it. */
 struct mc_http_client {
     mc_http_client_opts_t o;
-    pthread_mutex_t lock;
-    CURL *idle[MAX_IDLE_HANDLES];
-    int nidle;
+    mc_mutex_t lock;
+    CURL *idle[MAX_IDLE_HANDLES] MC_GUARDED_BY(lock);
+    int nidle MC_GUARDED_BY(lock);
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -50,38 +51,39 @@ mc_http_client_t *mc_http_client_create(const mc_http_client_opts_t *opts)
         c->o.retry_backoff_ms = 50;
     if (c->o.max_response == 0)
         c->o.max_response = 256u << 20;
-    pthread_mutex_init(&c->lock, NULL);
+    mc_mutex_init(&c->lock);
     return c;
 }
 
-void mc_http_client_destroy(mc_http_client_t *c)
+/* Unlocked: the caller guarantees no other thread uses c any more. */
+void mc_http_client_destroy(mc_http_client_t *c) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     if (!c)
         return;
     for (int i = 0; i < c->nidle; i++)
         curl_easy_cleanup(c->idle[i]);
-    pthread_mutex_destroy(&c->lock);
+    mc_mutex_destroy(&c->lock);
     free(c);
 }
 
 static CURL *handle_get(mc_http_client_t *c)
 {
     CURL *h = NULL;
-    pthread_mutex_lock(&c->lock);
+    mc_mutex_lock(&c->lock);
     if (c->nidle > 0)
         h = c->idle[--c->nidle];
-    pthread_mutex_unlock(&c->lock);
+    mc_mutex_unlock(&c->lock);
     return h ? h : curl_easy_init();
 }
 
 static void handle_release(mc_http_client_t *c, CURL *h)
 {
-    pthread_mutex_lock(&c->lock);
+    mc_mutex_lock(&c->lock);
     if (c->nidle < MAX_IDLE_HANDLES) {
         c->idle[c->nidle++] = h;
         h = NULL;
     }
-    pthread_mutex_unlock(&c->lock);
+    mc_mutex_unlock(&c->lock);
     if (h)
         curl_easy_cleanup(h);
 }

@@ -12,7 +12,7 @@ int mc_master_ping(mc_master_t *m, mc_uuid_t client, uint64_t now_ms,
     if (!m || !status)
         return MC_INVALID_PARAMS;
     mc_master_ping_status_t st = MC_PING_NEED_REMOUNT;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     for (size_t i = 0; i < m->n_clients; i++) {
         if (mc_uuid_equal(m->clients[i].id, client)) {
             if (now_ms > m->clients[i].last_seen_ms)
@@ -21,7 +21,7 @@ int mc_master_ping(mc_master_t *m, mc_uuid_t client, uint64_t now_ms,
             break;
         }
     }
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     *status = st;
     if (view_version)
         *view_version = m->cfg.view_version;
@@ -34,13 +34,13 @@ static size_t take_expired_clients(mc_master_t *m, uint64_t now_ms, mc_uuid_t **
 {
     *out = NULL;
     size_t n = 0;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     for (size_t i = 0; i < m->n_clients; i++)
         if (now_ms > m->clients[i].last_seen_ms + m->cfg.client_ttl_ms)
             n++;
     mc_uuid_t *ids = n ? malloc(n * sizeof(*ids)) : NULL;
     if (!ids) {
-        pthread_mutex_unlock(&m->cluster_lock);
+        mc_mutex_unlock(&m->cluster_lock);
         return 0; /* retried on the next tick */
     }
     size_t k = 0, j = 0;
@@ -51,7 +51,7 @@ static size_t take_expired_clients(mc_master_t *m, uint64_t now_ms, mc_uuid_t **
             m->clients[j++] = m->clients[i];
     }
     m->n_clients = j;
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     *out = ids;
     return k;
 }
@@ -69,9 +69,9 @@ int mc_master_tick(mc_master_t *m, uint64_t now_ms, mc_master_tick_report_t *rep
     r.expired_clients = n;
     r.unmounted_segments += mcm_finish_drains(m, now_ms);
     r.reclaimed_puts = mcm_reclaim_stale_puts(m, now_ms);
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     r.released_buffers = mcm_release_retired_locked(m, now_ms);
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     if (rep)
         *rep = r;
     return MC_OK;
@@ -87,11 +87,11 @@ bool mc_master_wait_pressure(mc_master_t *m, uint64_t timeout_ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
-    pthread_mutex_lock(&m->pressure_lock);
+    mc_mutex_lock(&m->pressure_lock);
     int rc = 0;
     while (!m->pressure && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&m->pressure_cond, &m->pressure_lock, &ts);
+        rc = mc_cond_timedwait(&m->pressure_cond, &m->pressure_lock, &ts);
     bool p = m->pressure;
-    pthread_mutex_unlock(&m->pressure_lock);
+    mc_mutex_unlock(&m->pressure_lock);
     return p;
 }

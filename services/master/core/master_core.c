@@ -41,7 +41,8 @@ static int cfg_valid(const mc_master_cfg_t *c)
     return c->put_release_timeout_ms >= c->put_discard_timeout_ms;
 }
 
-static int shards_init(mc_master_t *m)
+/* Runs before the master is published: no other thread can see it. */
+static int shards_init(mc_master_t *m) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     for (unsigned i = 0; i < MCM_SHARDS; i++) {
         mcm_shard_t *sh = &m->shards[i];
@@ -49,12 +50,13 @@ static int shards_init(mc_master_t *m)
         if (!sh->buckets)
             return MC_INTERNAL_ERROR;
         sh->nbuckets = INITIAL_BUCKETS;
-        pthread_mutex_init(&sh->lock, NULL);
+        mc_mutex_init(&sh->lock);
     }
     return MC_OK;
 }
 
-int mc_master_create(const mc_master_cfg_t *cfg, mc_master_t **out)
+/* Unlocked writes: the master is not published before it returns. */
+int mc_master_create(const mc_master_cfg_t *cfg, mc_master_t **out) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     if (!cfg || !out)
         return MC_INVALID_PARAMS;
@@ -70,13 +72,9 @@ int mc_master_create(const mc_master_cfg_t *cfg, mc_master_t **out)
      * used: a write carrying an old run's epoch is refused. */
     m->next_epoch = cfg->view_version ? cfg->view_version : 1;
     m->rng = cfg->seed ? cfg->seed : 0x853c49e6748fea9bull;
-    pthread_mutex_init(&m->cluster_lock, NULL);
-    pthread_mutex_init(&m->pressure_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->pressure_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    mc_mutex_init(&m->cluster_lock);
+    mc_mutex_init(&m->pressure_lock);
+    mc_cond_init_monotonic(&m->pressure_cond);
     if (shards_init(m) != MC_OK) {
         mc_master_destroy(m);
         return MC_INTERNAL_ERROR;
@@ -85,7 +83,8 @@ int mc_master_create(const mc_master_cfg_t *cfg, mc_master_t **out)
     return MC_OK;
 }
 
-void mc_master_destroy(mc_master_t *m)
+/* Unlocked reads: the caller guarantees no other thread uses m any more. */
+void mc_master_destroy(mc_master_t *m) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     if (!m)
         return;
@@ -102,7 +101,7 @@ void mc_master_destroy(mc_master_t *m)
             }
         }
         free(sh->buckets);
-        pthread_mutex_destroy(&sh->lock);
+        mc_mutex_destroy(&sh->lock);
     }
     for (unsigned s = 0; s < MCM_SEG_MAX; s++) {
         if (m->segs[s]) {
@@ -112,9 +111,9 @@ void mc_master_destroy(mc_master_t *m)
     }
     free(m->clients);
     free(m->retired);
-    pthread_mutex_destroy(&m->cluster_lock);
+    mc_mutex_destroy(&m->cluster_lock);
     pthread_cond_destroy(&m->pressure_cond);
-    pthread_mutex_destroy(&m->pressure_lock);
+    mc_mutex_destroy(&m->pressure_lock);
     free(m);
 }
 
@@ -163,7 +162,7 @@ mcm_obj_t *mcm_find(mcm_shard_t *sh, uint64_t hash, const char *key, size_t len)
 }
 
 /* Doubles the bucket array; on allocation failure chains just get longer. */
-static void shard_grow(mcm_shard_t *sh)
+static void shard_grow(mcm_shard_t *sh) MC_REQUIRES(sh->lock)
 {
     uint32_t nb = sh->nbuckets * 2u;
     mcm_obj_t **b = calloc(nb, sizeof(*b));
@@ -268,7 +267,7 @@ void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms)
             lease = false;
         }
     }
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     for (unsigned i = 0; i < o->nrep; i++) {
         if (o->rep[i].handle == MC_ALLOC_INVALID_HANDLE)
             continue;
@@ -277,7 +276,7 @@ void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms)
         else
             mcm_free_rep_locked(m, &o->rep[i]);
     }
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     o->nrep = 0;
 }
 
@@ -308,7 +307,7 @@ void mcm_fill_replicas(mc_master_t *m, mcm_obj_t *o, mc_master_replicas_t *out)
         const mcm_rep_t *r = &o->rep[i];
         if (!atomic_load_explicit(&m->seg_live[r->slot], memory_order_acquire))
             continue;
-        const mcm_seg_t *s = m->segs[r->slot];
+        const mcm_seg_t *s = mcm_seg_pinned(m, r->slot);
         mc_master_replica_desc_t *d = &out->rep[out->n++];
         d->segment_id = s->info.id;
         d->segment_epoch = s->info.epoch;
@@ -331,11 +330,11 @@ void mc_master_stats(mc_master_t *m, mc_master_stats_t *out)
     out->evicted_objects = atomic_load_explicit(&m->st.evicted_objects, memory_order_relaxed);
     out->evicted_bytes = atomic_load_explicit(&m->st.evicted_bytes, memory_order_relaxed);
     out->put_no_space = atomic_load_explicit(&m->st.put_no_space, memory_order_relaxed);
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     out->capacity = m->capacity;
     out->used = m->used;
     out->retired_bytes = m->retired_bytes;
     out->segments = m->n_segs;
     out->clients = m->n_clients;
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
 }

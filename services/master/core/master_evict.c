@@ -42,6 +42,7 @@ static int victim_kind(const evict_run_t *r, const mcm_obj_t *o)
 }
 
 static void evict_one(evict_run_t *r, mcm_shard_t *sh, mcm_obj_t *o, int kind)
+    MC_REQUIRES(sh->lock)
 {
     uint64_t bytes = o->size * o->nrep;
     if (mcm_obj_soft_pinned(o, r->now_ms))
@@ -64,6 +65,7 @@ static void evict_one(evict_run_t *r, mcm_shard_t *sh, mcm_obj_t *o, int kind)
  * Returns the last-use time of the next candidate, or UINT64_MAX if none is
  * within reach. Caller holds sh->lock. */
 static uint64_t shard_walk(evict_run_t *r, mcm_shard_t *sh, uint64_t bound, bool act)
+    MC_REQUIRES(sh->lock)
 {
     bool did = false;
     unsigned scanned = 0;
@@ -139,9 +141,9 @@ static void run_pass(evict_run_t *r, heap_t *h)
     h->n = 0;
     for (unsigned s = 0; s < MCM_SHARDS; s++) {
         mcm_shard_t *sh = &m->shards[s];
-        pthread_mutex_lock(&sh->lock);
+        mc_mutex_lock(&sh->lock);
         uint64_t k = shard_walk(r, sh, 0, false);
-        pthread_mutex_unlock(&sh->lock);
+        mc_mutex_unlock(&sh->lock);
         if (k != UINT64_MAX)
             heap_push(h, k, (uint16_t)s);
     }
@@ -149,9 +151,9 @@ static void run_pass(evict_run_t *r, heap_t *h)
         uint16_t s = heap_pop(h);
         uint64_t bound = h->n ? h->key[0] : UINT64_MAX;
         mcm_shard_t *sh = &m->shards[s];
-        pthread_mutex_lock(&sh->lock);
+        mc_mutex_lock(&sh->lock);
         uint64_t k = shard_walk(r, sh, bound, true);
-        pthread_mutex_unlock(&sh->lock);
+        mc_mutex_unlock(&sh->lock);
         if (k != UINT64_MAX)
             heap_push(h, k, s);
     }
@@ -159,21 +161,21 @@ static void run_pass(evict_run_t *r, heap_t *h)
 
 bool mc_master_evict_wanted(mc_master_t *m)
 {
-    pthread_mutex_lock(&m->pressure_lock);
+    mc_mutex_lock(&m->pressure_lock);
     bool p = m->pressure;
-    pthread_mutex_unlock(&m->pressure_lock);
+    mc_mutex_unlock(&m->pressure_lock);
     if (p)
         return true;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     bool over = m->capacity > 0 &&
                 (double)m->used >= m->cfg.eviction_high_watermark * (double)m->capacity;
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     return over;
 }
 
 /* The policy target: eviction_ratio of capacity, or enough to get back under
  * the high watermark, minus what leased victims will return on their own. */
-static uint64_t policy_target_locked(const mc_master_t *m)
+static uint64_t policy_target_locked(const mc_master_t *m) MC_REQUIRES(m->cluster_lock)
 {
     double cap = (double)m->capacity;
     double t = m->cfg.eviction_ratio * cap;
@@ -193,14 +195,14 @@ int mc_master_evict(mc_master_t *m, uint64_t now_ms, uint64_t target_bytes,
     if (!rep)
         rep = &local;
     *rep = (mc_master_evict_report_t){ 0 };
-    pthread_mutex_lock(&m->pressure_lock);
+    mc_mutex_lock(&m->pressure_lock);
     m->pressure = false;
-    pthread_mutex_unlock(&m->pressure_lock);
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_unlock(&m->pressure_lock);
+    mc_mutex_lock(&m->cluster_lock);
     mcm_release_retired_locked(m, now_ms);
     if (target_bytes == 0)
         target_bytes = policy_target_locked(m);
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     rep->target_bytes = target_bytes;
     if (target_bytes == 0)
         return MC_OK;
@@ -231,7 +233,7 @@ uint64_t mcm_reclaim_stale_puts(mc_master_t *m, uint64_t now_ms)
     uint64_t n = 0, oldest = now_ms;
     for (unsigned s = 0; s < MCM_SHARDS; s++) {
         mcm_shard_t *sh = &m->shards[s];
-        pthread_mutex_lock(&sh->lock);
+        mc_mutex_lock(&sh->lock);
         mcm_obj_t *o = sh->lru_head;
         while (o) {
             mcm_obj_t *next = o->lru_next;
@@ -245,7 +247,7 @@ uint64_t mcm_reclaim_stale_puts(mc_master_t *m, uint64_t now_ms)
             }
             o = next;
         }
-        pthread_mutex_unlock(&sh->lock);
+        mc_mutex_unlock(&sh->lock);
     }
     atomic_store_explicit(&m->next_reclaim_ms, oldest + m->cfg.put_release_timeout_ms,
                           memory_order_relaxed);

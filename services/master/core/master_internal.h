@@ -21,7 +21,12 @@
  *   owns it (plus cluster_lock), or, once retired, from the retired list under
  *   cluster_lock. That is what makes the sweep argument above hold.
  *
- *   Counters in `st` are relaxed atomics: read by stats without locks. */
+ *   Counters in `st` are relaxed atomics: read by stats without locks.
+ *
+ *   The fields below carry these rules as MC_GUARDED_BY and the functions as
+ *   MC_REQUIRES (mc/thread.h), checked by clang (scripts/threadsafety.sh).
+ *   Object fields are guarded by their shard's lock, which an annotation
+ *   cannot name; the functions that touch them require sh->lock. */
 #ifndef MC_MASTER_INTERNAL_H
 #define MC_MASTER_INTERNAL_H
 
@@ -30,6 +35,7 @@
 
 #include "allocator.h"
 #include "master_core.h"
+#include "mc/thread.h"
 
 #define MCM_SHARDS 1024u
 #define MCM_SEG_MAX 4096u /* slots fit in uint16_t */
@@ -73,11 +79,12 @@ static inline char *mcm_obj_key(mcm_obj_t *o)
 }
 
 typedef struct mcm_shard {
-    pthread_mutex_t lock;
-    mcm_obj_t **buckets;
-    uint32_t nbuckets; /* power of two */
-    uint32_t count;
-    mcm_obj_t *lru_head, *lru_tail; /* head = most recently used */
+    mc_mutex_t lock;
+    mcm_obj_t **buckets MC_GUARDED_BY(lock) MC_PT_GUARDED_BY(lock);
+    uint32_t nbuckets MC_GUARDED_BY(lock); /* power of two */
+    uint32_t count MC_GUARDED_BY(lock);
+    mcm_obj_t *lru_head MC_GUARDED_BY(lock); /* head = most recently used */
+    mcm_obj_t *lru_tail MC_GUARDED_BY(lock);
 } mcm_shard_t;
 
 typedef struct mcm_seg {
@@ -111,25 +118,27 @@ struct mc_master {
     mc_master_cfg_t cfg;
     mcm_shard_t shards[MCM_SHARDS];
 
-    pthread_mutex_t cluster_lock; /* guards the fields down to `pressure_lock` */
-    mcm_seg_t *segs[MCM_SEG_MAX];
-    uint16_t placeable[MCM_SEG_MAX]; /* slots in state MOUNTED */
-    uint32_t n_placeable;
-    uint32_t n_segs;
-    uint64_t next_epoch;
-    uint64_t capacity, used; /* over MOUNTED and DRAINING segments */
-    mcm_client_t *clients;
-    size_t n_clients, cap_clients;
-    mcm_retired_t *retired;
-    size_t n_retired, cap_retired;
-    uint64_t retired_bytes, retired_lease_bytes;
-    uint64_t rng;
+    mc_mutex_t cluster_lock; /* guards the fields down to `pressure_lock` */
+    mcm_seg_t *segs[MCM_SEG_MAX] MC_GUARDED_BY(cluster_lock);
+    uint16_t placeable[MCM_SEG_MAX] MC_GUARDED_BY(cluster_lock); /* slots in state MOUNTED */
+    uint32_t n_placeable MC_GUARDED_BY(cluster_lock);
+    uint32_t n_segs MC_GUARDED_BY(cluster_lock);
+    uint64_t next_epoch MC_GUARDED_BY(cluster_lock);
+    /* over MOUNTED and DRAINING segments */
+    uint64_t capacity MC_GUARDED_BY(cluster_lock), used MC_GUARDED_BY(cluster_lock);
+    mcm_client_t *clients MC_GUARDED_BY(cluster_lock) MC_PT_GUARDED_BY(cluster_lock);
+    size_t n_clients MC_GUARDED_BY(cluster_lock), cap_clients MC_GUARDED_BY(cluster_lock);
+    mcm_retired_t *retired MC_GUARDED_BY(cluster_lock) MC_PT_GUARDED_BY(cluster_lock);
+    size_t n_retired MC_GUARDED_BY(cluster_lock), cap_retired MC_GUARDED_BY(cluster_lock);
+    uint64_t retired_bytes MC_GUARDED_BY(cluster_lock);
+    uint64_t retired_lease_bytes MC_GUARDED_BY(cluster_lock);
+    uint64_t rng MC_GUARDED_BY(cluster_lock);
 
     _Atomic uint8_t seg_live[MCM_SEG_MAX]; /* 1 = replicas there are readable */
 
-    pthread_mutex_t pressure_lock;
+    mc_mutex_t pressure_lock;
     pthread_cond_t pressure_cond;
-    bool pressure;
+    bool pressure MC_GUARDED_BY(pressure_lock);
 
     mcm_stats_t st;
     /* earliest time a put in flight can be due for reclaim: the stale-put
@@ -141,19 +150,27 @@ struct mc_master {
 uint64_t mcm_hash(const char *key, size_t len);
 mcm_shard_t *mcm_shard_of(mc_master_t *m, uint64_t hash);
 /* Caller holds sh->lock. */
-mcm_obj_t *mcm_find(mcm_shard_t *sh, uint64_t hash, const char *key, size_t len);
-int mcm_insert(mcm_shard_t *sh, mcm_obj_t *o);
-void mcm_unlink(mcm_shard_t *sh, mcm_obj_t *o);
-void mcm_lru_push_head(mcm_shard_t *sh, mcm_obj_t *o);
-void mcm_lru_remove(mcm_shard_t *sh, mcm_obj_t *o);
-void mcm_lru_rotate_head(mcm_shard_t *sh, mcm_obj_t *o);
+mcm_obj_t *mcm_find(mcm_shard_t *sh, uint64_t hash, const char *key, size_t len)
+    MC_REQUIRES(sh->lock);
+int mcm_insert(mcm_shard_t *sh, mcm_obj_t *o) MC_REQUIRES(sh->lock);
+void mcm_unlink(mcm_shard_t *sh, mcm_obj_t *o) MC_REQUIRES(sh->lock);
+void mcm_lru_push_head(mcm_shard_t *sh, mcm_obj_t *o) MC_REQUIRES(sh->lock);
+void mcm_lru_remove(mcm_shard_t *sh, mcm_obj_t *o) MC_REQUIRES(sh->lock);
+void mcm_lru_rotate_head(mcm_shard_t *sh, mcm_obj_t *o) MC_REQUIRES(sh->lock);
 /* Frees or retires every buffer of o (free at once when nobody can touch it,
  * else retire until its lease / release timeout), then unlinks and frees o.
  * Caller holds sh->lock; takes cluster_lock. */
-void mcm_obj_drop(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, uint64_t now_ms);
+void mcm_obj_drop(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, uint64_t now_ms)
+    MC_REQUIRES(sh->lock) MC_EXCLUDES(m->cluster_lock);
 /* Same for the buffers only; o keeps nrep = 0. */
-void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms);
+void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms)
+    MC_EXCLUDES(m->cluster_lock);
+/* Caller holds o's shard lock (which keeps o's segments alive, see LOCKS). */
 void mcm_fill_replicas(mc_master_t *m, mcm_obj_t *o, mc_master_replicas_t *out);
+/* The segment in a slot where a replica of an object of a shard the caller
+ * holds lives: by the sweep rule above it cannot be freed meanwhile, so no
+ * cluster_lock is needed for its immutable fields (id, base, size, epoch). */
+const mcm_seg_t *mcm_seg_pinned(const mc_master_t *m, uint16_t slot);
 bool mcm_obj_leased(const mcm_obj_t *o, uint64_t now_ms);
 bool mcm_obj_soft_pinned(const mcm_obj_t *o, uint64_t now_ms);
 
@@ -161,24 +178,26 @@ bool mcm_obj_soft_pinned(const mcm_obj_t *o, uint64_t now_ms);
 /* Places up to cfg->replica_num buffers of size bytes; caller holds
  * cluster_lock. MC_OK with *n >= 1, or MC_NO_AVAILABLE_HANDLE. */
 int mcm_place_locked(mc_master_t *m, uint64_t size, const mc_master_put_cfg_t *cfg,
-                     mcm_rep_t *reps, uint32_t *n);
+                     mcm_rep_t *reps, uint32_t *n) MC_REQUIRES(m->cluster_lock);
 /* Frees one replica buffer; caller holds cluster_lock (and the owner's shard). */
-void mcm_free_rep_locked(mc_master_t *m, const mcm_rep_t *r);
+void mcm_free_rep_locked(mc_master_t *m, const mcm_rep_t *r) MC_REQUIRES(m->cluster_lock);
 /* Moves one replica buffer to the retired list until free_after_ms; frees it
  * at once if the list cannot grow. Caller holds cluster_lock. */
 void mcm_retire_rep_locked(mc_master_t *m, const mcm_rep_t *r, uint64_t free_after_ms,
-                           bool lease);
+                           bool lease) MC_REQUIRES(m->cluster_lock);
 /* Frees retired buffers whose time has come; caller holds cluster_lock. */
-uint64_t mcm_release_retired_locked(mc_master_t *m, uint64_t now_ms);
+uint64_t mcm_release_retired_locked(mc_master_t *m, uint64_t now_ms)
+    MC_REQUIRES(m->cluster_lock);
 /* Unmounts a slot completely (sweep + free). Takes the locks itself. */
-void mcm_unmount_slot(mc_master_t *m, uint16_t slot);
+void mcm_unmount_slot(mc_master_t *m, uint16_t slot) MC_EXCLUDES(m->cluster_lock);
 /* Unmounts every segment a client owns (its expiry); returns how many. */
 uint64_t mcm_unmount_client(mc_master_t *m, mc_uuid_t client);
 /* Finishes graceful unmounts that are due; returns how many. */
 uint64_t mcm_finish_drains(mc_master_t *m, uint64_t now_ms);
-void mcm_signal_pressure(mc_master_t *m);
+void mcm_signal_pressure(mc_master_t *m) MC_EXCLUDES(m->pressure_lock);
 /* Registers or refreshes a client; caller holds cluster_lock. */
-int mcm_client_touch_locked(mc_master_t *m, mc_uuid_t id, uint64_t now_ms);
+int mcm_client_touch_locked(mc_master_t *m, mc_uuid_t id, uint64_t now_ms)
+    MC_REQUIRES(m->cluster_lock);
 
 /* ---- master_evict.c ---- */
 /* Reclaims PROCESSING puts older than the release timeout. */

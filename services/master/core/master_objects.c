@@ -87,12 +87,13 @@ static void upsert_in_place(mc_master_t *m, mcm_obj_t *o, const put_args_t *a)
  * zombie put or an upsert victim, whose buffers are retired) if given. */
 static int put_new(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
                    uint64_t size, const put_args_t *a, mcm_obj_t *old, mcm_obj_t **out)
+    MC_REQUIRES(sh->lock)
 {
     mcm_rep_t reps[MC_MAX_REPLICAS];
     uint32_t n = 0;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     int rc = mcm_place_locked(m, size, a->cfg, reps, &n);
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     if (rc != MC_OK) {
         STAT_ADD(m, put_no_space, 1);
         mcm_signal_pressure(m);
@@ -100,10 +101,10 @@ static int put_new(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *k
     }
     mcm_obj_t *o = malloc(sizeof(*o) + n * sizeof(mcm_rep_t) + len + 1);
     if (!o) {
-        pthread_mutex_lock(&m->cluster_lock);
+        mc_mutex_lock(&m->cluster_lock);
         for (uint32_t i = 0; i < n; i++)
             mcm_free_rep_locked(m, &reps[i]);
-        pthread_mutex_unlock(&m->cluster_lock);
+        mc_mutex_unlock(&m->cluster_lock);
         return MC_INTERNAL_ERROR;
     }
     if (old)
@@ -130,6 +131,7 @@ static int put_new(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *k
 
 static int do_put_start(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key,
                         size_t len, uint64_t size, const put_args_t *a, mc_master_replicas_t *out)
+    MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     mcm_obj_t *old = NULL;
@@ -169,9 +171,9 @@ static int put_start_common(mc_master_t *m, mc_uuid_t client, const char *key, s
     put_args_t a = { .client = client, .cfg = cfg, .now_ms = now_ms, .upsert = upsert };
     uint64_t h = mcm_hash(key, key_len);
     mcm_shard_t *sh = mcm_shard_of(m, h);
-    pthread_mutex_lock(&sh->lock);
+    mc_mutex_lock(&sh->lock);
     int rc = do_put_start(m, sh, h, key, key_len, size, &a, out);
-    pthread_mutex_unlock(&sh->lock);
+    mc_mutex_unlock(&sh->lock);
     return rc;
 }
 
@@ -191,6 +193,7 @@ int mc_master_upsert_start(mc_master_t *m, mc_uuid_t client, const char *key, si
 
 static int do_put_end(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key,
                       size_t len, mc_uuid_t client, bool has_csum, uint32_t csum, uint64_t now)
+    MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o)
@@ -212,7 +215,7 @@ static int do_put_end(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char
 }
 
 static int do_put_revoke(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key,
-                         size_t len, mc_uuid_t client, uint64_t now_ms)
+                         size_t len, mc_uuid_t client, uint64_t now_ms) MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o)
@@ -234,9 +237,9 @@ static int do_put_revoke(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const c
     do {                                                     \
         uint64_t h_ = mcm_hash((key), (len));                \
         mcm_shard_t *sh_ = mcm_shard_of((m), h_);            \
-        pthread_mutex_lock(&sh_->lock);                      \
+        mc_mutex_lock(&sh_->lock);                           \
         (rc) = call;                                         \
-        pthread_mutex_unlock(&sh_->lock);                    \
+        mc_mutex_unlock(&sh_->lock);                         \
     } while (0)
 
 int mc_master_put_end(mc_master_t *m, mc_uuid_t client, const char *key, size_t key_len,
@@ -267,7 +270,7 @@ int mc_master_put_revoke(mc_master_t *m, mc_uuid_t client, const char *key, size
 /* ---- reads ------------------------------------------------------------------ */
 
 static int do_get(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
-                  uint64_t now_ms, mc_master_replicas_t *out)
+                  uint64_t now_ms, mc_master_replicas_t *out) MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o)
@@ -290,7 +293,7 @@ static int do_get(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *ke
  * pin renewal. Cold objects that are only ever checked for existence can thus
  * still be chosen by eviction (pass 3 retires them until the lease ends). */
 static bool do_exist(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key,
-                     size_t len, uint64_t now_ms)
+                     size_t len, uint64_t now_ms) MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o || o->state != MC_OBJ_COMPLETE || !has_live_replica(m, o))
@@ -325,7 +328,7 @@ int mc_master_exist(mc_master_t *m, const char *key, size_t key_len, uint64_t no
 }
 
 static int do_get_size(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key,
-                       size_t len, uint64_t *size)
+                       size_t len, uint64_t *size) MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o || !has_live_replica(m, o))
@@ -364,7 +367,7 @@ static void fill_info(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms, mc_master_o
 }
 
 static int do_query(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
-                    uint64_t now_ms, mc_master_obj_info_t *out)
+                    uint64_t now_ms, mc_master_obj_info_t *out) MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o)
@@ -390,17 +393,17 @@ void mc_master_foreach_key(mc_master_t *m, mc_master_key_fn fn, void *arg)
     int stop = 0;
     for (unsigned i = 0; i < MCM_SHARDS && !stop; i++) {
         mcm_shard_t *sh = &m->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        mc_mutex_lock(&sh->lock);
         for (mcm_obj_t *o = sh->lru_head; o && !stop; o = o->lru_next)
             stop = fn(mcm_obj_key(o), o->key_len, o->state, arg);
-        pthread_mutex_unlock(&sh->lock);
+        mc_mutex_unlock(&sh->lock);
     }
 }
 
 /* ---- removal ---------------------------------------------------------------- */
 
 static int do_remove(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key,
-                     size_t len, bool force, uint64_t now_ms)
+                     size_t len, bool force, uint64_t now_ms) MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o)
@@ -431,7 +434,7 @@ static uint64_t remove_matching(mc_master_t *m, const regex_t *re, bool force, u
     uint64_t n = 0;
     for (unsigned i = 0; i < MCM_SHARDS; i++) {
         mcm_shard_t *sh = &m->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        mc_mutex_lock(&sh->lock);
         mcm_obj_t *o = sh->lru_head;
         while (o) {
             mcm_obj_t *next = o->lru_next;
@@ -442,7 +445,7 @@ static uint64_t remove_matching(mc_master_t *m, const regex_t *re, bool force, u
             }
             o = next;
         }
-        pthread_mutex_unlock(&sh->lock);
+        mc_mutex_unlock(&sh->lock);
     }
     return n;
 }
@@ -474,7 +477,9 @@ int mc_master_remove_all(mc_master_t *m, bool force, uint64_t now_ms, uint64_t *
 
 /* ---- batch forms --------------------------------------------------------------- */
 
-/* Called once per key with its shard locked, or with sh == NULL for an invalid key. */
+/* Called once per key with its shard locked, or with sh == NULL for an invalid key.
+ * (The analysis does not check calls through a pointer; each b_* function
+ * says MC_REQUIRES(sh->lock) itself.) */
 typedef void (*batch_fn)(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, size_t i, void *ctx);
 
 typedef struct batch_slot {
@@ -520,10 +525,10 @@ static int batch_run(mc_master_t *m, const char *(*key_at)(const void *, size_t,
     for (uint32_t j = 0; j < total;) {
         uint32_t s = slots[order[j]].shard;
         mcm_shard_t *sh = &m->shards[s];
-        pthread_mutex_lock(&sh->lock);
+        mc_mutex_lock(&sh->lock);
         for (; j < total && slots[order[j]].shard == s; j++)
             fn(m, sh, slots[order[j]].hash, order[j], ctx);
-        pthread_mutex_unlock(&sh->lock);
+        mc_mutex_unlock(&sh->lock);
     }
     free(slots);
     free(order);
@@ -556,6 +561,7 @@ typedef struct batch_ctx {
 } batch_ctx_t;
 
 static void b_put_start(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *ctx)
+    MC_REQUIRES(sh->lock)
 {
     batch_ctx_t *c = ctx;
     mc_master_put_item_t *it = &c->items[i];
@@ -569,6 +575,7 @@ static void b_put_start(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, v
 }
 
 static void b_put_end(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *ctx)
+    MC_REQUIRES(sh->lock)
 {
     batch_ctx_t *c = ctx;
     mc_master_put_item_t *it = &c->items[i];
@@ -578,6 +585,7 @@ static void b_put_end(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, voi
 }
 
 static void b_put_revoke(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *ctx)
+    MC_REQUIRES(sh->lock)
 {
     batch_ctx_t *c = ctx;
     mc_master_put_item_t *it = &c->items[i];
@@ -586,6 +594,7 @@ static void b_put_revoke(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, 
 }
 
 static void b_get(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *ctx)
+    MC_REQUIRES(sh->lock)
 {
     batch_ctx_t *c = ctx;
     c->reps[i].n = 0;
@@ -594,6 +603,7 @@ static void b_get(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *c
 }
 
 static void b_exist(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *ctx)
+    MC_REQUIRES(sh->lock)
 {
     batch_ctx_t *c = ctx;
     c->exists[i] = sh && do_exist(m, sh, h, c->keys[i].key, c->keys[i].len, c->put.now_ms);
@@ -601,6 +611,7 @@ static void b_exist(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void 
 }
 
 static void b_remove(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *ctx)
+    MC_REQUIRES(sh->lock)
 {
     batch_ctx_t *c = ctx;
     c->rc[i] = sh ? do_remove(m, sh, h, c->keys[i].key, c->keys[i].len, c->force, c->put.now_ms)

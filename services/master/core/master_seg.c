@@ -9,7 +9,7 @@
 
 /* ---- lookup --------------------------------------------------------------- */
 
-static int find_slot_locked(const mc_master_t *m, mc_uuid_t id)
+static int find_slot_locked(const mc_master_t *m, mc_uuid_t id) MC_REQUIRES(m->cluster_lock)
 {
     for (unsigned s = 0; s < MCM_SEG_MAX; s++)
         if (m->segs[s] && mc_uuid_equal(m->segs[s]->info.id, id))
@@ -17,7 +17,7 @@ static int find_slot_locked(const mc_master_t *m, mc_uuid_t id)
     return -1;
 }
 
-static int free_slot_locked(const mc_master_t *m)
+static int free_slot_locked(const mc_master_t *m) MC_REQUIRES(m->cluster_lock)
 {
     for (unsigned s = 0; s < MCM_SEG_MAX; s++)
         if (!m->segs[s])
@@ -25,7 +25,7 @@ static int free_slot_locked(const mc_master_t *m)
     return -1;
 }
 
-static void placeable_remove_locked(mc_master_t *m, uint16_t slot)
+static void placeable_remove_locked(mc_master_t *m, uint16_t slot) MC_REQUIRES(m->cluster_lock)
 {
     for (uint32_t i = 0; i < m->n_placeable; i++) {
         if (m->placeable[i] == slot) {
@@ -63,7 +63,7 @@ static int same_mount(const mcm_seg_t *s, const mc_master_segment_spec_t *sp)
 }
 
 static int mount_new_locked(mc_master_t *m, const mc_master_segment_spec_t *sp, int slot,
-                            uint64_t *epoch)
+                            uint64_t *epoch) MC_REQUIRES(m->cluster_lock)
 {
     mcm_seg_t *s = calloc(1, sizeof(*s));
     if (!s)
@@ -99,7 +99,7 @@ int mc_master_mount(mc_master_t *m, const mc_master_segment_spec_t *spec, uint64
         return MC_INVALID_PARAMS;
     uint64_t epoch = 0;
     int rc;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     int slot = find_slot_locked(m, spec->id);
     if (slot >= 0) {
         const mcm_seg_t *s = m->segs[slot];
@@ -117,7 +117,7 @@ int mc_master_mount(mc_master_t *m, const mc_master_segment_spec_t *spec, uint64
     }
     if (rc == MC_OK)
         rc = mcm_client_touch_locked(m, spec->client_id, now_ms);
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     if (rc == MC_OK && epoch_out)
         *epoch_out = epoch;
     return rc;
@@ -127,7 +127,7 @@ int mc_master_mount(mc_master_t *m, const mc_master_segment_spec_t *spec, uint64
 
 /* Step 1 of an unmount: unreadable and unplaceable at once. Returns false when
  * the slot is already being torn down. Caller holds cluster_lock. */
-static bool begin_unmount_locked(mc_master_t *m, uint16_t slot)
+static bool begin_unmount_locked(mc_master_t *m, uint16_t slot) MC_REQUIRES(m->cluster_lock)
 {
     mcm_seg_t *s = m->segs[slot];
     if (s->info.state == MC_SEG_UNMOUNTING)
@@ -148,7 +148,7 @@ static void sweep_slot(mc_master_t *m, uint16_t slot, uint64_t now_ms)
 {
     for (unsigned i = 0; i < MCM_SHARDS; i++) {
         mcm_shard_t *sh = &m->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        mc_mutex_lock(&sh->lock);
         mcm_obj_t *o = sh->lru_head;
         while (o) {
             mcm_obj_t *next = o->lru_next;
@@ -163,14 +163,14 @@ static void sweep_slot(mc_master_t *m, uint16_t slot, uint64_t now_ms)
             }
             o = next;
         }
-        pthread_mutex_unlock(&sh->lock);
+        mc_mutex_unlock(&sh->lock);
     }
 }
 
 void mcm_unmount_slot(mc_master_t *m, uint16_t slot)
 {
     sweep_slot(m, slot, 0);
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     mcm_seg_t *s = m->segs[slot];
     size_t k = 0;
     for (size_t i = 0; i < m->n_retired; i++) {
@@ -188,14 +188,14 @@ void mcm_unmount_slot(mc_master_t *m, uint16_t slot)
     free(s);
     m->segs[slot] = NULL;
     m->n_segs--;
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
 }
 
 int mc_master_unmount(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
 {
     if (!m)
         return MC_INVALID_PARAMS;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     int slot = find_slot_locked(m, segment_id);
     int rc = MC_OK;
     bool mine = false;
@@ -206,7 +206,7 @@ int mc_master_unmount(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
         rc = MC_ILLEGAL_CLIENT;
     else
         mine = begin_unmount_locked(m, (uint16_t)slot);
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     if (mine)
         mcm_unmount_slot(m, (uint16_t)slot);
     return rc;
@@ -218,7 +218,7 @@ int mc_master_unmount_graceful(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t c
     if (!m)
         return MC_INVALID_PARAMS;
     int rc = MC_OK;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     int slot = find_slot_locked(m, segment_id);
     if (slot < 0) {
         rc = MC_SEGMENT_NOT_FOUND;
@@ -234,7 +234,7 @@ int mc_master_unmount_graceful(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t c
             s->drain_deadline_ms = deadline_ms;
         }
     }
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     return rc;
 }
 
@@ -242,7 +242,7 @@ uint64_t mcm_finish_drains(mc_master_t *m, uint64_t now_ms)
 {
     uint16_t due[MCM_SEG_MAX];
     unsigned n = 0;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     for (unsigned s = 0; s < MCM_SEG_MAX; s++) {
         mcm_seg_t *seg = m->segs[s];
         if (!seg || seg->info.state != MC_SEG_DRAINING)
@@ -251,7 +251,7 @@ uint64_t mcm_finish_drains(mc_master_t *m, uint64_t now_ms)
             if (begin_unmount_locked(m, (uint16_t)s))
                 due[n++] = (uint16_t)s;
     }
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     for (unsigned i = 0; i < n; i++)
         mcm_unmount_slot(m, due[i]);
     return n;
@@ -261,14 +261,14 @@ uint64_t mcm_unmount_client(mc_master_t *m, mc_uuid_t client)
 {
     uint16_t due[MCM_SEG_MAX];
     unsigned n = 0;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     for (unsigned s = 0; s < MCM_SEG_MAX; s++) {
         mcm_seg_t *seg = m->segs[s];
         if (seg && mc_uuid_equal(seg->info.client_id, client))
             if (begin_unmount_locked(m, (uint16_t)s))
                 due[n++] = (uint16_t)s;
     }
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     for (unsigned i = 0; i < n; i++)
         mcm_unmount_slot(m, due[i]);
     return n;
@@ -280,11 +280,11 @@ int mc_master_segment_get(mc_master_t *m, mc_uuid_t segment_id, mc_master_segmen
 {
     if (!m || !out)
         return MC_INVALID_PARAMS;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     int slot = find_slot_locked(m, segment_id);
     if (slot >= 0)
         info_copy_locked(m->segs[slot], out);
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     return slot >= 0 ? MC_OK : MC_SEGMENT_NOT_FOUND;
 }
 
@@ -292,11 +292,11 @@ int mc_master_segment_get_slot(mc_master_t *m, uint16_t slot, mc_master_segment_
 {
     if (!m || !out || slot >= MCM_SEG_MAX)
         return MC_INVALID_PARAMS;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     const mcm_seg_t *s = m->segs[slot];
     if (s)
         info_copy_locked(s, out);
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     return s ? MC_OK : MC_SEGMENT_NOT_FOUND;
 }
 
@@ -306,7 +306,7 @@ int mc_master_segments_list(mc_master_t *m, mc_master_segment_info_t *out, size_
     if (!m || (!out && cap))
         return MC_INVALID_PARAMS;
     size_t n = 0;
-    pthread_mutex_lock(&m->cluster_lock);
+    mc_mutex_lock(&m->cluster_lock);
     for (unsigned s = 0; s < MCM_SEG_MAX; s++) {
         const mcm_seg_t *seg = m->segs[s];
         if (!seg || seg->info.state == MC_SEG_UNMOUNTING)
@@ -315,7 +315,7 @@ int mc_master_segments_list(mc_master_t *m, mc_master_segment_info_t *out, size_
             info_copy_locked(seg, &out[n]);
         n++;
     }
-    pthread_mutex_unlock(&m->cluster_lock);
+    mc_mutex_unlock(&m->cluster_lock);
     if (n_total)
         *n_total = n;
     return MC_OK;
@@ -323,7 +323,7 @@ int mc_master_segments_list(mc_master_t *m, mc_master_segment_info_t *out, size_
 
 /* ---- placement ---------------------------------------------------------------- */
 
-static uint64_t rng_next(mc_master_t *m)
+static uint64_t rng_next(mc_master_t *m) MC_REQUIRES(m->cluster_lock)
 {
     uint64_t x = m->rng; /* xorshift64* */
     x ^= x >> 12;
@@ -349,6 +349,7 @@ static bool chosen(const place_ctx_t *pc, uint16_t slot)
 
 /* Tries one buffer on slot; true on success. */
 static bool try_slot(mc_master_t *m, place_ctx_t *pc, uint16_t slot)
+    MC_REQUIRES(m->cluster_lock)
 {
     mcm_seg_t *s = m->segs[slot];
     if (chosen(pc, slot) || mc_alloc_capacity(s->alloc) - mc_alloc_used(s->alloc) < pc->size)
@@ -365,6 +366,7 @@ static bool try_slot(mc_master_t *m, place_ctx_t *pc, uint16_t slot)
 }
 
 static void place_preferred(mc_master_t *m, place_ctx_t *pc, const mc_master_put_cfg_t *cfg)
+    MC_REQUIRES(m->cluster_lock)
 {
     for (uint32_t p = 0; p < cfg->n_preferred && pc->n < pc->want; p++) {
         const char *name = cfg->preferred_segments[p];
@@ -378,7 +380,7 @@ static void place_preferred(mc_master_t *m, place_ctx_t *pc, const mc_master_put
     }
 }
 
-static void place_random(mc_master_t *m, place_ctx_t *pc)
+static void place_random(mc_master_t *m, place_ctx_t *pc) MC_REQUIRES(m->cluster_lock)
 {
     uint32_t n = m->n_placeable;
     if (n == 0)
@@ -394,7 +396,7 @@ static double free_ratio(const mcm_seg_t *s)
     return (double)(cap - mc_alloc_used(s->alloc)) / (double)cap;
 }
 
-static void place_free_ratio(mc_master_t *m, place_ctx_t *pc)
+static void place_free_ratio(mc_master_t *m, place_ctx_t *pc) MC_REQUIRES(m->cluster_lock)
 {
     uint16_t failed[MC_MAX_REPLICAS * 4];
     uint32_t n_failed = 0;
@@ -437,6 +439,7 @@ int mcm_place_locked(mc_master_t *m, uint64_t size, const mc_master_put_cfg_t *c
 /* ---- freeing and retiring ------------------------------------------------------- */
 
 static void free_handle_locked(mc_master_t *m, uint16_t slot, uint32_t handle)
+    MC_REQUIRES(m->cluster_lock)
 {
     mcm_seg_t *s = m->segs[slot];
     if (!s)
@@ -504,10 +507,10 @@ uint64_t mcm_release_retired_locked(mc_master_t *m, uint64_t now_ms)
 
 void mcm_signal_pressure(mc_master_t *m)
 {
-    pthread_mutex_lock(&m->pressure_lock);
+    mc_mutex_lock(&m->pressure_lock);
     m->pressure = true;
     pthread_cond_signal(&m->pressure_cond);
-    pthread_mutex_unlock(&m->pressure_lock);
+    mc_mutex_unlock(&m->pressure_lock);
 }
 
 int mcm_client_touch_locked(mc_master_t *m, mc_uuid_t id, uint64_t now_ms)
@@ -529,4 +532,11 @@ int mcm_client_touch_locked(mc_master_t *m, mc_uuid_t id, uint64_t now_ms)
     }
     m->clients[m->n_clients++] = (mcm_client_t){ .id = id, .last_seen_ms = now_ms };
     return MC_OK;
+}
+
+/* Read without cluster_lock by design (master_internal.h, LOCKS: the sweep
+ * rule keeps the segment alive), which the analysis cannot see. */
+const mcm_seg_t *mcm_seg_pinned(const mc_master_t *m, uint16_t slot) MC_NO_THREAD_SAFETY_ANALYSIS
+{
+    return m->segs[slot];
 }

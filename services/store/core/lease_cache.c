@@ -1,8 +1,9 @@
 #include "lease_cache.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "mc/thread.h"
 
 typedef struct slot {
     uint16_t len; /* 0 = empty */
@@ -10,11 +11,11 @@ typedef struct slot {
     store_lease_entry_t e;
 } slot_t;
 
-/* lock guards every slot. */
+/* lock guards every slot; mask and the slots pointer are fixed at create. */
 struct store_lease_cache {
-    pthread_mutex_t lock;
+    mc_mutex_t lock;
     size_t mask;
-    slot_t *slots;
+    slot_t *slots MC_PT_GUARDED_BY(lock);
 };
 
 static uint64_t fnv1a(const char *key, size_t len)
@@ -37,7 +38,7 @@ store_lease_cache_t *store_lease_cache_create(size_t slots)
         return NULL;
     }
     c->mask = n - 1;
-    pthread_mutex_init(&c->lock, NULL);
+    mc_mutex_init(&c->lock);
     return c;
 }
 
@@ -45,7 +46,7 @@ void store_lease_cache_destroy(store_lease_cache_t *c)
 {
     if (!c)
         return;
-    pthread_mutex_destroy(&c->lock);
+    mc_mutex_destroy(&c->lock);
     free(c->slots);
     free(c);
 }
@@ -58,11 +59,11 @@ void store_lease_cache_put(store_lease_cache_t *c, const char *key, size_t len,
     if (!c || len == 0 || len > STORE_LEASE_KEY_MAX)
         return;
     s = &c->slots[fnv1a(key, len) & c->mask];
-    pthread_mutex_lock(&c->lock);
+    mc_mutex_lock(&c->lock);
     memcpy(s->key, key, len);
     s->len = (uint16_t)len;
     s->e = *e;
-    pthread_mutex_unlock(&c->lock);
+    mc_mutex_unlock(&c->lock);
 }
 
 bool store_lease_cache_get(store_lease_cache_t *c, const char *key, size_t len, uint64_t now_ms,
@@ -74,10 +75,10 @@ bool store_lease_cache_get(store_lease_cache_t *c, const char *key, size_t len, 
     if (!c || len == 0 || len > STORE_LEASE_KEY_MAX)
         return false;
     s = &c->slots[fnv1a(key, len) & c->mask];
-    pthread_mutex_lock(&c->lock);
+    mc_mutex_lock(&c->lock);
     hit = s->len == len && memcmp(s->key, key, len) == 0 && now_ms < s->e.deadline_ms;
     if (hit)
         *out = s->e;
-    pthread_mutex_unlock(&c->lock);
+    mc_mutex_unlock(&c->lock);
     return hit;
 }
