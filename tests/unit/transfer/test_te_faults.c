@@ -307,3 +307,24 @@ Test(te_faults, idle_connections_do_not_block_shutdown, .init = start_server)
     cr_assert(raw_closed(fd));
     close(fd);
 }
+
+/* A control frame for a back end this engine does not run (RDMA on a tcp-only
+ * engine): the server hands it to the engine, which refuses it; the frame
+ * was well-formed, so the connection stays. */
+Test(te_faults, control_frame_without_its_backend, .init = start_server, .fini = stop_server)
+{
+    int fd = raw_connect();
+    uint8_t body[64];
+    mc_tcp_req_t q = {.version = MC_TCP_VERSION, .opcode = MC_TCP_OP_RDMA_CONNECT, .id = 6,
+                      .length = sizeof body};
+    mc_tcp_resp_t r;
+
+    memset(body, 1, sizeof body);
+    raw_send(fd, &q, body, sizeof body);
+    cr_assert_eq(raw_status(fd, &r), MC_INVALID_PARAMS);
+    cr_assert_eq(r.opcode, MC_TCP_OP_RDMA_CONNECT);
+    cr_assert_eq(r.length, 0);
+    cr_assert_eq(ping(fd), MC_OK, "connection kept");
+    close(fd);
+    server_still_serves();
+}

@@ -194,6 +194,7 @@ Test(segment_desc, rejects_bad_descriptors)
         "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":0,\"length\":1,\"protocols\":[\"tcp\"]}",
         "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":-1,\"protocols\":[\"tcp\"]}",
         "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,\"protocols\":[\"udp\"]}",
+        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,\"protocols\":[\"tcp\\u0000x\"]}",
         "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,\"protocols\":[\"rdma\"]}",
         "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,\"protocols\":[\"rdma\"],"
         "\"rdma\":{\"addr\":1,\"devices\":[{\"name\":\"m\",\"gid\":\"zz\",\"lid\":1,\"rkey\":1}]}}",

@@ -2,10 +2,13 @@
  * sizes, batches, slicing, CRC, epochs, bounds. Every byte is verified. */
 #include "mc/errors.h"
 #include "mc/mtime.h"
+#include "mc/te_tcp_proto.h"
 #include "mc/transfer.h"
+#include "te_internal.h"
 #include "te_test_util.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,4 +260,35 @@ Test(te_api, rdma_without_device_is_a_clear_error)
     }
     cr_assert_eq(rc, MC_TRANSFER_FAIL);
     cr_assert(strstr(mc_te_last_error(), "RDMA"), "reason: %s", mc_te_last_error());
+}
+
+/* The back-end table: a segment opens with the first running row that
+ * reaches it (mem for this engine's own, then rdma, then tcp); a control
+ * opcode reaches only a running row that claims it. */
+Test(te_backends, table_dispatch)
+{
+    mc_te_t *te = tu_engine(2, 2000, 0);
+    te_seg_desc_t d = {.seg_id = 1, .epoch = 1, .tcp = true};
+    const te_backend_t *b = NULL;
+    void *st;
+    uint8_t in[8] = {0}, out[16];
+    size_t out_len = 99;
+
+    cr_assert(te);
+    snprintf(d.endpoint, sizeof d.endpoint, "%s", mc_te_endpoint(te));
+    cr_assert_eq(te_backend_for(te, &d, &b, &st), MC_OK);
+    cr_assert_str_eq(b->name, "mem");
+    snprintf(d.endpoint, sizeof d.endpoint, "127.0.0.1:1");
+    d.rdma = true;
+    cr_assert_eq(te_backend_for(te, &d, &b, &st), MC_OK);
+    cr_assert_str_eq(b->name, "tcp", "rdma is not running here");
+    d.tcp = false;
+    cr_assert_eq(te_backend_for(te, &d, &b, &st), MC_INVALID_PARAMS);
+    cr_assert_eq(te_control(te, MC_TCP_OP_RDMA_CONNECT, in, sizeof in, out, sizeof out,
+                            &out_len), MC_INVALID_PARAMS);
+    cr_assert_eq(out_len, 0);
+    cr_assert_eq(te_control(te, 0, in, sizeof in, out, sizeof out, &out_len), MC_INVALID_PARAMS);
+    cr_assert_eq(te_control(te, MC_TCP_OP_READ, in, sizeof in, out, sizeof out, &out_len),
+                 MC_INVALID_PARAMS);
+    mc_te_destroy(te);
 }

@@ -17,6 +17,12 @@ static void mem_fini(void *state)
 {
 }
 
+/* A segment of this engine: its descriptor names this engine's endpoint. */
+static bool mem_reaches(void *state, const te_seg_desc_t *d)
+{
+    return strcmp(d->endpoint, mc_te_endpoint(state)) == 0;
+}
+
 static int mem_open(void *state, const te_seg_desc_t *d, void **peer)
 {
     *peer = NULL;
@@ -54,6 +60,7 @@ const te_backend_t te_backend_mem = {
     .name = "mem",
     .init = mem_init,
     .fini = mem_fini,
+    .reaches = mem_reaches,
     .open = mem_open,
     .slice_count = mem_slice_count,
     .submit = mem_submit,

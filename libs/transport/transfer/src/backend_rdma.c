@@ -447,8 +447,10 @@ static int peer_connect_locked(rdma_state_t *st, rdma_peer_t *p)
     return MC_OK;
 }
 
-int te_rdma_handle_connect(void *state, const uint8_t *in, size_t in_len, uint8_t *out,
-                           size_t out_cap, size_t *out_len)
+/* The passive side of the handshake (exchange() above), reached through the
+ * engine's TCP server as this back end's control messages. */
+static int rdma_handle_control(void *state, const uint8_t *in, size_t in_len, uint8_t *out,
+                               size_t out_cap, size_t *out_len)
 {
     rdma_state_t *st = state;
     mc_rdma_connect_t req, resp = {0};
@@ -485,6 +487,12 @@ int te_rdma_handle_connect(void *state, const uint8_t *in, size_t in_len, uint8_
 }
 
 /* ---- peers and requests ---- */
+
+static bool rdma_reaches(void *state, const te_seg_desc_t *d)
+{
+    (void)state;
+    return d->rdma;
+}
 
 static int rdma_open(void *state, const te_seg_desc_t *d, void **out)
 {
@@ -608,7 +616,10 @@ const te_backend_t te_backend_rdma = {
     .reg = rdma_reg,
     .unreg = rdma_unreg,
     .describe = rdma_describe,
+    .reaches = rdma_reaches,
     .open = rdma_open,
     .slice_count = rdma_slice_count,
     .submit = rdma_submit,
+    .ctrl_opcode = MC_TCP_OP_RDMA_CONNECT,
+    .handle_control = rdma_handle_control,
 };

@@ -35,6 +35,12 @@ static void off_describe(void *state, const void *addr, uint64_t len, te_seg_des
     (void)state, (void)addr, (void)len, (void)d;
 }
 
+static bool off_reaches(void *state, const te_seg_desc_t *d)
+{
+    (void)state, (void)d;
+    return false;
+}
+
 static int off_open(void *state, const te_seg_desc_t *d, void **peer)
 {
     (void)state, (void)d;
@@ -53,14 +59,6 @@ static void off_submit(void *state, const te_target_t *t, te_slice_t *slices, si
     (void)state, (void)t, (void)slices, (void)n;
 }
 
-int te_rdma_handle_connect(void *state, const uint8_t *in, size_t in_len, uint8_t *out,
-                           size_t out_cap, size_t *out_len)
-{
-    (void)state, (void)in, (void)in_len, (void)out, (void)out_cap;
-    *out_len = 0;
-    return MC_TRANSFER_FAIL;
-}
-
 const te_backend_t te_backend_rdma = {
     .name = "rdma",
     .init = off_init,
@@ -68,6 +66,7 @@ const te_backend_t te_backend_rdma = {
     .reg = off_reg,
     .unreg = off_unreg,
     .describe = off_describe,
+    .reaches = off_reaches,
     .open = off_open,
     .slice_count = off_slice_count,
     .submit = off_submit,

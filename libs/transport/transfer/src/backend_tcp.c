@@ -404,10 +404,24 @@ static void tcp_submit(void *state, const te_target_t *t, te_slice_t *sl, size_t
     }
 }
 
+static void tcp_describe(void *state, const void *addr, uint64_t len, te_seg_desc_t *d)
+{
+    (void)state, (void)addr, (void)len;
+    d->tcp = true;
+}
+
+static bool tcp_reaches(void *state, const te_seg_desc_t *d)
+{
+    (void)state;
+    return d->tcp;
+}
+
 const te_backend_t te_backend_tcp = {
     .name = "tcp",
     .init = tcp_init,
     .fini = tcp_fini,
+    .describe = tcp_describe,
+    .reaches = tcp_reaches,
     .open = tcp_open,
     .slice_count = tcp_slice_count,
     .submit = tcp_submit,

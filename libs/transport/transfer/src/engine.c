@@ -1,5 +1,6 @@
 /* The engine: options, back end set-up, exposed segments and their epochs,
- * local buffer registration. Batches live in te_batch.c, descriptors and the
+ * local buffer registration, and the table of back ends: the only place that
+ * names them (each is one te_backend_t, see te_internal.h). Batches live in te_batch.c, descriptors and the
  * metadata server in te_meta.c. */
 #include "te_internal.h"
 
@@ -39,29 +40,73 @@ const char *mc_te_endpoint(const mc_te_t *te)
     return te->endpoint;
 }
 
+/* The back ends, in the order a segment is opened with the first one that
+ * reaches it: a segment of this engine by memcpy, then RDMA when both sides
+ * have it, then TCP. `always` rows run whatever the protocol list says; the
+ * others run when it names them. */
+static const struct {
+    const te_backend_t *b;
+    bool always;
+} backend_table[] = {
+    {&te_backend_mem, true},
+    {&te_backend_rdma, false},
+    {&te_backend_tcp, false},
+};
+#define N_BACKENDS (sizeof backend_table / sizeof backend_table[0])
+_Static_assert(N_BACKENDS <= TE_MAX_BACKENDS, "raise TE_MAX_BACKENDS");
+
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
 }
 
-/* Parses the protocol list into want_tcp / want_rdma. */
+/* "rdma, tcp": the names a protocol list may use. */
+static void protocol_names(char *buf, size_t cap)
+{
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (unsigned i = 0; i < N_BACKENDS; i++) {
+        int w;
+        if (backend_table[i].always)
+            continue;
+        w = snprintf(buf + off, cap - off, "%s%s", off ? ", " : "", backend_table[i].b->name);
+        if (w < 0 || (size_t)w >= cap - off)
+            return;
+        off += (size_t)w;
+    }
+}
+
+/* Marks the table rows the protocol list names (a name matches a row that
+ * is not always on); the always-on rows are wanted anyway. */
 static int parse_protocols(mc_te_t *te, const char *list)
 {
     const char *p = list;
+    bool any = false;
 
+    te->n_be = N_BACKENDS;
+    for (unsigned i = 0; i < N_BACKENDS; i++)
+        te->be[i] = (te_backend_slot_t){.b = backend_table[i].b,
+                                        .wanted = backend_table[i].always};
     while (*p) {
         size_t n = strcspn(p, ",");
-        if (n == 3 && strncmp(p, "tcp", 3) == 0)
-            te->want_tcp = true;
-        else if (n == 4 && strncmp(p, "rdma", 4) == 0)
-            te->want_rdma = true;
-        else if (n != 0) {
-            te_set_error("unknown protocol in \"%s\" (tcp, rdma)", list);
+        unsigned i = 0;
+
+        while (i < N_BACKENDS && (backend_table[i].always || n == 0 ||
+                                  strlen(backend_table[i].b->name) != n ||
+                                  strncmp(p, backend_table[i].b->name, n) != 0))
+            i++;
+        if (i < N_BACKENDS) {
+            te->be[i].wanted = any = true;
+        } else if (n != 0) {
+            char names[128];
+            protocol_names(names, sizeof names);
+            te_set_error("unknown protocol in \"%s\" (%s)", list, names);
             return MC_INVALID_PARAMS;
         }
         p += n + (p[n] == ',');
     }
-    if (!te->want_tcp && !te->want_rdma) {
+    if (!any) {
         te_set_error("no protocol given");
         return MC_INVALID_PARAMS;
     }
@@ -110,15 +155,80 @@ static int setup_opts(mc_te_t *te, const mc_te_opts_t *in)
     return parse_protocols(te, te->s_protos);
 }
 
+/* Starts every wanted row, in table order; the first failure stops it
+ * (mc_te_destroy then finishes the ones started). */
 static int start_backends(mc_te_t *te)
 {
-    int rc = te_backend_mem.init(te, &te->mem);
+    for (unsigned i = 0; i < te->n_be; i++) {
+        te_backend_slot_t *e = &te->be[i];
+        int rc;
 
-    if (rc == MC_OK && te->want_tcp)
-        rc = te_backend_tcp.init(te, &te->tcp);
-    if (rc == MC_OK && te->want_rdma)
-        rc = te_backend_rdma.init(te, &te->rdma);
-    return rc;
+        if (!e->wanted)
+            continue;
+        if ((rc = e->b->init(te, &e->state)) != MC_OK)
+            return rc;
+        e->up = true;
+    }
+    return MC_OK;
+}
+
+static void stop_backends(mc_te_t *te)
+{
+    for (unsigned i = te->n_be; i-- > 0;) {
+        if (te->be[i].up)
+            te->be[i].b->fini(te->be[i].state);
+        te->be[i].up = false;
+    }
+}
+
+/* Registers memory with every running back end that registers memory; on
+ * failure undoes the ones done. */
+static int reg_all(mc_te_t *te, void *addr, size_t len)
+{
+    for (unsigned i = 0; i < te->n_be; i++) {
+        const te_backend_slot_t *e = &te->be[i];
+        int rc;
+
+        if (!e->up || !e->b->reg || (rc = e->b->reg(e->state, addr, len)) == MC_OK)
+            continue;
+        while (i-- > 0)
+            if (te->be[i].up && te->be[i].b->unreg)
+                te->be[i].b->unreg(te->be[i].state, addr);
+        return rc;
+    }
+    return MC_OK;
+}
+
+static void unreg_all(mc_te_t *te, void *addr)
+{
+    for (unsigned i = 0; i < te->n_be; i++)
+        if (te->be[i].up && te->be[i].b->unreg)
+            te->be[i].b->unreg(te->be[i].state, addr);
+}
+
+int te_backend_for(mc_te_t *te, const te_seg_desc_t *d, const te_backend_t **b, void **state)
+{
+    for (unsigned i = 0; i < te->n_be; i++) {
+        const te_backend_slot_t *e = &te->be[i];
+        if (e->up && e->b->reaches(e->state, d)) {
+            *b = e->b;
+            *state = e->state;
+            return MC_OK;
+        }
+    }
+    return MC_INVALID_PARAMS;
+}
+
+int te_control(mc_te_t *te, uint8_t opcode, const uint8_t *in, size_t in_len, uint8_t *out,
+               size_t out_cap, size_t *out_len)
+{
+    *out_len = 0;
+    for (unsigned i = 0; i < te->n_be; i++) {
+        const te_backend_slot_t *e = &te->be[i];
+        if (e->up && opcode != 0 && e->b->ctrl_opcode == opcode && e->b->handle_control)
+            return e->b->handle_control(e->state, in, in_len, out, out_cap, out_len);
+    }
+    return MC_INVALID_PARAMS;
 }
 
 int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out)
@@ -170,20 +280,14 @@ void mc_te_destroy(mc_te_t *te)
     te_meta_stop(te);
     te_tcp_server_destroy(te->server); /* no more incoming requests */
     te_opened_destroy_all(te);
-    if (te->tcp)
-        te_backend_tcp.fini(te->tcp);
     while ((s = te->segs) != NULL) {
         te->segs = s->next;
         if (te->http)
             te_meta_delete(te, s->name);
-        if (te->rdma)
-            te_backend_rdma.unreg(te->rdma, s->base);
+        unreg_all(te, s->base);
         free(s);
     }
-    if (te->rdma)
-        te_backend_rdma.fini(te->rdma);
-    if (te->mem)
-        te_backend_mem.fini(te->mem);
+    stop_backends(te);
     mc_http_client_destroy(te->http);
     pthread_mutex_destroy(&te->rp_mu);
     pthread_mutex_destroy(&te->open_mu);
@@ -245,9 +349,9 @@ void te_local_seg_describe(mc_te_t *te, const te_local_seg_t *s, te_seg_desc_t *
     d->seg_id = s->id;
     d->epoch = atomic_load(&s->epoch);
     d->length = s->len;
-    d->tcp = te->want_tcp;
-    if (te->rdma)
-        te_backend_rdma.describe(te->rdma, s->base, s->len, d);
+    for (unsigned i = 0; i < te->n_be; i++)
+        if (te->be[i].up && te->be[i].b->describe)
+            te->be[i].b->describe(te->be[i].state, s->base, s->len, d);
 }
 
 int mc_te_register_segment(mc_te_t *te, const char *name, void *addr, size_t len,
@@ -265,15 +369,14 @@ int mc_te_register_segment(mc_te_t *te, const char *name, void *addr, size_t len
     s->base = addr;
     s->len = len;
     atomic_init(&s->epoch, epoch);
-    if (te->rdma && (rc = te_backend_rdma.reg(te->rdma, addr, len)) != MC_OK) {
+    if ((rc = reg_all(te, addr, len)) != MC_OK) {
         free(s);
         return rc;
     }
     pthread_mutex_lock(&te->seg_mu);
     if (find_by_name_locked(te, name)) {
         pthread_mutex_unlock(&te->seg_mu);
-        if (te->rdma)
-            te_backend_rdma.unreg(te->rdma, addr);
+        unreg_all(te, addr);
         free(s);
         return MC_SEGMENT_ALREADY_EXISTS;
     }
@@ -309,8 +412,7 @@ int mc_te_unregister_segment(mc_te_t *te, const char *name)
     pthread_mutex_unlock(&te->seg_mu);
     if (te->http)
         te_meta_delete(te, name);
-    if (te->rdma)
-        te_backend_rdma.unreg(te->rdma, s->base);
+    unreg_all(te, s->base);
     free(s);
     return MC_OK;
 }
@@ -333,11 +435,11 @@ int mc_te_set_epoch(mc_te_t *te, const char *name, uint64_t epoch)
     if (s)
         s->refs++;
     pthread_mutex_unlock(&te->seg_mu);
-    /* One-sided RDMA cannot carry an epoch to the owner: new memory regions
-     * (new rkeys) make every stale writer's operation fail instead. */
-    if (rc == MC_OK && te->rdma) {
-        te_backend_rdma.unreg(te->rdma, s->base);
-        rc = te_backend_rdma.reg(te->rdma, s->base, s->len);
+    /* One-sided access (RDMA) carries no epoch to the owner: registering the
+     * memory again (new keys) makes every stale peer's operation fail instead. */
+    if (rc == MC_OK) {
+        unreg_all(te, s->base);
+        rc = reg_all(te, s->base, s->len);
     }
     if (rc == MC_OK && te->http)
         rc = te_meta_publish(te, s);
@@ -350,22 +452,13 @@ int mc_te_register_buffer(mc_te_t *te, void *addr, size_t len)
 {
     if (!te || !addr || !len)
         return MC_INVALID_PARAMS;
-    return te->rdma ? te_backend_rdma.reg(te->rdma, addr, len) : MC_OK;
+    return reg_all(te, addr, len);
 }
 
 int mc_te_unregister_buffer(mc_te_t *te, void *addr)
 {
     if (!te || !addr)
         return MC_INVALID_PARAMS;
-    if (te->rdma)
-        te_backend_rdma.unreg(te->rdma, addr);
+    unreg_all(te, addr);
     return MC_OK;
-}
-
-int te_rdma_accept(mc_te_t *te, const uint8_t *in, size_t in_len, uint8_t *out,
-                   size_t out_cap, size_t *out_len)
-{
-    if (!te->rdma)
-        return MC_INVALID_PARAMS;
-    return te_rdma_handle_connect(te->rdma, in, in_len, out, out_cap, out_len);
 }

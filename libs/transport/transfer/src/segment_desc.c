@@ -129,7 +129,7 @@ int te_seg_desc_decode(const char *json, size_t len, te_seg_desc_t *d)
         mc_json_get_array(o, "protocols", true, 4, &protos, &err))
         goto out;
     cJSON_ArrayForEach(p, protos) {
-        if (!cJSON_IsString(p))
+        if (!cJSON_IsString(p) || mc_json_has_nul(p)) /* "tcp\u0000x" is not "tcp" */
             goto out;
         if (strcmp(p->valuestring, "tcp") == 0)
             d->tcp = true;

@@ -82,17 +82,21 @@ int mc_tcp_req_decode(const uint8_t in[MC_TCP_REQ_SIZE], mc_tcp_req_t *r)
         return r->length > MC_TCP_MAX_FRAME ? MC_INVALID_PARAMS : MC_OK;
     case MC_TCP_OP_PING:
         return r->length ? MC_INVALID_PARAMS : MC_OK;
-    case MC_TCP_OP_RDMA_CONNECT:
-        return r->length > MC_TCP_MAX_CTRL ? MC_INVALID_PARAMS : MC_OK;
     default:
-        return MC_INVALID_PARAMS;
+        if (!mc_tcp_op_is_ctrl(r->opcode))
+            return MC_INVALID_PARAMS;
+        return r->length > MC_TCP_MAX_CTRL ? MC_INVALID_PARAMS : MC_OK;
     }
+}
+
+bool mc_tcp_op_is_ctrl(uint8_t opcode)
+{
+    return opcode == MC_TCP_OP_RDMA_CONNECT;
 }
 
 uint64_t mc_tcp_req_payload_len(const mc_tcp_req_t *r)
 {
-    return r->opcode == MC_TCP_OP_WRITE || r->opcode == MC_TCP_OP_RDMA_CONNECT ? r->length
-                                                                             : 0;
+    return r->opcode == MC_TCP_OP_WRITE || mc_tcp_op_is_ctrl(r->opcode) ? r->length : 0;
 }
 
 void mc_tcp_resp_encode(const mc_tcp_resp_t *r, uint8_t out[MC_TCP_RESP_SIZE])
@@ -127,7 +131,7 @@ int mc_tcp_resp_decode(const uint8_t in[MC_TCP_RESP_SIZE], mc_tcp_resp_t *r)
         return MC_TRANSFER_FAIL;
     if (r->opcode == MC_TCP_OP_READ)
         return r->length <= MC_TCP_MAX_FRAME ? MC_OK : MC_TRANSFER_FAIL;
-    if (r->opcode == MC_TCP_OP_RDMA_CONNECT)
+    if (mc_tcp_op_is_ctrl(r->opcode))
         return r->length <= MC_TCP_MAX_CTRL ? MC_OK : MC_TRANSFER_FAIL;
     return MC_TRANSFER_FAIL;
 }

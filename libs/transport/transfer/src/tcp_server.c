@@ -1,5 +1,7 @@
 /* Server side of the TCP back end: one listener thread, one thread per
  * accepted connection serving its requests in order (the client pipelines).
+ * Besides READ/WRITE/PING it carries the back ends' control frames (such as
+ * a connection handshake), handed to the engine by opcode, never looked into.
  *
  * Every header is decoded and validated before a byte of payload is touched:
  * segment id, epoch, offset+length against the segment, length against the
@@ -99,7 +101,9 @@ static int serve_data(srv_conn_t *c, const mc_tcp_req_t *q, uint64_t deadline)
     return rc;
 }
 
-static int serve_rdma_connect(srv_conn_t *c, const mc_tcp_req_t *q, uint64_t deadline)
+/* A control frame: its payload goes to the back end that claims the opcode
+ * (te_control), whose answer goes back; the server never looks inside. */
+static int serve_control(srv_conn_t *c, const mc_tcp_req_t *q, uint64_t deadline)
 {
     uint8_t in[MC_TCP_MAX_CTRL], out[MC_TCP_MAX_CTRL];
     size_t out_len = 0;
@@ -107,7 +111,9 @@ static int serve_rdma_connect(srv_conn_t *c, const mc_tcp_req_t *q, uint64_t dea
 
     if (te_sock_read_all(c->fd, in, (size_t)q->length, deadline) != MC_OK)
         return MC_TRANSFER_FAIL;
-    st = te_rdma_accept(c->srv->te, in, (size_t)q->length, out, sizeof out, &out_len);
+    st = te_control(c->srv->te, q->opcode, in, (size_t)q->length, out, sizeof out, &out_len);
+    if (st == MC_OK && out_len > sizeof out)
+        st = MC_INTERNAL_ERROR;
     return send_resp(c->fd, q, st, 0, out, st == MC_OK ? out_len : 0, deadline);
 }
 
@@ -132,8 +138,8 @@ static void *conn_main(void *arg)
         }
         if (q.opcode == MC_TCP_OP_PING)
             rc = send_resp(c->fd, &q, MC_OK, 0, NULL, 0, deadline);
-        else if (q.opcode == MC_TCP_OP_RDMA_CONNECT)
-            rc = serve_rdma_connect(c, &q, deadline);
+        else if (mc_tcp_op_is_ctrl(q.opcode))
+            rc = serve_control(c, &q, deadline);
         else
             rc = serve_data(c, &q, deadline);
         if (rc != MC_OK)

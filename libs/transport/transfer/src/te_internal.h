@@ -58,28 +58,55 @@ typedef struct te_target {
     size_t count;
 } te_target_t;
 
-/* The back end vtable: one per file (backend_mem.c, backend_tcp.c, backend_rdma.c). */
+/* The back end vtable: one per file (backend_mem.c, backend_tcp.c,
+ * backend_rdma.c or backend_rdma_off.c), one row each in the engine's table
+ * (engine.c). The engine calls a row only after its init succeeded, and
+ * never names a back end: adding one is a file and a table row.
+ * Optional members may be NULL. */
 typedef struct te_backend {
-    const char *name;
+    const char *name; /* protocol name in mc_te_opts_t.protocols and mc_te_segment_protocol */
     /* Per-engine state. MC_OK or an error with te_set_error() called. */
     int (*init)(mc_te_t *te, void **state);
     void (*fini)(void *state);
-    /* Local memory registration (RDMA memory regions); optional. */
+    /* Local memory registration (RDMA memory regions); optional. reg is
+     * called for every exposed segment and local buffer, unreg with the
+     * same address (also for one whose reg failed or never happened). */
     int (*reg)(void *state, void *addr, size_t len);
     void (*unreg)(void *state, void *addr);
     /* Adds this back end's fields to a local segment's descriptor; optional. */
     void (*describe)(void *state, const void *addr, uint64_t len, te_seg_desc_t *d);
+    /* Whether this back end can reach the segment d describes. The engine
+     * opens a segment with the first running row (table order) that can. */
+    bool (*reaches)(void *state, const te_seg_desc_t *d);
     /* Prepares the peer of an opened segment; *peer is kept in the segment. */
     int (*open)(void *state, const te_seg_desc_t *d, void **peer);
     /* Slices a request of `length` bytes needs (>= 1). */
     size_t (*slice_count)(void *state, uint64_t length);
     /* Starts the prepared slices of one request; each ends in te_slice_done. */
     void (*submit)(void *state, const te_target_t *t, te_slice_t *slices, size_t n);
+    /* Control channel (optional): the TCP frame opcode (mc/te_tcp_proto.h,
+     * MC_TCP_OP_*) whose payloads are this back end's control messages, such
+     * as RDMA's connection handshake; 0 = none. The engine's TCP server
+     * reads such a frame's payload (<= MC_TCP_MAX_CTRL bytes) and answers
+     * with the status handle_control returns and, on MC_OK, out[0, *out_len). */
+    uint8_t ctrl_opcode;
+    int (*handle_control)(void *state, const uint8_t *in, size_t in_len, uint8_t *out,
+                          size_t out_cap, size_t *out_len);
 } te_backend_t;
 
 extern const te_backend_t te_backend_mem;
 extern const te_backend_t te_backend_tcp;
 extern const te_backend_t te_backend_rdma;
+
+#define TE_MAX_BACKENDS 8
+
+/* A row of the back-end table as one engine runs it. */
+typedef struct te_backend_slot {
+    const te_backend_t *b;
+    void *state; /* from b->init */
+    bool wanted; /* always on, or named in the protocol list */
+    bool up;     /* init succeeded: the engine calls it, and owes it fini */
+} te_backend_slot_t;
 
 /* A segment this engine exposes. refs/dead are guarded by te->seg_mu. */
 typedef struct te_local_seg {
@@ -113,10 +140,10 @@ struct mc_te {
     char host[MC_TE_ENDPOINT_MAX];
     char endpoint[MC_TE_ENDPOINT_MAX];
     uint16_t port; /* asked for; 0 = ephemeral */
-    bool want_tcp, want_rdma;
     struct mc_http_client *http; /* NULL in P2P mode */
     te_tcp_server_t *server;
-    void *mem, *tcp, *rdma; /* back end states; tcp/rdma NULL when not enabled */
+    te_backend_slot_t be[TE_MAX_BACKENDS]; /* the table's rows, in its order */
+    unsigned n_be;
     pthread_mutex_t seg_mu;
     pthread_cond_t seg_cv;
     te_local_seg_t *segs;
@@ -140,9 +167,14 @@ int te_local_seg_check(const te_local_seg_t *s, uint64_t epoch, uint64_t off, ui
 void te_slice_done(te_slice_t *s, int rc);
 /* Records why mc_te_create failed (thread-local). */
 void te_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Handler for RDMA_CONNECT frames received by the TCP server (NULL if no RDMA). */
-int te_rdma_accept(mc_te_t *te, const uint8_t *in, size_t in_len, uint8_t *out,
-                   size_t out_cap, size_t *out_len);
+/* Hands a control frame's payload to the running back end whose ctrl_opcode
+ * is `opcode` (the TCP server's only way into a back end). MC_INVALID_PARAMS
+ * when none is running. */
+int te_control(mc_te_t *te, uint8_t opcode, const uint8_t *in, size_t in_len, uint8_t *out,
+               size_t out_cap, size_t *out_len);
+/* The first running back end (table order) that reaches d, and its state.
+ * MC_INVALID_PARAMS when none does (no protocol in common). */
+int te_backend_for(mc_te_t *te, const te_seg_desc_t *d, const te_backend_t **b, void **state);
 
 /* Metadata server (te_meta.c): publish / delete one local segment's descriptor. */
 int te_meta_publish(mc_te_t *te, te_local_seg_t *s);
@@ -153,10 +185,6 @@ void te_meta_stop(mc_te_t *te);
 void te_local_seg_describe(mc_te_t *te, const te_local_seg_t *s, te_seg_desc_t *d);
 /* Drops opened-segment handles (engine teardown). */
 void te_opened_destroy_all(mc_te_t *te);
-
-/* RDMA back end entry for the control channel (backend_rdma.c). */
-int te_rdma_handle_connect(void *rdma_state, const uint8_t *in, size_t in_len, uint8_t *out,
-                           size_t out_cap, size_t *out_len);
 
 /* TCP server (tcp_server.c). */
 int te_tcp_server_create(mc_te_t *te, const char *host, uint16_t port, te_tcp_server_t **out,

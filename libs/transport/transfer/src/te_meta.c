@@ -233,19 +233,9 @@ int mc_te_describe_segment(mc_te_t *te, const char *name, char **json_take, size
 static int attach(mc_te_t *te, const te_seg_desc_t *d, const te_backend_t **b, void **st,
                   void **peer)
 {
-    if (strcmp(d->endpoint, te->endpoint) == 0) {
-        *b = &te_backend_mem;
-        *st = te->mem;
-    } else if (d->rdma && te->rdma) {
-        *b = &te_backend_rdma;
-        *st = te->rdma;
-    } else if (d->tcp && te->tcp) {
-        *b = &te_backend_tcp;
-        *st = te->tcp;
-    } else {
-        return MC_INVALID_PARAMS; /* no protocol in common */
-    }
-    return (*b)->open(*st, d, peer);
+    int rc = te_backend_for(te, d, b, st);
+
+    return rc == MC_OK ? (*b)->open(*st, d, peer) : rc;
 }
 
 /* Installs d into seg (new or existing). */

@@ -3,12 +3,13 @@
  *
  * request  (48 B): magic "MCTQ", version, opcode, flags, request id,
  *                  segment id, payload crc32c, epoch, offset, length
- *                  [+ length bytes of payload for WRITE and RDMA_CONNECT]
+ *                  [+ length bytes of payload for WRITE and control opcodes]
  * response (32 B): magic "MCTP", version, opcode, flags, request id,
  *                  status, payload crc32c, length [+ payload] */
 #ifndef MC_TE_TCP_PROTO_H
 #define MC_TE_TCP_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,14 +20,19 @@
 #define MC_TCP_RESP_SIZE 32
 /* Largest payload of one frame; the client slices larger transfers. */
 #define MC_TCP_MAX_FRAME (16u << 20)
-/* Largest control payload (RDMA_CONNECT). */
+/* Largest control payload (RDMA_CONNECT), each way. */
 #define MC_TCP_MAX_CTRL 4096u
 
+/* Opcodes from 4 up are control opcodes: each carries one back end's
+ * control messages (te_backend_t.ctrl_opcode), a payload of at most
+ * MC_TCP_MAX_CTRL bytes each way that the engine's TCP server hands to that
+ * back end without looking inside. A back end with a control channel adds
+ * its opcode here and to mc_tcp_op_is_ctrl. */
 enum {
     MC_TCP_OP_READ = 1,
     MC_TCP_OP_WRITE = 2,
     MC_TCP_OP_PING = 3,
-    MC_TCP_OP_RDMA_CONNECT = 4,
+    MC_TCP_OP_RDMA_CONNECT = 4, /* RDMA QP handshake (te_rdma_proto.h) */
 };
 #define MC_TCP_FLAG_CRC 0x1u /* crc field holds the payload's CRC32C */
 #define MC_TCP_FLAGS_KNOWN MC_TCP_FLAG_CRC
@@ -58,12 +64,14 @@ void mc_tcp_req_encode(const mc_tcp_req_t *r, uint8_t out[MC_TCP_REQ_SIZE]);
  * opcode and flags, payload length within the frame cap for the opcode.
  * Returns MC_OK, MC_INVALID_VERSION (other version) or MC_INVALID_PARAMS. */
 int mc_tcp_req_decode(const uint8_t in[MC_TCP_REQ_SIZE], mc_tcp_req_t *r);
-/* Payload bytes following a decoded request header (WRITE, RDMA_CONNECT). */
+/* Whether opcode is a control opcode (see above). */
+bool mc_tcp_op_is_ctrl(uint8_t opcode);
+/* Payload bytes following a decoded request header (WRITE, control opcodes). */
 uint64_t mc_tcp_req_payload_len(const mc_tcp_req_t *r);
 
 void mc_tcp_resp_encode(const mc_tcp_resp_t *r, uint8_t out[MC_TCP_RESP_SIZE]);
 /* Checks magic, version, and that length is 0 unless a successful READ or
- * RDMA_CONNECT (then within the caps). MC_OK or MC_TRANSFER_FAIL. */
+ * control opcode (then within the caps). MC_OK or MC_TRANSFER_FAIL. */
 int mc_tcp_resp_decode(const uint8_t in[MC_TCP_RESP_SIZE], mc_tcp_resp_t *r);
 
 /* Server-side range check: offset+length within seg_len, no overflow. */
