@@ -9,6 +9,12 @@
 
 #include <string.h>
 
+/* The encoder prints numbers through cJSON, whose printer keeps 15
+ * significant digits when they read back "close enough": integers are
+ * exact only below 10^15 (user-space addresses are below 2^47). Larger ones
+ * are refused rather than published rounded (found by fuzz_segment_desc). */
+#define DESC_MAX_INT 999999999999999ull
+
 char *te_seg_desc_encode_take(const te_seg_desc_t *d, size_t *len)
 {
     cJSON *o = cJSON_CreateObject(), *protos, *rdma, *devs;
@@ -84,7 +90,7 @@ static int decode_rdma(const cJSON *o, te_seg_desc_t *d, mc_json_err_t *err)
 
     if (!cJSON_IsObject(rdma))
         return MC_INVALID_PARAMS;
-    if (mc_json_get_u64(rdma, "addr", true, 0, MC_JSON_MAX_INT, &d->rdma_addr, err) ||
+    if (mc_json_get_u64(rdma, "addr", true, 0, DESC_MAX_INT, &d->rdma_addr, err) ||
         mc_json_get_array(rdma, "devices", true, MC_TE_MAX_DEVICES, &devs, err))
         return MC_INVALID_PARAMS;
     d->n_devices = 0;
@@ -124,8 +130,8 @@ int te_seg_desc_decode(const char *json, size_t len, te_seg_desc_t *d)
         mc_json_get_u64(o, "segment_id", true, 1, UINT32_MAX, &v, &err))
         goto out;
     d->seg_id = (uint32_t)v;
-    if (mc_json_get_u64(o, "epoch", true, 1, MC_JSON_MAX_INT, &d->epoch, &err) ||
-        mc_json_get_u64(o, "length", true, 0, MC_JSON_MAX_INT, &d->length, &err) ||
+    if (mc_json_get_u64(o, "epoch", true, 1, DESC_MAX_INT, &d->epoch, &err) ||
+        mc_json_get_u64(o, "length", true, 0, DESC_MAX_INT, &d->length, &err) ||
         mc_json_get_array(o, "protocols", true, 4, &protos, &err))
         goto out;
     cJSON_ArrayForEach(p, protos) {
