@@ -344,15 +344,6 @@ static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 
 /* ---- requests with a small body of their own ---- */
 
-/* Sends an encoder's output (NULL = out of memory). */
-static void reply_encoded(mc_http_resp_t *resp, char *body, size_t len)
-{
-    if (!body)
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
-    else
-        mc_http_reply_adopt(resp, 200, "application/json", body, len, free);
-}
-
 /* remove_by_regex (pattern required) and remove_all share one message. */
 static void run_remove_many(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_t *core,
                             bool regex)
@@ -377,7 +368,7 @@ static void run_remove_many(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_
         return;
     }
     out = mc_count_reply_encode_take(n, &out_len);
-    reply_encoded(resp, out, out_len);
+    mc_http_reply_json_text(resp, out, out_len);
 }
 
 static void h_remove_by_regex(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -416,7 +407,7 @@ static void h_mount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         return;
     }
     out = mc_mount_reply_encode_take(epoch, &out_len);
-    reply_encoded(resp, out, out_len);
+    mc_http_reply_json_text(resp, out, out_len);
 }
 
 static void h_unmount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -456,7 +447,7 @@ static void h_ping(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     }
     reply.need_remount = st != MC_PING_OK;
     out = mc_ping_reply_encode_take(&reply, &out_len);
-    reply_encoded(resp, out, out_len);
+    mc_http_reply_json_text(resp, out, out_len);
 }
 
 int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t max_body)

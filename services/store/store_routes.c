@@ -23,25 +23,18 @@ static const char *path_key(mc_http_req_t *req, mc_http_resp_t *resp, size_t *le
     return key;
 }
 
-/* Sends an encoder's output (NULL = out of memory). len is read here, after
- * the encoder in the argument list has run. */
-static void reply_encoded(mc_http_resp_t *resp, char *body, const size_t *len)
-{
-    if (!body)
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
-    else
-        mc_http_reply_adopt(resp, 200, "application/json", body, *len, free);
-}
-
 /* 200 with the status body, or the code's error reply. */
 static void reply_code(mc_http_resp_t *resp, int code)
 {
     size_t len = 0;
+    char *body;
 
-    if (code != MC_OK)
+    if (code != MC_OK) {
         mc_http_reply_error(resp, code, NULL);
-    else
-        reply_encoded(resp, mc_store_status_encode_take(&len), &len);
+        return;
+    }
+    body = mc_store_status_encode_take(&len);
+    mc_http_reply_json_text(resp, body, len);
 }
 
 /* Every handler's ctx is the store_routes_t given at registration. */
@@ -127,6 +120,7 @@ static void h_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     const char *key = path_key(req, resp, &klen);
     bool exists = false;
     size_t len = 0;
+    char *body;
     int code = MC_OK;
 
     if (!key)
@@ -138,7 +132,8 @@ static void h_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         mc_http_reply_error(resp, code, NULL);
         return;
     }
-    reply_encoded(resp, mc_store_exists_encode_take(exists, &len), &len);
+    body = mc_store_exists_encode_take(exists, &len);
+    mc_http_reply_json_text(resp, body, len);
 }
 
 static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -153,13 +148,15 @@ static void h_remove_all(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
     uint64_t removed = 0;
     size_t len = 0;
+    char *body;
     int rc = store_remove_many(svc_of(ctx), NULL, query_bool(req, "force"), &removed);
 
     if (rc != MC_OK) {
         mc_http_reply_error(resp, rc, NULL);
         return;
     }
-    reply_encoded(resp, mc_store_removed_encode_take(removed, &len), &len);
+    body = mc_store_removed_encode_take(removed, &len);
+    mc_http_reply_json_text(resp, body, len);
 }
 
 /* ---- /api/v1/objects/{key}: raw bodies ---- */
@@ -246,10 +243,12 @@ static bool batch_in_decode(mc_http_req_t *req, mc_http_resp_t *resp, batch_in_t
 static void batch_reply(mc_http_resp_t *resp, batch_in_t *b, unsigned fields)
 {
     size_t len = 0;
+    char *body;
 
     for (size_t i = 0; i < b->kr.n; i++)
         b->res[i].code = b->codes[i];
-    reply_encoded(resp, mc_store_results_encode_take(b->res, b->kr.n, fields, &len), &len);
+    body = mc_store_results_encode_take(b->res, b->kr.n, fields, &len);
+    mc_http_reply_json_text(resp, body, len);
 }
 
 static void h_batch_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)

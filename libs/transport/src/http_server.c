@@ -139,6 +139,14 @@ void mc_http_reply_adopt(mc_http_resp_t *resp, int status, const char *content_t
     mc_http_reply_adopt_within(resp, status, content_type, data, data, len, free_fn);
 }
 
+void mc_http_reply_json_text(mc_http_resp_t *resp, char *body, size_t len)
+{
+    if (!body)
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
+    else
+        mc_http_reply_adopt(resp, 200, "application/json", body, len, free);
+}
+
 void mc_http_reply_data(mc_http_resp_t *resp, int status, const char *content_type,
                         const void *data, size_t len)
 {

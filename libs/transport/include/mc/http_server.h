@@ -121,6 +121,9 @@ void mc_http_reply_data(mc_http_resp_t *resp, int status, const char *content_ty
 /* Takes ownership of data; free_fn(data) runs after sending. */
 void mc_http_reply_adopt(mc_http_resp_t *resp, int status, const char *content_type,
                         void *data, size_t len, void (*free_fn)(void *));
+/* 200 with an encoder's JSON output (adopted, freed with free); body NULL
+ * (the encoder ran out of memory) is a 500 error reply instead. */
+void mc_http_reply_json_text(mc_http_resp_t *resp, char *body, size_t len);
 /* The same for a body that lies inside a larger buffer: [data, data+len)
  * is sent, free_fn(owner) runs after sending. */
 void mc_http_reply_adopt_within(mc_http_resp_t *resp, int status, const char *content_type,
