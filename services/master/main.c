@@ -39,17 +39,16 @@ static mc_http_server_t *start_server(const master_config_t *cfg, uint64_t port,
                                       mc_metrics_t *metrics, mc_master_t *core, bool api)
 {
     const char *what = api ? "api" : "metrics";
-    char err[256];
+    mc_errmsg_t err = {"out of memory"};
     mc_http_server_t *srv = mc_http_server_create(&(mc_http_server_opts_t){
         .host = cfg->rpc_address, .port = (uint16_t)port, .threads = (unsigned)cfg->max_threads,
         .max_body = cfg->max_request_bytes, .metrics = metrics, .name = what});
 
-    snprintf(err, sizeof(err), "out of memory");
     if (!srv ||
         (api ? master_routes_register_api(srv, core, cfg->max_request_bytes)
              : master_routes_register_admin(srv, core)) != 0 ||
-        mc_http_server_start(srv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "mooncake_master: %s port: %s\n", what, err);
+        mc_http_server_start(srv, &err) != 0) {
+        fprintf(stderr, "mooncake_master: %s port: %s\n", what, err.msg);
         mc_http_server_destroy(srv);
         return NULL;
     }

@@ -109,7 +109,7 @@ static bool decode_keys(mc_http_req_t *req, mc_http_resp_t *resp, bool want_size
 {
     size_t len;
     const char *body = mc_http_req_body(req, &len);
-    mc_json_err_t e;
+    mc_errmsg_t e;
     int rc = mc_keys_req_decode(body, len, want_sizes, kr, &e);
 
     if (rc != MC_OK)
@@ -351,7 +351,7 @@ static void run_remove_many(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_
     size_t len, out_len = 0;
     const char *body = mc_http_req_body(req, &len);
     mc_remove_req_t r;
-    mc_json_err_t e = {{0}};
+    mc_errmsg_t e = {{0}};
     uint64_t n = 0;
     char *out;
     int rc = mc_remove_req_decode(body, len, regex, &r, &e);
@@ -386,7 +386,7 @@ static void h_mount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     size_t len, out_len = 0;
     const char *body = mc_http_req_body(req, &len);
     mc_segment_msg_t m;
-    mc_json_err_t e;
+    mc_errmsg_t e;
     uint64_t epoch = 0;
     char *out;
     int rc = mc_segment_msg_decode(body, len, &m, &e);
@@ -415,7 +415,7 @@ static void h_unmount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     size_t len;
     const char *body = mc_http_req_body(req, &len);
     mc_unmount_req_t u;
-    mc_json_err_t e = {{0}};
+    mc_errmsg_t e = {{0}};
     int rc = mc_unmount_req_decode(body, len, &u, &e);
 
     if (rc == MC_OK)
@@ -435,7 +435,7 @@ static void h_ping(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     mc_uuid_t client = {0, 0};
     mc_master_ping_status_t st = MC_PING_OK;
     mc_ping_reply_t reply = {false, 0};
-    mc_json_err_t e = {{0}};
+    mc_errmsg_t e = {{0}};
     char *out;
     int rc = mc_ping_req_decode(body, len, &client, &e);
 

@@ -18,7 +18,7 @@ int main(int argc, char **argv)
     metadata_config_t cfg;
     mc_http_server_t *srv;
     metadata_store_t *store;
-    char err[256];
+    mc_errmsg_t err = {"out of memory"};
     int rc = mc_service_load_config(&metadata_config_spec, &cfg, argc, argv, log_level_of);
 
     if (rc >= 0)
@@ -28,10 +28,9 @@ int main(int argc, char **argv)
     srv = mc_http_server_create(&(mc_http_server_opts_t){
         .host = cfg.host, .port = (uint16_t)cfg.port, .threads = (unsigned)cfg.threads,
         .max_body = cfg.max_value_bytes, .name = "metadata"});
-    snprintf(err, sizeof(err), "out of memory");
     if (!store || !srv || metadata_routes_register(srv, store, cfg.max_value_bytes) != 0 ||
-        mc_http_server_start(srv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "mooncake_http_metadata_server: %s\n", err);
+        mc_http_server_start(srv, &err) != 0) {
+        fprintf(stderr, "mooncake_http_metadata_server: %s\n", err.msg);
         mc_http_server_destroy(srv);
         metadata_store_destroy(store);
         return 1;

@@ -17,14 +17,14 @@ static const char *log_level_of(const void *cfg)
 static mc_http_server_t *start_rest(const store_config_t *cfg, mc_metrics_t *metrics,
                                     store_routes_t *rt)
 {
-    char err[256] = "out of memory";
+    mc_errmsg_t err = {"out of memory"};
     mc_http_server_t *rest = mc_http_server_create(&(mc_http_server_opts_t){
         .host = cfg->host, .port = (uint16_t)cfg->rest_port, .threads = (unsigned)cfg->threads,
         .max_body = cfg->max_body_bytes, .metrics = metrics, .name = "store"});
 
     if (!rest || store_routes_register(rest, rt, cfg->max_body_bytes) != 0 ||
-        mc_http_server_start(rest, err, sizeof(err)) != 0) {
-        fprintf(stderr, "mooncake_store_service: REST port: %s\n", err);
+        mc_http_server_start(rest, &err) != 0) {
+        fprintf(stderr, "mooncake_store_service: REST port: %s\n", err.msg);
         mc_http_server_destroy(rest);
         return NULL;
     }
@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     store_service_t *svc = NULL;
     store_routes_t routes;
     mc_http_server_t *rest = NULL;
-    char err[512];
+    mc_errmsg_t err = {""};
     int rc = mc_service_load_config(&store_config_spec, &cfg, argc, argv, log_level_of);
 
     if (rc >= 0)
@@ -53,8 +53,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "mooncake_store_service: out of memory\n");
         goto out;
     }
-    if (store_service_create(&cfg, metrics, &svc, err, sizeof(err)) != 0) {
-        fprintf(stderr, "mooncake_store_service: %s\n", err);
+    if (store_service_create(&cfg, metrics, &svc, &err) != 0) {
+        fprintf(stderr, "mooncake_store_service: %s\n", err.msg);
         goto out;
     }
     routes = (store_routes_t){.svc = svc, .max_reply = cfg.max_reply_bytes};

@@ -56,7 +56,7 @@ static int http_keys(void *ctx, store_master_call_t call, const mc_keys_req_t *r
                      mc_results_t *out)
 {
     mc_http_result_t r;
-    mc_json_err_t e;
+    mc_errmsg_t e;
     size_t len = 0;
     char *body = mc_keys_req_encode_take(req, &len);
     int rc = post_adopt(ctx, keys_route[call], body, len, &r);
@@ -70,13 +70,13 @@ static int http_keys(void *ctx, store_master_call_t call, const mc_keys_req_t *r
 
 /* POSTs body (adopted) and hands the 2xx answer to decode; any failure to
  * get or decode an answer is MC_RPC_FAIL, an error answer its own code. */
-typedef int (*decode_fn)(const char *body, size_t len, void *out, mc_json_err_t *err);
+typedef int (*decode_fn)(const char *body, size_t len, void *out, mc_errmsg_t *err);
 
 static int call_small(http_master_t *m, const char *route, char *body, size_t len,
                       decode_fn decode, void *out)
 {
     mc_http_result_t r;
-    mc_json_err_t e;
+    mc_errmsg_t e;
     int rc = post_adopt(m, route, body, len, &r);
 
     if (rc != MC_OK)
@@ -87,17 +87,17 @@ static int call_small(http_master_t *m, const char *route, char *body, size_t le
     return rc;
 }
 
-static int dec_epoch(const char *b, size_t n, void *out, mc_json_err_t *e)
+static int dec_epoch(const char *b, size_t n, void *out, mc_errmsg_t *e)
 {
     return mc_mount_reply_decode(b, n, out, e);
 }
 
-static int dec_count(const char *b, size_t n, void *out, mc_json_err_t *e)
+static int dec_count(const char *b, size_t n, void *out, mc_errmsg_t *e)
 {
     return mc_count_reply_decode(b, n, out, e);
 }
 
-static int dec_ping(const char *b, size_t n, void *out, mc_json_err_t *e)
+static int dec_ping(const char *b, size_t n, void *out, mc_errmsg_t *e)
 {
     return mc_ping_reply_decode(b, n, out, e);
 }

@@ -92,7 +92,7 @@ static void h_put_json(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     size_t len = 0, klen = 0;
     const char *body = mc_http_req_body(req, &len);
     const char *key = NULL, *val = NULL;
-    mc_json_err_t e;
+    mc_errmsg_t e;
     cJSON *o = mc_json_parse_object(body, len, &e);
     int rc = o ? MC_OK : MC_INVALID_PARAMS;
 
@@ -221,7 +221,7 @@ static bool batch_in_decode(mc_http_req_t *req, mc_http_resp_t *resp, batch_in_t
 {
     size_t len = 0;
     const char *body = mc_http_req_body(req, &len);
-    mc_json_err_t e;
+    mc_errmsg_t e;
     int rc = mc_store_batch_req_decode(body, len, &b->kr, &e);
 
     b->codes = NULL;

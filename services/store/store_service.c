@@ -200,16 +200,16 @@ static int start_thread(store_service_t *s)
 }
 
 static int create_parts(store_service_t *s, const store_config_t *cfg, store_master_t *master,
-                        char *err, size_t errlen)
+                        mc_errmsg_t *err)
 {
+    mc_errmsg_t te_err = {""};
     int rc;
 
     if (cfg->global_segment_size > 0 &&
         store_segment_create(&s->seg, "mooncake-segment", (size_t)cfg->global_segment_size,
                              cfg->hugepages) != MC_OK) {
-        snprintf(err, errlen, "cannot create a %llu-byte memfd segment: %s",
-                 (unsigned long long)cfg->global_segment_size, strerror(errno));
-        return MC_INTERNAL_ERROR;
+        return mc_fail(err, MC_INTERNAL_ERROR, "cannot create a %llu-byte memfd segment: %s",
+                       (unsigned long long)cfg->global_segment_size, strerror(errno));
     }
     rc = mc_te_create(&(mc_te_opts_t){.local_name = cfg->local_hostname,
                                       .metadata_url = cfg->metadata_server,
@@ -218,34 +218,28 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
                                                                            : NULL,
                                       .request_timeout_ms = (uint32_t)cfg->transfer_timeout_ms,
                                       .republish_ms = 2000},
-                      &s->te);
-    if (rc != MC_OK) {
-        snprintf(err, errlen, "transfer engine on %s: %s", cfg->local_hostname,
-                 mc_te_last_error());
-        return rc;
-    }
+                      &s->te, &te_err);
+    if (rc != MC_OK)
+        return mc_fail(err, rc, "transfer engine on %s: %s", cfg->local_hostname, te_err.msg);
     if (master) {
         s->master = s->pinger = master;
         return MC_OK;
     }
     s->master = store_master_http_create(cfg->master_server_addr, 10000, 1);
     s->pinger = store_master_http_create(cfg->master_server_addr, 1000, 0);
-    if (!s->master || !s->pinger) {
-        snprintf(err, errlen, "bad master address %s", cfg->master_server_addr);
-        return MC_INVALID_PARAMS;
-    }
+    if (!s->master || !s->pinger)
+        return mc_fail(err, MC_INVALID_PARAMS, "bad master address %s", cfg->master_server_addr);
     return MC_OK;
 }
 
 int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics,
-                         store_service_t **out, char *err, size_t errlen)
+                         store_service_t **out, mc_errmsg_t *err)
 {
-    return store_service_create_with_master(cfg, metrics, NULL, out, err, errlen);
+    return store_service_create_with_master(cfg, metrics, NULL, out, err);
 }
 
 int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *metrics,
-                                     store_master_t *master, store_service_t **out, char *err,
-                                     size_t errlen)
+                                     store_master_t *master, store_service_t **out, mc_errmsg_t *err)
 {
     store_service_t *s = calloc(1, sizeof(*s));
     int rc;
@@ -253,8 +247,7 @@ int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *me
     *out = NULL;
     if (!s) {
         store_master_destroy(master);
-        snprintf(err, errlen, "out of memory");
-        return MC_INTERNAL_ERROR;
+        return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
     }
     s->master = master; /* adopted now: destroy frees it on every path */
     s->seg.fd = -1;
@@ -276,17 +269,16 @@ int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *me
                         NULL, master_reachable, s);
     s->leases = store_lease_cache_create(16384);
     if (!s->leases) {
-        snprintf(err, errlen, "out of memory");
-        rc = MC_INTERNAL_ERROR;
+        rc = mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
         goto fail;
     }
-    if ((rc = create_parts(s, cfg, master, err, errlen)) != MC_OK)
+    if ((rc = create_parts(s, cfg, master, err)) != MC_OK)
         goto fail;
     /* first contact now, so /health turns green without waiting a ping */
     if (liveness_step(s) == MC_OK && s->seg.base && atomic_load(&s->epoch) == 0)
         mount_segment(s);
     if ((rc = start_thread(s)) != MC_OK) {
-        snprintf(err, errlen, "cannot start the liveness thread");
+        mc_fail(err, rc, "cannot start the liveness thread");
         goto fail;
     }
     *out = s;

@@ -30,15 +30,15 @@ typedef struct store_value {
  * tries a first mount and starts the liveness thread. A master that cannot
  * be reached yet is not an error: the thread keeps trying. metrics may be
  * shared with the REST server. Returns MC_OK or an error with a one-line
- * reason in err. */
+ * reason in err (may be NULL). */
 int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics,
-                         store_service_t **out, char *err, size_t errlen);
+                         store_service_t **out, mc_errmsg_t *err);
 /* Test seam: the same with the master reached through master (adopted,
  * also on failure) for the operations and the liveness pings, instead of
  * HTTP to cfg->master_server_addr (store_master.h). */
 int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *metrics,
                                      struct store_master *master, store_service_t **out,
-                                     char *err, size_t errlen);
+                                     mc_errmsg_t *err);
 /* Stops the thread, unmounts from the master, withdraws the segment from the
  * engine and the metadata server, frees everything. Safe on NULL. */
 void store_service_destroy(store_service_t *s);

@@ -95,7 +95,7 @@ static void record(worker_t *w, uint64_t ns)
 static size_t count_ok(const mc_http_result_t *r, mc_key_result_t *res, size_t n)
 {
     static const char pat[] = "{\"code\":0";
-    mc_json_err_t e;
+    mc_errmsg_t e;
     mc_results_t d;
     size_t ok = 0;
 

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void keys(const char *b, size_t n, bool want_sizes)
 {
     mc_keys_req_t r;
-    mc_json_err_t e;
+    mc_errmsg_t e;
 
     if (mc_keys_req_decode(b, n, want_sizes, &r, &e) != MC_OK)
         return;
@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *b = (const char *)data + 1;
     size_t n = size ? size - 1 : 0;
-    mc_json_err_t e;
+    mc_errmsg_t e;
 
     if (size == 0)
         return 0;

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     mc_store_batch_req_t r, again;
-    mc_json_err_t e;
+    mc_errmsg_t e;
     size_t len = 0;
     char *body;
 

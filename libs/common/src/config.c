@@ -14,14 +14,12 @@
 
 static const char *const type_names[] = {"string", "int", "uint", "size", "double", "bool"};
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
+static mc_cfg_status_t fail(mc_cfg_result_t *res, const char *fmt, ...) MC_PRINTF(2, 3);
 static mc_cfg_status_t fail(mc_cfg_result_t *res, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(res->err, sizeof(res->err), fmt, ap);
+    mc_vfail(&res->err, MC_CFG_ERROR, fmt, ap);
     va_end(ap);
     return MC_CFG_ERROR;
 }
@@ -180,7 +178,7 @@ static mc_cfg_status_t load_file(const mc_cfg_spec_t *spec, void *out, const cha
     size_t len = 0;
     char *text = read_file(path, &len, why, sizeof(why));
     cJSON *root, *it;
-    mc_json_err_t jerr;
+    mc_errmsg_t jerr;
 
     if (!text)
         return fail(res, "%s: config file %s: %s", spec->prog, path, why);

@@ -1,5 +1,7 @@
 #include "mc/errors.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct {
@@ -71,4 +73,20 @@ int mc_err_from_http_status(int status)
     case 502: case 503: case 504: return MC_RPC_FAIL;
     default: return MC_INTERNAL_ERROR;
     }
+}
+
+int mc_vfail(mc_errmsg_t *err, int code, const char *fmt, va_list ap)
+{
+    if (err)
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    return code;
+}
+
+int mc_fail(mc_errmsg_t *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    code = mc_vfail(err, code, fmt, ap);
+    va_end(ap);
+    return code;
 }

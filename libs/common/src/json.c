@@ -9,20 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static int fail(mc_json_err_t *err, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-        va_end(ap);
-    }
-    return MC_INVALID_PARAMS;
-}
-
 /* cJSON keeps no string length: a NUL inside a string, raw or as \u0000,
  * silently cuts valuestring. nul_strings() lexes the text once and returns
  * a bitmap of the string tokens, in document order, that hold one (bit i =
@@ -88,13 +74,13 @@ bool mc_json_has_nul(const cJSON *item)
     return item && (item->type & NUL_FLAG);
 }
 
-cJSON *mc_json_parse_object(const char *buf, size_t len, mc_json_err_t *err)
+cJSON *mc_json_parse_object(const char *buf, size_t len, mc_errmsg_t *err)
 {
     const char *end = NULL;
     cJSON *root;
 
     if (!buf || len == 0) {
-        fail(err, "empty body, expected a JSON object");
+        mc_fail(err, MC_INVALID_PARAMS, "empty body, expected a JSON object");
         return NULL;
     }
     root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
@@ -103,12 +89,12 @@ cJSON *mc_json_parse_object(const char *buf, size_t len, mc_json_err_t *err)
         end++;
     if (!root || end != buf + len) {
         cJSON_Delete(root);
-        fail(err, "malformed JSON");
+        mc_fail(err, MC_INVALID_PARAMS, "malformed JSON");
         return NULL;
     }
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        fail(err, "expected a JSON object");
+        mc_fail(err, MC_INVALID_PARAMS, "expected a JSON object");
         return NULL;
     }
     if (may_hold_nul(buf, len)) {
@@ -118,7 +104,7 @@ cJSON *mc_json_parse_object(const char *buf, size_t len, mc_json_err_t *err)
         free(bits);
         if (!ok) {
             cJSON_Delete(root);
-            fail(err, oom ? "out of memory" : "NUL character in a member name");
+            mc_fail(err, MC_INVALID_PARAMS, oom ? "out of memory" : "NUL character in a member name");
             return NULL;
         }
     }
@@ -127,18 +113,18 @@ cJSON *mc_json_parse_object(const char *buf, size_t len, mc_json_err_t *err)
 
 /* Finds name in obj: NULL and MC_OK when absent and optional. */
 static int field(const cJSON *obj, const char *name, bool required, const cJSON **item,
-                 mc_json_err_t *err)
+                 mc_errmsg_t *err)
 {
     *item = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (*item && cJSON_IsNull(*item))
         *item = NULL;
     if (!*item && required)
-        return fail(err, "missing field '%s'", name);
+        return mc_fail(err, MC_INVALID_PARAMS, "missing field '%s'", name);
     return MC_OK;
 }
 
 int mc_json_get_str(const cJSON *obj, const char *name, bool required, size_t max_len,
-                    const char **out, mc_json_err_t *err)
+                    const char **out, mc_errmsg_t *err)
 {
     const cJSON *it;
     int rc = field(obj, name, required, &it, err);
@@ -146,17 +132,17 @@ int mc_json_get_str(const cJSON *obj, const char *name, bool required, size_t ma
     if (rc || !it)
         return rc;
     if (!cJSON_IsString(it) || !it->valuestring)
-        return fail(err, "field '%s': expected a string", name);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': expected a string", name);
     if (mc_json_has_nul(it))
-        return fail(err, "field '%s': holds a NUL character", name);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': holds a NUL character", name);
     if (strlen(it->valuestring) > max_len)
-        return fail(err, "field '%s': longer than %zu bytes", name, max_len);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': longer than %zu bytes", name, max_len);
     *out = it->valuestring;
     return MC_OK;
 }
 
 int mc_json_get_key(const cJSON *obj, const char *name, size_t max_len, const char **out,
-                    size_t *len, mc_json_err_t *err)
+                    size_t *len, mc_errmsg_t *err)
 {
     const char *s = NULL;
     size_t n;
@@ -165,8 +151,7 @@ int mc_json_get_key(const cJSON *obj, const char *name, size_t max_len, const ch
         return MC_INVALID_KEY;
     n = strlen(s); /* exact: a NUL-holding string was refused above */
     if (mc_key_validate(s, n, max_len) != MC_OK) {
-        fail(err, "field '%s': empty key", name);
-        return MC_INVALID_KEY;
+        return mc_fail(err, MC_INVALID_KEY, "field '%s': empty key", name);
     }
     *out = s;
     *len = n;
@@ -174,7 +159,7 @@ int mc_json_get_key(const cJSON *obj, const char *name, size_t max_len, const ch
 }
 
 static int get_integral(const cJSON *obj, const char *name, bool required, double min,
-                        double max, double *out, mc_json_err_t *err)
+                        double max, double *out, mc_errmsg_t *err)
 {
     const cJSON *it;
     int rc = field(obj, name, required, &it, err);
@@ -182,18 +167,18 @@ static int get_integral(const cJSON *obj, const char *name, bool required, doubl
     if (rc || !it)
         return rc ? rc : 1; /* 1: absent, leave untouched */
     if (!cJSON_IsNumber(it))
-        return fail(err, "field '%s': expected a number", name);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': expected a number", name);
     if (it->valuedouble != floor(it->valuedouble))
-        return fail(err, "field '%s': expected an integer", name);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': expected an integer", name);
     if (it->valuedouble < min || it->valuedouble > max)
-        return fail(err, "field '%s': %.0f out of range [%.0f, %.0f]", name, it->valuedouble,
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': %.0f out of range [%.0f, %.0f]", name, it->valuedouble,
                     min, max);
     *out = it->valuedouble;
     return MC_OK;
 }
 
 int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t min,
-                    uint64_t max, uint64_t *out, mc_json_err_t *err)
+                    uint64_t max, uint64_t *out, mc_errmsg_t *err)
 {
     double v = 0;
     int rc;
@@ -209,7 +194,7 @@ int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t 
 }
 
 int mc_json_get_i64(const cJSON *obj, const char *name, bool required, int64_t min,
-                    int64_t max, int64_t *out, mc_json_err_t *err)
+                    int64_t max, int64_t *out, mc_errmsg_t *err)
 {
     const double lim = (double)MC_JSON_MAX_INT;
     double lo = (double)min < -lim ? -lim : (double)min;
@@ -225,7 +210,7 @@ int mc_json_get_i64(const cJSON *obj, const char *name, bool required, int64_t m
 }
 
 int mc_json_get_double(const cJSON *obj, const char *name, bool required, double min,
-                       double max, double *out, mc_json_err_t *err)
+                       double max, double *out, mc_errmsg_t *err)
 {
     const cJSON *it;
     int rc = field(obj, name, required, &it, err);
@@ -233,16 +218,16 @@ int mc_json_get_double(const cJSON *obj, const char *name, bool required, double
     if (rc || !it)
         return rc;
     if (!cJSON_IsNumber(it))
-        return fail(err, "field '%s': expected a number", name);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': expected a number", name);
     if (!(it->valuedouble >= min && it->valuedouble <= max))
-        return fail(err, "field '%s': %g out of range [%g, %g]", name, it->valuedouble, min,
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': %g out of range [%g, %g]", name, it->valuedouble, min,
                     max);
     *out = it->valuedouble;
     return MC_OK;
 }
 
 int mc_json_get_bool(const cJSON *obj, const char *name, bool required, bool *out,
-                     mc_json_err_t *err)
+                     mc_errmsg_t *err)
 {
     const cJSON *it;
     int rc = field(obj, name, required, &it, err);
@@ -250,13 +235,13 @@ int mc_json_get_bool(const cJSON *obj, const char *name, bool required, bool *ou
     if (rc || !it)
         return rc;
     if (!cJSON_IsBool(it))
-        return fail(err, "field '%s': expected true or false", name);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': expected true or false", name);
     *out = cJSON_IsTrue(it);
     return MC_OK;
 }
 
 int mc_json_get_array(const cJSON *obj, const char *name, bool required, size_t max_items,
-                      const cJSON **out, mc_json_err_t *err)
+                      const cJSON **out, mc_errmsg_t *err)
 {
     const cJSON *it;
     int rc = field(obj, name, required, &it, err);
@@ -264,9 +249,9 @@ int mc_json_get_array(const cJSON *obj, const char *name, bool required, size_t 
     if (rc || !it)
         return rc;
     if (!cJSON_IsArray(it))
-        return fail(err, "field '%s': expected an array", name);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': expected an array", name);
     if ((size_t)cJSON_GetArraySize(it) > max_items)
-        return fail(err, "field '%s': more than %zu items", name, max_items);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': more than %zu items", name, max_items);
     *out = it;
     return MC_OK;
 }

@@ -8,22 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int fail(mc_json_err_t *err, int code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 int mc_msg_decode_uuid(const cJSON *obj, const char *name, bool required, mc_uuid_t *out,
-                       mc_json_err_t *err)
+                       mc_errmsg_t *err)
 {
     const char *s = NULL;
     int rc = mc_json_get_str(obj, name, required, MC_UUID_STR_LEN, &s, err);
@@ -31,7 +17,7 @@ int mc_msg_decode_uuid(const cJSON *obj, const char *name, bool required, mc_uui
     if (rc != MC_OK || !s)
         return rc;
     if (mc_uuid_parse(s, out) != MC_OK)
-        return fail(err, MC_INVALID_PARAMS, "field '%s': not a UUID", name);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': not a UUID", name);
     return MC_OK;
 }
 
@@ -45,7 +31,7 @@ static void jw_uuid(mc_jw_t *w, const char *key, mc_uuid_t id)
 /* JSON strings cannot carry a NUL through cJSON (it would cut the string),
  * and nothing in these messages may contain one: refuse the escape outright. */
 static int decode_config(const cJSON *root, mc_replicate_cfg_t *cfg, bool *has,
-                         mc_json_err_t *err)
+                         mc_errmsg_t *err)
 {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "config"), *arr = NULL, *it;
     uint64_t rn = 1;
@@ -58,7 +44,7 @@ static int decode_config(const cJSON *root, mc_replicate_cfg_t *cfg, bool *has,
     if (!*has)
         return MC_OK;
     if (!cJSON_IsObject(c))
-        return fail(err, MC_INVALID_PARAMS, "field 'config': expected an object");
+        return mc_fail(err, MC_INVALID_PARAMS, "field 'config': expected an object");
     if ((rc = mc_json_get_u64(c, "replica_num", false, 1, MC_MAX_REPLICAS, &rn, err)) ||
         (rc = mc_json_get_bool(c, "soft_pin", false, &cfg->soft_pin, err)) ||
         (rc = mc_json_get_bool(c, "hard_pin", false, &cfg->hard_pin, err)) ||
@@ -72,9 +58,9 @@ static int decode_config(const cJSON *root, mc_replicate_cfg_t *cfg, bool *has,
     cJSON_ArrayForEach(it, arr) {
         if (!cJSON_IsString(it) || mc_json_has_nul(it) ||
             strlen(it->valuestring) > MC_MSG_MAX_NAME)
-            return fail(err, MC_INVALID_PARAMS, "field 'preferred_segments': expected names");
+            return mc_fail(err, MC_INVALID_PARAMS, "field 'preferred_segments': expected names");
         if (cfg->n_preferred == MC_MSG_MAX_PREFERRED)
-            return fail(err, MC_INVALID_PARAMS, "field 'preferred_segments': too many");
+            return mc_fail(err, MC_INVALID_PARAMS, "field 'preferred_segments': too many");
         cfg->preferred[cfg->n_preferred++] = it->valuestring;
     }
     return MC_OK;
@@ -82,7 +68,7 @@ static int decode_config(const cJSON *root, mc_replicate_cfg_t *cfg, bool *has,
 
 /* Numbers of an optional array parallel to "keys". */
 static int decode_u64_array(const cJSON *root, const char *name, size_t n, uint64_t min,
-                            uint64_t max, uint64_t *out, bool *present, mc_json_err_t *err)
+                            uint64_t max, uint64_t *out, bool *present, mc_errmsg_t *err)
 {
     const cJSON *arr = NULL, *it;
     size_t i = 0;
@@ -92,12 +78,12 @@ static int decode_u64_array(const cJSON *root, const char *name, size_t n, uint6
     if (rc != MC_OK || !arr)
         return rc;
     if ((size_t)cJSON_GetArraySize(arr) != n)
-        return fail(err, MC_INVALID_PARAMS, "field '%s': %d items for %zu keys", name,
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': %d items for %zu keys", name,
                     cJSON_GetArraySize(arr), n);
     cJSON_ArrayForEach(it, arr) {
         double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
         if (v < (double)min || v > (double)max || v != (double)(uint64_t)v)
-            return fail(err, MC_INVALID_PARAMS, "field '%s'[%zu]: expected an integer in "
+            return mc_fail(err, MC_INVALID_PARAMS, "field '%s'[%zu]: expected an integer in "
                         "[%llu, %llu]", name, i, (unsigned long long)min,
                         (unsigned long long)max);
         out[i++] = (uint64_t)v;
@@ -105,7 +91,7 @@ static int decode_u64_array(const cJSON *root, const char *name, size_t n, uint6
     return MC_OK;
 }
 
-static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_json_err_t *err)
+static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_errmsg_t *err)
 {
     const cJSON *arr = NULL, *it;
     const char *one = NULL;
@@ -116,7 +102,7 @@ static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_json_err_t *err
         return rc;
     if (!arr) {
         if (!cJSON_GetObjectItemCaseSensitive(root, "key"))
-            return fail(err, MC_INVALID_PARAMS, "missing field 'keys' (or 'key')");
+            return mc_fail(err, MC_INVALID_PARAMS, "missing field 'keys' (or 'key')");
         if ((rc = mc_json_get_key(root, "key", MC_MAX_KEY_LEN, &one, &one_len, err)))
             return rc;
     }
@@ -124,7 +110,7 @@ static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_json_err_t *err
     /* one block: keys, key_lens, sizes, checksums (as uint64 for decoding) */
     out->keys = calloc(out->n ? out->n : 1, sizeof(char *) + sizeof(size_t) + 2 * sizeof(uint64_t));
     if (!out->keys)
-        return fail(err, MC_INTERNAL_ERROR, "out of memory");
+        return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
     out->key_lens = (size_t *)(out->keys + (out->n ? out->n : 1));
     out->sizes = (uint64_t *)(out->key_lens + (out->n ? out->n : 1));
     if (!arr) {
@@ -134,22 +120,22 @@ static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_json_err_t *err
     }
     cJSON_ArrayForEach(it, arr) {
         if (!cJSON_IsString(it))
-            return fail(err, MC_INVALID_KEY, "field 'keys'[%zu]: expected a string", i);
+            return mc_fail(err, MC_INVALID_KEY, "field 'keys'[%zu]: expected a string", i);
         if (mc_json_has_nul(it))
-            return fail(err, MC_INVALID_KEY, "field 'keys'[%zu]: holds a NUL character", i);
+            return mc_fail(err, MC_INVALID_KEY, "field 'keys'[%zu]: holds a NUL character", i);
         out->keys[i] = it->valuestring;
         out->key_lens[i] = strlen(it->valuestring);
         i++;
     }
     for (i = 0; i < out->n; i++)
         if (mc_key_validate(out->keys[i], out->key_lens[i], MC_MAX_KEY_LEN) != MC_OK)
-            return fail(err, MC_INVALID_KEY, "key %zu: empty or longer than %u bytes", i,
+            return mc_fail(err, MC_INVALID_KEY, "key %zu: empty or longer than %u bytes", i,
                         MC_MAX_KEY_LEN);
     return MC_OK;
 }
 
 int mc_keys_req_decode(const char *body, size_t len, bool want_sizes, mc_keys_req_t *out,
-                       mc_json_err_t *err)
+                       mc_errmsg_t *err)
 {
     uint64_t *tmp;
     bool present = false;
@@ -177,7 +163,7 @@ int mc_keys_req_decode(const char *body, size_t len, bool want_sizes, mc_keys_re
         goto bad;
     if (!present) {
         if (want_sizes) {
-            rc = fail(err, MC_INVALID_PARAMS, "missing field 'sizes' (or 'size')");
+            rc = mc_fail(err, MC_INVALID_PARAMS, "missing field 'sizes' (or 'size')");
             goto bad;
         }
         out->sizes = NULL;
@@ -327,14 +313,14 @@ char *mc_results_encode_take(const mc_key_result_t *res, size_t n, unsigned mask
     return mc_jw_take(&w, len);
 }
 
-static int decode_replica(const cJSON *o, mc_replica_t *r, mc_json_err_t *err)
+static int decode_replica(const cJSON *o, mc_replica_t *r, mc_errmsg_t *err)
 {
     const char *type = "memory";
     int rc;
 
     memset(r, 0, sizeof(*r));
     if (!cJSON_IsObject(o))
-        return fail(err, MC_INVALID_PARAMS, "replica: expected an object");
+        return mc_fail(err, MC_INVALID_PARAMS, "replica: expected an object");
     if ((rc = mc_json_get_str(o, "segment", true, MC_MSG_MAX_NAME, &r->segment, err)) ||
         (rc = mc_msg_decode_uuid(o, "segment_id", true, &r->segment_id, err)) ||
         (rc = mc_json_get_str(o, "endpoint", true, MC_MSG_MAX_NAME, &r->endpoint, err)) ||
@@ -349,11 +335,11 @@ static int decode_replica(const cJSON *o, mc_replica_t *r, mc_json_err_t *err)
     else if (strcmp(type, "disk") == 0)
         r->type = MC_REPLICA_TYPE_DISK;
     else
-        return fail(err, MC_INVALID_PARAMS, "replica: unknown type '%s'", type);
+        return mc_fail(err, MC_INVALID_PARAMS, "replica: unknown type '%s'", type);
     return MC_OK;
 }
 
-static int decode_result(const cJSON *o, mc_key_result_t *r, mc_json_err_t *err)
+static int decode_result(const cJSON *o, mc_key_result_t *r, mc_errmsg_t *err)
 {
     const cJSON *reps = NULL, *it;
     int64_t code = 0;
@@ -361,7 +347,7 @@ static int decode_result(const cJSON *o, mc_key_result_t *r, mc_json_err_t *err)
 
     memset(r, 0, sizeof(*r));
     if (!cJSON_IsObject(o))
-        return fail(err, MC_INVALID_PARAMS, "result: expected an object");
+        return mc_fail(err, MC_INVALID_PARAMS, "result: expected an object");
     if ((rc = mc_json_get_i64(o, "code", true, -100000, 0, &code, err)) ||
         (rc = mc_json_get_bool(o, "exists", false, &r->exists, err)) ||
         (rc = mc_json_get_u64(o, "size", false, 0, MC_MSG_MAX_OBJECT, &r->size, err)) ||
@@ -379,7 +365,7 @@ static int decode_result(const cJSON *o, mc_key_result_t *r, mc_json_err_t *err)
 
 /* Copies the replicas' names and endpoints out of the cJSON tree into one
  * block, so the tree can go. */
-static int own_strings(mc_results_t *out, mc_json_err_t *err)
+static int own_strings(mc_results_t *out, mc_errmsg_t *err)
 {
     size_t total = 1, off = 0;
     char *p;
@@ -389,7 +375,7 @@ static int own_strings(mc_results_t *out, mc_json_err_t *err)
             total += strlen(out->res[i].rep[j].segment) + strlen(out->res[i].rep[j].endpoint) + 2;
     out->strings = p = malloc(total);
     if (!p)
-        return fail(err, MC_INTERNAL_ERROR, "out of memory");
+        return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
     for (size_t i = 0; i < out->n; i++) {
         for (uint32_t j = 0; j < out->res[i].n; j++) {
             mc_replica_t *r = &out->res[i].rep[j];
@@ -408,7 +394,7 @@ static int own_strings(mc_results_t *out, mc_json_err_t *err)
 }
 
 int mc_results_decode(const char *body, size_t len, size_t max, mc_results_t *out,
-                      mc_json_err_t *err)
+                      mc_errmsg_t *err)
 {
     cJSON *root = mc_json_parse_object(body, len, err);
     const cJSON *arr = NULL, *it;
@@ -422,7 +408,7 @@ int mc_results_decode(const char *body, size_t len, size_t max, mc_results_t *ou
         size_t cnt = (size_t)cJSON_GetArraySize(arr);
         out->res = calloc(cnt ? cnt : 1, sizeof(*out->res));
         if (!out->res)
-            rc = fail(err, MC_INTERNAL_ERROR, "out of memory");
+            rc = mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
     }
     cJSON_ArrayForEach(it, arr) {
         if (rc != MC_OK)
@@ -447,7 +433,7 @@ void mc_results_cleanup(mc_results_t *r)
 /* ---------------- segment ---------------- */
 
 int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out,
-                          mc_json_err_t *err)
+                          mc_errmsg_t *err)
 {
     const cJSON *seg;
     int rc;
@@ -458,7 +444,7 @@ int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out,
         return MC_INVALID_PARAMS;
     seg = cJSON_GetObjectItemCaseSensitive(out->root, "segment");
     if (!cJSON_IsObject(seg)) {
-        rc = fail(err, MC_INVALID_PARAMS, "missing field 'segment' (an object)");
+        rc = mc_fail(err, MC_INVALID_PARAMS, "missing field 'segment' (an object)");
         goto bad;
     }
     out->endpoint = out->protocol = "";
@@ -471,7 +457,7 @@ int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out,
         (rc = mc_json_get_u64(seg, "size", true, 1, UINT64_MAX, &out->size, err)))
         goto bad;
     if (!*out->name) {
-        rc = fail(err, MC_INVALID_PARAMS, "field 'name': empty");
+        rc = mc_fail(err, MC_INVALID_PARAMS, "field 'name': empty");
         goto bad;
     }
     return MC_OK;
@@ -514,7 +500,7 @@ char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len)
 /* ---------------- small messages ---------------- */
 
 /* Parses an object body; an empty body is an empty object when allowed. */
-static cJSON *parse_small(const char *body, size_t len, bool empty_ok, mc_json_err_t *err)
+static cJSON *parse_small(const char *body, size_t len, bool empty_ok, mc_errmsg_t *err)
 {
     if (len == 0 && empty_ok)
         return cJSON_CreateObject();
@@ -531,7 +517,7 @@ char *mc_ping_req_encode_take(mc_uuid_t client_id, size_t *len)
     return mc_jw_take(&w, len);
 }
 
-int mc_ping_req_decode(const char *body, size_t len, mc_uuid_t *client_id, mc_json_err_t *err)
+int mc_ping_req_decode(const char *body, size_t len, mc_uuid_t *client_id, mc_errmsg_t *err)
 {
     cJSON *o = parse_small(body, len, false, err);
     int rc = o ? mc_msg_decode_uuid(o, "client_id", true, client_id, err) : MC_INVALID_PARAMS;
@@ -552,7 +538,7 @@ char *mc_ping_reply_encode_take(const mc_ping_reply_t *r, size_t *len)
     return mc_jw_take(&w, len);
 }
 
-int mc_ping_reply_decode(const char *body, size_t len, mc_ping_reply_t *out, mc_json_err_t *err)
+int mc_ping_reply_decode(const char *body, size_t len, mc_ping_reply_t *out, mc_errmsg_t *err)
 {
     cJSON *o = parse_small(body, len, false, err);
     const char *status = NULL;
@@ -565,7 +551,7 @@ int mc_ping_reply_decode(const char *body, size_t len, mc_ping_reply_t *out, mc_
         if (strcmp(status, "OK") == 0 || strcmp(status, "NEED_REMOUNT") == 0)
             out->need_remount = status[0] == 'N';
         else
-            rc = fail(err, MC_INVALID_PARAMS, "field 'status': unknown value '%s'", status);
+            rc = mc_fail(err, MC_INVALID_PARAMS, "field 'status': unknown value '%s'", status);
     }
     cJSON_Delete(o);
     return rc;
@@ -587,7 +573,7 @@ char *mc_unmount_req_encode_take(const mc_unmount_req_t *r, size_t *len)
 }
 
 int mc_unmount_req_decode(const char *body, size_t len, mc_unmount_req_t *out,
-                          mc_json_err_t *err)
+                          mc_errmsg_t *err)
 {
     cJSON *o = parse_small(body, len, false, err);
     int rc = MC_INVALID_PARAMS;
@@ -617,7 +603,7 @@ char *mc_remove_req_encode_take(const char *pattern, bool force, size_t *len)
 }
 
 int mc_remove_req_decode(const char *body, size_t len, bool need_pattern, mc_remove_req_t *out,
-                         mc_json_err_t *err)
+                         mc_errmsg_t *err)
 {
     int rc = MC_INVALID_PARAMS;
 
@@ -650,7 +636,7 @@ static char *u64_reply(const char *field, uint64_t v, size_t *len)
 }
 
 static int u64_reply_decode(const char *body, size_t len, const char *field, uint64_t min,
-                            uint64_t *out, mc_json_err_t *err)
+                            uint64_t *out, mc_errmsg_t *err)
 {
     cJSON *o = parse_small(body, len, false, err);
     int rc = o ? mc_json_get_u64(o, field, true, min, UINT64_MAX, out, err) : MC_INVALID_PARAMS;
@@ -663,7 +649,7 @@ char *mc_mount_reply_encode_take(uint64_t epoch, size_t *len)
     return u64_reply("epoch", epoch, len);
 }
 
-int mc_mount_reply_decode(const char *body, size_t len, uint64_t *epoch, mc_json_err_t *err)
+int mc_mount_reply_decode(const char *body, size_t len, uint64_t *epoch, mc_errmsg_t *err)
 {
     return u64_reply_decode(body, len, "epoch", 1, epoch, err);
 }
@@ -673,7 +659,7 @@ char *mc_count_reply_encode_take(uint64_t removed, size_t *len)
     return u64_reply("removed", removed, len);
 }
 
-int mc_count_reply_decode(const char *body, size_t len, uint64_t *removed, mc_json_err_t *err)
+int mc_count_reply_decode(const char *body, size_t len, uint64_t *removed, mc_errmsg_t *err)
 {
     return u64_reply_decode(body, len, "removed", 0, removed, err);
 }

@@ -43,7 +43,7 @@ int mc_service_load_config(const mc_cfg_spec_t *spec, void *cfg, int argc, char 
     if (st == MC_CFG_HELP)
         return 0;
     if (st == MC_CFG_ERROR) {
-        fprintf(stderr, "%s\n", res.err);
+        fprintf(stderr, "%s\n", res.err.msg);
         return 2;
     }
     level = mc_log_level_parse(log_level_of(cfg));

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(mc_json_err_t *err, int code, const char *msg)
+static int fail(mc_errmsg_t *err, int code, const char *msg)
 {
     if (err)
         snprintf(err->msg, sizeof(err->msg), "%s", msg);
@@ -16,7 +16,7 @@ static int fail(mc_json_err_t *err, int code, const char *msg)
 }
 
 int mc_store_batch_req_decode(const char *body, size_t len, mc_store_batch_req_t *out,
-                              mc_json_err_t *err)
+                              mc_errmsg_t *err)
 {
     cJSON *root = mc_json_parse_object(body, len, err);
     const cJSON *arr = NULL, *it;

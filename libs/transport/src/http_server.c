@@ -805,7 +805,7 @@ static void handle_metrics(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     mc_http_reply_adopt(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, free);
 }
 
-static int listen_socket(const char *host, uint16_t port, char *err, size_t errlen)
+static int listen_socket(const char *host, uint16_t port, mc_errmsg_t *err)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -822,17 +822,17 @@ static int listen_socket(const char *host, uint16_t port, char *err, size_t errl
         ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
         sl = sizeof(struct sockaddr_in6);
     } else {
-        snprintf(err, errlen, "bad listen address '%s' (want an IP literal)", host);
+        mc_fail(err, 0, "bad listen address '%s' (want an IP literal)", host);
         return -1;
     }
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
+        mc_fail(err, 0, "socket: %s", strerror(errno));
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
-        snprintf(err, errlen, "bind %s:%u: %s", host, (unsigned)port, strerror(errno));
+        mc_fail(err, 0, "bind %s:%u: %s", host, (unsigned)port, strerror(errno));
         close(fd);
         return -1;
     }
@@ -861,17 +861,16 @@ static int add_builtins(mc_http_server_t *srv)
     return MC_OK;
 }
 
-int mc_http_server_start(mc_http_server_t *srv, char *err, size_t errlen)
+int mc_http_server_start(mc_http_server_t *srv, mc_errmsg_t *err)
 {
     int fd;
 
     if (srv->daemon)
         return MC_OK;
     if (add_builtins(srv) != MC_OK) {
-        snprintf(err, errlen, "out of memory");
-        return MC_INTERNAL_ERROR;
+        return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
     }
-    fd = listen_socket(srv->host, srv->port, err, errlen);
+    fd = listen_socket(srv->host, srv->port, err);
     if (fd < 0)
         return MC_INTERNAL_ERROR;
     srv->port = bound_port(fd);
@@ -884,9 +883,8 @@ int mc_http_server_start(mc_http_server_t *srv, char *err, size_t errlen)
         no_unescape, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         close(fd);
-        snprintf(err, errlen, "cannot start HTTP server on %s:%u", srv->host,
-                 (unsigned)srv->port);
-        return MC_INTERNAL_ERROR;
+        return mc_fail(err, MC_INTERNAL_ERROR, "cannot start HTTP server on %s:%u", srv->host,
+                       (unsigned)srv->port);
     }
     return MC_OK;
 }

@@ -54,7 +54,7 @@ Test(config, defaults)
     cfg_t c;
     mc_cfg_result_t r;
     char *argv[] = {"testprog", NULL};
-    cr_assert_eq(load(&c, &r, 1, argv), MC_CFG_LOADED, "%s", r.err);
+    cr_assert_eq(load(&c, &r, 1, argv), MC_CFG_LOADED, "%s", r.err.msg);
     cr_expect_str_eq(c.host, "127.0.0.1");
     cr_expect_eq(c.port, 8080);
     cr_expect_eq(c.seg, 16u << 20);
@@ -70,7 +70,7 @@ Test(config, flag_forms)
     mc_cfg_result_t r;
     char *argv[] = {"testprog", "--port=9000", "--host", "10.0.0.1", "-global_segment_size=4gb",
                     "--flag", "--ratio", "0.5", "--mode=free_ratio_first", "--delta=-10", NULL};
-    cr_assert_eq(load(&c, &r, 10, argv), MC_CFG_LOADED, "%s", r.err);
+    cr_assert_eq(load(&c, &r, 10, argv), MC_CFG_LOADED, "%s", r.err.msg);
     cr_expect_eq(c.port, 9000);
     cr_expect_str_eq(c.host, "10.0.0.1");
     cr_expect_eq(c.seg, 4ull << 30);
@@ -85,7 +85,7 @@ Test(config, noflag_and_explicit_bool)
     cfg_t c;
     mc_cfg_result_t r;
     char *argv[] = {"testprog", "--flag=true", "--noflag", NULL};
-    cr_assert_eq(load(&c, &r, 3, argv), MC_CFG_LOADED, "%s", r.err);
+    cr_assert_eq(load(&c, &r, 3, argv), MC_CFG_LOADED, "%s", r.err.msg);
     cr_expect_not(c.flag);
 }
 
@@ -94,8 +94,8 @@ static void expect_error(char **argv, int argc, const char *needle)
     cfg_t c;
     mc_cfg_result_t r;
     cr_expect_eq(load(&c, &r, argc, argv), MC_CFG_ERROR, "%s", needle);
-    cr_expect_not_null(strstr(r.err, needle), "'%s' not in '%s'", needle, r.err);
-    cr_expect_null(strchr(r.err, '\n'), "error must be one line: %s", r.err);
+    cr_expect_not_null(strstr(r.err.msg, needle), "'%s' not in '%s'", needle, r.err.msg);
+    cr_expect_null(strchr(r.err.msg, '\n'), "error must be one line: %s", r.err.msg);
 }
 
 Test(config, bad_flags_name_the_option)
@@ -145,7 +145,7 @@ Test(config, precedence_file_env_flag)
     snprintf(arg, sizeof(arg), "--config=%s", path);
     setenv("TEST_MC_PORT2", "2222", 1);
     setenv("TEST_MC_HOST", "2.2.2.2", 1);
-    cr_assert_eq(load(&c, &r, 3, argv), MC_CFG_LOADED, "%s", r.err);
+    cr_assert_eq(load(&c, &r, 3, argv), MC_CFG_LOADED, "%s", r.err.msg);
     cr_expect_eq(c.port, 3333);            /* flag beats env and file */
     cr_expect_str_eq(c.host, "2.2.2.2");   /* env beats file */
     cr_expect_eq(c.seg, 3ull << 29);       /* file beats default */
@@ -165,7 +165,7 @@ Test(config, env_config_path_and_first_env_name_wins)
     setenv("MOONCAKE_CONFIG_PATH", path, 1);
     setenv("TEST_MC_PORT", "4444", 1);
     setenv("TEST_MC_PORT2", "5555", 1);
-    cr_assert_eq(load(&c, &r, 1, argv), MC_CFG_LOADED, "%s", r.err);
+    cr_assert_eq(load(&c, &r, 1, argv), MC_CFG_LOADED, "%s", r.err.msg);
     cr_expect_eq(c.delta, 4);
     cr_expect_eq(c.port, 4444);
     unlink(path);
@@ -178,8 +178,8 @@ Test(config, bad_env)
     char *argv[] = {"testprog", NULL};
     setenv("TEST_MC_SEG", "huge", 1);
     cr_expect_eq(load(&c, &r, 1, argv), MC_CFG_ERROR);
-    cr_expect_not_null(strstr(r.err, "environment TEST_MC_SEG (option --global_segment_size)"),
-                       "%s", r.err);
+    cr_expect_not_null(strstr(r.err.msg, "environment TEST_MC_SEG (option --global_segment_size)"),
+                       "%s", r.err.msg);
 }
 
 Test(config, bad_files)
@@ -202,9 +202,9 @@ Test(config, bad_files)
         char *argv[] = {"testprog", arg, NULL};
         snprintf(arg, sizeof(arg), "--config=%s", path);
         cr_expect_eq(load(&c, &r, 2, argv), MC_CFG_ERROR, "%s", cases[i].text);
-        cr_expect_not_null(strstr(r.err, cases[i].needle), "'%s' not in '%s'", cases[i].needle,
-                           r.err);
-        cr_expect_null(strchr(r.err, '\n'));
+        cr_expect_not_null(strstr(r.err.msg, cases[i].needle), "'%s' not in '%s'", cases[i].needle,
+                           r.err.msg);
+        cr_expect_null(strchr(r.err.msg, '\n'));
         unlink(path);
     }
     {
@@ -212,7 +212,7 @@ Test(config, bad_files)
         mc_cfg_result_t r;
         char *argv[] = {"testprog", "--config", "/nonexistent/x.json", NULL};
         cr_expect_eq(load(&c, &r, 3, argv), MC_CFG_ERROR);
-        cr_expect_not_null(strstr(r.err, "/nonexistent/x.json: No such file"), "%s", r.err);
+        cr_expect_not_null(strstr(r.err.msg, "/nonexistent/x.json: No such file"), "%s", r.err.msg);
     }
 }
 
@@ -236,5 +236,5 @@ Test(config, all_defaults_valid)
 {
     cfg_t c;
     mc_cfg_result_t r;
-    cr_expect_eq(mc_config_defaults(&spec, &c, &r), MC_CFG_LOADED, "%s", r.err);
+    cr_expect_eq(mc_config_defaults(&spec, &c, &r), MC_CFG_LOADED, "%s", r.err.msg);
 }

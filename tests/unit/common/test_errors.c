@@ -55,3 +55,17 @@ Test(errors, from_http_status)
     cr_expect_eq(mc_err_from_http_status(503), MC_RPC_FAIL);
     cr_expect_eq(mc_err_from_http_status(500), MC_INTERNAL_ERROR);
 }
+
+Test(errors, fail_formats_and_returns_the_code)
+{
+    mc_errmsg_t e = {"untouched"};
+    char big[700];
+
+    cr_expect_eq(mc_fail(NULL, MC_INVALID_KEY, "no %s", "buffer"), MC_INVALID_KEY);
+    cr_expect_eq(mc_fail(&e, MC_RPC_FAIL, "master %s:%d", "h", 5), MC_RPC_FAIL);
+    cr_expect_str_eq(e.msg, "master h:5");
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cr_expect_eq(mc_fail(&e, -1, "%s", big), -1);
+    cr_expect_eq(strlen(e.msg), sizeof(e.msg) - 1, "truncated, terminated");
+}

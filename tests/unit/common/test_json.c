@@ -7,7 +7,7 @@
 
 static cJSON *parse(const char *s)
 {
-    mc_json_err_t e;
+    mc_errmsg_t e;
     cJSON *o = mc_json_parse_object(s, strlen(s), &e);
     cr_assert_not_null(o, "%s: %s", s, e.msg);
     return o;
@@ -15,7 +15,7 @@ static cJSON *parse(const char *s)
 
 Test(json, parse_object_only)
 {
-    mc_json_err_t e;
+    mc_errmsg_t e;
     cr_expect_null(mc_json_parse_object("[1]", 3, &e));
     cr_expect_str_eq(e.msg, "expected a JSON object");
     cr_expect_null(mc_json_parse_object("{\"a\":", 5, &e));
@@ -29,7 +29,7 @@ Test(json, typed_getters)
 {
     cJSON *o = parse("{\"s\":\"hi\",\"u\":42,\"i\":-7,\"d\":0.5,\"b\":true,\"a\":[1,2,3],"
                      "\"f\":1.5,\"n\":null,\"big\":1e300}");
-    mc_json_err_t e;
+    mc_errmsg_t e;
     const char *s = NULL;
     uint64_t u = 0;
     int64_t i = 0;
@@ -89,7 +89,7 @@ Test(json, print_take)
 }
 
 /* cJSON cuts a string at a NUL; such strings are flagged, never read. */
-static cJSON *parse_n(const char *s, size_t n, mc_json_err_t *e)
+static cJSON *parse_n(const char *s, size_t n, mc_errmsg_t *e)
 {
     return mc_json_parse_object(s, n, e);
 }
@@ -97,7 +97,7 @@ static cJSON *parse_n(const char *s, size_t n, mc_json_err_t *e)
 Test(json, nul_inside_strings_is_flagged)
 {
     static const char raw[] = "{\"k\":\"short\0long\",\"ok\":\"x\",\"a\":[\"b\",\"c\0d\"]}";
-    mc_json_err_t e;
+    mc_errmsg_t e;
     const char *s = NULL;
     cJSON *o = parse_n(raw, sizeof(raw) - 1, &e);
     const cJSON *a;
@@ -126,7 +126,7 @@ Test(json, nul_inside_strings_is_flagged)
 
 Test(json, nul_in_member_name_refuses_the_document)
 {
-    mc_json_err_t e;
+    mc_errmsg_t e;
     cr_expect_null(mc_json_parse_object("{\"ke\\u0000y\":1}", 15, &e));
     cr_expect(strstr(e.msg, "member name") != NULL, "%s", e.msg);
     cr_expect_null(mc_json_parse_object("{\"keys\0x\":[\"evil\"]}", 19, &e));
@@ -135,7 +135,7 @@ Test(json, nul_in_member_name_refuses_the_document)
 Test(json, get_key)
 {
     cJSON *o = parse("{\"k\":\"abc\",\"e\":\"\",\"n\":\"a\\u0000b\",\"i\":3}");
-    mc_json_err_t e;
+    mc_errmsg_t e;
     const char *k = NULL;
     size_t len = 0;
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int decode(const char *body, bool want_sizes, mc_keys_req_t *req, mc_json_err_t *e)
+static int decode(const char *body, bool want_sizes, mc_keys_req_t *req, mc_errmsg_t *e)
 {
     return mc_keys_req_decode(body, strlen(body), want_sizes, req, e);
 }
@@ -51,7 +51,7 @@ Test(master_msg, keys_request_round_trip)
     mc_keys_req_t in = {.client_id = mc_uuid_generate(), .n = 3, .keys = keys, .sizes = sizes,
                         .checksums = sums, .has_config = true, .force = true};
     mc_keys_req_t out;
-    mc_json_err_t e;
+    mc_errmsg_t e;
     size_t len;
     char *body;
 
@@ -84,7 +84,7 @@ Test(master_msg, keys_request_round_trip)
 Test(master_msg, single_key_form)
 {
     mc_keys_req_t r;
-    mc_json_err_t e;
+    mc_errmsg_t e;
     cr_assert_eq(decode("{\"key\":\"abc\",\"size\":10,\"config\":{\"preferred_segment\":\"s1\"}}",
                         true, &r, &e), MC_OK, "%s", e.msg);
     cr_expect_eq(r.n, 1);
@@ -131,7 +131,7 @@ Test(master_msg, bad_keys_requests)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         mc_keys_req_t r;
-        mc_json_err_t e = {{0}};
+        mc_errmsg_t e = {{0}};
         cr_expect_eq(decode(cases[i].body, true, &r, &e), cases[i].code, "%s", cases[i].body);
         cr_expect_not_null(strstr(e.msg, cases[i].needle), "%s: '%s'", cases[i].body, e.msg);
         cr_expect_null(r.root);
@@ -143,7 +143,7 @@ Test(master_msg, batch_cap)
     size_t n = MC_MSG_MAX_BATCH + 1, off = 0, cap = n * 8 + 32;
     char *body = malloc(cap);
     mc_keys_req_t r;
-    mc_json_err_t e;
+    mc_errmsg_t e;
     off += (size_t)snprintf(body, cap, "{\"keys\":[");
     for (size_t i = 0; i < n; i++)
         off += (size_t)snprintf(body + off, cap - off, "%s\"k%zu\"", i ? "," : "", i % 1000);
@@ -157,7 +157,7 @@ Test(master_msg, results_round_trip)
 {
     mc_key_result_t in[3];
     mc_results_t r;
-    mc_json_err_t e;
+    mc_errmsg_t e;
     size_t len;
     char *body;
 
@@ -222,7 +222,7 @@ Test(master_msg, bad_results)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         mc_results_t r;
-        mc_json_err_t e;
+        mc_errmsg_t e;
         cr_expect_eq(mc_results_decode(bad[i], strlen(bad[i]), 2, &r, &e), MC_INVALID_PARAMS,
                      "%s", bad[i]);
         cr_expect(r.n == 0 && !r.res && !r.strings, "%s", bad[i]);
@@ -235,7 +235,7 @@ Test(master_msg, segment_round_trip_and_errors)
                            .name = "127.0.0.1:12345", .endpoint = "127.0.0.1:12345",
                            .protocol = "tcp", .base = 0x7f1234560000ull, .size = 32u << 20};
     mc_segment_msg_t out;
-    mc_json_err_t e;
+    mc_errmsg_t e;
     size_t len;
     char *body = mc_segment_msg_encode_take(&in, &len);
     cr_assert_eq(mc_segment_msg_decode(body, len, &out, &e), MC_OK, "%s", e.msg);
@@ -273,7 +273,7 @@ Test(jw, integers_at_the_limits)
 
 Test(master_msg, small_messages_round_trip)
 {
-    mc_json_err_t e;
+    mc_errmsg_t e;
     size_t len;
     char *b;
     mc_uuid_t id = mc_uuid_generate(), got;
@@ -343,7 +343,7 @@ Test(master_msg, nul_in_strings)
     };
     mc_keys_req_t r;
     mc_segment_msg_t m;
-    mc_json_err_t e;
+    mc_errmsg_t e;
     static const char seg[] = "{\"client_id\":\"6f1c7a52-3f0e-4d3a-9d43-7f4a3c9b2e10\","
                               "\"segment\":{\"id\":\"6f1c7a52-3f0e-4d3a-9d43-7f4a3c9b2e11\","
                               "\"name\":\"seg\\u0000x\",\"size\":4096}}";

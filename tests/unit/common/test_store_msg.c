@@ -57,7 +57,7 @@ Test(store_msg, batch_request_round_trip)
     size_t len = 0;
     char *body = mc_store_batch_req_encode_take(keys, NULL, 3, true, &len);
     mc_store_batch_req_t r;
-    mc_json_err_t e;
+    mc_errmsg_t e;
 
     cr_assert_not_null(body);
     cr_assert_eq(mc_store_batch_req_decode(body, len, &r, &e), MC_OK, "%s", e.msg);
@@ -77,7 +77,7 @@ Test(store_msg, batch_request_ignores_unknown_members)
 {
     static const char body[] = "{\"client_id\":\"not-ours\",\"keys\":[\"x\"],\"later\":{}}";
     mc_store_batch_req_t r;
-    mc_json_err_t e;
+    mc_errmsg_t e;
 
     cr_assert_eq(mc_store_batch_req_decode(body, sizeof(body) - 1, &r, &e), MC_OK, "%s", e.msg);
     cr_expect_eq(r.n, 1);
@@ -107,7 +107,7 @@ Test(store_msg, batch_request_refusals)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         mc_store_batch_req_t r;
-        mc_json_err_t e = {{0}};
+        mc_errmsg_t e = {{0}};
         size_t len = bad[i].len ? bad[i].len : strlen(bad[i].body);
         int rc = mc_store_batch_req_decode(bad[i].body, len, &r, &e);
         cr_expect_eq(rc, bad[i].code, "case %zu: %s -> %d", i, bad[i].body, rc);
@@ -122,7 +122,7 @@ Test(store_msg, batch_request_caps)
     const char **keys = calloc(n, sizeof(*keys));
     char *longkey = malloc(MC_MAX_KEY_LEN + 2), *body;
     mc_store_batch_req_t r;
-    mc_json_err_t e;
+    mc_errmsg_t e;
 
     cr_assert(keys && longkey);
     for (size_t i = 0; i < n; i++)

@@ -43,7 +43,7 @@ static void setup(void)
 {
     store_config_t cfg;
     mc_cfg_result_t res;
-    char err[256];
+    mc_errmsg_t err = {""};
 
     mc_log_set_level(MC_LOG_WARN);
     fake_master_init(&fm);
@@ -55,9 +55,8 @@ static void setup(void)
     cfg.transfer_timeout_ms = 2000;
     metrics = mc_metrics_create();
     cr_assert_not_null(metrics);
-    cr_assert_eq(store_service_create_with_master(&cfg, metrics, fake_master_wrap(&fm), &svc,
-                                                  err, sizeof(err)),
-                 MC_OK, "%s", err);
+    cr_assert_eq(store_service_create_with_master(&cfg, metrics, fake_master_wrap(&fm), &svc, &err),
+                 MC_OK, "%s", err.msg);
     cr_assert_neq(atomic_load(&svc->epoch), 0, "mounted with the fake at start-up");
     for (int i = 0; i < 2; i++) {
         remote[i] = calloc(1, REMOTE_SIZE);

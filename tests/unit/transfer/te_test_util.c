@@ -48,7 +48,7 @@ mc_te_t *tu_engine(unsigned conns, uint32_t timeout_ms, int crc)
                       .request_timeout_ms = timeout_ms, .connect_timeout_ms = 1000,
                       .crc = crc != 0};
     mc_te_t *te = NULL;
-    return mc_te_create(&o, &te) == MC_OK ? te : NULL;
+    return mc_te_create(&o, &te, NULL) == MC_OK ? te : NULL;
 }
 
 static int read_full(int fd, void *buf, size_t len)
@@ -88,7 +88,7 @@ static void peer_main(int ctl, const char *name, size_t len, uint32_t seed,
     size_t dlen = 0;
     uint64_t hdr;
 
-    if (!seg || mc_te_create(&o, &te) != MC_OK)
+    if (!seg || mc_te_create(&o, &te, NULL) != MC_OK)
         _exit(2);
     tu_fill(seg, len, seed, 0);
     if (mc_te_register_segment(te, name, seg, len, 1) != MC_OK ||

@@ -111,9 +111,9 @@ Test(te_meta, publish_open_republish_refresh, .init = start_meta, .fini = stop_m
     unsigned n = 0;
     uint64_t end;
 
-    cr_assert_eq(mc_te_create(&o, &srv), MC_OK, "%s", mc_te_last_error());
+    cr_assert_eq(mc_te_create(&o, &srv, NULL), MC_OK);
     o.republish_ms = UINT32_MAX; /* the client exposes nothing */
-    cr_assert_eq(mc_te_create(&o, &cli), MC_OK);
+    cr_assert_eq(mc_te_create(&o, &cli, NULL), MC_OK);
     cr_assert_eq(mc_te_open_segment(cli, "node-a", &h), MC_SEGMENT_NOT_FOUND);
     cr_assert_eq(mc_te_register_segment(srv, "node-a", seg, 1 << 20, 1), MC_OK);
     cr_assert_eq(get_status("mooncake%2Fram%2Fnode-a"), 200);
@@ -168,7 +168,7 @@ Test(te_meta, unreachable_metadata_server, .timeout = 20)
 
     snprintf(url, sizeof url, "http://127.0.0.1:%u/metadata", (unsigned)free_port());
     o.metadata_url = url;
-    cr_assert_eq(mc_te_create(&o, &te), MC_OK);
+    cr_assert_eq(mc_te_create(&o, &te, NULL), MC_OK);
     cr_assert_eq(mc_te_open_segment(te, "x", &h), MC_RPC_FAIL);
     cr_assert_eq(mc_te_register_segment(te, "x", seg, sizeof seg, 1), MC_RPC_FAIL);
     cr_assert_eq(mc_te_register_segment(te, "x", seg, sizeof seg, 1), MC_RPC_FAIL,

@@ -235,14 +235,15 @@ Test(rdma_device, loopback_read_write)
     uint8_t *seg = tu_alloc(4 << 20, 5), *buf = tu_alloc(4 << 20, 9);
     char *desc;
     size_t dlen;
+    mc_errmsg_t err = {""};
 
     if (rdma_devices() == 0) {
         free(seg);
         free(buf);
         cr_skip_test(NO_RDMA);
     }
-    cr_assert_eq(mc_te_create(&o, &a), MC_OK, "%s", mc_te_last_error());
-    cr_assert_eq(mc_te_create(&o, &b), MC_OK, "%s", mc_te_last_error());
+    cr_assert_eq(mc_te_create(&o, &a, &err), MC_OK, "%s", err.msg);
+    cr_assert_eq(mc_te_create(&o, &b, &err), MC_OK, "%s", err.msg);
     cr_assert_eq(mc_te_register_segment(a, "s", seg, 4 << 20, 1), MC_OK);
     cr_assert_eq(mc_te_register_buffer(b, buf, 4 << 20), MC_OK);
     cr_assert_eq(mc_te_describe_segment(a, "s", &desc, &dlen), MC_OK);
@@ -265,9 +266,10 @@ Test(rdma_device, named_device_missing)
     mc_te_opts_t o = {.local_name = "127.0.0.1:0", .protocols = "rdma",
                       .rdma_devices = "no_such_dev0"};
     mc_te_t *te = NULL;
+    mc_errmsg_t err = {""};
 
     if (rdma_devices() == 0)
         cr_skip_test(NO_RDMA);
-    cr_assert_eq(mc_te_create(&o, &te), MC_TRANSFER_FAIL);
-    cr_assert(strstr(mc_te_last_error(), "no_such_dev0"));
+    cr_assert_eq(mc_te_create(&o, &te, &err), MC_TRANSFER_FAIL);
+    cr_assert(strstr(err.msg, "no_such_dev0"), "%s", err.msg);
 }

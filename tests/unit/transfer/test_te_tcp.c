@@ -25,7 +25,7 @@ static void setup_pair(size_t len, unsigned conns, int crc)
 
     srv = tu_engine(4, 3000, crc);
     cli = tu_engine(conns, 3000, crc);
-    cr_assert(srv && cli, "engines: %s", mc_te_last_error());
+    cr_assert(srv && cli);
     seg_len = len;
     seg = tu_alloc(len, 7);
     cr_assert_eq(mc_te_register_segment(srv, "s", seg, len, 1), MC_OK);
@@ -233,14 +233,16 @@ Test(te_api, bad_options_and_no_metadata)
     mc_te_opts_t o = {.local_name = "nonsense", .protocols = "tcp"};
     mc_te_t *te = NULL;
     mc_te_segment_t *h;
+    mc_errmsg_t err = {""};
 
-    cr_assert_eq(mc_te_create(&o, &te), MC_INVALID_PARAMS);
-    cr_assert(strstr(mc_te_last_error(), "host:port"));
+    cr_assert_eq(mc_te_create(&o, &te, &err), MC_INVALID_PARAMS);
+    cr_assert(strstr(err.msg, "host:port"), "%s", err.msg);
     o.local_name = "127.0.0.1:0";
     o.protocols = "udp";
-    cr_assert_eq(mc_te_create(&o, &te), MC_INVALID_PARAMS);
+    cr_assert_eq(mc_te_create(&o, &te, &err), MC_INVALID_PARAMS);
+    cr_assert(strstr(err.msg, "unknown protocol"), "%s", err.msg);
     o.protocols = "tcp";
-    cr_assert_eq(mc_te_create(&o, &te), MC_OK);
+    cr_assert_eq(mc_te_create(&o, &te, NULL), MC_OK);
     cr_assert_eq(mc_te_open_segment(te, "nope", &h), MC_SEGMENT_NOT_FOUND);
     cr_assert_eq(mc_te_open_segment_desc(te, "{\"name\":1}", 10, &h), MC_INVALID_PARAMS);
     cr_assert_eq(mc_te_register_segment(te, "x", NULL, 10, 1), MC_INVALID_PARAMS);
@@ -252,14 +254,14 @@ Test(te_api, rdma_without_device_is_a_clear_error)
 {
     mc_te_opts_t o = {.local_name = "127.0.0.1:0", .protocols = "rdma"};
     mc_te_t *te = NULL;
-
-    int rc = mc_te_create(&o, &te);
+    mc_errmsg_t err = {""};
+    int rc = mc_te_create(&o, &te, &err);
     if (rc == MC_OK) {
         mc_te_destroy(te);
         cr_skip_test("an RDMA device exists here; covered by the rdma tests");
     }
     cr_assert_eq(rc, MC_TRANSFER_FAIL);
-    cr_assert(strstr(mc_te_last_error(), "RDMA"), "reason: %s", mc_te_last_error());
+    cr_assert(strstr(err.msg, "RDMA"), "reason: %s", err.msg);
 }
 
 /* The back-end table: a segment opens with the first running row that

@@ -66,7 +66,8 @@ static bool health_check(void *ctx, char *detail, size_t len)
 
 static void setup(void)
 {
-    char err[256];
+    mc_errmsg_t err = {""};
+
     srv = mc_http_server_create(&(mc_http_server_opts_t){.port = 0, .threads = 4, .max_body = 1024});
     cr_assert_not_null(srv);
     cr_assert_eq(mc_http_server_route(srv, "PUT", "/echo", 0, h_echo, NULL), MC_OK);
@@ -79,7 +80,7 @@ static void setup(void)
     cr_assert_eq(mc_http_server_route(srv, "GET", "/slow", 0, h_slow, NULL), MC_OK);
     cr_assert_eq(mc_http_server_route(srv, "GET", "bad", 0, h_key, NULL), MC_INVALID_PARAMS);
     cr_assert_eq(mc_http_server_add_health(srv, "dep", health_check, NULL), MC_OK);
-    cr_assert_eq(mc_http_server_start(srv, err, sizeof(err)), MC_OK, "%s", err);
+    cr_assert_eq(mc_http_server_start(srv, &err), MC_OK, "%s", err.msg);
     cr_assert_gt(mc_http_server_port(srv), 0);
     snprintf(base, sizeof(base), "http://127.0.0.1:%u", (unsigned)mc_http_server_port(srv));
     cli = mc_http_client_create(&(mc_http_client_opts_t){.timeout_ms = 5000, .retries = 1});

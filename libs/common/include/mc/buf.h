@@ -9,6 +9,8 @@
 #ifndef MC_BUF_H
 #define MC_BUF_H
 
+#include "mc/errors.h"
+
 #include <stddef.h>
 
 typedef struct mc_buf {
@@ -23,10 +25,7 @@ void mc_buf_init(mc_buf_t *b, size_t max);
 /* Room for more bytes (and a NUL) without another allocation. */
 int mc_buf_reserve(mc_buf_t *b, size_t more);
 int mc_buf_append(mc_buf_t *b, const void *p, size_t n);
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-int mc_buf_printf(mc_buf_t *b, const char *fmt, ...);
+int mc_buf_printf(mc_buf_t *b, const char *fmt, ...) MC_PRINTF(2, 3);
 /* The bytes (malloc'd, NUL-terminated, caller frees; never NULL on success,
  * even when empty), or NULL after an error; *len gets the length. The buffer
  * is empty again either way. */

@@ -10,6 +10,8 @@
 #ifndef MC_CONFIG_H
 #define MC_CONFIG_H
 
+#include "mc/errors.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,11 +62,11 @@ typedef struct mc_cfg_spec {
 typedef enum mc_cfg_status {
     MC_CFG_LOADED = 0, /* struct filled; go on */
     MC_CFG_HELP = 1,   /* help was printed to stdout; exit 0 */
-    MC_CFG_ERROR = -1, /* res->err holds one line naming the option; exit non-zero */
+    MC_CFG_ERROR = -1, /* res->err.msg holds one line naming the option; exit non-zero */
 } mc_cfg_status_t;
 
 typedef struct mc_cfg_result {
-    char err[512];          /* on MC_CFG_ERROR */
+    mc_errmsg_t err;        /* on MC_CFG_ERROR */
     char ignored_keys[256]; /* config-file keys no option matched, comma-separated */
     char config_path[1024]; /* the file read, or "" */
 } mc_cfg_result_t;

@@ -64,6 +64,27 @@ typedef enum mc_err {
 #undef MC_ERR_ENUM_
 } mc_err_t;
 
+/* printf-style argument checking for the formatting calls of the project. */
+#if defined(__GNUC__)
+#define MC_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
+#else
+#define MC_PRINTF(fmt_idx, arg_idx)
+#endif
+
+/* The one way a call explains a failure beyond its ErrorCode: the caller
+ * passes an mc_errmsg_t (or NULL when it does not care); the callee that
+ * fails writes one line into msg and returns the code. A call that succeeds
+ * leaves msg alone. */
+#include <stdarg.h>
+
+typedef struct mc_errmsg {
+    char msg[512];
+} mc_errmsg_t;
+
+/* Formats into err (when not NULL) and returns code: `return mc_fail(err, ...)`. */
+int mc_fail(mc_errmsg_t *err, int code, const char *fmt, ...) MC_PRINTF(3, 4);
+int mc_vfail(mc_errmsg_t *err, int code, const char *fmt, va_list ap) MC_PRINTF(3, 0);
+
 /* "OBJECT_NOT_FOUND" for -704; "UNKNOWN_ERROR" for a code not in the table. */
 const char *mc_err_name(int code);
 /* Human description; "unknown error" for a code not in the table. */

@@ -7,19 +7,17 @@
 #include "mc/buf.h"
 
 #include <cjson/cJSON.h>
+#include "mc/errors.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-typedef struct mc_json_err {
-    char msg[256];
-} mc_json_err_t;
 
 /* Largest integer a JSON number (IEEE double) carries exactly. */
 #define MC_JSON_MAX_INT 9007199254740992ull
 
 /* Parses buf[0..len) and requires a JSON object at the top. Caller frees with cJSON_Delete. */
-cJSON *mc_json_parse_object(const char *buf, size_t len, mc_json_err_t *err);
+cJSON *mc_json_parse_object(const char *buf, size_t len, mc_errmsg_t *err);
 
 /* True when item is a string that held a NUL (raw or \u0000) in the text
  * mc_json_parse_object parsed: its valuestring is cut there, so it is never
@@ -30,21 +28,21 @@ bool mc_json_has_nul(const cJSON *item);
 /* A required key field: MC_INVALID_KEY when absent, not a string, holding a
  * NUL, empty or longer than max_len; *len gets its length. */
 int mc_json_get_key(const cJSON *obj, const char *name, size_t max_len, const char **out,
-                    size_t *len, mc_json_err_t *err);
+                    size_t *len, mc_errmsg_t *err);
 
 int mc_json_get_str(const cJSON *obj, const char *name, bool required, size_t max_len,
-                    const char **out, mc_json_err_t *err);
+                    const char **out, mc_errmsg_t *err);
 int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t min,
-                    uint64_t max, uint64_t *out, mc_json_err_t *err);
+                    uint64_t max, uint64_t *out, mc_errmsg_t *err);
 int mc_json_get_i64(const cJSON *obj, const char *name, bool required, int64_t min,
-                    int64_t max, int64_t *out, mc_json_err_t *err);
+                    int64_t max, int64_t *out, mc_errmsg_t *err);
 int mc_json_get_double(const cJSON *obj, const char *name, bool required, double min,
-                       double max, double *out, mc_json_err_t *err);
+                       double max, double *out, mc_errmsg_t *err);
 int mc_json_get_bool(const cJSON *obj, const char *name, bool required, bool *out,
-                     mc_json_err_t *err);
+                     mc_errmsg_t *err);
 /* Array field with at most max_items elements. */
 int mc_json_get_array(const cJSON *obj, const char *name, bool required, size_t max_items,
-                      const cJSON **out, mc_json_err_t *err);
+                      const cJSON **out, mc_errmsg_t *err);
 
 /* Prints unformatted and deletes obj; returns a malloc'd string (caller frees),
  * NULL on allocation failure. *len receives strlen when len is not NULL. */

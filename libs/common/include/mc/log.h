@@ -7,6 +7,8 @@
 #ifndef MC_LOG_H
 #define MC_LOG_H
 
+#include "mc/errors.h"
+
 #include <stdio.h>
 
 typedef enum mc_log_level {
@@ -28,10 +30,7 @@ const char *mc_log_level_name(mc_log_level_t level);
 /* NULL restores stderr. The sink is not closed by the logger. */
 void mc_log_set_sink(FILE *sink);
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 4, 5)))
-#endif
-void mc_log_write(mc_log_level_t level, const char *file, int line, const char *fmt, ...);
+void mc_log_write(mc_log_level_t level, const char *file, int line, const char *fmt, ...) MC_PRINTF(4, 5);
 
 #define MC_LOG(level, ...)                                                     \
     do {                                                                       \

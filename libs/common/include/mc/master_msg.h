@@ -97,7 +97,7 @@ typedef struct mc_segment_msg {
 /* want_sizes: sizes are required (put_start); single-key bodies ({"key"})
  * are accepted as a batch of one. */
 int mc_keys_req_decode(const char *body, size_t len, bool want_sizes, mc_keys_req_t *out,
-                       mc_json_err_t *err);
+                       mc_errmsg_t *err);
 void mc_keys_req_cleanup(mc_keys_req_t *req);
 /* Encodes req (any of sizes/checksums/config may be absent); caller frees. */
 char *mc_keys_req_encode_take(const mc_keys_req_t *req, size_t *len);
@@ -123,12 +123,12 @@ typedef struct mc_results {
 /* Decodes at most max results. On failure *out is empty (cleanup is safe
  * either way). */
 int mc_results_decode(const char *body, size_t len, size_t max, mc_results_t *out,
-                      mc_json_err_t *err);
+                      mc_errmsg_t *err);
 void mc_results_cleanup(mc_results_t *r);
 
 /* ---- segment mount ---- */
 int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out,
-                          mc_json_err_t *err);
+                          mc_errmsg_t *err);
 void mc_segment_msg_cleanup(mc_segment_msg_t *msg);
 char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len);
 
@@ -158,27 +158,27 @@ typedef struct mc_remove_req {
 } mc_remove_req_t;
 
 char *mc_ping_req_encode_take(mc_uuid_t client_id, size_t *len);
-int mc_ping_req_decode(const char *body, size_t len, mc_uuid_t *client_id, mc_json_err_t *err);
+int mc_ping_req_decode(const char *body, size_t len, mc_uuid_t *client_id, mc_errmsg_t *err);
 char *mc_ping_reply_encode_take(const mc_ping_reply_t *r, size_t *len);
-int mc_ping_reply_decode(const char *body, size_t len, mc_ping_reply_t *out, mc_json_err_t *err);
+int mc_ping_reply_decode(const char *body, size_t len, mc_ping_reply_t *out, mc_errmsg_t *err);
 
 char *mc_unmount_req_encode_take(const mc_unmount_req_t *r, size_t *len);
 int mc_unmount_req_decode(const char *body, size_t len, mc_unmount_req_t *out,
-                          mc_json_err_t *err);
+                          mc_errmsg_t *err);
 
 char *mc_remove_req_encode_take(const char *pattern, bool force, size_t *len);
 /* An empty body is {} (remove_all without force). need_pattern: regex route. */
 int mc_remove_req_decode(const char *body, size_t len, bool need_pattern, mc_remove_req_t *out,
-                         mc_json_err_t *err);
+                         mc_errmsg_t *err);
 void mc_remove_req_cleanup(mc_remove_req_t *r);
 
 char *mc_mount_reply_encode_take(uint64_t epoch, size_t *len);
-int mc_mount_reply_decode(const char *body, size_t len, uint64_t *epoch, mc_json_err_t *err);
+int mc_mount_reply_decode(const char *body, size_t len, uint64_t *epoch, mc_errmsg_t *err);
 char *mc_count_reply_encode_take(uint64_t removed, size_t *len);
-int mc_count_reply_decode(const char *body, size_t len, uint64_t *removed, mc_json_err_t *err);
+int mc_count_reply_decode(const char *body, size_t len, uint64_t *removed, mc_errmsg_t *err);
 
 /* Field helpers shared by the decoders above. */
 int mc_msg_decode_uuid(const cJSON *obj, const char *name, bool required, mc_uuid_t *out,
-                       mc_json_err_t *err);
+                       mc_errmsg_t *err);
 
 #endif

@@ -38,7 +38,7 @@ typedef struct mc_store_batch_req {
  * no keys or too many, force not a boolean) or MC_INTERNAL_ERROR; err says
  * which. On failure *out is empty (cleanup is safe either way). */
 int mc_store_batch_req_decode(const char *body, size_t len, mc_store_batch_req_t *out,
-                              mc_json_err_t *err);
+                              mc_errmsg_t *err);
 void mc_store_batch_req_cleanup(mc_store_batch_req_t *r);
 /* lens may be NULL (strlen). Caller frees; NULL when out of memory. */
 char *mc_store_batch_req_encode_take(const char *const *keys, const size_t *lens, size_t n,

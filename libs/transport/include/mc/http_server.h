@@ -11,6 +11,7 @@
 #ifndef MC_HTTP_SERVER_H
 #define MC_HTTP_SERVER_H
 
+#include "mc/errors.h"
 #include "mc/metrics.h"
 
 #include <cjson/cJSON.h>
@@ -62,7 +63,7 @@ int mc_http_server_add_health(mc_http_server_t *srv, const char *name, mc_http_h
 
 /* Binds and starts the pool. On failure err receives one line (e.g. "bind
  * 127.0.0.1:8080: Address already in use"). */
-int mc_http_server_start(mc_http_server_t *srv, char *err, size_t errlen);
+int mc_http_server_start(mc_http_server_t *srv, mc_errmsg_t *err);
 void mc_http_server_stop(mc_http_server_t *srv);
 /* The bound port (after start). */
 uint16_t mc_http_server_port(const mc_http_server_t *srv);

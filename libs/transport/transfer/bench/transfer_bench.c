@@ -310,9 +310,10 @@ static mc_te_t *make_engine(const cfg_t *c, const char *local, unsigned conns, b
                       .crc = c->crc, .metadata_url = meta ? c->metadata : NULL,
                       .republish_ms = c->republish_ms ? (uint32_t)c->republish_ms : 0};
     mc_te_t *te = NULL;
+    mc_errmsg_t err = {""};
 
-    if (mc_te_create(&o, &te) != MC_OK) {
-        fprintf(stderr, "engine: %s (%s)\n", mc_te_last_error(), c->protocol);
+    if (mc_te_create(&o, &te, &err) != MC_OK) {
+        fprintf(stderr, "engine: %s (%s)\n", err.msg, c->protocol);
         return NULL;
     }
     return te;

@@ -136,7 +136,7 @@ static int open_dev(rdma_state_t *st, struct ibv_device *ibd, rdma_dev_t *d)
     if (!(d->ctx = ibv_open_device(ibd)) || !(d->pd = ibv_alloc_pd(d->ctx)) ||
         !(d->cq = ibv_create_cq(d->ctx, TE_RDMA_CQ, NULL, NULL, 0)) ||
         ibv_query_port(d->ctx, 1, &pa) != 0 || ibv_query_gid(d->ctx, 1, 0, &d->gid) != 0) {
-        te_set_error("RDMA device %s: cannot open PD/CQ/port 1", d->name);
+        mc_fail(st->te->create_err, MC_TRANSFER_FAIL, "RDMA device %s: cannot open PD/CQ/port 1", d->name);
         return MC_TRANSFER_FAIL;
     }
     d->lid = pa.lid;
@@ -157,8 +157,8 @@ static int rdma_init(mc_te_t *te, void **state)
     rdma_state_t *st;
 
     if (!list || num <= 0) {
-        te_set_error("no RDMA device found (ibv_get_device_list returned none); "
-                     "use protocol \"tcp\"");
+        mc_fail(te->create_err, MC_TRANSFER_FAIL,
+                "no RDMA device found (ibv_get_device_list returned none); use protocol \"tcp\"");
         if (list)
             ibv_free_device_list(list);
         return MC_TRANSFER_FAIL;
@@ -174,7 +174,7 @@ static int rdma_init(mc_te_t *te, void **state)
             rc = open_dev(st, list[i], &st->dev[st->ndev++]);
     ibv_free_device_list(list);
     if (rc == MC_OK && st->ndev == 0) {
-        te_set_error("none of the RDMA devices \"%s\" exists here", want ? want : "");
+        mc_fail(te->create_err, MC_TRANSFER_FAIL, "none of the RDMA devices \"%s\" exists here", want ? want : "");
         rc = MC_TRANSFER_FAIL;
     }
     if (rc != MC_OK) {

@@ -8,10 +8,9 @@
 
 static int off_init(mc_te_t *te, void **state)
 {
-    (void)te;
     *state = NULL;
-    te_set_error("RDMA support not built in (MC_WITH_RDMA=OFF); use protocol \"tcp\"");
-    return MC_TRANSFER_FAIL;
+    return mc_fail(te->create_err, MC_TRANSFER_FAIL,
+                   "RDMA support not built in (MC_WITH_RDMA=OFF); use protocol \"tcp\"");
 }
 
 static void off_fini(void *state)

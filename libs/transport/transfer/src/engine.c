@@ -14,22 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static _Thread_local char last_error[256];
-
-void te_set_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
-    va_end(ap);
-}
-
-const char *mc_te_last_error(void)
-{
-    return last_error;
-}
-
 const mc_te_opts_t *te_opts(const mc_te_t *te)
 {
     return &te->o;
@@ -101,14 +85,13 @@ static int parse_protocols(mc_te_t *te, const char *list)
         } else if (n != 0) {
             char names[128];
             protocol_names(names, sizeof names);
-            te_set_error("unknown protocol in \"%s\" (%s)", list, names);
-            return MC_INVALID_PARAMS;
+            return mc_fail(te->create_err, MC_INVALID_PARAMS, "unknown protocol in \"%s\" (%s)",
+                           list, names);
         }
         p += n + (p[n] == ',');
     }
     if (!any) {
-        te_set_error("no protocol given");
-        return MC_INVALID_PARAMS;
+        return mc_fail(te->create_err, MC_INVALID_PARAMS, "no protocol given");
     }
     return MC_OK;
 }
@@ -145,12 +128,12 @@ static int setup_opts(mc_te_t *te, const mc_te_opts_t *in)
     if (!o->republish_ms)
         o->republish_ms = 5000;
     if (o->tcp_conns > 64 || o->tcp_depth > 1024) {
-        te_set_error("tcp_conns must be <= 64 and tcp_depth <= 1024");
-        return MC_INVALID_PARAMS;
+        return mc_fail(te->create_err, MC_INVALID_PARAMS,
+                       "tcp_conns must be <= 64 and tcp_depth <= 1024");
     }
     if (te_parse_endpoint(te->s_local, te->host, sizeof te->host, &te->port, true) != MC_OK) {
-        te_set_error("local_name \"%s\" is not host:port", te->s_local);
-        return MC_INVALID_PARAMS;
+        return mc_fail(te->create_err, MC_INVALID_PARAMS, "local_name \"%s\" is not host:port",
+                       te->s_local);
     }
     return parse_protocols(te, te->s_protos);
 }
@@ -231,15 +214,15 @@ int te_control(mc_te_t *te, uint8_t opcode, const uint8_t *in, size_t in_len, ui
     return MC_INVALID_PARAMS;
 }
 
-int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out)
+int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out, mc_errmsg_t *err)
 {
     mc_te_t *te = calloc(1, sizeof *te);
     uint16_t port = 0;
     int rc;
 
-    last_error[0] = '\0';
     if (!te)
-        return MC_INTERNAL_ERROR;
+        return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
+    te->create_err = err;
     pthread_mutex_init(&te->seg_mu, NULL);
     pthread_cond_init(&te->seg_cv, NULL);
     pthread_mutex_init(&te->open_mu, NULL);
@@ -263,6 +246,7 @@ int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out)
             rc = MC_INTERNAL_ERROR;
         rc = te_meta_start(te);
     }
+    te->create_err = NULL;
     if (rc != MC_OK) {
         mc_te_destroy(te);
         return rc;

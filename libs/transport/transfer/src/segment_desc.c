@@ -49,7 +49,7 @@ char *te_seg_desc_encode_take(const te_seg_desc_t *d, size_t *len)
 }
 
 static int copy_str(const cJSON *o, const char *field, char *dst, size_t cap, bool required,
-                    mc_json_err_t *err)
+                    mc_errmsg_t *err)
 {
     const char *s = NULL;
     int rc = mc_json_get_str(o, field, required, cap - 1, &s, err);
@@ -83,7 +83,7 @@ static bool gid_ok(const char *g)
     return groups == 8 && digits > 0;
 }
 
-static int decode_rdma(const cJSON *o, te_seg_desc_t *d, mc_json_err_t *err)
+static int decode_rdma(const cJSON *o, te_seg_desc_t *d, mc_errmsg_t *err)
 {
     const cJSON *rdma = cJSON_GetObjectItemCaseSensitive(o, "rdma"), *devs = NULL, *dev;
     uint64_t v;
@@ -112,7 +112,7 @@ static int decode_rdma(const cJSON *o, te_seg_desc_t *d, mc_json_err_t *err)
 
 int te_seg_desc_decode(const char *json, size_t len, te_seg_desc_t *d)
 {
-    mc_json_err_t err;
+    mc_errmsg_t err;
     cJSON *o;
     const cJSON *protos = NULL, *p;
     uint64_t v;

@@ -225,7 +225,7 @@ int te_tcp_server_create(mc_te_t *te, const char *host, uint16_t port, te_tcp_se
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->stop, false);
     if (te_sock_listen(host, port, &s->lfd, bound_port) != MC_OK) {
-        te_set_error("cannot listen on %s:%u: %s", host, (unsigned)port, strerror(errno));
+        mc_fail(te->create_err, MC_TRANSFER_FAIL, "cannot listen on %s:%u: %s", host, (unsigned)port, strerror(errno));
         pthread_mutex_destroy(&s->mu);
         free(s);
         return MC_TRANSFER_FAIL;

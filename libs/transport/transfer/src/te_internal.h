@@ -65,7 +65,7 @@ typedef struct te_target {
  * Optional members may be NULL. */
 typedef struct te_backend {
     const char *name; /* protocol name in mc_te_opts_t.protocols and mc_te_segment_protocol */
-    /* Per-engine state. MC_OK or an error with te_set_error() called. */
+    /* Per-engine state. MC_OK or an error explained in te->create_err (mc_fail). */
     int (*init)(mc_te_t *te, void **state);
     void (*fini)(void *state);
     /* Local memory registration (RDMA memory regions); optional. reg is
@@ -137,6 +137,7 @@ struct mc_te_segment {
 struct mc_te {
     mc_te_opts_t o; /* defaults filled; strings point at the copies below */
     char *s_local, *s_meta, *s_protos, *s_devs;
+    mc_errmsg_t *create_err; /* mc_te_create's caller's, during create only */
     char host[MC_TE_ENDPOINT_MAX];
     char endpoint[MC_TE_ENDPOINT_MAX];
     uint16_t port; /* asked for; 0 = ephemeral */
@@ -165,8 +166,6 @@ void te_local_seg_put(mc_te_t *te, te_local_seg_t *s);
 int te_local_seg_check(const te_local_seg_t *s, uint64_t epoch, uint64_t off, uint64_t len);
 /* Ends a slice with rc (MC_OK or an error); may complete its request and batch. */
 void te_slice_done(te_slice_t *s, int rc);
-/* Records why mc_te_create failed (thread-local). */
-void te_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Hands a control frame's payload to the running back end whose ctrl_opcode
  * is `opcode` (the TCP server's only way into a back end). MC_INVALID_PARAMS
  * when none is running. */

@@ -16,6 +16,8 @@
 #ifndef MC_TRANSFER_H
 #define MC_TRANSFER_H
 
+#include "mc/errors.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,15 +56,13 @@ typedef struct mc_te_request {
 
 /* Creates an engine and starts its TCP listener. Returns MC_OK,
  * MC_INVALID_PARAMS (bad options), MC_TRANSFER_FAIL (cannot listen, or rdma
- * requested and no usable device: see mc_te_last_error for the reason). */
-int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out);
+ * requested and no usable device), the reason in err (may be NULL). */
+int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out, mc_errmsg_t *err);
 /* Stops threads, closes connections, deletes published descriptors (best
  * effort) and frees everything. Batches must have been destroyed. */
 void mc_te_destroy(mc_te_t *te);
 /* The bound endpoint, "127.0.0.1:40123" (port resolved when 0 was asked). */
 const char *mc_te_endpoint(const mc_te_t *te);
-/* Reason for the last failed mc_te_create in this thread ("" if none). */
-const char *mc_te_last_error(void);
 
 /* Exposes [addr, addr+len) as segment `name` with mount epoch `epoch` (>= 1)
  * and publishes its descriptor when a metadata server is configured.
