@@ -93,29 +93,50 @@ static void reply_results(mc_http_req_t *req, mc_http_resp_t *resp, const mc_key
 
     count_key_errors(req, res, n);
     if (single && res[0].code != MC_OK) {
-        mc_http_reply_error(resp, res[0].code, mc_err_desc(res[0].code));
+        mc_http_reply_error(resp, res[0].code, NULL);
         return;
     }
     body = mc_results_encode_take(res, n, mask, &len);
-    if (!body)
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
-    else
-        mc_http_reply_adopt(resp, 200, "application/json", body, len, free);
+    mc_http_reply_json_text(resp, body, len);
 }
 
-/* Decodes the body as a keys request; on failure replies and returns false. */
-static bool decode_keys(mc_http_req_t *req, mc_http_resp_t *resp, bool want_sizes,
-                        mc_keys_req_t *kr)
+static void reply_oom(mc_http_resp_t *resp)
+{
+    mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+}
+
+static void keys_req_cleanup(void *kr)
+{
+    mc_keys_req_cleanup(kr);
+}
+
+/* The body as a keys request, owned by the request (cleaned up when it
+ * ends); on failure replies and returns NULL. */
+static mc_keys_req_t *decode_keys(mc_http_req_t *req, mc_http_resp_t *resp, bool want_sizes)
 {
     size_t len;
     const char *body = mc_http_req_body(req, &len);
+    mc_keys_req_t *kr = mc_http_req_alloc(req, 1, sizeof(*kr));
     mc_errmsg_t e;
-    int rc = mc_keys_req_decode(body, len, want_sizes, kr, &e);
+    int rc;
 
-    if (rc != MC_OK)
+    if (!kr) {
+        reply_oom(resp);
+        return NULL;
+    }
+    if ((rc = mc_keys_req_decode(body, len, want_sizes, kr, &e)) != MC_OK) {
         mc_http_reply_error(resp, rc, e.msg);
-    return rc == MC_OK;
+        return NULL;
+    }
+    if (mc_http_req_defer(req, keys_req_cleanup, kr) != MC_OK) {
+        reply_oom(resp);
+        return NULL;
+    }
+    return kr;
 }
+
+/* n zeroed elements from the request's arena, for one key each. */
+#define PER_KEY(req, kr, ptr) ((ptr) = mc_http_req_alloc((req), (kr)->n, sizeof(*(ptr))))
 
 static mc_master_put_cfg_t put_cfg(const mc_keys_req_t *kr)
 {
@@ -127,14 +148,14 @@ static mc_master_put_cfg_t put_cfg(const mc_keys_req_t *kr)
     return c;
 }
 
-/* Runs fn over the keys request with per-key items and replies with codes
- * (and replicas for put_start). One allocation per request. */
 typedef int (*batch_put_fn)(mc_master_t *, mc_uuid_t, mc_master_put_item_t *, size_t,
                             uint64_t);
 
-static mc_master_put_item_t *items_from(const mc_keys_req_t *kr)
+/* The keys as the core's put items (pointing into kr), or NULL. */
+static mc_master_put_item_t *items_from(mc_http_req_t *req, const mc_keys_req_t *kr)
 {
-    mc_master_put_item_t *items = calloc(kr->n ? kr->n : 1, sizeof(*items));
+    mc_master_put_item_t *items = mc_http_req_alloc(req, kr->n, sizeof(*items));
+
     for (size_t i = 0; items && i < kr->n; i++) {
         items[i].key = kr->keys[i];
         items[i].len = kr->key_lens[i];
@@ -148,63 +169,53 @@ static mc_master_put_item_t *items_from(const mc_keys_req_t *kr)
 static void h_put_start(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
     mc_master_t *core = ctx;
-    mc_keys_req_t kr;
+    slot_cache_t cache = {.n = 0};
+    uint64_t now = mc_now_ms();
+    mc_keys_req_t *kr = decode_keys(req, resp, true);
     mc_master_put_item_t *items;
     mc_key_result_t *res;
     mc_master_put_cfg_t cfg;
-    slot_cache_t cache = {.n = 0};
-    uint64_t now = mc_now_ms();
 
-    if (!decode_keys(req, resp, true, &kr))
+    if (!kr)
         return;
-    cfg = put_cfg(&kr);
-    items = items_from(&kr);
-    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
-    if (!items || !res) {
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
-        goto out;
+    if (!(items = items_from(req, kr)) || !PER_KEY(req, kr, res)) {
+        reply_oom(resp);
+        return;
     }
-    if (kr.upsert) {
-        for (size_t i = 0; i < kr.n; i++)
-            items[i].rc = mc_master_upsert_start(core, kr.client_id, items[i].key, items[i].len,
+    cfg = put_cfg(kr);
+    if (kr->upsert) {
+        for (size_t i = 0; i < kr->n; i++)
+            items[i].rc = mc_master_upsert_start(core, kr->client_id, items[i].key, items[i].len,
                                                  items[i].size, &cfg, now, &items[i].replicas);
     } else {
-        mc_master_batch_put_start(core, kr.client_id, items, kr.n, &cfg, now);
+        mc_master_batch_put_start(core, kr->client_id, items, kr->n, &cfg, now);
     }
-    for (size_t i = 0; i < kr.n; i++) {
+    for (size_t i = 0; i < kr->n; i++) {
         res[i].code = items[i].rc;
         if (items[i].rc == MC_OK)
             to_result(core, &cache, &items[i].replicas, now, &res[i]);
     }
-    reply_results(req, resp, res, kr.n, MC_RES_REPLICAS, kr.single);
-out:
-    free(res);
-    free(items);
-    mc_keys_req_cleanup(&kr);
+    reply_results(req, resp, res, kr->n, MC_RES_REPLICAS, kr->single);
 }
 
+/* put_end and put_revoke: fn over the keys, per-key codes back. */
 static void run_put_batch(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_t *core,
                           batch_put_fn fn)
 {
-    mc_keys_req_t kr;
+    mc_keys_req_t *kr = decode_keys(req, resp, false);
     mc_master_put_item_t *items;
     mc_key_result_t *res;
 
-    if (!decode_keys(req, resp, false, &kr))
+    if (!kr)
         return;
-    items = items_from(&kr);
-    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
-    if (!items || !res) {
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
-    } else {
-        fn(core, kr.client_id, items, kr.n, mc_now_ms());
-        for (size_t i = 0; i < kr.n; i++)
-            res[i].code = items[i].rc;
-        reply_results(req, resp, res, kr.n, 0, kr.single);
+    if (!(items = items_from(req, kr)) || !PER_KEY(req, kr, res)) {
+        reply_oom(resp);
+        return;
     }
-    free(res);
-    free(items);
-    mc_keys_req_cleanup(&kr);
+    fn(core, kr->client_id, items, kr->n, mc_now_ms());
+    for (size_t i = 0; i < kr->n; i++)
+        res[i].code = items[i].rc;
+    reply_results(req, resp, res, kr->n, 0, kr->single);
 }
 
 static void h_put_end(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -217,10 +228,11 @@ static void h_put_revoke(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     run_put_batch(req, resp, ctx, mc_master_batch_put_revoke);
 }
 
-/* Keys as the core's batch input (points into kr). */
-static mc_master_key_t *core_keys(const mc_keys_req_t *kr)
+/* The keys as the core's batch input (pointing into kr), or NULL. */
+static mc_master_key_t *core_keys(mc_http_req_t *req, const mc_keys_req_t *kr)
 {
-    mc_master_key_t *k = calloc(kr->n ? kr->n : 1, sizeof(*k));
+    mc_master_key_t *k = mc_http_req_alloc(req, kr->n, sizeof(*k));
+
     for (size_t i = 0; k && i < kr->n; i++)
         k[i] = (mc_master_key_t){kr->keys[i], kr->key_lens[i]};
     return k;
@@ -229,117 +241,87 @@ static mc_master_key_t *core_keys(const mc_keys_req_t *kr)
 static void h_get_replica_list(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
     mc_master_t *core = ctx;
-    mc_keys_req_t kr;
-    mc_master_key_t *keys = NULL;
-    mc_master_replicas_t *reps = NULL;
-    mc_key_result_t *res = NULL;
-    int *rc = NULL;
     slot_cache_t cache = {.n = 0};
     uint64_t now = mc_now_ms();
+    mc_keys_req_t *kr = decode_keys(req, resp, false);
+    mc_master_key_t *keys;
+    mc_master_replicas_t *reps;
+    mc_key_result_t *res;
+    int *rc;
 
-    if (!decode_keys(req, resp, false, &kr))
+    if (!kr)
         return;
-    keys = core_keys(&kr);
-    reps = malloc((kr.n ? kr.n : 1) * sizeof(*reps));
-    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
-    rc = calloc(kr.n ? kr.n : 1, sizeof(*rc));
-    if (!keys || !reps || !res || !rc) {
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
-        goto out;
+    if (!(keys = core_keys(req, kr)) || !PER_KEY(req, kr, reps) || !PER_KEY(req, kr, res) ||
+        !PER_KEY(req, kr, rc)) {
+        reply_oom(resp);
+        return;
     }
-    mc_master_batch_get_replica_list(core, keys, kr.n, now, reps, rc);
-    for (size_t i = 0; i < kr.n; i++) {
+    mc_master_batch_get_replica_list(core, keys, kr->n, now, reps, rc);
+    for (size_t i = 0; i < kr->n; i++) {
         res[i].code = rc[i];
         if (rc[i] == MC_OK)
             to_result(core, &cache, &reps[i], now, &res[i]);
     }
-    reply_results(req, resp, res, kr.n, MC_RES_REPLICAS | MC_RES_SIZE | MC_RES_LEASE,
-                  kr.single);
-out:
-    free(rc);
-    free(res);
-    free(reps);
-    free(keys);
-    mc_keys_req_cleanup(&kr);
+    reply_results(req, resp, res, kr->n, MC_RES_REPLICAS | MC_RES_SIZE | MC_RES_LEASE,
+                  kr->single);
 }
 
 static void h_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    mc_master_t *core = ctx;
-    mc_keys_req_t kr;
+    mc_keys_req_t *kr = decode_keys(req, resp, false);
     mc_master_key_t *keys;
     mc_key_result_t *res;
     bool *ex;
     int *rc;
 
-    if (!decode_keys(req, resp, false, &kr))
+    if (!kr)
         return;
-    keys = core_keys(&kr);
-    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
-    ex = calloc(kr.n ? kr.n : 1, sizeof(*ex));
-    rc = calloc(kr.n ? kr.n : 1, sizeof(*rc));
-    if (!keys || !res || !ex || !rc) {
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
-    } else {
-        mc_master_batch_exist(core, keys, kr.n, mc_now_ms(), ex, rc);
-        for (size_t i = 0; i < kr.n; i++) {
-            res[i].code = rc[i];
-            res[i].exists = ex[i];
-        }
-        reply_results(req, resp, res, kr.n, MC_RES_EXISTS, false);
+    if (!(keys = core_keys(req, kr)) || !PER_KEY(req, kr, res) || !PER_KEY(req, kr, ex) ||
+        !PER_KEY(req, kr, rc)) {
+        reply_oom(resp);
+        return;
     }
-    free(rc);
-    free(ex);
-    free(res);
-    free(keys);
-    mc_keys_req_cleanup(&kr);
+    mc_master_batch_exist(ctx, keys, kr->n, mc_now_ms(), ex, rc);
+    for (size_t i = 0; i < kr->n; i++) {
+        res[i].code = rc[i];
+        res[i].exists = ex[i];
+    }
+    reply_results(req, resp, res, kr->n, MC_RES_EXISTS, false);
 }
 
 static void h_get_size(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    mc_master_t *core = ctx;
-    mc_keys_req_t kr;
+    mc_keys_req_t *kr = decode_keys(req, resp, false);
     mc_key_result_t *res;
 
-    if (!decode_keys(req, resp, false, &kr))
+    if (!kr)
         return;
-    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
-    if (!res) {
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
-    } else {
-        for (size_t i = 0; i < kr.n; i++)
-            res[i].code = mc_master_get_size(core, kr.keys[i], kr.key_lens[i], &res[i].size);
-        reply_results(req, resp, res, kr.n, MC_RES_SIZE, kr.single);
+    if (!PER_KEY(req, kr, res)) {
+        reply_oom(resp);
+        return;
     }
-    free(res);
-    mc_keys_req_cleanup(&kr);
+    for (size_t i = 0; i < kr->n; i++)
+        res[i].code = mc_master_get_size(ctx, kr->keys[i], kr->key_lens[i], &res[i].size);
+    reply_results(req, resp, res, kr->n, MC_RES_SIZE, kr->single);
 }
 
 static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    mc_master_t *core = ctx;
-    mc_keys_req_t kr;
+    mc_keys_req_t *kr = decode_keys(req, resp, false);
     mc_master_key_t *keys;
     mc_key_result_t *res;
     int *rc;
 
-    if (!decode_keys(req, resp, false, &kr))
+    if (!kr)
         return;
-    keys = core_keys(&kr);
-    res = calloc(kr.n ? kr.n : 1, sizeof(*res));
-    rc = calloc(kr.n ? kr.n : 1, sizeof(*rc));
-    if (!keys || !res || !rc) {
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
-    } else {
-        mc_master_batch_remove(core, keys, kr.n, kr.force, mc_now_ms(), rc);
-        for (size_t i = 0; i < kr.n; i++)
-            res[i].code = rc[i];
-        reply_results(req, resp, res, kr.n, 0, kr.single);
+    if (!(keys = core_keys(req, kr)) || !PER_KEY(req, kr, res) || !PER_KEY(req, kr, rc)) {
+        reply_oom(resp);
+        return;
     }
-    free(rc);
-    free(res);
-    free(keys);
-    mc_keys_req_cleanup(&kr);
+    mc_master_batch_remove(ctx, keys, kr->n, kr->force, mc_now_ms(), rc);
+    for (size_t i = 0; i < kr->n; i++)
+        res[i].code = rc[i];
+    reply_results(req, resp, res, kr->n, 0, kr->single);
 }
 
 /* ---- requests with a small body of their own ---- */
@@ -364,7 +346,7 @@ static void run_remove_many(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_
         mc_remove_req_cleanup(&r);
     }
     if (rc != MC_OK) {
-        mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : mc_err_desc(rc));
+        mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : NULL);
         return;
     }
     out = mc_count_reply_encode_take(n, &out_len);
@@ -403,7 +385,7 @@ static void h_mount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     }
     mc_segment_msg_cleanup(&m);
     if (rc != MC_OK) {
-        mc_http_reply_error(resp, rc, mc_err_desc(rc));
+        mc_http_reply_error(resp, rc, NULL);
         return;
     }
     out = mc_mount_reply_encode_take(epoch, &out_len);
@@ -423,7 +405,7 @@ static void h_unmount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
                                                      mc_now_ms() + u.grace_ms)
                         : mc_master_unmount(ctx, u.segment_id, u.client_id);
     if (rc != MC_OK)
-        mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : mc_err_desc(rc));
+        mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : NULL);
     else
         mc_http_reply_json(resp, 200, cJSON_CreateObject());
 }
@@ -442,7 +424,7 @@ static void h_ping(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     if (rc == MC_OK)
         rc = mc_master_ping(ctx, client, mc_now_ms(), &st, &reply.view_version);
     if (rc != MC_OK) {
-        mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : mc_err_desc(rc));
+        mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : NULL);
         return;
     }
     reply.need_remount = st != MC_PING_OK;

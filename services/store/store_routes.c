@@ -209,35 +209,36 @@ typedef struct batch_in {
     mc_store_result_t *res;
 } batch_in_t;
 
-static void batch_in_cleanup(batch_in_t *b)
+static void batch_req_cleanup(void *kr)
 {
-    mc_store_batch_req_cleanup(&b->kr);
-    free(b->codes);
-    free(b->res);
+    mc_store_batch_req_cleanup(kr);
 }
 
-/* Decodes the keys and allocates per-key outputs; on failure replies. */
-static bool batch_in_decode(mc_http_req_t *req, mc_http_resp_t *resp, batch_in_t *b)
+/* Decodes the keys and allocates per-key outputs, all owned by the request
+ * (freed when it ends); on failure replies and returns NULL. */
+static batch_in_t *batch_in_decode(mc_http_req_t *req, mc_http_resp_t *resp)
 {
     size_t len = 0;
     const char *body = mc_http_req_body(req, &len);
+    batch_in_t *b = mc_http_req_alloc(req, 1, sizeof(*b));
     mc_errmsg_t e;
-    int rc = mc_store_batch_req_decode(body, len, &b->kr, &e);
+    int rc;
 
-    b->codes = NULL;
-    b->res = NULL;
-    if (rc != MC_OK) {
-        mc_http_reply_error(resp, rc, e.msg);
-        return false;
-    }
-    b->codes = calloc(b->kr.n, sizeof(int));
-    b->res = calloc(b->kr.n, sizeof(*b->res));
-    if (!b->codes || !b->res) {
-        batch_in_cleanup(b);
+    if (!b) {
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
-        return false;
+        return NULL;
     }
-    return true;
+    if ((rc = mc_store_batch_req_decode(body, len, &b->kr, &e)) != MC_OK) {
+        mc_http_reply_error(resp, rc, e.msg);
+        return NULL;
+    }
+    if (mc_http_req_defer(req, batch_req_cleanup, &b->kr) != MC_OK ||
+        !(b->codes = mc_http_req_alloc(req, b->kr.n, sizeof(int))) ||
+        !(b->res = mc_http_req_alloc(req, b->kr.n, sizeof(*b->res)))) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
+        return NULL;
+    }
+    return b;
 }
 
 static void batch_reply(mc_http_resp_t *resp, batch_in_t *b, unsigned fields)
@@ -253,36 +254,32 @@ static void batch_reply(mc_http_resp_t *resp, batch_in_t *b, unsigned fields)
 
 static void h_batch_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    batch_in_t b;
+    batch_in_t *b = batch_in_decode(req, resp);
     bool *ex;
 
-    if (!batch_in_decode(req, resp, &b))
+    if (!b)
         return;
-    ex = calloc(b.kr.n, sizeof(bool));
-    if (!ex) {
+    if (!(ex = mc_http_req_alloc(req, b->kr.n, sizeof(bool)))) {
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
-    } else {
-        store_exist_batch(svc_of(ctx), b.kr.n, b.kr.keys, b.kr.key_lens, ex, b.codes);
-        for (size_t i = 0; i < b.kr.n; i++) {
-            if (b.codes[i] == MC_OBJECT_NOT_FOUND)
-                b.codes[i] = MC_OK;
-            b.res[i].exists = ex[i];
-        }
-        batch_reply(resp, &b, MC_STORE_F_EXISTS);
+        return;
     }
-    free(ex);
-    batch_in_cleanup(&b);
+    store_exist_batch(svc_of(ctx), b->kr.n, b->kr.keys, b->kr.key_lens, ex, b->codes);
+    for (size_t i = 0; i < b->kr.n; i++) {
+        if (b->codes[i] == MC_OBJECT_NOT_FOUND)
+            b->codes[i] = MC_OK;
+        b->res[i].exists = ex[i];
+    }
+    batch_reply(resp, b, MC_STORE_F_EXISTS);
 }
 
 static void h_batch_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    batch_in_t b;
+    batch_in_t *b = batch_in_decode(req, resp);
 
-    if (!batch_in_decode(req, resp, &b))
+    if (!b)
         return;
-    store_remove_batch(svc_of(ctx), b.kr.n, b.kr.keys, b.kr.key_lens, b.kr.force, b.codes);
-    batch_reply(resp, &b, 0);
-    batch_in_cleanup(&b);
+    store_remove_batch(svc_of(ctx), b->kr.n, b->kr.keys, b->kr.key_lens, b->kr.force, b->codes);
+    batch_reply(resp, b, 0);
 }
 
 /* Batch get reply: one JSON line {"results":[{"code","size"}..]}, a '\n',
@@ -324,52 +321,47 @@ static int place_reply(void *ctx, size_t n, const uint64_t *sizes, void **dst)
 static void h_batch_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
     const store_routes_t *rt = ctx;
-    batch_in_t b;
+    batch_in_t *b = batch_in_decode(req, resp);
     get_reply_t g = {.cap = rt->max_reply};
     store_get_sink_t sink = {place_reply, &g};
     uint64_t *sizes, end;
     size_t hlen = 0;
-    char *hdr = NULL, num[32];
+    char *hdr, num[32];
 
-    if (!batch_in_decode(req, resp, &b))
+    if (!b)
         return;
-    g.room = MC_STORE_RESULTS_ENVELOPE + b.kr.n * MC_STORE_RESULT_MAX;
-    g.off = calloc(b.kr.n, sizeof(*g.off));
-    sizes = calloc(b.kr.n, sizeof(*sizes));
-    if (!g.off || !sizes) {
+    g.room = MC_STORE_RESULTS_ENVELOPE + b->kr.n * MC_STORE_RESULT_MAX;
+    if (!(g.off = mc_http_req_alloc(req, b->kr.n, sizeof(*g.off))) ||
+        !(sizes = mc_http_req_alloc(req, b->kr.n, sizeof(*sizes)))) {
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
-        goto out;
+        return;
     }
-    store_get_batch(rt->svc, b.kr.n, b.kr.keys, b.kr.key_lens, &sink, sizes, b.codes);
+    store_get_batch(rt->svc, b->kr.n, b->kr.keys, b->kr.key_lens, &sink, sizes, b->codes);
     end = g.room;
-    for (size_t i = 0; i < b.kr.n; i++) {
-        b.res[i].code = b.codes[i];
-        b.res[i].size = sizes[i];
-        if (b.codes[i] != MC_OK)
+    for (size_t i = 0; i < b->kr.n; i++) {
+        b->res[i].code = b->codes[i];
+        b->res[i].size = sizes[i];
+        if (b->codes[i] != MC_OK)
             continue; /* its slice (if any) holds nothing to hand out */
         if (g.off[i] != end)
             memmove(g.buf + end, g.buf + g.off[i], sizes[i]);
         end += sizes[i];
     }
-    hdr = mc_store_results_encode_take(b.res, b.kr.n, MC_STORE_F_SIZE, &hlen);
+    hdr = mc_store_results_encode_take(b->res, b->kr.n, MC_STORE_F_SIZE, &hlen);
     if (!hdr || hlen + 1 > g.room || (!g.buf && !(g.buf = malloc(g.room)))) {
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
-        goto out;
+        free(g.buf);
+        free(hdr);
+        return;
     }
     memcpy(g.buf + g.room - hlen - 1, hdr, hlen);
+    free(hdr);
     g.buf[g.room - 1] = '\n';
     mc_http_reply_adopt_within(resp, 200, "application/x-mooncake-batch", g.buf,
                                g.buf + g.room - hlen - 1, (size_t)(end - g.room + hlen + 1),
                                free);
-    g.buf = NULL;
     snprintf(num, sizeof(num), "%zu", hlen);
     mc_http_reply_header(resp, "X-Header-Length", num);
-out:
-    free(g.buf);
-    free(g.off);
-    free(sizes);
-    free(hdr);
-    batch_in_cleanup(&b);
 }
 
 static bool health(void *ctx, char *detail, size_t len)

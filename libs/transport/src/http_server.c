@@ -58,9 +58,12 @@ struct mc_http_server {
     mc_histogram_t *latency;
 };
 
+/* One block of the request's arena: memory (fn == NULL) or a deferred call. */
 typedef struct alloc_node {
     struct alloc_node *next;
-    char data[];
+    void (*fn)(void *);
+    void *arg;
+    max_align_t data[];
 } alloc_node_t;
 
 /* Per-request state: lives from the first access-handler call to the
@@ -88,21 +91,51 @@ static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
                                         0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
                                         1,      2.5,     5,      10};
 
-static void *req_alloc(mc_http_req_t *req, size_t n)
+static alloc_node_t *req_node(mc_http_req_t *req, size_t n)
 {
-    alloc_node_t *a = malloc(sizeof(*a) + n);
+    alloc_node_t *a = n <= SIZE_MAX - sizeof(*a) ? malloc(sizeof(*a) + n) : NULL;
+
     if (!a)
         return NULL;
+    a->fn = NULL;
     a->next = req->allocs;
     req->allocs = a;
+    return a;
+}
+
+void *mc_http_req_alloc(mc_http_req_t *req, size_t n, size_t size)
+{
+    alloc_node_t *a;
+
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    if (!(a = req_node(req, n * size)))
+        return NULL;
+    memset(a->data, 0, n * size);
     return a->data;
 }
 
+int mc_http_req_defer(mc_http_req_t *req, void (*fn)(void *), void *arg)
+{
+    alloc_node_t *a = req_node(req, 0);
+
+    if (!a) {
+        fn(arg);
+        return MC_INTERNAL_ERROR;
+    }
+    a->fn = fn;
+    a->arg = arg;
+    return MC_OK;
+}
+
+/* Deferred calls run newest first, so one may use memory allocated before it. */
 static void req_free(mc_http_req_t *req)
 {
     alloc_node_t *a, *n;
     for (a = req->allocs; a; a = n) {
         n = a->next;
+        if (a->fn)
+            a->fn(a->arg);
         free(a);
     }
     mc_buf_cleanup(&req->body);
@@ -422,7 +455,7 @@ const char *mc_http_req_body(const mc_http_req_t *req, size_t *len)
 
 static const char *decode_into_req(mc_http_req_t *req, const char *raw, size_t n, size_t *len)
 {
-    char *out = req_alloc(req, n + 1);
+    char *out = mc_http_req_alloc(req, n + 1, 1);
     long got;
 
     if (!out)

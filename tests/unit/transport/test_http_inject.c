@@ -28,12 +28,38 @@ static void silent(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
 }
 
+/* Arena: zeroed memory that outlives the handler until the reply is sent,
+ * deferred calls run newest first when the request ends. */
+static int deferred[4], n_deferred;
+
+static void record(void *arg)
+{
+    deferred[n_deferred++] = *(int *)arg;
+}
+
+static void arena(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    int *a = mc_http_req_alloc(req, 2, sizeof(int)), *b = mc_http_req_alloc(req, 1, sizeof(int));
+    char *body = mc_http_req_alloc(req, 6, 1);
+
+    cr_assert(a && b && body && a[0] == 0 && a[1] == 0 && b[0] == 0);
+    cr_assert_not_null(mc_http_req_alloc(req, 0, 8), "an empty array is still an array");
+    cr_assert_null(mc_http_req_alloc(req, SIZE_MAX / 2, 4), "n * size overflows");
+    a[0] = 1;
+    b[0] = 2;
+    cr_assert_eq(mc_http_req_defer(req, record, a), MC_OK);
+    cr_assert_eq(mc_http_req_defer(req, record, b), MC_OK);
+    memcpy(body, "arena", 6);
+    mc_http_reply_data(resp, 200, "text/plain", body, 5);
+}
+
 static void setup(void)
 {
     srv = mc_http_server_create(&(mc_http_server_opts_t){.threads = 1});
     cr_assert_not_null(srv);
     cr_assert_eq(mc_http_server_route(srv, "*", "/echo/{key}", 16, echo, NULL), MC_OK);
     cr_assert_eq(mc_http_server_route(srv, "GET", "/silent", 0, silent, NULL), MC_OK);
+    cr_assert_eq(mc_http_server_route(srv, "GET", "/arena", 0, arena, NULL), MC_OK);
 }
 
 static void teardown(void)
@@ -103,4 +129,16 @@ Test(inject, default_error_text_from_the_table)
     cr_expect(strstr(resp.body, mc_err_desc(MC_OBJECT_NOT_FOUND)) != NULL, "%s", resp.body);
     if (resp.free_fn)
         resp.free_fn(resp.body);
+}
+
+Test(inject, arena_outlives_the_handler_and_defers_run_newest_first)
+{
+    mc_http_captured_t r = run("GET", "/arena", NULL, NULL);
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "arena");
+    cr_assert_eq(n_deferred, 2);
+    cr_assert_eq(deferred[0], 2);
+    cr_assert_eq(deferred[1], 1);
+    mc_http_captured_cleanup(&r);
 }

@@ -79,6 +79,15 @@ const char *mc_http_req_param(mc_http_req_t *req, const char *name, size_t *len)
 /* Decoded query value; NULL if absent or badly escaped. */
 const char *mc_http_req_query(mc_http_req_t *req, const char *name, size_t *len);
 const char *mc_http_req_header(const mc_http_req_t *req, const char *name);
+/* The request's arena (h2o's request pool): n zeroed elements of size bytes
+ * (n may be 0), freed when the request ends, after its reply is sent; NULL on
+ * overflow or out of memory. A handler allocates its per-key arrays here and
+ * returns early without freeing anything. */
+void *mc_http_req_alloc(mc_http_req_t *req, size_t n, size_t size);
+/* Calls fn(arg) when the request ends (newest first, before the arena is
+ * freed): how a decoded message's _cleanup follows the request. Out of
+ * memory calls fn(arg) at once and returns MC_INTERNAL_ERROR. */
+int mc_http_req_defer(mc_http_req_t *req, void (*fn)(void *), void *arg);
 /* The serving server's metrics registry, for handlers' own counters. */
 mc_metrics_t *mc_http_req_metrics(const mc_http_req_t *req);
 
