@@ -40,9 +40,13 @@ static mc_http_server_t *start_server(const master_config_t *cfg, uint64_t port,
 {
     const char *what = api ? "api" : "metrics";
     mc_errmsg_t err = {"out of memory"};
-    mc_http_server_t *srv = mc_http_server_create(&(mc_http_server_opts_t){
-        .host = cfg->rpc_address, .port = (uint16_t)port, .threads = (unsigned)cfg->max_threads,
-        .max_body = cfg->max_request_bytes, .metrics = metrics, .name = what});
+    mc_http_server_t *srv =
+        mc_http_server_create(&(mc_http_server_opts_t){.host = cfg->rpc_address,
+                                                       .port = (uint16_t)port,
+                                                       .threads = (unsigned)cfg->max_threads,
+                                                       .max_body = cfg->max_request_bytes,
+                                                       .metrics = metrics,
+                                                       .name = what});
 
     if (!srv ||
         (api ? master_routes_register_api(srv, core, cfg->max_request_bytes)

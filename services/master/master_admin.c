@@ -112,20 +112,19 @@ int master_routes_register_admin(mc_http_server_t *srv, mc_master_t *core)
 {
     if (mc_http_server_route(srv, "GET", "/query_key", 0, h_query_key, core) != MC_OK ||
         mc_http_server_route(srv, "GET", "/get_all_keys", 0, h_get_all_keys, core) != MC_OK ||
-        mc_http_server_route(srv, "GET", "/get_all_segments", 0, h_get_all_segments, core) !=
-            MC_OK)
+        mc_http_server_route(srv, "GET", "/get_all_segments", 0, h_get_all_segments, core) != MC_OK)
         return MC_INTERNAL_ERROR;
     return MC_OK;
 }
 
 /* ---- gauges ---- */
 
-#define STAT_GAUGE(field)                                                                  \
-    static double g_##field(void *ctx)                                                     \
-    {                                                                                      \
-        mc_master_stats_t st;                                                              \
-        mc_master_stats(ctx, &st);                                                         \
-        return (double)st.field;                                                           \
+#define STAT_GAUGE(field)              \
+    static double g_##field(void *ctx) \
+    {                                  \
+        mc_master_stats_t st;          \
+        mc_master_stats(ctx, &st);     \
+        return (double)st.field;       \
     }
 STAT_GAUGE(objects)
 STAT_GAUGE(processing)

@@ -18,8 +18,7 @@ typedef struct slot_cache {
     int n;
 } slot_cache_t;
 
-static const mc_master_segment_info_t *slot_info(mc_master_t *core, slot_cache_t *c,
-                                                 uint16_t slot)
+static const mc_master_segment_info_t *slot_info(mc_master_t *core, slot_cache_t *c, uint16_t slot)
 {
     for (int i = 0; i < c->n; i++)
         if (c->slot[i] == slot)
@@ -44,10 +43,14 @@ static void to_result(mc_master_t *core, slot_cache_t *cache, const mc_master_re
         const mc_master_segment_info_t *s = slot_info(core, cache, d->segment_slot);
         if (!s)
             continue; /* unmounted since: the replica is gone */
-        out->rep[out->n++] = (mc_replica_t){
-            .segment_id = d->segment_id, .segment = s->name, .endpoint = s->endpoint,
-            .epoch = d->segment_epoch, .addr = d->addr, .offset = d->offset, .size = d->size,
-            .type = d->type};
+        out->rep[out->n++] = (mc_replica_t){.segment_id = d->segment_id,
+                                            .segment = s->name,
+                                            .endpoint = s->endpoint,
+                                            .epoch = d->segment_epoch,
+                                            .addr = d->addr,
+                                            .offset = d->offset,
+                                            .size = d->size,
+                                            .type = d->type};
     }
     if (out->code == MC_OK && out->n == 0 && r->n > 0)
         out->code = MC_REPLICA_IS_GONE;
@@ -148,8 +151,7 @@ static mc_master_put_cfg_t put_cfg(const mc_keys_req_t *kr)
     return c;
 }
 
-typedef int (*batch_put_fn)(mc_master_t *, mc_uuid_t, mc_master_put_item_t *, size_t,
-                            uint64_t);
+typedef int (*batch_put_fn)(mc_master_t *, mc_uuid_t, mc_master_put_item_t *, size_t, uint64_t);
 
 /* The keys as the core's put items (pointing into kr), or NULL. */
 static mc_master_put_item_t *items_from(mc_http_req_t *req, const mc_keys_req_t *kr)
@@ -262,8 +264,7 @@ static void h_get_replica_list(mc_http_req_t *req, mc_http_resp_t *resp, void *c
         if (rc[i] == MC_OK)
             to_result(core, &cache, &reps[i], now, &res[i]);
     }
-    reply_results(req, resp, res, kr->n, MC_RES_REPLICAS | MC_RES_SIZE | MC_RES_LEASE,
-                  kr->single);
+    reply_results(req, resp, res, kr->n, MC_RES_REPLICAS | MC_RES_SIZE | MC_RES_LEASE, kr->single);
 }
 
 static void h_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -327,8 +328,7 @@ static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 /* ---- requests with a small body of their own ---- */
 
 /* remove_by_regex (pattern required) and remove_all share one message. */
-static void run_remove_many(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_t *core,
-                            bool regex)
+static void run_remove_many(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_t *core, bool regex)
 {
     size_t len, out_len = 0;
     const char *body = mc_http_req_body(req, &len);
@@ -378,9 +378,13 @@ static void h_mount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         return;
     }
     {
-        mc_master_segment_spec_t spec = {.id = m.id, .client_id = m.client_id, .name = m.name,
-                                         .endpoint = m.endpoint, .protocol = m.protocol,
-                                         .base = m.base, .size = m.size};
+        mc_master_segment_spec_t spec = {.id = m.id,
+                                         .client_id = m.client_id,
+                                         .name = m.name,
+                                         .endpoint = m.endpoint,
+                                         .protocol = m.protocol,
+                                         .base = m.base,
+                                         .size = m.size};
         rc = mc_master_mount(ctx, &spec, mc_now_ms(), &epoch);
     }
     mc_segment_msg_cleanup(&m);

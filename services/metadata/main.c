@@ -25,9 +25,11 @@ int main(int argc, char **argv)
         return rc;
     mc_service_block_signals();
     store = metadata_store_create();
-    srv = mc_http_server_create(&(mc_http_server_opts_t){
-        .host = cfg.host, .port = (uint16_t)cfg.port, .threads = (unsigned)cfg.threads,
-        .max_body = cfg.max_value_bytes, .name = "metadata"});
+    srv = mc_http_server_create(&(mc_http_server_opts_t){.host = cfg.host,
+                                                         .port = (uint16_t)cfg.port,
+                                                         .threads = (unsigned)cfg.threads,
+                                                         .max_body = cfg.max_value_bytes,
+                                                         .name = "metadata"});
     if (!store || !srv || metadata_routes_register(srv, store, cfg.max_value_bytes) != 0 ||
         mc_http_server_start(srv, &err) != 0) {
         fprintf(stderr, "mooncake_http_metadata_server: %s\n", err.msg);

@@ -19,8 +19,8 @@ static void reply_text(mc_http_resp_t *resp, int status, const char *text)
 static const char *request_key(mc_http_req_t *req, mc_http_resp_t *resp, size_t *len)
 {
     const char *key = mc_http_req_query(req, "key", len);
-    const char *problem = key ? metadata_key_problem(key, *len)
-                              : "missing or badly percent-encoded key";
+    const char *problem =
+        key ? metadata_key_problem(key, *len) : "missing or badly percent-encoded key";
 
     if (problem) {
         mc_http_reply_error(resp, MC_INVALID_KEY, problem);
@@ -43,7 +43,7 @@ static void handle_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     }
     /* Zero-copy: the reference is given back when the response is freed. */
     mc_http_reply_adopt(resp, 200, "application/json", metadata_value_io_data(v),
-                       metadata_value_len(v), metadata_value_release_data);
+                        metadata_value_len(v), metadata_value_release_data);
 }
 
 static void handle_put(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -62,8 +62,8 @@ static void handle_put(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     else if (rc != MC_OK)
         mc_http_reply_error(resp, rc, "cannot store metadata");
     else
-        reply_text(resp, 200, res == METADATA_PUT_UNCHANGED ? "metadata unchanged"
-                                                            : "metadata updated");
+        reply_text(resp, 200,
+                   res == METADATA_PUT_UNCHANGED ? "metadata unchanged" : "metadata updated");
 }
 
 static void handle_delete(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -100,16 +100,15 @@ static double gauge_value_bytes(void *ctx)
     return (double)st.value_bytes;
 }
 
-int metadata_routes_register(mc_http_server_t *srv, metadata_store_t *store,
-                             size_t max_value_bytes)
+int metadata_routes_register(mc_http_server_t *srv, metadata_store_t *store, size_t max_value_bytes)
 {
     mc_metrics_t *m = mc_http_server_metrics(srv);
     int rc;
 
-    if ((rc = mc_http_server_route(srv, "GET", "/metadata", max_value_bytes, handle_get,
-                                   store)) != MC_OK ||
-        (rc = mc_http_server_route(srv, "PUT", "/metadata", max_value_bytes, handle_put,
-                                   store)) != MC_OK ||
+    if ((rc = mc_http_server_route(srv, "GET", "/metadata", max_value_bytes, handle_get, store)) !=
+            MC_OK ||
+        (rc = mc_http_server_route(srv, "PUT", "/metadata", max_value_bytes, handle_put, store)) !=
+            MC_OK ||
         (rc = mc_http_server_route(srv, "DELETE", "/metadata", max_value_bytes, handle_delete,
                                    store)) != MC_OK)
         return rc;

@@ -310,8 +310,8 @@ static int do_put(metadata_store_t *store, shard_t *sh, entry_t *fresh, metadata
     return MC_OK;
 }
 
-int metadata_store_put(metadata_store_t *store, const char *key, size_t klen,
-                       const void *value, size_t len, metadata_put_result_t *result)
+int metadata_store_put(metadata_store_t *store, const char *key, size_t klen, const void *value,
+                       size_t len, metadata_put_result_t *result)
 {
     metadata_put_result_t res = METADATA_PUT_CREATED;
     metadata_value_t *nv, *old = NULL;

@@ -23,9 +23,9 @@ typedef struct metadata_value metadata_value_t;
 
 /* Outcome of a successful metadata_store_put. */
 typedef enum metadata_put_result {
-    METADATA_PUT_CREATED = 0,  /* key was absent */
-    METADATA_PUT_UPDATED,      /* key existed and was overwritten */
-    METADATA_PUT_UNCHANGED,    /* rpc_meta key re-put with an identical value */
+    METADATA_PUT_CREATED = 0, /* key was absent */
+    METADATA_PUT_UPDATED,     /* key existed and was overwritten */
+    METADATA_PUT_UNCHANGED,   /* rpc_meta key re-put with an identical value */
 } metadata_put_result_t;
 
 typedef struct metadata_stats {
@@ -54,8 +54,8 @@ int metadata_key_is_rpc_meta(const char *key, size_t len);
  * different one fails with MC_OBJECT_ALREADY_EXISTS. result may be NULL.
  * Returns MC_OK, MC_INVALID_KEY, MC_INVALID_PARAMS (value NULL with len > 0),
  * MC_OBJECT_ALREADY_EXISTS or MC_INTERNAL_ERROR (out of memory). */
-int metadata_store_put(metadata_store_t *store, const char *key, size_t klen,
-                       const void *value, size_t len, metadata_put_result_t *result);
+int metadata_store_put(metadata_store_t *store, const char *key, size_t klen, const void *value,
+                       size_t len, metadata_put_result_t *result);
 
 /* On MC_OK *out holds a reference the caller gives back with
  * metadata_value_release. MC_OBJECT_NOT_FOUND when absent, MC_INVALID_KEY. */

@@ -18,9 +18,13 @@ static mc_http_server_t *start_rest(const store_config_t *cfg, mc_metrics_t *met
                                     store_routes_t *rt)
 {
     mc_errmsg_t err = {"out of memory"};
-    mc_http_server_t *rest = mc_http_server_create(&(mc_http_server_opts_t){
-        .host = cfg->host, .port = (uint16_t)cfg->rest_port, .threads = (unsigned)cfg->threads,
-        .max_body = cfg->max_body_bytes, .metrics = metrics, .name = "store"});
+    mc_http_server_t *rest =
+        mc_http_server_create(&(mc_http_server_opts_t){.host = cfg->host,
+                                                       .port = (uint16_t)cfg->rest_port,
+                                                       .threads = (unsigned)cfg->threads,
+                                                       .max_body = cfg->max_body_bytes,
+                                                       .metrics = metrics,
+                                                       .name = "store"});
 
     if (!rest || store_routes_register(rest, rt, cfg->max_body_bytes) != 0 ||
         mc_http_server_start(rest, &err) != 0) {

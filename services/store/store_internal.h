@@ -33,23 +33,23 @@ struct store_service {
     mc_uuid_t client_id, segment_id;
     store_segment_t seg; /* seg.base == NULL: contributes no memory */
     mc_te_t *te;
-    bool te_registered;      /* liveness thread only, after start */
-    uint64_t te_epoch;       /* epoch the engine holds (liveness thread only) */
-    store_master_t *master;  /* operations */
-    store_master_t *pinger;  /* liveness: short timeout, no retries */
+    bool te_registered;     /* liveness thread only, after start */
+    uint64_t te_epoch;      /* epoch the engine holds (liveness thread only) */
+    store_master_t *master; /* operations */
+    store_master_t *pinger; /* liveness: short timeout, no retries */
     uint32_t data_timeout_ms;
-    _Atomic uint64_t epoch;  /* current mount epoch; 0 = not mounted */
+    _Atomic uint64_t epoch; /* current mount epoch; 0 = not mounted */
     _Atomic bool master_ok;
     pthread_t thread;
     bool thread_started;
     mc_mutex_t mu; /* guards stop; cv signals it */
     pthread_cond_t cv;
     bool stop MC_GUARDED_BY(mu);
-    bool populate;                /* page the segment in at start-up */
+    bool populate; /* page the segment in at start-up */
     pthread_t populate_thread;
     bool populate_started;
     _Atomic bool populate_stop;
-    _Atomic uint64_t populated; /* bytes paged in so far */
+    _Atomic uint64_t populated;  /* bytes paged in so far */
     store_lease_cache_t *leases; /* own-segment reads still leased: served
                                   * while the master is unreachable */
     store_stats_t st;

@@ -13,12 +13,9 @@ typedef struct http_master {
 } http_master_t;
 
 static const char *const keys_route[STORE_M_CALLS] = {
-    [STORE_M_PUT_START] = MC_ROUTE_PUT_START,
-    [STORE_M_PUT_END] = MC_ROUTE_PUT_END,
-    [STORE_M_PUT_REVOKE] = MC_ROUTE_PUT_REVOKE,
-    [STORE_M_GET_REPLICAS] = MC_ROUTE_GET_REPLICA_LIST,
-    [STORE_M_EXIST] = MC_ROUTE_EXIST,
-    [STORE_M_GET_SIZE] = MC_ROUTE_GET_SIZE,
+    [STORE_M_PUT_START] = MC_ROUTE_PUT_START,   [STORE_M_PUT_END] = MC_ROUTE_PUT_END,
+    [STORE_M_PUT_REVOKE] = MC_ROUTE_PUT_REVOKE, [STORE_M_GET_REPLICAS] = MC_ROUTE_GET_REPLICA_LIST,
+    [STORE_M_EXIST] = MC_ROUTE_EXIST,           [STORE_M_GET_SIZE] = MC_ROUTE_GET_SIZE,
     [STORE_M_REMOVE] = MC_ROUTE_REMOVE,
 };
 
@@ -72,8 +69,8 @@ static int http_keys(void *ctx, store_master_call_t call, const mc_keys_req_t *r
  * get or decode an answer is MC_RPC_FAIL, an error answer its own code. */
 typedef int (*decode_fn)(const char *body, size_t len, void *out, mc_errmsg_t *err);
 
-static int call_small(http_master_t *m, const char *route, char *body, size_t len,
-                      decode_fn decode, void *out)
+static int call_small(http_master_t *m, const char *route, char *body, size_t len, decode_fn decode,
+                      void *out)
 {
     mc_http_result_t r;
     mc_errmsg_t e;
@@ -158,9 +155,12 @@ store_master_t *store_master_http_create(const char *addr, long timeout_ms, int 
         return NULL;
     n = strncmp(addr, "http://", 7) == 0 ? snprintf(m->base, sizeof(m->base), "%s", addr)
                                          : snprintf(m->base, sizeof(m->base), "http://%s", addr);
-    m->http = mc_http_client_create(&(mc_http_client_opts_t){
-        .connect_timeout_ms = timeout_ms < 1000 ? timeout_ms : 1000, .timeout_ms = timeout_ms,
-        .retries = retries, .retry_backoff_ms = 50, .max_response = 256u << 20});
+    m->http = mc_http_client_create(
+        &(mc_http_client_opts_t){.connect_timeout_ms = timeout_ms < 1000 ? timeout_ms : 1000,
+                                 .timeout_ms = timeout_ms,
+                                 .retries = retries,
+                                 .retry_backoff_ms = 50,
+                                 .max_response = 256u << 20});
     if (n < 0 || (size_t)n >= sizeof(m->base) || !m->http) {
         http_destroy(m);
         return NULL;

@@ -30,8 +30,7 @@ typedef enum store_master_call {
 } store_master_call_t;
 
 typedef struct store_master_ops {
-    int (*keys)(void *ctx, store_master_call_t call, const mc_keys_req_t *req,
-                mc_results_t *out);
+    int (*keys)(void *ctx, store_master_call_t call, const mc_keys_req_t *req, mc_results_t *out);
     int (*mount)(void *ctx, const mc_segment_msg_t *seg, uint64_t *epoch);
     int (*unmount)(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id);
     /* *need_remount: the master does not know this client (first contact,
@@ -66,8 +65,7 @@ static inline int store_master_mount(store_master_t *m, const mc_segment_msg_t *
     return m->ops->mount(m->ctx, seg, epoch);
 }
 
-static inline int store_master_unmount(store_master_t *m, mc_uuid_t segment_id,
-                                       mc_uuid_t client_id)
+static inline int store_master_unmount(store_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
 {
     return m->ops->unmount(m->ctx, segment_id, client_id);
 }

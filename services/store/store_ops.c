@@ -13,13 +13,13 @@
 
 /* Per-batch scratch: the master's answers and the request arrays. */
 typedef struct batch {
-    size_t n;                 /* keys sent to the master */
-    size_t total;             /* keys of the caller's call */
-    uint32_t *idx;            /* batch position -> caller's index */
+    size_t n;      /* keys sent to the master */
+    size_t total;  /* keys of the caller's call */
+    uint32_t *idx; /* batch position -> caller's index */
     const char **keys;
     size_t *lens;
     uint64_t *sizes;
-    mc_results_t ans;         /* the master's answer, one result per key */
+    mc_results_t ans; /* the master's answer, one result per key */
 } batch_t;
 
 static void batch_cleanup(batch_t *b)
@@ -57,8 +57,8 @@ static int batch_init(batch_t *b, size_t n, const char *const *keys, const size_
         return MC_INTERNAL_ERROR;
     }
     for (size_t i = 0; i < n; i++) {
-        codes[i] = mc_key_validate(keys[i], lens[i], MC_MAX_KEY_LEN) == MC_OK ? MC_OK
-                                                                             : MC_INVALID_KEY;
+        codes[i] =
+            mc_key_validate(keys[i], lens[i], MC_MAX_KEY_LEN) == MC_OK ? MC_OK : MC_INVALID_KEY;
         if (codes[i] == MC_OK && sizes && sizes[i] == 0)
             codes[i] = MC_INVALID_PARAMS;
         if (codes[i] != MC_OK)
@@ -76,9 +76,13 @@ static int batch_init(batch_t *b, size_t n, const char *const *keys, const size_
 static int batch_call(store_service_t *s, batch_t *b, store_master_call_t call, bool with_sizes,
                       const mc_replicate_cfg_t *cfg, bool force)
 {
-    mc_keys_req_t req = {.client_id = s->client_id, .n = b->n, .keys = b->keys,
-                         .key_lens = b->lens, .sizes = with_sizes ? b->sizes : NULL,
-                         .has_config = cfg != NULL, .force = force};
+    mc_keys_req_t req = {.client_id = s->client_id,
+                         .n = b->n,
+                         .keys = b->keys,
+                         .key_lens = b->lens,
+                         .sizes = with_sizes ? b->sizes : NULL,
+                         .has_config = cfg != NULL,
+                         .force = force};
     if (cfg)
         req.config = *cfg;
     mc_results_cleanup(&b->ans);
@@ -87,9 +91,9 @@ static int batch_call(store_service_t *s, batch_t *b, store_master_call_t call, 
 
 /* Adds a transfer request for replica rep of a copy; on failure to open the
  * segment the copy's status is set and nothing is added. */
-static void add_remote(store_service_t *s, const mc_replica_t *rep, mc_te_opcode_t op,
-                       void *local, store_copy_t *c, mc_te_request_t *reqs, size_t *nreq,
-                       size_t *req_copy, size_t copy_i)
+static void add_remote(store_service_t *s, const mc_replica_t *rep, mc_te_opcode_t op, void *local,
+                       store_copy_t *c, mc_te_request_t *reqs, size_t *nreq, size_t *req_copy,
+                       size_t copy_i)
 {
     mc_te_segment_t *seg = NULL;
     int rc = mc_te_open_segment(s->te, rep->segment, &seg);
@@ -98,8 +102,11 @@ static void add_remote(store_service_t *s, const mc_replica_t *rep, mc_te_opcode
         c->status = MC_TRANSFER_FAIL;
         return;
     }
-    reqs[*nreq] = (mc_te_request_t){.opcode = op, .local = local, .seg = seg,
-                                    .offset = rep->offset, .length = rep->size,
+    reqs[*nreq] = (mc_te_request_t){.opcode = op,
+                                    .local = local,
+                                    .seg = seg,
+                                    .offset = rep->offset,
+                                    .length = rep->size,
                                     .epoch = rep->epoch};
     req_copy[(*nreq)++] = copy_i;
 }
@@ -163,8 +170,8 @@ static void put_write(store_service_t *s, const batch_t *b, const void *const *v
     }
     run_transfers(s, reqs, nreq, req_copy, copies, (uint64_t)s->data_timeout_ms + 1000);
     for (size_t i = 0; i < nc; i++)
-        store_put_copy_done(&pk[copies[i].key], copies[i].status == MC_OK ? MC_OK
-                                                                           : MC_TRANSFER_FAIL);
+        store_put_copy_done(&pk[copies[i].key],
+                            copies[i].status == MC_OK ? MC_OK : MC_TRANSFER_FAIL);
     free(reqs);
     free(req_copy);
 }
@@ -248,9 +255,9 @@ out:
     return rc;
 }
 
-void store_put_batch(store_service_t *s, size_t n, const char *const *keys,
-                     const size_t *key_lens, const void *const *values, const uint64_t *sizes,
-                     const store_put_opts_t *opts, int *codes)
+void store_put_batch(store_service_t *s, size_t n, const char *const *keys, const size_t *key_lens,
+                     const void *const *values, const uint64_t *sizes, const store_put_opts_t *opts,
+                     int *codes)
 {
     batch_t b;
     int rc = values && sizes && codes ? batch_init(&b, n, keys, key_lens, sizes, codes)
@@ -276,8 +283,8 @@ typedef struct get_key {
     uint32_t order[MC_MAX_REPLICAS];
     uint32_t n_order, next; /* replicas to try, next one */
     uint64_t deadline_ms;
-    void *dst;              /* where the sink put this key's bytes */
-    int code;               /* MC_TE_PENDING while replicas are left */
+    void *dst; /* where the sink put this key's bytes */
+    int code;  /* MC_TE_PENDING while replicas are left */
 } get_key_t;
 
 /* Asks the sink where the values of the keys still pending go (sizes in the
@@ -326,8 +333,8 @@ static size_t get_round_plan(store_service_t *s, const batch_t *b, get_key_t *gk
             continue;
         }
         c = &copies[nc];
-        *c = (store_copy_t){.key = (uint32_t)i, .replica = gk[i].order[gk[i].next++],
-                            .status = MC_TE_PENDING};
+        *c = (store_copy_t){
+            .key = (uint32_t)i, .replica = gk[i].order[gk[i].next++], .status = MC_TE_PENDING};
         rep = &r->rep[c->replica];
         c->where = store_rep_where(rep, &local, r->size);
         if (c->where == STORE_AT_LOCAL) {
@@ -346,8 +353,7 @@ static size_t get_round_plan(store_service_t *s, const batch_t *b, get_key_t *gk
 /* Folds a round's outcomes: a copy that finished inside its lease completes
  * the key; one that did not is LEASE_EXPIRED (never handed out); a failed
  * one moves the key to its next replica. */
-static void get_round_fold(store_service_t *s, get_key_t *gk, const store_copy_t *copies,
-                           size_t nc)
+static void get_round_fold(store_service_t *s, get_key_t *gk, const store_copy_t *copies, size_t nc)
 {
     uint64_t now = mc_now_ms();
 
@@ -448,8 +454,8 @@ static void get_prepare(store_service_t *s, const batch_t *b, uint64_t sent_ms, 
     }
 }
 
-static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink,
-                    uint64_t *sizes, int *codes)
+static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink, uint64_t *sizes,
+                    int *codes)
 {
     get_key_t *gk = calloc(b->n, sizeof(*gk));
     store_copy_t *copies = calloc(b->n, sizeof(*copies));
@@ -499,18 +505,16 @@ out:
     free(req_copy);
 }
 
-void store_get_batch(store_service_t *s, size_t n, const char *const *keys,
-                     const size_t *key_lens, const store_get_sink_t *sink, uint64_t *sizes,
-                     int *codes)
+void store_get_batch(store_service_t *s, size_t n, const char *const *keys, const size_t *key_lens,
+                     const store_get_sink_t *sink, uint64_t *sizes, int *codes)
 {
     batch_t b;
     int rc;
 
     for (size_t i = 0; sizes && i < n; i++)
         sizes[i] = 0;
-    rc = sink && sink->place && sizes && codes
-             ? batch_init(&b, n, keys, key_lens, NULL, codes)
-             : MC_INVALID_PARAMS;
+    rc = sink && sink->place && sizes && codes ? batch_init(&b, n, keys, key_lens, NULL, codes)
+                                               : MC_INVALID_PARAMS;
     if (rc != MC_OK) {
         fill_codes(codes, n, rc);
         return;
@@ -565,8 +569,8 @@ void store_get_batch_alloc(store_service_t *s, size_t n, const char *const *keys
 
 /* One master call over the valid keys; per-key codes (and the field fetched
  * by pick) land at the caller's indexes. */
-static void passthrough(store_service_t *s, size_t n, const char *const *keys,
-                        const size_t *lens, store_master_call_t call, bool force, int *codes,
+static void passthrough(store_service_t *s, size_t n, const char *const *keys, const size_t *lens,
+                        store_master_call_t call, bool force, int *codes,
                         void (*pick)(const mc_key_result_t *, void *, size_t), void *field)
 {
     batch_t b;
@@ -608,8 +612,8 @@ void store_exist_batch(store_service_t *s, size_t n, const char *const *keys,
     passthrough(s, n, keys, key_lens, STORE_M_EXIST, false, codes, pick_exists, exists);
 }
 
-void store_size_batch(store_service_t *s, size_t n, const char *const *keys,
-                      const size_t *key_lens, uint64_t *sizes, int *codes)
+void store_size_batch(store_service_t *s, size_t n, const char *const *keys, const size_t *key_lens,
+                      uint64_t *sizes, int *codes)
 {
     if (!sizes) {
         fill_codes(codes, n, MC_INVALID_PARAMS);

@@ -96,8 +96,7 @@ static void h_put_json(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     cJSON *o = mc_json_parse_object(body, len, &e);
     int rc = o ? MC_OK : MC_INVALID_PARAMS;
 
-    if (rc == MC_OK && (rc = mc_json_get_key(o, "key", MC_MAX_KEY_LEN, &key, &klen, &e)) ==
-                           MC_OK)
+    if (rc == MC_OK && (rc = mc_json_get_key(o, "key", MC_MAX_KEY_LEN, &key, &klen, &e)) == MC_OK)
         rc = mc_json_get_str(o, "value", true, len, &val, &e);
     if (rc != MC_OK)
         mc_http_reply_error(resp, rc, e.msg);
@@ -172,8 +171,7 @@ static void h_obj_put(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     if (!key)
         return;
     if (store_put_opts_parse(mc_http_req_query(req, "replica_num", NULL), pref, plen,
-                             mc_http_req_query(req, "soft_pin", NULL), &opts,
-                             &what) != MC_OK) {
+                             mc_http_req_query(req, "soft_pin", NULL), &opts, &what) != MC_OK) {
         mc_http_reply_error(resp, MC_INVALID_PARAMS, what);
         return;
     }
@@ -292,8 +290,8 @@ static void h_batch_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
  * written right-aligned against the first value, so the body is one
  * contiguous range of the buffer. */
 typedef struct get_reply {
-    uint64_t cap;  /* value bytes one reply may carry */
-    size_t room;   /* bytes reserved for the header line and its '\n' */
+    uint64_t cap; /* value bytes one reply may carry */
+    size_t room;  /* bytes reserved for the header line and its '\n' */
     char *buf;
     uint64_t *off; /* per key: offset of its slice in buf */
 } get_reply_t;
@@ -358,8 +356,7 @@ static void h_batch_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     free(hdr);
     g.buf[g.room - 1] = '\n';
     mc_http_reply_adopt_within(resp, 200, "application/x-mooncake-batch", g.buf,
-                               g.buf + g.room - hlen - 1, (size_t)(end - g.room + hlen + 1),
-                               free);
+                               g.buf + g.room - hlen - 1, (size_t)(end - g.room + hlen + 1), free);
     snprintf(num, sizeof(num), "%zu", hlen);
     mc_http_reply_header(resp, "X-Header-Length", num);
 }

@@ -44,35 +44,34 @@ void store_stats_init(store_stats_t *st, mc_metrics_t *m)
     const char *h = "Store operation latency by phase (metadata: master calls; data: copies)";
 
     st->put_keys = mc_metrics_counter(m, "mc_store_put_keys_total", "Keys put", NULL);
-    st->put_errors = mc_metrics_counter(m, "mc_store_put_errors_total", "Keys whose put failed",
-                                        NULL);
+    st->put_errors =
+        mc_metrics_counter(m, "mc_store_put_errors_total", "Keys whose put failed", NULL);
     st->put_bytes = mc_metrics_counter(m, "mc_store_put_bytes_total", "Bytes put", NULL);
     st->get_keys = mc_metrics_counter(m, "mc_store_get_keys_total", "Keys read", NULL);
-    st->get_misses = mc_metrics_counter(m, "mc_store_get_misses_total", "Reads of absent keys",
-                                        NULL);
-    st->get_errors = mc_metrics_counter(m, "mc_store_get_errors_total",
-                                        "Reads that failed (not misses)", NULL);
+    st->get_misses =
+        mc_metrics_counter(m, "mc_store_get_misses_total", "Reads of absent keys", NULL);
+    st->get_errors =
+        mc_metrics_counter(m, "mc_store_get_errors_total", "Reads that failed (not misses)", NULL);
     st->get_bytes = mc_metrics_counter(m, "mc_store_get_bytes_total", "Bytes read", NULL);
-    st->transfer_errors = mc_metrics_counter(m, "mc_store_transfer_errors_total",
-                                             "Replica copies that failed", NULL);
+    st->transfer_errors =
+        mc_metrics_counter(m, "mc_store_transfer_errors_total", "Replica copies that failed", NULL);
     st->lease_expired = mc_metrics_counter(m, "mc_store_lease_expired_total",
                                            "Reads dropped because the lease ran out", NULL);
     st->remounts = mc_metrics_counter(m, "mc_store_mounts_total", "Segment (re)mounts", NULL);
     st->put_meta = mc_metrics_histogram(m, "mc_store_op_seconds", h,
                                         "op=\"put\",phase=\"metadata\"", latency_bounds, nb);
-    st->put_data = mc_metrics_histogram(m, "mc_store_op_seconds", h,
-                                        "op=\"put\",phase=\"data\"", latency_bounds, nb);
+    st->put_data = mc_metrics_histogram(m, "mc_store_op_seconds", h, "op=\"put\",phase=\"data\"",
+                                        latency_bounds, nb);
     st->get_meta = mc_metrics_histogram(m, "mc_store_op_seconds", h,
                                         "op=\"get\",phase=\"metadata\"", latency_bounds, nb);
-    st->get_data = mc_metrics_histogram(m, "mc_store_op_seconds", h,
-                                        "op=\"get\",phase=\"data\"", latency_bounds, nb);
+    st->get_data = mc_metrics_histogram(m, "mc_store_op_seconds", h, "op=\"get\",phase=\"data\"",
+                                        latency_bounds, nb);
 }
 
 store_local_seg_t store_local_view(store_service_t *s)
 {
-    return (store_local_seg_t){.name = s->seg.base ? s->name : NULL,
-                               .epoch = atomic_load(&s->epoch),
-                               .size = s->seg.size};
+    return (store_local_seg_t){
+        .name = s->seg.base ? s->name : NULL, .epoch = atomic_load(&s->epoch), .size = s->seg.size};
 }
 
 /* Mounts the segment with the master and (re)registers it with the engine
@@ -80,9 +79,13 @@ store_local_seg_t store_local_view(store_service_t *s)
  * the thread starts). */
 static int mount_segment(store_service_t *s)
 {
-    mc_segment_msg_t msg = {.client_id = s->client_id, .id = s->segment_id, .name = s->name,
-                            .endpoint = mc_te_endpoint(s->te), .protocol = s->protocol,
-                            .base = (uint64_t)(uintptr_t)s->seg.base, .size = s->seg.size};
+    mc_segment_msg_t msg = {.client_id = s->client_id,
+                            .id = s->segment_id,
+                            .name = s->name,
+                            .endpoint = mc_te_endpoint(s->te),
+                            .protocol = s->protocol,
+                            .base = (uint64_t)(uintptr_t)s->seg.base,
+                            .size = s->seg.size};
     uint64_t epoch = 0;
     int rc = store_master_mount(s->pinger, &msg, &epoch);
 
@@ -211,14 +214,14 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
         return mc_fail(err, MC_INTERNAL_ERROR, "cannot create a %llu-byte memfd segment: %s",
                        (unsigned long long)cfg->global_segment_size, strerror(errno));
     }
-    rc = mc_te_create(&(mc_te_opts_t){.local_name = cfg->local_hostname,
-                                      .metadata_url = cfg->metadata_server,
-                                      .protocols = cfg->protocol,
-                                      .rdma_devices = cfg->rdma_devices[0] ? cfg->rdma_devices
-                                                                           : NULL,
-                                      .request_timeout_ms = (uint32_t)cfg->transfer_timeout_ms,
-                                      .republish_ms = 2000},
-                      &s->te, &te_err);
+    rc = mc_te_create(
+        &(mc_te_opts_t){.local_name = cfg->local_hostname,
+                        .metadata_url = cfg->metadata_server,
+                        .protocols = cfg->protocol,
+                        .rdma_devices = cfg->rdma_devices[0] ? cfg->rdma_devices : NULL,
+                        .request_timeout_ms = (uint32_t)cfg->transfer_timeout_ms,
+                        .republish_ms = 2000},
+        &s->te, &te_err);
     if (rc != MC_OK)
         return mc_fail(err, rc, "transfer engine on %s: %s", cfg->local_hostname, te_err.msg);
     if (master) {
@@ -232,14 +235,15 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
     return MC_OK;
 }
 
-int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics,
-                         store_service_t **out, mc_errmsg_t *err)
+int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics, store_service_t **out,
+                         mc_errmsg_t *err)
 {
     return store_service_create_with_master(cfg, metrics, NULL, out, err);
 }
 
 int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *metrics,
-                                     store_master_t *master, store_service_t **out, mc_errmsg_t *err)
+                                     store_master_t *master, store_service_t **out,
+                                     mc_errmsg_t *err)
 {
     store_service_t *s = calloc(1, sizeof(*s));
     int rc;
@@ -263,8 +267,8 @@ int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *me
                         "Bytes this service contributes", NULL, seg_capacity, s);
     mc_metrics_gauge_fn(metrics, "mc_store_segment_populated_bytes",
                         "Bytes of the segment paged in so far", NULL, seg_populated, s);
-    mc_metrics_gauge_fn(metrics, "mc_store_segment_mounted", "1 when the segment is mounted",
-                        NULL, seg_mounted, s);
+    mc_metrics_gauge_fn(metrics, "mc_store_segment_mounted", "1 when the segment is mounted", NULL,
+                        seg_mounted, s);
     mc_metrics_gauge_fn(metrics, "mc_store_master_reachable", "1 when the last ping succeeded",
                         NULL, master_reachable, s);
     s->leases = store_lease_cache_create(16384);

@@ -31,8 +31,8 @@ typedef struct store_value {
  * be reached yet is not an error: the thread keeps trying. metrics may be
  * shared with the REST server. Returns MC_OK or an error with a one-line
  * reason in err (may be NULL). */
-int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics,
-                         store_service_t **out, mc_errmsg_t *err);
+int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics, store_service_t **out,
+                         mc_errmsg_t *err);
 /* Test seam: the same with the master reached through master (adopted,
  * also on failure) for the operations and the liveness pings, instead of
  * HTTP to cfg->master_server_addr (store_master.h). */
@@ -57,9 +57,9 @@ const char *store_service_segment_name(const store_service_t *s);
 
 /* Two-phase put of n values. Empty values are INVALID_PARAMS; keys that
  * already exist succeed without being rewritten. */
-void store_put_batch(store_service_t *s, size_t n, const char *const *keys,
-                     const size_t *key_lens, const void *const *values, const uint64_t *sizes,
-                     const store_put_opts_t *opts, int *codes);
+void store_put_batch(store_service_t *s, size_t n, const char *const *keys, const size_t *key_lens,
+                     const void *const *values, const uint64_t *sizes, const store_put_opts_t *opts,
+                     int *codes);
 /* Where a get puts the values. place runs at most once per call, when the
  * sizes are known (from the master, or from the lease cache while it is
  * unreachable): sizes[i] > 0 for each key about to be read, 0 for the others
@@ -78,9 +78,8 @@ typedef struct store_get_sink {
  * LEASE_EXPIRED when a copy outlived its lease, TRANSFER_FAIL when no
  * replica could be read. The bytes at dst[i] of a key whose code is not
  * MC_OK are undefined: never hand them out. */
-void store_get_batch(store_service_t *s, size_t n, const char *const *keys,
-                     const size_t *key_lens, const store_get_sink_t *sink, uint64_t *sizes,
-                     int *codes);
+void store_get_batch(store_service_t *s, size_t n, const char *const *keys, const size_t *key_lens,
+                     const store_get_sink_t *sink, uint64_t *sizes, int *codes);
 /* The same, each value in its own malloc'd buffer (out[i], caller frees;
  * NULL unless codes[i] is MC_OK). */
 void store_get_batch_alloc(store_service_t *s, size_t n, const char *const *keys,
@@ -88,8 +87,8 @@ void store_get_batch_alloc(store_service_t *s, size_t n, const char *const *keys
 /* exists[i] / sizes[i] are meaningful when codes[i] == MC_OK. */
 void store_exist_batch(store_service_t *s, size_t n, const char *const *keys,
                        const size_t *key_lens, bool *exists, int *codes);
-void store_size_batch(store_service_t *s, size_t n, const char *const *keys,
-                      const size_t *key_lens, uint64_t *sizes, int *codes);
+void store_size_batch(store_service_t *s, size_t n, const char *const *keys, const size_t *key_lens,
+                      uint64_t *sizes, int *codes);
 void store_remove_batch(store_service_t *s, size_t n, const char *const *keys,
                         const size_t *key_lens, bool force, int *codes);
 /* The one whole-call result: a count. pattern NULL = everything. Returns

@@ -158,7 +158,7 @@ static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     size_t b = w->row->batch;
-    char (*keys)[KEY_LEN + 1] = malloc(b * sizeof(*keys));
+    char(*keys)[KEY_LEN + 1] = malloc(b * sizeof(*keys));
     const char **kp = malloc(b * sizeof(*kp));
     uint64_t *sizes = malloc(b * sizeof(*sizes));
     mc_key_result_t *res = malloc(b * sizeof(*res));
@@ -239,7 +239,7 @@ static int load_objects(uint64_t n, atomic_uint_fast64_t *next)
 {
     row_t row = {.batch = 1024, .get = 0, .next_key = next};
     worker_t w = {.row = &row};
-    char (*keys)[KEY_LEN + 1] = malloc(row.batch * sizeof(*keys));
+    char(*keys)[KEY_LEN + 1] = malloc(row.batch * sizeof(*keys));
     const char **kp = malloc(row.batch * sizeof(*kp));
     uint64_t *sizes = malloc(row.batch * sizeof(*sizes));
     mc_key_result_t *res = malloc(row.batch * sizeof(*res));
@@ -289,8 +289,12 @@ static bool wait_ready(void)
 
 static int mount_segment(void)
 {
-    mc_segment_msg_t m = {.client_id = client, .id = mc_uuid_generate(), .name = "bench-seg",
-                          .endpoint = "127.0.0.1:1", .protocol = "tcp", .base = 1ull << 40,
+    mc_segment_msg_t m = {.client_id = client,
+                          .id = mc_uuid_generate(),
+                          .name = "bench-seg",
+                          .endpoint = "127.0.0.1:1",
+                          .protocol = "tcp",
+                          .base = 1ull << 40,
                           .size = 1ull << 44};
     mc_http_result_t r;
     size_t len;
@@ -340,9 +344,10 @@ int main(int argc, char **argv)
     rss0 = rss_kib(pid);
     printf("master: %s, client threads: %llu, %.1f s per row, keys of %d bytes\n\n", bin,
            (unsigned long long)threads, seconds, KEY_LEN);
-    printf("| %-24s | %5s | %12s | %9s | %9s | %11s |\n", "operation", "batch", "keys/s",
-           "p50 ms", "p99 ms", "failed keys");
-    printf("|--------------------------|-------|--------------|-----------|-----------|-------------|\n");
+    printf("| %-24s | %5s | %12s | %9s | %9s | %11s |\n", "operation", "batch", "keys/s", "p50 ms",
+           "p99 ms", "failed keys");
+    printf("|--------------------------|-------|--------------|-----------|-----------|------------"
+           "-|\n");
     atomic_init(&next, 0);
     for (char *save = NULL, *tok = strtok_r(batches, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {

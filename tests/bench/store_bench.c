@@ -49,8 +49,8 @@ static void key_url(const bench_t *b, uint64_t i, char *url, size_t len, bool pu
         snprintf(url, len, "%s/api/v1/objects/bench-%llu-%llu?preferred_segment=%s", b->url,
                  (unsigned long long)b->size, (unsigned long long)i, b->data_seg);
     else
-        snprintf(url, len, "%s/api/v1/objects/bench-%llu-%llu", b->url,
-                 (unsigned long long)b->size, (unsigned long long)i);
+        snprintf(url, len, "%s/api/v1/objects/bench-%llu-%llu", b->url, (unsigned long long)b->size,
+                 (unsigned long long)i);
 }
 
 static void *worker(void *arg)
@@ -165,15 +165,18 @@ static int parse_args(bench_t *b, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    static bench_t b = {.sizes = {1u << 20, 4u << 20}, .nsizes = 2, .threads = 4,
-                        .seconds = 3, .label = "store", .max_keys = 0};
+    static bench_t b = {.sizes = {1u << 20, 4u << 20},
+                        .nsizes = 2,
+                        .threads = 4,
+                        .seconds = 3,
+                        .label = "store",
+                        .max_keys = 0};
     int rc = parse_args(&b, argc, argv);
 
     if (rc)
         return rc;
     b.http = mc_http_client_create(&(mc_http_client_opts_t){
-        .connect_timeout_ms = 2000, .timeout_ms = 30000, .retries = 0,
-        .max_response = 1u << 30});
+        .connect_timeout_ms = 2000, .timeout_ms = 30000, .retries = 0, .max_response = 1u << 30});
     if (!b.http)
         return 1;
     for (size_t s = 0; s < b.nsizes; s++) {

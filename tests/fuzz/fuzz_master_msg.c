@@ -38,12 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     switch (data[0] % 9) {
-    case 0:
-        keys(b, n, false);
-        break;
-    case 1:
-        keys(b, n, true);
-        break;
+    case 0: keys(b, n, false); break;
+    case 1: keys(b, n, true); break;
     case 2: {
         mc_results_t r;
         if (mc_results_decode(b, n, 16, &r, &e) == MC_OK) {

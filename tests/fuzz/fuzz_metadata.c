@@ -19,10 +19,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond))                                                                   \
-            abort();                                                                   \
+#define CHECK(cond)  \
+    do {             \
+        if (!(cond)) \
+            abort(); \
     } while (0)
 
 /* Percent-encodes every byte of s[0..n) into a new buffer; caller frees. */

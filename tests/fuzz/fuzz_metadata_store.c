@@ -15,10 +15,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond))                                                                   \
-            abort();                                                                   \
+#define CHECK(cond)  \
+    do {             \
+        if (!(cond)) \
+            abort(); \
     } while (0)
 
 enum { NKEYS = 16, MAXVAL = 64 };
@@ -42,8 +42,7 @@ static void model_init(model_entry_t *m)
     }
 }
 
-static void do_put(metadata_store_t *st, model_entry_t *e, const unsigned char *val,
-                   size_t len)
+static void do_put(metadata_store_t *st, model_entry_t *e, const unsigned char *val, size_t len)
 {
     metadata_put_result_t res;
     int rc = metadata_store_put(st, e->key, e->klen, val, len, &res);
@@ -102,9 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             i += len;
             break;
         }
-        case 2:
-            check_get(st, e);
-            break;
+        case 2: check_get(st, e); break;
         default: {
             int rc = metadata_store_delete(st, e->key, e->klen);
             CHECK(rc == (e->present ? MC_OK : MC_OBJECT_NOT_FOUND));

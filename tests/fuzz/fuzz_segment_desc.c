@@ -16,14 +16,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check(const te_seg_desc_t *d)
 {
     if (strnlen(d->name, sizeof d->name) == sizeof d->name || d->name[0] == '\0' ||
-        strnlen(d->endpoint, sizeof d->endpoint) == sizeof d->endpoint ||
-        d->seg_id == 0 || d->epoch == 0 || (!d->tcp && !d->rdma) ||
-        d->n_devices > MC_TE_MAX_DEVICES || (d->rdma && d->n_devices == 0) ||
-        (!d->rdma && d->n_devices != 0))
+        strnlen(d->endpoint, sizeof d->endpoint) == sizeof d->endpoint || d->seg_id == 0 ||
+        d->epoch == 0 || (!d->tcp && !d->rdma) || d->n_devices > MC_TE_MAX_DEVICES ||
+        (d->rdma && d->n_devices == 0) || (!d->rdma && d->n_devices != 0))
         abort();
     for (unsigned i = 0; i < d->n_devices; i++)
-        if (strnlen(d->devices[i].name, sizeof d->devices[i].name) ==
-                sizeof d->devices[i].name ||
+        if (strnlen(d->devices[i].name, sizeof d->devices[i].name) == sizeof d->devices[i].name ||
             strnlen(d->devices[i].gid, sizeof d->devices[i].gid) == sizeof d->devices[i].gid)
             abort();
 }

@@ -185,9 +185,8 @@ static mc_cfg_status_t load_file(const mc_cfg_spec_t *spec, void *out, const cha
     root = mc_json_parse_object(text, len, &jerr);
     free(text);
     if (!root)
-        return fail(res, "%s: config file %s: not a JSON object (%s)", spec->prog, path,
-                    jerr.msg);
-    cJSON_ArrayForEach(it, root) {
+        return fail(res, "%s: config file %s: not a JSON object (%s)", spec->prog, path, jerr.msg);
+    cJSON_ArrayForEach (it, root) {
         const mc_opt_t *o = find_opt(spec, it->string, strlen(it->string));
         char num[64];
         const char *val;
@@ -210,8 +209,7 @@ static mc_cfg_status_t load_file(const mc_cfg_spec_t *spec, void *out, const cha
         }
         if (set_value(o, out, val, why, sizeof(why)) != MC_OK) {
             cJSON_Delete(root);
-            return fail(res, "%s: config file %s: option '%s': %s", spec->prog, path, o->name,
-                        why);
+            return fail(res, "%s: config file %s: option '%s': %s", spec->prog, path, o->name, why);
         }
     }
     cJSON_Delete(root);
@@ -236,8 +234,8 @@ static mc_cfg_status_t load_env(const mc_cfg_spec_t *spec, void *out, mc_cfg_res
                 val = getenv(name);
                 if (val) {
                     if (set_value(o, out, val, why, sizeof(why)) != MC_OK)
-                        return fail(res, "%s: environment %s (option --%s): %s", spec->prog,
-                                    name, o->name, why);
+                        return fail(res, "%s: environment %s (option --%s): %s", spec->prog, name,
+                                    o->name, why);
                     break; /* the first name set wins */
                 }
             }
@@ -343,8 +341,7 @@ mc_cfg_status_t mc_config_load(const mc_cfg_spec_t *spec, void *out, int argc, c
             }
         }
         if (!o)
-            return fail(res, "%s: unknown option --%.*s (see --help)", spec->prog, (int)nlen,
-                        name);
+            return fail(res, "%s: unknown option --%.*s (see --help)", spec->prog, (int)nlen, name);
         if (!val) {
             if (o->type == MC_OPT_BOOL) {
                 val = "true";
@@ -369,8 +366,7 @@ static void format_bounds(const mc_opt_t *o, char *buf, size_t len)
         for (char *p = buf; *p; p++)
             if (*p == '|')
                 *p = '/';
-    }
-    else if (o->type != MC_OPT_STR && o->type != MC_OPT_BOOL && o->min <= o->max)
+    } else if (o->type != MC_OPT_STR && o->type != MC_OPT_BOOL && o->min <= o->max)
         snprintf(buf, len, "%.17g..%.17g", o->min, o->max);
 }
 
@@ -383,8 +379,8 @@ void mc_config_print_help(const mc_cfg_spec_t *spec, FILE *f)
         const mc_opt_t *o = &spec->opts[i];
         format_bounds(o, bounds, sizeof(bounds));
         fprintf(f, "  --%s=<%s>\n      %s\n      default: \"%s\"%s%s%s%s\n", o->name,
-                type_names[o->type], o->help, o->def ? o->def : "", bounds[0] ? "; " : "",
-                bounds, o->env ? "; env: " : "", o->env ? o->env : "");
+                type_names[o->type], o->help, o->def ? o->def : "", bounds[0] ? "; " : "", bounds,
+                o->env ? "; env: " : "", o->env ? o->env : "");
     }
     fprintf(f, "  --config=<path>\n      JSON file of option values (keys are option names)"
                "\n      env: MOONCAKE_CONFIG_PATH\n");

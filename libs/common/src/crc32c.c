@@ -32,8 +32,8 @@ uint32_t mc_crc32c_sw(uint32_t crc, const void *buf, size_t len)
         memcpy(&w, p, 8);
         w ^= crc;
         crc = table[7][w & 0xff] ^ table[6][(w >> 8) & 0xff] ^ table[5][(w >> 16) & 0xff] ^
-              table[4][(w >> 24) & 0xff] ^ table[3][(w >> 32) & 0xff] ^
-              table[2][(w >> 40) & 0xff] ^ table[1][(w >> 48) & 0xff] ^ table[0][w >> 56];
+              table[4][(w >> 24) & 0xff] ^ table[3][(w >> 32) & 0xff] ^ table[2][(w >> 40) & 0xff] ^
+              table[1][(w >> 48) & 0xff] ^ table[0][w >> 56];
         p += 8;
         len -= 8;
     }
@@ -44,7 +44,7 @@ uint32_t mc_crc32c_sw(uint32_t crc, const void *buf, size_t len)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const void *buf,
-                                                             size_t len)
+                                                            size_t len)
 {
     const unsigned char *p = buf;
     uint64_t c = ~crc;

@@ -63,14 +63,21 @@ int mc_err_from_http_status(int status)
     if (status >= 200 && status < 300)
         return MC_OK;
     switch (status) {
-    case 400: case 405: case 411: case 413: case 414: case 415: case 422:
-        return MC_INVALID_PARAMS;
+    case 400:
+    case 405:
+    case 411:
+    case 413:
+    case 414:
+    case 415:
+    case 422: return MC_INVALID_PARAMS;
     case 403: return MC_ILLEGAL_CLIENT;
     case 404: return MC_OBJECT_NOT_FOUND;
     case 409: return MC_OBJECT_ALREADY_EXISTS;
     case 410: return MC_LEASE_EXPIRED;
     case 507: return MC_NO_AVAILABLE_HANDLE;
-    case 502: case 503: case 504: return MC_RPC_FAIL;
+    case 502:
+    case 503:
+    case 504: return MC_RPC_FAIL;
     default: return MC_INTERNAL_ERROR;
     }
 }

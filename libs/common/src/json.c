@@ -60,7 +60,7 @@ static bool mark_nul(cJSON *node, const uint8_t *bits, size_t *tok)
 
     if (cJSON_IsString(node) && tok_has_nul(bits, (*tok)++))
         node->type |= NUL_FLAG;
-    cJSON_ArrayForEach(c, node) {
+    cJSON_ArrayForEach (c, node) {
         if (cJSON_IsObject(node) && tok_has_nul(bits, (*tok)++))
             return false;
         if (!mark_nul(c, bits, tok))
@@ -84,8 +84,7 @@ cJSON *mc_json_parse_object(const char *buf, size_t len, mc_errmsg_t *err)
         return NULL;
     }
     root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    while (root && end < buf + len && (*end == ' ' || *end == '\t' || *end == '\r' ||
-                                       *end == '\n'))
+    while (root && end < buf + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
         end++;
     if (!root || end != buf + len) {
         cJSON_Delete(root);
@@ -104,7 +103,8 @@ cJSON *mc_json_parse_object(const char *buf, size_t len, mc_errmsg_t *err)
         free(bits);
         if (!ok) {
             cJSON_Delete(root);
-            mc_fail(err, MC_INVALID_PARAMS, oom ? "out of memory" : "NUL character in a member name");
+            mc_fail(err, MC_INVALID_PARAMS,
+                    oom ? "out of memory" : "NUL character in a member name");
             return NULL;
         }
     }
@@ -158,8 +158,8 @@ int mc_json_get_key(const cJSON *obj, const char *name, size_t max_len, const ch
     return MC_OK;
 }
 
-static int get_integral(const cJSON *obj, const char *name, bool required, double min,
-                        double max, double *out, mc_errmsg_t *err)
+static int get_integral(const cJSON *obj, const char *name, bool required, double min, double max,
+                        double *out, mc_errmsg_t *err)
 {
     const cJSON *it;
     int rc = field(obj, name, required, &it, err);
@@ -171,14 +171,14 @@ static int get_integral(const cJSON *obj, const char *name, bool required, doubl
     if (it->valuedouble != floor(it->valuedouble))
         return mc_fail(err, MC_INVALID_PARAMS, "field '%s': expected an integer", name);
     if (it->valuedouble < min || it->valuedouble > max)
-        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': %.0f out of range [%.0f, %.0f]", name, it->valuedouble,
-                    min, max);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': %.0f out of range [%.0f, %.0f]", name,
+                       it->valuedouble, min, max);
     *out = it->valuedouble;
     return MC_OK;
 }
 
-int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t min,
-                    uint64_t max, uint64_t *out, mc_errmsg_t *err)
+int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t min, uint64_t max,
+                    uint64_t *out, mc_errmsg_t *err)
 {
     double v = 0;
     int rc;
@@ -193,8 +193,8 @@ int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t 
     return rc;
 }
 
-int mc_json_get_i64(const cJSON *obj, const char *name, bool required, int64_t min,
-                    int64_t max, int64_t *out, mc_errmsg_t *err)
+int mc_json_get_i64(const cJSON *obj, const char *name, bool required, int64_t min, int64_t max,
+                    int64_t *out, mc_errmsg_t *err)
 {
     const double lim = (double)MC_JSON_MAX_INT;
     double lo = (double)min < -lim ? -lim : (double)min;
@@ -209,8 +209,8 @@ int mc_json_get_i64(const cJSON *obj, const char *name, bool required, int64_t m
     return rc;
 }
 
-int mc_json_get_double(const cJSON *obj, const char *name, bool required, double min,
-                       double max, double *out, mc_errmsg_t *err)
+int mc_json_get_double(const cJSON *obj, const char *name, bool required, double min, double max,
+                       double *out, mc_errmsg_t *err)
 {
     const cJSON *it;
     int rc = field(obj, name, required, &it, err);
@@ -220,14 +220,13 @@ int mc_json_get_double(const cJSON *obj, const char *name, bool required, double
     if (!cJSON_IsNumber(it))
         return mc_fail(err, MC_INVALID_PARAMS, "field '%s': expected a number", name);
     if (!(it->valuedouble >= min && it->valuedouble <= max))
-        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': %g out of range [%g, %g]", name, it->valuedouble, min,
-                    max);
+        return mc_fail(err, MC_INVALID_PARAMS, "field '%s': %g out of range [%g, %g]", name,
+                       it->valuedouble, min, max);
     *out = it->valuedouble;
     return MC_OK;
 }
 
-int mc_json_get_bool(const cJSON *obj, const char *name, bool required, bool *out,
-                     mc_errmsg_t *err)
+int mc_json_get_bool(const cJSON *obj, const char *name, bool required, bool *out, mc_errmsg_t *err)
 {
     const cJSON *it;
     int rc = field(obj, name, required, &it, err);

@@ -57,9 +57,8 @@ void mc_log_write(mc_log_level_t level, const char *file, int line, const char *
     gettimeofday(&tv, NULL);
     localtime_r(&tv.tv_sec, &tm);
     n = snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d.%03ld %-5s %s:%d ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec, (long)(tv.tv_usec / 1000), mc_log_level_name(level),
-                 base ? base + 1 : file, line);
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (long)(tv.tv_usec / 1000), mc_log_level_name(level), base ? base + 1 : file, line);
     if (n < 0 || (size_t)n >= sizeof(buf))
         n = 0;
     va_start(ap, fmt);

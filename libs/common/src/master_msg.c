@@ -30,8 +30,7 @@ static void jw_uuid(mc_jw_t *w, const char *key, mc_uuid_t id)
 
 /* JSON strings cannot carry a NUL through cJSON (it would cut the string),
  * and nothing in these messages may contain one: refuse the escape outright. */
-static int decode_config(const cJSON *root, mc_replicate_cfg_t *cfg, bool *has,
-                         mc_errmsg_t *err)
+static int decode_config(const cJSON *root, mc_replicate_cfg_t *cfg, bool *has, mc_errmsg_t *err)
 {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "config"), *arr = NULL, *it;
     uint64_t rn = 1;
@@ -48,16 +47,14 @@ static int decode_config(const cJSON *root, mc_replicate_cfg_t *cfg, bool *has,
     if ((rc = mc_json_get_u64(c, "replica_num", false, 1, MC_MAX_REPLICAS, &rn, err)) ||
         (rc = mc_json_get_bool(c, "soft_pin", false, &cfg->soft_pin, err)) ||
         (rc = mc_json_get_bool(c, "hard_pin", false, &cfg->hard_pin, err)) ||
-        (rc = mc_json_get_array(c, "preferred_segments", false, MC_MSG_MAX_PREFERRED, &arr,
-                                err)) ||
+        (rc = mc_json_get_array(c, "preferred_segments", false, MC_MSG_MAX_PREFERRED, &arr, err)) ||
         (rc = mc_json_get_str(c, "preferred_segment", false, MC_MSG_MAX_NAME, &one, err)))
         return rc;
     cfg->replica_num = (uint32_t)rn;
     if (one && *one)
         cfg->preferred[cfg->n_preferred++] = one;
-    cJSON_ArrayForEach(it, arr) {
-        if (!cJSON_IsString(it) || mc_json_has_nul(it) ||
-            strlen(it->valuestring) > MC_MSG_MAX_NAME)
+    cJSON_ArrayForEach (it, arr) {
+        if (!cJSON_IsString(it) || mc_json_has_nul(it) || strlen(it->valuestring) > MC_MSG_MAX_NAME)
             return mc_fail(err, MC_INVALID_PARAMS, "field 'preferred_segments': expected names");
         if (cfg->n_preferred == MC_MSG_MAX_PREFERRED)
             return mc_fail(err, MC_INVALID_PARAMS, "field 'preferred_segments': too many");
@@ -79,13 +76,14 @@ static int decode_u64_array(const cJSON *root, const char *name, size_t n, uint6
         return rc;
     if ((size_t)cJSON_GetArraySize(arr) != n)
         return mc_fail(err, MC_INVALID_PARAMS, "field '%s': %d items for %zu keys", name,
-                    cJSON_GetArraySize(arr), n);
-    cJSON_ArrayForEach(it, arr) {
+                       cJSON_GetArraySize(arr), n);
+    cJSON_ArrayForEach (it, arr) {
         double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
         if (v < (double)min || v > (double)max || v != (double)(uint64_t)v)
-            return mc_fail(err, MC_INVALID_PARAMS, "field '%s'[%zu]: expected an integer in "
-                        "[%llu, %llu]", name, i, (unsigned long long)min,
-                        (unsigned long long)max);
+            return mc_fail(err, MC_INVALID_PARAMS,
+                           "field '%s'[%zu]: expected an integer in "
+                           "[%llu, %llu]",
+                           name, i, (unsigned long long)min, (unsigned long long)max);
         out[i++] = (uint64_t)v;
     }
     return MC_OK;
@@ -118,7 +116,7 @@ static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_errmsg_t *err)
         out->key_lens[0] = one_len;
         out->single = true;
     }
-    cJSON_ArrayForEach(it, arr) {
+    cJSON_ArrayForEach (it, arr) {
         if (!cJSON_IsString(it))
             return mc_fail(err, MC_INVALID_KEY, "field 'keys'[%zu]: expected a string", i);
         if (mc_json_has_nul(it))
@@ -130,7 +128,7 @@ static int decode_keys(const cJSON *root, mc_keys_req_t *out, mc_errmsg_t *err)
     for (i = 0; i < out->n; i++)
         if (mc_key_validate(out->keys[i], out->key_lens[i], MC_MAX_KEY_LEN) != MC_OK)
             return mc_fail(err, MC_INVALID_KEY, "key %zu: empty or longer than %u bytes", i,
-                        MC_MAX_KEY_LEN);
+                           MC_MAX_KEY_LEN);
     return MC_OK;
 }
 
@@ -355,7 +353,7 @@ static int decode_result(const cJSON *o, mc_key_result_t *r, mc_errmsg_t *err)
         (rc = mc_json_get_array(o, "replicas", false, MC_MAX_REPLICAS, &reps, err)))
         return rc;
     r->code = (int)code;
-    cJSON_ArrayForEach(it, reps) {
+    cJSON_ArrayForEach (it, reps) {
         if ((rc = decode_replica(it, &r->rep[r->n], err)) != MC_OK)
             return rc;
         r->n++;
@@ -393,8 +391,7 @@ static int own_strings(mc_results_t *out, mc_errmsg_t *err)
     return MC_OK;
 }
 
-int mc_results_decode(const char *body, size_t len, size_t max, mc_results_t *out,
-                      mc_errmsg_t *err)
+int mc_results_decode(const char *body, size_t len, size_t max, mc_results_t *out, mc_errmsg_t *err)
 {
     cJSON *root = mc_json_parse_object(body, len, err);
     const cJSON *arr = NULL, *it;
@@ -410,7 +407,7 @@ int mc_results_decode(const char *body, size_t len, size_t max, mc_results_t *ou
         if (!out->res)
             rc = mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
     }
-    cJSON_ArrayForEach(it, arr) {
+    cJSON_ArrayForEach (it, arr) {
         if (rc != MC_OK)
             break;
         rc = decode_result(it, &out->res[out->n++], err);
@@ -432,8 +429,7 @@ void mc_results_cleanup(mc_results_t *r)
 
 /* ---------------- segment ---------------- */
 
-int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out,
-                          mc_errmsg_t *err)
+int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out, mc_errmsg_t *err)
 {
     const cJSON *seg;
     int rc;
@@ -546,8 +542,8 @@ int mc_ping_reply_decode(const char *body, size_t len, mc_ping_reply_t *out, mc_
 
     memset(out, 0, sizeof(*out));
     if (o && (rc = mc_json_get_str(o, "status", true, 32, &status, err)) == MC_OK &&
-        (rc = mc_json_get_u64(o, "view_version", false, 0, UINT64_MAX, &out->view_version,
-                              err)) == MC_OK) {
+        (rc = mc_json_get_u64(o, "view_version", false, 0, UINT64_MAX, &out->view_version, err)) ==
+            MC_OK) {
         if (strcmp(status, "OK") == 0 || strcmp(status, "NEED_REMOUNT") == 0)
             out->need_remount = status[0] == 'N';
         else
@@ -572,8 +568,7 @@ char *mc_unmount_req_encode_take(const mc_unmount_req_t *r, size_t *len)
     return mc_jw_take(&w, len);
 }
 
-int mc_unmount_req_decode(const char *body, size_t len, mc_unmount_req_t *out,
-                          mc_errmsg_t *err)
+int mc_unmount_req_decode(const char *body, size_t len, mc_unmount_req_t *out, mc_errmsg_t *err)
 {
     cJSON *o = parse_small(body, len, false, err);
     int rc = MC_INVALID_PARAMS;
@@ -609,9 +604,8 @@ int mc_remove_req_decode(const char *body, size_t len, bool need_pattern, mc_rem
 
     memset(out, 0, sizeof(*out));
     out->root = parse_small(body, len, !need_pattern, err);
-    if (out->root &&
-        (rc = mc_json_get_str(out->root, "pattern", need_pattern, 4096, &out->pattern, err)) ==
-            MC_OK)
+    if (out->root && (rc = mc_json_get_str(out->root, "pattern", need_pattern, 4096, &out->pattern,
+                                           err)) == MC_OK)
         rc = mc_json_get_bool(out->root, "force", false, &out->force, err);
     if (rc != MC_OK)
         mc_remove_req_cleanup(out);

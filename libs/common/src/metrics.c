@@ -92,9 +92,8 @@ void mc_metrics_destroy(mc_metrics_t *m) MC_NO_THREAD_SAFETY_ANALYSIS
     free(m);
 }
 
-static series_t *do_get_series(mc_metrics_t *m, const char *name, const char *help,
-                               mtype_t type, const char *labels, bool *created)
-    MC_REQUIRES(m->lock)
+static series_t *do_get_series(mc_metrics_t *m, const char *name, const char *help, mtype_t type,
+                               const char *labels, bool *created) MC_REQUIRES(m->lock)
 {
     family_t *f;
     series_t *s;
@@ -167,8 +166,8 @@ mc_gauge_t *mc_metrics_gauge(mc_metrics_t *m, const char *name, const char *help
     return s ? &s->u.gauge : NULL;
 }
 
-int mc_metrics_gauge_fn(mc_metrics_t *m, const char *name, const char *help,
-                        const char *labels, mc_gauge_fn fn, void *ctx)
+int mc_metrics_gauge_fn(mc_metrics_t *m, const char *name, const char *help, const char *labels,
+                        mc_gauge_fn fn, void *ctx)
 {
     bool created;
     series_t *s;
@@ -279,7 +278,7 @@ static void render_hist(mc_buf_t *b, const family_t *f, const series_t *s)
         mc_buf_printf(b, "%s_count{%s} %llu\n", f->name, s->labels, (unsigned long long)cum);
     } else {
         mc_buf_printf(b, "%s_sum %s\n%s_count %llu\n", f->name, le, f->name,
-                  (unsigned long long)cum);
+                      (unsigned long long)cum);
     }
 }
 
@@ -295,7 +294,7 @@ char *mc_metrics_render(mc_metrics_t *m, size_t *len)
     mc_mutex_lock(&m->lock);
     for (const family_t *f = m->families; f; f = f->next) {
         mc_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
-                  tnames[f->type]);
+                      tnames[f->type]);
         for (const series_t *s = f->series; s; s = s->next) {
             double v;
             if (f->type == T_HISTOGRAM) {

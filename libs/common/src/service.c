@@ -51,7 +51,6 @@ int mc_service_load_config(const mc_cfg_spec_t *spec, void *cfg, int argc, char 
     if (res.config_path[0])
         MC_INFO("%s: read config file %s", spec->prog, res.config_path);
     if (res.ignored_keys[0])
-        MC_WARN("%s: config file keys not used by this service: %s", spec->prog,
-                res.ignored_keys);
+        MC_WARN("%s: config file keys not used by this service: %s", spec->prog, res.ignored_keys);
     return -1;
 }

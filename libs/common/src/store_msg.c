@@ -35,7 +35,7 @@ int mc_store_batch_req_decode(const char *body, size_t len, mc_store_batch_req_t
         rc = fail(err, MC_INVALID_PARAMS, "field 'keys': no keys");
         goto out;
     }
-    cJSON_ArrayForEach(it, arr) {
+    cJSON_ArrayForEach (it, arr) {
         size_t l;
         if (!cJSON_IsString(it) || mc_json_has_nul(it) ||
             mc_key_validate(it->valuestring, (l = strlen(it->valuestring)), MC_MAX_KEY_LEN)) {
@@ -58,7 +58,7 @@ int mc_store_batch_req_decode(const char *body, size_t len, mc_store_batch_req_t
     out->key_lens = (size_t *)(out->keys + n);
     p = (char *)(out->key_lens + n);
     i = 0;
-    cJSON_ArrayForEach(it, arr) {
+    cJSON_ArrayForEach (it, arr) {
         size_t l = strlen(it->valuestring);
         memcpy(p, it->valuestring, l + 1);
         out->keys[i] = p;

@@ -106,21 +106,17 @@ static bool retryable(CURLcode rc, const char *method)
 {
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return true; /* nothing was sent */
+    case CURLE_COULDNT_RESOLVE_HOST: return true; /* nothing was sent */
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
-    case CURLE_OPERATION_TIMEDOUT:
-        return idempotent(method);
-    default:
-        return false;
+    case CURLE_OPERATION_TIMEDOUT: return idempotent(method);
+    default: return false;
     }
 }
 
 static CURLcode perform_once(mc_http_client_t *c, CURL *h, const char *method, const char *url,
-                             const void *body, size_t len, struct curl_slist *hdrs,
-                             mc_buf_t *sink)
+                             const void *body, size_t len, struct curl_slist *hdrs, mc_buf_t *sink)
 {
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -143,9 +139,8 @@ static CURLcode perform_once(mc_http_client_t *c, CURL *h, const char *method, c
     return curl_easy_perform(h);
 }
 
-int mc_http_request(mc_http_client_t *c, const char *method, const char *url,
-                    const void *body, size_t len, const char *content_type,
-                    mc_http_result_t *out)
+int mc_http_request(mc_http_client_t *c, const char *method, const char *url, const void *body,
+                    size_t len, const char *content_type, mc_http_result_t *out)
 {
     struct curl_slist *hdrs = NULL;
     char ct[128];

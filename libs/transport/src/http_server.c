@@ -87,9 +87,8 @@ struct mc_http_req {
     const char *const *headers;
 };
 
-static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                        0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                        1,      2.5,     5,      10};
+static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 
 static alloc_node_t *req_node(mc_http_req_t *req, size_t n)
 {
@@ -166,8 +165,8 @@ void mc_http_reply_adopt_within(mc_http_resp_t *resp, int status, const char *co
     resp->free_fn = free_fn;
 }
 
-void mc_http_reply_adopt(mc_http_resp_t *resp, int status, const char *content_type,
-                        void *data, size_t len, void (*free_fn)(void *))
+void mc_http_reply_adopt(mc_http_resp_t *resp, int status, const char *content_type, void *data,
+                         size_t len, void (*free_fn)(void *))
 {
     mc_http_reply_adopt_within(resp, status, content_type, data, data, len, free_fn);
 }
@@ -224,8 +223,7 @@ void mc_http_reply_error(mc_http_resp_t *resp, int code, const char *msg)
 bool mc_http_reply_header(mc_http_resp_t *resp, const char *name, const char *value)
 {
     size_t used = strlen(resp->headers);
-    int n = snprintf(resp->headers + used, sizeof(resp->headers) - used, "%s: %s\r\n", name,
-                     value);
+    int n = snprintf(resp->headers + used, sizeof(resp->headers) - used, "%s: %s\r\n", name, value);
     if (n < 0 || (size_t)n >= sizeof(resp->headers) - used) {
         resp->headers[used] = '\0';
         return false;
@@ -409,8 +407,7 @@ static void select_route(mc_http_req_t *req)
 
     for (int pass = 0; pass < 2 && !req->route; pass++) {
         /* pass 1 lets HEAD fall back to a GET route */
-        const char *m = pass == 0 ? req->method
-                                  : (strcmp(req->method, "HEAD") == 0 ? "GET" : NULL);
+        const char *m = pass == 0 ? req->method : (strcmp(req->method, "HEAD") == 0 ? "GET" : NULL);
         if (!m)
             break;
         for (size_t i = 0; i < srv->nroutes; i++) {
@@ -516,8 +513,8 @@ const char *mc_http_req_query(mc_http_req_t *req, const char *name, size_t *len)
     if (!req->conn) {
         if (!inject_query(req->query, name, &raw, &rawlen))
             return NULL;
-    } else if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name,
-                                             strlen(name), &raw, &rawlen) != MHD_YES) {
+    } else if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
+                                             &raw, &rawlen) != MHD_YES) {
         return NULL;
     }
     if (!raw) {
@@ -596,7 +593,7 @@ static enum MHD_Result send_resp(mc_http_req_t *req, mc_http_resp_t *resp)
     }
     if (resp->owner && resp->free_fn) {
         r = MHD_create_response_from_buffer_with_free_callback_cls(resp->len, resp->body,
-                                                                    resp->free_fn, resp->owner);
+                                                                   resp->free_fn, resp->owner);
         if (r) {
             resp->body = resp->owner = NULL; /* MHD owns it now */
             resp->free_fn = NULL;
@@ -604,8 +601,7 @@ static enum MHD_Result send_resp(mc_http_req_t *req, mc_http_resp_t *resp)
     } else {
         static char empty[1]; /* MHD's API takes void *; MUST_COPY never writes it */
         r = MHD_create_response_from_buffer(resp->body ? resp->len : 0,
-                                            resp->body ? resp->body : empty,
-                                            MHD_RESPMEM_MUST_COPY);
+                                            resp->body ? resp->body : empty, MHD_RESPMEM_MUST_COPY);
     }
     if (!r) {
         resp_reset(resp);
@@ -627,15 +623,9 @@ static void early_reply(const mc_http_req_t *req, mc_http_resp_t *resp)
 {
     memset(resp, 0, sizeof(*resp));
     switch (req->early_status) {
-    case 404:
-        mc_http_reply_error_status(resp, 404, MC_INVALID_PARAMS, "no such route");
-        break;
-    case 405:
-        mc_http_reply_error_status(resp, 405, MC_INVALID_PARAMS, "method not allowed");
-        break;
-    case 500:
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory reading the body");
-        break;
+    case 404: mc_http_reply_error_status(resp, 404, MC_INVALID_PARAMS, "no such route"); break;
+    case 405: mc_http_reply_error_status(resp, 405, MC_INVALID_PARAMS, "method not allowed"); break;
+    case 500: mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory reading the body"); break;
     default: {
         char msg[96];
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes", req->max_body);
@@ -657,18 +647,15 @@ static enum MHD_Result send_early(mc_http_req_t *req)
 static int append_body(mc_http_req_t *req, const char *data, size_t n)
 {
     switch (mc_buf_append(&req->body, data, n)) {
-    case MC_OK:
-        return 0;
-    case MC_BUFFER_OVERFLOW:
-        return 413;
-    default:
-        return 500;
+    case MC_OK: return 0;
+    case MC_BUFFER_OVERFLOW: return 413;
+    default: return 500;
     }
 }
 
 /* cl: the declared Content-Length, NULL when none. */
-static mc_http_req_t *req_begin(mc_http_server_t *srv, struct MHD_Connection *conn,
-                                const char *url, const char *method, const char *cl)
+static mc_http_req_t *req_begin(mc_http_server_t *srv, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *cl)
 {
     mc_http_req_t *req = calloc(1, sizeof(*req));
     uint64_t declared;
@@ -695,18 +682,17 @@ static mc_http_req_t *req_begin(mc_http_server_t *srv, struct MHD_Connection *co
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     mc_http_server_t *srv = cls;
     mc_http_req_t *req = *con_cls;
     mc_http_resp_t resp;
 
     if (!req) {
-        req = req_begin(srv, conn, url, method,
-                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_CONTENT_LENGTH));
+        req = req_begin(
+            srv, conn, url, method,
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH));
         if (!req)
             return MHD_NO;
         *con_cls = req;
@@ -912,8 +898,8 @@ int mc_http_server_start(mc_http_server_t *srv, mc_errmsg_t *err)
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, srv->threads,
         MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
-        no_unescape, srv, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
+        srv, MHD_OPTION_END);
     if (!srv->daemon) {
         close(fd);
         return mc_fail(err, MC_INTERNAL_ERROR, "cannot start HTTP server on %s:%u", srv->host,

@@ -175,7 +175,7 @@ int mc_alloc_create(uint64_t size, uint64_t align, mc_alloc_t **out)
     a->spare = NIL;
     memset(a->heads, 0xff, sizeof(a->heads));
     uint32_t idx = take_node(a);
-    a->nodes[idx] = (node_t){ .off = 0, .len = a->units, .phys_prev = NIL, .phys_next = NIL };
+    a->nodes[idx] = (node_t){.off = 0, .len = a->units, .phys_prev = NIL, .phys_next = NIL};
     bin_insert(a, idx);
     *out = a;
     return MC_OK;
@@ -238,8 +238,8 @@ int mc_alloc_alloc(mc_alloc_t *a, uint64_t size, uint64_t *offset, uint32_t *han
     if (n->len > len) {
         uint32_t r = take_node(a);
         n = &a->nodes[idx]; /* take_node never reallocates, reserve_node did */
-        a->nodes[r] = (node_t){ .off = n->off + len, .len = n->len - len,
-                                .phys_prev = idx, .phys_next = n->phys_next };
+        a->nodes[r] = (node_t){
+            .off = n->off + len, .len = n->len - len, .phys_prev = idx, .phys_next = n->phys_next};
         if (n->phys_next != NIL)
             a->nodes[n->phys_next].phys_prev = r;
         n->phys_next = r;

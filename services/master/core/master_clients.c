@@ -60,7 +60,7 @@ int mc_master_tick(mc_master_t *m, uint64_t now_ms, mc_master_tick_report_t *rep
 {
     if (!m)
         return MC_INVALID_PARAMS;
-    mc_master_tick_report_t r = { 0 };
+    mc_master_tick_report_t r = {0};
     mc_uuid_t *ids;
     size_t n = take_expired_clients(m, now_ms, &ids);
     for (size_t i = 0; i < n; i++)

@@ -28,19 +28,19 @@ typedef enum mc_master_strategy {
 } mc_master_strategy_t;
 
 typedef struct mc_master_cfg {
-    uint64_t lease_ttl_ms;          /* --default_kv_lease_ttl (5000) */
-    uint64_t soft_pin_ttl_ms;       /* --default_kv_soft_pin_ttl (1800000) */
-    bool allow_evict_soft_pinned;   /* --allow_evict_soft_pinned_objects (true) */
-    double eviction_ratio;          /* --eviction_ratio (0.05) */
-    double eviction_high_watermark; /* --eviction_high_watermark_ratio (0.95) */
-    uint64_t client_ttl_ms;         /* --client_ttl (10000) */
+    uint64_t lease_ttl_ms;           /* --default_kv_lease_ttl (5000) */
+    uint64_t soft_pin_ttl_ms;        /* --default_kv_soft_pin_ttl (1800000) */
+    bool allow_evict_soft_pinned;    /* --allow_evict_soft_pinned_objects (true) */
+    double eviction_ratio;           /* --eviction_ratio (0.05) */
+    double eviction_high_watermark;  /* --eviction_high_watermark_ratio (0.95) */
+    uint64_t client_ttl_ms;          /* --client_ttl (10000) */
     uint64_t put_discard_timeout_ms; /* --put_start_discard_timeout_sec (30 s) */
     uint64_t put_release_timeout_ms; /* --put_start_release_timeout_sec (600 s) */
-    mc_master_strategy_t strategy;  /* --allocation_strategy (random) */
-    uint64_t alloc_align;           /* buffer alignment in bytes, power of two (64) */
-    uint64_t view_version;          /* reported by ping; set once per master run; also the
+    mc_master_strategy_t strategy;   /* --allocation_strategy (random) */
+    uint64_t alloc_align;            /* buffer alignment in bytes, power of two (64) */
+    uint64_t view_version;           /* reported by ping; set once per master run; also the
                                      * first mount epoch, so epochs differ across runs */
-    uint64_t seed;                  /* placement RNG seed (0 = fixed default) */
+    uint64_t seed;                   /* placement RNG seed (0 = fixed default) */
 } mc_master_cfg_t;
 
 /* Fills cfg with the defaults listed above. */
@@ -61,13 +61,13 @@ typedef enum mc_master_seg_state {
 } mc_master_seg_state_t;
 
 typedef struct mc_master_segment_spec {
-    mc_uuid_t id;          /* segment id, unique in the cluster */
-    mc_uuid_t client_id;   /* owning store service */
-    const char *name;      /* e.g. "host:port"; < MC_MASTER_NAME_MAX bytes */
-    const char *endpoint;  /* transport endpoint; may be NULL */
-    const char *protocol;  /* "tcp", "rdma", ...; may be NULL */
-    uint64_t base;         /* buffer address in the owner's address space */
-    uint64_t size;         /* bytes */
+    mc_uuid_t id;         /* segment id, unique in the cluster */
+    mc_uuid_t client_id;  /* owning store service */
+    const char *name;     /* e.g. "host:port"; < MC_MASTER_NAME_MAX bytes */
+    const char *endpoint; /* transport endpoint; may be NULL */
+    const char *protocol; /* "tcp", "rdma", ...; may be NULL */
+    uint64_t base;        /* buffer address in the owner's address space */
+    uint64_t size;        /* bytes */
 } mc_master_segment_spec_t;
 
 typedef struct mc_master_segment_info {
@@ -76,9 +76,9 @@ typedef struct mc_master_segment_info {
     char endpoint[MC_MASTER_NAME_MAX];
     char protocol[MC_MASTER_PROTO_MAX];
     uint64_t base, size, used;
-    uint64_t epoch;   /* unique per mount; replicas carry it */
+    uint64_t epoch; /* unique per mount; replicas carry it */
     uint16_t slot;
-    uint8_t state;    /* mc_master_seg_state_t */
+    uint8_t state; /* mc_master_seg_state_t */
 } mc_master_segment_info_t;
 
 /* Mounts a segment and registers (or refreshes) its client as alive.
@@ -194,8 +194,7 @@ int mc_master_get_replica_list(mc_master_t *m, const char *key, size_t key_len, 
 /* *exists = complete and readable. Grants a lease like a get, but does not
  * count as a use for LRU (see docs/master-core.md: existence checks must not
  * starve eviction). MC_OK or MC_INVALID_KEY. */
-int mc_master_exist(mc_master_t *m, const char *key, size_t key_len, uint64_t now_ms,
-                    bool *exists);
+int mc_master_exist(mc_master_t *m, const char *key, size_t key_len, uint64_t now_ms, bool *exists);
 
 /* Size of a complete object; no lease. MC_OBJECT_NOT_FOUND,
  * MC_REPLICA_IS_NOT_READY. */
@@ -204,8 +203,7 @@ int mc_master_get_size(mc_master_t *m, const char *key, size_t key_len, uint64_t
 /* Removes a complete object. MC_OBJECT_HAS_LEASE while leased unless force
  * (then the buffers are freed when the lease ends, so readers stay safe).
  * MC_REPLICA_IS_NOT_READY for a put in flight unless force. */
-int mc_master_remove(mc_master_t *m, const char *key, size_t key_len, bool force,
-                     uint64_t now_ms);
+int mc_master_remove(mc_master_t *m, const char *key, size_t key_len, bool force, uint64_t now_ms);
 
 /* Removes complete objects whose key matches a POSIX extended regex; leased
  * ones are skipped unless force. *n_removed receives the count.
@@ -253,15 +251,15 @@ typedef struct mc_master_put_item {
 
 int mc_master_batch_put_start(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items,
                               size_t n, const mc_master_put_cfg_t *cfg, uint64_t now_ms);
-int mc_master_batch_put_end(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items,
-                            size_t n, uint64_t now_ms);
+int mc_master_batch_put_end(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items, size_t n,
+                            uint64_t now_ms);
 int mc_master_batch_put_revoke(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items,
                                size_t n, uint64_t now_ms);
 /* out[i] / rc[i] for keys[i]. */
 int mc_master_batch_get_replica_list(mc_master_t *m, const mc_master_key_t *keys, size_t n,
                                      uint64_t now_ms, mc_master_replicas_t *out, int *rc);
-int mc_master_batch_exist(mc_master_t *m, const mc_master_key_t *keys, size_t n,
-                          uint64_t now_ms, bool *exists, int *rc);
+int mc_master_batch_exist(mc_master_t *m, const mc_master_key_t *keys, size_t n, uint64_t now_ms,
+                          bool *exists, int *rc);
 int mc_master_batch_remove(mc_master_t *m, const mc_master_key_t *keys, size_t n, bool force,
                            uint64_t now_ms, int *rc);
 
@@ -269,8 +267,8 @@ int mc_master_batch_remove(mc_master_t *m, const mc_master_key_t *keys, size_t n
 
 typedef struct mc_master_evict_report {
     uint64_t target_bytes;
-    uint64_t freed_bytes;     /* freed at once */
-    uint64_t retired_bytes;   /* leased victims: invisible now, freed at lease end */
+    uint64_t freed_bytes;   /* freed at once */
+    uint64_t retired_bytes; /* leased victims: invisible now, freed at lease end */
     uint64_t freed_objects;
     uint64_t retired_objects;
     uint64_t soft_pinned_objects; /* evicted in the second pass */
@@ -307,8 +305,8 @@ int mc_master_ping(mc_master_t *m, mc_uuid_t client, uint64_t now_ms,
 typedef struct mc_master_tick_report {
     uint64_t expired_clients;
     uint64_t unmounted_segments;
-    uint64_t released_buffers;   /* retired buffers whose wait ended */
-    uint64_t reclaimed_puts;     /* PROCESSING puts older than the release timeout */
+    uint64_t released_buffers; /* retired buffers whose wait ended */
+    uint64_t reclaimed_puts;   /* PROCESSING puts older than the release timeout */
 } mc_master_tick_report_t;
 
 /* Housekeeping for the background thread (about once a second): expires
@@ -324,7 +322,7 @@ typedef struct mc_master_stats {
     uint64_t retired_bytes;            /* waiting for a lease or a timeout */
     uint64_t segments, clients;
     uint64_t leases_granted, evicted_objects, evicted_bytes;
-    uint64_t put_no_space;             /* put_start that could not place anything */
+    uint64_t put_no_space; /* put_start that could not place anything */
 } mc_master_stats_t;
 
 void mc_master_stats(mc_master_t *m, mc_master_stats_t *out);

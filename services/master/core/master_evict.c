@@ -41,8 +41,7 @@ static int victim_kind(const evict_run_t *r, const mcm_obj_t *o)
     return V_FREE;
 }
 
-static void evict_one(evict_run_t *r, mcm_shard_t *sh, mcm_obj_t *o, int kind)
-    MC_REQUIRES(sh->lock)
+static void evict_one(evict_run_t *r, mcm_shard_t *sh, mcm_obj_t *o, int kind) MC_REQUIRES(sh->lock)
 {
     uint64_t bytes = o->size * o->nrep;
     if (mcm_obj_soft_pinned(o, r->now_ms))
@@ -167,8 +166,8 @@ bool mc_master_evict_wanted(mc_master_t *m)
     if (p)
         return true;
     mc_mutex_lock(&m->cluster_lock);
-    bool over = m->capacity > 0 &&
-                (double)m->used >= m->cfg.eviction_high_watermark * (double)m->capacity;
+    bool over =
+        m->capacity > 0 && (double)m->used >= m->cfg.eviction_high_watermark * (double)m->capacity;
     mc_mutex_unlock(&m->cluster_lock);
     return over;
 }
@@ -194,7 +193,7 @@ int mc_master_evict(mc_master_t *m, uint64_t now_ms, uint64_t target_bytes,
     mc_master_evict_report_t local;
     if (!rep)
         rep = &local;
-    *rep = (mc_master_evict_report_t){ 0 };
+    *rep = (mc_master_evict_report_t){0};
     mc_mutex_lock(&m->pressure_lock);
     m->pressure = false;
     mc_mutex_unlock(&m->pressure_lock);
@@ -209,8 +208,8 @@ int mc_master_evict(mc_master_t *m, uint64_t now_ms, uint64_t target_bytes,
     heap_t *h = malloc(sizeof(*h));
     if (!h)
         return MC_INTERNAL_ERROR;
-    evict_run_t r = { .m = m, .now_ms = now_ms, .need = target_bytes, .rep = rep };
-    static const int passes[] = { PASS_PLAIN, PASS_SOFT, PASS_RETIRE };
+    evict_run_t r = {.m = m, .now_ms = now_ms, .need = target_bytes, .rep = rep};
+    static const int passes[] = {PASS_PLAIN, PASS_SOFT, PASS_RETIRE};
     for (unsigned i = 0; i < 3 && r.need > 0; i++) {
         r.pass = passes[i];
         if (r.pass == PASS_SOFT && !m->cfg.allow_evict_soft_pinned)

@@ -57,14 +57,14 @@ enum {
 
 /* An object: 88 bytes of header, rep_cap replicas, then the key and a NUL. */
 typedef struct mcm_obj {
-    struct mcm_obj *hnext;                  /* hash chain */
-    struct mcm_obj *lru_prev, *lru_next;    /* prev = warmer, next = colder */
+    struct mcm_obj *hnext;               /* hash chain */
+    struct mcm_obj *lru_prev, *lru_next; /* prev = warmer, next = colder */
     uint64_t size;
-    uint64_t atime_ms;       /* last put_end or get: the LRU clock */
+    uint64_t atime_ms; /* last put_end or get: the LRU clock */
     uint64_t lease_until_ms;
-    uint64_t aux_ms;         /* PROCESSING: put start; COMPLETE: soft pin end */
-    mc_uuid_t owner;         /* client that started the last put */
-    uint32_t hash_hi;        /* upper half of the key hash: bucket index */
+    uint64_t aux_ms;  /* PROCESSING: put start; COMPLETE: soft pin end */
+    mc_uuid_t owner;  /* client that started the last put */
+    uint32_t hash_hi; /* upper half of the key hash: bucket index */
     uint32_t checksum;
     uint16_t key_len;
     uint8_t state;
@@ -177,17 +177,16 @@ bool mcm_obj_soft_pinned(const mcm_obj_t *o, uint64_t now_ms);
 /* ---- master_seg.c: segments, placement, retired buffers ---- */
 /* Places up to cfg->replica_num buffers of size bytes; caller holds
  * cluster_lock. MC_OK with *n >= 1, or MC_NO_AVAILABLE_HANDLE. */
-int mcm_place_locked(mc_master_t *m, uint64_t size, const mc_master_put_cfg_t *cfg,
-                     mcm_rep_t *reps, uint32_t *n) MC_REQUIRES(m->cluster_lock);
+int mcm_place_locked(mc_master_t *m, uint64_t size, const mc_master_put_cfg_t *cfg, mcm_rep_t *reps,
+                     uint32_t *n) MC_REQUIRES(m->cluster_lock);
 /* Frees one replica buffer; caller holds cluster_lock (and the owner's shard). */
 void mcm_free_rep_locked(mc_master_t *m, const mcm_rep_t *r) MC_REQUIRES(m->cluster_lock);
 /* Moves one replica buffer to the retired list until free_after_ms; frees it
  * at once if the list cannot grow. Caller holds cluster_lock. */
-void mcm_retire_rep_locked(mc_master_t *m, const mcm_rep_t *r, uint64_t free_after_ms,
-                           bool lease) MC_REQUIRES(m->cluster_lock);
-/* Frees retired buffers whose time has come; caller holds cluster_lock. */
-uint64_t mcm_release_retired_locked(mc_master_t *m, uint64_t now_ms)
+void mcm_retire_rep_locked(mc_master_t *m, const mcm_rep_t *r, uint64_t free_after_ms, bool lease)
     MC_REQUIRES(m->cluster_lock);
+/* Frees retired buffers whose time has come; caller holds cluster_lock. */
+uint64_t mcm_release_retired_locked(mc_master_t *m, uint64_t now_ms) MC_REQUIRES(m->cluster_lock);
 /* Unmounts a slot completely (sweep + free). Takes the locks itself. */
 void mcm_unmount_slot(mc_master_t *m, uint16_t slot) MC_EXCLUDES(m->cluster_lock);
 /* Unmounts every segment a client owns (its expiry); returns how many. */

@@ -129,8 +129,8 @@ static int put_new(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *k
     return MC_OK;
 }
 
-static int do_put_start(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key,
-                        size_t len, uint64_t size, const put_args_t *a, mc_master_replicas_t *out)
+static int do_put_start(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
+                        uint64_t size, const put_args_t *a, mc_master_replicas_t *out)
     MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
@@ -168,7 +168,7 @@ static int put_start_common(mc_master_t *m, mc_uuid_t client, const char *key, s
         return MC_INVALID_PARAMS;
     if (!key_ok(key, key_len))
         return MC_INVALID_KEY;
-    put_args_t a = { .client = client, .cfg = cfg, .now_ms = now_ms, .upsert = upsert };
+    put_args_t a = {.client = client, .cfg = cfg, .now_ms = now_ms, .upsert = upsert};
     uint64_t h = mcm_hash(key, key_len);
     mcm_shard_t *sh = mcm_shard_of(m, h);
     mc_mutex_lock(&sh->lock);
@@ -191,8 +191,8 @@ int mc_master_upsert_start(mc_master_t *m, mc_uuid_t client, const char *key, si
     return put_start_common(m, client, key, key_len, size, cfg, now_ms, true, out);
 }
 
-static int do_put_end(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key,
-                      size_t len, mc_uuid_t client, bool has_csum, uint32_t csum, uint64_t now)
+static int do_put_end(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
+                      mc_uuid_t client, bool has_csum, uint32_t csum, uint64_t now)
     MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
@@ -233,13 +233,13 @@ static int do_put_revoke(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const c
 }
 
 /* Locks the key's shard around one do_* call (single-key API). */
-#define WITH_KEY_SHARD(m, key, len, rc, call)                \
-    do {                                                     \
-        uint64_t h_ = mcm_hash((key), (len));                \
-        mcm_shard_t *sh_ = mcm_shard_of((m), h_);            \
-        mc_mutex_lock(&sh_->lock);                           \
-        (rc) = call;                                         \
-        mc_mutex_unlock(&sh_->lock);                         \
+#define WITH_KEY_SHARD(m, key, len, rc, call)     \
+    do {                                          \
+        uint64_t h_ = mcm_hash((key), (len));     \
+        mcm_shard_t *sh_ = mcm_shard_of((m), h_); \
+        mc_mutex_lock(&sh_->lock);                \
+        (rc) = call;                              \
+        mc_mutex_unlock(&sh_->lock);              \
     } while (0)
 
 int mc_master_put_end(mc_master_t *m, mc_uuid_t client, const char *key, size_t key_len,
@@ -292,8 +292,8 @@ static int do_get(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *ke
 /* Existence grants a lease but is not a use: no LRU move, no atime, no soft
  * pin renewal. Cold objects that are only ever checked for existence can thus
  * still be chosen by eviction (pass 3 retires them until the lease ends). */
-static bool do_exist(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key,
-                     size_t len, uint64_t now_ms) MC_REQUIRES(sh->lock)
+static bool do_exist(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
+                     uint64_t now_ms) MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o || o->state != MC_OBJ_COMPLETE || !has_live_replica(m, o))
@@ -314,8 +314,7 @@ int mc_master_get_replica_list(mc_master_t *m, const char *key, size_t key_len, 
     return rc;
 }
 
-int mc_master_exist(mc_master_t *m, const char *key, size_t key_len, uint64_t now_ms,
-                    bool *exists)
+int mc_master_exist(mc_master_t *m, const char *key, size_t key_len, uint64_t now_ms, bool *exists)
 {
     if (!m || !exists)
         return MC_INVALID_PARAMS;
@@ -327,8 +326,8 @@ int mc_master_exist(mc_master_t *m, const char *key, size_t key_len, uint64_t no
     return MC_OK;
 }
 
-static int do_get_size(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key,
-                       size_t len, uint64_t *size) MC_REQUIRES(sh->lock)
+static int do_get_size(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
+                       uint64_t *size) MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o || !has_live_replica(m, o))
@@ -402,8 +401,8 @@ void mc_master_foreach_key(mc_master_t *m, mc_master_key_fn fn, void *arg)
 
 /* ---- removal ---------------------------------------------------------------- */
 
-static int do_remove(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key,
-                     size_t len, bool force, uint64_t now_ms) MC_REQUIRES(sh->lock)
+static int do_remove(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
+                     bool force, uint64_t now_ms) MC_REQUIRES(sh->lock)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o)
@@ -416,8 +415,7 @@ static int do_remove(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char 
     return MC_OK;
 }
 
-int mc_master_remove(mc_master_t *m, const char *key, size_t key_len, bool force,
-                     uint64_t now_ms)
+int mc_master_remove(mc_master_t *m, const char *key, size_t key_len, bool force, uint64_t now_ms)
 {
     if (!m)
         return MC_INVALID_PARAMS;
@@ -623,16 +621,16 @@ int mc_master_batch_put_start(mc_master_t *m, mc_uuid_t client, mc_master_put_it
 {
     if (!m || (!items && n) || !put_cfg_ok(cfg))
         return MC_INVALID_PARAMS;
-    batch_ctx_t c = { .put = { .client = client, .cfg = cfg, .now_ms = now_ms }, .items = items };
+    batch_ctx_t c = {.put = {.client = client, .cfg = cfg, .now_ms = now_ms}, .items = items};
     return batch_run(m, item_key, items, n, b_put_start, &c);
 }
 
-int mc_master_batch_put_end(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items,
-                            size_t n, uint64_t now_ms)
+int mc_master_batch_put_end(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items, size_t n,
+                            uint64_t now_ms)
 {
     if (!m || (!items && n))
         return MC_INVALID_PARAMS;
-    batch_ctx_t c = { .put = { .client = client, .now_ms = now_ms }, .items = items };
+    batch_ctx_t c = {.put = {.client = client, .now_ms = now_ms}, .items = items};
     return batch_run(m, item_key, items, n, b_put_end, &c);
 }
 
@@ -641,7 +639,7 @@ int mc_master_batch_put_revoke(mc_master_t *m, mc_uuid_t client, mc_master_put_i
 {
     if (!m || (!items && n))
         return MC_INVALID_PARAMS;
-    batch_ctx_t c = { .put = { .client = client, .now_ms = now_ms }, .items = items };
+    batch_ctx_t c = {.put = {.client = client, .now_ms = now_ms}, .items = items};
     return batch_run(m, item_key, items, n, b_put_revoke, &c);
 }
 
@@ -650,16 +648,16 @@ int mc_master_batch_get_replica_list(mc_master_t *m, const mc_master_key_t *keys
 {
     if (!m || (n && (!keys || !out || !rc)))
         return MC_INVALID_PARAMS;
-    batch_ctx_t c = { .put = { .now_ms = now_ms }, .keys = keys, .reps = out, .rc = rc };
+    batch_ctx_t c = {.put = {.now_ms = now_ms}, .keys = keys, .reps = out, .rc = rc};
     return batch_run(m, plain_key, keys, n, b_get, &c);
 }
 
-int mc_master_batch_exist(mc_master_t *m, const mc_master_key_t *keys, size_t n,
-                          uint64_t now_ms, bool *exists, int *rc)
+int mc_master_batch_exist(mc_master_t *m, const mc_master_key_t *keys, size_t n, uint64_t now_ms,
+                          bool *exists, int *rc)
 {
     if (!m || (n && (!keys || !exists || !rc)))
         return MC_INVALID_PARAMS;
-    batch_ctx_t c = { .put = { .now_ms = now_ms }, .keys = keys, .exists = exists, .rc = rc };
+    batch_ctx_t c = {.put = {.now_ms = now_ms}, .keys = keys, .exists = exists, .rc = rc};
     return batch_run(m, plain_key, keys, n, b_exist, &c);
 }
 
@@ -668,6 +666,6 @@ int mc_master_batch_remove(mc_master_t *m, const mc_master_key_t *keys, size_t n
 {
     if (!m || (n && (!keys || !rc)))
         return MC_INVALID_PARAMS;
-    batch_ctx_t c = { .put = { .now_ms = now_ms }, .keys = keys, .rc = rc, .force = force };
+    batch_ctx_t c = {.put = {.now_ms = now_ms}, .keys = keys, .rc = rc, .force = force};
     return batch_run(m, plain_key, keys, n, b_remove, &c);
 }

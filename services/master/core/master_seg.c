@@ -201,8 +201,7 @@ int mc_master_unmount(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
     bool mine = false;
     if (slot < 0)
         rc = MC_SEGMENT_NOT_FOUND;
-    else if (!mc_uuid_is_nil(client_id) &&
-             !mc_uuid_equal(client_id, m->segs[slot]->info.client_id))
+    else if (!mc_uuid_is_nil(client_id) && !mc_uuid_equal(client_id, m->segs[slot]->info.client_id))
         rc = MC_ILLEGAL_CLIENT;
     else
         mine = begin_unmount_locked(m, (uint16_t)slot);
@@ -348,8 +347,7 @@ static bool chosen(const place_ctx_t *pc, uint16_t slot)
 }
 
 /* Tries one buffer on slot; true on success. */
-static bool try_slot(mc_master_t *m, place_ctx_t *pc, uint16_t slot)
-    MC_REQUIRES(m->cluster_lock)
+static bool try_slot(mc_master_t *m, place_ctx_t *pc, uint16_t slot) MC_REQUIRES(m->cluster_lock)
 {
     mcm_seg_t *s = m->segs[slot];
     if (chosen(pc, slot) || mc_alloc_capacity(s->alloc) - mc_alloc_used(s->alloc) < pc->size)
@@ -421,10 +419,10 @@ static void place_free_ratio(mc_master_t *m, place_ctx_t *pc) MC_REQUIRES(m->clu
     }
 }
 
-int mcm_place_locked(mc_master_t *m, uint64_t size, const mc_master_put_cfg_t *cfg,
-                     mcm_rep_t *reps, uint32_t *n)
+int mcm_place_locked(mc_master_t *m, uint64_t size, const mc_master_put_cfg_t *cfg, mcm_rep_t *reps,
+                     uint32_t *n)
 {
-    place_ctx_t pc = { .size = size, .reps = reps, .n = 0, .want = cfg->replica_num };
+    place_ctx_t pc = {.size = size, .reps = reps, .n = 0, .want = cfg->replica_num};
     place_preferred(m, &pc, cfg);
     if (pc.n < pc.want) {
         if (m->cfg.strategy == MC_MASTER_STRATEGY_FREE_RATIO_FIRST)
@@ -454,8 +452,7 @@ void mcm_free_rep_locked(mc_master_t *m, const mcm_rep_t *r)
     free_handle_locked(m, r->slot, r->handle);
 }
 
-void mcm_retire_rep_locked(mc_master_t *m, const mcm_rep_t *r, uint64_t free_after_ms,
-                           bool lease)
+void mcm_retire_rep_locked(mc_master_t *m, const mcm_rep_t *r, uint64_t free_after_ms, bool lease)
 {
     mcm_seg_t *s = m->segs[r->slot];
     if (!s)
@@ -473,8 +470,12 @@ void mcm_retire_rep_locked(mc_master_t *m, const mcm_rep_t *r, uint64_t free_aft
     }
     uint64_t bytes = mc_alloc_block_size(s->alloc, r->handle);
     m->retired[m->n_retired++] = (mcm_retired_t){
-        .epoch = s->info.epoch, .free_after_ms = free_after_ms, .bytes = bytes,
-        .handle = r->handle, .slot = r->slot, .lease = lease ? 1 : 0,
+        .epoch = s->info.epoch,
+        .free_after_ms = free_after_ms,
+        .bytes = bytes,
+        .handle = r->handle,
+        .slot = r->slot,
+        .lease = lease ? 1 : 0,
     };
     m->retired_bytes += bytes;
     if (lease)
@@ -530,7 +531,7 @@ int mcm_client_touch_locked(mc_master_t *m, mc_uuid_t id, uint64_t now_ms)
         m->clients = nc;
         m->cap_clients = ncap;
     }
-    m->clients[m->n_clients++] = (mcm_client_t){ .id = id, .last_seen_ms = now_ms };
+    m->clients[m->n_clients++] = (mcm_client_t){.id = id, .last_seen_ms = now_ms};
     return MC_OK;
 }
 

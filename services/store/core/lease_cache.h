@@ -19,7 +19,7 @@
 typedef struct store_lease_cache store_lease_cache_t;
 
 typedef struct store_lease_entry {
-    uint64_t offset;      /* replica in our own segment */
+    uint64_t offset; /* replica in our own segment */
     uint64_t size;
     uint64_t epoch;       /* mount epoch the replica belongs to */
     uint64_t deadline_ms; /* end of the read lease, on the store's monotonic clock */

@@ -86,7 +86,8 @@ void store_put_plan_key(uint32_t i, int code, const mc_replica_t *reps, size_t n
         }
     }
     for (size_t j = 0; j < n_reps; j++) {
-        copies[(*nc)++] = (store_copy_t){.key = i, .replica = (uint32_t)j,
+        copies[(*nc)++] = (store_copy_t){.key = i,
+                                         .replica = (uint32_t)j,
                                          .where = store_rep_where(&reps[j], local, size),
                                          .status = 1};
         k->pending++;
@@ -113,8 +114,7 @@ int store_put_opts_parse(const char *replica_num, const char *preferred, size_t 
     bool pin = false;
 
     *out = (store_put_opts_t){.replica_num = 1, .preferred = NULL, .soft_pin = false};
-    if (replica_num && (mc_parse_u64(replica_num, &n) != MC_OK || n < 1 ||
-                        n > MC_MAX_REPLICAS)) {
+    if (replica_num && (mc_parse_u64(replica_num, &n) != MC_OK || n < 1 || n > MC_MAX_REPLICAS)) {
         *what = "replica_num must be 1..8";
         return MC_INVALID_PARAMS;
     }

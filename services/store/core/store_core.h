@@ -13,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 /* This service's own segment, as seen by the planner. */
 typedef struct store_local_seg {
     const char *name; /* NULL when the service contributes no memory */
@@ -59,8 +58,8 @@ typedef enum store_put_state {
 
 typedef struct store_put_key {
     store_put_state_t state;
-    int code;          /* MC_OK or the first error */
-    uint32_t pending;  /* copies not finished yet */
+    int code;         /* MC_OK or the first error */
+    uint32_t pending; /* copies not finished yet */
 } store_put_key_t;
 
 /* One replica write of a put (or one replica read of a get). */
@@ -68,7 +67,7 @@ typedef struct store_copy {
     uint32_t key;     /* index in the batch */
     uint32_t replica; /* index in that key's replica list */
     store_where_t where;
-    int status;       /* MC_OK or the error of the copy */
+    int status; /* MC_OK or the error of the copy */
 } store_copy_t;
 
 /* Plans the writes of one put_start answer for key i (code, its replicas,

@@ -21,8 +21,8 @@ typedef struct {
 static const mc_opt_t opts[] = {
     MC_OPT_STR(cfg_t, host, "host", "127.0.0.1", NULL, "TEST_MC_HOST", "listen address"),
     MC_OPT_UINT(cfg_t, port, "port", "8080", 1, 65535, "TEST_MC_PORT,TEST_MC_PORT2", "port"),
-    MC_OPT_SIZE(cfg_t, seg, "global_segment_size", "16MB", 0, 1099511627776.0,
-                "TEST_MC_SEG", "segment"),
+    MC_OPT_SIZE(cfg_t, seg, "global_segment_size", "16MB", 0, 1099511627776.0, "TEST_MC_SEG",
+                "segment"),
     MC_OPT_INT(cfg_t, delta, "delta", "-3", -10, 10, NULL, "delta"),
     MC_OPT_DOUBLE(cfg_t, ratio, "ratio", "0.95", 0, 1, NULL, "ratio"),
     MC_OPT_BOOL(cfg_t, flag, "flag", "false", "TEST_MC_FLAG", "flag"),
@@ -68,8 +68,17 @@ Test(config, flag_forms)
 {
     cfg_t c;
     mc_cfg_result_t r;
-    char *argv[] = {"testprog", "--port=9000", "--host", "10.0.0.1", "-global_segment_size=4gb",
-                    "--flag", "--ratio", "0.5", "--mode=free_ratio_first", "--delta=-10", NULL};
+    char *argv[] = {"testprog",
+                    "--port=9000",
+                    "--host",
+                    "10.0.0.1",
+                    "-global_segment_size=4gb",
+                    "--flag",
+                    "--ratio",
+                    "0.5",
+                    "--mode=free_ratio_first",
+                    "--delta=-10",
+                    NULL};
     cr_assert_eq(load(&c, &r, 10, argv), MC_CFG_LOADED, "%s", r.err.msg);
     cr_expect_eq(c.port, 9000);
     cr_expect_str_eq(c.host, "10.0.0.1");
@@ -146,9 +155,9 @@ Test(config, precedence_file_env_flag)
     setenv("TEST_MC_PORT2", "2222", 1);
     setenv("TEST_MC_HOST", "2.2.2.2", 1);
     cr_assert_eq(load(&c, &r, 3, argv), MC_CFG_LOADED, "%s", r.err.msg);
-    cr_expect_eq(c.port, 3333);            /* flag beats env and file */
-    cr_expect_str_eq(c.host, "2.2.2.2");   /* env beats file */
-    cr_expect_eq(c.seg, 3ull << 29);       /* file beats default */
+    cr_expect_eq(c.port, 3333);          /* flag beats env and file */
+    cr_expect_str_eq(c.host, "2.2.2.2"); /* env beats file */
+    cr_expect_eq(c.seg, 3ull << 29);     /* file beats default */
     cr_expect(c.flag);
     cr_expect_float_eq(c.ratio, 0.25, 1e-12);
     cr_expect_str_eq(r.ignored_keys, "protocol");

@@ -48,8 +48,13 @@ Test(master_msg, keys_request_round_trip)
     const char *keys[] = {"k1", "model@tp_rank:0@abc", "k\"3"};
     uint64_t sizes[] = {1, 1 << 20, 32 << 20};
     uint32_t sums[] = {0, 7, 0xffffffffu};
-    mc_keys_req_t in = {.client_id = mc_uuid_generate(), .n = 3, .keys = keys, .sizes = sizes,
-                        .checksums = sums, .has_config = true, .force = true};
+    mc_keys_req_t in = {.client_id = mc_uuid_generate(),
+                        .n = 3,
+                        .keys = keys,
+                        .sizes = sizes,
+                        .checksums = sums,
+                        .has_config = true,
+                        .force = true};
     mc_keys_req_t out;
     mc_errmsg_t e;
     size_t len;
@@ -86,7 +91,8 @@ Test(master_msg, single_key_form)
     mc_keys_req_t r;
     mc_errmsg_t e;
     cr_assert_eq(decode("{\"key\":\"abc\",\"size\":10,\"config\":{\"preferred_segment\":\"s1\"}}",
-                        true, &r, &e), MC_OK, "%s", e.msg);
+                        true, &r, &e),
+                 MC_OK, "%s", e.msg);
     cr_expect_eq(r.n, 1);
     cr_expect_str_eq(r.keys[0], "abc");
     cr_expect_eq(r.sizes[0], 10);
@@ -167,17 +173,20 @@ Test(master_msg, results_round_trip)
     in[0].lease_ms = 500;
     in[0].n = 2;
     for (int j = 0; j < 2; j++) {
-        in[0].rep[j] = (mc_replica_t){.segment_id = mc_uuid_generate(), .segment = "seg\"x",
-                                      .endpoint = "127.0.0.1:1234", .epoch = 3u + (unsigned)j,
+        in[0].rep[j] = (mc_replica_t){.segment_id = mc_uuid_generate(),
+                                      .segment = "seg\"x",
+                                      .endpoint = "127.0.0.1:1234",
+                                      .epoch = 3u + (unsigned)j,
                                       .addr = 0x7f0000000000ull + 64u * (unsigned)j,
-                                      .offset = 64u * (unsigned)j, .size = 4096,
+                                      .offset = 64u * (unsigned)j,
+                                      .size = 4096,
                                       .type = MC_REPLICA_TYPE_MEMORY};
     }
     in[1].code = MC_OBJECT_NOT_FOUND;
     in[2].code = MC_OK;
     in[2].exists = true;
-    body = mc_results_encode_take(in, 3, MC_RES_REPLICAS | MC_RES_SIZE | MC_RES_LEASE |
-                                             MC_RES_EXISTS, &len);
+    body = mc_results_encode_take(
+        in, 3, MC_RES_REPLICAS | MC_RES_SIZE | MC_RES_LEASE | MC_RES_EXISTS, &len);
     cr_assert_not_null(body);
     cr_assert_eq(mc_results_decode(body, len, 4, &r, &e), MC_OK, "%s", e.msg);
     cr_assert_eq(r.n, 3);
@@ -215,7 +224,10 @@ Test(master_msg, results_round_trip)
 Test(master_msg, bad_results)
 {
     static const char *const bad[] = {
-        "{}", "{\"results\":{}}", "{\"results\":[1]}", "{\"results\":[{}]}",
+        "{}",
+        "{\"results\":{}}",
+        "{\"results\":[1]}",
+        "{\"results\":[{}]}",
         "{\"results\":[{\"code\":1}]}",
         "{\"results\":[{\"code\":0,\"replicas\":[{\"segment\":\"s\"}]}]}",
         "{\"results\":[{\"code\":0,\"replicas\":[1,2,3,4,5,6,7,8,9]}]}",
@@ -223,17 +235,21 @@ Test(master_msg, bad_results)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         mc_results_t r;
         mc_errmsg_t e;
-        cr_expect_eq(mc_results_decode(bad[i], strlen(bad[i]), 2, &r, &e), MC_INVALID_PARAMS,
-                     "%s", bad[i]);
+        cr_expect_eq(mc_results_decode(bad[i], strlen(bad[i]), 2, &r, &e), MC_INVALID_PARAMS, "%s",
+                     bad[i]);
         cr_expect(r.n == 0 && !r.res && !r.strings, "%s", bad[i]);
     }
 }
 
 Test(master_msg, segment_round_trip_and_errors)
 {
-    mc_segment_msg_t in = {.client_id = mc_uuid_generate(), .id = mc_uuid_generate(),
-                           .name = "127.0.0.1:12345", .endpoint = "127.0.0.1:12345",
-                           .protocol = "tcp", .base = 0x7f1234560000ull, .size = 32u << 20};
+    mc_segment_msg_t in = {.client_id = mc_uuid_generate(),
+                           .id = mc_uuid_generate(),
+                           .name = "127.0.0.1:12345",
+                           .endpoint = "127.0.0.1:12345",
+                           .protocol = "tcp",
+                           .base = 0x7f1234560000ull,
+                           .size = 32u << 20};
     mc_segment_msg_t out;
     mc_errmsg_t e;
     size_t len;
@@ -278,8 +294,11 @@ Test(master_msg, small_messages_round_trip)
     char *b;
     mc_uuid_t id = mc_uuid_generate(), got;
     mc_ping_reply_t pr = {.need_remount = true, .view_version = 1795323265865ull}, pr2;
-    mc_unmount_req_t ur = {.segment_id = mc_uuid_generate(), .client_id = id, .graceful = true,
-                           .grace_ms = 2500}, ur2;
+    mc_unmount_req_t ur = {.segment_id = mc_uuid_generate(),
+                           .client_id = id,
+                           .graceful = true,
+                           .grace_ms = 2500},
+                     ur2;
     mc_remove_req_t rr;
     uint64_t v = 0;
 

@@ -43,13 +43,21 @@ Test(strutil, parse_size)
         const char *in;
         uint64_t want;
     } ok[] = {
-        {"3355443200", 3355443200ull}, {"16MB", 16ull << 20},   {"4gb", 4ull << 30},
-        {"1.5GB", 3ull << 29},         {"512k", 512ull << 10},  {"2 GiB", 2ull << 30},
-        {"64KiB", 64ull << 10},        {"80GB", 80ull << 30},   {"0", 0},
-        {"1t", 1ull << 40},            {"100b", 100},           {" 7M ", 7ull << 20},
+        {"3355443200", 3355443200ull},
+        {"16MB", 16ull << 20},
+        {"4gb", 4ull << 30},
+        {"1.5GB", 3ull << 29},
+        {"512k", 512ull << 10},
+        {"2 GiB", 2ull << 30},
+        {"64KiB", 64ull << 10},
+        {"80GB", 80ull << 30},
+        {"0", 0},
+        {"1t", 1ull << 40},
+        {"100b", 100},
+        {" 7M ", 7ull << 20},
     };
-    static const char *const bad[] = {"", "-1", "abc", "1.5", "16XB", "1e30GB", "16 MB x",
-                                      "0.1k", "GB", "99999999999999999999TB"};
+    static const char *const bad[] = {"",       "-1",      "abc",  "1.5", "16XB",
+                                      "1e30GB", "16 MB x", "0.1k", "GB",  "99999999999999999999TB"};
     uint64_t v;
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {

@@ -14,12 +14,12 @@
 
 static inline mc_uuid_t client_id(uint64_t n)
 {
-    return (mc_uuid_t){ .hi = 0xc11e47ull, .lo = n };
+    return (mc_uuid_t){.hi = 0xc11e47ull, .lo = n};
 }
 
 static inline mc_uuid_t seg_id(uint64_t n)
 {
-    return (mc_uuid_t){ .hi = 0x5e6ull, .lo = n };
+    return (mc_uuid_t){.hi = 0x5e6ull, .lo = n};
 }
 
 /* A master with a 1 s lease, 30 s discard, 600 s release, and clients that
@@ -45,15 +45,19 @@ static inline void fx_mount(mc_master_t *m, uint64_t n, uint64_t size, uint64_t 
 {
     char name[32];
     snprintf(name, sizeof(name), "seg-%llu", (unsigned long long)n);
-    mc_master_segment_spec_t sp = { .id = seg_id(n), .client_id = client_id(c), .name = name,
-                                    .endpoint = "127.0.0.1:12345", .protocol = "tcp",
-                                    .base = n << 40, .size = size };
+    mc_master_segment_spec_t sp = {.id = seg_id(n),
+                                   .client_id = client_id(c),
+                                   .name = name,
+                                   .endpoint = "127.0.0.1:12345",
+                                   .protocol = "tcp",
+                                   .base = n << 40,
+                                   .size = size};
     cr_assert_eq(mc_master_mount(m, &sp, now, NULL), MC_OK);
 }
 
 static inline mc_master_put_cfg_t fx_cfg(uint32_t replicas)
 {
-    return (mc_master_put_cfg_t){ .replica_num = replicas };
+    return (mc_master_put_cfg_t){.replica_num = replicas};
 }
 
 static inline int fx_put_start(mc_master_t *m, uint64_t c, const char *key, uint64_t size,

@@ -127,7 +127,7 @@ Test(alloc, fill_and_drain_random)
     blk_t *b = malloc(capn * sizeof(*b));
     for (int fails = 0; fails < 50 && n < capn;) {
         uint64_t sz = 1 + rnd() % (2 * MiB);
-        blk_t x = { .len = (sz + 63) & ~63ull };
+        blk_t x = {.len = (sz + 63) & ~63ull};
         if (mc_alloc_alloc(a, sz, &x.off, &x.h) == MC_OK)
             b[n++] = x;
         else
@@ -170,7 +170,7 @@ Test(alloc, fragmentation_under_churn)
     int failures = 0;
     for (int op = 0; op < 200000; op++) {
         uint64_t sz = MiB + rnd() % (31 * MiB);
-        blk_t x = { .len = (sz + 63) & ~63ull };
+        blk_t x = {.len = (sz + 63) & ~63ull};
         if (n < capn && mc_alloc_alloc(a, sz, &x.off, &x.h) == MC_OK) {
             b[n++] = x;
             continue;

@@ -21,9 +21,9 @@ Test(batch, put_cycle_per_key_results)
     fx_put(m, 1, keys[5], MiB, 0); /* already complete */
     mc_master_put_item_t *it = calloc(N + 2, sizeof(*it));
     for (int i = 0; i < N; i++)
-        it[i] = (mc_master_put_item_t){ .key = keys[i], .len = strlen(keys[i]), .size = MiB };
-    it[N] = (mc_master_put_item_t){ .key = "", .len = 0, .size = MiB };        /* bad key */
-    it[N + 1] = (mc_master_put_item_t){ .key = keys[7], .len = strlen(keys[7]), .size = MiB };
+        it[i] = (mc_master_put_item_t){.key = keys[i], .len = strlen(keys[i]), .size = MiB};
+    it[N] = (mc_master_put_item_t){.key = "", .len = 0, .size = MiB}; /* bad key */
+    it[N + 1] = (mc_master_put_item_t){.key = keys[7], .len = strlen(keys[7]), .size = MiB};
     mc_master_put_cfg_t cfg = fx_cfg(1);
     cr_assert_eq(mc_master_batch_put_start(m, client_id(1), it, N + 2, &cfg, 1), MC_OK);
     for (int i = 0; i < N; i++) {
@@ -48,8 +48,8 @@ Test(batch, put_cycle_per_key_results)
 
     mc_master_key_t *k = calloc(N + 1, sizeof(*k));
     for (int i = 0; i < N; i++)
-        k[i] = (mc_master_key_t){ keys[i], strlen(keys[i]) };
-    k[N] = (mc_master_key_t){ "missing", 7 };
+        k[i] = (mc_master_key_t){keys[i], strlen(keys[i])};
+    k[N] = (mc_master_key_t){"missing", 7};
     mc_master_replicas_t *r = calloc(N + 1, sizeof(*r));
     int *rc = calloc(N + 1, sizeof(int));
     bool *ex = calloc(N + 1, sizeof(bool));
@@ -87,7 +87,7 @@ Test(batch, revoke_and_no_space)
     fx_mount(m, 1, 10 * MiB, 1, 0);
     mc_master_put_item_t it[12];
     for (int i = 0; i < 12; i++)
-        it[i] = (mc_master_put_item_t){ .key = keys[i], .len = strlen(keys[i]), .size = MiB };
+        it[i] = (mc_master_put_item_t){.key = keys[i], .len = strlen(keys[i]), .size = MiB};
     mc_master_put_cfg_t cfg = fx_cfg(1);
     cr_assert_eq(mc_master_batch_put_start(m, client_id(1), it, 12, &cfg, 0), MC_OK);
     int ok = 0, full = 0;

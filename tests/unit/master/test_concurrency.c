@@ -14,12 +14,12 @@
 #include "mc/errors.h"
 
 #ifdef MC_STRESS_MAIN
-#define CHECK(cond)                                                               \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
             fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                              \
-        }                                                                         \
+            abort();                                                                 \
+        }                                                                            \
     } while (0)
 #else
 #include <criterion/criterion.h>
@@ -30,7 +30,7 @@
 
 static mc_uuid_t client_id(uint64_t n)
 {
-    return (mc_uuid_t){ .hi = 0xc11e47ull, .lo = n };
+    return (mc_uuid_t){.hi = 0xc11e47ull, .lo = n};
 }
 
 #define KEYS 4000
@@ -57,7 +57,7 @@ static void *work(void *arg)
 {
     worker_t *w = arg;
     uint64_t s = 0x1234567ull + (uint64_t)w->id * 7919;
-    mc_master_put_cfg_t cfg = { .replica_num = 1 + (uint32_t)(w->id % 2) };
+    mc_master_put_cfg_t cfg = {.replica_num = 1 + (uint32_t)(w->id % 2)};
     for (int op = 0; op < OPS; op++) {
         char key[32];
         uint64_t r = xs(&s);
@@ -81,20 +81,15 @@ static void *work(void *arg)
                 w->gets_ok++;
             }
             break;
-        case 5:
-            mc_master_exist(w->m, key, len, now, &e);
-            break;
-        case 6:
-            mc_master_remove(w->m, key, len, (r & 1) != 0, now);
-            break;
+        case 5: mc_master_exist(w->m, key, len, now, &e); break;
+        case 6: mc_master_remove(w->m, key, len, (r & 1) != 0, now); break;
         default: {
             mc_master_key_t ks[8];
             char kb[8][32];
             int rc[8];
             for (int i = 0; i < 8; i++) {
-                snprintf(kb[i], sizeof(kb[i]), "smoke@%llu",
-                         (unsigned long long)(xs(&s) % KEYS));
-                ks[i] = (mc_master_key_t){ kb[i], strlen(kb[i]) };
+                snprintf(kb[i], sizeof(kb[i]), "smoke@%llu", (unsigned long long)(xs(&s) % KEYS));
+                ks[i] = (mc_master_key_t){kb[i], strlen(kb[i])};
             }
             mc_master_replicas_t rs[8];
             mc_master_batch_get_replica_list(w->m, ks, 8, now, rs, rc);
@@ -108,8 +103,11 @@ static void *work(void *arg)
 static mc_master_segment_spec_t seg_spec(uint64_t s, char *name, size_t cap)
 {
     snprintf(name, cap, "seg-%llu", (unsigned long long)s);
-    return (mc_master_segment_spec_t){ .id = { 0x5e6, s + 1 }, .client_id = client_id(s),
-                                       .name = name, .base = s << 40, .size = 256 * MiB };
+    return (mc_master_segment_spec_t){.id = {0x5e6, s + 1},
+                                      .client_id = client_id(s),
+                                      .name = name,
+                                      .base = s << 40,
+                                      .size = 256 * MiB};
 }
 
 static _Atomic unsigned remounts;
@@ -157,7 +155,7 @@ static void smoke(void)
     worker_t w[THREADS + 1];
     pthread_t th[THREADS + 1];
     for (int i = 0; i <= THREADS; i++) {
-        w[i] = (worker_t){ .m = m, .id = i, .clock = &clock, .stop = &stop };
+        w[i] = (worker_t){.m = m, .id = i, .clock = &clock, .stop = &stop};
         pthread_create(&th[i], NULL, i < THREADS ? work : housekeeper, &w[i]);
     }
     uint64_t gets = 0;

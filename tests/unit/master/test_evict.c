@@ -72,7 +72,7 @@ Test(evict, soft_pinned_only_in_second_pass)
     mc_master_cfg_t c = base_cfg();
     mc_master_t *m = fx_create_cfg(&c);
     fx_mount(m, 1, 10 * MiB, 1, 0);
-    mc_master_put_cfg_t soft = { .replica_num = 1, .soft_pin = true };
+    mc_master_put_cfg_t soft = {.replica_num = 1, .soft_pin = true};
     fx_put_cfg(m, 1, "soft-old", MiB, &soft, 1);
     fx_put(m, 1, "plain-a", MiB, 2);
     fx_put(m, 1, "plain-b", MiB, 3);
@@ -98,7 +98,7 @@ Test(evict, soft_pins_kept_when_not_allowed_and_expire)
     c.soft_pin_ttl_ms = 60000;
     mc_master_t *m = fx_create_cfg(&c);
     fx_mount(m, 1, 10 * MiB, 1, 0);
-    mc_master_put_cfg_t soft = { .replica_num = 1, .soft_pin = true };
+    mc_master_put_cfg_t soft = {.replica_num = 1, .soft_pin = true};
     fx_put_cfg(m, 1, "soft", MiB, &soft, 1);
     mc_master_evict_report_t rep;
     cr_assert_eq(mc_master_evict(m, 5000, 10 * MiB, &rep), MC_OK);
@@ -115,7 +115,7 @@ Test(evict, hard_pinned_never)
     mc_master_cfg_t c = base_cfg();
     mc_master_t *m = fx_create_cfg(&c);
     fx_mount(m, 1, 10 * MiB, 1, 0);
-    mc_master_put_cfg_t hard = { .replica_num = 1, .hard_pin = true };
+    mc_master_put_cfg_t hard = {.replica_num = 1, .hard_pin = true};
     fx_put_cfg(m, 1, "hard", MiB, &hard, 1);
     fx_put(m, 1, "plain", MiB, 2);
     mc_master_evict_report_t rep;

@@ -6,8 +6,8 @@ Test(segments, mount_is_idempotent_and_checked)
 {
     mc_master_t *m = fx_create();
     uint64_t e1 = 0, e2 = 0;
-    mc_master_segment_spec_t sp = { .id = seg_id(1), .client_id = client_id(1), .name = "a",
-                                    .base = 4096, .size = 64 * MiB };
+    mc_master_segment_spec_t sp = {
+        .id = seg_id(1), .client_id = client_id(1), .name = "a", .base = 4096, .size = 64 * MiB};
     cr_assert_eq(mc_master_mount(m, &sp, 0, &e1), MC_OK);
     cr_assert_eq(mc_master_mount(m, &sp, 0, &e2), MC_OK);
     cr_assert_eq(e1, e2);
@@ -61,8 +61,8 @@ Test(segments, unmount_drops_replicas_at_once)
     fx_mount(m, 2, 64 * MiB, 1, 0);
     mc_master_put_cfg_t two = fx_cfg(2);
     fx_put_cfg(m, 1, "both", MiB, &two, 0);
-    const char *pref[] = { "seg-1" };
-    mc_master_put_cfg_t one = { .replica_num = 1, .preferred_segments = pref, .n_preferred = 1 };
+    const char *pref[] = {"seg-1"};
+    mc_master_put_cfg_t one = {.replica_num = 1, .preferred_segments = pref, .n_preferred = 1};
     fx_put_cfg(m, 1, "only1", MiB, &one, 0);
     cr_assert_eq(fx_get(m, "only1", 1, NULL), MC_OK); /* leased: goes anyway */
     cr_assert_eq(mc_master_unmount(m, seg_id(1), client_id(1)), MC_OK);
@@ -137,9 +137,9 @@ Test(liveness, expiry_drops_exactly_that_clients_replicas)
     mc_master_t *m = create_ttl_10s();
     fx_mount(m, 1, 64 * MiB, 1, 0); /* client 1 */
     fx_mount(m, 2, 64 * MiB, 2, 0); /* client 2 */
-    const char *p1[] = { "seg-1" }, *p2[] = { "seg-2" };
-    mc_master_put_cfg_t on1 = { .replica_num = 1, .preferred_segments = p1, .n_preferred = 1 };
-    mc_master_put_cfg_t on2 = { .replica_num = 1, .preferred_segments = p2, .n_preferred = 1 };
+    const char *p1[] = {"seg-1"}, *p2[] = {"seg-2"};
+    mc_master_put_cfg_t on1 = {.replica_num = 1, .preferred_segments = p1, .n_preferred = 1};
+    mc_master_put_cfg_t on2 = {.replica_num = 1, .preferred_segments = p2, .n_preferred = 1};
     mc_master_put_cfg_t both = fx_cfg(2);
     fx_put_cfg(m, 1, "on1", MiB, &on1, 0);
     fx_put_cfg(m, 2, "on2", MiB, &on2, 0);
@@ -180,8 +180,7 @@ Test(liveness, expired_writer_cannot_finish)
     fx_mount(m, 1, 64 * MiB, 1, 0);
     cr_assert_eq(fx_put_start(m, 1, "k", MiB, 0, NULL), MC_OK);
     cr_assert_eq(mc_master_tick(m, 20000, NULL), MC_OK);
-    cr_assert_eq(mc_master_put_end(m, client_id(1), "k", 1, false, 0, 20001),
-                 MC_OBJECT_NOT_FOUND);
+    cr_assert_eq(mc_master_put_end(m, client_id(1), "k", 1, false, 0, 20001), MC_OBJECT_NOT_FOUND);
     mc_master_stats_t s;
     mc_master_stats(m, &s);
     cr_assert_eq(s.objects, 0);

@@ -73,7 +73,7 @@ Test(objects, racing_put_start_one_wins)
         pthread_t th[N];
         race_t r[N];
         for (int i = 0; i < N; i++) {
-            r[i] = (race_t){ .m = m, .bar = &bar, .client = 100 + (uint64_t)i };
+            r[i] = (race_t){.m = m, .bar = &bar, .client = 100 + (uint64_t)i};
             pthread_create(&th[i], NULL, race_put, &r[i]);
         }
         int won = -1, lost = 0;
@@ -123,13 +123,10 @@ Test(objects, invalid_input)
     fx_mount(m, 1, 64 * MiB, 1, 0);
     mc_master_put_cfg_t cfg = fx_cfg(1);
     cr_assert_eq(mc_master_put_start(m, client_id(1), "", 0, 1, &cfg, 0, NULL), MC_INVALID_KEY);
-    cr_assert_eq(mc_master_put_start(m, client_id(1), "a\0b", 3, 1, &cfg, 0, NULL),
-                 MC_INVALID_KEY);
-    cr_assert_eq(mc_master_put_start(m, client_id(1), "k", 1, 0, &cfg, 0, NULL),
-                 MC_INVALID_PARAMS);
+    cr_assert_eq(mc_master_put_start(m, client_id(1), "a\0b", 3, 1, &cfg, 0, NULL), MC_INVALID_KEY);
+    cr_assert_eq(mc_master_put_start(m, client_id(1), "k", 1, 0, &cfg, 0, NULL), MC_INVALID_PARAMS);
     cfg.replica_num = 0;
-    cr_assert_eq(mc_master_put_start(m, client_id(1), "k", 1, 1, &cfg, 0, NULL),
-                 MC_INVALID_PARAMS);
+    cr_assert_eq(mc_master_put_start(m, client_id(1), "k", 1, 1, &cfg, 0, NULL), MC_INVALID_PARAMS);
     cr_assert_eq(fx_get(m, "", 0, NULL), MC_INVALID_KEY);
     cr_assert_eq(fx_get(m, "missing", 0, NULL), MC_OBJECT_NOT_FOUND);
     mc_master_destroy(m);
@@ -311,8 +308,8 @@ Test(objects, preferred_segment_first)
     mc_master_t *m = fx_create();
     for (uint64_t s = 1; s <= 4; s++)
         fx_mount(m, s, 64 * MiB, s, 0);
-    const char *pref[] = { "seg-3" };
-    mc_master_put_cfg_t cfg = { .replica_num = 1, .preferred_segments = pref, .n_preferred = 1 };
+    const char *pref[] = {"seg-3"};
+    mc_master_put_cfg_t cfg = {.replica_num = 1, .preferred_segments = pref, .n_preferred = 1};
     for (int i = 0; i < 10; i++) {
         char key[16];
         mc_master_replicas_t r;
@@ -363,7 +360,7 @@ Test(objects, query_grants_no_lease)
 {
     mc_master_t *m = fx_create();
     fx_mount(m, 1, 64 * MiB, 1, 0);
-    mc_master_put_cfg_t cfg = { .replica_num = 1, .hard_pin = true };
+    mc_master_put_cfg_t cfg = {.replica_num = 1, .hard_pin = true};
     fx_put_cfg(m, 7, "k", MiB, &cfg, 5);
     mc_master_obj_info_t info;
     cr_assert_eq(mc_master_query(m, "k", 1, 6, &info), MC_OK);

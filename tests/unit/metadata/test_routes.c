@@ -33,11 +33,10 @@ static void teardown(void)
 }
 
 /* One in-memory request; the reply lands in *r (caller cleans up). */
-static void call(const char *method, const char *target, const char *body,
-                 mc_http_captured_t *r)
+static void call(const char *method, const char *target, const char *body, mc_http_captured_t *r)
 {
-    mc_http_inject_t in = {.method = method, .target = target, .body = body,
-                           .len = body ? strlen(body) : 0};
+    mc_http_inject_t in = {
+        .method = method, .target = target, .body = body, .len = body ? strlen(body) : 0};
     cr_assert_eq(mc_http_server_inject(srv, &in, r), MC_OK, "%s %s", method, target);
 }
 

@@ -46,8 +46,8 @@ static void expect_stats(uint64_t keys, uint64_t kbytes, uint64_t vbytes)
     metadata_store_stats(st, &s);
     cr_expect_eq(s.keys, keys, "keys %llu != %llu", (unsigned long long)s.keys,
                  (unsigned long long)keys);
-    cr_expect_eq(s.key_bytes, kbytes, "key bytes %llu != %llu",
-                 (unsigned long long)s.key_bytes, (unsigned long long)kbytes);
+    cr_expect_eq(s.key_bytes, kbytes, "key bytes %llu != %llu", (unsigned long long)s.key_bytes,
+                 (unsigned long long)kbytes);
     cr_expect_eq(s.value_bytes, vbytes, "value bytes %llu != %llu",
                  (unsigned long long)s.value_bytes, (unsigned long long)vbytes);
 }

@@ -95,8 +95,11 @@ static int put_start(fake_master_t *fm, const char *key, size_t len, uint64_t si
                                          : (j < (uint32_t)fm->nseg ? &fm->segs[j] : NULL);
         if (!s || s->size - s->next < size)
             return MC_NO_AVAILABLE_HANDLE;
-        o->rep[j] = (mc_replica_t){.segment = s->name, .endpoint = "fake:0", .epoch = s->epoch,
-                                   .offset = s->next, .size = size};
+        o->rep[j] = (mc_replica_t){.segment = s->name,
+                                   .endpoint = "fake:0",
+                                   .epoch = s->epoch,
+                                   .offset = s->next,
+                                   .size = size};
         s->next += (size + 63) & ~(uint64_t)63;
     }
     memcpy(o->key, key, len);
@@ -109,8 +112,8 @@ static int put_start(fake_master_t *fm, const char *key, size_t len, uint64_t si
     return MC_OK;
 }
 
-static int one_key(fake_master_t *fm, store_master_call_t call, const mc_keys_req_t *req,
-                   size_t i, mc_key_result_t *r)
+static int one_key(fake_master_t *fm, store_master_call_t call, const mc_keys_req_t *req, size_t i,
+                   mc_key_result_t *r)
 {
     fake_obj_t *o = obj_find(fm, req->keys[i], req->key_lens[i]);
     bool done = o && o->state == FAKE_COMPLETE;
@@ -137,9 +140,7 @@ static int one_key(fake_master_t *fm, store_master_call_t call, const mc_keys_re
         r->n = o->n;
         memcpy(r->rep, o->rep, sizeof(o->rep));
         return MC_OK;
-    case STORE_M_EXIST:
-        r->exists = done;
-        return MC_OK;
+    case STORE_M_EXIST: r->exists = done; return MC_OK;
     case STORE_M_GET_SIZE:
         if (!done)
             return MC_OBJECT_NOT_FOUND;
@@ -150,14 +151,12 @@ static int one_key(fake_master_t *fm, store_master_call_t call, const mc_keys_re
             return MC_OBJECT_NOT_FOUND;
         o->state = FAKE_FREE;
         return MC_OK;
-    case STORE_M_CALLS:
-        break;
+    case STORE_M_CALLS: break;
     }
     return MC_INVALID_PARAMS;
 }
 
-static int fm_keys(void *ctx, store_master_call_t call, const mc_keys_req_t *req,
-                   mc_results_t *out)
+static int fm_keys(void *ctx, store_master_call_t call, const mc_keys_req_t *req, mc_results_t *out)
 {
     fake_master_t *fm = ctx;
     int rc;

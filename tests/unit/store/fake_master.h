@@ -44,9 +44,9 @@ struct fake_master {
     const char *put_segs[MC_MAX_REPLICAS];
     uint32_t n_put_segs;
     const char *odd_key, *odd_seg; /* except key odd_key: all its replicas on odd_seg */
-    uint64_t lease_ms;            /* what get_replicas grants; default 5000 */
-    bool down;                    /* every call answers MC_RPC_FAIL (fake_master_set_down) */
-    int fail_code[STORE_M_CALLS]; /* != 0: that call answers this whole-request error */
+    uint64_t lease_ms;             /* what get_replicas grants; default 5000 */
+    bool down;                     /* every call answers MC_RPC_FAIL (fake_master_set_down) */
+    int fail_code[STORE_M_CALLS];  /* != 0: that call answers this whole-request error */
     fake_hook_fn hook;
     void *hook_arg;
     unsigned calls[STORE_M_CALLS]; /* keys calls answered (or failed), by kind */

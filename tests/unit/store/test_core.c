@@ -101,7 +101,7 @@ Test(store_put_plan, errors_pass_through_without_revoke)
 Test(store_put_plan, one_copy_per_replica_then_end)
 {
     mc_replica_t reps[2] = {{.segment = "me:1", .epoch = 3, .offset = 0, .size = 10},
-                           {.segment = "x:9", .epoch = 7, .offset = 40, .size = 10}};
+                            {.segment = "x:9", .epoch = 7, .offset = 40, .size = 10}};
     store_copy_t copies[8];
     size_t nc = 0;
     store_put_key_t k;
@@ -122,7 +122,7 @@ Test(store_put_plan, one_copy_per_replica_then_end)
 Test(store_put_plan, a_failed_copy_revokes)
 {
     mc_replica_t reps[2] = {{.segment = "a:1", .epoch = 1, .offset = 0, .size = 10},
-                           {.segment = "b:1", .epoch = 1, .offset = 0, .size = 10}};
+                            {.segment = "b:1", .epoch = 1, .offset = 0, .size = 10}};
     store_copy_t copies[8];
     size_t nc = 0;
     store_put_key_t k;
@@ -154,7 +154,7 @@ Test(store_put_plan, bad_replicas_fail_the_key_and_plan_nothing)
 Test(store_put_plan, capacity_is_respected)
 {
     mc_replica_t reps[2] = {{.segment = "a:1", .epoch = 1, .offset = 0, .size = 10},
-                           {.segment = "b:1", .epoch = 1, .offset = 0, .size = 10}};
+                            {.segment = "b:1", .epoch = 1, .offset = 0, .size = 10}};
     store_copy_t copies[3];
     size_t nc = 2;
     store_put_key_t k;

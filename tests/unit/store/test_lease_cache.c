@@ -29,7 +29,8 @@ Test(lease_cache, hit_until_the_lease_ends)
 Test(lease_cache, colliding_keys_never_mix)
 {
     store_lease_cache_t *c = store_lease_cache_create(1); /* one slot: every key collides */
-    store_lease_entry_t a = {.offset = 1, .deadline_ms = 100}, b = {.offset = 2, .deadline_ms = 100};
+    store_lease_entry_t a = {.offset = 1, .deadline_ms = 100},
+                        b = {.offset = 2, .deadline_ms = 100};
     store_lease_entry_t got;
     char big[STORE_LEASE_KEY_MAX + 1];
     store_lease_cache_put(c, "a", 1, &a);
@@ -49,8 +50,7 @@ static void *churn(void *arg)
     store_lease_cache_t *c = arg;
     char key[32];
     for (int i = 0; i < 20000; i++) {
-        store_lease_entry_t e = {.offset = (uint64_t)i, .size = (uint64_t)i, .deadline_ms = 1},
-                            got;
+        store_lease_entry_t e = {.offset = (uint64_t)i, .size = (uint64_t)i, .deadline_ms = 1}, got;
         int n = snprintf(key, sizeof(key), "key-%d", i % 500);
         store_lease_cache_put(c, key, (size_t)n, &e);
         if (store_lease_cache_get(c, key, (size_t)n, 0, &got) && got.offset != got.size)

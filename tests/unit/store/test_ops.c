@@ -143,7 +143,8 @@ Test(store_ops, put_writes_every_replica_then_ends)
     cr_assert_not_null(o);
     cr_expect_eq(o->state, FAKE_COMPLETE, "put_end reached the master");
     cr_assert_eq(o->n, 2);
-    cr_expect(memcmp((char *)svc->seg.base + o->rep[0].offset, val, sizeof(val)) == 0, "local copy");
+    cr_expect(memcmp((char *)svc->seg.base + o->rep[0].offset, val, sizeof(val)) == 0,
+              "local copy");
     cr_expect(memcmp(remote[0] + o->rep[1].offset, val, sizeof(val)) == 0, "remote copy");
     cr_expect_eq(fm.calls[STORE_M_PUT_START], 1);
     cr_expect_eq(fm.calls[STORE_M_PUT_END], 1);

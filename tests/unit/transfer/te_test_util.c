@@ -44,8 +44,10 @@ void *tu_alloc(size_t len, uint32_t seed)
 
 mc_te_t *tu_engine(unsigned conns, uint32_t timeout_ms, int crc)
 {
-    mc_te_opts_t o = {.local_name = "127.0.0.1:0", .tcp_conns = conns,
-                      .request_timeout_ms = timeout_ms, .connect_timeout_ms = 1000,
+    mc_te_opts_t o = {.local_name = "127.0.0.1:0",
+                      .tcp_conns = conns,
+                      .request_timeout_ms = timeout_ms,
+                      .connect_timeout_ms = 1000,
                       .crc = crc != 0};
     mc_te_t *te = NULL;
     return mc_te_create(&o, &te, NULL) == MC_OK ? te : NULL;
@@ -78,8 +80,7 @@ static int write_full(int fd, const void *buf, size_t len)
 }
 
 /* Child: serves the segment; commands on ctl: 'v' off len seed -> 1 byte result. */
-static void peer_main(int ctl, const char *name, size_t len, uint32_t seed,
-                      const char *local_name)
+static void peer_main(int ctl, const char *name, size_t len, uint32_t seed, const char *local_name)
 {
     mc_te_opts_t o = {.local_name = local_name, .request_timeout_ms = 3000};
     mc_te_t *te = NULL;
@@ -107,7 +108,8 @@ static void peer_main(int ctl, const char *name, size_t len, uint32_t seed,
             break;
         c = cmd[0] + cmd[1] <= len &&
                     tu_check(seg + cmd[0], cmd[1], (uint32_t)cmd[2], cmd[0]) == cmd[1]
-                ? 0 : 1;
+                ? 0
+                : 1;
         if (write_full(ctl, &c, 1) != 0)
             break;
     }
@@ -148,8 +150,7 @@ int tu_peer_fork(tu_peer_t *p)
     return 0;
 }
 
-int tu_peer_go(tu_peer_t *p, const char *name, size_t len, uint32_t seed,
-               const char *local_name)
+int tu_peer_go(tu_peer_t *p, const char *name, size_t len, uint32_t seed, const char *local_name)
 {
     peer_params_t pp;
     uint64_t dlen;
@@ -171,8 +172,7 @@ int tu_peer_go(tu_peer_t *p, const char *name, size_t len, uint32_t seed,
     return 0;
 }
 
-int tu_peer_start(tu_peer_t *p, const char *name, size_t len, uint32_t seed,
-                  const char *local_name)
+int tu_peer_start(tu_peer_t *p, const char *name, size_t len, uint32_t seed, const char *local_name)
 {
     return tu_peer_fork(p) == 0 ? tu_peer_go(p, name, len, seed, local_name) : -1;
 }

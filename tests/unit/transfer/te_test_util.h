@@ -31,8 +31,7 @@ int tu_peer_start(tu_peer_t *p, const char *name, size_t len, uint32_t seed,
 /* The same in two steps: fork while this process has no threads yet (a fork
  * of a threaded process may inherit a held allocator lock), start later. */
 int tu_peer_fork(tu_peer_t *p);
-int tu_peer_go(tu_peer_t *p, const char *name, size_t len, uint32_t seed,
-               const char *local_name);
+int tu_peer_go(tu_peer_t *p, const char *name, size_t len, uint32_t seed, const char *local_name);
 /* Asks the peer to check its segment [off, off+len) against seed; 0 = match. */
 int tu_peer_verify(tu_peer_t *p, uint64_t off, uint64_t len, uint32_t seed);
 /* Stops the peer cleanly (or reaps it if it was killed); returns its exit status. */

@@ -92,7 +92,8 @@ static void stop_server(void)
 
 static int raw_connect(void)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(srv_port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(srv_port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct timeval tv = {.tv_sec = 3};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -174,8 +175,8 @@ Test(te_faults, bad_magic_closes, .init = start_server, .fini = stop_server)
 
 Test(te_faults, bad_version_and_flags, .init = start_server, .fini = stop_server)
 {
-    mc_tcp_req_t q = {.version = 9, .opcode = MC_TCP_OP_READ, .id = 1, .seg_id = 1,
-                      .epoch = 3, .length = 16};
+    mc_tcp_req_t q = {
+        .version = 9, .opcode = MC_TCP_OP_READ, .id = 1, .seg_id = 1, .epoch = 3, .length = 16};
     mc_tcp_resp_t r;
     int fd = raw_connect();
 
@@ -194,8 +195,12 @@ Test(te_faults, bad_version_and_flags, .init = start_server, .fini = stop_server
 
 Test(te_faults, oversize_length_closes, .init = start_server, .fini = stop_server)
 {
-    mc_tcp_req_t q = {.version = MC_TCP_VERSION, .opcode = MC_TCP_OP_WRITE, .id = 2,
-                      .seg_id = 1, .epoch = 3, .length = (uint64_t)MC_TCP_MAX_FRAME + 1};
+    mc_tcp_req_t q = {.version = MC_TCP_VERSION,
+                      .opcode = MC_TCP_OP_WRITE,
+                      .id = 2,
+                      .seg_id = 1,
+                      .epoch = 3,
+                      .length = (uint64_t)MC_TCP_MAX_FRAME + 1};
     mc_tcp_resp_t r;
     int fd = raw_connect();
 
@@ -216,8 +221,13 @@ Test(te_faults, oversize_length_closes, .init = start_server, .fini = stop_serve
 Test(te_faults, out_of_range_offset_refused, .init = start_server, .fini = stop_server)
 {
     uint8_t payload[100];
-    mc_tcp_req_t q = {.version = MC_TCP_VERSION, .opcode = MC_TCP_OP_READ, .id = 3,
-                      .seg_id = 1, .epoch = 3, .offset = (1 << 20) - 10, .length = 11};
+    mc_tcp_req_t q = {.version = MC_TCP_VERSION,
+                      .opcode = MC_TCP_OP_READ,
+                      .id = 3,
+                      .seg_id = 1,
+                      .epoch = 3,
+                      .offset = (1 << 20) - 10,
+                      .length = 11};
     mc_tcp_resp_t r;
     int fd = raw_connect();
 
@@ -249,8 +259,13 @@ Test(te_faults, out_of_range_offset_refused, .init = start_server, .fini = stop_
 Test(te_faults, wrong_epoch_refused, .init = start_server, .fini = stop_server)
 {
     uint8_t payload[4096];
-    mc_tcp_req_t q = {.version = MC_TCP_VERSION, .opcode = MC_TCP_OP_WRITE, .id = 4,
-                      .seg_id = 1, .epoch = 2, .offset = 0, .length = sizeof payload};
+    mc_tcp_req_t q = {.version = MC_TCP_VERSION,
+                      .opcode = MC_TCP_OP_WRITE,
+                      .id = 4,
+                      .seg_id = 1,
+                      .epoch = 2,
+                      .offset = 0,
+                      .length = sizeof payload};
     mc_tcp_resp_t r;
     int fd = raw_connect();
 
@@ -273,11 +288,14 @@ Test(te_faults, wrong_epoch_refused, .init = start_server, .fini = stop_server)
     server_still_serves();
 }
 
-Test(te_faults, truncated_frame_dropped_within_deadline, .init = start_server,
-     .fini = stop_server)
+Test(te_faults, truncated_frame_dropped_within_deadline, .init = start_server, .fini = stop_server)
 {
-    mc_tcp_req_t q = {.version = MC_TCP_VERSION, .opcode = MC_TCP_OP_WRITE, .id = 5,
-                      .seg_id = 1, .epoch = 3, .length = 8192};
+    mc_tcp_req_t q = {.version = MC_TCP_VERSION,
+                      .opcode = MC_TCP_OP_WRITE,
+                      .id = 5,
+                      .seg_id = 1,
+                      .epoch = 3,
+                      .length = 8192};
     uint8_t half[100] = {0};
     int fd = raw_connect(), fd2 = raw_connect();
     uint64_t t0 = mc_now_ms();
@@ -315,7 +333,9 @@ Test(te_faults, control_frame_without_its_backend, .init = start_server, .fini =
 {
     int fd = raw_connect();
     uint8_t body[64];
-    mc_tcp_req_t q = {.version = MC_TCP_VERSION, .opcode = MC_TCP_OP_RDMA_CONNECT, .id = 6,
+    mc_tcp_req_t q = {.version = MC_TCP_VERSION,
+                      .opcode = MC_TCP_OP_RDMA_CONNECT,
+                      .id = 6,
                       .length = sizeof body};
     mc_tcp_resp_t r;
 

@@ -77,8 +77,8 @@ static void start_meta(void)
     http = mc_http_client_create(&ho);
     while (mc_now_ms() < end) { /* readiness probe */
         mc_http_result_t r;
-        int ok = mc_http_request(http, "GET", health, NULL, 0, NULL, &r) == MC_OK &&
-                 r.status == 200;
+        int ok =
+            mc_http_request(http, "GET", health, NULL, 0, NULL, &r) == MC_OK && r.status == 200;
         mc_http_result_cleanup(&r);
         if (ok)
             return;
@@ -103,8 +103,10 @@ Test(te_meta, publish_open_republish_refresh, .init = start_meta, .fini = stop_m
 #ifndef MC_METADATA_BIN
     cr_skip_test("mooncake_http_metadata_server is not built");
 #else
-    mc_te_opts_t o = {.local_name = "127.0.0.1:0", .metadata_url = meta_url,
-                      .request_timeout_ms = 2000, .republish_ms = 100};
+    mc_te_opts_t o = {.local_name = "127.0.0.1:0",
+                      .metadata_url = meta_url,
+                      .request_timeout_ms = 2000,
+                      .republish_ms = 100};
     mc_te_t *srv = NULL, *cli = NULL;
     mc_te_segment_t *h, *h2;
     uint8_t *seg = tu_alloc(1 << 20, 5), buf[8192];
@@ -139,8 +141,7 @@ Test(te_meta, publish_open_republish_refresh, .init = start_meta, .fini = stop_m
     /* Remount: the old epoch is refused, the failure marks the handle stale
      * and the next open fetches the new descriptor. */
     cr_assert_eq(mc_te_set_epoch(srv, "node-a", 2), MC_OK);
-    cr_assert_eq(mc_te_transfer_sync(cli, MC_TE_WRITE, buf, h, 0, sizeof buf),
-                 MC_INVALID_VERSION);
+    cr_assert_eq(mc_te_transfer_sync(cli, MC_TE_WRITE, buf, h, 0, sizeof buf), MC_INVALID_VERSION);
     cr_assert_eq(mc_te_open_segment(cli, "node-a", &h2), MC_OK);
     cr_assert_eq(h2, h);
     cr_assert_eq(mc_te_segment_epoch(h), 2);
@@ -159,8 +160,10 @@ Test(te_meta, publish_open_republish_refresh, .init = start_meta, .fini = stop_m
 
 Test(te_meta, unreachable_metadata_server, .timeout = 20)
 {
-    mc_te_opts_t o = {.local_name = "127.0.0.1:0", .connect_timeout_ms = 300,
-                      .request_timeout_ms = 1000, .republish_ms = UINT32_MAX};
+    mc_te_opts_t o = {.local_name = "127.0.0.1:0",
+                      .connect_timeout_ms = 300,
+                      .request_timeout_ms = 1000,
+                      .republish_ms = UINT32_MAX};
     char url[64];
     mc_te_t *te = NULL;
     mc_te_segment_t *h;

@@ -19,16 +19,14 @@ static void read_check(mc_te_t *te, mc_te_segment_t *h, uint8_t *buf, uint64_t o
 {
     memset(buf, 0, len);
     cr_assert_eq(mc_te_transfer_sync(te, MC_TE_READ, buf, h, off, len), MC_OK, "read %zu", len);
-    cr_assert_eq(tu_check(buf, len, 5, off), len, "read %zu at %llu", len,
-                 (unsigned long long)off);
+    cr_assert_eq(tu_check(buf, len, 5, off), len, "read %zu at %llu", len, (unsigned long long)off);
 }
 
-static void write_check(mc_te_t *te, tu_peer_t *p, mc_te_segment_t *h, uint8_t *buf,
-                        uint64_t off, size_t len)
+static void write_check(mc_te_t *te, tu_peer_t *p, mc_te_segment_t *h, uint8_t *buf, uint64_t off,
+                        size_t len)
 {
     tu_fill(buf, len, 9, off);
-    cr_assert_eq(mc_te_transfer_sync(te, MC_TE_WRITE, buf, h, off, len), MC_OK, "write %zu",
-                 len);
+    cr_assert_eq(mc_te_transfer_sync(te, MC_TE_WRITE, buf, h, off, len), MC_OK, "write %zu", len);
     cr_assert_eq(tu_peer_verify(p, off, len, 9), 0, "peer sees write %zu", len);
 }
 
@@ -70,8 +68,11 @@ Test(te_proc, batch_512_two_processes)
     cr_assert_eq(mc_te_open_segment_desc(te, p.desc, p.desc_len, &h), MC_OK);
     cr_assert_eq(mc_te_batch_create(te, n, &b), MC_OK);
     for (size_t i = 0; i < n; i++) {
-        q[i] = (mc_te_request_t){.opcode = MC_TE_READ, .local = buf + i * blk, .seg = h,
-                                 .offset = (n - 1 - i) * blk, .length = blk};
+        q[i] = (mc_te_request_t){.opcode = MC_TE_READ,
+                                 .local = buf + i * blk,
+                                 .seg = h,
+                                 .offset = (n - 1 - i) * blk,
+                                 .length = blk};
     }
     cr_assert_eq(mc_te_submit(b, q, n), MC_OK);
     cr_assert_eq(mc_te_wait(b, 10000), MC_OK);

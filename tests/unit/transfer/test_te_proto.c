@@ -18,9 +18,16 @@
 
 Test(tcp_proto, request_roundtrip_and_checks)
 {
-    mc_tcp_req_t q = {.version = MC_TCP_VERSION, .opcode = MC_TCP_OP_WRITE, .flags = 1,
-                      .id = 0x0102030405060708ull, .seg_id = 9, .crc = 0xdeadbeef,
-                      .epoch = 77, .offset = 1ull << 40, .length = MC_TCP_MAX_FRAME}, d;
+    mc_tcp_req_t q = {.version = MC_TCP_VERSION,
+                      .opcode = MC_TCP_OP_WRITE,
+                      .flags = 1,
+                      .id = 0x0102030405060708ull,
+                      .seg_id = 9,
+                      .crc = 0xdeadbeef,
+                      .epoch = 77,
+                      .offset = 1ull << 40,
+                      .length = MC_TCP_MAX_FRAME},
+                 d;
     uint8_t b[MC_TCP_REQ_SIZE];
 
     mc_tcp_req_encode(&q, b);
@@ -29,9 +36,10 @@ Test(tcp_proto, request_roundtrip_and_checks)
     cr_assert_eq(b[8], 0x08, "little-endian id");
     cr_assert_eq(mc_tcp_req_decode(b, &d), MC_OK);
     cr_assert(d.version == q.version && d.opcode == q.opcode && d.flags == q.flags &&
-              d.id == q.id && d.seg_id == q.seg_id && d.crc == q.crc && d.epoch == q.epoch &&
-              d.offset == q.offset && d.length == q.length, "id %llx crc %x epoch %llu",
-              (unsigned long long)d.id, d.crc, (unsigned long long)d.epoch);
+                  d.id == q.id && d.seg_id == q.seg_id && d.crc == q.crc && d.epoch == q.epoch &&
+                  d.offset == q.offset && d.length == q.length,
+              "id %llx crc %x epoch %llu", (unsigned long long)d.id, d.crc,
+              (unsigned long long)d.epoch);
     cr_assert_eq(mc_tcp_req_payload_len(&d), MC_TCP_MAX_FRAME);
     q.length++;
     mc_tcp_req_encode(&q, b);
@@ -62,8 +70,12 @@ Test(tcp_proto, request_roundtrip_and_checks)
 
 Test(tcp_proto, response_checks)
 {
-    mc_tcp_resp_t r = {.version = MC_TCP_VERSION, .opcode = MC_TCP_OP_READ, .id = 5,
-                       .status = MC_OK, .length = 4096}, d;
+    mc_tcp_resp_t r = {.version = MC_TCP_VERSION,
+                       .opcode = MC_TCP_OP_READ,
+                       .id = 5,
+                       .status = MC_OK,
+                       .length = 4096},
+                  d;
     uint8_t b[MC_TCP_RESP_SIZE];
 
     mc_tcp_resp_encode(&r, b);
@@ -93,9 +105,11 @@ Test(tcp_proto, response_checks)
 
 Test(rdma_proto, connect_roundtrip_and_garbage)
 {
-    mc_rdma_connect_t m = {.endpoint = "10.0.0.1:12345", .local_dev = "mlx5_0",
+    mc_rdma_connect_t m = {.endpoint = "10.0.0.1:12345",
+                           .local_dev = "mlx5_0",
                            .remote_dev = "mlx5_1",
-                           .qp = {.qpn = 0x123456, .psn = 0xabcdef, .lid = 7, .mtu = 5}}, d;
+                           .qp = {.qpn = 0x123456, .psn = 0xabcdef, .lid = 7, .mtu = 5}},
+                      d;
     uint8_t b[512];
     size_t len;
 
@@ -153,9 +167,16 @@ Test(rdma_proto, plan_spreads_slices)
 
 Test(segment_desc, roundtrip_with_rdma_fields)
 {
-    te_seg_desc_t d = {.name = "node1:12345", .endpoint = "127.0.0.1:12345", .seg_id = 3,
-                       .epoch = 9, .length = 1ull << 33, .tcp = true, .rdma = true,
-                       .rdma_addr = 0x7f0000001000ull, .n_devices = 2}, e;
+    te_seg_desc_t d = {.name = "node1:12345",
+                       .endpoint = "127.0.0.1:12345",
+                       .seg_id = 3,
+                       .epoch = 9,
+                       .length = 1ull << 33,
+                       .tcp = true,
+                       .rdma = true,
+                       .rdma_addr = 0x7f0000001000ull,
+                       .n_devices = 2},
+                  e;
     char *json;
     size_t len;
 
@@ -188,18 +209,29 @@ Test(segment_desc, rejects_bad_descriptors)
         "",
         "[]",
         "{\"name\":\"a\"}",
-        "{\"name\":\"a\",\"endpoint\":\"nohost\",\"segment_id\":1,\"epoch\":1,\"length\":1,\"protocols\":[\"tcp\"]}",
-        "{\"name\":\"a\",\"endpoint\":\"h:0\",\"segment_id\":1,\"epoch\":1,\"length\":1,\"protocols\":[\"tcp\"]}",
-        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":0,\"epoch\":1,\"length\":1,\"protocols\":[\"tcp\"]}",
-        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":0,\"length\":1,\"protocols\":[\"tcp\"]}",
-        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":-1,\"protocols\":[\"tcp\"]}",
-        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,\"protocols\":[\"udp\"]}",
-        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,\"protocols\":[\"tcp\\u0000x\"]}",
-        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,\"protocols\":[\"rdma\"]}",
-        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,\"protocols\":[\"rdma\"],"
+        "{\"name\":\"a\",\"endpoint\":\"nohost\",\"segment_id\":1,\"epoch\":1,\"length\":1,"
+        "\"protocols\":[\"tcp\"]}",
+        "{\"name\":\"a\",\"endpoint\":\"h:0\",\"segment_id\":1,\"epoch\":1,\"length\":1,"
+        "\"protocols\":[\"tcp\"]}",
+        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":0,\"epoch\":1,\"length\":1,"
+        "\"protocols\":[\"tcp\"]}",
+        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":0,\"length\":1,"
+        "\"protocols\":[\"tcp\"]}",
+        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":-1,"
+        "\"protocols\":[\"tcp\"]}",
+        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,"
+        "\"protocols\":[\"udp\"]}",
+        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,"
+        "\"protocols\":[\"tcp\\u0000x\"]}",
+        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,"
+        "\"protocols\":[\"rdma\"]}",
+        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,"
+        "\"protocols\":[\"rdma\"],"
         "\"rdma\":{\"addr\":1,\"devices\":[{\"name\":\"m\",\"gid\":\"zz\",\"lid\":1,\"rkey\":1}]}}",
-        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,\"protocols\":[\"rdma\"],"
-        "\"rdma\":{\"addr\":1,\"devices\":[{\"name\":\"m\",\"gid\":\"0:0:0:0:0:0:0:0\",\"lid\":70000,\"rkey\":1}]}}",
+        "{\"name\":\"a\",\"endpoint\":\"h:1\",\"segment_id\":1,\"epoch\":1,\"length\":1,"
+        "\"protocols\":[\"rdma\"],"
+        "\"rdma\":{\"addr\":1,\"devices\":[{\"name\":\"m\",\"gid\":\"0:0:0:0:0:0:0:0\",\"lid\":"
+        "70000,\"rkey\":1}]}}",
     };
 
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
@@ -263,8 +295,8 @@ Test(rdma_device, loopback_read_write)
 
 Test(rdma_device, named_device_missing)
 {
-    mc_te_opts_t o = {.local_name = "127.0.0.1:0", .protocols = "rdma",
-                      .rdma_devices = "no_such_dev0"};
+    mc_te_opts_t o = {
+        .local_name = "127.0.0.1:0", .protocols = "rdma", .rdma_devices = "no_such_dev0"};
     mc_te_t *te = NULL;
     mc_errmsg_t err = {""};
 

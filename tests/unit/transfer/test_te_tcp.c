@@ -143,8 +143,8 @@ Test(te_tcp, epoch_mismatch_refused)
     uint8_t buf[4096];
     char *desc;
     size_t dlen;
-    mc_te_request_t q = {.opcode = MC_TE_WRITE, .local = buf, .offset = 0,
-                         .length = sizeof buf, .epoch = 5};
+    mc_te_request_t q = {
+        .opcode = MC_TE_WRITE, .local = buf, .offset = 0, .length = sizeof buf, .epoch = 5};
     mc_te_batch_t *b;
 
     setup_pair(1 << 20, 2, 0);
@@ -286,8 +286,8 @@ Test(te_backends, table_dispatch)
     cr_assert_str_eq(b->name, "tcp", "rdma is not running here");
     d.tcp = false;
     cr_assert_eq(te_backend_for(te, &d, &b, &st), MC_INVALID_PARAMS);
-    cr_assert_eq(te_control(te, MC_TCP_OP_RDMA_CONNECT, in, sizeof in, out, sizeof out,
-                            &out_len), MC_INVALID_PARAMS);
+    cr_assert_eq(te_control(te, MC_TCP_OP_RDMA_CONNECT, in, sizeof in, out, sizeof out, &out_len),
+                 MC_INVALID_PARAMS);
     cr_assert_eq(out_len, 0);
     cr_assert_eq(te_control(te, 0, in, sizeof in, out, sizeof out, &out_len), MC_INVALID_PARAMS);
     cr_assert_eq(te_control(te, MC_TCP_OP_READ, in, sizeof in, out, sizeof out, &out_len),

@@ -68,7 +68,8 @@ static void setup(void)
 {
     mc_errmsg_t err = {""};
 
-    srv = mc_http_server_create(&(mc_http_server_opts_t){.port = 0, .threads = 4, .max_body = 1024});
+    srv =
+        mc_http_server_create(&(mc_http_server_opts_t){.port = 0, .threads = 4, .max_body = 1024});
     cr_assert_not_null(srv);
     cr_assert_eq(mc_http_server_route(srv, "PUT", "/echo", 0, h_echo, NULL), MC_OK);
     cr_assert_eq(mc_http_server_route(srv, "POST", "/big", 4 << 20, h_echo, NULL), MC_OK);
@@ -285,8 +286,8 @@ Test(http, concurrent_clients_share_pool)
 
 Test(http, client_timeout_is_bounded)
 {
-    mc_http_client_t *fast = mc_http_client_create(
-        &(mc_http_client_opts_t){.timeout_ms = 300, .retries = 0});
+    mc_http_client_t *fast =
+        mc_http_client_create(&(mc_http_client_opts_t){.timeout_ms = 300, .retries = 0});
     char url[128];
     mc_http_result_t r;
     uint64_t t0 = mc_now_ms();
@@ -300,8 +301,8 @@ Test(http, client_timeout_is_bounded)
 
 Test(http, response_cap)
 {
-    mc_http_client_t *small = mc_http_client_create(
-        &(mc_http_client_opts_t){.max_response = 100, .retries = 0});
+    mc_http_client_t *small =
+        mc_http_client_create(&(mc_http_client_opts_t){.max_response = 100, .retries = 0});
     char url[128], body[500] = {0};
     mc_http_result_t r;
     snprintf(url, sizeof(url), "%s/echo", base);

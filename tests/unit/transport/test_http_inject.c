@@ -73,8 +73,11 @@ static mc_http_captured_t run(const char *method, const char *target, const char
                               const char *const *headers)
 {
     mc_http_captured_t r;
-    mc_http_inject_t in = {.method = method, .target = target, .headers = headers,
-                           .body = body, .len = body ? strlen(body) : 0};
+    mc_http_inject_t in = {.method = method,
+                           .target = target,
+                           .headers = headers,
+                           .body = body,
+                           .len = body ? strlen(body) : 0};
     cr_assert_eq(mc_http_server_inject(srv, &in, &r), MC_OK);
     return r;
 }

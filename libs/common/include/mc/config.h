@@ -27,7 +27,7 @@ typedef enum mc_opt_type {
 } mc_opt_type_t;
 
 typedef struct mc_opt {
-    const char *name;    /* flag and JSON key, without dashes */
+    const char *name; /* flag and JSON key, without dashes */
     mc_opt_type_t type;
     size_t offset;       /* offsetof the field in the config struct */
     size_t size;         /* sizeof the field (capacity for strings) */
@@ -39,6 +39,8 @@ typedef struct mc_opt {
 } mc_opt_t;
 
 #define MC_OPT_FIELD_(st, f) offsetof(st, f), sizeof(((st *)0)->f)
+/* One table row per macro (the formatter would split their braces). */
+/* clang-format off */
 #define MC_OPT_STR(st, f, name, def, choices, env, help) \
     {name, MC_OPT_STR, MC_OPT_FIELD_(st, f), def, 1, 0, choices, env, help}
 #define MC_OPT_INT(st, f, name, def, lo, hi, env, help) \
@@ -51,6 +53,7 @@ typedef struct mc_opt {
     {name, MC_OPT_DOUBLE, MC_OPT_FIELD_(st, f), def, lo, hi, NULL, env, help}
 #define MC_OPT_BOOL(st, f, name, def, env, help) \
     {name, MC_OPT_BOOL, MC_OPT_FIELD_(st, f), def, 1, 0, NULL, env, help}
+/* clang-format on */
 
 typedef struct mc_cfg_spec {
     const char *prog;    /* binary name for usage and errors */

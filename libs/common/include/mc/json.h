@@ -32,12 +32,12 @@ int mc_json_get_key(const cJSON *obj, const char *name, size_t max_len, const ch
 
 int mc_json_get_str(const cJSON *obj, const char *name, bool required, size_t max_len,
                     const char **out, mc_errmsg_t *err);
-int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t min,
-                    uint64_t max, uint64_t *out, mc_errmsg_t *err);
-int mc_json_get_i64(const cJSON *obj, const char *name, bool required, int64_t min,
-                    int64_t max, int64_t *out, mc_errmsg_t *err);
-int mc_json_get_double(const cJSON *obj, const char *name, bool required, double min,
-                       double max, double *out, mc_errmsg_t *err);
+int mc_json_get_u64(const cJSON *obj, const char *name, bool required, uint64_t min, uint64_t max,
+                    uint64_t *out, mc_errmsg_t *err);
+int mc_json_get_i64(const cJSON *obj, const char *name, bool required, int64_t min, int64_t max,
+                    int64_t *out, mc_errmsg_t *err);
+int mc_json_get_double(const cJSON *obj, const char *name, bool required, double min, double max,
+                       double *out, mc_errmsg_t *err);
 int mc_json_get_bool(const cJSON *obj, const char *name, bool required, bool *out,
                      mc_errmsg_t *err);
 /* Array field with at most max_items elements. */

@@ -3,7 +3,7 @@
 #ifndef MC_LIMITS_H
 #define MC_LIMITS_H
 
-#define MC_MAX_REPLICAS 8u     /* replicas per object */
+#define MC_MAX_REPLICAS 8u      /* replicas per object */
 #define MC_MAX_BATCH_KEYS 4096u /* keys per batch request, master and store alike */
 
 #endif

@@ -30,12 +30,13 @@ const char *mc_log_level_name(mc_log_level_t level);
 /* NULL restores stderr. The sink is not closed by the logger. */
 void mc_log_set_sink(FILE *sink);
 
-void mc_log_write(mc_log_level_t level, const char *file, int line, const char *fmt, ...) MC_PRINTF(4, 5);
+void mc_log_write(mc_log_level_t level, const char *file, int line, const char *fmt, ...)
+    MC_PRINTF(4, 5);
 
-#define MC_LOG(level, ...)                                                     \
-    do {                                                                       \
-        if ((int)(level) >= mc_log_level_)                                     \
-            mc_log_write((level), __FILE__, __LINE__, __VA_ARGS__);            \
+#define MC_LOG(level, ...)                                          \
+    do {                                                            \
+        if ((int)(level) >= mc_log_level_)                          \
+            mc_log_write((level), __FILE__, __LINE__, __VA_ARGS__); \
     } while (0)
 
 #define MC_TRACE(...) MC_LOG(MC_LOG_TRACE, __VA_ARGS__)

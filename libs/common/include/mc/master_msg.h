@@ -26,25 +26,25 @@
 #include <stdint.h>
 
 #define MC_MSG_MAX_BATCH MC_MAX_BATCH_KEYS
-#define MC_MSG_MAX_PREFERRED 8u   /* preferred segments in a config */
-#define MC_MSG_MAX_NAME 255u      /* segment name, endpoint */
+#define MC_MSG_MAX_PREFERRED 8u /* preferred segments in a config */
+#define MC_MSG_MAX_NAME 255u    /* segment name, endpoint */
 #define MC_MSG_MAX_OBJECT (1ull << 40)
 
 /* The master's routes (all POST), each next to the message it carries:
  * keys request -> results for the object calls, the small messages below
  * for the others. The master registers these and its clients post to them. */
-#define MC_ROUTE_MOUNT_SEGMENT "/api/v1/mount_segment"     /* segment -> mount reply */
-#define MC_ROUTE_UNMOUNT_SEGMENT "/api/v1/unmount_segment" /* unmount -> {} */
-#define MC_ROUTE_PING "/api/v1/ping"                       /* ping -> ping reply */
-#define MC_ROUTE_PUT_START "/api/v1/put_start"             /* keys+sizes -> replicas */
-#define MC_ROUTE_PUT_END "/api/v1/put_end"                 /* keys -> codes */
-#define MC_ROUTE_PUT_REVOKE "/api/v1/put_revoke"           /* keys -> codes */
+#define MC_ROUTE_MOUNT_SEGMENT "/api/v1/mount_segment"       /* segment -> mount reply */
+#define MC_ROUTE_UNMOUNT_SEGMENT "/api/v1/unmount_segment"   /* unmount -> {} */
+#define MC_ROUTE_PING "/api/v1/ping"                         /* ping -> ping reply */
+#define MC_ROUTE_PUT_START "/api/v1/put_start"               /* keys+sizes -> replicas */
+#define MC_ROUTE_PUT_END "/api/v1/put_end"                   /* keys -> codes */
+#define MC_ROUTE_PUT_REVOKE "/api/v1/put_revoke"             /* keys -> codes */
 #define MC_ROUTE_GET_REPLICA_LIST "/api/v1/get_replica_list" /* keys -> replicas, size, lease */
-#define MC_ROUTE_EXIST "/api/v1/exist"                     /* keys -> exists */
-#define MC_ROUTE_GET_SIZE "/api/v1/get_size"               /* keys -> size */
-#define MC_ROUTE_REMOVE "/api/v1/remove"                   /* keys+force -> codes */
-#define MC_ROUTE_REMOVE_BY_REGEX "/api/v1/remove_by_regex" /* remove -> count */
-#define MC_ROUTE_REMOVE_ALL "/api/v1/remove_all"           /* remove -> count */
+#define MC_ROUTE_EXIST "/api/v1/exist"                       /* keys -> exists */
+#define MC_ROUTE_GET_SIZE "/api/v1/get_size"                 /* keys -> size */
+#define MC_ROUTE_REMOVE "/api/v1/remove"                     /* keys+force -> codes */
+#define MC_ROUTE_REMOVE_BY_REGEX "/api/v1/remove_by_regex"   /* remove -> count */
+#define MC_ROUTE_REMOVE_ALL "/api/v1/remove_all"             /* remove -> count */
 
 /* ReplicateConfig. */
 typedef struct mc_replicate_cfg {
@@ -127,8 +127,7 @@ int mc_results_decode(const char *body, size_t len, size_t max, mc_results_t *ou
 void mc_results_cleanup(mc_results_t *r);
 
 /* ---- segment mount ---- */
-int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out,
-                          mc_errmsg_t *err);
+int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out, mc_errmsg_t *err);
 void mc_segment_msg_cleanup(mc_segment_msg_t *msg);
 char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len);
 
@@ -163,8 +162,7 @@ char *mc_ping_reply_encode_take(const mc_ping_reply_t *r, size_t *len);
 int mc_ping_reply_decode(const char *body, size_t len, mc_ping_reply_t *out, mc_errmsg_t *err);
 
 char *mc_unmount_req_encode_take(const mc_unmount_req_t *r, size_t *len);
-int mc_unmount_req_decode(const char *body, size_t len, mc_unmount_req_t *out,
-                          mc_errmsg_t *err);
+int mc_unmount_req_decode(const char *body, size_t len, mc_unmount_req_t *out, mc_errmsg_t *err);
 
 char *mc_remove_req_encode_take(const char *pattern, bool force, size_t *len);
 /* An empty body is {} (remove_all without force). need_pattern: regex route. */

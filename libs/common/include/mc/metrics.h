@@ -25,8 +25,8 @@ mc_counter_t *mc_metrics_counter(mc_metrics_t *m, const char *name, const char *
 mc_gauge_t *mc_metrics_gauge(mc_metrics_t *m, const char *name, const char *help,
                              const char *labels);
 /* A gauge whose value fn(ctx) computes at render time (under the registry lock). */
-int mc_metrics_gauge_fn(mc_metrics_t *m, const char *name, const char *help,
-                        const char *labels, mc_gauge_fn fn, void *ctx);
+int mc_metrics_gauge_fn(mc_metrics_t *m, const char *name, const char *help, const char *labels,
+                        mc_gauge_fn fn, void *ctx);
 /* bounds: ascending upper bounds (at most 32); +Inf is implicit. */
 mc_histogram_t *mc_metrics_histogram(mc_metrics_t *m, const char *name, const char *help,
                                      const char *labels, const double *bounds, size_t n);

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-uint64_t mc_now_ns(void);  /* CLOCK_MONOTONIC */
+uint64_t mc_now_ns(void); /* CLOCK_MONOTONIC */
 uint64_t mc_now_us(void);
 uint64_t mc_now_ms(void);
 uint64_t mc_wall_ms(void); /* CLOCK_REALTIME, ms since the epoch */

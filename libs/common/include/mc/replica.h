@@ -22,7 +22,7 @@ typedef struct mc_replica {
     uint64_t addr;        /* buffer address in the owner's address space */
     uint64_t offset;      /* same buffer as an offset in the segment */
     uint64_t size;
-    uint8_t type;         /* mc_replica_type_t */
+    uint8_t type; /* mc_replica_type_t */
 } mc_replica_t;
 
 #endif

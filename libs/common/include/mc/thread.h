@@ -77,8 +77,8 @@ static inline void mc_mutex_lock(mc_mutex_t *mu) MC_ACQUIRE(mu) MC_NO_THREAD_SAF
 }
 
 /* true when the lock was taken */
-static inline bool mc_mutex_trylock(mc_mutex_t *mu) MC_TRY_ACQUIRE(true, mu)
-    MC_NO_THREAD_SAFETY_ANALYSIS
+static inline bool mc_mutex_trylock(mc_mutex_t *mu)
+    MC_TRY_ACQUIRE(true, mu) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     return pthread_mutex_trylock(&mu->m) == 0;
 }
@@ -104,8 +104,8 @@ static inline void mc_rwlock_destroy(mc_rwlock_t *rw)
     pthread_rwlock_destroy(&rw->rw);
 }
 
-static inline void mc_rwlock_rdlock(mc_rwlock_t *rw) MC_ACQUIRE_SHARED(rw)
-    MC_NO_THREAD_SAFETY_ANALYSIS
+static inline void mc_rwlock_rdlock(mc_rwlock_t *rw)
+    MC_ACQUIRE_SHARED(rw) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     pthread_rwlock_rdlock(&rw->rw);
 }
@@ -116,8 +116,8 @@ static inline void mc_rwlock_wrlock(mc_rwlock_t *rw) MC_ACQUIRE(rw) MC_NO_THREAD
 }
 
 /* Releases a shared or an exclusive hold. */
-static inline void mc_rwlock_unlock(mc_rwlock_t *rw) MC_RELEASE_GENERIC(rw)
-    MC_NO_THREAD_SAFETY_ANALYSIS
+static inline void mc_rwlock_unlock(mc_rwlock_t *rw)
+    MC_RELEASE_GENERIC(rw) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     pthread_rwlock_unlock(&rw->rw);
 }

@@ -12,14 +12,14 @@ typedef struct mc_http_client mc_http_client_t;
 typedef struct mc_http_client_opts {
     long connect_timeout_ms; /* default 2000 */
     long timeout_ms;         /* whole request; default 10000 */
-    int retries;             /* extra attempts on connection failures (0 = none); 2 when opts is NULL */
-    long retry_backoff_ms;   /* doubled per attempt; default 50 */
-    size_t max_response;     /* response body cap; default 256 MiB */
+    int retries; /* extra attempts on connection failures (0 = none); 2 when opts is NULL */
+    long retry_backoff_ms; /* doubled per attempt; default 50 */
+    size_t max_response;   /* response body cap; default 256 MiB */
 } mc_http_client_opts_t;
 
 typedef struct mc_http_result {
-    int status;  /* HTTP status, 0 when no response arrived */
-    char *body;  /* NUL-terminated (the NUL is not counted in len); owned */
+    int status; /* HTTP status, 0 when no response arrived */
+    char *body; /* NUL-terminated (the NUL is not counted in len); owned */
     size_t len;
     char content_type[96];
 } mc_http_result_t;
@@ -33,9 +33,8 @@ void mc_http_client_destroy(mc_http_client_t *c);
  * Retries: connection failures always; other transport errors only for
  * idempotent methods (GET, HEAD, PUT, DELETE). out is filled either way and
  * must be released with mc_http_result_cleanup. */
-int mc_http_request(mc_http_client_t *c, const char *method, const char *url,
-                    const void *body, size_t len, const char *content_type,
-                    mc_http_result_t *out);
+int mc_http_request(mc_http_client_t *c, const char *method, const char *url, const void *body,
+                    size_t len, const char *content_type, mc_http_result_t *out);
 void mc_http_result_cleanup(mc_http_result_t *r);
 
 /* ErrorCode for a result: the body's {"code": n} when it carries a known

@@ -39,13 +39,13 @@ typedef void (*mc_http_handler_fn)(mc_http_req_t *req, mc_http_resp_t *resp, voi
 typedef bool (*mc_http_health_fn)(void *ctx, char *detail, size_t len);
 
 typedef struct mc_http_server_opts {
-    const char *host;     /* IPv4/IPv6 literal or "localhost"; default 127.0.0.1 */
-    uint16_t port;        /* 0 = pick a free port (see mc_http_server_port) */
-    unsigned threads;     /* pool size; default 4 */
-    size_t max_body;      /* default request body cap; default 1 MiB */
+    const char *host;        /* IPv4/IPv6 literal or "localhost"; default 127.0.0.1 */
+    uint16_t port;           /* 0 = pick a free port (see mc_http_server_port) */
+    unsigned threads;        /* pool size; default 4 */
+    size_t max_body;         /* default request body cap; default 1 MiB */
     unsigned idle_timeout_s; /* idle keep-alive connections closed after; default 60 */
-    mc_metrics_t *metrics; /* shared registry; NULL = the server makes its own */
-    const char *name;     /* "metadata", "master", ... for log-free diagnostics */
+    mc_metrics_t *metrics;   /* shared registry; NULL = the server makes its own */
+    const char *name;        /* "metadata", "master", ... for log-free diagnostics */
 } mc_http_server_opts_t;
 
 mc_http_server_t *mc_http_server_create(const mc_http_server_opts_t *opts);
@@ -129,8 +129,8 @@ void mc_http_reply_error_status(mc_http_resp_t *resp, int status, int code, cons
 void mc_http_reply_data(mc_http_resp_t *resp, int status, const char *content_type,
                         const void *data, size_t len);
 /* Takes ownership of data; free_fn(data) runs after sending. */
-void mc_http_reply_adopt(mc_http_resp_t *resp, int status, const char *content_type,
-                        void *data, size_t len, void (*free_fn)(void *));
+void mc_http_reply_adopt(mc_http_resp_t *resp, int status, const char *content_type, void *data,
+                         size_t len, void (*free_fn)(void *));
 /* 200 with an encoder's JSON output (adopted, freed with free); body NULL
  * (the encoder ran out of memory) is a 500 error reply instead. */
 void mc_http_reply_json_text(mc_http_resp_t *resp, char *body, size_t len);

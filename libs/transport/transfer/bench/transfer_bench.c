@@ -51,30 +51,56 @@ static const char *opt_val(const char *arg, const char *name)
 
 static int parse_args(int argc, char **argv, cfg_t *c)
 {
-    *c = (cfg_t){.mode = "local", .op = "both", .protocol = "tcp", .segment = "bench",
-                 .local = "127.0.0.1:0", .threads = 1, .batch = 1, .block = 4 << 20,
-                 .conns = 0, .seg_size = 64 << 20, .duration = 3, .republish_ms = 0};
+    *c = (cfg_t){.mode = "local",
+                 .op = "both",
+                 .protocol = "tcp",
+                 .segment = "bench",
+                 .local = "127.0.0.1:0",
+                 .threads = 1,
+                 .batch = 1,
+                 .block = 4 << 20,
+                 .conns = 0,
+                 .seg_size = 64 << 20,
+                 .duration = 3,
+                 .republish_ms = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int rc = MC_OK;
-        if ((v = opt_val(a, "--mode"))) c->mode = v;
-        else if ((v = opt_val(a, "--op"))) c->op = v;
-        else if ((v = opt_val(a, "--protocol"))) c->protocol = v;
-        else if ((v = opt_val(a, "--metadata"))) c->metadata = v;
-        else if ((v = opt_val(a, "--segment"))) c->segment = v;
-        else if ((v = opt_val(a, "--local"))) c->local = v;
-        else if ((v = opt_val(a, "--threads"))) rc = mc_parse_u64(v, &c->threads);
-        else if ((v = opt_val(a, "--batch"))) rc = mc_parse_u64(v, &c->batch);
-        else if ((v = opt_val(a, "--block"))) rc = mc_parse_size(v, &c->block);
-        else if ((v = opt_val(a, "--conns"))) rc = mc_parse_u64(v, &c->conns);
-        else if ((v = opt_val(a, "--seg_size"))) rc = mc_parse_size(v, &c->seg_size);
-        else if ((v = opt_val(a, "--republish_ms"))) rc = mc_parse_u64(v, &c->republish_ms);
-        else if ((v = opt_val(a, "--duration"))) rc = mc_parse_double(v, &c->duration);
-        else if (strcmp(a, "--crc") == 0) c->crc = true;
-        else if (strcmp(a, "--verify") == 0) c->verify = true;
-        else rc = MC_INVALID_PARAMS;
+        if ((v = opt_val(a, "--mode")))
+            c->mode = v;
+        else if ((v = opt_val(a, "--op")))
+            c->op = v;
+        else if ((v = opt_val(a, "--protocol")))
+            c->protocol = v;
+        else if ((v = opt_val(a, "--metadata")))
+            c->metadata = v;
+        else if ((v = opt_val(a, "--segment")))
+            c->segment = v;
+        else if ((v = opt_val(a, "--local")))
+            c->local = v;
+        else if ((v = opt_val(a, "--threads")))
+            rc = mc_parse_u64(v, &c->threads);
+        else if ((v = opt_val(a, "--batch")))
+            rc = mc_parse_u64(v, &c->batch);
+        else if ((v = opt_val(a, "--block")))
+            rc = mc_parse_size(v, &c->block);
+        else if ((v = opt_val(a, "--conns")))
+            rc = mc_parse_u64(v, &c->conns);
+        else if ((v = opt_val(a, "--seg_size")))
+            rc = mc_parse_size(v, &c->seg_size);
+        else if ((v = opt_val(a, "--republish_ms")))
+            rc = mc_parse_u64(v, &c->republish_ms);
+        else if ((v = opt_val(a, "--duration")))
+            rc = mc_parse_double(v, &c->duration);
+        else if (strcmp(a, "--crc") == 0)
+            c->crc = true;
+        else if (strcmp(a, "--verify") == 0)
+            c->verify = true;
+        else
+            rc = MC_INVALID_PARAMS;
         if (rc != MC_OK) {
-            fprintf(stderr, "bad argument: %s (see the comment at the top of transfer_bench.c)\n", a);
+            fprintf(stderr, "bad argument: %s (see the comment at the top of transfer_bench.c)\n",
+                    a);
             return -1;
         }
     }
@@ -254,8 +280,11 @@ static void *te_worker(void *arg)
 
     w->rc = buf && q ? mc_te_batch_create(w->te, n, &b) : MC_INTERNAL_ERROR;
     for (size_t i = 0; i < n; i++)
-        q[i] = (mc_te_request_t){.opcode = w->op, .local = buf + i * c->block, .seg = w->seg,
-                                 .offset = region + i * c->block, .length = c->block};
+        q[i] = (mc_te_request_t){.opcode = w->op,
+                                 .local = buf + i * c->block,
+                                 .seg = w->seg,
+                                 .offset = region + i * c->block,
+                                 .length = c->block};
     while (w->rc == MC_OK && mc_now_ns() < w->end_ns && !stop_flag) {
         uint64_t s = mc_now_ns();
         w->rc = mc_te_submit(b, q, n);
@@ -306,8 +335,11 @@ static int run_te_row(const cfg_t *c, mc_te_t *te, mc_te_segment_t *seg, mc_te_o
 
 static mc_te_t *make_engine(const cfg_t *c, const char *local, unsigned conns, bool meta)
 {
-    mc_te_opts_t o = {.local_name = local, .protocols = c->protocol, .tcp_conns = conns,
-                      .crc = c->crc, .metadata_url = meta ? c->metadata : NULL,
+    mc_te_opts_t o = {.local_name = local,
+                      .protocols = c->protocol,
+                      .tcp_conns = conns,
+                      .crc = c->crc,
+                      .metadata_url = meta ? c->metadata : NULL,
                       .republish_ms = c->republish_ms ? (uint32_t)c->republish_ms : 0};
     mc_te_t *te = NULL;
     mc_errmsg_t err = {""};
@@ -326,13 +358,13 @@ static void te_rows(const cfg_t *c, mc_te_t *cli, mc_te_segment_t *seg, unsigned
 
     mc_format_size(c->block, sz, sizeof sz);
     if (wr) {
-        snprintf(name, sizeof name, "te %s WRITE %s conns=%u b=%u t=%u", c->protocol, sz,
-                 conns, (unsigned)c->batch, (unsigned)c->threads);
+        snprintf(name, sizeof name, "te %s WRITE %s conns=%u b=%u t=%u", c->protocol, sz, conns,
+                 (unsigned)c->batch, (unsigned)c->threads);
         run_te_row(c, cli, seg, MC_TE_WRITE, name);
     }
     if (rd) {
-        snprintf(name, sizeof name, "te %s READ  %s conns=%u b=%u t=%u", c->protocol, sz,
-                 conns, (unsigned)c->batch, (unsigned)c->threads);
+        snprintf(name, sizeof name, "te %s READ  %s conns=%u b=%u t=%u", c->protocol, sz, conns,
+                 (unsigned)c->batch, (unsigned)c->threads);
         run_te_row(c, cli, seg, MC_TE_READ, name);
     }
 }
@@ -349,8 +381,7 @@ static int mode_local(const cfg_t *c)
     if (!mem || !srv || mc_te_register_segment(srv, c->segment, mem, len, 1) != MC_OK ||
         mc_te_describe_segment(srv, c->segment, &desc, &dlen) != MC_OK)
         return 1;
-    printf("# %ld online CPUs; each row runs %.1f s\n", sysconf(_SC_NPROCESSORS_ONLN),
-           c->duration);
+    printf("# %ld online CPUs; each row runs %.1f s\n", sysconf(_SC_NPROCESSORS_ONLN), c->duration);
     run_plain(c, false);
     run_plain(c, true);
     for (int k = 0; k < (c->conns == 1 ? 1 : 2); k++) {

@@ -41,8 +41,7 @@ static void mem_submit(void *state, const te_target_t *t, te_slice_t *sl, size_t
     for (size_t i = 0; i < n; i++) {
         te_slice_t *s = &sl[i];
         te_local_seg_t *ls = te_local_seg_get(te, s->seg_id);
-        int rc = ls ? te_local_seg_check(ls, s->epoch, s->offset, s->length)
-                    : MC_SEGMENT_NOT_FOUND;
+        int rc = ls ? te_local_seg_check(ls, s->epoch, s->offset, s->length) : MC_SEGMENT_NOT_FOUND;
 
         if (rc == MC_OK && s->length) {
             if (s->op == MC_TE_WRITE)

@@ -136,7 +136,8 @@ static int open_dev(rdma_state_t *st, struct ibv_device *ibd, rdma_dev_t *d)
     if (!(d->ctx = ibv_open_device(ibd)) || !(d->pd = ibv_alloc_pd(d->ctx)) ||
         !(d->cq = ibv_create_cq(d->ctx, TE_RDMA_CQ, NULL, NULL, 0)) ||
         ibv_query_port(d->ctx, 1, &pa) != 0 || ibv_query_gid(d->ctx, 1, 0, &d->gid) != 0) {
-        mc_fail(st->te->create_err, MC_TRANSFER_FAIL, "RDMA device %s: cannot open PD/CQ/port 1", d->name);
+        mc_fail(st->te->create_err, MC_TRANSFER_FAIL, "RDMA device %s: cannot open PD/CQ/port 1",
+                d->name);
         return MC_TRANSFER_FAIL;
     }
     d->lid = pa.lid;
@@ -174,7 +175,8 @@ static int rdma_init(mc_te_t *te, void **state)
             rc = open_dev(st, list[i], &st->dev[st->ndev++]);
     ibv_free_device_list(list);
     if (rc == MC_OK && st->ndev == 0) {
-        mc_fail(te->create_err, MC_TRANSFER_FAIL, "none of the RDMA devices \"%s\" exists here", want ? want : "");
+        mc_fail(te->create_err, MC_TRANSFER_FAIL, "none of the RDMA devices \"%s\" exists here",
+                want ? want : "");
         rc = MC_TRANSFER_FAIL;
     }
     if (rc != MC_OK) {
@@ -295,8 +297,8 @@ static void gid_format(const union ibv_gid *g, char *out, size_t cap)
 {
     const uint8_t *r = g->raw;
     snprintf(out, cap, "%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x",
-             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-             r[13], r[14], r[15]);
+             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+             r[14], r[15]);
 }
 
 static void rdma_describe(void *state, const void *addr, uint64_t len, te_seg_desc_t *d)
@@ -324,16 +326,22 @@ static void rdma_describe(void *state, const void *addr, uint64_t len, te_seg_de
 
 static struct ibv_qp *qp_create(rdma_dev_t *d)
 {
-    struct ibv_qp_init_attr a = {.send_cq = d->cq, .recv_cq = d->cq, .qp_type = IBV_QPT_RC,
-                                 .cap = {.max_send_wr = TE_RDMA_MAX_WR, .max_recv_wr = 1,
-                                         .max_send_sge = 1, .max_recv_sge = 1}};
-    struct ibv_qp_attr at = {.qp_state = IBV_QPS_INIT, .pkey_index = 0, .port_num = 1,
+    struct ibv_qp_init_attr a = {
+        .send_cq = d->cq,
+        .recv_cq = d->cq,
+        .qp_type = IBV_QPT_RC,
+        .cap = {
+            .max_send_wr = TE_RDMA_MAX_WR, .max_recv_wr = 1, .max_send_sge = 1, .max_recv_sge = 1}};
+    struct ibv_qp_attr at = {.qp_state = IBV_QPS_INIT,
+                             .pkey_index = 0,
+                             .port_num = 1,
                              .qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
                                                 IBV_ACCESS_REMOTE_WRITE};
     struct ibv_qp *qp = ibv_create_qp(d->pd, &a);
 
-    if (qp && ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-                                         IBV_QP_ACCESS_FLAGS) != 0) {
+    if (qp &&
+        ibv_modify_qp(qp, &at,
+                      IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS) != 0) {
         ibv_destroy_qp(qp);
         return NULL;
     }
@@ -346,8 +354,10 @@ static int qp_connect(struct ibv_qp *qp, const rdma_dev_t *d, const mc_rdma_qp_i
 {
     struct ibv_qp_attr at = {.qp_state = IBV_QPS_RTR,
                              .path_mtu = (enum ibv_mtu)(r->mtu < d->mtu ? r->mtu : d->mtu),
-                             .dest_qp_num = r->qpn, .rq_psn = r->psn,
-                             .max_dest_rd_atomic = 16, .min_rnr_timer = 12};
+                             .dest_qp_num = r->qpn,
+                             .rq_psn = r->psn,
+                             .max_dest_rd_atomic = 16,
+                             .min_rnr_timer = 12};
 
     at.ah_attr.is_global = 1;
     memcpy(at.ah_attr.grh.dgid.raw, r->gid, 16);
@@ -355,9 +365,9 @@ static int qp_connect(struct ibv_qp *qp, const rdma_dev_t *d, const mc_rdma_qp_i
     at.ah_attr.grh.hop_limit = 1;
     at.ah_attr.dlid = r->lid;
     at.ah_attr.port_num = 1;
-    if (ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-                                   IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-                                   IBV_QP_MIN_RNR_TIMER) != 0)
+    if (ibv_modify_qp(qp, &at,
+                      IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+                          IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER) != 0)
         return MC_TRANSFER_FAIL;
     memset(&at, 0, sizeof at);
     at.qp_state = IBV_QPS_RTS;
@@ -366,10 +376,11 @@ static int qp_connect(struct ibv_qp *qp, const rdma_dev_t *d, const mc_rdma_qp_i
     at.rnr_retry = 7;
     at.sq_psn = my_psn;
     at.max_rd_atomic = 16;
-    return ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-                                      IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-                                      IBV_QP_MAX_QP_RD_ATOMIC) == 0
-               ? MC_OK : MC_TRANSFER_FAIL;
+    return ibv_modify_qp(qp, &at,
+                         IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+                             IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC) == 0
+               ? MC_OK
+               : MC_TRANSFER_FAIL;
 }
 
 static void my_info(const rdma_dev_t *d, struct ibv_qp *qp, uint32_t psn, mc_rdma_qp_info_t *i)
@@ -410,8 +421,7 @@ static int exchange(const char *endpoint, uint32_t timeout_ms, const mc_rdma_con
     if (rc == MC_OK)
         rc = te_sock_read_all(fd, body, (size_t)r.length, deadline);
     if (rc == MC_OK)
-        rc = mc_rdma_connect_decode(body, (size_t)r.length, in) == MC_OK ? MC_OK
-                                                                          : MC_TRANSFER_FAIL;
+        rc = mc_rdma_connect_decode(body, (size_t)r.length, in) == MC_OK ? MC_OK : MC_TRANSFER_FAIL;
     close(fd);
     return rc;
 }
@@ -555,8 +565,11 @@ static int post(rdma_state_t *st, rdma_qp_t *q, unsigned dev, te_slice_t *s, uin
                 uint32_t rkey)
 {
     struct ibv_sge sge = {.addr = (uintptr_t)s->local, .length = (uint32_t)s->length};
-    struct ibv_send_wr wr = {.wr_id = (uintptr_t)s, .sg_list = &sge, .num_sge = 1,
-                             .send_flags = IBV_SEND_SIGNALED}, *bad;
+    struct ibv_send_wr wr = {.wr_id = (uintptr_t)s,
+                             .sg_list = &sge,
+                             .num_sge = 1,
+                             .send_flags = IBV_SEND_SIGNALED},
+                       *bad;
     rdma_mr_t *m;
 
     pthread_mutex_lock(&st->mu);

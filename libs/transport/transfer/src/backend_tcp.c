@@ -91,8 +91,12 @@ static void reset_if_idle_locked(tcp_conn_t *c)
 static int send_slice(tcp_conn_t *c, int fd, te_slice_t *s, bool crc)
 {
     uint8_t hdr[MC_TCP_REQ_SIZE];
-    mc_tcp_req_t q = {.version = MC_TCP_VERSION, .id = s->id, .seg_id = s->seg_id,
-                      .epoch = s->epoch, .offset = s->offset, .length = s->length};
+    mc_tcp_req_t q = {.version = MC_TCP_VERSION,
+                      .id = s->id,
+                      .seg_id = s->seg_id,
+                      .epoch = s->epoch,
+                      .offset = s->offset,
+                      .length = s->length};
     struct iovec iov[2] = {{hdr, sizeof hdr}, {s->local, (size_t)s->length}};
     bool write = s->op == MC_TE_WRITE;
 
@@ -147,8 +151,7 @@ static void *tx_main(void *arg)
         if (!c->q_head)
             c->q_tail = NULL;
         s->next = NULL;
-        if (mc_now_ns() >= s->deadline_ns || ensure_connected_locked(c, o) != MC_OK ||
-            c->stop) {
+        if (mc_now_ns() >= s->deadline_ns || ensure_connected_locked(c, o) != MC_OK || c->stop) {
             s->status = MC_TRANSFER_FAIL;
             s->tx_done = s->rx_done = true;
             slice_finish_locked(s);
@@ -199,8 +202,8 @@ static int recv_slice(int fd, te_slice_t *s, bool crc, int *status)
     if (read && r.length &&
         te_sock_read_all(fd, s->local, (size_t)r.length, s->deadline_ns) != MC_OK)
         return MC_TRANSFER_FAIL;
-    if (read && crc && (!(r.flags & MC_TCP_FLAG_CRC) ||
-                        mc_crc32c(0, s->local, (size_t)r.length) != r.crc))
+    if (read && crc &&
+        (!(r.flags & MC_TCP_FLAG_CRC) || mc_crc32c(0, s->local, (size_t)r.length) != r.crc))
         *status = MC_TRANSFER_FAIL; /* framing is intact; the bytes are not */
     return MC_OK;
 }

@@ -70,15 +70,14 @@ static int parse_protocols(mc_te_t *te, const char *list)
 
     te->n_be = N_BACKENDS;
     for (unsigned i = 0; i < N_BACKENDS; i++)
-        te->be[i] = (te_backend_slot_t){.b = backend_table[i].b,
-                                        .wanted = backend_table[i].always};
+        te->be[i] = (te_backend_slot_t){.b = backend_table[i].b, .wanted = backend_table[i].always};
     while (*p) {
         size_t n = strcspn(p, ",");
         unsigned i = 0;
 
-        while (i < N_BACKENDS && (backend_table[i].always || n == 0 ||
-                                  strlen(backend_table[i].b->name) != n ||
-                                  strncmp(p, backend_table[i].b->name, n) != 0))
+        while (i < N_BACKENDS &&
+               (backend_table[i].always || n == 0 || strlen(backend_table[i].b->name) != n ||
+                strncmp(p, backend_table[i].b->name, n) != 0))
             i++;
         if (i < N_BACKENDS) {
             te->be[i].wanted = any = true;
@@ -233,7 +232,8 @@ int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out, mc_errmsg_t *err)
         strcmp(te->s_meta, "p2p") != 0) {
         mc_http_client_opts_t ho = {.connect_timeout_ms = te->o.connect_timeout_ms,
                                     .timeout_ms = te->o.request_timeout_ms,
-                                    .retries = 1, .max_response = MC_TE_DESC_MAX};
+                                    .retries = 1,
+                                    .max_response = MC_TE_DESC_MAX};
         te->http = mc_http_client_create(&ho);
         rc = te->http ? MC_OK : MC_INTERNAL_ERROR;
     }
@@ -338,8 +338,7 @@ void te_local_seg_describe(mc_te_t *te, const te_local_seg_t *s, te_seg_desc_t *
             te->be[i].b->describe(te->be[i].state, s->base, s->len, d);
 }
 
-int mc_te_register_segment(mc_te_t *te, const char *name, void *addr, size_t len,
-                           uint64_t epoch)
+int mc_te_register_segment(mc_te_t *te, const char *name, void *addr, size_t len, uint64_t epoch)
 {
     te_local_seg_t *s;
     int rc;

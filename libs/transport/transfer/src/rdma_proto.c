@@ -96,8 +96,8 @@ size_t mc_rdma_plan_count(uint64_t length, uint32_t slice)
     return n ? (size_t)n : 1;
 }
 
-size_t mc_rdma_plan(uint64_t length, uint32_t slice, unsigned ndev, unsigned nqp,
-                    unsigned start, mc_rdma_piece_t *out, size_t cap)
+size_t mc_rdma_plan(uint64_t length, uint32_t slice, unsigned ndev, unsigned nqp, unsigned start,
+                    mc_rdma_piece_t *out, size_t cap)
 {
     size_t n = mc_rdma_plan_count(length, slice);
 

@@ -94,7 +94,7 @@ static int decode_rdma(const cJSON *o, te_seg_desc_t *d, mc_errmsg_t *err)
         mc_json_get_array(rdma, "devices", true, MC_TE_MAX_DEVICES, &devs, err))
         return MC_INVALID_PARAMS;
     d->n_devices = 0;
-    cJSON_ArrayForEach(dev, devs) {
+    cJSON_ArrayForEach (dev, devs) {
         te_rdma_dev_desc_t *x = &d->devices[d->n_devices];
         if (!cJSON_IsObject(dev) || copy_str(dev, "name", x->name, sizeof x->name, true, err) ||
             copy_str(dev, "gid", x->gid, sizeof x->gid, true, err) || !gid_ok(x->gid))
@@ -134,7 +134,7 @@ int te_seg_desc_decode(const char *json, size_t len, te_seg_desc_t *d)
         mc_json_get_u64(o, "length", true, 0, DESC_MAX_INT, &d->length, &err) ||
         mc_json_get_array(o, "protocols", true, 4, &protos, &err))
         goto out;
-    cJSON_ArrayForEach(p, protos) {
+    cJSON_ArrayForEach (p, protos) {
         if (!cJSON_IsString(p) || mc_json_has_nul(p)) /* "tcp\u0000x" is not "tcp" */
             goto out;
         if (strcmp(p->valuestring, "tcp") == 0)
@@ -152,8 +152,7 @@ out:
     return rc;
 }
 
-int te_parse_endpoint(const char *ep, char *host, size_t host_cap, uint16_t *port,
-                      bool allow_zero)
+int te_parse_endpoint(const char *ep, char *host, size_t host_cap, uint16_t *port, bool allow_zero)
 {
     const char *colon = strrchr(ep, ':');
     uint64_t p;

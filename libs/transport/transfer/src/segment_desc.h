@@ -14,10 +14,10 @@
 #define MC_TE_KEY_PREFIX "mooncake/ram/"
 
 typedef struct te_rdma_dev_desc {
-    char name[64];  /* "mlx5_0" */
-    char gid[40];   /* "fe80:0000:...:0001" (8 groups of 4 hex digits) */
+    char name[64]; /* "mlx5_0" */
+    char gid[40];  /* "fe80:0000:...:0001" (8 groups of 4 hex digits) */
     uint16_t lid;
-    uint32_t rkey;  /* of this segment's memory region on this device */
+    uint32_t rkey; /* of this segment's memory region on this device */
 } te_rdma_dev_desc_t;
 
 typedef struct te_seg_desc {
@@ -38,7 +38,6 @@ char *te_seg_desc_encode_take(const te_seg_desc_t *d, size_t *len);
 /* Parses and validates (lengths, ranges, endpoint shape). MC_OK or MC_INVALID_PARAMS. */
 int te_seg_desc_decode(const char *json, size_t len, te_seg_desc_t *d);
 /* Splits "host:port" (host non-empty, port 1..65535; port 0 if allow_zero). */
-int te_parse_endpoint(const char *ep, char *host, size_t host_cap, uint16_t *port,
-                      bool allow_zero);
+int te_parse_endpoint(const char *ep, char *host, size_t host_cap, uint16_t *port, bool allow_zero);
 
 #endif

@@ -164,8 +164,7 @@ int te_sock_read_all(int fd, void *buf, size_t len, uint64_t deadline_ns)
             return MC_TRANSFER_FAIL; /* peer closed */
         } else if (errno == EINTR) {
             continue;
-        } else if (errno != EAGAIN ||
-                   wait_fd(fd, POLLIN, deadline_ns) != 1) {
+        } else if (errno != EAGAIN || wait_fd(fd, POLLIN, deadline_ns) != 1) {
             return MC_TRANSFER_FAIL;
         }
     }

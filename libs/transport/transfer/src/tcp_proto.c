@@ -78,10 +78,8 @@ int mc_tcp_req_decode(const uint8_t in[MC_TCP_REQ_SIZE], mc_tcp_req_t *r)
         return MC_INVALID_PARAMS;
     switch (r->opcode) {
     case MC_TCP_OP_READ:
-    case MC_TCP_OP_WRITE:
-        return r->length > MC_TCP_MAX_FRAME ? MC_INVALID_PARAMS : MC_OK;
-    case MC_TCP_OP_PING:
-        return r->length ? MC_INVALID_PARAMS : MC_OK;
+    case MC_TCP_OP_WRITE: return r->length > MC_TCP_MAX_FRAME ? MC_INVALID_PARAMS : MC_OK;
+    case MC_TCP_OP_PING: return r->length ? MC_INVALID_PARAMS : MC_OK;
     default:
         if (!mc_tcp_op_is_ctrl(r->opcode))
             return MC_INVALID_PARAMS;

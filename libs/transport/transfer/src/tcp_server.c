@@ -61,8 +61,12 @@ static int send_resp(int fd, const mc_tcp_req_t *q, int status, uint32_t crc, vo
                      uint64_t len, uint64_t deadline)
 {
     uint8_t hdr[MC_TCP_RESP_SIZE];
-    mc_tcp_resp_t r = {.version = MC_TCP_VERSION, .opcode = q->opcode, .id = q->id,
-                       .status = status, .crc = crc, .length = len};
+    mc_tcp_resp_t r = {.version = MC_TCP_VERSION,
+                       .opcode = q->opcode,
+                       .id = q->id,
+                       .status = status,
+                       .crc = crc,
+                       .length = len};
     struct iovec iov[2] = {{hdr, sizeof hdr}, {payload, (size_t)len}};
 
     r.flags = crc ? MC_TCP_FLAG_CRC : 0;
@@ -225,7 +229,8 @@ int te_tcp_server_create(mc_te_t *te, const char *host, uint16_t port, te_tcp_se
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->stop, false);
     if (te_sock_listen(host, port, &s->lfd, bound_port) != MC_OK) {
-        mc_fail(te->create_err, MC_TRANSFER_FAIL, "cannot listen on %s:%u: %s", host, (unsigned)port, strerror(errno));
+        mc_fail(te->create_err, MC_TRANSFER_FAIL, "cannot listen on %s:%u: %s", host,
+                (unsigned)port, strerror(errno));
         pthread_mutex_destroy(&s->mu);
         free(s);
         return MC_TRANSFER_FAIL;

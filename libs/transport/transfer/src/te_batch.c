@@ -105,8 +105,7 @@ static int target_of(const mc_te_request_t *q, te_target_t *t)
     t->epoch = q->epoch ? q->epoch : seg->desc.epoch;
     t->backend = seg->backend;
     t->bstate = seg->bstate;
-    if (!seg->backend || q->offset > seg->desc.length ||
-        q->length > seg->desc.length - q->offset)
+    if (!seg->backend || q->offset > seg->desc.length || q->length > seg->desc.length - q->offset)
         rc = MC_INVALID_PARAMS;
     pthread_mutex_unlock(&seg->mu);
     return rc;
@@ -244,8 +243,8 @@ int mc_te_wait(mc_te_batch_t *b, uint64_t timeout_ms)
 int mc_te_transfer_sync(mc_te_t *te, mc_te_opcode_t op, void *local, mc_te_segment_t *seg,
                         uint64_t offset, size_t length)
 {
-    mc_te_request_t q = {.opcode = op, .local = local, .seg = seg, .offset = offset,
-                         .length = length};
+    mc_te_request_t q = {
+        .opcode = op, .local = local, .seg = seg, .offset = offset, .length = length};
     mc_te_batch_t *b;
     int rc = mc_te_batch_create(te, 1, &b);
 

@@ -22,7 +22,7 @@ typedef struct te_tcp_server te_tcp_server_t;
 struct te_req {
     mc_te_batch_t *batch;
     mc_te_segment_t *seg;
-    _Atomic int status;       /* MC_TE_PENDING, MC_OK or the first error */
+    _Atomic int status; /* MC_TE_PENDING, MC_OK or the first error */
     _Atomic unsigned parts_left;
 };
 
@@ -39,7 +39,7 @@ struct te_slice {
     uint64_t deadline_ns;
     uint64_t id;
     uint32_t seg_id;
-    uint8_t op;      /* MC_TE_READ / MC_TE_WRITE */
+    uint8_t op; /* MC_TE_READ / MC_TE_WRITE */
     /* TCP: a slice completes when both its sending and its receiving side are done. */
     bool tx_done, rx_done;
     int status;
@@ -123,7 +123,7 @@ typedef struct te_local_seg {
 struct mc_te_segment {
     char name[MC_TE_NAME_MAX]; /* immutable */
     atomic_bool stale;         /* a request failed: refetch on the next open */
-    pthread_mutex_t mu; /* guards desc, backend, peer (refresh vs submit) */
+    pthread_mutex_t mu;        /* guards desc, backend, peer (refresh vs submit) */
     te_seg_desc_t desc;
     const te_backend_t *backend;
     void *bstate;
@@ -140,7 +140,7 @@ struct mc_te {
     mc_errmsg_t *create_err; /* mc_te_create's caller's, during create only */
     char host[MC_TE_ENDPOINT_MAX];
     char endpoint[MC_TE_ENDPOINT_MAX];
-    uint16_t port; /* asked for; 0 = ephemeral */
+    uint16_t port;               /* asked for; 0 = ephemeral */
     struct mc_http_client *http; /* NULL in P2P mode */
     te_tcp_server_t *server;
     te_backend_slot_t be[TE_MAX_BACKENDS]; /* the table's rows, in its order */

@@ -42,8 +42,7 @@ static int meta_call(mc_te_t *te, const char *method, const char *name, const ch
     memset(res, 0, sizeof *res);
     if (!url)
         return MC_INTERNAL_ERROR;
-    rc = mc_http_request(te->http, method, url, body, len, body ? "application/json" : NULL,
-                         res);
+    rc = mc_http_request(te->http, method, url, body, len, body ? "application/json" : NULL, res);
     free(url);
     if (rc != MC_OK)
         return rc;

@@ -124,7 +124,7 @@ static int run(const mix_t *mx, uint64_t ops)
     mc_alloc_t *a;
     if (mc_alloc_create(mx->segment, 64, &a) != MC_OK)
         return 1;
-    live_t l = { 0 };
+    live_t l = {0};
     fill(a, mx, &l); /* cold: grows the node pool and the live array */
     double fill_util = (double)mc_alloc_used(a) / (double)mc_alloc_capacity(a);
     size_t blocks = l.n;
@@ -155,15 +155,15 @@ int main(int argc, char **argv)
         return 2;
     }
     static const mix_t mixes[] = {
-        { "uniform 4MiB", 64 * GiB, 4 * MiB, 4 * MiB },
-        { "uniform 32MiB", 64 * GiB, 32 * MiB, 32 * MiB },
-        { "mixed 1-32MiB", 64 * GiB, 1 * MiB, 32 * MiB },
-        { "mixed 1-32MiB small", 1 * GiB, 1 * MiB, 32 * MiB },
-        { "fragments 32-72KiB", 4 * GiB, 32 * KiB, 72 * KiB },
-        { "mixed 64B-32MiB", 64 * GiB, 64, 32 * MiB },
+        {"uniform 4MiB", 64 * GiB, 4 * MiB, 4 * MiB},
+        {"uniform 32MiB", 64 * GiB, 32 * MiB, 32 * MiB},
+        {"mixed 1-32MiB", 64 * GiB, 1 * MiB, 32 * MiB},
+        {"mixed 1-32MiB small", 1 * GiB, 1 * MiB, 32 * MiB},
+        {"fragments 32-72KiB", 4 * GiB, 32 * KiB, 72 * KiB},
+        {"mixed 64B-32MiB", 64 * GiB, 64, 32 * MiB},
     };
-    printf("%-22s %9s %8s %9s %9s %9s %9s %9s %9s\n", "mix", "segment", "blocks",
-           "ns/alloc", "ns/free", "ns/churn", "fill", "churn avg", "churn min");
+    printf("%-22s %9s %8s %9s %9s %9s %9s %9s %9s\n", "mix", "segment", "blocks", "ns/alloc",
+           "ns/free", "ns/churn", "fill", "churn avg", "churn min");
     int rc = 0;
     for (size_t i = 0; i < sizeof(mixes) / sizeof(mixes[0]); i++)
         rc |= run(&mixes[i], ops);

@@ -20,7 +20,7 @@ typedef struct mc_rdma_qp_info {
 } mc_rdma_qp_info_t;
 
 typedef struct mc_rdma_connect {
-    char endpoint[128];              /* the requester's engine endpoint */
+    char endpoint[128];                /* the requester's engine endpoint */
     char local_dev[MC_RDMA_NAME_MAX];  /* the sender's device */
     char remote_dev[MC_RDMA_NAME_MAX]; /* the device it wants on the other side */
     mc_rdma_qp_info_t qp;
@@ -34,15 +34,15 @@ int mc_rdma_connect_decode(const uint8_t *in, size_t len, mc_rdma_connect_t *m);
 typedef struct mc_rdma_piece {
     uint64_t offset; /* within the request */
     uint32_t length;
-    uint16_t dev;    /* local device index */
-    uint16_t qp;     /* QP index on that device */
+    uint16_t dev; /* local device index */
+    uint16_t qp;  /* QP index on that device */
 } mc_rdma_piece_t;
 
 /* Pieces of `slice` bytes (last one shorter), assigned round-robin over
  * ndev devices x nqp QPs starting at `start`. Returns the count, or 0 when
  * cap is too small or an argument is 0. */
-size_t mc_rdma_plan(uint64_t length, uint32_t slice, unsigned ndev, unsigned nqp,
-                    unsigned start, mc_rdma_piece_t *out, size_t cap);
+size_t mc_rdma_plan(uint64_t length, uint32_t slice, unsigned ndev, unsigned nqp, unsigned start,
+                    mc_rdma_piece_t *out, size_t cap);
 /* Number of pieces mc_rdma_plan produces (>= 1). */
 size_t mc_rdma_plan_count(uint64_t length, uint32_t slice);
 

@@ -30,14 +30,14 @@ typedef struct mc_te_batch mc_te_batch_t;
 #define MC_TE_PENDING 1
 
 typedef struct mc_te_opts {
-    const char *local_name;   /* "host:port" to listen on for TCP; port 0 = pick one */
-    const char *metadata_url; /* ".../metadata" base URL; NULL or "P2P" = no metadata server */
-    const char *protocols;    /* comma list: "tcp", "rdma", "tcp,rdma"; NULL = "tcp" */
-    const char *rdma_devices; /* comma list of device names; NULL = all devices */
-    unsigned tcp_conns;       /* pooled connections per peer; 0 = online CPUs within 2..4 */
-    unsigned tcp_depth;       /* pipelined requests in flight per connection; 0 = 16 */
-    size_t tcp_min_slice;     /* do not slice below this; 0 = 256 KiB */
-    bool crc;                 /* CRC32C every payload (checked by the receiver) */
+    const char *local_name;      /* "host:port" to listen on for TCP; port 0 = pick one */
+    const char *metadata_url;    /* ".../metadata" base URL; NULL or "P2P" = no metadata server */
+    const char *protocols;       /* comma list: "tcp", "rdma", "tcp,rdma"; NULL = "tcp" */
+    const char *rdma_devices;    /* comma list of device names; NULL = all devices */
+    unsigned tcp_conns;          /* pooled connections per peer; 0 = online CPUs within 2..4 */
+    unsigned tcp_depth;          /* pipelined requests in flight per connection; 0 = 16 */
+    size_t tcp_min_slice;        /* do not slice below this; 0 = 256 KiB */
+    bool crc;                    /* CRC32C every payload (checked by the receiver) */
     uint32_t connect_timeout_ms; /* 0 = 2000 */
     uint32_t request_timeout_ms; /* per request, from submit; 0 = 5000 */
     uint32_t republish_ms;       /* re-publish check period; 0 = 5000; UINT32_MAX = off */
@@ -51,7 +51,7 @@ typedef struct mc_te_request {
     mc_te_segment_t *seg; /* from mc_te_open_segment* */
     uint64_t offset;      /* into the segment */
     size_t length;
-    uint64_t epoch;       /* mount epoch the caller believes in; 0 = the descriptor's */
+    uint64_t epoch; /* mount epoch the caller believes in; 0 = the descriptor's */
 } mc_te_request_t;
 
 /* Creates an engine and starts its TCP listener. Returns MC_OK,
@@ -68,8 +68,7 @@ const char *mc_te_endpoint(const mc_te_t *te);
  * and publishes its descriptor when a metadata server is configured.
  * MC_SEGMENT_ALREADY_EXISTS if the name is taken; the memory stays the
  * caller's and must outlive the registration. */
-int mc_te_register_segment(mc_te_t *te, const char *name, void *addr, size_t len,
-                           uint64_t epoch);
+int mc_te_register_segment(mc_te_t *te, const char *name, void *addr, size_t len, uint64_t epoch);
 /* Withdraws a segment: waits for requests being served from it, deletes its
  * descriptor. MC_SEGMENT_NOT_FOUND if unknown. */
 int mc_te_unregister_segment(mc_te_t *te, const char *name);
