@@ -10,6 +10,7 @@ PACKAGES=(
   libcriterion-dev
   python3 python3-pytest
   clang libclang-rt-14-dev
+  clang-format-14 # scripts/checkformat.sh: the pinned formatter
   clang-19 # scripts/threadsafety.sh: guarded_by on C struct members needs clang >= 19
 )
 # shellcheck disable=SC2206

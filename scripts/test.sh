@@ -86,6 +86,15 @@ else
   echo "checksrc failed banned-functions" >>"$REPORTS/checks.txt"
 fi
 
+# Formatting (scripts/checkformat.sh): .clang-format, clang-format-14.
+echo "== checkformat =="
+scripts/checkformat.sh
+case $? in
+  0) echo "checkformat passed" >>"$REPORTS/checks.txt" ;;
+  77) echo "checkformat skipped clang-format-14-not-available" >>"$REPORTS/checks.txt" ;;
+  *) echo "checkformat failed unformatted-files" >>"$REPORTS/checks.txt" ;;
+esac
+
 # Clang's thread-safety analysis (scripts/threadsafety.sh): the lock
 # annotations of mc/thread.h, over this build's compile_commands.json.
 echo "== threadsafety =="
