@@ -1,13 +1,19 @@
 /* mooncake_store_service: wiring only. */
 #include "mc/http_server.h"
+#include "mc/ipc_msg.h"
+#include "mc/limits.h"
 #include "mc/log.h"
 #include "mc/service.h"
+#include "mc/strutil.h"
 #include "store_config.h"
+#include "store_ipc.h"
 #include "store_routes.h"
 #include "store_service.h"
 
 #include <malloc.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 static const char *log_level_of(const void *cfg)
 {
@@ -35,6 +41,45 @@ static mc_http_server_t *start_rest(const store_config_t *cfg, mc_metrics_t *met
     return rest;
 }
 
+/* The local-client socket (store_ipc.h); NULL with *failed false when it is
+ * "off". */
+static store_ipc_t *start_ipc(const store_config_t *cfg, store_service_t *svc,
+                              mc_metrics_t *metrics, bool *failed)
+{
+    store_ipc_opts_t o = {.hostname = cfg->local_hostname,
+                          .master = cfg->master_server_addr,
+                          .max_clients = (uint32_t)cfg->ipc_max_clients,
+                          .max_regions = (uint32_t)cfg->ipc_max_regions,
+                          .max_mapped = cfg->ipc_max_mapped_bytes,
+                          .max_batch = MC_MAX_BATCH_KEYS,
+                          .timeout_ms = (uint32_t)cfg->ipc_timeout_ms};
+    char dir[256], path[108];
+    mc_errmsg_t err = {""};
+    store_ipc_t *ipc = NULL;
+
+    *failed = false;
+    if (strcmp(cfg->ipc_socket, "off") == 0)
+        return NULL;
+    *failed = true;
+    if (cfg->ipc_socket[0]) {
+        mc_strlcpy(path, cfg->ipc_socket, sizeof(path));
+    } else if (mc_ipc_default_path(cfg->runtime_dir, NULL, (unsigned)getuid(),
+                                   (unsigned)cfg->client_port, dir, sizeof(dir), path,
+                                   sizeof(path)) != MC_OK) {
+        fprintf(stderr, "mooncake_store_service: runtime_dir too long for a socket path\n");
+        return NULL;
+    }
+    o.path = path;
+    if (store_ipc_parse_gids(cfg->ipc_allowed_gids, &o, &err) != MC_OK ||
+        store_ipc_start(svc, metrics, &o, &ipc, &err) != MC_OK) {
+        fprintf(stderr, "mooncake_store_service: IPC socket: %s\n", err.msg);
+        return NULL;
+    }
+    *failed = false;
+    MC_INFO("store service local clients on %s", path);
+    return ipc;
+}
+
 int main(int argc, char **argv)
 {
     store_config_t cfg;
@@ -42,6 +87,8 @@ int main(int argc, char **argv)
     store_service_t *svc = NULL;
     store_routes_t routes;
     mc_http_server_t *rest = NULL;
+    store_ipc_t *ipc = NULL;
+    bool ipc_failed = false;
     mc_errmsg_t err = {""};
     int rc = mc_service_load_config(&store_config_spec, &cfg, argc, argv, log_level_of);
 
@@ -64,12 +111,15 @@ int main(int argc, char **argv)
     routes = (store_routes_t){.svc = svc, .max_reply = cfg.max_reply_bytes};
     if (!(rest = start_rest(&cfg, metrics, &routes)))
         goto out;
+    if (!(ipc = start_ipc(&cfg, svc, metrics, &ipc_failed)) && ipc_failed)
+        goto out;
     MC_INFO("store service REST listening on http://%s:%u (data plane %s, master %s)", cfg.host,
             (unsigned)mc_http_server_port(rest), cfg.local_hostname, cfg.master_server_addr);
     mc_service_wait_signal();
     MC_INFO("store service shutting down");
     rc = 0;
 out:
+    store_ipc_stop(ipc);
     mc_http_server_destroy(rest); /* no request in flight past this point */
     store_service_destroy(svc);
     mc_metrics_destroy(metrics);

@@ -35,6 +35,26 @@ static const mc_opt_t opts[] = {
                 "Fault the segment's pages in at start-up (in the background)"),
     MC_OPT_UINT(CFG, transfer_timeout_ms, "transfer_timeout_ms", "5000", 100, 600000, NULL,
                 "Per-request data-plane timeout"),
+    MC_OPT_STR(CFG, ipc_socket, "ipc_socket", "", NULL, "MOONCAKE_IPC_SOCKET",
+               "Unix socket of the local clients (empty = store-<client_port>.sock in the "
+               "runtime directory; \"off\" = no local clients)"),
+    MC_OPT_UINT(CFG, client_port, "client_port", "50052", 1, 65535, "MOONCAKE_CLIENT_PORT",
+                "Local-client port: names the default IPC socket (a client given host:port "
+                "finds it)"),
+    MC_OPT_STR(CFG, runtime_dir, "runtime_dir", "", NULL, "XDG_RUNTIME_DIR",
+               "Directory of the default IPC socket (empty = mooncake-<uid> in the temp "
+               "directory)"),
+    MC_OPT_STR(CFG, ipc_allowed_gids, "ipc_allowed_gids", "", NULL, "MC_STORE_IPC_ALLOWED_GIDS",
+               "Groups (numeric ids, comma-separated) whose processes may connect, besides "
+               "this service's own uid"),
+    MC_OPT_UINT(CFG, ipc_max_clients, "ipc_max_clients", "256", 1, 65536, NULL,
+                "Local clients connected at once"),
+    MC_OPT_UINT(CFG, ipc_max_regions, "ipc_max_regions", "256", 1, 65536, NULL,
+                "Shared-memory regions one client may register"),
+    MC_OPT_SIZE(CFG, ipc_max_mapped_bytes, "ipc_max_mapped_bytes", "64GB", 1048576, 1099511627776.0,
+                NULL, "Shared-memory bytes one client may register"),
+    MC_OPT_UINT(CFG, ipc_timeout_ms, "ipc_timeout_ms", "5000", 10, 600000, NULL,
+                "Time a client has to finish sending a message it started (and its hello)"),
     MC_OPT_STR(CFG, log_level, "log_level", "info", "trace|debug|info|warn|error|off",
                "MC_LOG_LEVEL", "Log level"),
 };

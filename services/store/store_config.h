@@ -19,6 +19,14 @@ typedef struct store_config {
     bool hugepages;
     bool populate_segment;
     uint64_t transfer_timeout_ms;
+    char ipc_socket[108]; /* sun_path */
+    uint64_t client_port;
+    char runtime_dir[256];
+    char ipc_allowed_gids[256];
+    uint64_t ipc_max_clients;
+    uint64_t ipc_max_regions;
+    uint64_t ipc_max_mapped_bytes;
+    uint64_t ipc_timeout_ms;
     char log_level[16];
 } store_config_t;
 

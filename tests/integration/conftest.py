@@ -153,6 +153,10 @@ class Cluster:
         rest, data = free_port(), free_port()
         args = [f"--rest_port={rest}", f"--local_hostname=127.0.0.1:{data}",
                 "--global_segment_size=32MB"]
+        if not any(str(e).startswith("--ipc_socket") for e in extra):
+            # each its own local-client socket (two services never share one);
+            # short, since a Unix socket path holds at most 107 bytes
+            args.append(f"--ipc_socket=/tmp/mc-it-{os.getpid()}-{rest}.sock")
         if master is not None:
             args.append(f"--master_server_addr=127.0.0.1:{master.port}")
         if metadata is not None:
@@ -160,6 +164,8 @@ class Cluster:
         proc = self._start(STORE, args + list(extra), f"http://127.0.0.1:{rest}/health")
         proc.url = f"http://127.0.0.1:{rest}"
         proc.port = rest
+        proc.ipc_socket = next((a.split("=", 1)[1] for a in args + list(extra)
+                                if str(a).startswith("--ipc_socket=")), None)
         return proc
 
     def teardown(self):
@@ -171,6 +177,9 @@ class Cluster:
             rc = proc.stop()
             if was_running and rc != 0:
                 unclean.append(f"{proc.name} exited {rc}:\n{proc.output()}")
+            sock = getattr(proc, "ipc_socket", None)
+            if sock and os.path.exists(sock):  # left by a killed service
+                os.unlink(sock)
         return unclean
 
 

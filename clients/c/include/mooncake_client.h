@@ -1,20 +1,135 @@
 /* libmooncake_client: the thin local client of mooncake_store_service.
  *
- * This release carries the pieces every client call needs: the library
- * version and Mooncake's ErrorCode names. The store operations (IPC over a
- * Unix socket with shared-memory buffers) are added with the thin-client
- * milestone; see docs/ for what exists today. */
+ * A client holds no store state. It talks to the store service on its host
+ * over a Unix socket and moves bytes through shared memory (memfds the
+ * service maps): put_from/get_into on memory from mooncake_client_alloc_buffer
+ * cost one copy, made by the service, between that memory and the segment
+ * (or the network); put/get of plain memory cost one more copy, through the
+ * client's staging area. docs/ipc.md describes the protocol and the copies.
+ *
+ * Return conventions are Mooncake's: 0 for success, the byte count for
+ * reads, 1/0 for existence, a negative ErrorCode (mooncake_client_strerror)
+ * for failure. Keys are NUL-terminated strings of 1..4096 bytes.
+ *
+ * Threads: a handle may be used from many threads at once; its requests are
+ * serialized on its connection. If the service restarts, the call that
+ * finds the connection gone fails with RPC_FAIL (-900) and the next call
+ * reconnects (registered buffers are registered again). */
 #ifndef MOONCAKE_CLIENT_H
 #define MOONCAKE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* "0.1.0" */
+#define MOONCAKE_CLIENT_VERSION "0.2.0"
+#define MOONCAKE_CLIENT_VERSION_NUM 200 /* major * 10000 + minor * 100 + patch */
+
+typedef struct mooncake_client mooncake_client_t;
+
+/* Mooncake's ReplicateConfig. Zeroed = one replica anywhere, no pin. */
+typedef struct mooncake_replicate_config {
+    int replica_num;               /* 0 = 1 */
+    const char *preferred_segment; /* NULL = any */
+    int with_soft_pin;
+    int with_hard_pin; /* not supported yet: INVALID_PARAMS */
+} mooncake_replicate_config_t;
+
+/* One piece of a value: put_parts and the multi-buffer calls. */
+typedef struct mooncake_slice {
+    void *ptr;
+    size_t size;
+} mooncake_slice_t;
+
+/* The library's version, MOONCAKE_CLIENT_VERSION. */
 const char *mooncake_client_version(void);
 /* Mooncake ErrorCode name, e.g. "OBJECT_NOT_FOUND" for -704. */
 const char *mooncake_client_strerror(int code);
+
+/* Connects to a store service. where: a socket path (contains '/'), or
+ * "host:port" (the default socket of that local-client port, docs/ipc.md),
+ * or NULL (MOONCAKE_IPC_SOCKET, else the default socket of port 50052).
+ * local_buffer_size: the staging area for put/get of plain memory (0 = 16
+ * MiB). Returns 0 or a negative ErrorCode (RPC_FAIL: nobody listens there;
+ * INVALID_VERSION: the service speaks another protocol version). */
+int mooncake_client_connect(const char *where, size_t local_buffer_size, mooncake_client_t **out);
+/* Closes the connection and frees every buffer of the handle. Safe on NULL. */
+void mooncake_client_close(mooncake_client_t *c);
+/* The service's local_hostname (its segment's name), into buf. */
+int mooncake_client_get_hostname(mooncake_client_t *c, char *buf, size_t cap);
+/* 0 when the service is healthy (its master reachable, its segment mounted). */
+int mooncake_client_health(mooncake_client_t *c);
+
+/* ---- shared memory ---- */
+/* size bytes the service maps (zeroed); NULL on failure. put_from/get_into
+ * on them move bytes once. */
+void *mooncake_client_alloc_buffer(mooncake_client_t *c, size_t size);
+int mooncake_client_free_buffer(mooncake_client_t *c, void *ptr);
+/* Mooncake's register_buffer: memory from alloc_buffer is registered
+ * already (0); other memory is accepted and copied through staging. */
+int mooncake_client_register_buffer(mooncake_client_t *c, void *ptr, size_t size);
+int mooncake_client_unregister_buffer(mooncake_client_t *c, void *ptr);
+
+/* ---- single keys ---- */
+int mooncake_client_put(mooncake_client_t *c, const char *key, const void *value, size_t size,
+                        const mooncake_replicate_config_t *cfg);
+/* An existing key is overwritten (not supported yet: INVALID_PARAMS). */
+int mooncake_client_upsert(mooncake_client_t *c, const char *key, const void *value, size_t size,
+                           const mooncake_replicate_config_t *cfg);
+/* One value written from n pieces, in order. */
+int mooncake_client_put_parts(mooncake_client_t *c, const char *key, const mooncake_slice_t *parts,
+                              size_t n, const mooncake_replicate_config_t *cfg);
+/* Reads into buf (cap bytes): the value's size, or a negative ErrorCode
+ * (BUFFER_OVERFLOW when cap is too small, OBJECT_NOT_FOUND on a miss). */
+int64_t mooncake_client_get(mooncake_client_t *c, const char *key, void *buf, size_t cap);
+/* Reads into a buffer the library allocates (*out, free with
+ * mooncake_client_free): the size, or a negative ErrorCode. */
+int64_t mooncake_client_get_alloc(mooncake_client_t *c, const char *key, void **out);
+void mooncake_client_free(void *p);
+int64_t mooncake_client_get_size(mooncake_client_t *c, const char *key);
+/* 1 present, 0 absent, negative on error. */
+int mooncake_client_is_exist(mooncake_client_t *c, const char *key);
+int mooncake_client_remove(mooncake_client_t *c, const char *key, int force);
+/* The number of objects removed, or a negative ErrorCode. */
+int64_t mooncake_client_remove_by_regex(mooncake_client_t *c, const char *pattern, int force);
+int64_t mooncake_client_remove_all(mooncake_client_t *c, int force);
+/* put_from/get_into: ptr inside a buffer from alloc_buffer moves bytes once;
+ * any other memory goes through staging. get_into returns the size read. */
+int mooncake_client_put_from(mooncake_client_t *c, const char *key, const void *ptr, size_t size,
+                             const mooncake_replicate_config_t *cfg);
+int64_t mooncake_client_get_into(mooncake_client_t *c, const char *key, void *ptr, size_t size);
+
+/* ---- batches (n <= 4096; one request each) ----
+ * results[i] per key as the single-key call would return; the call returns
+ * 0, or a negative ErrorCode when the whole batch could not be sent (then
+ * every results[i] holds it too). */
+int mooncake_client_batch_is_exist(mooncake_client_t *c, const char *const *keys, size_t n,
+                                   int *results);
+int mooncake_client_put_batch(mooncake_client_t *c, const char *const *keys,
+                              const void *const *values, const size_t *sizes, size_t n,
+                              const mooncake_replicate_config_t *cfg, int *results);
+/* values[i] (free each with mooncake_client_free) and results[i] = size or
+ * negative ErrorCode (values[i] NULL then). */
+int mooncake_client_get_batch(mooncake_client_t *c, const char *const *keys, size_t n,
+                              void **values, int64_t *results);
+int mooncake_client_batch_put_from(mooncake_client_t *c, const char *const *keys,
+                                   const void *const *ptrs, const size_t *sizes, size_t n,
+                                   const mooncake_replicate_config_t *cfg, int *results);
+int mooncake_client_batch_get_into(mooncake_client_t *c, const char *const *keys, void *const *ptrs,
+                                   const size_t *sizes, size_t n, int64_t *results);
+/* Each key a list of fragments (an engine's per-layer slices of one block):
+ * key i is bufs[i][0..nbufs[i]), written in order / read in order. */
+int mooncake_client_batch_put_from_multi_buffers(mooncake_client_t *c, const char *const *keys,
+                                                 const mooncake_slice_t *const *bufs,
+                                                 const size_t *nbufs, size_t n,
+                                                 const mooncake_replicate_config_t *cfg,
+                                                 int *results);
+int mooncake_client_batch_get_into_multi_buffers(mooncake_client_t *c, const char *const *keys,
+                                                 const mooncake_slice_t *const *bufs,
+                                                 const size_t *nbufs, size_t n, int64_t *results);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,862 @@
+/* The local-client server (store_ipc.h, docs/ipc.md). */
+#include "store_ipc.h"
+
+#include "mc/ipc_msg.h"
+#include "mc/ipc_sock.h"
+#include "mc/log.h"
+#include "mc/strutil.h"
+#include "mc/thread.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Why a request or a client was refused: one counter each in /metrics. */
+#define REJECT_REASONS(X)              \
+    X(PEER_CRED, "peer_cred")          \
+    X(TOO_MANY_CLIENTS, "max_clients") \
+    X(BAD_MESSAGE, "bad_message")      \
+    X(BAD_REGION, "bad_region")        \
+    X(NOT_SEALED, "not_sealed")        \
+    X(REGION_CAP, "region_cap")        \
+    X(VERSION, "version")
+
+typedef enum {
+#define REJECT_ENUM_(name, label) REJECT_##name,
+    REJECT_REASONS(REJECT_ENUM_)
+#undef REJECT_ENUM_
+        N_REJECTS
+} reject_t;
+
+typedef struct region {
+    uint8_t *base; /* NULL = free slot */
+    uint64_t size;
+} region_t;
+
+typedef struct conn {
+    struct store_ipc *ipc;
+    int fd;
+    pthread_t thread;
+    atomic_bool done;  /* the thread has finished; the accept thread joins it */
+    region_t *regions; /* opts.max_regions slots; region id = slot + 1 */
+    uint64_t mapped;
+    mc_buf_t in, out;
+    struct conn *next;
+} conn_t;
+
+struct store_ipc {
+    store_service_t *svc;
+    store_ipc_opts_t o;
+    char path[108];
+    int lfd;
+    bool bound; /* the socket file at path is ours */
+    int stop_pipe[2];
+    pthread_t acceptor;
+    mc_counter_t *rejects[N_REJECTS];
+    mc_counter_t *requests, *connects, *gather_copies;
+    mc_mutex_t mu;
+    conn_t *conns MC_GUARDED_BY(mu);
+    uint32_t n_conns MC_GUARDED_BY(mu);
+};
+
+static void reject(store_ipc_t *ipc, reject_t why)
+{
+    mc_counter_add(ipc->rejects[why], 1);
+}
+
+/* ---- regions ---- */
+
+static void region_drop(conn_t *c, region_t *r)
+{
+    if (r->base) {
+        munmap(r->base, r->size);
+        c->mapped -= r->size;
+    }
+    r->base = NULL;
+    r->size = 0;
+}
+
+/* Maps a client's memfd of `size` bytes read-write. It must be sealed
+ * against shrinking, so the client cannot truncate it under a copy (which
+ * would SIGBUS this process). */
+static int region_add(conn_t *c, int fd, uint64_t size, uint32_t *id, const char **why)
+{
+    store_ipc_t *ipc = c->ipc;
+    int seals = fd >= 0 ? fcntl(fd, F_GET_SEALS) : -1;
+    struct stat st;
+    uint32_t slot = 0;
+    void *p;
+
+    if (fd < 0 || size == 0 || fstat(fd, &st) != 0 || (uint64_t)st.st_size < size) {
+        *why = fd < 0 ? "no descriptor attached" : "size 0 or past the file's end";
+        reject(ipc, REJECT_BAD_REGION);
+        return MC_INVALID_PARAMS;
+    }
+    if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+        *why = "not a memfd sealed with F_SEAL_SHRINK";
+        reject(ipc, REJECT_NOT_SEALED);
+        return MC_INVALID_PARAMS;
+    }
+    while (slot < ipc->o.max_regions && c->regions[slot].base)
+        slot++;
+    if (slot == ipc->o.max_regions || size > ipc->o.max_mapped - c->mapped) {
+        *why = slot == ipc->o.max_regions ? "too many regions" : "mapped-bytes cap reached";
+        reject(ipc, REJECT_REGION_CAP);
+        return MC_NO_AVAILABLE_HANDLE;
+    }
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        *why = "mmap failed";
+        return MC_INTERNAL_ERROR;
+    }
+    c->regions[slot] = (region_t){p, size};
+    c->mapped += size;
+    *id = slot + 1;
+    return MC_OK;
+}
+
+/* The bytes a fragment names, or NULL when it is out of bounds. */
+static uint8_t *frag_ptr(conn_t *c, const mc_ipc_frag_t *f)
+{
+    region_t *r;
+
+    if (f->region == 0 || f->region > c->ipc->o.max_regions)
+        return NULL;
+    r = &c->regions[f->region - 1];
+    if (!r->base || f->len == 0 || f->offset > r->size || f->len > r->size - f->offset)
+        return NULL;
+    return r->base + f->offset;
+}
+
+/* Checks every fragment of every key; a key with a bad one gets
+ * INVALID_PARAMS (counted) and no further work. Returns the keys' total
+ * fragment capacity in *cap. */
+static void check_frags(conn_t *c, const mc_ipc_keys_t *m, uint64_t *cap, int *codes)
+{
+    for (uint32_t i = 0; i < m->n; i++) {
+        const mc_ipc_key_t *k = &m->keys[i];
+
+        cap[i] = 0;
+        codes[i] = k->nfrag ? MC_OK : MC_INVALID_PARAMS;
+        for (uint32_t j = 0; j < k->nfrag && codes[i] == MC_OK; j++) {
+            if (!frag_ptr(c, &k->frags[j]))
+                codes[i] = MC_INVALID_PARAMS;
+            cap[i] += k->frags[j].len;
+        }
+        if (codes[i] != MC_OK)
+            reject(c->ipc, REJECT_BAD_REGION);
+    }
+}
+
+static void copy_frags(conn_t *c, const mc_ipc_key_t *k, uint8_t *buf, uint64_t len, bool gather)
+{
+    for (uint32_t j = 0; j < k->nfrag && len; j++) {
+        uint64_t n = k->frags[j].len < len ? k->frags[j].len : len;
+        uint8_t *p = frag_ptr(c, &k->frags[j]);
+
+        if (gather)
+            memcpy(buf, p, n);
+        else
+            memcpy(p, buf, n);
+        buf += n;
+        len -= n;
+    }
+}
+
+/* ---- requests ---- */
+
+typedef struct keys_job {
+    conn_t *c;
+    mc_ipc_keys_t m;
+    const char **keys;
+    size_t *lens;
+    int *codes;
+    uint64_t *cap;    /* per key: its fragments' bytes */
+    uint8_t **bounce; /* per key: a gather/scatter buffer when it has several fragments */
+    mc_ipc_key_result_t *res;
+} keys_job_t;
+
+static void job_cleanup(keys_job_t *j)
+{
+    for (uint32_t i = 0; j->bounce && i < j->m.n; i++)
+        free(j->bounce[i]);
+    free(j->bounce);
+    free(j->keys);
+    free(j->lens);
+    free(j->codes);
+    free(j->cap);
+    free(j->res);
+    mc_ipc_keys_cleanup(&j->m);
+}
+
+static int job_init(keys_job_t *j, conn_t *c, const mc_ipc_hdr_t *h, mc_errmsg_t *err)
+{
+    bool frags = h->op == MC_IPC_PUT || h->op == MC_IPC_GET;
+    int rc;
+
+    memset(j, 0, sizeof(*j));
+    j->c = c;
+    rc = mc_ipc_keys_decode((const uint8_t *)c->in.data, c->in.len, c->ipc->o.max_batch, frags,
+                            &j->m, err);
+    if (rc != MC_OK)
+        return rc;
+    j->keys = calloc(j->m.n, sizeof(*j->keys));
+    j->lens = calloc(j->m.n, sizeof(*j->lens));
+    j->codes = calloc(j->m.n, sizeof(*j->codes));
+    j->cap = calloc(j->m.n, sizeof(*j->cap));
+    j->bounce = calloc(j->m.n, sizeof(*j->bounce));
+    j->res = calloc(j->m.n, sizeof(*j->res));
+    if (!j->keys || !j->lens || !j->codes || !j->cap || !j->bounce || !j->res)
+        return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
+    for (uint32_t i = 0; i < j->m.n; i++) {
+        j->keys[i] = j->m.keys[i].key;
+        j->lens[i] = j->m.keys[i].len;
+    }
+    if (frags)
+        check_frags(c, &j->m, j->cap, j->codes);
+    return MC_OK;
+}
+
+/* The keys of the job whose code is still MC_OK, compacted in place into
+ * idx (the positions), so a store call sees only the good ones. */
+static size_t good_keys(const keys_job_t *j, uint32_t *idx)
+{
+    size_t n = 0;
+
+    for (uint32_t i = 0; i < j->m.n; i++)
+        if (j->codes[i] == MC_OK)
+            idx[n++] = i;
+    return n;
+}
+
+static void run_put(keys_job_t *j)
+{
+    conn_t *c = j->c;
+    uint32_t *idx = calloc(j->m.n, sizeof(*idx));
+    const void **vals = calloc(j->m.n, sizeof(*vals));
+    const char **keys = calloc(j->m.n, sizeof(*keys));
+    size_t *lens = calloc(j->m.n, sizeof(*lens));
+    uint64_t *sizes = calloc(j->m.n, sizeof(*sizes));
+    int *codes = calloc(j->m.n, sizeof(*codes));
+    char preferred[256];
+    store_put_opts_t opts = {.replica_num = j->m.replica_num ? j->m.replica_num : 1,
+                             .soft_pin = (j->m.flags & MC_IPC_F_SOFT_PIN) != 0};
+    size_t n = 0;
+
+    if (!idx || !vals || !keys || !lens || !sizes || !codes) {
+        for (uint32_t i = 0; i < j->m.n; i++)
+            j->codes[i] = MC_INTERNAL_ERROR;
+        goto out;
+    }
+    if (j->m.preferred) {
+        if (j->m.preferred_len >= sizeof(preferred)) {
+            for (uint32_t i = 0; i < j->m.n; i++)
+                j->codes[i] = MC_INVALID_PARAMS;
+            goto out;
+        }
+        memcpy(preferred, j->m.preferred, j->m.preferred_len);
+        preferred[j->m.preferred_len] = '\0';
+        opts.preferred = preferred;
+    }
+    n = good_keys(j, idx);
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = idx[k];
+        const mc_ipc_key_t *key = &j->m.keys[i];
+
+        keys[k] = j->keys[i];
+        lens[k] = j->lens[i];
+        sizes[k] = j->cap[i];
+        if (key->nfrag == 1) {
+            vals[k] = frag_ptr(c, &key->frags[0]);
+            continue;
+        }
+        /* several fragments: one gather copy (the store's put takes one
+         * contiguous source per value) */
+        if (!(j->bounce[i] = malloc(j->cap[i]))) {
+            j->codes[i] = MC_INTERNAL_ERROR;
+            vals[k] = NULL;
+            continue;
+        }
+        copy_frags(c, key, j->bounce[i], j->cap[i], true);
+        mc_counter_add(c->ipc->gather_copies, 1);
+        vals[k] = j->bounce[i];
+    }
+    if (n)
+        store_put_batch(c->ipc->svc, n, keys, lens, (const void *const *)vals, sizes, &opts, codes);
+    for (size_t k = 0; k < n; k++)
+        if (j->codes[idx[k]] == MC_OK)
+            j->codes[idx[k]] = codes[k];
+out:
+    free(idx);
+    free(vals);
+    free(keys);
+    free(lens);
+    free(sizes);
+    free(codes);
+}
+
+/* Where a get's values go: straight into the key's fragment when it has one
+ * big enough, else into a bounce buffer scattered afterwards. */
+typedef struct get_place {
+    keys_job_t *j;
+    const uint32_t *idx;
+} get_place_t;
+
+static int place_get(void *ctx, size_t n, const uint64_t *sizes, void **dst)
+{
+    get_place_t *g = ctx;
+    keys_job_t *j = g->j;
+
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = g->idx[k];
+        const mc_ipc_key_t *key = &j->m.keys[i];
+
+        dst[k] = NULL; /* too small: BUFFER_OVERFLOW */
+        if (!sizes[k] || sizes[k] > j->cap[i])
+            continue;
+        if (key->nfrag == 1 || sizes[k] <= key->frags[0].len)
+            dst[k] = frag_ptr(j->c, &key->frags[0]);
+        else if ((j->bounce[i] = malloc(sizes[k])) != NULL)
+            dst[k] = j->bounce[i];
+    }
+    return MC_OK;
+}
+
+static void run_get(keys_job_t *j)
+{
+    uint32_t *idx = calloc(j->m.n, sizeof(*idx));
+    const char **keys = calloc(j->m.n, sizeof(*keys));
+    size_t *lens = calloc(j->m.n, sizeof(*lens));
+    uint64_t *sizes = calloc(j->m.n, sizeof(*sizes));
+    int *codes = calloc(j->m.n, sizeof(*codes));
+    get_place_t g = {j, idx};
+    store_get_sink_t sink = {place_get, &g};
+    size_t n;
+
+    if (!idx || !keys || !lens || !sizes || !codes) {
+        for (uint32_t i = 0; i < j->m.n; i++)
+            j->codes[i] = MC_INTERNAL_ERROR;
+        goto out;
+    }
+    n = good_keys(j, idx);
+    for (size_t k = 0; k < n; k++) {
+        keys[k] = j->keys[idx[k]];
+        lens[k] = j->lens[idx[k]];
+    }
+    if (n)
+        store_get_batch(j->c->ipc->svc, n, keys, lens, &sink, sizes, codes);
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = idx[k];
+
+        j->codes[i] = codes[k];
+        j->res[i].value = codes[k] == MC_OK ? sizes[k] : 0;
+        if (codes[k] == MC_OK && j->bounce[i]) {
+            copy_frags(j->c, &j->m.keys[i], j->bounce[i], sizes[k], false);
+            mc_counter_add(j->c->ipc->gather_copies, 1);
+        }
+    }
+out:
+    free(idx);
+    free(keys);
+    free(lens);
+    free(sizes);
+    free(codes);
+}
+
+static void run_keys(keys_job_t *j, uint16_t op)
+{
+    store_service_t *svc = j->c->ipc->svc;
+    bool *ex;
+    uint64_t *sz;
+
+    switch (op) {
+    case MC_IPC_PUT: run_put(j); break;
+    case MC_IPC_GET: run_get(j); break;
+    case MC_IPC_EXIST:
+        if (!(ex = calloc(j->m.n, sizeof(*ex)))) {
+            for (uint32_t i = 0; i < j->m.n; i++)
+                j->codes[i] = MC_INTERNAL_ERROR;
+            break;
+        }
+        store_exist_batch(svc, j->m.n, j->keys, j->lens, ex, j->codes);
+        for (uint32_t i = 0; i < j->m.n; i++) {
+            if (j->codes[i] == MC_OBJECT_NOT_FOUND)
+                j->codes[i] = MC_OK;
+            j->res[i].value = j->codes[i] == MC_OK && ex[i];
+        }
+        free(ex);
+        break;
+    case MC_IPC_SIZE:
+        if (!(sz = calloc(j->m.n, sizeof(*sz)))) {
+            for (uint32_t i = 0; i < j->m.n; i++)
+                j->codes[i] = MC_INTERNAL_ERROR;
+            break;
+        }
+        store_size_batch(svc, j->m.n, j->keys, j->lens, sz, j->codes);
+        for (uint32_t i = 0; i < j->m.n; i++)
+            j->res[i].value = j->codes[i] == MC_OK ? sz[i] : 0;
+        free(sz);
+        break;
+    default:
+        store_remove_batch(svc, j->m.n, j->keys, j->lens, (j->m.flags & MC_IPC_F_FORCE) != 0,
+                           j->codes);
+        break;
+    }
+    for (uint32_t i = 0; i < j->m.n; i++)
+        j->res[i].code = j->codes[i];
+}
+
+/* Replies to a small request; a failing request's text is the reason. */
+static int reply_small(conn_t *c, const mc_ipc_hdr_t *h, int status, uint64_t value,
+                       const char *text)
+{
+    mc_ipc_small_reply_t r = {status, value, text ? text : "", text ? strlen(text) : 0};
+    return mc_ipc_small_reply_encode(&c->out, h->op, h->id, &r);
+}
+
+static int handle_small(conn_t *c, const mc_ipc_hdr_t *h, int fd)
+{
+    mc_ipc_small_t m;
+    mc_errmsg_t e = {""};
+    const char *why = NULL;
+    char detail[256] = "";
+    uint64_t value = 0;
+    int rc = mc_ipc_small_decode((const uint8_t *)c->in.data, c->in.len, &m, &e);
+
+    if (rc != MC_OK) {
+        reject(c->ipc, REJECT_BAD_MESSAGE);
+        why = e.msg;
+    } else if (h->op == MC_IPC_REGISTER) {
+        uint32_t id = 0;
+        rc = region_add(c, fd, m.arg, &id, &why);
+        value = id;
+    } else if (h->op == MC_IPC_UNREGISTER) {
+        if (m.arg == 0 || m.arg > c->ipc->o.max_regions || !c->regions[m.arg - 1].base) {
+            rc = MC_INVALID_PARAMS;
+            why = "no such region";
+        } else {
+            region_drop(c, &c->regions[m.arg - 1]);
+        }
+    } else if (h->op == MC_IPC_REMOVE_REGEX || h->op == MC_IPC_REMOVE_ALL) {
+        char *pattern = NULL;
+        bool regex = h->op == MC_IPC_REMOVE_REGEX;
+
+        if (regex && !m.text_len)
+            rc = MC_INVALID_PARAMS;
+        else if (regex && !(pattern = malloc(m.text_len + 1)))
+            rc = MC_INTERNAL_ERROR;
+        else if (regex && memchr(m.text, '\0', m.text_len))
+            rc = MC_INVALID_PARAMS;
+        if (pattern) {
+            memcpy(pattern, m.text, m.text_len);
+            pattern[m.text_len] = '\0';
+        }
+        if (rc == MC_OK)
+            rc = store_remove_many(c->ipc->svc, pattern, (m.flags & MC_IPC_F_FORCE) != 0, &value);
+        free(pattern);
+    } else if (h->op == MC_IPC_HEALTH) {
+        rc = store_service_healthy(c->ipc->svc, detail, sizeof(detail))
+                 ? MC_OK
+                 : MC_UNAVAILABLE_IN_CURRENT_STATUS;
+        why = rc == MC_OK ? NULL : detail;
+    } else {
+        rc = MC_INVALID_PARAMS;
+    }
+    return reply_small(c, h, rc, value, rc == MC_OK ? NULL : why);
+}
+
+static int handle(conn_t *c, const mc_ipc_hdr_t *h, int fd)
+{
+    keys_job_t j;
+    mc_errmsg_t e = {""};
+    int rc;
+
+    mc_counter_add(c->ipc->requests, 1);
+    if (fd >= 0 && h->op != MC_IPC_REGISTER) {
+        close(fd);
+        reject(c->ipc, REJECT_BAD_MESSAGE);
+        return MC_INVALID_PARAMS; /* a descriptor where none belongs: drop the client */
+    }
+    switch (h->op) {
+    case MC_IPC_PUT:
+    case MC_IPC_GET:
+    case MC_IPC_EXIST:
+    case MC_IPC_SIZE:
+    case MC_IPC_REMOVE:
+        rc = job_init(&j, c, h, &e);
+        if (rc == MC_OK)
+            run_keys(&j, h->op);
+        else
+            reject(c->ipc, REJECT_BAD_MESSAGE);
+        /* a request refused as a whole: its status, no per-key results */
+        rc = mc_ipc_keys_reply_encode(&c->out, h->op, h->id, rc, j.res, rc == MC_OK ? j.m.n : 0);
+        job_cleanup(&j);
+        return rc;
+    case MC_IPC_HELLO: reject(c->ipc, REJECT_BAD_MESSAGE); return MC_INVALID_PARAMS;
+    default: break;
+    }
+    rc = handle_small(c, h, fd);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* The first message: version range and the client's name. */
+static int hello(conn_t *c)
+{
+    store_ipc_t *ipc = c->ipc;
+    mc_ipc_hdr_t h;
+    mc_ipc_hello_t m;
+    mc_errmsg_t e = {""};
+    int fd = -1, rc;
+    bool ok;
+
+    rc = mc_ipc_recv(c->fd, 0, (int)ipc->o.timeout_ms, (int)ipc->o.timeout_ms, &h, &c->in, &fd, &e);
+    if (fd >= 0)
+        close(fd);
+    if (rc != MC_OK || h.op != MC_IPC_HELLO ||
+        mc_ipc_hello_decode((const uint8_t *)c->in.data, c->in.len, &m, &e) != MC_OK) {
+        reject(ipc, REJECT_BAD_MESSAGE);
+        return MC_INVALID_PARAMS;
+    }
+    ok = m.min_version <= MC_IPC_VERSION && m.max_version >= MC_IPC_VERSION;
+    if (!ok)
+        reject(ipc, REJECT_VERSION);
+    rc =
+        mc_ipc_hello_reply_encode(&c->out, h.id,
+                                  &(mc_ipc_hello_reply_t){.status = ok ? MC_OK : MC_INVALID_VERSION,
+                                                          .version = MC_IPC_VERSION,
+                                                          .max_msg = MC_IPC_MAX_MSG,
+                                                          .max_batch = ipc->o.max_batch,
+                                                          .max_regions = ipc->o.max_regions,
+                                                          .max_mapped = ipc->o.max_mapped,
+                                                          .hostname = ipc->o.hostname,
+                                                          .hostname_len = strlen(ipc->o.hostname),
+                                                          .master = ipc->o.master,
+                                                          .master_len = strlen(ipc->o.master)});
+    if (rc == MC_OK)
+        rc = mc_ipc_send(c->fd, c->out.data, c->out.len, -1);
+    c->out.len = 0;
+    return ok ? rc : MC_INVALID_VERSION;
+}
+
+static void *conn_main(void *arg)
+{
+    conn_t *c = arg;
+    store_ipc_t *ipc = c->ipc;
+
+    if (hello(c) == MC_OK) {
+        for (;;) {
+            mc_ipc_hdr_t h;
+            mc_errmsg_t e = {""};
+            int fd = -1;
+            int rc = mc_ipc_recv(c->fd, 0, -1, (int)ipc->o.timeout_ms, &h, &c->in, &fd, &e);
+
+            if (rc != MC_OK) {
+                if (rc != MC_RPC_FAIL) {
+                    reject(ipc, REJECT_BAD_MESSAGE);
+                    MC_DEBUG("ipc client dropped: %s", e.msg);
+                }
+                break;
+            }
+            if ((h.op & MC_IPC_REPLY) || handle(c, &h, fd) != MC_OK)
+                break;
+            rc = mc_ipc_send(c->fd, c->out.data, c->out.len, -1);
+            c->out.len = 0;
+            if (rc != MC_OK)
+                break;
+        }
+    }
+    for (uint32_t i = 0; i < ipc->o.max_regions; i++)
+        region_drop(c, &c->regions[i]);
+    shutdown(c->fd, SHUT_RDWR);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+/* ---- accepting ---- */
+
+static bool peer_allowed(const store_ipc_t *ipc, int fd)
+{
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+        return false;
+    if (cr.uid == getuid())
+        return true;
+    for (size_t i = 0; i < ipc->o.n_gids; i++)
+        if (cr.gid == ipc->o.allowed_gids[i])
+            return true;
+    return false;
+}
+
+static void conn_free(conn_t *c)
+{
+    close(c->fd);
+    mc_buf_cleanup(&c->in);
+    mc_buf_cleanup(&c->out);
+    free(c->regions);
+    free(c);
+}
+
+/* Joins the clients whose threads have finished (all of them when `all`,
+ * after shutting their sockets down). */
+static void reap(store_ipc_t *ipc, bool all)
+{
+    conn_t **pp, *done = NULL;
+
+    mc_mutex_lock(&ipc->mu);
+    for (pp = &ipc->conns; *pp;) {
+        conn_t *c = *pp;
+        if (all)
+            shutdown(c->fd, SHUT_RDWR);
+        if (all || atomic_load(&c->done)) {
+            *pp = c->next;
+            c->next = done;
+            done = c;
+            ipc->n_conns--;
+        } else {
+            pp = &c->next;
+        }
+    }
+    mc_mutex_unlock(&ipc->mu);
+    while (done) {
+        conn_t *c = done;
+        done = c->next;
+        pthread_join(c->thread, NULL);
+        conn_free(c);
+    }
+}
+
+static void accept_one(store_ipc_t *ipc)
+{
+    int fd = accept4(ipc->lfd, NULL, NULL, SOCK_CLOEXEC);
+    conn_t *c;
+
+    if (fd < 0)
+        return;
+    if (!peer_allowed(ipc, fd)) {
+        reject(ipc, REJECT_PEER_CRED);
+        close(fd);
+        return;
+    }
+    reap(ipc, false);
+    mc_mutex_lock(&ipc->mu);
+    if (ipc->n_conns >= ipc->o.max_clients) {
+        mc_mutex_unlock(&ipc->mu);
+        reject(ipc, REJECT_TOO_MANY_CLIENTS);
+        close(fd);
+        return;
+    }
+    mc_mutex_unlock(&ipc->mu);
+    if (!(c = calloc(1, sizeof(*c))) ||
+        !(c->regions = calloc(ipc->o.max_regions, sizeof(region_t)))) {
+        free(c);
+        close(fd);
+        return;
+    }
+    c->ipc = ipc;
+    c->fd = fd;
+    atomic_init(&c->done, false);
+    mc_buf_init(&c->in, MC_IPC_MAX_MSG);
+    mc_buf_init(&c->out, 0);
+    if (pthread_create(&c->thread, NULL, conn_main, c) != 0) {
+        conn_free(c);
+        return;
+    }
+    mc_counter_add(ipc->connects, 1);
+    mc_mutex_lock(&ipc->mu);
+    c->next = ipc->conns;
+    ipc->conns = c;
+    ipc->n_conns++;
+    mc_mutex_unlock(&ipc->mu);
+}
+
+static void *accept_main(void *arg)
+{
+    store_ipc_t *ipc = arg;
+
+    for (;;) {
+        struct pollfd p[2] = {{ipc->lfd, POLLIN, 0}, {ipc->stop_pipe[0], POLLIN, 0}};
+        int n = poll(p, 2, 1000);
+
+        if (n < 0 && errno != EINTR)
+            break;
+        if (p[1].revents)
+            break;
+        if (n > 0 && (p[0].revents & POLLIN))
+            accept_one(ipc);
+        else
+            reap(ipc, false);
+    }
+    return NULL;
+}
+
+/* ---- the socket file ---- */
+
+/* A socket at path that nobody answers on is a dead service's: removed. One
+ * that answers belongs to a live service: refused. */
+static int claim_path(const char *path, mc_errmsg_t *err)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    struct stat st;
+    int fd, rc;
+
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? MC_OK
+                               : mc_fail(err, MC_INVALID_PARAMS, "%s: %s", path, strerror(errno));
+    if (!S_ISSOCK(st.st_mode))
+        return mc_fail(err, MC_INVALID_PARAMS, "%s exists and is not a socket", path);
+    mc_strlcpy(a.sun_path, path, sizeof(a.sun_path));
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return mc_fail(err, MC_INTERNAL_ERROR, "socket: %s", strerror(errno));
+    rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+    close(fd);
+    if (rc == 0)
+        return mc_fail(err, MC_SEGMENT_ALREADY_EXISTS,
+                       "%s: another store service is listening there", path);
+    if (unlink(path) != 0)
+        return mc_fail(err, MC_INVALID_PARAMS, "cannot remove stale socket %s: %s", path,
+                       strerror(errno));
+    MC_INFO("removed the stale IPC socket %s", path);
+    return MC_OK;
+}
+
+static int make_parent(const char *path, mc_errmsg_t *err)
+{
+    char dir[108];
+    char *slash;
+
+    mc_strlcpy(dir, path, sizeof(dir));
+    if (!(slash = strrchr(dir, '/')) || slash == dir)
+        return MC_OK;
+    *slash = '\0';
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return mc_fail(err, MC_INVALID_PARAMS, "cannot create %s: %s", dir, strerror(errno));
+    return MC_OK;
+}
+
+static int listen_on(store_ipc_t *ipc, mc_errmsg_t *err)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int rc;
+
+    if (strlen(ipc->path) >= sizeof(a.sun_path))
+        return mc_fail(err, MC_INVALID_PARAMS, "IPC socket path longer than %zu bytes",
+                       sizeof(a.sun_path) - 1);
+    if ((rc = make_parent(ipc->path, err)) != MC_OK || (rc = claim_path(ipc->path, err)) != MC_OK)
+        return rc;
+    mc_strlcpy(a.sun_path, ipc->path, sizeof(a.sun_path));
+    if ((ipc->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return mc_fail(err, MC_INTERNAL_ERROR, "socket: %s", strerror(errno));
+    if (bind(ipc->lfd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        return mc_fail(err, MC_INVALID_PARAMS, "bind %s: %s", ipc->path, strerror(errno));
+    ipc->bound = true;
+    if (chmod(ipc->path, 0660) != 0 || listen(ipc->lfd, 128) != 0)
+        return mc_fail(err, MC_INTERNAL_ERROR, "listen %s: %s", ipc->path, strerror(errno));
+    return MC_OK;
+}
+
+int store_ipc_parse_gids(const char *list, store_ipc_opts_t *o, mc_errmsg_t *err)
+{
+    const char *p = list;
+
+    o->n_gids = 0;
+    while (p && *p) {
+        size_t n = strcspn(p, ",");
+        char num[16];
+        uint64_t v;
+
+        if (n > 0 && n < sizeof(num)) {
+            memcpy(num, p, n);
+            num[n] = '\0';
+        }
+        if (n == 0 || n >= sizeof(num) || mc_parse_u64(num, &v) != MC_OK || v > UINT32_MAX)
+            return mc_fail(err, MC_INVALID_PARAMS, "ipc_allowed_gids: bad group id in \"%s\"",
+                           list);
+        if (o->n_gids == STORE_IPC_MAX_GIDS)
+            return mc_fail(err, MC_INVALID_PARAMS, "ipc_allowed_gids: more than %d groups",
+                           STORE_IPC_MAX_GIDS);
+        o->allowed_gids[o->n_gids++] = (gid_t)v;
+        p += n + (p[n] == ',');
+    }
+    return MC_OK;
+}
+
+int store_ipc_start(store_service_t *svc, mc_metrics_t *metrics, const store_ipc_opts_t *o,
+                    store_ipc_t **out, mc_errmsg_t *err)
+{
+    store_ipc_t *ipc = calloc(1, sizeof(*ipc));
+    int rc;
+
+    *out = NULL;
+    if (!ipc)
+        return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
+    ipc->svc = svc;
+    ipc->o = *o;
+    ipc->lfd = -1;
+    ipc->stop_pipe[0] = ipc->stop_pipe[1] = -1;
+    mc_strlcpy(ipc->path, o->path, sizeof(ipc->path));
+    mc_mutex_init(&ipc->mu);
+#define REJECT_COUNTER_(name, label)                               \
+    ipc->rejects[REJECT_##name] =                                  \
+        mc_metrics_counter(metrics, "mc_store_ipc_rejected_total", \
+                           "Local-client requests or clients refused", "reason=\"" label "\"");
+    REJECT_REASONS(REJECT_COUNTER_)
+#undef REJECT_COUNTER_
+    ipc->requests = mc_metrics_counter(metrics, "mc_store_ipc_requests_total",
+                                       "Local-client requests served", NULL);
+    ipc->connects = mc_metrics_counter(metrics, "mc_store_ipc_connections_total",
+                                       "Local clients accepted", NULL);
+    ipc->gather_copies = mc_metrics_counter(
+        metrics, "mc_store_ipc_bounce_copies_total",
+        "Values copied through a bounce buffer (several fragments per key)", NULL);
+    if ((rc = listen_on(ipc, err)) != MC_OK)
+        goto fail;
+    if (pipe2(ipc->stop_pipe, O_CLOEXEC) != 0 ||
+        pthread_create(&ipc->acceptor, NULL, accept_main, ipc) != 0) {
+        rc = mc_fail(err, MC_INTERNAL_ERROR, "cannot start the IPC thread");
+        goto fail;
+    }
+    *out = ipc;
+    return MC_OK;
+fail:
+    if (ipc->lfd >= 0)
+        close(ipc->lfd);
+    if (ipc->bound)
+        unlink(ipc->path);
+    if (ipc->stop_pipe[0] >= 0) {
+        close(ipc->stop_pipe[0]);
+        close(ipc->stop_pipe[1]);
+    }
+    mc_mutex_destroy(&ipc->mu);
+    free(ipc);
+    return rc;
+}
+
+void store_ipc_stop(store_ipc_t *ipc)
+{
+    if (!ipc)
+        return;
+    if (write(ipc->stop_pipe[1], "x", 1) != 1)
+        MC_WARN("ipc: cannot wake the accept thread");
+    pthread_join(ipc->acceptor, NULL);
+    reap(ipc, true);
+    close(ipc->lfd);
+    unlink(ipc->path);
+    close(ipc->stop_pipe[0]);
+    close(ipc->stop_pipe[1]);
+    mc_mutex_destroy(&ipc->mu);
+    free(ipc);
+}
