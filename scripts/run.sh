@@ -66,7 +66,7 @@ mooncake is up (logs in $RUN_DIR/):
   master            http://127.0.0.1:$MASTER_PORT   (admin + /metrics on :$MASTER_METRICS_PORT)
   metadata server   http://127.0.0.1:$METADATA_PORT/metadata
   store service     http://127.0.0.1:$STORE_REST_PORT  (data plane 127.0.0.1:$STORE_DATA_PORT)
-  local clients     libmooncake_client: mooncake_client_connect(NULL, 0, &c) (socket in $RUN_DIR/store.log)
+  local clients     libmooncake_client (build/release/lib): mooncake_client_connect(NULL, 0, &c)
 try: curl http://127.0.0.1:$STORE_REST_PORT/health
 Ctrl-C stops all three.
 MSG
