@@ -52,7 +52,8 @@ static store_ipc_t *start_ipc(const store_config_t *cfg, store_service_t *svc,
                           .max_regions = (uint32_t)cfg->ipc_max_regions,
                           .max_mapped = cfg->ipc_max_mapped_bytes,
                           .max_batch = MC_MAX_BATCH_KEYS,
-                          .timeout_ms = (uint32_t)cfg->ipc_timeout_ms};
+                          .timeout_ms = (uint32_t)cfg->ipc_timeout_ms,
+                          .ephemeral = cfg->lifeline_fd >= 0};
     char dir[256], path[108];
     mc_errmsg_t err = {""};
     store_ipc_t *ipc = NULL;
@@ -95,6 +96,10 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     mc_service_block_signals();
+    if (mc_service_watch_lifeline((int)cfg.lifeline_fd) != MC_OK) {
+        fprintf(stderr, "mooncake_store_service: cannot watch the lifeline\n");
+        return 1;
+    }
     /* Request bodies and read buffers are 1-64 MiB: keep them in the heap
      * (reused, already faulted in) instead of a fresh mmap per request. */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);

@@ -21,8 +21,8 @@ static const mc_opt_t opts[] = {
                "RDMA devices, comma-separated (empty = all)"),
     MC_OPT_STR(CFG, host, "host", "127.0.0.1", NULL, "MC_STORE_HOST",
                "Address the REST API listens on"),
-    MC_OPT_UINT(CFG, rest_port, "rest_port", "8081", 1, 65535, "MC_STORE_REST_PORT",
-                "REST API port"),
+    MC_OPT_UINT(CFG, rest_port, "rest_port", "8081", 0, 65535, "MC_STORE_REST_PORT",
+                "REST API port (0 = any free port)"),
     MC_OPT_UINT(CFG, threads, "threads", "4", 1, 256, "MC_STORE_THREADS", "HTTP worker threads"),
     MC_OPT_SIZE(CFG, max_body_bytes, "max_body_bytes", "80MB", 1024, 4294967296.0, NULL,
                 "Largest accepted REST request body"),
@@ -55,6 +55,9 @@ static const mc_opt_t opts[] = {
                 NULL, "Shared-memory bytes one client may register"),
     MC_OPT_UINT(CFG, ipc_timeout_ms, "ipc_timeout_ms", "5000", 10, 600000, NULL,
                 "Time a client has to finish sending a message it started (and its hello)"),
+    MC_OPT_INT(CFG, lifeline_fd, "lifeline_fd", "-1", -1, 65535, NULL,
+               "Read end of a pipe from the process that started this service: stop when it "
+               "closes (the embedded default of libmooncake_client; -1 = none)"),
     MC_OPT_STR(CFG, log_level, "log_level", "info", "trace|debug|info|warn|error|off",
                "MC_LOG_LEVEL", "Log level"),
 };

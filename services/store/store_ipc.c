@@ -532,18 +532,19 @@ static int hello(conn_t *c)
     ok = m.min_version <= MC_IPC_VERSION && m.max_version >= MC_IPC_VERSION;
     if (!ok)
         reject(ipc, REJECT_VERSION);
-    rc =
-        mc_ipc_hello_reply_encode(&c->out, h.id,
-                                  &(mc_ipc_hello_reply_t){.status = ok ? MC_OK : MC_INVALID_VERSION,
-                                                          .version = MC_IPC_VERSION,
-                                                          .max_msg = MC_IPC_MAX_MSG,
-                                                          .max_batch = ipc->o.max_batch,
-                                                          .max_regions = ipc->o.max_regions,
-                                                          .max_mapped = ipc->o.max_mapped,
-                                                          .hostname = ipc->o.hostname,
-                                                          .hostname_len = strlen(ipc->o.hostname),
-                                                          .master = ipc->o.master,
-                                                          .master_len = strlen(ipc->o.master)});
+    rc = mc_ipc_hello_reply_encode(
+        &c->out, h.id,
+        &(mc_ipc_hello_reply_t){.status = ok ? MC_OK : MC_INVALID_VERSION,
+                                .version = MC_IPC_VERSION,
+                                .flags = ipc->o.ephemeral ? MC_IPC_HELLO_F_EPHEMERAL : 0,
+                                .max_msg = MC_IPC_MAX_MSG,
+                                .max_batch = ipc->o.max_batch,
+                                .max_regions = ipc->o.max_regions,
+                                .max_mapped = ipc->o.max_mapped,
+                                .hostname = ipc->o.hostname,
+                                .hostname_len = strlen(ipc->o.hostname),
+                                .master = ipc->o.master,
+                                .master_len = strlen(ipc->o.master)});
     if (rc == MC_OK)
         rc = mc_ipc_send(c->fd, c->out.data, c->out.len, -1);
     c->out.len = 0;

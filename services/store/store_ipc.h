@@ -14,6 +14,7 @@
 #include "mc/metrics.h"
 #include "store_service.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,6 +30,7 @@ typedef struct store_ipc_opts {
     uint64_t max_mapped;  /* bytes per client */
     uint32_t max_batch;   /* keys per request */
     uint32_t timeout_ms;  /* to finish a message once started, and to say hello */
+    bool ephemeral;       /* told to clients: this service stops with its starter */
     gid_t allowed_gids[STORE_IPC_MAX_GIDS];
     size_t n_gids;
 } store_ipc_opts_t;

@@ -224,6 +224,11 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
         &s->te, &te_err);
     if (rc != MC_OK)
         return mc_fail(err, rc, "transfer engine on %s: %s", cfg->local_hostname, te_err.msg);
+    /* "host:0" asks for any free port: the segment is named after the port
+     * it got, so two such services never share a segment name */
+    if (strlen(cfg->local_hostname) > 2 &&
+        strcmp(cfg->local_hostname + strlen(cfg->local_hostname) - 2, ":0") == 0)
+        mc_strlcpy(s->name, mc_te_endpoint(s->te), sizeof(s->name));
     if (master) {
         s->master = s->pinger = master;
         return MC_OK;

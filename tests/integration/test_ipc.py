@@ -24,8 +24,19 @@ class Slice(ctypes.Structure):
 
 
 class Cfg(ctypes.Structure):
-    _fields_ = [("replica_num", ctypes.c_int), ("preferred_segment", ctypes.c_char_p),
-                ("with_soft_pin", ctypes.c_int), ("with_hard_pin", ctypes.c_int)]
+    """mooncake_client_replicate_config_t (and store_c.h's twin)."""
+    _fields_ = [("replica_num", ctypes.c_size_t), ("with_soft_pin", ctypes.c_int),
+                ("with_hard_pin", ctypes.c_int),
+                ("preferred_segments", ctypes.POINTER(ctypes.c_char_p)),
+                ("preferred_segments_count", ctypes.c_size_t)]
+
+
+def on(segment):
+    """A config placing one replica on segment (kept alive with it)."""
+    names = (ctypes.c_char_p * 1)(segment.encode())
+    cfg = Cfg(1, 0, 0, names, 1)
+    cfg._names = names
+    return cfg
 
 
 def lib_path():
@@ -94,7 +105,7 @@ def test_put_on_one_host_get_on_the_other(lib, pair):
             key = f"cross-{i}".encode()
             data = pattern(n, i)
             ctypes.memmove(buf_a, data, n)
-            on_b = Cfg(1, b.segment.encode(), 0, 0)
+            on_b = on(b.segment)
             assert lib.mooncake_client_put_from(ca, key, buf_a, n, ctypes.byref(on_b)) == 0
             # b reads its own segment; a reads b's segment over the data plane
             assert lib.mooncake_client_get_into(cb, key, buf_b, 8 * MiB) == n
@@ -132,7 +143,7 @@ def test_stale_socket_of_a_killed_service_is_reclaimed(lib, cluster, pair):
         assert lib.mooncake_client_health(c) in (0, -1010)
         # on its own segment: the master still places puts on the killed one
         # until its client TTL (the resilience issue)
-        own = Cfg(1, again.segment.encode(), 0, 0)
+        own = on(again.segment)
         assert lib.mooncake_client_put(c, b"k", b"v", 1, ctypes.byref(own)) == 0
     finally:
         lib.mooncake_client_close(c)

@@ -100,7 +100,7 @@ def test_docs_flag_table_matches_binary(name):
 @pytest.mark.parametrize("name", SERVICES)
 @pytest.mark.parametrize("args,needle", [
     (["--{port}=abc"], "option --{port}: 'abc'"),
-    (["--{port}=0"], "option --{port}: '0' out of range"),
+    (["--{port}=70000"], "option --{port}: '70000' out of range"),
     (["--no_such_flag=1"], "unknown option --no_such_flag"),
     (["--{port}"], "option --{port}: missing value"),
     (["positional"], "unexpected argument 'positional'"),

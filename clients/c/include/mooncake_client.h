@@ -30,13 +30,15 @@ extern "C" {
 
 typedef struct mooncake_client mooncake_client_t;
 
-/* Mooncake's ReplicateConfig. Zeroed = one replica anywhere, no pin. */
-typedef struct mooncake_replicate_config {
-    int replica_num;               /* 0 = 1 */
-    const char *preferred_segment; /* NULL = any */
+/* Mooncake's ReplicateConfig, laid out as store_c.h's
+ * mooncake_replicate_config_t. Zeroed = one replica anywhere, no pin. */
+typedef struct mooncake_client_replicate_config {
+    size_t replica_num; /* 0 = 1; at most 8 */
     int with_soft_pin;
-    int with_hard_pin; /* not supported yet: INVALID_PARAMS */
-} mooncake_replicate_config_t;
+    int with_hard_pin;               /* not supported yet: INVALID_PARAMS */
+    const char **preferred_segments; /* segment names (local_hostname of a store service) */
+    size_t preferred_segments_count; /* only the first is honoured today */
+} mooncake_client_replicate_config_t;
 
 /* One piece of a value: put_parts and the multi-buffer calls. */
 typedef struct mooncake_slice {
@@ -56,6 +58,29 @@ const char *mooncake_client_strerror(int code);
  * MiB). Returns 0 or a negative ErrorCode (RPC_FAIL: nobody listens there;
  * INVALID_VERSION: the service speaks another protocol version). */
 int mooncake_client_connect(const char *where, size_t local_buffer_size, mooncake_client_t **out);
+/* The embedded default: what Mooncake's setup() takes. */
+typedef struct mooncake_client_setup {
+    const char *local_hostname;  /* the segment's name and data-plane endpoint, "host:port";
+                                    no port (Mooncake's "localhost") = any free port */
+    const char *metadata_server; /* "http://host:port/metadata", or "P2P" */
+    uint64_t global_segment_size;
+    uint64_t local_buffer_size; /* the handle's staging area (0 = 16 MiB) */
+    const char *protocol;       /* "tcp" or "rdma"; NULL = "tcp" */
+    const char *device_name;    /* RDMA devices; NULL or "" = all */
+    const char *master_server_addr;
+} mooncake_client_setup_t;
+
+/* Attaches to the store service on this host that serves local_hostname for
+ * master_server_addr, or starts one with these settings (docs/ipc.md, "The
+ * embedded default"): mooncake_store_service found through
+ * MOONCAKE_STORE_SERVICE_BIN, next to this library (its directory or
+ * ../bin), or on PATH; its REST API on a free port; it stops when this
+ * process exits or closes the last handle setup gave it. Concurrent setups
+ * of one address, in any processes, serialize on a lock file. */
+int mooncake_client_setup(const mooncake_client_setup_t *s, mooncake_client_t **out);
+/* 1 when the service was started by another process and stops when that
+ * process goes away (the embedded default of someone else), 0 otherwise. */
+int mooncake_client_service_ephemeral(mooncake_client_t *c);
 /* Closes the connection and frees every buffer of the handle. Safe on NULL. */
 void mooncake_client_close(mooncake_client_t *c);
 /* The service's local_hostname (its segment's name), into buf. */
@@ -75,13 +100,13 @@ int mooncake_client_unregister_buffer(mooncake_client_t *c, void *ptr);
 
 /* ---- single keys ---- */
 int mooncake_client_put(mooncake_client_t *c, const char *key, const void *value, size_t size,
-                        const mooncake_replicate_config_t *cfg);
+                        const mooncake_client_replicate_config_t *cfg);
 /* An existing key is overwritten (not supported yet: INVALID_PARAMS). */
 int mooncake_client_upsert(mooncake_client_t *c, const char *key, const void *value, size_t size,
-                           const mooncake_replicate_config_t *cfg);
+                           const mooncake_client_replicate_config_t *cfg);
 /* One value written from n pieces, in order. */
 int mooncake_client_put_parts(mooncake_client_t *c, const char *key, const mooncake_slice_t *parts,
-                              size_t n, const mooncake_replicate_config_t *cfg);
+                              size_t n, const mooncake_client_replicate_config_t *cfg);
 /* Reads into buf (cap bytes): the value's size, or a negative ErrorCode
  * (BUFFER_OVERFLOW when cap is too small, OBJECT_NOT_FOUND on a miss). */
 int64_t mooncake_client_get(mooncake_client_t *c, const char *key, void *buf, size_t cap);
@@ -99,7 +124,7 @@ int64_t mooncake_client_remove_all(mooncake_client_t *c, int force);
 /* put_from/get_into: ptr inside a buffer from alloc_buffer moves bytes once;
  * any other memory goes through staging. get_into returns the size read. */
 int mooncake_client_put_from(mooncake_client_t *c, const char *key, const void *ptr, size_t size,
-                             const mooncake_replicate_config_t *cfg);
+                             const mooncake_client_replicate_config_t *cfg);
 int64_t mooncake_client_get_into(mooncake_client_t *c, const char *key, void *ptr, size_t size);
 
 /* ---- batches (n <= 4096; one request each) ----
@@ -110,14 +135,14 @@ int mooncake_client_batch_is_exist(mooncake_client_t *c, const char *const *keys
                                    int *results);
 int mooncake_client_put_batch(mooncake_client_t *c, const char *const *keys,
                               const void *const *values, const size_t *sizes, size_t n,
-                              const mooncake_replicate_config_t *cfg, int *results);
+                              const mooncake_client_replicate_config_t *cfg, int *results);
 /* values[i] (free each with mooncake_client_free) and results[i] = size or
  * negative ErrorCode (values[i] NULL then). */
 int mooncake_client_get_batch(mooncake_client_t *c, const char *const *keys, size_t n,
                               void **values, int64_t *results);
 int mooncake_client_batch_put_from(mooncake_client_t *c, const char *const *keys,
                                    const void *const *ptrs, const size_t *sizes, size_t n,
-                                   const mooncake_replicate_config_t *cfg, int *results);
+                                   const mooncake_client_replicate_config_t *cfg, int *results);
 int mooncake_client_batch_get_into(mooncake_client_t *c, const char *const *keys, void *const *ptrs,
                                    const size_t *sizes, size_t n, int64_t *results);
 /* Each key a list of fragments (an engine's per-layer slices of one block):
@@ -125,7 +150,7 @@ int mooncake_client_batch_get_into(mooncake_client_t *c, const char *const *keys
 int mooncake_client_batch_put_from_multi_buffers(mooncake_client_t *c, const char *const *keys,
                                                  const mooncake_slice_t *const *bufs,
                                                  const size_t *nbufs, size_t n,
-                                                 const mooncake_replicate_config_t *cfg,
+                                                 const mooncake_client_replicate_config_t *cfg,
                                                  int *results);
 int mooncake_client_batch_get_into_multi_buffers(mooncake_client_t *c, const char *const *keys,
                                                  const mooncake_slice_t *const *bufs,

@@ -4,6 +4,7 @@
  * field below it. Buffers the service can map are memfds sealed against
  * shrinking; each is registered once and its descriptor kept, so a
  * reconnect registers it again. */
+#include "client_internal.h"
 #include "mooncake_client.h"
 
 #include "mc/buf.h"
@@ -46,9 +47,13 @@ struct mooncake_client {
     uint64_t next_id MC_GUARDED_BY(mu);
     uint32_t max_batch MC_GUARDED_BY(mu);
     char hostname[256] MC_GUARDED_BY(mu);
+    char master[256] MC_GUARDED_BY(mu);
+    bool ephemeral MC_GUARDED_BY(mu); /* the service stops with its starter */
     region_t *regions MC_GUARDED_BY(mu);
-    region_t *staging MC_GUARDED_BY(mu);
+    region_t *staging MC_GUARDED_BY(mu); /* created on first use */
     size_t staging_size;
+    void (*on_close)(void *); /* the embedded default's: client_internal.h */
+    void *on_close_arg;
     mc_buf_t out MC_GUARDED_BY(mu), in MC_GUARDED_BY(mu);
 };
 
@@ -157,6 +162,8 @@ static int dial(mooncake_client_t *c) MC_REQUIRES(c->mu)
     }
     c->max_batch = rep.max_batch ? rep.max_batch : 1;
     snprintf(c->hostname, sizeof(c->hostname), "%.*s", (int)rep.hostname_len, rep.hostname);
+    snprintf(c->master, sizeof(c->master), "%.*s", (int)rep.master_len, rep.master);
+    c->ephemeral = (rep.flags & MC_IPC_HELLO_F_EPHEMERAL) != 0;
     for (region_t *r = c->regions; r; r = r->next)
         if (!r->user && (rc = register_region(c, r)) != MC_OK) {
             drop_conn(c);
@@ -312,7 +319,7 @@ typedef struct key_io {
  * a put, out of it after a get. res[i] gets each key's result; the return
  * is the whole request's status. */
 static int keys_call(mooncake_client_t *c, uint16_t op, uint8_t flags,
-                     const mooncake_replicate_config_t *cfg, const key_io_t *io, size_t n,
+                     const mooncake_client_replicate_config_t *cfg, const key_io_t *io, size_t n,
                      mc_ipc_key_result_t *res) MC_REQUIRES(c->mu)
 {
     mc_ipc_keys_t m = {.flags = flags, .n = (uint32_t)n};
@@ -328,12 +335,16 @@ static int keys_call(mooncake_client_t *c, uint16_t op, uint8_t flags,
     if (n == 0 || n > c->max_batch || n > MC_MAX_BATCH_KEYS)
         return MC_INVALID_PARAMS;
     if (cfg) {
-        if (cfg->with_hard_pin || cfg->replica_num < 0 || cfg->replica_num > (int)MC_MAX_REPLICAS)
+        const char *pref = cfg->preferred_segments_count && cfg->preferred_segments
+                               ? cfg->preferred_segments[0]
+                               : NULL;
+
+        if (cfg->with_hard_pin || cfg->replica_num > MC_MAX_REPLICAS)
             return MC_INVALID_PARAMS;
         m.replica_num = (uint8_t)cfg->replica_num;
         m.flags |= cfg->with_soft_pin ? MC_IPC_F_SOFT_PIN : 0;
-        m.preferred = cfg->preferred_segment;
-        m.preferred_len = cfg->preferred_segment ? strlen(cfg->preferred_segment) : 0;
+        m.preferred = pref;
+        m.preferred_len = pref ? strlen(pref) : 0;
     }
     for (size_t i = 0; i < n; i++) {
         nfrag += io[i].nparts;
@@ -348,8 +359,11 @@ static int keys_call(mooncake_client_t *c, uint16_t op, uint8_t flags,
         rc = MC_INTERNAL_ERROR;
         goto out;
     }
+    if (staged && !c->staging && staged <= c->staging_size)
+        c->staging = region_new(c, c->staging_size);
     if (staged) {
-        stage = staged <= c->staging->size ? c->staging : (tmp = region_new(c, staged));
+        stage =
+            c->staging && staged <= c->staging->size ? c->staging : (tmp = region_new(c, staged));
         if (!stage) {
             rc = MC_INTERNAL_ERROR;
             goto out;
@@ -409,7 +423,7 @@ out:
 /* Enters, checks keys, runs the call, spreads a whole-request failure over
  * the per-key results. */
 static int keys_op(mooncake_client_t *c, uint16_t op, uint8_t flags,
-                   const mooncake_replicate_config_t *cfg, const key_io_t *io, size_t n,
+                   const mooncake_client_replicate_config_t *cfg, const key_io_t *io, size_t n,
                    mc_ipc_key_result_t *res)
 {
     int rc;
@@ -429,7 +443,7 @@ static int keys_op(mooncake_client_t *c, uint16_t op, uint8_t flags,
 }
 
 static int64_t one_key(mooncake_client_t *c, uint16_t op, uint8_t flags,
-                       const mooncake_replicate_config_t *cfg, const char *key,
+                       const mooncake_client_replicate_config_t *cfg, const char *key,
                        const mooncake_slice_t *parts, size_t nparts)
 {
     key_io_t io = {key, parts, nparts};
@@ -444,21 +458,21 @@ static int64_t one_key(mooncake_client_t *c, uint16_t op, uint8_t flags,
 }
 
 int mooncake_client_put(mooncake_client_t *c, const char *key, const void *value, size_t size,
-                        const mooncake_replicate_config_t *cfg)
+                        const mooncake_client_replicate_config_t *cfg)
 {
     mooncake_slice_t s = {(void *)(uintptr_t)value, size};
     return size && value ? (int)one_key(c, MC_IPC_PUT, 0, cfg, key, &s, 1) : MC_INVALID_PARAMS;
 }
 
 int mooncake_client_upsert(mooncake_client_t *c, const char *key, const void *value, size_t size,
-                           const mooncake_replicate_config_t *cfg)
+                           const mooncake_client_replicate_config_t *cfg)
 {
     (void)c, (void)key, (void)value, (void)size, (void)cfg;
     return MC_INVALID_PARAMS; /* the store service has no upsert path yet */
 }
 
 int mooncake_client_put_parts(mooncake_client_t *c, const char *key, const mooncake_slice_t *parts,
-                              size_t n, const mooncake_replicate_config_t *cfg)
+                              size_t n, const mooncake_client_replicate_config_t *cfg)
 {
     if (!parts || n == 0 || n > MC_IPC_MAX_KEY_FRAGS)
         return MC_INVALID_PARAMS;
@@ -469,7 +483,7 @@ int mooncake_client_put_parts(mooncake_client_t *c, const char *key, const moonc
 }
 
 int mooncake_client_put_from(mooncake_client_t *c, const char *key, const void *ptr, size_t size,
-                             const mooncake_replicate_config_t *cfg)
+                             const mooncake_client_replicate_config_t *cfg)
 {
     return mooncake_client_put(c, key, ptr, size, cfg);
 }
@@ -555,7 +569,7 @@ int64_t mooncake_client_remove_all(mooncake_client_t *c, int force)
 
 /* A batch of n keys with `per key` slices; results as the single calls. */
 static int batch(mooncake_client_t *c, uint16_t op, uint8_t flags,
-                 const mooncake_replicate_config_t *cfg, const char *const *keys,
+                 const mooncake_client_replicate_config_t *cfg, const char *const *keys,
                  const mooncake_slice_t *const *parts, const mooncake_slice_t *one,
                  const size_t *nparts, size_t n, int *ires, int64_t *lres)
 {
@@ -605,9 +619,10 @@ static mooncake_slice_t *slices_of(const void *const *ptrs, const size_t *sizes,
     return s;
 }
 
-static int batch_flat(mooncake_client_t *c, uint16_t op, const mooncake_replicate_config_t *cfg,
-                      const char *const *keys, const void *const *ptrs, const size_t *sizes,
-                      size_t n, int *ires, int64_t *lres)
+static int batch_flat(mooncake_client_t *c, uint16_t op,
+                      const mooncake_client_replicate_config_t *cfg, const char *const *keys,
+                      const void *const *ptrs, const size_t *sizes, size_t n, int *ires,
+                      int64_t *lres)
 {
     mooncake_slice_t *s = slices_of(ptrs, sizes, n);
     int rc;
@@ -622,14 +637,14 @@ static int batch_flat(mooncake_client_t *c, uint16_t op, const mooncake_replicat
 
 int mooncake_client_put_batch(mooncake_client_t *c, const char *const *keys,
                               const void *const *values, const size_t *sizes, size_t n,
-                              const mooncake_replicate_config_t *cfg, int *results)
+                              const mooncake_client_replicate_config_t *cfg, int *results)
 {
     return batch_flat(c, MC_IPC_PUT, cfg, keys, values, sizes, n, results, NULL);
 }
 
 int mooncake_client_batch_put_from(mooncake_client_t *c, const char *const *keys,
                                    const void *const *ptrs, const size_t *sizes, size_t n,
-                                   const mooncake_replicate_config_t *cfg, int *results)
+                                   const mooncake_client_replicate_config_t *cfg, int *results)
 {
     return batch_flat(c, MC_IPC_PUT, cfg, keys, ptrs, sizes, n, results, NULL);
 }
@@ -678,7 +693,7 @@ int mooncake_client_get_batch(mooncake_client_t *c, const char *const *keys, siz
 int mooncake_client_batch_put_from_multi_buffers(mooncake_client_t *c, const char *const *keys,
                                                  const mooncake_slice_t *const *bufs,
                                                  const size_t *nbufs, size_t n,
-                                                 const mooncake_replicate_config_t *cfg,
+                                                 const mooncake_client_replicate_config_t *cfg,
                                                  int *results)
 {
     if (!bufs || !nbufs || !results)
@@ -738,8 +753,6 @@ int mooncake_client_connect(const char *where, size_t local_buffer_size, mooncak
     mc_buf_init(&c->out, 0);
     mc_buf_init(&c->in, MC_IPC_MAX_MSG);
     rc = dial(c);
-    if (rc == MC_OK && !(c->staging = region_new(c, c->staging_size)))
-        rc = MC_INTERNAL_ERROR;
     mc_mutex_unlock(&c->mu);
     if (rc != MC_OK) {
         mooncake_client_close(c);
@@ -751,8 +764,13 @@ int mooncake_client_connect(const char *where, size_t local_buffer_size, mooncak
 
 void mooncake_client_close(mooncake_client_t *c)
 {
+    void (*on_close)(void *);
+    void *arg;
+
     if (!c)
         return;
+    on_close = c->on_close;
+    arg = c->on_close_arg;
     mc_mutex_lock(&c->mu);
     drop_conn(c); /* the service drops our regions with the connection */
     while (c->regions)
@@ -762,6 +780,36 @@ void mooncake_client_close(mooncake_client_t *c)
     mc_mutex_unlock(&c->mu);
     mc_mutex_destroy(&c->mu);
     free(c);
+    if (on_close)
+        on_close(arg);
+}
+
+void client_on_close(mooncake_client_t *c, void (*fn)(void *), void *arg)
+{
+    c->on_close = fn;
+    c->on_close_arg = arg;
+}
+
+void client_identity(mooncake_client_t *c, char *hostname, size_t hcap, char *master, size_t mcap,
+                     bool *ephemeral)
+{
+    mc_mutex_lock(&c->mu);
+    mc_strlcpy(hostname, c->hostname, hcap);
+    mc_strlcpy(master, c->master, mcap);
+    *ephemeral = c->ephemeral;
+    mc_mutex_unlock(&c->mu);
+}
+
+int mooncake_client_service_ephemeral(mooncake_client_t *c)
+{
+    int e;
+
+    if (!c)
+        return MC_INVALID_PARAMS;
+    mc_mutex_lock(&c->mu);
+    e = c->ephemeral && !c->on_close;
+    mc_mutex_unlock(&c->mu);
+    return e;
 }
 
 int mooncake_client_get_hostname(mooncake_client_t *c, char *buf, size_t cap)

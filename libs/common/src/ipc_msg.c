@@ -120,6 +120,7 @@ int mc_ipc_hello_reply_encode(mc_buf_t *b, uint64_t id, const mc_ipc_hello_reply
 
     put_u32(b, (uint32_t)m->status);
     put_u16(b, m->version);
+    put_u8(b, m->flags);
     put_u32(b, m->max_msg);
     put_u32(b, m->max_batch);
     put_u32(b, m->max_regions);
@@ -329,6 +330,7 @@ int mc_ipc_hello_reply_decode(const uint8_t *p, size_t len, mc_ipc_hello_reply_t
 
     out->status = get_i32(&r);
     out->version = get_u16(&r);
+    out->flags = get_u8(&r);
     out->max_msg = get_u32(&r);
     out->max_batch = get_u32(&r);
     out->max_regions = get_u32(&r);

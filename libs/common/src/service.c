@@ -1,10 +1,13 @@
 #include "mc/service.h"
 
+#include "mc/errors.h"
 #include "mc/log.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 
 void mc_service_block_signals(void)
 {
@@ -53,4 +56,28 @@ int mc_service_load_config(const mc_cfg_spec_t *spec, void *cfg, int argc, char 
     if (res.ignored_keys[0])
         MC_WARN("%s: config file keys not used by this service: %s", spec->prog, res.ignored_keys);
     return -1;
+}
+
+static void *lifeline_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[64];
+
+    /* the starter never writes: any return of read is the end (0 = closed) */
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    kill(getpid(), SIGTERM);
+    return NULL;
+}
+
+int mc_service_watch_lifeline(int fd)
+{
+    pthread_t t;
+
+    if (fd < 0)
+        return MC_OK;
+    if (pthread_create(&t, NULL, lifeline_main, (void *)(intptr_t)fd) != 0)
+        return MC_INTERNAL_ERROR;
+    pthread_detach(t);
+    return MC_OK;
 }

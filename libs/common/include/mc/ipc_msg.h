@@ -77,9 +77,14 @@ typedef struct mc_ipc_hello {
     size_t name_len;
 } mc_ipc_hello_t;
 
+/* The service stops when the process that started it goes away (the
+ * embedded default): a client that did not start it should expect that. */
+#define MC_IPC_HELLO_F_EPHEMERAL 0x01u
+
 typedef struct mc_ipc_hello_reply {
     int32_t status;
     uint16_t version;     /* chosen */
+    uint8_t flags;        /* MC_IPC_HELLO_F_* */
     uint32_t max_msg;     /* payload cap the service accepts */
     uint32_t max_batch;   /* keys per request */
     uint32_t max_regions; /* registered regions per client */

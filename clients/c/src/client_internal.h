@@ -1,0 +1,17 @@
+/* What the embedded default (embedded.c) needs from a handle (client.c). */
+#ifndef MC_CLIENT_INTERNAL_H
+#define MC_CLIENT_INTERNAL_H
+
+#include "mooncake_client.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* fn(arg) runs once the handle is closed and freed (the embedded default
+ * counts the handles of the service it started). */
+void client_on_close(mooncake_client_t *c, void (*fn)(void *), void *arg);
+/* The hello reply's hostname, master address and EPHEMERAL flag. */
+void client_identity(mooncake_client_t *c, char *hostname, size_t hcap, char *master, size_t mcap,
+                     bool *ephemeral);
+
+#endif
