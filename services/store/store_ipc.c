@@ -51,6 +51,7 @@ typedef struct conn {
     region_t *regions; /* opts.max_regions slots; region id = slot + 1 */
     uint64_t mapped;
     mc_buf_t in, out;
+    int reply_fd; /* sent with the reply being built, then closed; -1 = none */
     struct conn *next;
 } conn_t;
 
@@ -464,6 +465,15 @@ static int handle_small(conn_t *c, const mc_ipc_hdr_t *h, int fd)
         if (rc == MC_OK)
             rc = store_remove_many(c->ipc->svc, pattern, (m.flags & MC_IPC_F_FORCE) != 0, &value);
         free(pattern);
+    } else if (h->op == MC_IPC_SEGMENT) {
+        const char *name = store_service_segment_name(c->ipc->svc);
+        c->reply_fd = store_service_segment_share(c->ipc->svc, &value);
+        if (c->reply_fd < 0) {
+            rc = MC_UNAVAILABLE_IN_CURRENT_MODE;
+            why = "no segment to share (none, or the kernel cannot seal it read-only)";
+        } else {
+            return reply_small(c, h, MC_OK, value, name);
+        }
     } else if (h->op == MC_IPC_HEALTH) {
         rc = store_service_healthy(c->ipc->svc, detail, sizeof(detail))
                  ? MC_OK
@@ -572,8 +582,11 @@ static void *conn_main(void *arg)
             }
             if ((h.op & MC_IPC_REPLY) || handle(c, &h, fd) != MC_OK)
                 break;
-            rc = mc_ipc_send(c->fd, c->out.data, c->out.len, -1);
+            rc = mc_ipc_send(c->fd, c->out.data, c->out.len, c->reply_fd);
             c->out.len = 0;
+            if (c->reply_fd >= 0)
+                close(c->reply_fd);
+            c->reply_fd = -1;
             if (rc != MC_OK)
                 break;
         }
@@ -669,6 +682,7 @@ static void accept_one(store_ipc_t *ipc)
     }
     c->ipc = ipc;
     c->fd = fd;
+    c->reply_fd = -1;
     atomic_init(&c->done, false);
     mc_buf_init(&c->in, MC_IPC_MAX_MSG);
     mc_buf_init(&c->out, 0);

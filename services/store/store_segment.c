@@ -3,9 +3,15 @@
 #include "mc/errors.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010 /* Linux 5.1 */
+#endif
 
 #define HUGE_2M (2u << 20)
 
@@ -25,6 +31,9 @@ static int map_fd(store_segment_t *seg, int fd, size_t size)
     seg->fd = fd;
     seg->base = p;
     seg->size = size;
+    /* after the one writable mapping exists: nobody gets another */
+    seg->sealed = fcntl(fd, F_ADD_SEALS,
+                        F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) == 0;
     return MC_OK;
 }
 
@@ -38,7 +47,7 @@ int store_segment_create(store_segment_t *seg, const char *name, size_t size, bo
 #ifdef MFD_HUGETLB
     if (want_huge && size <= SIZE_MAX - HUGE_2M) {
         size_t hsize = (size + HUGE_2M - 1) & ~(size_t)(HUGE_2M - 1);
-        fd = memfd_create(name, MFD_CLOEXEC | MFD_HUGETLB);
+        fd = memfd_create(name, MFD_CLOEXEC | MFD_HUGETLB | MFD_ALLOW_SEALING);
         if (fd >= 0) {
             if (map_fd(seg, fd, hsize) == MC_OK) {
                 seg->hugepages = true;
@@ -50,7 +59,7 @@ int store_segment_create(store_segment_t *seg, const char *name, size_t size, bo
 #else
     (void)want_huge;
 #endif
-    fd = memfd_create(name, MFD_CLOEXEC);
+    fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return MC_INTERNAL_ERROR;
     if (map_fd(seg, fd, size) != MC_OK) {
@@ -60,6 +69,16 @@ int store_segment_create(store_segment_t *seg, const char *name, size_t size, bo
         return MC_INTERNAL_ERROR;
     }
     return MC_OK;
+}
+
+int store_segment_open_readonly(const store_segment_t *seg)
+{
+    char path[64];
+
+    if (!seg->sealed || seg->fd < 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", seg->fd);
+    return open(path, O_RDONLY | O_CLOEXEC);
 }
 
 void store_segment_destroy(store_segment_t *seg)

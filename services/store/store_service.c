@@ -348,3 +348,9 @@ const char *store_service_segment_name(const store_service_t *s)
 {
     return s->name;
 }
+
+int store_service_segment_share(store_service_t *s, uint64_t *size)
+{
+    *size = s->seg.size;
+    return s->seg.base ? store_segment_open_readonly(&s->seg) : -1;
+}

@@ -46,6 +46,9 @@ void store_service_destroy(store_service_t *s);
  * mounted; detail gets the reason otherwise. */
 bool store_service_healthy(store_service_t *s, char *detail, size_t len);
 const char *store_service_segment_name(const store_service_t *s);
+/* A read-only descriptor of the segment for a local client (caller closes)
+ * and its size; -1 when there is none or it cannot be shared safely. */
+int store_service_segment_share(store_service_t *s, uint64_t *size);
 
 /* ---- operations (n <= MC_MSG_MAX_BATCH) ----
  * Every outcome is per key: each call sets codes[i] for every i < n and

@@ -15,6 +15,7 @@
 #include "store_ipc.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -296,11 +297,17 @@ static void raw_send(int fd, const mc_buf_t *b, int pass_fd)
 
 /* Reads one reply; MC_OK with its header and payload, or an error when the
  * service closed the connection. */
-static int raw_reply(int fd, mc_ipc_hdr_t *h, mc_buf_t *in)
+static int raw_reply_fd(int fd, mc_ipc_hdr_t *h, mc_buf_t *in, int *got)
 {
     mc_errmsg_t e;
+
+    return mc_ipc_recv(fd, 0, 5000, 5000, h, in, got, &e);
+}
+
+static int raw_reply(int fd, mc_ipc_hdr_t *h, mc_buf_t *in)
+{
     int got = -1;
-    int rc = mc_ipc_recv(fd, 0, 5000, 5000, h, in, &got, &e);
+    int rc = raw_reply_fd(fd, h, in, &got);
 
     if (got >= 0)
         close(got);
@@ -554,4 +561,58 @@ Test(ipc, a_live_socket_is_not_taken_a_stale_one_is)
     /* the handle reconnects on its next call and registers its buffers again */
     cr_assert_eq(mooncake_client_health(cli), 0);
     cr_assert_eq(mooncake_client_put(cli, "after-restart", "v", 1, NULL), 0);
+}
+
+/* The segment is shared read-only, and stays so whatever the client tries. */
+Test(ipc, the_segment_is_shared_read_only)
+{
+    int s = raw_hello(1, 1), seg = -1, rw;
+    mc_buf_t b;
+    mc_ipc_hdr_t h;
+    mc_ipc_small_reply_t r;
+    uint64_t off = UINT64_MAX;
+    uint8_t *ro;
+    char path[64];
+
+    cr_assert_eq(mooncake_client_put(cli, "visible", "segment bytes", 13, NULL), 0);
+    for (int i = 0; i < FAKE_MAX_OBJS; i++)
+        if (fm.objs[i].state == FAKE_COMPLETE && fm.objs[i].klen == 7 &&
+            memcmp(fm.objs[i].key, "visible", 7) == 0)
+            off = fm.objs[i].rep[0].offset;
+    cr_assert_neq(off, UINT64_MAX);
+    mc_buf_init(&b, 0);
+    cr_assert_eq(mc_ipc_small_encode(&b, MC_IPC_SEGMENT, 7, &(mc_ipc_small_t){0}), MC_OK);
+    raw_send(s, &b, -1);
+    cr_assert_eq(raw_reply_fd(s, &h, &b, &seg), MC_OK);
+    cr_assert_eq(mc_ipc_small_reply_decode((const uint8_t *)b.data, b.len, &r, NULL), MC_OK);
+    cr_assert_eq(r.status, MC_OK);
+    cr_assert_eq(r.value, SEG_SIZE);
+    cr_assert_geq(seg, 0, "a descriptor came with the reply");
+    cr_assert_eq(fcntl(seg, F_GETFL) & O_ACCMODE, O_RDONLY);
+    cr_assert_eq(mmap(NULL, SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, seg, 0), MAP_FAILED,
+                 "no writable mapping from the descriptor");
+    ro = mmap(NULL, SEG_SIZE, PROT_READ, MAP_SHARED, seg, 0);
+    cr_assert_neq(ro, MAP_FAILED);
+    cr_assert(memcmp(ro + off, "segment bytes", 13) == 0, "the value is visible in place");
+    cr_assert_neq(mprotect(ro, 4096, PROT_READ | PROT_WRITE), 0, "nor by mprotect");
+    cr_assert_neq(ftruncate(seg, 4096), 0, "nor shrunk");
+    /* reopening through /proc gives a read-write descriptor (same uid), but
+     * the seals refuse every way of writing through it */
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", seg);
+    rw = open(path, O_RDWR);
+    if (rw >= 0) {
+        cr_assert_eq(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0), MAP_FAILED);
+        cr_assert_lt(pwrite(rw, "x", 1, (off_t)off), 0);
+        cr_assert_neq(ftruncate(rw, 0), 0);
+        close(rw);
+    } else {
+        cr_assert(errno == EACCES || errno == EPERM, "open: %s", strerror(errno));
+    }
+    cr_assert(memcmp(ro + off, "segment bytes", 13) == 0, "nothing changed");
+    /* the service still writes its own segment */
+    cr_assert_eq(mooncake_client_put(cli, "after-seal", "still writable", 14, NULL), 0);
+    munmap(ro, SEG_SIZE);
+    close(seg);
+    mc_buf_cleanup(&b);
+    close(s);
 }

@@ -39,6 +39,7 @@ typedef enum mc_ipc_op {
     MC_IPC_REMOVE_REGEX = 9, /* small (text = pattern, +force) -> small (value = count) */
     MC_IPC_REMOVE_ALL = 10,  /* small (+force) -> small (value = count) */
     MC_IPC_HEALTH = 11,      /* small -> small (text = detail when unhealthy) */
+    MC_IPC_SEGMENT = 12,     /* small -> small (value = size, text = name, read-only fd) */
     MC_IPC_OPS
 } mc_ipc_op_t;
 
