@@ -114,9 +114,11 @@ int main(int argc, char **argv)
         goto out;
     }
     routes = (store_routes_t){.svc = svc, .max_reply = cfg.max_reply_bytes};
-    if (!(rest = start_rest(&cfg, metrics, &routes)))
-        goto out;
+    /* the socket first: /health must not turn green for a service that is
+     * about to exit because another one holds its socket */
     if (!(ipc = start_ipc(&cfg, svc, metrics, &ipc_failed)) && ipc_failed)
+        goto out;
+    if (!(rest = start_rest(&cfg, metrics, &routes)))
         goto out;
     MC_INFO("store service REST listening on http://%s:%u (data plane %s, master %s)", cfg.host,
             (unsigned)mc_http_server_port(rest), cfg.local_hostname, cfg.master_server_addr);

@@ -61,10 +61,12 @@ int mooncake_client_connect(const char *where, size_t local_buffer_size, mooncak
 /* The embedded default: what Mooncake's setup() takes. */
 typedef struct mooncake_client_setup {
     const char *local_hostname;  /* the segment's name and data-plane endpoint, "host:port";
-                                    no port (Mooncake's "localhost") = any free port */
+                                    no port (Mooncake's "localhost") = a free one of
+                                    12300-14300 (get_hostname reports it) */
     const char *metadata_server; /* "http://host:port/metadata", or "P2P" */
     uint64_t global_segment_size;
-    uint64_t local_buffer_size; /* the handle's staging area (0 = 16 MiB) */
+    uint64_t local_buffer_size; /* the handle's staging area; 0 = none (put/get of plain
+                                   memory then fail with INVALID_PARAMS) */
     const char *protocol;       /* "tcp" or "rdma"; NULL = "tcp" */
     const char *device_name;    /* RDMA devices; NULL or "" = all */
     const char *master_server_addr;

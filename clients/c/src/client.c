@@ -359,6 +359,8 @@ static int keys_call(mooncake_client_t *c, uint16_t op, uint8_t flags,
         rc = MC_INTERNAL_ERROR;
         goto out;
     }
+    if (staged && c->staging_size == 0)
+        return MC_INVALID_PARAMS; /* no staging area: shared buffers only */
     if (staged && !c->staging && staged <= c->staging_size)
         c->staging = region_new(c, c->staging_size);
     if (staged) {
@@ -782,6 +784,13 @@ void mooncake_client_close(mooncake_client_t *c)
     free(c);
     if (on_close)
         on_close(arg);
+}
+
+void client_set_staging(mooncake_client_t *c, size_t size)
+{
+    mc_mutex_lock(&c->mu);
+    c->staging_size = size;
+    mc_mutex_unlock(&c->mu);
 }
 
 void client_on_close(mooncake_client_t *c, void (*fn)(void *), void *arg)

@@ -16,6 +16,8 @@
 #include "mc/strutil.h"
 
 #include <dlfcn.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -75,38 +77,77 @@ static uint64_t name_hash(const char *host, const char *master)
     return h;
 }
 
-/* "host:port" of the setup, with ":0" added to a bare host. */
-static int normalized_host(const char *in, char *out, size_t cap)
+/* Mooncake's range for a data-plane port the caller did not name. */
+#define AUTO_PORT_LO 12300
+#define AUTO_PORT_HI 14300
+
+/* A port of [AUTO_PORT_LO, AUTO_PORT_HI] nobody listens on at host, tried
+ * from a pseudo-random start; 0 when none was found. The service binds it a
+ * moment later: a race lost there shows as a service that exits, and setup
+ * tries another port. */
+static unsigned free_port(const char *host)
 {
-    int n = strchr(in, ':') ? snprintf(out, cap, "%s", in) : snprintf(out, cap, "%s:0", in);
+    unsigned span = AUTO_PORT_HI - AUTO_PORT_LO + 1;
+    unsigned start = (unsigned)(now_ms() * 2654435761u + (unsigned)getpid()) % span;
+
+    for (unsigned i = 0; i < span; i++) {
+        unsigned port = AUTO_PORT_LO + (start + i) % span;
+        struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                                 .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_PASSIVE},
+                        *ai = NULL;
+        char ps[8];
+        int fd, ok;
+
+        snprintf(ps, sizeof(ps), "%u", port);
+        if (getaddrinfo(host, ps, &hints, &ai) != 0 || !ai)
+            return 0;
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ok = fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        if (ok)
+            return port;
+    }
+    return 0;
+}
+
+/* Splits the setup's local_hostname: *bare when it names no port. */
+static int normalized_host(const char *in, char *out, size_t cap, bool *bare)
+{
+    int n = snprintf(out, cap, "%s", in);
+
+    *bare = strchr(in, ':') == NULL;
     return n > 0 && (size_t)n < cap ? MC_OK : MC_INVALID_PARAMS;
 }
 
 /* A service serves the setup when it names the same master, and the same
- * local_hostname (any port, when the setup asked for any). */
-static bool serves(mooncake_client_t *c, const char *want_host, const char *want_master)
+ * local_hostname (any port of that host, when the setup named none). */
+static bool serves(mooncake_client_t *c, const char *want_host, bool bare, const char *want_master)
 {
     char host[256], master[256];
     bool eph;
-    const char *colon = strrchr(want_host, ':');
+    size_t n = strlen(want_host);
 
     client_identity(c, host, sizeof(host), master, sizeof(master), &eph);
     if (strcmp(master, want_master) != 0)
         return false;
-    if (colon && strcmp(colon, ":0") == 0)
-        return strncmp(host, want_host, (size_t)(colon - want_host + 1)) == 0;
+    if (bare)
+        return strncmp(host, want_host, n) == 0 && host[n] == ':';
     return strcmp(host, want_host) == 0;
 }
 
 /* Connects to path when a service there serves the setup. */
-static int try_attach(const char *path, const char *host, const char *master, size_t staging,
-                      mooncake_client_t **out)
+static int try_attach(const char *path, const char *host, bool bare, const char *master,
+                      size_t staging, mooncake_client_t **out)
 {
     mooncake_client_t *c = NULL;
 
-    if (access(path, F_OK) != 0 || mooncake_client_connect(path, staging, &c) != MC_OK)
+    if (access(path, F_OK) != 0 || mooncake_client_connect(path, 1, &c) != MC_OK)
         return MC_RPC_FAIL;
-    if (!serves(c, host, master)) {
+    client_set_staging(c, staging);
+    if (!serves(c, host, bare, master)) {
         mooncake_client_close(c);
         return MC_OBJECT_NOT_FOUND;
     }
@@ -236,7 +277,7 @@ static int start_service(const mooncake_client_setup_t *st, const char *host, co
 }
 
 /* Waits until the started service answers on its path (or exits). */
-static int wait_ready(started_t *s, const char *host, const char *master, size_t staging,
+static int wait_ready(started_t *s, const char *host, bool bare, const char *master, size_t staging,
                       mooncake_client_t **out)
 {
     for (uint64_t end = now_ms() + READY_TIMEOUT_MS; now_ms() < end; sleep_ms(20)) {
@@ -246,7 +287,7 @@ static int wait_ready(started_t *s, const char *host, const char *master, size_t
             s->pid = -1;
             return MC_UNAVAILABLE_IN_CURRENT_STATUS; /* it exited: bad settings, or a busy port */
         }
-        if (try_attach(s->path, host, master, staging, out) == MC_OK)
+        if (try_attach(s->path, host, bare, master, staging, out) == MC_OK)
             return MC_OK;
     }
     return MC_UNAVAILABLE_IN_CURRENT_STATUS;
@@ -271,66 +312,95 @@ static int lock_dir(const char *dir, uint64_t h, int *fd)
     return MC_OK;
 }
 
+/* Starts a service for the setup on path and waits for it; a bare host gets
+ * a free port of Mooncake's range, tried up to three times (a port taken
+ * between the check and the service's bind makes the service exit). */
+static int start_and_wait(const mooncake_client_setup_t *st, const char *host, bool bare,
+                          const char *path, size_t staging, started_t **out_s,
+                          mooncake_client_t **out)
+{
+    int rc = MC_UNAVAILABLE_IN_CURRENT_STATUS;
+
+    for (int attempt = 0; attempt < (bare ? 3 : 1); attempt++) {
+        char with_port[300];
+        started_t *s = NULL;
+        unsigned port = bare ? free_port(host) : 0;
+
+        if (bare && !port)
+            return MC_NO_AVAILABLE_HANDLE;
+        if (bare)
+            snprintf(with_port, sizeof(with_port), "%s:%u", host, port);
+        else
+            mc_strlcpy(with_port, host, sizeof(with_port));
+        if ((rc = start_service(st, with_port, path, &s)) != MC_OK)
+            return rc;
+        if ((rc = wait_ready(s, host, bare, st->master_server_addr, staging, out)) == MC_OK) {
+            *out_s = s;
+            return MC_OK;
+        }
+        close(s->lifeline);
+        if (s->pid > 0) {
+            kill(s->pid, SIGTERM);
+            waitpid(s->pid, NULL, 0);
+        }
+        free(s);
+    }
+    return rc;
+}
+
 int mooncake_client_setup(const mooncake_client_setup_t *st, mooncake_client_t **out)
 {
     char host[256], dir[256], path[108], def_dir[256], def_path[108];
     const char *env = getenv("MOONCAKE_IPC_SOCKET");
+    const char *master;
     size_t staging;
     started_t *s = NULL;
+    bool bare;
     uint64_t h;
     int lock = -1, rc;
 
     if (!out || !st || !st->local_hostname || !st->master_server_addr)
         return MC_INVALID_PARAMS;
     *out = NULL;
+    master = st->master_server_addr;
     staging = (size_t)st->local_buffer_size;
-    if (normalized_host(st->local_hostname, host, sizeof(host)) != MC_OK)
+    if (normalized_host(st->local_hostname, host, sizeof(host), &bare) != MC_OK)
         return MC_INVALID_PARAMS;
-    h = name_hash(host, st->master_server_addr);
+    h = name_hash(host, master);
     if (mc_ipc_default_path(getenv("XDG_RUNTIME_DIR"), getenv("TMPDIR"), (unsigned)getuid(), 50052u,
                             def_dir, sizeof(def_dir), def_path, sizeof(def_path)) != MC_OK ||
         snprintf(dir, sizeof(dir), "%s", def_dir) <= 0 ||
         snprintf(path, sizeof(path), "%s/embedded-%016llx.sock", dir, (unsigned long long)h) >=
             (int)sizeof(path))
         return MC_INVALID_PARAMS;
-    /* a service already there: named by the environment, started by an
-     * earlier setup of this address, or the host's default one */
-    if ((env && env[0] && try_attach(env, host, st->master_server_addr, staging, out) == MC_OK) ||
-        try_attach(def_path, host, st->master_server_addr, staging, out) == MC_OK)
+    /* a service already there: named by the environment, or the host's
+     * default one */
+    if ((env && env[0] && try_attach(env, host, bare, master, staging, out) == MC_OK) ||
+        try_attach(def_path, host, bare, master, staging, out) == MC_OK)
         return MC_OK;
     if ((rc = lock_dir(dir, h, &lock)) != MC_OK)
         return rc;
+    /* one an earlier setup started: ours (counted now, released if the
+     * attach fails) or another process's */
     pthread_mutex_lock(&mu);
     for (started_t *q = started_list; q; q = q->next)
         if (strcmp(q->path, path) == 0) {
-            q->handles++; /* ours: counted before the attach, released if it fails */
+            q->handles++;
             s = q;
             break;
         }
     pthread_mutex_unlock(&mu);
-    rc = try_attach(path, host, st->master_server_addr, staging, out);
-    if (rc != MC_OK && !s) {
-        /* nobody serves it: start one (the lock keeps other setups out) */
-        if ((rc = start_service(st, host, path, &s)) == MC_OK &&
-            (rc = wait_ready(s, host, st->master_server_addr, staging, out)) != MC_OK) {
-            close(s->lifeline);
-            if (s->pid > 0) {
-                kill(s->pid, SIGTERM);
-                waitpid(s->pid, NULL, 0);
-            }
-            free(s);
-            s = NULL;
-        }
-        if (s) {
-            s->handles = 1;
-            pthread_mutex_lock(&mu);
-            s->next = started_list;
-            started_list = s;
-            pthread_mutex_unlock(&mu);
-        }
-    } else if (rc != MC_OK && s) {
-        handle_closed(s); /* ours, but it did not answer */
+    rc = try_attach(path, host, bare, master, staging, out);
+    if (rc != MC_OK && s) {
+        handle_closed(s);
         s = NULL;
+    } else if (rc != MC_OK &&
+               (rc = start_and_wait(st, host, bare, path, staging, &s, out)) == MC_OK) {
+        s->handles = 1;
+        pthread_mutex_lock(&mu);
+        s->next = started_list;
+        started_list = s;
+        pthread_mutex_unlock(&mu);
     }
     flock(lock, LOCK_UN);
     close(lock);
