@@ -67,6 +67,8 @@ mooncake is up (logs in $RUN_DIR/):
   metadata server   http://127.0.0.1:$METADATA_PORT/metadata
   store service     http://127.0.0.1:$STORE_REST_PORT  (data plane 127.0.0.1:$STORE_DATA_PORT)
   local clients     libmooncake_client (build/release/lib): mooncake_client_connect(NULL, 0, &c)
+  python            /usr/bin/python3 -m venv --system-site-packages ~/mc-venv &&
+                    ~/mc-venv/bin/pip install --no-build-isolation --no-index ./clients/python
 try: curl http://127.0.0.1:$STORE_REST_PORT/health
 Ctrl-C stops all three.
 MSG

@@ -9,6 +9,7 @@ PACKAGES=(
   libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libibverbs-dev uuid-dev
   libcriterion-dev
   python3 python3-pytest
+  python3-dev python3-venv python3-setuptools python3-pip python3-numpy # clients/python
   clang libclang-rt-14-dev
   clang-format-14 # scripts/checkformat.sh: the pinned formatter
   clang-19 # scripts/threadsafety.sh: guarded_by on C struct members needs clang >= 19

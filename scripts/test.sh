@@ -57,15 +57,6 @@ for t in "$BUILD_DIR"/tests/bin/*; do
   fi
 done
 
-echo "== integration tests (pytest) =="
-MC_BIN_DIR="$BUILD_DIR/bin" MC_BUILD_DIR="$BUILD_DIR" $PY -m pytest -q -rs -p no:cacheprovider \
-  --junitxml="$REPORTS/pytest.xml" ${PYTEST_ARGS:-} tests/integration
-rc=$?
-# 5 = no tests collected: not a failure of the suite, but nothing to count either
-if [ $rc -ne 0 ] && [ $rc -ne 5 ] && [ ! -s "$REPORTS/pytest.xml" ]; then
-  echo "pytest failed crashed(rc=$rc)" >>"$REPORTS/crashed.txt"
-fi
-
 # The Release build (-O3 finds other warnings) must be warning-free too; with
 # CI set, -Werror turns a warning into this failure.
 echo "== release build =="
@@ -76,6 +67,36 @@ if cmake -S . -B "$ROOT/build/release" -DCMAKE_BUILD_TYPE=Release -DMC_BUILD_TES
 else
   grep -B2 -A6 "warning:\|error:" "$REPORTS/release-build.log" | head -40
   echo "release-build failed warnings-or-errors" >>"$REPORTS/release.txt"
+fi
+
+# The Python package (clients/python) in a virtual environment made from
+# Debian's python3 with its system site packages (pytest, numpy), over the
+# Release build's libmooncake_client (a sanitizer runtime cannot be loaded
+# into an unsanitized python); the integration tests run with its python.
+echo "== python package =="
+VENV=$BUILD_DIR/venv
+if rm -rf "$VENV" && $PY -m venv --system-site-packages "$VENV" &&
+   MOONCAKE_CLIENT_LIB_DIR="$ROOT/build/release/lib" MOONCAKE_BIN_DIR="$ROOT/build/release/bin" \
+     "$VENV/bin/pip" install -q --no-build-isolation --no-index ./clients/python \
+     >"$REPORTS/python-install.log" 2>&1 &&
+   "$VENV/bin/python" -c "import mooncake.store" 2>>"$REPORTS/python-install.log"; then
+  echo "python-install passed" >>"$REPORTS/python.txt"
+  PY_TESTS="$VENV/bin/python"
+else
+  tail -n 30 "$REPORTS/python-install.log"
+  echo "python-install failed see-python-install.log" >>"$REPORTS/python.txt"
+  PY_TESTS=$PY
+fi
+rm -rf clients/python/build clients/python/*.egg-info
+
+echo "== integration tests (pytest) =="
+MC_BIN_DIR="$BUILD_DIR/bin" MC_BUILD_DIR="$BUILD_DIR" MC_CLIENT_LIB_DIR="$ROOT/build/release/lib" \
+  MC_PYTHON_REQUIRED=1 "$PY_TESTS" -m pytest -q -rs -p no:cacheprovider \
+  --junitxml="$REPORTS/pytest.xml" ${PYTEST_ARGS:-} tests/integration
+rc=$?
+# 5 = no tests collected: not a failure of the suite, but nothing to count either
+if [ $rc -ne 0 ] && [ $rc -ne 5 ] && [ ! -s "$REPORTS/pytest.xml" ]; then
+  echo "pytest failed crashed(rc=$rc)" >>"$REPORTS/crashed.txt"
 fi
 
 # Banned functions (scripts/checksrc.sh): sprintf strcpy strcat strtok atoi gets.

@@ -76,8 +76,11 @@ L.mooncake_client_close(h)
 
 
 def lib_path():
-    return os.path.join(os.environ.get("MC_BUILD_DIR", "build/dev"), "lib",
-                        "libmooncake_client.so")
+    """libmooncake_client: an unsanitized build's (a sanitizer runtime cannot
+    be loaded into python), MC_CLIENT_LIB_DIR, else MC_BUILD_DIR's."""
+    d = os.environ.get("MC_CLIENT_LIB_DIR") or \
+        os.path.join(os.environ.get("MC_BUILD_DIR", "build/dev"), "lib")
+    return os.path.join(d, "libmooncake_client.so")
 
 
 @pytest.fixture

@@ -40,8 +40,11 @@ def on(segment):
 
 
 def lib_path():
-    build = os.environ.get("MC_BUILD_DIR", "build/dev")
-    return os.path.join(build, "lib", "libmooncake_client.so")
+    """libmooncake_client: an unsanitized build's (a sanitizer runtime cannot
+    be loaded into python), MC_CLIENT_LIB_DIR, else MC_BUILD_DIR's."""
+    d = os.environ.get("MC_CLIENT_LIB_DIR") or \
+        os.path.join(os.environ.get("MC_BUILD_DIR", "build/dev"), "lib")
+    return os.path.join(d, "libmooncake_client.so")
 
 
 @pytest.fixture(scope="module")

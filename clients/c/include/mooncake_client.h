@@ -135,6 +135,9 @@ int64_t mooncake_client_get_into(mooncake_client_t *c, const char *key, void *pt
  * every results[i] holds it too). */
 int mooncake_client_batch_is_exist(mooncake_client_t *c, const char *const *keys, size_t n,
                                    int *results);
+/* remove of n keys in one request. */
+int mooncake_client_batch_remove(mooncake_client_t *c, const char *const *keys, size_t n, int force,
+                                 int *results);
 int mooncake_client_put_batch(mooncake_client_t *c, const char *const *keys,
                               const void *const *values, const size_t *sizes, size_t n,
                               const mooncake_client_replicate_config_t *cfg, int *results);

@@ -611,6 +611,14 @@ int mooncake_client_batch_is_exist(mooncake_client_t *c, const char *const *keys
                    : MC_INVALID_PARAMS;
 }
 
+int mooncake_client_batch_remove(mooncake_client_t *c, const char *const *keys, size_t n, int force,
+                                 int *results)
+{
+    return results ? batch(c, MC_IPC_REMOVE, force ? MC_IPC_F_FORCE : 0, NULL, keys, NULL, NULL,
+                           NULL, n, results, NULL)
+                   : MC_INVALID_PARAMS;
+}
+
 /* Slices for n (ptr, size) pairs. */
 static mooncake_slice_t *slices_of(const void *const *ptrs, const size_t *sizes, size_t n)
 {

@@ -34,7 +34,7 @@
 
 extern char **environ;
 
-#define READY_TIMEOUT_MS 30000
+#define READY_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 10000
 
 /* A service this process started, shared by the handles setup gave out for
@@ -185,11 +185,13 @@ static void handle_closed(void *arg)
 }
 
 /* The store service binary: MOONCAKE_STORE_SERVICE_BIN, next to this
- * library, or the bare name for a PATH search. */
+ * library (its directory, its bin/ as in the Python package, or ../bin as
+ * in a build tree), or the bare name for a PATH search. */
 static void service_binary(char *out, size_t cap)
 {
     const char *env = getenv("MOONCAKE_STORE_SERVICE_BIN");
-    static const char *const rel[] = {"/mooncake_store_service", "/../bin/mooncake_store_service"};
+    static const char *const rel[] = {"/mooncake_store_service", "/bin/mooncake_store_service",
+                                      "/../bin/mooncake_store_service"};
     Dl_info info;
 
     if (env && env[0]) {
@@ -276,21 +278,33 @@ static int start_service(const mooncake_client_setup_t *st, const char *host, co
     return MC_OK;
 }
 
-/* Waits until the started service answers on its path (or exits). */
+/* Waits until the started service answers on its path and is healthy (its
+ * master reached, its segment mounted), or exits. RPC_FAIL when it never
+ * got healthy: the master is not running, most likely. */
 static int wait_ready(started_t *s, const char *host, bool bare, const char *master, size_t staging,
                       mooncake_client_t **out)
 {
+    mooncake_client_t *c = NULL;
+    int rc = MC_UNAVAILABLE_IN_CURRENT_STATUS;
+
     for (uint64_t end = now_ms() + READY_TIMEOUT_MS; now_ms() < end; sleep_ms(20)) {
         int status;
 
         if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
             s->pid = -1;
-            return MC_UNAVAILABLE_IN_CURRENT_STATUS; /* it exited: bad settings, or a busy port */
+            rc = MC_UNAVAILABLE_IN_CURRENT_STATUS; /* it exited: bad settings, or a busy port */
+            break;
         }
-        if (try_attach(s->path, host, bare, master, staging, out) == MC_OK)
+        if (!c && try_attach(s->path, host, bare, master, staging, &c) != MC_OK)
+            continue;
+        if (mooncake_client_health(c) == MC_OK) {
+            *out = c;
             return MC_OK;
+        }
+        rc = MC_RPC_FAIL;
     }
-    return MC_UNAVAILABLE_IN_CURRENT_STATUS;
+    mooncake_client_close(c);
+    return rc;
 }
 
 /* Takes the lock of the address whose hash is h (created in dir). */
@@ -344,6 +358,8 @@ static int start_and_wait(const mooncake_client_setup_t *st, const char *host, b
             waitpid(s->pid, NULL, 0);
         }
         free(s);
+        if (rc != MC_UNAVAILABLE_IN_CURRENT_STATUS)
+            break; /* it ran but never got healthy: another port will not help */
     }
     return rc;
 }

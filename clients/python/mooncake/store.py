@@ -1,0 +1,438 @@
+"""mooncake.store: Mooncake's MooncakeDistributedStore over libmooncake_client.
+
+Code written for ``from mooncake.store import MooncakeDistributedStore,
+ReplicateConfig`` runs against this store: the same method names, argument
+order, keyword names, defaults and return conventions (0 or a negative
+ErrorCode; ``get`` returns ``bytes``, ``b""`` on a miss; ``is_exist`` 1/0/
+negative; batch calls return lists). Wrong keyword names and wrong argument
+types raise ``TypeError``. docs/python.md lists every method.
+
+Every call goes through the C client with the GIL released, so one store
+object may be used from many threads at once."""
+import json
+import logging
+import os
+import re
+
+from . import _store
+
+__all__ = ["MooncakeDistributedStore", "ReplicateConfig", "SoftPinAction", "BufferHandle",
+           "ErrorCode"]
+
+log = logging.getLogger("mooncake.store")
+
+MB = 1 << 20
+DEFAULT_MASTER = "127.0.0.1:50051"
+
+
+class ErrorCode:
+    """Mooncake's ErrorCode numbers used here."""
+    OK = 0
+    INTERNAL_ERROR = -1
+    BUFFER_OVERFLOW = -10
+    INVALID_KEY = -400
+    INVALID_PARAMS = -600
+    OBJECT_NOT_FOUND = -704
+    OBJECT_HAS_LEASE = -706
+    RPC_FAIL = -900
+
+    @staticmethod
+    def name(code):
+        return _store.strerror(int(code))
+
+
+class SoftPinAction:
+    """Mooncake's soft-pin actions (the names engines pass around)."""
+    NONE = 0
+    PIN = 1
+    UNPIN = 2
+
+
+class ReplicateConfig:
+    """Where and how many times a put stores its value."""
+
+    def __init__(self):
+        self.replica_num = 1
+        self.with_soft_pin = False
+        self.with_hard_pin = False
+        self.preferred_segment = ""
+        self.preferred_segments = []
+        self.group_ids = []
+
+    def __repr__(self):
+        return (f"ReplicateConfig(replica_num={self.replica_num}, "
+                f"with_soft_pin={self.with_soft_pin}, with_hard_pin={self.with_hard_pin}, "
+                f"preferred_segment={self.preferred_segment!r}, "
+                f"preferred_segments={self.preferred_segments!r})")
+
+    def _wire(self):
+        if not isinstance(self.replica_num, int) or isinstance(self.replica_num, bool) or \
+                self.replica_num < 0:
+            raise TypeError("ReplicateConfig.replica_num must be a non-negative int")
+        names = list(self.preferred_segments or [])
+        if self.preferred_segment:
+            names.insert(0, self.preferred_segment)
+        for n in names:
+            if not isinstance(n, str):
+                raise TypeError("preferred segments are str")
+        return (self.replica_num, bool(self.with_soft_pin), bool(self.with_hard_pin), tuple(names))
+
+
+def _cfg(config):
+    if config is None:
+        return None
+    if not isinstance(config, ReplicateConfig):
+        raise TypeError(f"config must be a ReplicateConfig, not {type(config).__name__}")
+    return config._wire()
+
+
+def _key(key):
+    if not isinstance(key, str):
+        raise TypeError(f"key must be str, not {type(key).__name__}")
+    return key
+
+
+def _keys(keys):
+    if isinstance(keys, (str, bytes)):
+        raise TypeError("keys must be a list of str")
+    t = tuple(keys)
+    for k in t:
+        _key(k)
+    return t
+
+
+def _int(v, what):
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise TypeError(f"{what} must be an int, not {type(v).__name__}")
+    if v < 0:
+        raise ValueError(f"{what} must not be negative")
+    return v
+
+
+def _ints(vs, what):
+    if isinstance(vs, (str, bytes)):
+        raise TypeError(f"{what} must be a list of int")
+    return tuple(_int(v, what) for v in vs)
+
+
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)?\s*$", re.I)
+_UNITS = {"": 0, "b": 0, "k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20, "g": 30,
+          "gb": 30, "gib": 30, "t": 40, "tb": 40, "tib": 40}
+
+
+def parse_size(v, what="size"):
+    """Bytes from an int or a string such as "16MB", "4gb", "1.5GB" (binary
+    units, as Mooncake's). Anything else raises ValueError naming what."""
+    if isinstance(v, bool):
+        raise ValueError(f"{what}: {v!r} is not a size")
+    if isinstance(v, int):
+        if v < 0:
+            raise ValueError(f"{what}: {v} is negative")
+        return v
+    if isinstance(v, float) and v >= 0 and v == int(v):
+        return int(v)
+    if isinstance(v, str):
+        m = _SIZE.match(v)
+        if m and (m.group(2) or "").lower() in _UNITS:
+            n = float(m.group(1)) * (1 << _UNITS[(m.group(2) or "").lower()])
+            if n == int(n):
+                return int(n)
+    raise ValueError(f"{what}: {v!r} is not a size (an integer, or a number with a unit "
+                     "such as \"16MB\", \"4gb\", \"1.5GB\")")
+
+
+# Mooncake's config spellings -> setup()'s argument names.
+_ALIASES = {
+    "local_hostname": "local_hostname",
+    "metadata_server": "metadata_server",
+    "global_segment_size": "global_segment_size",
+    "local_buffer_size": "local_buffer_size",
+    "protocol": "protocol",
+    "rdma_devices": "rdma_devices",
+    "device_name": "rdma_devices",
+    "master_server_addr": "master_server_addr",
+    "master_server_address": "master_server_addr",
+}
+_ENV = {
+    "MOONCAKE_LOCAL_HOSTNAME": "local_hostname",
+    "MOONCAKE_TE_META_DATA_SERVER": "metadata_server",
+    "MOONCAKE_GLOBAL_SEGMENT_SIZE": "global_segment_size",
+    "MOONCAKE_LOCAL_BUFFER_SIZE": "local_buffer_size",
+    "MOONCAKE_PROTOCOL": "protocol",
+    "MOONCAKE_DEVICE": "rdma_devices",
+    "MOONCAKE_MASTER": "master_server_addr",
+}
+# Mooncake setup() keywords whose features this store lacks: accepted, with
+# one warning each (docs/python.md).
+_NOT_YET = ("engine", "enable_ssd_offload", "ssd_offload_path", "tenant_id",
+            "enable_client_http_server", "client_http_port")
+
+
+def _from_config(d):
+    out = {}
+    for k, v in d.items():
+        if k in _ALIASES:
+            out[_ALIASES[k]] = v
+        elif k in _NOT_YET:
+            out[k] = v
+        else:
+            log.warning("mooncake config: ignoring unknown setting %r", k)
+    return out
+
+
+def config_from_env():
+    """Settings from MOONCAKE_CONFIG_PATH (JSON) and the MOONCAKE_* variables
+    (the variables win), with Mooncake's spellings."""
+    out = {}
+    path = os.environ.get("MOONCAKE_CONFIG_PATH")
+    if path:
+        with open(path) as f:
+            data = json.load(f)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a JSON object")
+        out.update(_from_config(data))
+    for var, name in _ENV.items():
+        if os.environ.get(var):
+            out[name] = os.environ[var]
+    return out
+
+
+class BufferHandle(bytearray):
+    """A value read by get_buffer: the buffer protocol (memoryview(h),
+    numpy.frombuffer(h)), ptr(), size(), len(). This release copies the
+    value (docs/python.md: the zero-copy view over the store's segment needs
+    read holds); release() frees it at once, and a released handle raises."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self._released = False
+
+    def _check(self):
+        if self._released:
+            raise RuntimeError("BufferHandle used after release()")
+
+    def ptr(self):
+        self._check()
+        import ctypes
+        return ctypes.addressof((ctypes.c_char * len(self)).from_buffer(self)) if len(self) else 0
+
+    def size(self):
+        self._check()
+        return len(self)
+
+    def len(self):
+        return self.size()
+
+    def release(self):
+        if not self._released:
+            self._released = True
+            try:
+                del self[:]
+            except BufferError:
+                pass  # a memoryview of it is still open: its bytes go with it
+
+    def __enter__(self):
+        self._check()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+
+class MooncakeDistributedStore:
+    """A handle to the store through this host's store service (attached, or
+    started for this process by setup(): docs/python.md)."""
+
+    def __init__(self):
+        self._c = None
+
+    # ---- lifecycle ----
+    def setup(self, local_hostname=None, metadata_server=None, global_segment_size=16 * MB,
+              local_buffer_size=16 * MB, protocol="tcp", rdma_devices="",
+              master_server_addr=DEFAULT_MASTER, **kwargs):
+        """Mooncake's setup(local_hostname, metadata_server, ...) or
+        setup(config_dict). Returns 0 or a negative ErrorCode."""
+        if isinstance(local_hostname, dict):
+            if metadata_server is not None or kwargs:
+                raise TypeError("setup(config) takes the config dict alone")
+            args = dict(global_segment_size=16 * MB, local_buffer_size=16 * MB,
+                        protocol="tcp", rdma_devices="", master_server_addr=DEFAULT_MASTER)
+            args.update(_from_config(local_hostname))
+        else:
+            args = dict(kwargs)
+            for k in kwargs:
+                if k not in _NOT_YET:
+                    raise TypeError(f"setup() got an unexpected keyword argument '{k}'")
+            args.update(local_hostname=local_hostname, metadata_server=metadata_server,
+                        global_segment_size=global_segment_size,
+                        local_buffer_size=local_buffer_size, protocol=protocol,
+                        rdma_devices=rdma_devices, master_server_addr=master_server_addr)
+            if local_hostname is None or metadata_server is None:
+                env = config_from_env()
+                for k in ("local_hostname", "metadata_server"):
+                    if args[k] is None:
+                        args[k] = env.get(k)
+        for k in _NOT_YET:
+            if k in args:
+                log.warning("mooncake.store: setup(%s=...) is not supported by this store; "
+                            "ignored", k)
+        for k in ("local_hostname", "metadata_server", "protocol", "rdma_devices",
+                  "master_server_addr"):
+            v = args.get(k, "" if k == "rdma_devices" else None)
+            if v is None:
+                raise TypeError(f"setup() needs {k}")
+            if not isinstance(v, str):
+                raise TypeError(f"{k} must be str, not {type(v).__name__}")
+            args[k] = v
+        gss = parse_size(args.get("global_segment_size", 16 * MB), "global_segment_size")
+        lbs = parse_size(args.get("local_buffer_size", 16 * MB), "local_buffer_size")
+        if self._c is not None:
+            return 0
+        rc, c = _store.setup(args["local_hostname"], args["metadata_server"], gss, lbs,
+                             args["protocol"] or "tcp", args["rdma_devices"],
+                             args["master_server_addr"])
+        if rc == 0:
+            self._c = c
+        else:
+            log.error("mooncake.store: setup failed: %s (%d)", _store.strerror(rc), rc)
+        return rc
+
+    def setup_dummy(self, mem_pool_size, local_buffer_size, server_address):
+        """Attaches to a running store service: server_address is Mooncake's
+        "127.0.0.1:50052" form (the service's --client_port on this host) or
+        a socket path."""
+        parse_size(mem_pool_size, "mem_pool_size")
+        lbs = parse_size(local_buffer_size, "local_buffer_size")
+        if not isinstance(server_address, str):
+            raise TypeError("server_address must be str")
+        rc, c = _store.connect(server_address, lbs)
+        if rc == 0:
+            self._c = c
+        return rc
+
+    def init_all(self, protocol, device_name, mount_segment_size=16 * MB):
+        """Mooncake's transfer-engine-only mode: not provided here."""
+        log.warning("mooncake.store: init_all is not supported by this store")
+        return ErrorCode.INVALID_PARAMS
+
+    initAll = init_all
+
+    def close(self):
+        if self._c is not None:
+            self._c.close()
+            self._c = None
+        return 0
+
+    def _h(self):
+        if self._c is None:
+            raise RuntimeError("the store is not set up (call setup() first)")
+        return self._c
+
+    def get_hostname(self):
+        return self._h().get_hostname()
+
+    def health_check(self):
+        return self._h().health()
+
+    # ---- data ----
+    def put(self, key, value, config=None):
+        return self._h().put(_key(key), value, _cfg(config))
+
+    def put_parts(self, key, *parts, config=None):
+        return self._h().put_parts(_key(key), tuple(parts), _cfg(config))
+
+    def put_batch(self, keys, values, config=None):
+        return self._h().put_batch(_keys(keys), tuple(values), _cfg(config))
+
+    def upsert(self, key, value, config=None):
+        _key(key)
+        return ErrorCode.INVALID_PARAMS  # no overwrite path in the store yet
+
+    def get(self, key):
+        v = self._h().get(_key(key))
+        return v if isinstance(v, bytes) else b""
+
+    def get_batch(self, keys):
+        h = self._h()
+        return [v if isinstance(v, bytes) else b"" for v in (h.get(k) for k in _keys(keys))]
+
+    def get_buffer(self, key):
+        v = self._h().get(_key(key))
+        return BufferHandle(v) if isinstance(v, bytes) else None
+
+    def batch_get_buffer(self, keys):
+        return [self.get_buffer(k) for k in _keys(keys)]
+
+    def put_from(self, key, buffer_ptr, size, config=None):
+        return self._h().put_from(_key(key), _int(buffer_ptr, "buffer_ptr"), _int(size, "size"),
+                                  _cfg(config))
+
+    def get_into(self, key, buffer_ptr, size):
+        return self._h().get_into(_key(key), _int(buffer_ptr, "buffer_ptr"), _int(size, "size"))
+
+    def batch_put_from(self, keys, buffer_ptrs, sizes, config=None):
+        return self._h().batch_put_from(_keys(keys), _ints(buffer_ptrs, "buffer_ptrs"),
+                                        _ints(sizes, "sizes"), _cfg(config))
+
+    def batch_get_into(self, keys, buffer_ptrs, sizes):
+        return self._h().batch_get_into(_keys(keys), _ints(buffer_ptrs, "buffer_ptrs"),
+                                        _ints(sizes, "sizes"))
+
+    def batch_put_from_multi_buffers(self, keys, all_buffer_ptrs, all_sizes, config=None):
+        return self._h().batch_put_from_multi_buffers(
+            _keys(keys), tuple(_ints(p, "all_buffer_ptrs") for p in all_buffer_ptrs),
+            tuple(_ints(s, "all_sizes") for s in all_sizes), _cfg(config))
+
+    def batch_get_into_multi_buffers(self, keys, all_buffer_ptrs, all_sizes):
+        return self._h().batch_get_into_multi_buffers(
+            _keys(keys), tuple(_ints(p, "all_buffer_ptrs") for p in all_buffer_ptrs),
+            tuple(_ints(s, "all_sizes") for s in all_sizes))
+
+    def register_buffer(self, buffer_ptr, size):
+        return self._h().register_buffer(_int(buffer_ptr, "buffer_ptr"), _int(size, "size"))
+
+    def unregister_buffer(self, buffer_ptr):
+        return self._h().unregister_buffer(_int(buffer_ptr, "buffer_ptr"))
+
+    def alloc_from_mem_pool(self, size):
+        """Shared memory the store service moves bytes to and from directly
+        (put_from/get_into on it cost one copy). Returns its address, 0 on
+        failure."""
+        return self._h().alloc_buffer(_int(size, "size"))
+
+    def free_to_mem_pool(self, buffer_ptr):
+        return self._h().free_buffer(_int(buffer_ptr, "buffer_ptr"))
+
+    # ---- keys ----
+    def is_exist(self, key):
+        return self._h().batch_is_exist((_key(key),))[0]
+
+    isExist = is_exist
+
+    def batch_is_exist(self, keys):
+        return self._h().batch_is_exist(_keys(keys))
+
+    def get_size(self, key):
+        return self._h().batch_get_size((_key(key),))[0]
+
+    def remove(self, key, force=False):
+        return self._h().batch_remove((_key(key),), bool(force))[0]
+
+    def batch_remove(self, keys, force=False):
+        return self._h().batch_remove(_keys(keys), bool(force))
+
+    def remove_by_regex(self, regex, force=False):
+        if not isinstance(regex, str):
+            raise TypeError("regex must be str")
+        return self._h().remove_many(regex, bool(force))
+
+    def remove_all(self, force=False):
+        return self._h().remove_many(None, bool(force))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False

@@ -1,0 +1,271 @@
+"""mooncake.store (clients/python) against the real binaries on loopback:
+Mooncake's hello world as written, the API's return conventions and type
+errors, byte-exact round trips, numpy zero-copy through shared buffers,
+threads, setup(dict) and size strings, setup_dummy against a running store
+service, leases, and the embedded service's lifetime. `make test` installs
+the package into a venv and runs this file with its python."""
+import ctypes
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+try:
+    from mooncake.store import MooncakeDistributedStore, ReplicateConfig
+except ImportError:
+    if os.environ.get("MC_PYTHON_REQUIRED"):
+        raise
+    pytest.skip("the mooncake package is not installed (make test installs it into a venv)",
+                allow_module_level=True)
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def env(monkeypatch):
+    """Each test's embedded services in a runtime directory of its own."""
+    runtime = tempfile.mkdtemp(prefix="mc-py-", dir="/tmp")
+    bin_dir = os.path.abspath(os.environ.get("MC_BIN_DIR", "build/dev/bin"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
+    monkeypatch.setenv("MOONCAKE_STORE_SERVICE_BIN", os.path.join(bin_dir, "mooncake_store_service"))
+    monkeypatch.delenv("MOONCAKE_IPC_SOCKET", raising=False)
+    yield runtime
+    shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.fixture
+def trio(cluster, env):
+    meta = cluster.metadata()
+    master = cluster.master("--default_kv_lease_ttl=1000")
+    return f"{meta.url}/metadata", f"127.0.0.1:{master.port}"
+
+
+@pytest.fixture
+def store(trio):
+    meta, master = trio
+    s = MooncakeDistributedStore()
+    assert s.setup("localhost", meta, 48 * MiB, 16 * MiB, "tcp", "", master) == 0
+    yield s
+    s.close()
+
+
+def embedded_sockets(runtime):
+    return glob.glob(os.path.join(runtime, "mooncake", "embedded-*.sock"))
+
+
+def answers(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def gone(runtime, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(answers(p) for p in embedded_sockets(runtime)):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_hello_world_as_written(trio, env):
+    meta, master = trio
+    store = MooncakeDistributedStore()
+    # Mooncake's hello world, with this run's ports and a test-sized segment
+    assert store.setup("localhost", meta, 48 * 1024 * 1024, 16 * 1024 * 1024, "tcp", "",
+                       master) == 0
+    store.put("hello_key", b"Hello, Mooncake Store!")
+    data = store.get("hello_key")
+    assert data.decode() == "Hello, Mooncake Store!"
+    host, port = store.get_hostname().rsplit(":", 1)
+    assert host == "localhost" and 12300 <= int(port) <= 14300
+    assert len(embedded_sockets(env)) == 1
+    store.close()
+    assert gone(env), "the embedded service outlived close()"
+
+
+def test_return_conventions(store):
+    assert store.put("k", b"v1") == 0
+    assert store.put("k", b"other") == 0, "an existing key is kept, not rewritten"
+    assert store.get("k") == b"v1"
+    assert store.get("missing") == b""
+    assert store.is_exist("k") == 1 and store.is_exist("missing") == 0
+    assert store.isExist("k") == 1
+    assert store.batch_is_exist(["k", "missing"]) == [1, 0]
+    assert store.get_size("k") == 2
+    assert store.get_size("missing") == -704
+    assert store.put_parts("parts", b"ab", bytearray(b"cd"), memoryview(b"ef")) == 0
+    assert store.get("parts") == b"abcdef"
+    assert store.put_batch(["b1", "b2"], [b"x", b"yy"]) == 0
+    assert store.get_batch(["b1", "b2", "nope"]) == [b"x", b"yy", b""]
+    assert store.remove("b1") == -706, "leased by the get above"
+    assert store.remove("b1", force=True) == 0
+    assert store.batch_remove(["b2", "nope"], force=True) == [0, -704]
+    assert store.remove_all(force=True) >= 2
+    assert store.health_check() == 0
+    assert store.put("view", b"abcdef") == 0
+    h = store.get_buffer("view")
+    with h:
+        assert bytes(memoryview(h)) == b"abcdef" and h.size() == 6 and h.ptr() != 0
+    with pytest.raises(RuntimeError):
+        h.size()
+
+
+def test_type_and_keyword_errors(store, trio):
+    with pytest.raises(TypeError):
+        store.put(1, b"x")
+    with pytest.raises(TypeError):
+        store.put("k", b"x", config="not a config")
+    with pytest.raises(TypeError):
+        store.get_into("k", "not an address", 4)
+    with pytest.raises(TypeError):
+        store.remove("k", forse=True)
+    with pytest.raises(TypeError):
+        store.batch_is_exist("not a list")
+    with pytest.raises(TypeError):
+        MooncakeDistributedStore().setup("localhost", trio[0], no_such_option=1)
+    with pytest.raises(ValueError, match="50%"):
+        MooncakeDistributedStore().setup({"local_hostname": "localhost",
+                                          "metadata_server": trio[0],
+                                          "global_segment_size": "50%"})
+
+
+@pytest.mark.parametrize("n", [1, 4096, 65536 + 3, MiB, 16 * MiB + 1])
+def test_byte_exact_round_trips(store, n):
+    data = os.urandom(n)
+    key = f"rt-{n}"
+    assert store.put(key, data) == 0
+    assert store.get(key) == data
+
+
+def test_numpy_zero_copy_through_shared_buffers(store):
+    np = pytest.importorskip("numpy")
+    n = 4 * MiB
+    ptr = store.alloc_from_mem_pool(2 * n)
+    assert ptr
+    buf = np.ctypeslib.as_array((ctypes.c_uint8 * (2 * n)).from_address(ptr))
+    src, dst = buf[:n], buf[n:]
+    src[:] = np.random.randint(0, 256, n, dtype=np.uint8)
+    assert store.register_buffer(ptr, 2 * n) == 0
+    assert store.put_from("np", ptr, n) == 0
+    assert store.get_into("np", ptr + n, n) == n
+    assert np.array_equal(src, dst)
+    # batches and the multi-buffer form: 4 keys, each as 4 fragments of 64 KiB
+    keys = [f"np-{i}" for i in range(4)]
+    frag = 64 * 1024
+    ptrs = [[ptr + (i * 4 + j) * frag for j in range(4)] for i in range(4)]
+    sizes = [[frag] * 4 for _ in range(4)]
+    assert store.batch_put_from_multi_buffers(keys, ptrs, sizes) == [0] * 4
+    dst[:] = 0
+    back = [[ptr + n + (i * 4 + j) * frag for j in range(4)] for i in range(4)]
+    assert store.batch_get_into_multi_buffers(keys, back, sizes) == [4 * frag] * 4
+    assert np.array_equal(src[:16 * frag], dst[:16 * frag])
+    assert store.batch_put_from(["flat"], [ptr], [n]) == [0]
+    assert store.batch_get_into(["flat", "missing"], [ptr + n, ptr + n], [n, n]) == [n, -704]
+    # plain numpy memory works too, through staging
+    a = np.arange(1000, dtype=np.float32)
+    b = np.empty_like(a)
+    assert store.put_from("plain", a.ctypes.data, a.nbytes) == 0
+    assert store.get_into("plain", b.ctypes.data, b.nbytes) == a.nbytes
+    assert np.array_equal(a, b)
+    assert store.unregister_buffer(ptr) == 0
+
+
+def test_one_store_from_many_threads(store):
+    errors = []
+
+    def work(t):
+        for i in range(30):
+            v = os.urandom(3000 + t)
+            if store.put(f"th-{t}-{i}", v) != 0 or store.get(f"th-{t}-{i}") != v:
+                errors.append((t, i))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_a_lease_blocks_remove_until_it_ends(store):
+    assert store.put("leased", b"x") == 0
+    assert store.get("leased") == b"x"  # grants a 1 s lease (the master's --default_kv_lease_ttl)
+    assert store.remove("leased") == -706
+    assert store.remove("leased", force=True) == 0
+    assert store.put("leased2", b"y") == 0 and store.get("leased2") == b"y"
+    deadline = time.monotonic() + 10
+    while store.remove("leased2") == -706 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert store.is_exist("leased2") == 0
+
+
+def test_setup_from_a_dict_with_size_strings(trio, env):
+    meta, master = trio
+    s = MooncakeDistributedStore()
+    assert s.setup({"local_hostname": "localhost", "metadata_server": meta,
+                    "global_segment_size": "48MB", "local_buffer_size": "1.5MB",
+                    "protocol": "tcp", "device_name": "",
+                    "master_server_address": master}) == 0
+    assert s.put("d", b"dict") == 0 and s.get("d") == b"dict"
+    s.close()
+
+
+def test_setup_dummy_attaches_to_a_running_service(cluster, trio, env):
+    meta, master = trio
+    svc = cluster.store(None, None, f"--master_server_addr={master}", f"--metadata_server={meta}")
+    s = MooncakeDistributedStore()
+    assert s.setup_dummy(0, 16 * MiB, svc.ipc_socket) == 0
+    assert s.put("dummy", b"attached") == 0 and s.get("dummy") == b"attached"
+    s.close()
+    assert not embedded_sockets(env), "setup_dummy starts nothing"
+
+
+def test_setup_against_no_master_fails_in_bounded_time(cluster, env):
+    meta = cluster.metadata()
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{probe.getsockname()[1]}"
+    s = MooncakeDistributedStore()
+    t0 = time.monotonic()
+    rc = s.setup("localhost", f"{meta.url}/metadata", 16 * MiB, 1 * MiB, "tcp", "", dead)
+    assert rc == -900, rc
+    assert time.monotonic() - t0 < 30
+    assert gone(env, timeout=5), "the service started for the failed setup is stopped"
+
+
+CHILD = r"""
+import sys
+from mooncake.store import MooncakeDistributedStore
+s = MooncakeDistributedStore()
+assert s.setup("localhost", sys.argv[1], 16 << 20, 1 << 20, "tcp", "", sys.argv[2]) == 0
+assert s.put("from-child", b"x") == 0
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_embedded_service_is_gone_after_its_parent_is_killed(trio, env):
+    meta, master = trio
+    p = subprocess.Popen([sys.executable, "-c", CHILD, meta, master], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        assert len(embedded_sockets(env)) == 1
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+    assert gone(env), "the embedded service outlived its SIGKILLed parent"
