@@ -269,3 +269,43 @@ def test_embedded_service_is_gone_after_its_parent_is_killed(trio, env):
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=10)
     assert gone(env), "the embedded service outlived its SIGKILLed parent"
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_two_stores_in_one_process_replicas_survive_one_closing(trio, env):
+    meta, master = trio
+    pa, pb = free_ports(2)
+    a, b = MooncakeDistributedStore(), MooncakeDistributedStore()
+    assert a.setup(f"127.0.0.1:{pa}", meta, 32 * MiB, 4 * MiB, "tcp", "", master) == 0
+    assert b.setup(f"127.0.0.1:{pb}", meta, 32 * MiB, 4 * MiB, "tcp", "", master) == 0
+    assert a.get_hostname() == f"127.0.0.1:{pa}" and b.get_hostname() == f"127.0.0.1:{pb}"
+    assert len(embedded_sockets(env)) == 2
+    two = ReplicateConfig()
+    two.replica_num = 2
+    only_a = ReplicateConfig()
+    only_a.preferred_segment = a.get_hostname()
+    data = os.urandom(MiB)
+    assert a.put("both", data, config=two) == 0
+    assert a.put("only-a", b"lives on a", config=only_a) == 0
+    assert b.get("only-a") == b"lives on a"
+    a.close()
+    assert b.get("both") == data, "the replica on b still serves"
+    deadline = time.monotonic() + 10
+    while b.get("only-a") != b"" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert b.get("only-a") == b"", "the only replica went with the closed store"
+    again = MooncakeDistributedStore()
+    assert again.setup(f"127.0.0.1:{pa}", meta, 32 * MiB, 4 * MiB, "tcp", "", master) == 0
+    assert again.get("only-a") == b"" and again.get("both") == data
+    again.close()
+    b.close()

@@ -616,3 +616,86 @@ Test(ipc, the_segment_is_shared_read_only)
     mc_buf_cleanup(&b);
     close(s);
 }
+
+/* ---- fairness, as structure: another client's request completes while a
+ * large batch is held inside the service ---- */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_armed, gate_entered, gate_open;
+
+static void gate_hook(fake_master_t *m, store_master_call_t call, void *arg)
+{
+    (void)m, (void)arg;
+    if (call != STORE_M_GET_REPLICAS)
+        return;
+    pthread_mutex_lock(&gate_mu);
+    if (gate_armed) { /* the first get only: the big batch */
+        gate_armed = false;
+        gate_entered = true;
+        pthread_cond_broadcast(&gate_cv);
+        while (!gate_open)
+            pthread_cond_wait(&gate_cv, &gate_mu);
+    }
+    pthread_mutex_unlock(&gate_mu);
+}
+
+typedef struct big_batch {
+    const char *keys[64];
+    void *ptrs[64];
+    size_t sizes[64];
+    int64_t res[64];
+    int rc;
+} big_batch_t;
+
+static void *run_big(void *arg)
+{
+    big_batch_t *b = arg;
+    b->rc = mooncake_client_batch_get_into(cli, b->keys, b->ptrs, b->sizes, 64, b->res);
+    return NULL;
+}
+
+Test(ipc, a_small_request_completes_while_a_large_batch_is_in_flight)
+{
+    static char names[64][16];
+    big_batch_t big;
+    mooncake_client_t *other;
+    uint8_t *buf = mooncake_client_alloc_buffer(cli, 64 * 65536);
+    pthread_t t;
+    char back[8] = {0};
+
+    cr_assert_not_null(buf);
+    for (int i = 0; i < 64; i++) {
+        snprintf(names[i], sizeof(names[i]), "big-%d", i);
+        big.keys[i] = names[i];
+        big.ptrs[i] = buf + (size_t)i * 65536;
+        big.sizes[i] = 65536;
+        fill(buf + (size_t)i * 65536, 65536, (unsigned)i);
+        cr_assert_eq(mooncake_client_put_from(cli, names[i], big.ptrs[i], 65536, NULL), 0);
+    }
+    cr_assert_eq(mooncake_client_connect(sock_path, STAGING, &other), MC_OK);
+    cr_assert_eq(mooncake_client_put(other, "small", "tiny", 4, NULL), 0);
+    gate_armed = true;
+    gate_entered = gate_open = false;
+    fm.hook = gate_hook;
+    cr_assert_eq(pthread_create(&t, NULL, run_big, &big), 0);
+    pthread_mutex_lock(&gate_mu);
+    while (!gate_entered)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    /* the big batch is inside the service, held at the master: the other
+     * client's small read goes through meanwhile */
+    cr_assert_eq(mooncake_client_get(other, "small", back, sizeof(back)), 4);
+    cr_assert_str_eq(back, "tiny");
+    pthread_mutex_lock(&gate_mu);
+    cr_assert(!gate_open, "the big batch was still in flight");
+    gate_open = true;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    pthread_join(t, NULL);
+    fm.hook = NULL;
+    cr_assert_eq(big.rc, 0);
+    for (int i = 0; i < 64; i++)
+        cr_assert_eq(big.res[i], 65536, "key %d: %lld", i, (long long)big.res[i]);
+    mooncake_client_close(other);
+}
