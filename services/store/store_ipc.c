@@ -269,34 +269,31 @@ static void run_put(keys_job_t *j)
         preferred[j->m.preferred_len] = '\0';
         opts.preferred = preferred;
     }
+    /* several fragments: one gather copy each (the store's put takes one
+     * contiguous source per value); a key whose copy cannot be made fails */
+    for (uint32_t i = 0; i < j->m.n; i++) {
+        if (j->codes[i] != MC_OK || j->m.keys[i].nfrag == 1)
+            continue;
+        if (!(j->bounce[i] = malloc(j->cap[i]))) {
+            j->codes[i] = MC_INTERNAL_ERROR;
+            continue;
+        }
+        copy_frags(c, &j->m.keys[i], j->bounce[i], j->cap[i], true);
+        mc_counter_add(c->ipc->gather_copies, 1);
+    }
     n = good_keys(j, idx);
     for (size_t k = 0; k < n; k++) {
         uint32_t i = idx[k];
-        const mc_ipc_key_t *key = &j->m.keys[i];
 
         keys[k] = j->keys[i];
         lens[k] = j->lens[i];
         sizes[k] = j->cap[i];
-        if (key->nfrag == 1) {
-            vals[k] = frag_ptr(c, &key->frags[0]);
-            continue;
-        }
-        /* several fragments: one gather copy (the store's put takes one
-         * contiguous source per value) */
-        if (!(j->bounce[i] = malloc(j->cap[i]))) {
-            j->codes[i] = MC_INTERNAL_ERROR;
-            vals[k] = NULL;
-            continue;
-        }
-        copy_frags(c, key, j->bounce[i], j->cap[i], true);
-        mc_counter_add(c->ipc->gather_copies, 1);
-        vals[k] = j->bounce[i];
+        vals[k] = j->bounce[i] ? j->bounce[i] : frag_ptr(c, &j->m.keys[i].frags[0]);
     }
     if (n)
         store_put_batch(c->ipc->svc, n, keys, lens, (const void *const *)vals, sizes, &opts, codes);
     for (size_t k = 0; k < n; k++)
-        if (j->codes[idx[k]] == MC_OK)
-            j->codes[idx[k]] = codes[k];
+        j->codes[idx[k]] = codes[k];
 out:
     free(idx);
     free(vals);

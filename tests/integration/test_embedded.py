@@ -51,6 +51,17 @@ elif mode == "attach":
     n = L.mooncake_store_get_into(store, b"hello_key", buf, 64)
     print("got %s" % (buf.raw[:n].decode() if n > 0 else n), flush=True)
     L.mooncake_store_destroy(store)
+elif mode == "fork":
+    import os
+    assert L.mooncake_store_put(store, b"k", b"v", 1, None) == 0
+    pid = os.fork()
+    if pid == 0:  # the child closes its inherited copy of the handle, then exits
+        L.mooncake_store_destroy(store)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    buf = ctypes.create_string_buffer(4)
+    print("after-fork %d" % L.mooncake_store_get_into(store, b"k", buf, 4), flush=True)
+    sys.stdin.readline()
 elif mode == "close":
     L.mooncake_store_destroy(store)   # the last handle: the service stops now
     print("closed", flush=True)
@@ -182,3 +193,14 @@ def test_concurrent_setups_start_one_service(env, trio):
     finally:
         for p in ps:
             finish(p)
+
+
+def test_a_forked_child_closing_its_copy_stops_nothing(env, trio):
+    meta, master, _ = trio
+    p = run(env, "fork", meta, master)
+    try:
+        assert p.stdout.readline().strip() == "after-fork 1"
+        assert len(sockets(env)) == 1 and answers(sockets(env)[0])
+    finally:
+        finish(p)
+    assert wait_gone(env)

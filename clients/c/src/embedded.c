@@ -41,6 +41,7 @@ extern char **environ;
  * it. Guarded by mu. */
 typedef struct started {
     char path[108];
+    pid_t owner; /* the process that started it (a forked child inherits the list) */
     pid_t pid;
     int lifeline; /* write end; closing it stops the service */
     unsigned handles;
@@ -171,7 +172,11 @@ static void handle_closed(void *arg)
     pthread_mutex_unlock(&mu);
     if (!last)
         return;
-    close(s->lifeline); /* the service sees end of file and stops */
+    close(s->lifeline); /* the service sees end of file (once no process holds it) and stops */
+    if (s->owner != getpid()) {
+        free(s); /* a forked child's copy: the service is its parent's to stop and reap */
+        return;
+    }
     for (uint64_t end = now_ms() + STOP_TIMEOUT_MS; now_ms() < end;) {
         if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
             free(s);
@@ -272,7 +277,7 @@ static int start_service(const mooncake_client_setup_t *st, const char *host, co
         waitpid(pid, NULL, 0);
         return MC_INTERNAL_ERROR;
     }
-    *s = (started_t){.pid = pid, .lifeline = fds[1]};
+    *s = (started_t){.owner = getpid(), .pid = pid, .lifeline = fds[1]};
     mc_strlcpy(s->path, path, sizeof(s->path));
     *out = s;
     return MC_OK;

@@ -111,7 +111,7 @@ static int read_exact(int fd, char *dst, size_t len, int first_wait, int part_ms
         n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
-        if (n > 0 || mh.msg_controllen)
+        if (n >= 0) /* the control buffer is the kernel's only after a successful recvmsg */
             *n_fds += take_fds(&mh, got_fd);
         if (n == 0)
             return *done || first_wait == -2
