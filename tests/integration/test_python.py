@@ -309,3 +309,24 @@ def test_two_stores_in_one_process_replicas_survive_one_closing(trio, env):
     assert again.get("only-a") == b"" and again.get("both") == data
     again.close()
     b.close()
+
+
+def test_get_into_ranges_as_mooncake_documents_it(store):
+    assert store.put("key1", bytes(range(40))) == 0
+    assert store.put("key2", bytes(range(100, 120))) == 0
+    b0 = (ctypes.c_ubyte * 32)()
+    b1 = (ctypes.c_ubyte * 32)()
+    p0, p1 = ctypes.addressof(b0), ctypes.addressof(b1)
+    res = store.get_into_ranges(
+        [p0, p1],
+        [["key1", "key2"], ["key2", "key1"]],
+        [[[0, 20], [8]], [[4], [16]]],
+        [[[1, 30], [2]], [[0], [10]]],
+        [[[4, 3], [5]], [[6], [4]]])
+    assert res == [[[4, 3], [5]], [[6], [4]]]
+    assert bytes(b0[0:4]) == bytes(range(1, 5)) and bytes(b0[20:23]) == bytes(range(30, 33))
+    assert bytes(b0[8:13]) == bytes(range(102, 107))
+    assert bytes(b1[4:10]) == bytes(range(100, 106)) and bytes(b1[16:20]) == bytes(range(10, 14))
+    bad = store.get_into_ranges([p0], [["key1", "nope"]], [[[0], [0]]], [[[38], [0]]],
+                                [[[4], [1]]])
+    assert bad == [[[-600], [-704]]], "past the end / missing"

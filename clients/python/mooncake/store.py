@@ -389,6 +389,68 @@ class MooncakeDistributedStore:
             _keys(keys), tuple(_ints(p, "all_buffer_ptrs") for p in all_buffer_ptrs),
             tuple(_ints(s, "all_sizes") for s in all_sizes))
 
+    def get_into_ranges(self, buffer_ptrs, all_keys, all_dst_offsets, all_src_offsets,
+                        all_sizes):
+        """Mooncake's ranged read: for each buffer i, key j of all_keys[i] and
+        fragment k, copies all_sizes[i][j][k] bytes from offset
+        all_src_offsets[i][j][k] of that object to buffer_ptrs[i] +
+        all_dst_offsets[i][j][k]. Returns results[i][j][k]: the bytes copied
+        or a negative ErrorCode (-704 missing key, -600 a range past the
+        object's end or shapes that do not match). This release reads each
+        distinct object once, whole, into a shared buffer, then copies the
+        ranges out (one copy more than Mooncake's)."""
+        import ctypes
+        ptrs = _ints(buffer_ptrs, "buffer_ptrs")
+        shape = (all_keys, all_dst_offsets, all_src_offsets, all_sizes)
+        if any(len(x) != len(ptrs) for x in shape):
+            return [[[ErrorCode.INVALID_PARAMS]] for _ in ptrs]
+        wanted = sorted({_key(k) for keys in all_keys for k in keys})
+        sizes = dict(zip(wanted, self._h().batch_get_size(tuple(wanted)))) if wanted else {}
+        present = [k for k in wanted if sizes[k] > 0]
+        total = sum(sizes[k] for k in present)
+        base = self._h().alloc_buffer(total) if total else 0
+        if total and not base:
+            return [[[ErrorCode.INTERNAL_ERROR] * len(f) for f in szs] for szs in all_sizes]
+        try:
+            where, off = {}, 0
+            for k in present:
+                where[k] = off
+                off += sizes[k]
+            got = dict(zip(present, self._h().batch_get_into(
+                tuple(present), tuple(base + where[k] for k in present),
+                tuple(sizes[k] for k in present)))) if present else {}
+            out = []
+            for i, keys in enumerate(all_keys):
+                per_buf = []
+                if not (len(keys) == len(all_dst_offsets[i]) == len(all_src_offsets[i]) ==
+                        len(all_sizes[i])):
+                    out.append([[ErrorCode.INVALID_PARAMS]])
+                    continue
+                for j, k in enumerate(keys):
+                    d, s_, n = all_dst_offsets[i][j], all_src_offsets[i][j], all_sizes[i][j]
+                    if not (len(d) == len(s_) == len(n)):
+                        per_buf.append([ErrorCode.INVALID_PARAMS])
+                        continue
+                    frag = []
+                    for dd, ss, nn in zip(d, s_, n):
+                        code = sizes.get(k, ErrorCode.OBJECT_NOT_FOUND)
+                        if code < 0:
+                            frag.append(code)
+                        elif got.get(k, -1) != code:
+                            frag.append(got.get(k, ErrorCode.OBJECT_NOT_FOUND))
+                        elif _int(ss, "src offset") + _int(nn, "size") > code:
+                            frag.append(ErrorCode.INVALID_PARAMS)
+                        else:
+                            ctypes.memmove(ptrs[i] + _int(dd, "dst offset"),
+                                           base + where[k] + ss, nn)
+                            frag.append(nn)
+                    per_buf.append(frag)
+                out.append(per_buf)
+            return out
+        finally:
+            if base:
+                self._h().free_buffer(base)
+
     def register_buffer(self, buffer_ptr, size):
         return self._h().register_buffer(_int(buffer_ptr, "buffer_ptr"), _int(size, "size"))
 
