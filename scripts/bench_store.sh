@@ -15,35 +15,9 @@ MC_SETUP_EXTRA="redis-server" scripts/setup.sh
 [ -x "$BIN/mooncake_store_service" ] || { echo "build first: $BIN/mooncake_store_service" >&2; exit 1; }
 BENCH=$BIN/mc_store_bench
 SIZES=1048576,4194304
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-dir=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-wait_http() { for _ in $(seq 1 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
-
-mport=$(free_port); aport=$(free_port); mmport=$(free_port)
-"$BIN/mooncake_http_metadata_server" --port="$mport" >"$dir/meta.log" 2>&1 & pids+=($!)
-"$BIN/mooncake_master" --rpc_port="$aport" --metrics_port="$mmport" >"$dir/master.log" 2>&1 & pids+=($!)
-wait_http "http://127.0.0.1:$mport/health"; wait_http "http://127.0.0.1:$aport/health"
-declare -A REST SEG
-for s in a b; do
-  r=$(free_port); d=$(free_port)
-  "$BIN/mooncake_store_service" --rest_port="$r" --local_hostname="127.0.0.1:$d" \
-    --global_segment_size=1GB --threads=8 --master_server_addr="127.0.0.1:$aport" \
-    --metadata_server="http://127.0.0.1:$mport/metadata" --log_level=warn >"$dir/store-$s.log" 2>&1 &
-  pids+=($!)
-  REST[$s]="http://127.0.0.1:$r"; SEG[$s]="127.0.0.1:$d"
-  wait_http "${REST[$s]}/health"
-done
-# let the background page-in of both segments finish (it would compete for CPU)
-for s in a b; do
-  for _ in $(seq 1 300); do
-    curl -s "${REST[$s]}/metrics" | awk '/^mc_store_segment_(capacity|populated)_bytes /{v[$1]=$2}
-      END{exit !(v["mc_store_segment_capacity_bytes"] == v["mc_store_segment_populated_bytes"])}' && break
-    sleep 0.1
-  done
-done
+# shellcheck source=scripts/bench_cluster.sh
+. scripts/bench_cluster.sh
+bench_cluster_start "$BIN" 1GB --threads=8
 echo "== mooncake_store_service REST (keep-alive, $(nproc) cpus) =="
 "$BENCH" --url="${REST[a]}" --seg="${SEG[a]}" --sizes=$SIZES --label=local "$@"
 "$BENCH" --url="${REST[a]}" --seg="${SEG[a]}" --data_seg="${SEG[b]}" --sizes=$SIZES --label=cross "$@"

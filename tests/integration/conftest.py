@@ -4,6 +4,7 @@ Every process is started through `Cluster.start`, waits on its /health
 readiness probe (never a fixed sleep), and is torn down by the fixture even
 when the test fails. Binaries come from $MC_BIN_DIR (scripts/test.sh sets it).
 """
+import glob
 import http.client
 import json
 import os
@@ -190,3 +191,32 @@ def cluster(tmp_path):
     unclean = c.teardown()
     if unclean:
         pytest.fail("unclean shutdown: " + "\n".join(unclean), pytrace=False)
+
+
+# ---- local-client sockets (test_ipc, test_embedded, test_python) ----
+
+def embedded_sockets(runtime_dir):
+    """The sockets of embedded store services started under runtime_dir."""
+    return glob.glob(os.path.join(runtime_dir, "mooncake", "embedded-*.sock"))
+
+
+def unix_answers(path):
+    """True when something accepts connections on the Unix socket path."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def embedded_gone(runtime_dir, timeout=15):
+    """Polls until no embedded service under runtime_dir answers (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(unix_answers(p) for p in embedded_sockets(runtime_dir)):
+            return True
+        time.sleep(0.05)
+    return False

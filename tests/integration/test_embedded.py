@@ -4,18 +4,15 @@ starts one, a second process attaches to it (and is told it is ephemeral),
 the service goes away with its starter (also when the setup ran on a thread
 that has ended) or with the starter's last handle, and concurrent setups
 start one service. Processes are driven through ctypes."""
-import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 
-from conftest import request
+from conftest import embedded_gone, embedded_sockets, request, unix_answers
 
 SCRIPT = r"""
 import ctypes, sys, threading
@@ -119,18 +116,10 @@ def run(env, mode, meta, master, script=SCRIPT):
 
 
 def sockets(env):
-    return glob.glob(os.path.join(env["XDG_RUNTIME_DIR"], "mooncake", "embedded-*.sock"))
+    return embedded_sockets(env["XDG_RUNTIME_DIR"])
 
 
-def answers(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
+answers = unix_answers
 
 
 def segments(master):
@@ -140,12 +129,7 @@ def segments(master):
 
 
 def wait_gone(env, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(answers(p) for p in sockets(env)):
-            return True
-        time.sleep(0.05)
-    return False
+    return embedded_gone(env["XDG_RUNTIME_DIR"], timeout)
 
 
 def finish(p, send="\n"):

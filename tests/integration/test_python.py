@@ -5,7 +5,6 @@ threads, setup(dict) and size strings, setup_dummy against a running store
 service, leases, and the embedded service's lifetime. `make test` installs
 the package into a venv and runs this file with its python."""
 import ctypes
-import glob
 import os
 import shutil
 import signal
@@ -17,6 +16,8 @@ import threading
 import time
 
 import pytest
+
+from conftest import embedded_gone, embedded_sockets, unix_answers
 
 try:
     from mooncake.store import MooncakeDistributedStore, ReplicateConfig
@@ -57,30 +58,6 @@ def store(trio):
     s.close()
 
 
-def embedded_sockets(runtime):
-    return glob.glob(os.path.join(runtime, "mooncake", "embedded-*.sock"))
-
-
-def answers(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def gone(runtime, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(answers(p) for p in embedded_sockets(runtime)):
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_hello_world_as_written(trio, env):
     meta, master = trio
     store = MooncakeDistributedStore()
@@ -94,7 +71,7 @@ def test_hello_world_as_written(trio, env):
     assert host == "localhost" and 12300 <= int(port) <= 14300
     assert len(embedded_sockets(env)) == 1
     store.close()
-    assert gone(env), "the embedded service outlived close()"
+    assert embedded_gone(env), "the embedded service outlived close()"
 
 
 def test_return_conventions(store):
@@ -244,7 +221,7 @@ def test_setup_against_no_master_fails_in_bounded_time(cluster, env):
     rc = s.setup("localhost", f"{meta.url}/metadata", 16 * MiB, 1 * MiB, "tcp", "", dead)
     assert rc == -900, rc
     assert time.monotonic() - t0 < 30
-    assert gone(env, timeout=5), "the service started for the failed setup is stopped"
+    assert embedded_gone(env, timeout=5), "the service started for the failed setup is stopped"
 
 
 CHILD = r"""
@@ -268,7 +245,7 @@ def test_embedded_service_is_gone_after_its_parent_is_killed(trio, env):
     finally:
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=10)
-    assert gone(env), "the embedded service outlived its SIGKILLed parent"
+    assert embedded_gone(env), "the embedded service outlived its SIGKILLed parent"
 
 
 def free_ports(n):
