@@ -1,10 +1,12 @@
 """Holds through mooncake_master's HTTP API: get_replica_list with "hold",
 remove refused while held (after the lease ended), release, then remove."""
+import re
 import time
 import uuid
 
 import pytest
 
+from conftest import request
 from test_master import Master, MiB
 
 
@@ -49,3 +51,24 @@ def test_hold_caps_and_unknown_client(master):
     assert st == 404 and res["code"] == -103
     r = master.post("release", {"client_id": c, "keys": ["k", "k"]})
     assert r[0] == 200 and [x["code"] for x in r[1]["results"]] == [0, 0]
+
+
+def metric(master, name):
+    text = request("GET", master.proc.metrics_url + "/metrics").text
+    m = re.search(rf"^{name} (\d+)", text, re.M)
+    assert m, text
+    return int(m.group(1))
+
+
+def test_store_get_takes_and_releases_holds(cluster, master):
+    store = cluster.store(master.proc, cluster.metadata())
+    url = f"{store.url}/api/v1/objects/hk"
+    assert request("PUT", url, body=b"x" * 10000, timeout=30).status == 200
+    for _ in range(3):
+        r = request("GET", url, timeout=30)
+        assert r.status == 200 and len(r.body) == 10000
+    assert metric(master, "mc_master_holds_taken_total") == 3
+    assert metric(master, "mc_master_holds_released_total") == 3
+    # nothing held: a plain remove works once the lease is over
+    time.sleep(0.3)
+    assert master.post("remove", {"key": "hk"})[0] == 200
