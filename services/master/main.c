@@ -25,6 +25,9 @@ static int core_create(const master_config_t *cfg, mc_master_t **out)
     c.eviction_ratio = cfg->eviction_ratio;
     c.eviction_high_watermark = cfg->eviction_high_watermark_ratio;
     c.client_ttl_ms = cfg->client_ttl * 1000;
+    c.hold_ttl_ms = cfg->hold_ttl_ms;
+    c.max_holds_per_object = (uint32_t)cfg->max_holds_per_object;
+    c.max_holds_per_client = (uint32_t)cfg->max_holds_per_client;
     c.put_discard_timeout_ms = cfg->put_start_discard_timeout_sec * 1000;
     c.put_release_timeout_ms = cfg->put_start_release_timeout_sec * 1000;
     c.strategy = strcmp(cfg->allocation_strategy, "free_ratio_first") == 0

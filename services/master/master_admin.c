@@ -139,6 +139,10 @@ STAT_GAUGE(leases_granted)
 STAT_GAUGE(evicted_objects)
 STAT_GAUGE(evicted_bytes)
 STAT_GAUGE(put_no_space)
+STAT_GAUGE(holds_taken)
+STAT_GAUGE(holds_released)
+STAT_GAUGE(holds_expired)
+STAT_GAUGE(holds_refused)
 #undef STAT_GAUGE
 
 int master_routes_register_metrics(mc_metrics_t *m, mc_master_t *core)
@@ -162,6 +166,12 @@ int master_routes_register_metrics(mc_metrics_t *m, mc_master_t *core)
         {"mc_master_evicted_bytes_total", "Bytes evicted", g_evicted_bytes},
         {"mc_master_put_no_space_total", "put_start calls that could not place a replica",
          g_put_no_space},
+        {"mc_master_holds_taken_total", "Holds taken by get_replica_list", g_holds_taken},
+        {"mc_master_holds_released_total", "Holds released", g_holds_released},
+        {"mc_master_holds_expired_total", "Holds ended by their TTL or their client's expiry",
+         g_holds_expired},
+        {"mc_master_holds_refused_total", "Holds refused at a per-object or per-client cap",
+         g_holds_refused},
     };
     for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
         if (mc_metrics_gauge_fn(m, g[i].name, g[i].help, NULL, g[i].fn, core) != 0)

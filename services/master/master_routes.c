@@ -258,7 +258,12 @@ static void h_get_replica_list(mc_http_req_t *req, mc_http_resp_t *resp, void *c
         reply_oom(resp);
         return;
     }
-    mc_master_batch_get_replica_list(core, keys, kr->n, now, reps, rc);
+    int ret = kr->hold ? mc_master_batch_get_hold(core, kr->client_id, keys, kr->n, now, reps, rc)
+                       : mc_master_batch_get_replica_list(core, keys, kr->n, now, reps, rc);
+    if (ret != MC_OK) {
+        mc_http_reply_error(resp, ret, NULL);
+        return;
+    }
     for (size_t i = 0; i < kr->n; i++) {
         res[i].code = rc[i];
         if (rc[i] == MC_OK)
@@ -320,6 +325,26 @@ static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         return;
     }
     mc_master_batch_remove(ctx, keys, kr->n, kr->force, mc_now_ms(), rc);
+    for (size_t i = 0; i < kr->n; i++)
+        res[i].code = rc[i];
+    reply_results(req, resp, res, kr->n, 0, kr->single);
+}
+
+/* Drops one hold of client_id per key: keys -> codes. */
+static void h_release(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    mc_keys_req_t *kr = decode_keys(req, resp, false);
+    mc_master_key_t *keys;
+    mc_key_result_t *res;
+    int *rc;
+
+    if (!kr)
+        return;
+    if (!(keys = core_keys(req, kr)) || !PER_KEY(req, kr, res) || !PER_KEY(req, kr, rc)) {
+        reply_oom(resp);
+        return;
+    }
+    mc_master_batch_release(ctx, kr->client_id, keys, kr->n, mc_now_ms(), rc);
     for (size_t i = 0; i < kr->n; i++)
         res[i].code = rc[i];
     reply_results(req, resp, res, kr->n, 0, kr->single);
@@ -454,6 +479,7 @@ int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t 
         {MC_ROUTE_REMOVE, h_remove},
         {MC_ROUTE_REMOVE_BY_REGEX, h_remove_by_regex},
         {MC_ROUTE_REMOVE_ALL, h_remove_all},
+        {MC_ROUTE_RELEASE, h_release},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (mc_http_server_route(srv, "POST", routes[i].path, max_body, routes[i].fn, core) !=

@@ -20,6 +20,7 @@ typedef struct batch {
     size_t *lens;
     uint64_t *sizes;
     mc_results_t ans; /* the master's answer, one result per key */
+    bool no_hold;     /* GET_REPLICAS without a hold (the master does not know us) */
 } batch_t;
 
 static void batch_cleanup(batch_t *b)
@@ -77,6 +78,7 @@ static int batch_call(store_service_t *s, batch_t *b, store_master_call_t call, 
                       const mc_replicate_cfg_t *cfg, bool force)
 {
     mc_keys_req_t req = {.client_id = s->client_id,
+                         .hold = call == STORE_M_GET_REPLICAS && !b->no_hold,
                          .n = b->n,
                          .keys = b->keys,
                          .key_lens = b->lens,
@@ -454,6 +456,29 @@ static void get_prepare(store_service_t *s, const batch_t *b, uint64_t sent_ms, 
     }
 }
 
+/* Drops the holds the get took (every key the master answered MC_OK for),
+ * in one call, once the copies have ended. A failed release is not the
+ * reader's problem: the master's hold TTL ends the hold anyway. */
+static void release_holds(store_service_t *s, const batch_t *b)
+{
+    const char **keys = calloc(b->n, sizeof(*keys));
+    size_t *lens = calloc(b->n, sizeof(*lens));
+    mc_keys_req_t req = {.client_id = s->client_id, .keys = keys, .key_lens = lens};
+    mc_results_t ans = {0};
+
+    for (size_t i = 0; keys && lens && i < b->ans.n && i < b->n; i++) {
+        if (b->ans.res[i].code != MC_OK)
+            continue;
+        keys[req.n] = b->keys[i];
+        lens[req.n++] = b->lens[i];
+    }
+    if (req.n > 0)
+        (void)store_master_keys(s->master, STORE_M_RELEASE, &req, &ans);
+    mc_results_cleanup(&ans);
+    free(keys);
+    free(lens);
+}
+
 static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink, uint64_t *sizes,
                     int *codes)
 {
@@ -463,10 +488,16 @@ static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink
     size_t *req_copy = calloc(b->n, sizeof(*req_copy));
     uint64_t sent_ms = mc_now_ms(), t0 = mc_now_ns(), t1;
     int rc = MC_INTERNAL_ERROR;
+    bool held = false;
 
     if (!gk || !copies || !reqs || !req_copy)
         goto out;
     rc = batch_call(s, b, STORE_M_GET_REPLICAS, false, NULL, false);
+    held = rc == MC_OK;
+    if (rc == MC_CLIENT_NOT_FOUND) { /* not (yet) remounted: read under the lease alone */
+        b->no_hold = true;
+        rc = batch_call(s, b, STORE_M_GET_REPLICAS, false, NULL, false);
+    }
     if (rc == MC_RPC_FAIL) {
         get_from_leases(s, b, sink, gk, sizes, rc);
         rc = MC_OK;
@@ -486,6 +517,8 @@ static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink
         get_round_fold(s, gk, copies, nc);
     }
     mc_histogram_observe(s->st.get_data, (double)(mc_now_ns() - t1) / 1e9);
+    if (held)
+        release_holds(s, b);
 done:
     for (size_t i = 0; i < b->n; i++) {
         uint32_t j = b->idx[i];

@@ -147,7 +147,8 @@ int mc_keys_req_decode(const char *body, size_t len, bool want_sizes, mc_keys_re
         (rc = decode_keys(out->root, out, err)) ||
         (rc = decode_config(out->root, &out->config, &out->has_config, err)) ||
         (rc = mc_json_get_bool(out->root, "force", false, &out->force, err)) ||
-        (rc = mc_json_get_bool(out->root, "upsert", false, &out->upsert, err)))
+        (rc = mc_json_get_bool(out->root, "upsert", false, &out->upsert, err)) ||
+        (rc = mc_json_get_bool(out->root, "hold", false, &out->hold, err)))
         goto bad;
     /* sizes: "sizes" array, or "size" for a single key */
     if (out->single && cJSON_GetObjectItemCaseSensitive(out->root, "size")) {
@@ -239,6 +240,10 @@ char *mc_keys_req_encode_take(const mc_keys_req_t *req, size_t *len)
     }
     if (req->upsert) {
         mc_jw_key(&w, "upsert");
+        mc_jw_bool(&w, true);
+    }
+    if (req->hold) {
+        mc_jw_key(&w, "hold");
         mc_jw_bool(&w, true);
     }
     mc_jw_obj_end(&w);

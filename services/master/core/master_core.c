@@ -23,11 +23,16 @@ void mc_master_cfg_defaults(mc_master_cfg_t *cfg)
     cfg->alloc_align = 64;
     cfg->view_version = 1;
     cfg->seed = 0;
+    cfg->hold_ttl_ms = 10000;
+    cfg->max_holds_per_object = 1024;
+    cfg->max_holds_per_client = 65536;
 }
 
 static int cfg_valid(const mc_master_cfg_t *c)
 {
     if (c->lease_ttl_ms == 0 || c->soft_pin_ttl_ms == 0 || c->client_ttl_ms == 0)
+        return 0;
+    if (c->hold_ttl_ms == 0 || c->max_holds_per_object == 0 || c->max_holds_per_client == 0)
         return 0;
     if (!(c->eviction_ratio > 0.0 && c->eviction_ratio <= 1.0))
         return 0;
@@ -101,6 +106,7 @@ void mc_master_destroy(mc_master_t *m) MC_NO_THREAD_SAFETY_ANALYSIS
             }
         }
         free(sh->buckets);
+        mcm_holds_free(sh);
         mc_mutex_destroy(&sh->lock);
     }
     for (unsigned s = 0; s < MCM_SEG_MAX; s++) {
@@ -251,13 +257,17 @@ bool mcm_obj_soft_pinned(const mcm_obj_t *o, uint64_t now_ms)
     return (o->flags & OBJ_F_SOFT) && o->state == MC_OBJ_COMPLETE && o->aux_ms > now_ms;
 }
 
-void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms)
+void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms, uint64_t hold_until_ms)
 {
     uint64_t until = 0;
     bool lease = false;
     if (o->lease_until_ms > now_ms) {
         until = o->lease_until_ms;
         lease = true;
+    }
+    if (hold_until_ms > now_ms && hold_until_ms > until) {
+        until = hold_until_ms; /* a holder may still be copying */
+        lease = false;
     }
     if (o->state == MC_OBJ_PROCESSING) {
         /* the writer may still be moving bytes until the release timeout */
@@ -282,7 +292,8 @@ void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms)
 
 void mcm_obj_drop(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, uint64_t now_ms)
 {
-    mcm_obj_release_buffers(m, o, now_ms);
+    uint64_t hold_until = (o->flags & OBJ_F_HELD) ? mcm_holds_detach(m, sh, o, now_ms) : 0;
+    mcm_obj_release_buffers(m, o, now_ms, hold_until);
     mcm_unlink(sh, o);
     atomic_fetch_sub_explicit(&m->st.objects, 1, memory_order_relaxed);
     if (o->state == MC_OBJ_PROCESSING)
@@ -330,6 +341,10 @@ void mc_master_stats(mc_master_t *m, mc_master_stats_t *out)
     out->evicted_objects = atomic_load_explicit(&m->st.evicted_objects, memory_order_relaxed);
     out->evicted_bytes = atomic_load_explicit(&m->st.evicted_bytes, memory_order_relaxed);
     out->put_no_space = atomic_load_explicit(&m->st.put_no_space, memory_order_relaxed);
+    out->holds_taken = atomic_load_explicit(&m->st.holds_taken, memory_order_relaxed);
+    out->holds_released = atomic_load_explicit(&m->st.holds_released, memory_order_relaxed);
+    out->holds_expired = atomic_load_explicit(&m->st.holds_expired, memory_order_relaxed);
+    out->holds_refused = atomic_load_explicit(&m->st.holds_refused, memory_order_relaxed);
     mc_mutex_lock(&m->cluster_lock);
     out->capacity = m->capacity;
     out->used = m->used;

@@ -41,6 +41,9 @@ typedef struct mc_master_cfg {
     uint64_t view_version;           /* reported by ping; set once per master run; also the
                                      * first mount epoch, so epochs differ across runs */
     uint64_t seed;                   /* placement RNG seed (0 = fixed default) */
+    uint64_t hold_ttl_ms;            /* --hold_ttl_ms: upper bound of one hold (10000) */
+    uint32_t max_holds_per_object;   /* --max_holds_per_object (1024) */
+    uint32_t max_holds_per_client;   /* --max_holds_per_client (65536) */
 } mc_master_cfg_t;
 
 /* Fills cfg with the defaults listed above. */
@@ -258,6 +261,20 @@ int mc_master_batch_put_revoke(mc_master_t *m, mc_uuid_t client, mc_master_put_i
 /* out[i] / rc[i] for keys[i]. */
 int mc_master_batch_get_replica_list(mc_master_t *m, const mc_master_key_t *keys, size_t n,
                                      uint64_t now_ms, mc_master_replicas_t *out, int *rc);
+/* get_replica_list that also takes one hold for client on every object it
+ * returns (docs/master-core.md, "Holds"). A held object is never evicted and
+ * its buffers are never reused before the hold is released, its TTL
+ * (hold_ttl_ms) passes or client expires. MC_CLIENT_NOT_FOUND for the whole
+ * call when client is not registered (mount or ping first). Per key, beyond
+ * the get's codes: MC_TASK_PENDING_LIMIT_EXCEEDED when the object or the
+ * client has the maximum number of holds (no replicas are returned then). */
+int mc_master_batch_get_hold(mc_master_t *m, mc_uuid_t client, const mc_master_key_t *keys,
+                             size_t n, uint64_t now_ms, mc_master_replicas_t *out, int *rc);
+/* Drops one hold of client per key. rc[i]: MC_OK; MC_OBJECT_NOT_FOUND when the
+ * key is gone (removed by force or upserted: its old buffers wait out the
+ * hold TTL); MC_LEASE_EXPIRED when client holds nothing on it (the hold ended). */
+int mc_master_batch_release(mc_master_t *m, mc_uuid_t client, const mc_master_key_t *keys, size_t n,
+                            uint64_t now_ms, int *rc);
 int mc_master_batch_exist(mc_master_t *m, const mc_master_key_t *keys, size_t n, uint64_t now_ms,
                           bool *exists, int *rc);
 int mc_master_batch_remove(mc_master_t *m, const mc_master_key_t *keys, size_t n, bool force,
@@ -307,6 +324,7 @@ typedef struct mc_master_tick_report {
     uint64_t unmounted_segments;
     uint64_t released_buffers; /* retired buffers whose wait ended */
     uint64_t reclaimed_puts;   /* PROCESSING puts older than the release timeout */
+    uint64_t expired_holds;    /* past hold_ttl_ms, or of an expired client */
 } mc_master_tick_report_t;
 
 /* Housekeeping for the background thread (about once a second): expires
@@ -323,6 +341,8 @@ typedef struct mc_master_stats {
     uint64_t segments, clients;
     uint64_t leases_granted, evicted_objects, evicted_bytes;
     uint64_t put_no_space; /* put_start that could not place anything */
+    uint64_t holds_taken, holds_released, holds_expired;
+    uint64_t holds_refused; /* over max_holds_per_object / _per_client */
 } mc_master_stats_t;
 
 void mc_master_stats(mc_master_t *m, mc_master_stats_t *out);

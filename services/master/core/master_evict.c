@@ -29,10 +29,13 @@ typedef struct evict_run {
     mc_master_evict_report_t *rep;
 } evict_run_t;
 
-static int victim_kind(const evict_run_t *r, const mcm_obj_t *o)
+static int victim_kind(const evict_run_t *r, const mcm_shard_t *sh, const mcm_obj_t *o)
+    MC_REQUIRES(sh->lock)
 {
     if (o->state != MC_OBJ_COMPLETE || (o->flags & OBJ_F_HARD))
         return V_NEVER;
+    if (mcm_obj_held(sh, o, r->now_ms))
+        return V_SKIP; /* bytes in flight: no pass takes it, not even the retire pass */
     if (mcm_obj_soft_pinned(o, r->now_ms) &&
         (r->pass < PASS_SOFT || !r->m->cfg.allow_evict_soft_pinned))
         return V_SKIP;
@@ -71,7 +74,7 @@ static uint64_t shard_walk(evict_run_t *r, mcm_shard_t *sh, uint64_t bound, bool
     mcm_obj_t *o = sh->lru_tail;
     while (o && scanned++ < SCAN_LIMIT) {
         mcm_obj_t *warmer = o->lru_prev;
-        int kind = victim_kind(r, o);
+        int kind = victim_kind(r, sh, o);
         if (kind == V_NEVER) {
             mcm_lru_rotate_head(sh, o);
         } else if (kind != V_SKIP) {

@@ -53,6 +53,7 @@ enum {
     OBJ_F_HARD = 1u,
     OBJ_F_SOFT = 2u,
     OBJ_F_CSUM = 4u,
+    OBJ_F_HELD = 8u, /* the shard's hold list has an entry for this object */
 };
 
 /* An object: 88 bytes of header, rep_cap replicas, then the key and a NUL. */
@@ -78,8 +79,19 @@ static inline char *mcm_obj_key(mcm_obj_t *o)
     return (char *)(o->rep + o->rep_cap);
 }
 
+/* A hold: `count` holds of one client on one object, all ending at until_ms
+ * (each new hold renews it). Kept in the object's shard. */
+typedef struct mcm_hold {
+    mcm_obj_t *obj;
+    mc_uuid_t client;
+    uint64_t until_ms;
+    uint32_t count;
+} mcm_hold_t;
+
 typedef struct mcm_shard {
     mc_mutex_t lock;
+    mcm_hold_t *holds MC_GUARDED_BY(lock) MC_PT_GUARDED_BY(lock);
+    uint32_t n_holds MC_GUARDED_BY(lock), cap_holds MC_GUARDED_BY(lock);
     mcm_obj_t **buckets MC_GUARDED_BY(lock) MC_PT_GUARDED_BY(lock);
     uint32_t nbuckets MC_GUARDED_BY(lock); /* power of two */
     uint32_t count MC_GUARDED_BY(lock);
@@ -96,6 +108,7 @@ typedef struct mcm_seg {
 typedef struct mcm_client {
     mc_uuid_t id;
     uint64_t last_seen_ms;
+    uint64_t holds; /* holds this client has (or has reserved) in all shards */
 } mcm_client_t;
 
 /* A buffer whose object is gone but which a reader (lease) or a late writer
@@ -112,6 +125,7 @@ typedef struct mcm_retired {
 typedef struct mcm_stats {
     _Atomic uint64_t objects, processing, hard_pinned, soft_pinned;
     _Atomic uint64_t leases_granted, evicted_objects, evicted_bytes, put_no_space;
+    _Atomic uint64_t holds_taken, holds_released, holds_expired, holds_refused;
 } mcm_stats_t;
 
 struct mc_master {
@@ -162,8 +176,9 @@ void mcm_lru_rotate_head(mcm_shard_t *sh, mcm_obj_t *o) MC_REQUIRES(sh->lock);
  * Caller holds sh->lock; takes cluster_lock. */
 void mcm_obj_drop(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, uint64_t now_ms)
     MC_REQUIRES(sh->lock) MC_EXCLUDES(m->cluster_lock);
-/* Same for the buffers only; o keeps nrep = 0. */
-void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms)
+/* Same for the buffers only; o keeps nrep = 0. Buffers are kept at least
+ * until hold_until_ms (the end of the holds the object had). */
+void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms, uint64_t hold_until_ms)
     MC_EXCLUDES(m->cluster_lock);
 /* Caller holds o's shard lock (which keeps o's segments alive, see LOCKS). */
 void mcm_fill_replicas(mc_master_t *m, mcm_obj_t *o, mc_master_replicas_t *out);
@@ -197,6 +212,30 @@ void mcm_signal_pressure(mc_master_t *m) MC_EXCLUDES(m->pressure_lock);
 /* Registers or refreshes a client; caller holds cluster_lock. */
 int mcm_client_touch_locked(mc_master_t *m, mc_uuid_t id, uint64_t now_ms)
     MC_REQUIRES(m->cluster_lock);
+
+/* ---- master_objects.c ---- */
+/* get_replica_list of one key (lease, LRU, soft pin). Caller holds sh->lock. */
+int mcm_get_locked(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
+                   uint64_t now_ms, mc_master_replicas_t *out) MC_REQUIRES(sh->lock);
+/* Runs fn(m, sh, hash, i, ctx) for every keys[i], grouped by shard, each shard
+ * lock taken once (sh == NULL for an invalid key). */
+typedef void (*mcm_batch_fn)(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, size_t i, void *ctx);
+int mcm_batch_run_keys(mc_master_t *m, const mc_master_key_t *keys, size_t n, mcm_batch_fn fn,
+                       void *ctx);
+
+/* ---- master_holds.c ---- */
+/* True when o has a hold that has not expired. Caller holds sh->lock. */
+bool mcm_obj_held(const mcm_shard_t *sh, const mcm_obj_t *o, uint64_t now_ms) MC_REQUIRES(sh->lock);
+/* Removes every hold on o (it is being dropped) and returns the latest end of
+ * those still running (0 if none). Takes cluster_lock to uncount clients. */
+uint64_t mcm_holds_detach(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, uint64_t now_ms)
+    MC_REQUIRES(sh->lock) MC_EXCLUDES(m->cluster_lock);
+/* Tick: drops holds past their TTL and every hold of the dead clients;
+ * returns how many holds (counted one by one) expired. */
+uint64_t mcm_holds_expire(mc_master_t *m, uint64_t now_ms, const mc_uuid_t *dead, size_t n_dead)
+    MC_EXCLUDES(m->cluster_lock);
+/* Frees the shard's hold list (destroy). */
+void mcm_holds_free(mcm_shard_t *sh) MC_REQUIRES(sh->lock);
 
 /* ---- master_evict.c ---- */
 /* Reclaims PROCESSING puts older than the release timeout. */

@@ -138,8 +138,8 @@ static int do_put_start(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const ch
     if (o && o->state == MC_OBJ_COMPLETE) {
         if (!a->upsert)
             return MC_OBJECT_ALREADY_EXISTS;
-        if (size == o->size && !mcm_obj_leased(o, a->now_ms) && o->nrep > 0 &&
-            has_live_replica(m, o)) {
+        if (size == o->size && !mcm_obj_leased(o, a->now_ms) && !mcm_obj_held(sh, o, a->now_ms) &&
+            o->nrep > 0 && has_live_replica(m, o)) {
             upsert_in_place(m, o, a);
             goto done;
         }
@@ -269,8 +269,8 @@ int mc_master_put_revoke(mc_master_t *m, mc_uuid_t client, const char *key, size
 
 /* ---- reads ------------------------------------------------------------------ */
 
-static int do_get(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
-                  uint64_t now_ms, mc_master_replicas_t *out) MC_REQUIRES(sh->lock)
+int mcm_get_locked(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
+                   uint64_t now_ms, mc_master_replicas_t *out)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o)
@@ -310,7 +310,7 @@ int mc_master_get_replica_list(mc_master_t *m, const char *key, size_t key_len, 
     if (!key_ok(key, key_len))
         return MC_INVALID_KEY;
     int rc;
-    WITH_KEY_SHARD(m, key, key_len, rc, do_get(m, sh_, h_, key, key_len, now_ms, out));
+    WITH_KEY_SHARD(m, key, key_len, rc, mcm_get_locked(m, sh_, h_, key, key_len, now_ms, out));
     return rc;
 }
 
@@ -409,7 +409,7 @@ static int do_remove(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char 
         return MC_OBJECT_NOT_FOUND;
     if (!force && o->state != MC_OBJ_COMPLETE)
         return MC_REPLICA_IS_NOT_READY;
-    if (!force && mcm_obj_leased(o, now_ms))
+    if (!force && (mcm_obj_leased(o, now_ms) || mcm_obj_held(sh, o, now_ms)))
         return MC_OBJECT_HAS_LEASE;
     mcm_obj_drop(m, sh, o, now_ms); /* retires buffers a reader or writer may touch */
     return MC_OK;
@@ -436,7 +436,8 @@ static uint64_t remove_matching(mc_master_t *m, const regex_t *re, bool force, u
         mcm_obj_t *o = sh->lru_head;
         while (o) {
             mcm_obj_t *next = o->lru_next;
-            if (o->state == MC_OBJ_COMPLETE && (force || !mcm_obj_leased(o, now_ms)) &&
+            if (o->state == MC_OBJ_COMPLETE &&
+                (force || (!mcm_obj_leased(o, now_ms) && !mcm_obj_held(sh, o, now_ms))) &&
                 (!re || regexec(re, mcm_obj_key(o), 0, NULL, 0) == 0)) {
                 mcm_obj_drop(m, sh, o, now_ms);
                 n++;
@@ -478,7 +479,7 @@ int mc_master_remove_all(mc_master_t *m, bool force, uint64_t now_ms, uint64_t *
 /* Called once per key with its shard locked, or with sh == NULL for an invalid key.
  * (The analysis does not check calls through a pointer; each b_* function
  * says MC_REQUIRES(sh->lock) itself.) */
-typedef void (*batch_fn)(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, size_t i, void *ctx);
+typedef mcm_batch_fn batch_fn;
 
 typedef struct batch_slot {
     uint64_t hash;
@@ -596,8 +597,9 @@ static void b_get(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *c
 {
     batch_ctx_t *c = ctx;
     c->reps[i].n = 0;
-    c->rc[i] = sh ? do_get(m, sh, h, c->keys[i].key, c->keys[i].len, c->put.now_ms, &c->reps[i])
-                  : MC_INVALID_KEY;
+    c->rc[i] =
+        sh ? mcm_get_locked(m, sh, h, c->keys[i].key, c->keys[i].len, c->put.now_ms, &c->reps[i])
+           : MC_INVALID_KEY;
 }
 
 static void b_exist(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *ctx)
@@ -614,6 +616,12 @@ static void b_remove(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void
     batch_ctx_t *c = ctx;
     c->rc[i] = sh ? do_remove(m, sh, h, c->keys[i].key, c->keys[i].len, c->force, c->put.now_ms)
                   : MC_INVALID_KEY;
+}
+
+int mcm_batch_run_keys(mc_master_t *m, const mc_master_key_t *keys, size_t n, mcm_batch_fn fn,
+                       void *ctx)
+{
+    return batch_run(m, plain_key, keys, n, fn, ctx);
 }
 
 int mc_master_batch_put_start(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items,

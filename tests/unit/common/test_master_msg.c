@@ -54,7 +54,8 @@ Test(master_msg, keys_request_round_trip)
                         .sizes = sizes,
                         .checksums = sums,
                         .has_config = true,
-                        .force = true};
+                        .force = true,
+                        .hold = true};
     mc_keys_req_t out;
     mc_errmsg_t e;
     size_t len;
@@ -82,6 +83,8 @@ Test(master_msg, keys_request_round_trip)
     cr_expect(out.config.soft_pin);
     cr_expect_not(out.config.hard_pin);
     cr_expect(out.force);
+    cr_expect(out.hold);
+    cr_expect_not(out.upsert);
     mc_keys_req_cleanup(&out);
     free(body);
 }
@@ -134,6 +137,7 @@ Test(master_msg, bad_keys_requests)
         {"{\"keys\":[\"a\"],\"sizes\":[1],\"config\":[]}", MC_INVALID_PARAMS, "config"},
         {"{\"keys\":[\"a\"],\"sizes\":[1],\"client_id\":\"nope\"}", MC_INVALID_PARAMS, "UUID"},
         {"{\"keys\":[\"a\"],\"sizes\":[1],\"force\":1}", MC_INVALID_PARAMS, "force"},
+        {"{\"keys\":[\"a\"],\"hold\":\"yes\"}", MC_INVALID_PARAMS, "hold"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         mc_keys_req_t r;

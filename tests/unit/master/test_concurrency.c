@@ -92,7 +92,14 @@ static void *work(void *arg)
                 ks[i] = (mc_master_key_t){kb[i], strlen(kb[i])};
             }
             mc_master_replicas_t rs[8];
-            mc_master_batch_get_replica_list(w->m, ks, 8, now, rs, rc);
+            if (r & 1) {
+                mc_master_batch_get_replica_list(w->m, ks, 8, now, rs, rc);
+                break;
+            }
+            /* a reader's holds: released now, or left to their TTL */
+            mc_uuid_t me = client_id((uint64_t)w->id);
+            if (mc_master_batch_get_hold(w->m, me, ks, 8, now, rs, rc) == MC_OK && (r & 2))
+                mc_master_batch_release(w->m, me, ks, 8, now, rc);
             break;
         }
         }
@@ -188,6 +195,7 @@ static void smoke(void)
     CHECK(s.processing == 0);
     CHECK(s.used == 0);
     CHECK(s.retired_bytes == 0);
+    CHECK(s.holds_taken > 0);
     mc_master_segment_info_t segs[4];
     size_t ns;
     mc_master_segments_list(m, segs, 4, &ns);

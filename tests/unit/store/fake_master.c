@@ -139,6 +139,18 @@ static int one_key(fake_master_t *fm, store_master_call_t call, const mc_keys_re
         r->lease_ms = fm->lease_ms;
         r->n = o->n;
         memcpy(r->rep, o->rep, sizeof(o->rep));
+        if (req->hold) {
+            o->holds++;
+            fm->holds_taken++;
+        }
+        return MC_OK;
+    case STORE_M_RELEASE:
+        if (!o)
+            return MC_OBJECT_NOT_FOUND;
+        if (o->holds == 0)
+            return MC_LEASE_EXPIRED;
+        o->holds--;
+        fm->holds_released++;
         return MC_OK;
     case STORE_M_EXIST: r->exists = done; return MC_OK;
     case STORE_M_GET_SIZE:

@@ -28,6 +28,7 @@ typedef struct fake_obj {
     uint64_t size;
     uint32_t n;
     mc_replica_t rep[MC_MAX_REPLICAS];
+    int holds; /* taken by GET_REPLICAS with hold, dropped by RELEASE */
 } fake_obj_t;
 
 typedef struct fake_master fake_master_t;
@@ -51,6 +52,7 @@ struct fake_master {
     void *hook_arg;
     unsigned calls[STORE_M_CALLS]; /* keys calls answered (or failed), by kind */
     unsigned pings, mounts;
+    unsigned holds_taken, holds_released; /* over all objects */
 };
 
 /* A store_master_t over fm (fm stays the caller's: destroying the

@@ -313,6 +313,88 @@ Test(store_ops, get_fails_over_to_the_next_replica)
     }
 }
 
+/* ---- holds: every copy runs under a hold, released in one call ---- */
+
+Test(store_ops, get_takes_and_releases_a_hold_per_key)
+{
+    const char *keys[3] = {"h1", "nope", "h2"};
+    size_t lens[3] = {2, 4, 2};
+    store_value_t v[3] = {{NULL, 0}, {NULL, 0}, {NULL, 0}};
+    int codes[3];
+    char val[300];
+
+    fill(val, sizeof(val), 21);
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("h1", val, sizeof(val), 1), MC_OK);
+    put_segs("remote-a", NULL);
+    cr_assert_eq(put1("h2", val, sizeof(val), 1), MC_OK);
+    store_get_batch_alloc(svc, 3, keys, lens, v, codes);
+    cr_expect_eq(codes[0], MC_OK);
+    cr_expect_eq(codes[1], MC_OBJECT_NOT_FOUND);
+    cr_expect_eq(codes[2], MC_OK);
+    cr_expect_eq(fm.holds_taken, 2);
+    cr_expect_eq(fm.holds_released, 2);
+    cr_expect_eq(fm.calls[STORE_M_RELEASE], 1, "one release call per batch");
+    cr_expect_eq(fake_master_find(&fm, "h1")->holds, 0);
+    cr_expect_eq(fake_master_find(&fm, "h2")->holds, 0);
+    for (int i = 0; i < 3; i++)
+        free(v[i].data);
+}
+
+Test(store_ops, failed_copy_still_releases_its_hold)
+{
+    char val[1000];
+    store_value_t v = {NULL, 0};
+
+    fill(val, sizeof(val), 22);
+    put_segs("remote-a", NULL);
+    cr_assert_eq(put1("hf", val, sizeof(val), 1), MC_OK);
+    cr_assert_eq(mc_te_unregister_segment(svc->te, "remote-a"), MC_OK);
+    cr_expect_eq(get1("hf", &v), MC_TRANSFER_FAIL);
+    cr_expect_null(v.data);
+    cr_expect_eq(fm.holds_taken, 1);
+    cr_expect_eq(fm.holds_released, 1);
+    cr_expect_eq(fake_master_find(&fm, "hf")->holds, 0);
+}
+
+Test(store_ops, master_gone_before_release_still_returns_the_bytes)
+{
+    char val[700];
+    store_master_call_t when = STORE_M_RELEASE;
+
+    fill(val, sizeof(val), 23);
+    put_segs("remote-a", NULL);
+    cr_assert_eq(put1("hg", val, sizeof(val), 1), MC_OK);
+    fm.hook = go_down_before;
+    fm.hook_arg = &when;
+    expect_value("hg", val, sizeof(val));
+    cr_expect_eq(fm.calls[STORE_M_RELEASE], 1);
+    cr_expect_eq(fake_master_find(&fm, "hg")->holds, 1, "left for the master's hold TTL");
+}
+
+static void unknown_once(fake_master_t *f, store_master_call_t call, void *arg)
+{
+    int *n = arg;
+    if (call == STORE_M_GET_REPLICAS)
+        f->fail_code[call] = (*n)++ == 0 ? MC_CLIENT_NOT_FOUND : MC_OK;
+}
+
+Test(store_ops, unknown_client_reads_under_the_lease_alone)
+{
+    char val[64];
+    int n = 0;
+
+    fill(val, sizeof(val), 24);
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("hu", val, sizeof(val), 1), MC_OK);
+    fm.hook = unknown_once;
+    fm.hook_arg = &n;
+    expect_value("hu", val, sizeof(val));
+    cr_expect_eq(n, 2, "asked again without a hold");
+    cr_expect_eq(fm.holds_taken, 0);
+    cr_expect_eq(fm.calls[STORE_M_RELEASE], 0, "nothing to release");
+}
+
 Test(store_ops, stale_replica_of_our_own_segment_is_skipped)
 {
     char val[256];

@@ -4,7 +4,8 @@
  *
  * Shapes:
  *   keys request   {"client_id", "keys": [..], "sizes": [..], "checksums": [..],
- *                   "config": {...}, "force": bool}  (single-key routes take "key"/"size")
+ *                   "config": {...}, "force": bool, "upsert": bool, "hold": bool}
+ *                  (single-key routes take "key"/"size")
  *   results        {"results": [{"code", "size", "lease_ms", "exists", "replicas": [..]}]}
  *   segment        {"client_id", "segment": {"id", "name", "endpoint", "protocol", "base", "size"}}
  *   ping           {"client_id"} -> {"status": "OK"|"NEED_REMOUNT", "view_version"}
@@ -45,6 +46,7 @@
 #define MC_ROUTE_REMOVE "/api/v1/remove"                     /* keys+force -> codes */
 #define MC_ROUTE_REMOVE_BY_REGEX "/api/v1/remove_by_regex"   /* remove -> count */
 #define MC_ROUTE_REMOVE_ALL "/api/v1/remove_all"             /* remove -> count */
+#define MC_ROUTE_RELEASE "/api/v1/release"                   /* keys -> codes (drops holds) */
 
 /* ReplicateConfig. */
 typedef struct mc_replicate_cfg {
@@ -78,6 +80,7 @@ typedef struct mc_keys_req {
     mc_replicate_cfg_t config;
     bool force;
     bool upsert;
+    bool hold;   /* get_replica_list: take a hold for client_id on each object */
     bool single; /* decoded from the single-key form {"key", "size"} */
     cJSON *root; /* owns the strings (decoded requests only) */
 } mc_keys_req_t;
