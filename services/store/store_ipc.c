@@ -43,6 +43,15 @@ typedef struct region {
     uint64_t size;
 } region_t;
 
+/* A key this client holds views of (get_buffer), and how many. */
+typedef struct view {
+    char *key;
+    size_t len;
+    uint32_t count;
+} view_t;
+
+#define MAX_VIEWS 65536u /* views one client may hold at once */
+
 typedef struct conn {
     struct store_ipc *ipc;
     int fd;
@@ -51,7 +60,9 @@ typedef struct conn {
     region_t *regions; /* opts.max_regions slots; region id = slot + 1 */
     uint64_t mapped;
     mc_buf_t in, out;
-    int reply_fd; /* sent with the reply being built, then closed; -1 = none */
+    int reply_fd;  /* sent with the reply being built, then closed; -1 = none */
+    view_t *views; /* keys with views out (released when the client goes) */
+    size_t n_views, cap_views, held;
     struct conn *next;
 } conn_t;
 
@@ -371,6 +382,121 @@ out:
     free(codes);
 }
 
+static view_t *view_find(conn_t *c, const char *key, size_t len)
+{
+    for (size_t i = 0; i < c->n_views; i++)
+        if (c->views[i].len == len && memcmp(c->views[i].key, key, len) == 0)
+            return &c->views[i];
+    return NULL;
+}
+
+/* Records one more view of key; false (nothing recorded) when the cap is
+ * reached or memory is short. */
+static bool view_add(conn_t *c, const char *key, size_t len)
+{
+    view_t *v = view_find(c, key, len);
+
+    if (c->held >= MAX_VIEWS)
+        return false;
+    if (!v) {
+        if (c->n_views == c->cap_views) {
+            size_t cap = c->cap_views ? 2 * c->cap_views : 16;
+            view_t *nv = realloc(c->views, cap * sizeof(*nv));
+            if (!nv)
+                return false;
+            c->views = nv;
+            c->cap_views = cap;
+        }
+        v = &c->views[c->n_views];
+        if (!(v->key = malloc(len)))
+            return false;
+        memcpy(v->key, key, len);
+        v->len = len;
+        v->count = 0;
+        c->n_views++;
+    }
+    v->count++;
+    c->held++;
+    return true;
+}
+
+/* Forgets one view of key; false when the client holds none. */
+static bool view_drop(conn_t *c, const char *key, size_t len)
+{
+    view_t *v = view_find(c, key, len);
+
+    if (!v)
+        return false;
+    c->held--;
+    if (--v->count == 0) {
+        free(v->key);
+        *v = c->views[--c->n_views];
+    }
+    return true;
+}
+
+/* A client that goes away releases every view it still holds, in batches
+ * (a key held n times appears n times). */
+static void views_release_all(conn_t *c)
+{
+    const char *keys[256];
+    size_t lens[256], n = 0;
+
+    for (size_t i = 0; i < c->n_views; i++)
+        for (uint32_t k = 0; k < c->views[i].count; k++) {
+            keys[n] = c->views[i].key;
+            lens[n++] = c->views[i].len;
+            if (n == 256) {
+                store_view_release(c->ipc->svc, n, keys, lens, NULL);
+                n = 0;
+            }
+        }
+    if (n)
+        store_view_release(c->ipc->svc, n, keys, lens, NULL);
+    for (size_t i = 0; i < c->n_views; i++)
+        free(c->views[i].key);
+    free(c->views);
+    c->views = NULL;
+    c->n_views = c->cap_views = c->held = 0;
+}
+
+static void run_views(keys_job_t *j, bool get)
+{
+    conn_t *c = j->c;
+    uint64_t *off = calloc(j->m.n, sizeof(*off));
+    uint64_t *sz = calloc(j->m.n, sizeof(*sz));
+
+    if (!off || !sz) {
+        for (uint32_t i = 0; i < j->m.n; i++)
+            j->codes[i] = MC_INTERNAL_ERROR;
+    } else if (get) {
+        store_view_batch(c->ipc->svc, j->m.n, j->keys, j->lens, off, sz, j->codes);
+        for (uint32_t i = 0; i < j->m.n; i++) {
+            if (j->codes[i] != MC_OK)
+                continue;
+            if (!view_add(c, j->keys[i], j->lens[i])) {
+                store_view_release(c->ipc->svc, 1, &j->keys[i], &j->lens[i], NULL);
+                j->codes[i] = MC_NO_AVAILABLE_HANDLE; /* the client's view cap */
+                continue;
+            }
+            j->res[i].value = sz[i];
+            j->res[i].aux = off[i];
+        }
+    } else {
+        for (uint32_t i = 0; i < j->m.n; i++) {
+            if (!view_drop(c, j->keys[i], j->lens[i])) {
+                j->codes[i] = MC_INVALID_PARAMS; /* not a view of this client's */
+                continue;
+            }
+            store_view_release(c->ipc->svc, 1, &j->keys[i], &j->lens[i], &j->codes[i]);
+            if (j->codes[i] == MC_RPC_FAIL)
+                j->codes[i] = MC_OK; /* the master's hold TTL ends it */
+        }
+    }
+    free(off);
+    free(sz);
+}
+
 static void run_keys(keys_job_t *j, uint16_t op)
 {
     store_service_t *svc = j->c->ipc->svc;
@@ -380,6 +506,8 @@ static void run_keys(keys_job_t *j, uint16_t op)
     switch (op) {
     case MC_IPC_PUT: run_put(j); break;
     case MC_IPC_GET: run_get(j); break;
+    case MC_IPC_GET_BUFFER: run_views(j, true); break;
+    case MC_IPC_RELEASE: run_views(j, false); break;
     case MC_IPC_EXIST:
         if (!(ex = calloc(j->m.n, sizeof(*ex)))) {
             for (uint32_t i = 0; i < j->m.n; i++)
@@ -500,6 +628,8 @@ static int handle(conn_t *c, const mc_ipc_hdr_t *h, int fd)
     case MC_IPC_EXIST:
     case MC_IPC_SIZE:
     case MC_IPC_REMOVE:
+    case MC_IPC_GET_BUFFER:
+    case MC_IPC_RELEASE:
         rc = job_init(&j, c, h, &e);
         if (rc == MC_OK)
             run_keys(&j, h->op);
@@ -588,6 +718,7 @@ static void *conn_main(void *arg)
                 break;
         }
     }
+    views_release_all(c);
     for (uint32_t i = 0; i < ipc->o.max_regions; i++)
         region_drop(c, &c->regions[i]);
     shutdown(c->fd, SHUT_RDWR);

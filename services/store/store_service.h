@@ -94,6 +94,16 @@ void store_size_batch(store_service_t *s, size_t n, const char *const *keys, con
                       uint64_t *sizes, int *codes);
 void store_remove_batch(store_service_t *s, size_t n, const char *const *keys,
                         const size_t *key_lens, bool force, int *codes);
+/* Views (get_buffer of local clients): for each key a hold at the master
+ * (this service's client id) and the value's offset and size in this
+ * service's own segment. REPLICA_NOT_FOUND for a key whose replicas all live
+ * elsewhere (no hold is kept for it). Each MC_OK must be matched by one
+ * store_view_release of the key. */
+void store_view_batch(store_service_t *s, size_t n, const char *const *keys, const size_t *key_lens,
+                      uint64_t *offsets, uint64_t *sizes, int *codes);
+/* Drops one hold per key (a view ended). */
+void store_view_release(store_service_t *s, size_t n, const char *const *keys,
+                        const size_t *key_lens, int *codes);
 /* The one whole-call result: a count. pattern NULL = everything. Returns
  * MC_OK or the master's error. */
 int store_remove_many(store_service_t *s, const char *pattern, bool force, uint64_t *removed);

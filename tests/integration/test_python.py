@@ -307,3 +307,36 @@ def test_get_into_ranges_as_mooncake_documents_it(store):
     bad = store.get_into_ranges([p0], [["key1", "nope"]], [[[0], [0]]], [[[38], [0]]],
                                 [[[4], [1]]])
     assert bad == [[[-600], [-704]]], "past the end / missing"
+
+
+def test_get_buffer_is_zero_copy_and_survives_an_eviction_storm(trio, env):
+    np = pytest.importorskip("numpy")
+    meta, master = trio
+    s = MooncakeDistributedStore()
+    assert s.setup("localhost", meta, 16 * MiB, 4 * MiB, "tcp", "", master) == 0
+    try:
+        vals = {f"old-{i}": os.urandom(MiB) for i in range(8)}
+        for k, v in vals.items():
+            assert s.put(k, v) == 0
+        h0, h1 = s.get_buffer("old-0"), s.get_buffer("old-1")
+        assert h0.is_view() and h1.is_view(), "local values come as views, not copies"
+        arr = np.frombuffer(h0, dtype=np.uint8)  # no copy: the segment's bytes
+        assert arr.tobytes() == vals["old-0"] and not arr.flags.writeable
+        with pytest.raises(BufferError):
+            h0.release()  # a numpy view of it is alive
+        # far more than the 16 MiB segment holds: eviction runs, views hold
+        for i in range(40):
+            assert s.put(f"new-{i}", os.urandom(MiB)) in (0, -200)
+        assert arr.tobytes() == vals["old-0"], "a held view's bytes were not reused"
+        assert bytes(memoryview(h1)) == vals["old-1"]
+        assert s.is_exist("old-0") == 1 and s.is_exist("old-1") == 1
+        assert sum(s.is_exist(f"old-{i}") == 0 for i in range(2, 8)) > 0, "others were evicted"
+        del arr
+        h0.release()
+        with pytest.raises(RuntimeError):
+            h0.size()
+        with h1:
+            assert len(h1) == MiB
+        assert s.get_buffer("never-put") is None
+    finally:
+        s.close()

@@ -129,6 +129,28 @@ int mooncake_client_put_from(mooncake_client_t *c, const char *key, const void *
                              const mooncake_client_replicate_config_t *cfg);
 int64_t mooncake_client_get_into(mooncake_client_t *c, const char *key, void *ptr, size_t size);
 
+/* ---- read-only views (get_buffer) ----
+ * A value read without a copy when it lives in this host's store service's
+ * segment: the bytes are the segment's own, mapped read-only, and the store
+ * keeps them (a hold at the master: no eviction, no reuse) until the buffer
+ * is released. A value that lives elsewhere comes as a private copy. Release
+ * every buffer before closing the handle (closing ends the holds). */
+typedef struct mooncake_client_buffer mooncake_client_buffer_t;
+
+/* The value's size, or a negative ErrorCode (*out NULL then). */
+int64_t mooncake_client_get_buffer(mooncake_client_t *c, const char *key,
+                                   mooncake_client_buffer_t **out);
+/* One request for n keys: results[i] as get_buffer's return, out[i] the
+ * buffer or NULL. Returns 0 or the whole request's error. */
+int mooncake_client_batch_get_buffer(mooncake_client_t *c, const char *const *keys, size_t n,
+                                     mooncake_client_buffer_t **out, int64_t *results);
+const void *mooncake_client_buffer_data(const mooncake_client_buffer_t *b);
+size_t mooncake_client_buffer_size(const mooncake_client_buffer_t *b);
+/* 1 for a zero-copy view of the segment, 0 for a private copy. */
+int mooncake_client_buffer_is_view(const mooncake_client_buffer_t *b);
+/* Ends the view (its hold is released) or frees the copy. Safe on NULL. */
+void mooncake_client_release_buffer(mooncake_client_buffer_t *b);
+
 /* ---- batches (n <= 4096; one request each) ----
  * results[i] per key as the single-key call would return; the call returns
  * 0, or a negative ErrorCode when the whole batch could not be sent (then

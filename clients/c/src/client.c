@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,8 @@ struct mooncake_client {
     char master[256] MC_GUARDED_BY(mu);
     bool ephemeral MC_GUARDED_BY(mu); /* the service stops with its starter */
     region_t *regions MC_GUARDED_BY(mu);
-    region_t *staging MC_GUARDED_BY(mu); /* created on first use */
+    region_t *staging MC_GUARDED_BY(mu);   /* created on first use */
+    struct seg_map *seg MC_GUARDED_BY(mu); /* the service's segment, read-only (views) */
     size_t staging_size;
     void (*on_close)(void *); /* the embedded default's: client_internal.h */
     void *on_close_arg;
@@ -72,6 +74,9 @@ void mooncake_client_free(void *p)
     free(p);
 }
 
+struct seg_map;
+static void map_unref(struct seg_map *m);
+
 /* ---- the connection ---- */
 
 static void drop_conn(mooncake_client_t *c) MC_REQUIRES(c->mu)
@@ -81,6 +86,10 @@ static void drop_conn(mooncake_client_t *c) MC_REQUIRES(c->mu)
     c->fd = -1;
     for (region_t *r = c->regions; r; r = r->next)
         r->id = 0;
+    if (c->seg) { /* a reconnect may reach another service: map its segment afresh */
+        map_unref(c->seg);
+        c->seg = NULL;
+    }
 }
 
 /* Sends c->out, reads the reply to it into c->in. A broken connection is
@@ -440,7 +449,7 @@ static int keys_op(mooncake_client_t *c, uint16_t op, uint8_t flags,
     leave(c);
     if (rc != MC_OK)
         for (size_t i = 0; i < n; i++)
-            res[i] = (mc_ipc_key_result_t){rc, 0};
+            res[i] = (mc_ipc_key_result_t){rc, 0, 0};
     return rc;
 }
 
@@ -782,9 +791,10 @@ void mooncake_client_close(mooncake_client_t *c)
     on_close = c->on_close;
     arg = c->on_close_arg;
     mc_mutex_lock(&c->mu);
-    drop_conn(c); /* the service drops our regions with the connection */
+    drop_conn(c); /* the service drops our regions (and views' holds) with the connection */
     while (c->regions)
         region_free(c, c->regions);
+    /* drop_conn let go of the segment mapping; views still out keep it */
     mc_buf_cleanup(&c->out);
     mc_buf_cleanup(&c->in);
     mc_mutex_unlock(&c->mu);
@@ -852,4 +862,212 @@ int mooncake_client_health(mooncake_client_t *c)
         rc = small_call(c, MC_IPC_HEALTH, &(mc_ipc_small_t){0}, -1, &r);
     leave(c);
     return rc;
+}
+
+/* ---- read-only views ---- */
+
+/* The service's segment, mapped read-only once per handle; it stays mapped
+ * while a view points into it (refs), even past the handle's close. */
+typedef struct seg_map {
+    uint8_t *base;
+    size_t size;
+    unsigned refs; /* the handle's reference + one per view; atomic via c->mu / views_mu */
+} seg_map_t;
+
+struct mooncake_client_buffer {
+    mooncake_client_t *c; /* NULL for a copy */
+    seg_map_t *map;
+    char *key;
+    const uint8_t *data;
+    size_t size;
+};
+
+static pthread_mutex_t views_mu = PTHREAD_MUTEX_INITIALIZER; /* guards seg_map_t.refs */
+
+static void map_unref(seg_map_t *m)
+{
+    bool last;
+
+    pthread_mutex_lock(&views_mu);
+    last = --m->refs == 0;
+    pthread_mutex_unlock(&views_mu);
+    if (last) {
+        munmap(m->base, m->size);
+        free(m);
+    }
+}
+
+/* Maps the segment (SEGMENT request) on first use. */
+static int map_segment(mooncake_client_t *c) MC_REQUIRES(c->mu)
+{
+    mc_ipc_small_reply_t r;
+    uint64_t id = ++c->next_id;
+    mc_ipc_hdr_t h;
+    mc_errmsg_t e;
+    int fd = -1, rc;
+    void *p;
+
+    if (c->seg)
+        return MC_OK;
+    if ((rc = mc_ipc_small_encode(&c->out, MC_IPC_SEGMENT, id, &(mc_ipc_small_t){0})) != MC_OK)
+        return rc;
+    rc = mc_ipc_send(c->fd, c->out.data, c->out.len, -1);
+    c->out.len = 0;
+    if (rc == MC_OK)
+        rc = mc_ipc_recv(c->fd, 0, REPLY_TIMEOUT_MS, PART_TIMEOUT_MS, &h, &c->in, &fd, &e);
+    if (rc != MC_OK || h.id != id ||
+        mc_ipc_small_reply_decode((const uint8_t *)c->in.data, c->in.len, &r, NULL) != MC_OK) {
+        if (fd >= 0)
+            close(fd);
+        drop_conn(c);
+        return MC_RPC_FAIL;
+    }
+    if (r.status != MC_OK || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        return r.status != MC_OK ? r.status : MC_INTERNAL_ERROR;
+    }
+    p = mmap(NULL, (size_t)r.value, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED || !(c->seg = calloc(1, sizeof(*c->seg)))) {
+        if (p != MAP_FAILED)
+            munmap(p, (size_t)r.value);
+        return MC_INTERNAL_ERROR;
+    }
+    *c->seg = (seg_map_t){.base = p, .size = (size_t)r.value, .refs = 1};
+    return MC_OK;
+}
+
+static mooncake_client_buffer_t *buffer_new(const char *key)
+{
+    mooncake_client_buffer_t *b = calloc(1, sizeof(*b));
+    size_t n = strlen(key);
+
+    if (b && !(b->key = malloc(n + 1))) {
+        free(b);
+        return NULL;
+    }
+    if (b)
+        memcpy(b->key, key, n + 1);
+    return b;
+}
+
+static void buffer_free(mooncake_client_buffer_t *b)
+{
+    if (b->map)
+        map_unref(b->map);
+    else
+        free((void *)(uintptr_t)b->data);
+    free(b->key);
+    free(b);
+}
+
+int mooncake_client_batch_get_buffer(mooncake_client_t *c, const char *const *keys, size_t n,
+                                     mooncake_client_buffer_t **out, int64_t *results)
+{
+    key_io_t *io = calloc(n ? n : 1, sizeof(*io));
+    mc_ipc_key_result_t *res = calloc(n ? n : 1, sizeof(*res));
+    int rc = io && res && c && keys && out && results && n ? MC_OK : MC_INVALID_PARAMS;
+
+    for (size_t i = 0; i < n && out; i++)
+        out[i] = NULL;
+    for (size_t i = 0; rc == MC_OK && i < n; i++)
+        io[i] = (key_io_t){keys[i], NULL, 0};
+    if (rc == MC_OK && (rc = keys_op(c, MC_IPC_GET_BUFFER, 0, NULL, io, n, res)) == MC_OK) {
+        mc_mutex_lock(&c->mu);
+        for (size_t i = 0; i < n; i++)
+            if (res[i].code == MC_OK && (map_segment(c) != MC_OK || res[i].aux > c->seg->size ||
+                                         res[i].value > c->seg->size - res[i].aux))
+                res[i].code = MC_INTERNAL_ERROR; /* held, but not readable here: released below */
+        mc_mutex_unlock(&c->mu);
+    }
+    for (size_t i = 0; rc == MC_OK && i < n; i++) {
+        mooncake_client_buffer_t *b;
+
+        results[i] = res[i].code;
+        if (res[i].code == MC_REPLICA_NOT_FOUND) { /* elsewhere: a copy */
+            void *copy = NULL;
+            int64_t got = mooncake_client_get_alloc(c, keys[i], &copy);
+            results[i] = got;
+            if (got >= 0 && (b = buffer_new(keys[i])) != NULL) {
+                b->data = copy;
+                b->size = (size_t)got;
+                out[i] = b;
+            } else if (got >= 0) {
+                free(copy);
+                results[i] = MC_INTERNAL_ERROR;
+            }
+            continue;
+        }
+        if (res[i].code != MC_OK)
+            continue;
+        if (!(b = buffer_new(keys[i]))) {
+            results[i] = MC_INTERNAL_ERROR;
+            continue;
+        }
+        mc_mutex_lock(&c->mu);
+        pthread_mutex_lock(&views_mu);
+        c->seg->refs++;
+        pthread_mutex_unlock(&views_mu);
+        b->map = c->seg;
+        mc_mutex_unlock(&c->mu);
+        b->c = c;
+        b->data = b->map->base + res[i].aux;
+        b->size = (size_t)res[i].value;
+        results[i] = (int64_t)b->size;
+        out[i] = b;
+    }
+    /* a hold taken for a key that did not become a view is given back */
+    for (size_t i = 0; rc == MC_OK && i < n; i++)
+        if (res[i].code == MC_INTERNAL_ERROR) {
+            mc_ipc_key_result_t r;
+            key_io_t one = {keys[i], NULL, 0};
+            keys_op(c, MC_IPC_RELEASE, 0, NULL, &one, 1, &r);
+        }
+    for (size_t i = 0; rc != MC_OK && results && i < n; i++)
+        results[i] = rc;
+    free(io);
+    free(res);
+    return rc;
+}
+
+int64_t mooncake_client_get_buffer(mooncake_client_t *c, const char *key,
+                                   mooncake_client_buffer_t **out)
+{
+    int64_t r = MC_INVALID_PARAMS;
+    const char *keys[1] = {key};
+
+    if (!out)
+        return MC_INVALID_PARAMS;
+    if (mooncake_client_batch_get_buffer(c, keys, 1, out, &r) != MC_OK && r >= 0)
+        r = MC_INTERNAL_ERROR;
+    return r;
+}
+
+const void *mooncake_client_buffer_data(const mooncake_client_buffer_t *b)
+{
+    return b ? b->data : NULL;
+}
+
+size_t mooncake_client_buffer_size(const mooncake_client_buffer_t *b)
+{
+    return b ? b->size : 0;
+}
+
+int mooncake_client_buffer_is_view(const mooncake_client_buffer_t *b)
+{
+    return b && b->map ? 1 : 0;
+}
+
+void mooncake_client_release_buffer(mooncake_client_buffer_t *b)
+{
+    if (!b)
+        return;
+    if (b->map) {
+        mc_ipc_key_result_t r;
+        key_io_t one = {b->key, NULL, 0};
+        /* best effort: a lost connection already ended the hold */
+        keys_op(b->c, MC_IPC_RELEASE, 0, NULL, &one, 1, &r);
+    }
+    buffer_free(b);
 }

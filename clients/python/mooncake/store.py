@@ -197,47 +197,13 @@ def config_from_env():
     return out
 
 
-class BufferHandle(bytearray):
-    """A value read by get_buffer: the buffer protocol (memoryview(h),
-    numpy.frombuffer(h)), ptr(), size(), len(). This release copies the
-    value (docs/python.md: the zero-copy view over the store's segment needs
-    read holds); release() frees it at once, and a released handle raises."""
-
-    def __init__(self, data):
-        super().__init__(data)
-        self._released = False
-
-    def _check(self):
-        if self._released:
-            raise RuntimeError("BufferHandle used after release()")
-
-    def ptr(self):
-        self._check()
-        import ctypes
-        return ctypes.addressof((ctypes.c_char * len(self)).from_buffer(self)) if len(self) else 0
-
-    def size(self):
-        self._check()
-        return len(self)
-
-    def len(self):
-        return self.size()
-
-    def release(self):
-        if not self._released:
-            self._released = True
-            try:
-                del self[:]
-            except BufferError:
-                pass  # a memoryview of it is still open: its bytes go with it
-
-    def __enter__(self):
-        self._check()
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-        return False
+# A value read by get_buffer (the C type mooncake._store.Buffer): the buffer
+# protocol, read-only (memoryview(h), numpy.frombuffer(h)), ptr(), size(),
+# len(), is_view(), release() and `with`. Zero-copy when the value lives in
+# this host's store service: the bytes are the service's segment, mapped
+# read-only, held at the master until released (or collected). release()
+# refuses while a memoryview of it is open; a released handle raises.
+BufferHandle = _store.Buffer
 
 
 class MooncakeDistributedStore:
@@ -358,11 +324,13 @@ class MooncakeDistributedStore:
         return [v if isinstance(v, bytes) else b"" for v in (h.get(k) for k in _keys(keys))]
 
     def get_buffer(self, key):
-        v = self._h().get(_key(key))
-        return BufferHandle(v) if isinstance(v, bytes) else None
+        """A BufferHandle of the value, or None on a miss."""
+        v = self._h().batch_get_buffer((_key(key),))[0]
+        return v if isinstance(v, BufferHandle) else None
 
     def batch_get_buffer(self, keys):
-        return [self.get_buffer(k) for k in _keys(keys)]
+        return [v if isinstance(v, BufferHandle) else None
+                for v in self._h().batch_get_buffer(_keys(keys))]
 
     def put_from(self, key, buffer_ptr, size, config=None):
         return self._h().put_from(_key(key), _int(buffer_ptr, "buffer_ptr"), _int(size, "size"),

@@ -726,6 +726,199 @@ static PyObject *m_unregister_buffer(ClientObject *self, PyObject *args)
     return buffer_call(self, args, 2);
 }
 
+/* ---- Buffer: a get_buffer result with the buffer protocol ---- */
+
+typedef struct {
+    PyObject_HEAD mooncake_client_buffer_t *b; /* NULL once released */
+    PyObject *client;                           /* keeps the Client alive */
+    Py_ssize_t exports;                         /* open memoryviews */
+} BufferObject;
+
+static PyTypeObject BufferType;
+
+static int buffer_getbuffer(BufferObject *self, Py_buffer *view, int flags)
+{
+    if (!self->b) {
+        PyErr_SetString(PyExc_RuntimeError, "BufferHandle used after release()");
+        view->obj = NULL;
+        return -1;
+    }
+    if (PyBuffer_FillInfo(view, (PyObject *)self,
+                          (void *)(uintptr_t)mooncake_client_buffer_data(self->b),
+                          (Py_ssize_t)mooncake_client_buffer_size(self->b), 1, flags) != 0)
+        return -1;
+    self->exports++;
+    return 0;
+}
+
+static void buffer_releasebuffer(BufferObject *self, Py_buffer *view)
+{
+    (void)view;
+    self->exports--;
+}
+
+static PyBufferProcs buffer_procs = {(getbufferproc)buffer_getbuffer,
+                                     (releasebufferproc)buffer_releasebuffer};
+
+static int buffer_end(BufferObject *self)
+{
+    mooncake_client_buffer_t *b = self->b;
+
+    if (self->exports > 0) {
+        PyErr_SetString(PyExc_BufferError, "release(): a memoryview of this buffer is still open");
+        return -1;
+    }
+    self->b = NULL;
+    if (b)
+        UNLOCKED(mooncake_client_release_buffer(b));
+    return 0;
+}
+
+static void buffer_dealloc(BufferObject *self)
+{
+    mooncake_client_buffer_t *b = self->b;
+
+    self->b = NULL; /* no export can be open: each holds a reference */
+    if (b)
+        UNLOCKED(mooncake_client_release_buffer(b));
+    Py_XDECREF(self->client);
+    PyObject_Free(self);
+}
+
+static bool buffer_live(BufferObject *self)
+{
+    if (!self->b)
+        PyErr_SetString(PyExc_RuntimeError, "BufferHandle used after release()");
+    return self->b != NULL;
+}
+
+static PyObject *b_ptr(BufferObject *self, PyObject *unused)
+{
+    (void)unused;
+    return buffer_live(self) ? PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)
+                                                               mooncake_client_buffer_data(self->b))
+                             : NULL;
+}
+
+static PyObject *b_size(BufferObject *self, PyObject *unused)
+{
+    (void)unused;
+    return buffer_live(self) ? PyLong_FromSize_t(mooncake_client_buffer_size(self->b)) : NULL;
+}
+
+static PyObject *b_is_view(BufferObject *self, PyObject *unused)
+{
+    (void)unused;
+    return buffer_live(self) ? PyBool_FromLong(mooncake_client_buffer_is_view(self->b)) : NULL;
+}
+
+static PyObject *b_release(BufferObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (buffer_end(self) != 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *b_enter(BufferObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (!buffer_live(self))
+        return NULL;
+    Py_INCREF(self);
+    return (PyObject *)self;
+}
+
+static PyObject *b_exit(BufferObject *self, PyObject *args)
+{
+    (void)args;
+    if (buffer_end(self) != 0)
+        return NULL;
+    Py_RETURN_FALSE;
+}
+
+static Py_ssize_t b_len(BufferObject *self)
+{
+    return buffer_live(self) ? (Py_ssize_t)mooncake_client_buffer_size(self->b) : -1;
+}
+
+static PySequenceMethods buffer_seq = {.sq_length = (lenfunc)b_len};
+
+static PyMethodDef buffer_methods[] = {
+    {"ptr", (PyCFunction)b_ptr, METH_NOARGS, NULL},
+    {"size", (PyCFunction)b_size, METH_NOARGS, NULL},
+    {"len", (PyCFunction)b_size, METH_NOARGS, NULL},
+    {"is_view", (PyCFunction)b_is_view, METH_NOARGS, NULL},
+    {"release", (PyCFunction)b_release, METH_NOARGS, NULL},
+    {"__enter__", (PyCFunction)b_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)b_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject BufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mooncake._store.Buffer",
+    .tp_doc = "A value read by get_buffer: zero-copy when it lives in this host's store "
+              "service (held until released), else a private copy",
+    .tp_basicsize = sizeof(BufferObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)buffer_dealloc,
+    .tp_as_buffer = &buffer_procs,
+    .tp_as_sequence = &buffer_seq,
+    .tp_methods = buffer_methods,
+};
+
+/* batch_get_buffer(keys) -> [Buffer | int code] */
+static PyObject *m_batch_get_buffer(ClientObject *self, PyObject *args)
+{
+    PyObject *keys, *res = NULL;
+    mooncake_client_t *c = cli(self);
+    mooncake_client_buffer_t **bufs = NULL;
+    int64_t *codes = NULL;
+    const char **k;
+    Py_ssize_t n;
+
+    if (!c || !PyArg_ParseTuple(args, "O!", &PyTuple_Type, &keys))
+        return NULL;
+    if (!(k = keys_of(keys, &n)))
+        return PyErr_NoMemory();
+    if (n == 0 || !all_keys(k, n)) {
+        free(k);
+        return n == 0 ? PyList_New(0) : same_code(n, INVALID_KEY);
+    }
+    bufs = calloc((size_t)n, sizeof(*bufs));
+    codes = calloc((size_t)n, sizeof(*codes));
+    if (!bufs || !codes) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    UNLOCKED(mooncake_client_batch_get_buffer(c, k, (size_t)n, bufs, codes));
+    if (!(res = PyList_New(n)))
+        goto out;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        BufferObject *o;
+
+        if (!bufs[i]) {
+            PyList_SET_ITEM(res, i, PyLong_FromLongLong(codes[i]));
+            continue;
+        }
+        if (!(o = PyObject_New(BufferObject, &BufferType))) {
+            mooncake_client_release_buffer(bufs[i]);
+            PyList_SET_ITEM(res, i, PyLong_FromLong(INTERNAL_ERROR));
+            continue;
+        }
+        o->b = bufs[i];
+        o->exports = 0;
+        Py_INCREF(self);
+        o->client = (PyObject *)self;
+        PyList_SET_ITEM(res, i, (PyObject *)o);
+    }
+out:
+    free(bufs);
+    free(codes);
+    free(k);
+    return res;
+}
+
 static PyMethodDef client_methods[] = {
     {"close", (PyCFunction)m_close, METH_NOARGS, NULL},
     {"put", (PyCFunction)m_put, METH_VARARGS, NULL},
@@ -742,6 +935,7 @@ static PyMethodDef client_methods[] = {
     {"batch_get_size", (PyCFunction)m_batch_get_size, METH_VARARGS, NULL},
     {"batch_remove", (PyCFunction)m_batch_remove, METH_VARARGS, NULL},
     {"remove_many", (PyCFunction)m_remove_many, METH_VARARGS, NULL},
+    {"batch_get_buffer", (PyCFunction)m_batch_get_buffer, METH_VARARGS, NULL},
     {"get_hostname", (PyCFunction)m_get_hostname, METH_NOARGS, NULL},
     {"health", (PyCFunction)m_health, METH_NOARGS, NULL},
     {"ephemeral", (PyCFunction)m_ephemeral, METH_NOARGS, NULL},
@@ -777,8 +971,11 @@ PyMODINIT_FUNC PyInit__store(void)
 {
     PyObject *m;
 
-    if (PyType_Ready(&ClientType) < 0 || !(m = PyModule_Create(&module)))
+    if (PyType_Ready(&ClientType) < 0 || PyType_Ready(&BufferType) < 0 ||
+        !(m = PyModule_Create(&module)))
         return NULL;
+    Py_INCREF(&BufferType);
+    PyModule_AddObject(m, "Buffer", (PyObject *)&BufferType);
     Py_INCREF(&ClientType);
     if (PyModule_AddObject(m, "Client", (PyObject *)&ClientType) < 0) {
         Py_DECREF(&ClientType);

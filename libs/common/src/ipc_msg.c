@@ -173,6 +173,7 @@ int mc_ipc_keys_reply_encode(mc_buf_t *b, uint16_t op, uint64_t id, int32_t stat
     for (uint32_t i = 0; i < n; i++) {
         put_u32(b, (uint32_t)res[i].code);
         put_u64(b, res[i].value);
+        put_u64(b, res[i].aux);
     }
     return finish(b, at, (uint16_t)(op | MC_IPC_REPLY), id, MC_OK);
 }
@@ -450,6 +451,7 @@ int mc_ipc_keys_reply_decode(const uint8_t *p, size_t len, int32_t *status,
     for (uint32_t i = 0; i < count; i++) {
         res[i].code = get_i32(&r);
         res[i].value = get_u64(&r);
+        res[i].aux = get_u64(&r);
     }
     *n = count;
     return done(&r, "keys reply", err);

@@ -105,7 +105,7 @@ Test(ipc_msg, header_hello_small_and_replies)
     mc_ipc_hello_reply_t hr;
     mc_ipc_small_t sm;
     mc_ipc_small_reply_t sr;
-    mc_ipc_key_result_t res[2] = {{0, 5}, {-704, 0}}, got[2];
+    mc_ipc_key_result_t res[2] = {{0, 5, 0}, {-704, 0, 0}}, got[2];
     int32_t status;
     uint32_t n;
 

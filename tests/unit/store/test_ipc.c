@@ -699,3 +699,94 @@ Test(ipc, a_small_request_completes_while_a_large_batch_is_in_flight)
         cr_assert_eq(big.res[i], 65536, "key %d: %lld", i, (long long)big.res[i]);
     mooncake_client_close(other);
 }
+
+/* ---- read-only views ---- */
+
+static int holds_of(const char *key)
+{
+    fake_obj_t *o = fake_master_find(&fm, key);
+    return o ? o->holds : -1;
+}
+
+Test(ipc, get_buffer_is_a_held_zero_copy_view_until_released)
+{
+    mooncake_client_buffer_t *b = NULL, *b2 = NULL, *bs[2];
+    const char *keys[2] = {"view-a", "view-missing"};
+    int64_t res[2];
+    uint8_t v[70000];
+
+    fill(v, sizeof(v), 11);
+    cr_assert_eq(mooncake_client_put(cli, "view-a", v, sizeof(v), NULL), 0);
+    cr_assert_eq(mooncake_client_get_buffer(cli, "view-a", &b), (int64_t)sizeof(v));
+    cr_assert_eq(mooncake_client_buffer_is_view(b), 1, "in this host's segment: no copy");
+    cr_assert_eq(mooncake_client_buffer_size(b), sizeof(v));
+    cr_assert(memcmp(mooncake_client_buffer_data(b), v, sizeof(v)) == 0);
+    cr_assert_eq(holds_of("view-a"), 1, "held at the master while viewed");
+    cr_assert_eq(mooncake_client_get_buffer(cli, "view-a", &b2), (int64_t)sizeof(v));
+    cr_assert_eq(holds_of("view-a"), 2);
+    cr_assert_eq(mooncake_client_buffer_data(b), mooncake_client_buffer_data(b2), "same bytes");
+    mooncake_client_release_buffer(b);
+    cr_assert_eq(holds_of("view-a"), 1);
+    mooncake_client_release_buffer(b2);
+    cr_assert_eq(holds_of("view-a"), 0);
+    cr_assert_eq(mooncake_client_batch_get_buffer(cli, keys, 2, bs, res), 0);
+    cr_assert_eq(res[0], (int64_t)sizeof(v));
+    cr_assert_eq(res[1], MC_OBJECT_NOT_FOUND);
+    cr_assert_null(bs[1]);
+    mooncake_client_release_buffer(bs[0]);
+    cr_assert_eq(holds_of("view-a"), 0);
+}
+
+Test(ipc, a_client_cannot_release_holds_it_does_not_have_and_its_views_end_with_it)
+{
+    mooncake_client_t *other;
+    mooncake_client_buffer_t *b;
+    const char *k = "view-b";
+    int rc;
+    pid_t pid;
+
+    cr_assert_eq(mooncake_client_put(cli, k, "held", 4, NULL), 0);
+    cr_assert_eq(mooncake_client_get_buffer(cli, k, &b), 4);
+    cr_assert_eq(mooncake_client_connect(sock_path, STAGING, &other), MC_OK);
+    {
+        /* a raw RELEASE of a key this connection never viewed */
+        int s = raw_hello(1, 1);
+        mc_ipc_key_t key = {k, strlen(k), 0, NULL};
+        mc_ipc_keys_t m = {.n = 1, .keys = &key};
+        mc_ipc_key_result_t r;
+        mc_ipc_hdr_t h;
+        mc_buf_t buf;
+        int32_t status;
+        uint32_t n;
+
+        mc_buf_init(&buf, 0);
+        cr_assert_eq(mc_ipc_keys_encode(&buf, MC_IPC_RELEASE, 4, &m), MC_OK);
+        raw_send(s, &buf, -1);
+        cr_assert_eq(raw_reply(s, &h, &buf), MC_OK);
+        cr_assert_eq(
+            mc_ipc_keys_reply_decode((const uint8_t *)buf.data, buf.len, &status, &r, 1, &n, NULL),
+            MC_OK);
+        cr_assert_eq(r.code, MC_INVALID_PARAMS);
+        mc_buf_cleanup(&buf);
+        close(s);
+    }
+    cr_assert_eq(holds_of(k), 1, "the stranger released nothing");
+    mooncake_client_close(other);
+    /* a child that takes a view and is killed gives it back */
+    pid = fork();
+    if (pid == 0) {
+        mooncake_client_t *c;
+        mooncake_client_buffer_t *cb;
+        if (mooncake_client_connect(sock_path, STAGING, &c) != 0 ||
+            mooncake_client_get_buffer(c, k, &cb) != 4)
+            _exit(2);
+        kill(getpid(), SIGKILL);
+    }
+    cr_assert_eq(waitpid(pid, &rc, 0), pid);
+    cr_assert(WIFSIGNALED(rc));
+    for (int i = 0; i < 200 && holds_of(k) != 1; i++)
+        usleep(10000); /* the service sees the connection close */
+    cr_assert_eq(holds_of(k), 1, "the dead child's view was released");
+    mooncake_client_release_buffer(b);
+    cr_assert_eq(holds_of(k), 0);
+}

@@ -40,6 +40,8 @@ typedef enum mc_ipc_op {
     MC_IPC_REMOVE_ALL = 10,  /* small (+force) -> small (value = count) */
     MC_IPC_HEALTH = 11,      /* small -> small (text = detail when unhealthy) */
     MC_IPC_SEGMENT = 12,     /* small -> small (value = size, text = name, read-only fd) */
+    MC_IPC_GET_BUFFER = 13,  /* keys -> keys reply (value = size, aux = offset in the segment) */
+    MC_IPC_RELEASE = 14,     /* keys -> keys reply (codes): views given by GET_BUFFER end */
     MC_IPC_OPS
 } mc_ipc_op_t;
 
@@ -122,7 +124,8 @@ typedef struct mc_ipc_keys {
 
 typedef struct mc_ipc_key_result {
     int32_t code;
-    uint64_t value; /* size (GET, SIZE), 1/0 (EXIST), 0 otherwise */
+    uint64_t value; /* size (GET, SIZE, GET_BUFFER), 1/0 (EXIST), 0 otherwise */
+    uint64_t aux;   /* GET_BUFFER: the value's offset in the service's segment; else 0 */
 } mc_ipc_key_result_t;
 
 /* ---- small request / reply ---- */
