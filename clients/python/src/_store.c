@@ -730,8 +730,8 @@ static PyObject *m_unregister_buffer(ClientObject *self, PyObject *args)
 
 typedef struct {
     PyObject_HEAD mooncake_client_buffer_t *b; /* NULL once released */
-    PyObject *client;                           /* keeps the Client alive */
-    Py_ssize_t exports;                         /* open memoryviews */
+    PyObject *client;                          /* keeps the Client alive */
+    Py_ssize_t exports;                        /* open memoryviews */
 } BufferObject;
 
 static PyTypeObject BufferType;
@@ -795,9 +795,10 @@ static bool buffer_live(BufferObject *self)
 static PyObject *b_ptr(BufferObject *self, PyObject *unused)
 {
     (void)unused;
-    return buffer_live(self) ? PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)
-                                                               mooncake_client_buffer_data(self->b))
-                             : NULL;
+    return buffer_live(self)
+               ? PyLong_FromUnsignedLongLong(
+                     (unsigned long long)(uintptr_t)mooncake_client_buffer_data(self->b))
+               : NULL;
 }
 
 static PyObject *b_size(BufferObject *self, PyObject *unused)
