@@ -133,8 +133,9 @@ int64_t mooncake_client_get_into(mooncake_client_t *c, const char *key, void *pt
  * A value read without a copy when it lives in this host's store service's
  * segment: the bytes are the segment's own, mapped read-only, and the store
  * keeps them (a hold at the master: no eviction, no reuse) until the buffer
- * is released. A value that lives elsewhere comes as a private copy. Release
- * every buffer before closing the handle (closing ends the holds). */
+ * is released. A value that lives elsewhere comes as a private copy. Closing
+ * the handle ends the holds of views still out (their bytes stay mapped, but
+ * unprotected), and the handle is freed with the last of them. */
 typedef struct mooncake_client_buffer mooncake_client_buffer_t;
 
 /* The value's size, or a negative ErrorCode (*out NULL then). */

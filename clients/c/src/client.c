@@ -27,6 +27,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Guards the views / closed fields of every handle and seg_map refs. */
+static pthread_mutex_t views_mu = PTHREAD_MUTEX_INITIALIZER;
+
 #define DEFAULT_STAGING (16u << 20)
 #define DEFAULT_PORT 50052u
 #define REPLY_TIMEOUT_MS (-1) /* a request waits for its reply as long as the service works */
@@ -54,6 +57,11 @@ struct mooncake_client {
     region_t *staging MC_GUARDED_BY(mu);   /* created on first use */
     struct seg_map *seg MC_GUARDED_BY(mu); /* the service's segment, read-only (views) */
     size_t staging_size;
+    /* views (get_buffer) still out, and whether close() was called: a closed
+     * handle with views out is freed by the release of the last one.
+     * Guarded by views_mu. */
+    unsigned views;
+    bool closed;
     void (*on_close)(void *); /* the embedded default's: client_internal.h */
     void *on_close_arg;
     mc_buf_t out MC_GUARDED_BY(mu), in MC_GUARDED_BY(mu);
@@ -785,6 +793,7 @@ void mooncake_client_close(mooncake_client_t *c)
 {
     void (*on_close)(void *);
     void *arg;
+    bool last;
 
     if (!c)
         return;
@@ -798,8 +807,14 @@ void mooncake_client_close(mooncake_client_t *c)
     mc_buf_cleanup(&c->out);
     mc_buf_cleanup(&c->in);
     mc_mutex_unlock(&c->mu);
-    mc_mutex_destroy(&c->mu);
-    free(c);
+    pthread_mutex_lock(&views_mu);
+    c->closed = true;
+    last = c->views == 0;
+    pthread_mutex_unlock(&views_mu);
+    if (last) {
+        mc_mutex_destroy(&c->mu);
+        free(c);
+    }
     if (on_close)
         on_close(arg);
 }
@@ -881,8 +896,6 @@ struct mooncake_client_buffer {
     const uint8_t *data;
     size_t size;
 };
-
-static pthread_mutex_t views_mu = PTHREAD_MUTEX_INITIALIZER; /* guards seg_map_t.refs */
 
 static void map_unref(seg_map_t *m)
 {
@@ -1008,6 +1021,7 @@ int mooncake_client_batch_get_buffer(mooncake_client_t *c, const char *const *ke
         mc_mutex_lock(&c->mu);
         pthread_mutex_lock(&views_mu);
         c->seg->refs++;
+        c->views++;
         pthread_mutex_unlock(&views_mu);
         b->map = c->seg;
         mc_mutex_unlock(&c->mu);
@@ -1064,10 +1078,24 @@ void mooncake_client_release_buffer(mooncake_client_buffer_t *b)
     if (!b)
         return;
     if (b->map) {
+        mooncake_client_t *c = b->c;
         mc_ipc_key_result_t r;
         key_io_t one = {b->key, NULL, 0};
-        /* best effort: a lost connection already ended the hold */
-        keys_op(b->c, MC_IPC_RELEASE, 0, NULL, &one, 1, &r);
+        bool closed, last;
+
+        pthread_mutex_lock(&views_mu);
+        closed = c->closed;
+        pthread_mutex_unlock(&views_mu);
+        /* best effort: a lost connection (or close()) already ended the hold */
+        if (!closed)
+            keys_op(c, MC_IPC_RELEASE, 0, NULL, &one, 1, &r);
+        pthread_mutex_lock(&views_mu);
+        last = --c->views == 0 && c->closed;
+        pthread_mutex_unlock(&views_mu);
+        if (last) { /* close() left the handle to its last view */
+            mc_mutex_destroy(&c->mu);
+            free(c);
+        }
     }
     buffer_free(b);
 }

@@ -790,3 +790,20 @@ Test(ipc, a_client_cannot_release_holds_it_does_not_have_and_its_views_end_with_
     mooncake_client_release_buffer(b);
     cr_assert_eq(holds_of(k), 0);
 }
+
+Test(ipc, a_view_outlives_a_closed_handle_safely)
+{
+    mooncake_client_t *c;
+    mooncake_client_buffer_t *b;
+
+    cr_assert_eq(mooncake_client_put(cli, "view-c", "still mapped", 12, NULL), 0);
+    cr_assert_eq(mooncake_client_connect(sock_path, STAGING, &c), MC_OK);
+    cr_assert_eq(mooncake_client_get_buffer(c, "view-c", &b), 12);
+    mooncake_client_close(c); /* ends the hold; the handle waits for its view */
+    for (int i = 0; i < 200 && holds_of("view-c") != 0; i++)
+        usleep(10000);
+    cr_assert_eq(holds_of("view-c"), 0, "closing ended the hold");
+    cr_assert(memcmp(mooncake_client_buffer_data(b), "still mapped", 12) == 0,
+              "the mapping stays while the view is out");
+    mooncake_client_release_buffer(b); /* frees the handle too (ASan checks) */
+}
