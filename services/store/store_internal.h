@@ -33,10 +33,11 @@ struct store_service {
     mc_uuid_t client_id, segment_id;
     store_segment_t seg; /* seg.base == NULL: contributes no memory */
     mc_te_t *te;
-    bool te_registered;     /* liveness thread only, after start */
-    uint64_t te_epoch;      /* epoch the engine holds (liveness thread only) */
-    store_master_t *master; /* operations */
-    store_master_t *pinger; /* liveness: short timeout, no retries */
+    bool te_registered;              /* liveness thread only, after start */
+    uint64_t te_epoch;               /* epoch the engine holds (liveness thread only) */
+    store_master_t *master;          /* operations */
+    store_master_t *pinger;          /* liveness: short timeout, no retries */
+    struct store_releaser *releaser; /* hold releases off the read path (store_release.h) */
     uint32_t data_timeout_ms;
     _Atomic uint64_t epoch; /* current mount epoch; 0 = not mounted */
     _Atomic bool master_ok;

@@ -2,6 +2,7 @@
  * plan with the core, move bytes (memcpy on our segment, the transfer engine
  * elsewhere), finish with the master. */
 #include "store_internal.h"
+#include "store_release.h"
 
 #include "mc/errors.h"
 #include "mc/log.h"
@@ -472,7 +473,8 @@ static void release_holds(store_service_t *s, const batch_t *b)
         keys[req.n] = b->keys[i];
         lens[req.n++] = b->lens[i];
     }
-    if (req.n > 0)
+    /* queued (the reader does not wait for the master), else sent now */
+    if (req.n > 0 && (!s->releaser || store_release_later(s->releaser, req.n, keys, lens) != MC_OK))
         (void)store_master_keys(s->master, STORE_M_RELEASE, &req, &ans);
     mc_results_cleanup(&ans);
     free(keys);

@@ -1,4 +1,5 @@
 #include "store_internal.h"
+#include "store_release.h"
 
 #include "mc/errors.h"
 #include "mc/log.h"
@@ -231,12 +232,15 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
         mc_strlcpy(s->name, mc_te_endpoint(s->te), sizeof(s->name));
     if (master) {
         s->master = s->pinger = master;
-        return MC_OK;
+    } else {
+        s->master = store_master_http_create(cfg->master_server_addr, 10000, 1);
+        s->pinger = store_master_http_create(cfg->master_server_addr, 1000, 0);
+        if (!s->master || !s->pinger)
+            return mc_fail(err, MC_INVALID_PARAMS, "bad master address %s",
+                           cfg->master_server_addr);
     }
-    s->master = store_master_http_create(cfg->master_server_addr, 10000, 1);
-    s->pinger = store_master_http_create(cfg->master_server_addr, 1000, 0);
-    if (!s->master || !s->pinger)
-        return mc_fail(err, MC_INVALID_PARAMS, "bad master address %s", cfg->master_server_addr);
+    if (!(s->releaser = store_releaser_create(s->master, s->client_id)))
+        return mc_fail(err, MC_INTERNAL_ERROR, "cannot start the hold-release thread");
     return MC_OK;
 }
 
@@ -321,6 +325,7 @@ void store_service_destroy(store_service_t *s)
     if (s->te_registered)
         mc_te_unregister_segment(s->te, s->name);
     mc_te_destroy(s->te);
+    store_releaser_destroy(s->releaser); /* sends what is queued, before the master goes */
     if (s->pinger != s->master)
         store_master_destroy(s->pinger);
     store_master_destroy(s->master);
@@ -353,4 +358,10 @@ int store_service_segment_share(store_service_t *s, uint64_t *size)
 {
     *size = s->seg.size;
     return s->seg.base ? store_segment_open_readonly(&s->seg) : -1;
+}
+
+void store_service_flush_releases(store_service_t *s)
+{
+    if (s->releaser)
+        store_release_flush(s->releaser);
 }

@@ -101,6 +101,9 @@ void store_remove_batch(store_service_t *s, size_t n, const char *const *keys,
  * store_view_release of the key. */
 void store_view_batch(store_service_t *s, size_t n, const char *const *keys, const size_t *key_lens,
                       uint64_t *offsets, uint64_t *sizes, int *codes);
+/* Returns once the hold releases of gets that have returned have been sent
+ * to the master (they go from a background thread: store_release.h). Tests. */
+void store_service_flush_releases(store_service_t *s);
 /* Drops one hold per key (a view ended). */
 void store_view_release(store_service_t *s, size_t n, const char *const *keys,
                         const size_t *key_lens, int *codes);

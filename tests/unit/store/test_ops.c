@@ -332,6 +332,7 @@ Test(store_ops, get_takes_and_releases_a_hold_per_key)
     cr_expect_eq(codes[0], MC_OK);
     cr_expect_eq(codes[1], MC_OBJECT_NOT_FOUND);
     cr_expect_eq(codes[2], MC_OK);
+    store_service_flush_releases(svc); /* releases leave from a background thread */
     cr_expect_eq(fm.holds_taken, 2);
     cr_expect_eq(fm.holds_released, 2);
     cr_expect_eq(fm.calls[STORE_M_RELEASE], 1, "one release call per batch");
@@ -352,6 +353,7 @@ Test(store_ops, failed_copy_still_releases_its_hold)
     cr_assert_eq(mc_te_unregister_segment(svc->te, "remote-a"), MC_OK);
     cr_expect_eq(get1("hf", &v), MC_TRANSFER_FAIL);
     cr_expect_null(v.data);
+    store_service_flush_releases(svc);
     cr_expect_eq(fm.holds_taken, 1);
     cr_expect_eq(fm.holds_released, 1);
     cr_expect_eq(fake_master_find(&fm, "hf")->holds, 0);
@@ -368,6 +370,7 @@ Test(store_ops, master_gone_before_release_still_returns_the_bytes)
     fm.hook = go_down_before;
     fm.hook_arg = &when;
     expect_value("hg", val, sizeof(val));
+    store_service_flush_releases(svc);
     cr_expect_eq(fm.calls[STORE_M_RELEASE], 1);
     cr_expect_eq(fake_master_find(&fm, "hg")->holds, 1, "left for the master's hold TTL");
 }
@@ -391,6 +394,7 @@ Test(store_ops, unknown_client_reads_under_the_lease_alone)
     fm.hook_arg = &n;
     expect_value("hu", val, sizeof(val));
     cr_expect_eq(n, 2, "asked again without a hold");
+    store_service_flush_releases(svc);
     cr_expect_eq(fm.holds_taken, 0);
     cr_expect_eq(fm.calls[STORE_M_RELEASE], 0, "nothing to release");
 }
