@@ -100,9 +100,11 @@ static void drop_conn(mooncake_client_t *c) MC_REQUIRES(c->mu)
     }
 }
 
-/* Sends c->out, reads the reply to it into c->in. A broken connection is
- * dropped (RPC_FAIL); the next call reconnects. */
-static int round_trip(mooncake_client_t *c, uint16_t op, uint64_t id, int pass_fd)
+/* Sends c->out, reads the reply to it into c->in. A descriptor that came
+ * with the reply goes to *reply_fd (the caller closes it; -1 when none), or
+ * is closed when reply_fd is NULL. A broken connection is dropped
+ * (RPC_FAIL); the next call reconnects. */
+static int round_trip(mooncake_client_t *c, uint16_t op, uint64_t id, int pass_fd, int *reply_fd)
     MC_REQUIRES(c->mu)
 {
     mc_ipc_hdr_t h;
@@ -113,10 +115,14 @@ static int round_trip(mooncake_client_t *c, uint16_t op, uint64_t id, int pass_f
     c->out.len = 0;
     if (rc == MC_OK)
         rc = mc_ipc_recv(c->fd, 0, REPLY_TIMEOUT_MS, PART_TIMEOUT_MS, &h, &c->in, &got, &e);
-    if (got >= 0)
-        close(got);
     if (rc == MC_OK && (h.op != (op | MC_IPC_REPLY) || h.id != id))
         rc = MC_INVALID_PARAMS;
+    if (got >= 0 && (rc != MC_OK || !reply_fd)) {
+        close(got);
+        got = -1;
+    }
+    if (reply_fd)
+        *reply_fd = got;
     if (rc != MC_OK) {
         drop_conn(c);
         return MC_RPC_FAIL;
@@ -124,27 +130,36 @@ static int round_trip(mooncake_client_t *c, uint16_t op, uint64_t id, int pass_f
     return MC_OK;
 }
 
+/* One small request; reply_fd as round_trip's (closed here on failure). */
 static int small_call(mooncake_client_t *c, uint16_t op, const mc_ipc_small_t *m, int pass_fd,
-                      mc_ipc_small_reply_t *r) MC_REQUIRES(c->mu)
+                      mc_ipc_small_reply_t *r, int *reply_fd) MC_REQUIRES(c->mu)
 {
     uint64_t id = ++c->next_id;
     int rc = mc_ipc_small_encode(&c->out, op, id, m);
 
+    if (reply_fd)
+        *reply_fd = -1;
     if (rc != MC_OK)
         return rc;
-    if ((rc = round_trip(c, op, id, pass_fd)) != MC_OK)
+    if ((rc = round_trip(c, op, id, pass_fd, reply_fd)) != MC_OK)
         return rc;
-    if (mc_ipc_small_reply_decode((const uint8_t *)c->in.data, c->in.len, r, NULL) != MC_OK) {
-        drop_conn(c);
-        return MC_RPC_FAIL;
+    if (mc_ipc_small_reply_decode((const uint8_t *)c->in.data, c->in.len, r, NULL) != MC_OK)
+        rc = MC_RPC_FAIL;
+    else if (r->status != MC_OK)
+        rc = r->status;
+    if (rc != MC_OK && reply_fd && *reply_fd >= 0) {
+        close(*reply_fd);
+        *reply_fd = -1;
     }
-    return r->status;
+    if (rc == MC_RPC_FAIL)
+        drop_conn(c);
+    return rc;
 }
 
 static int register_region(mooncake_client_t *c, region_t *r) MC_REQUIRES(c->mu)
 {
     mc_ipc_small_reply_t rep;
-    int rc = small_call(c, MC_IPC_REGISTER, &(mc_ipc_small_t){.arg = r->size}, r->fd, &rep);
+    int rc = small_call(c, MC_IPC_REGISTER, &(mc_ipc_small_t){.arg = r->size}, r->fd, &rep, NULL);
 
     if (rc == MC_OK)
         r->id = (uint32_t)rep.value;
@@ -169,7 +184,7 @@ static int dial(mooncake_client_t *c) MC_REQUIRES(c->mu)
                              &(mc_ipc_hello_t){MC_IPC_VERSION, MC_IPC_VERSION, "libmooncake_client",
                                                strlen("libmooncake_client")});
     if (rc == MC_OK)
-        rc = round_trip(c, MC_IPC_HELLO, id, -1);
+        rc = round_trip(c, MC_IPC_HELLO, id, -1, NULL);
     if (rc != MC_OK)
         return rc;
     if (mc_ipc_hello_reply_decode((const uint8_t *)c->in.data, c->in.len, &rep, NULL) != MC_OK ||
@@ -241,7 +256,7 @@ static void region_free(mooncake_client_t *c, region_t *r) MC_REQUIRES(c->mu)
         }
     if (!r->user) {
         if (r->id && c->fd >= 0)
-            small_call(c, MC_IPC_UNREGISTER, &(mc_ipc_small_t){.arg = r->id}, -1, &rep);
+            small_call(c, MC_IPC_UNREGISTER, &(mc_ipc_small_t){.arg = r->id}, -1, &rep, NULL);
         munmap(r->base, r->size);
         close(r->fd);
     }
@@ -410,7 +425,7 @@ static int keys_call(mooncake_client_t *c, uint16_t op, uint8_t flags,
         c->out.len = 0;
         goto out;
     }
-    if ((rc = round_trip(c, op, id, -1)) != MC_OK)
+    if ((rc = round_trip(c, op, id, -1, NULL)) != MC_OK)
         goto out;
     if (mc_ipc_keys_reply_decode((const uint8_t *)c->in.data, c->in.len, &status, res, (uint32_t)n,
                                  &got, NULL) != MC_OK ||
@@ -567,7 +582,7 @@ static int64_t remove_many(mooncake_client_t *c, uint16_t op, const char *patter
     if (!c)
         return MC_INVALID_PARAMS;
     if ((rc = enter(c)) == MC_OK)
-        rc = small_call(c, op, &m, -1, &r);
+        rc = small_call(c, op, &m, -1, &r, NULL);
     leave(c);
     return rc == MC_OK ? (int64_t)r.value : rc;
 }
@@ -874,7 +889,7 @@ int mooncake_client_health(mooncake_client_t *c)
     if (!c)
         return MC_INVALID_PARAMS;
     if ((rc = enter(c)) == MC_OK)
-        rc = small_call(c, MC_IPC_HEALTH, &(mc_ipc_small_t){0}, -1, &r);
+        rc = small_call(c, MC_IPC_HEALTH, &(mc_ipc_small_t){0}, -1, &r, NULL);
     leave(c);
     return rc;
 }
@@ -914,32 +929,15 @@ static void map_unref(seg_map_t *m)
 static int map_segment(mooncake_client_t *c) MC_REQUIRES(c->mu)
 {
     mc_ipc_small_reply_t r;
-    uint64_t id = ++c->next_id;
-    mc_ipc_hdr_t h;
-    mc_errmsg_t e;
     int fd = -1, rc;
     void *p;
 
     if (c->seg)
         return MC_OK;
-    if ((rc = mc_ipc_small_encode(&c->out, MC_IPC_SEGMENT, id, &(mc_ipc_small_t){0})) != MC_OK)
+    if ((rc = small_call(c, MC_IPC_SEGMENT, &(mc_ipc_small_t){0}, -1, &r, &fd)) != MC_OK)
         return rc;
-    rc = mc_ipc_send(c->fd, c->out.data, c->out.len, -1);
-    c->out.len = 0;
-    if (rc == MC_OK)
-        rc = mc_ipc_recv(c->fd, 0, REPLY_TIMEOUT_MS, PART_TIMEOUT_MS, &h, &c->in, &fd, &e);
-    if (rc != MC_OK || h.id != id ||
-        mc_ipc_small_reply_decode((const uint8_t *)c->in.data, c->in.len, &r, NULL) != MC_OK) {
-        if (fd >= 0)
-            close(fd);
-        drop_conn(c);
-        return MC_RPC_FAIL;
-    }
-    if (r.status != MC_OK || fd < 0) {
-        if (fd >= 0)
-            close(fd);
-        return r.status != MC_OK ? r.status : MC_INTERNAL_ERROR;
-    }
+    if (fd < 0)
+        return MC_INTERNAL_ERROR; /* the reply said OK but carried no descriptor */
     p = mmap(NULL, (size_t)r.value, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
     if (p == MAP_FAILED || !(c->seg = calloc(1, sizeof(*c->seg)))) {
