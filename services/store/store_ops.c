@@ -464,19 +464,17 @@ static void release_holds(store_service_t *s, const batch_t *b)
 {
     const char **keys = calloc(b->n, sizeof(*keys));
     size_t *lens = calloc(b->n, sizeof(*lens));
-    mc_keys_req_t req = {.client_id = s->client_id, .keys = keys, .key_lens = lens};
-    mc_results_t ans = {0};
+    size_t n = 0;
 
     for (size_t i = 0; keys && lens && i < b->ans.n && i < b->n; i++) {
         if (b->ans.res[i].code != MC_OK)
             continue;
-        keys[req.n] = b->keys[i];
-        lens[req.n++] = b->lens[i];
+        keys[n] = b->keys[i];
+        lens[n++] = b->lens[i];
     }
     /* queued (the reader does not wait for the master), else sent now */
-    if (req.n > 0 && (!s->releaser || store_release_later(s->releaser, req.n, keys, lens) != MC_OK))
-        (void)store_master_keys(s->master, STORE_M_RELEASE, &req, &ans);
-    mc_results_cleanup(&ans);
+    if (n > 0 && (!s->releaser || store_release_later(s->releaser, n, keys, lens) != MC_OK))
+        (void)store_release_now(s->master, s->client_id, n, keys, lens, NULL);
     free(keys);
     free(lens);
 }

@@ -25,16 +25,29 @@ struct store_releaser {
     bool stop MC_GUARDED_BY(mu);
 };
 
+int store_release_now(store_master_t *master, mc_uuid_t client, size_t n, const char *const *keys,
+                      const size_t *lens, int *codes)
+{
+    mc_keys_req_t req = {.client_id = client,
+                         .n = n,
+                         .keys = (const char **)(uintptr_t)keys,
+                         .key_lens = (size_t *)(uintptr_t)lens};
+    mc_results_t ans = {0};
+    int rc = store_master_keys(master, STORE_M_RELEASE, &req, &ans);
+
+    for (size_t i = 0; codes && i < n; i++)
+        codes[i] = rc != MC_OK ? rc : ans.res[i].code;
+    mc_results_cleanup(&ans);
+    return rc;
+}
+
 static void send_batch(store_releaser_t *r, char **keys, size_t *lens, size_t n)
 {
     static _Thread_local const char *ck[MC_MAX_BATCH_KEYS];
-    mc_keys_req_t req = {.client_id = r->client_id, .n = n, .keys = ck, .key_lens = lens};
-    mc_results_t ans = {0};
 
     for (size_t i = 0; i < n; i++)
         ck[i] = keys[i];
-    (void)store_master_keys(r->master, STORE_M_RELEASE, &req, &ans);
-    mc_results_cleanup(&ans);
+    (void)store_release_now(r->master, r->client_id, n, ck, lens, NULL);
     for (size_t i = 0; i < n; i++)
         free(keys[i]);
 }

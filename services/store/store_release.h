@@ -25,6 +25,12 @@ void store_releaser_destroy(store_releaser_t *r);
  * MC_INTERNAL_ERROR when nothing could be queued (the caller then releases
  * synchronously or leaves it to the TTL). */
 int store_release_later(store_releaser_t *r, size_t n, const char *const *keys, const size_t *lens);
+/* The release itself, sent now: one hold of client per key. codes (may be
+ * NULL) get each key's answer, or the whole call's error. Returns MC_OK or
+ * the call's error. The queue's thread and every synchronous release go
+ * through this one function. */
+int store_release_now(store_master_t *master, mc_uuid_t client, size_t n, const char *const *keys,
+                      const size_t *lens, int *codes);
 /* Returns once everything queued before the call has been sent (tests). */
 void store_release_flush(store_releaser_t *r);
 

@@ -5,21 +5,10 @@
 #include "mc/errors.h"
 #include "store_internal.h"
 #include "store_master.h"
+#include "store_release.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static int release_some(store_service_t *s, size_t n, const char **keys, size_t *lens, int *codes)
-{
-    mc_keys_req_t kr = {.client_id = s->client_id, .n = n, .keys = keys, .key_lens = lens};
-    mc_results_t res = {0};
-    int rc = store_master_keys(s->master, STORE_M_RELEASE, &kr, &res);
-
-    for (size_t i = 0; codes && i < n; i++)
-        codes[i] = rc != MC_OK ? rc : res.res[i].code;
-    mc_results_cleanup(&res);
-    return rc;
-}
 
 /* The replica of r in this service's segment at its current epoch, or NULL. */
 static const mc_replica_t *own_replica(store_service_t *s, const mc_key_result_t *r)
@@ -81,7 +70,7 @@ void store_view_batch(store_service_t *s, size_t n, const char *const *keys, con
     }
     mc_results_cleanup(&res);
     if (nback)
-        release_some(s, nback, back, back_lens, NULL); /* no view: no hold */
+        store_release_now(s->master, s->client_id, nback, back, back_lens, NULL); /* no view */
     free(back);
     free(back_lens);
 }
@@ -89,5 +78,5 @@ void store_view_batch(store_service_t *s, size_t n, const char *const *keys, con
 void store_view_release(store_service_t *s, size_t n, const char *const *keys,
                         const size_t *key_lens, int *codes)
 {
-    release_some(s, n, (const char **)(uintptr_t)keys, (size_t *)(uintptr_t)key_lens, codes);
+    store_release_now(s->master, s->client_id, n, keys, key_lens, codes);
 }
