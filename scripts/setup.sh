@@ -8,6 +8,8 @@ PACKAGES=(
   build-essential cmake pkg-config curl ca-certificates
   libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libibverbs-dev uuid-dev
   libcriterion-dev
+  libpcre2-dev # master: bounded regex matching (remove_by_regex)
+  libssl-dev # transport: HMAC for the data-plane handshake (libcrypto)
   python3 python3-pytest
   python3-dev python3-venv python3-setuptools python3-pip python3-numpy # clients/python
   clang libclang-rt-14-dev
