@@ -350,6 +350,32 @@ static void h_release(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     reply_results(req, resp, res, kr->n, 0, kr->single);
 }
 
+/* Mooncake's batch_replica_clear for client_id's objects: keys -> codes. */
+static void h_replica_clear(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    mc_keys_req_t *kr = decode_keys(req, resp, false);
+    const char *seg = kr ? kr->segment_name : NULL;
+    mc_master_key_t *keys;
+    mc_key_result_t *res;
+    int *rc;
+
+    if (!kr)
+        return;
+    if (!(keys = core_keys(req, kr)) || !PER_KEY(req, kr, res) || !PER_KEY(req, kr, rc)) {
+        reply_oom(resp);
+        return;
+    }
+    int whole = mc_master_batch_replica_clear(ctx, kr->client_id, keys, kr->n, seg,
+                                              seg ? strlen(seg) : 0, mc_now_ms(), rc);
+    if (whole != MC_OK) {
+        mc_http_reply_error(resp, whole, NULL);
+        return;
+    }
+    for (size_t i = 0; i < kr->n; i++)
+        res[i].code = rc[i];
+    reply_results(req, resp, res, kr->n, 0, kr->single);
+}
+
 /* ---- requests with a small body of their own ---- */
 
 /* remove_by_regex (pattern required) and remove_all share one message. */
@@ -480,6 +506,7 @@ int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t 
         {MC_ROUTE_REMOVE_BY_REGEX, h_remove_by_regex},
         {MC_ROUTE_REMOVE_ALL, h_remove_all},
         {MC_ROUTE_RELEASE, h_release},
+        {MC_ROUTE_REPLICA_CLEAR, h_replica_clear},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (mc_http_server_route(srv, "POST", routes[i].path, max_body, routes[i].fn, core) !=

@@ -262,7 +262,9 @@ static void run_put(keys_job_t *j)
     int *codes = calloc(j->m.n, sizeof(*codes));
     char preferred[256];
     store_put_opts_t opts = {.replica_num = j->m.replica_num ? j->m.replica_num : 1,
-                             .soft_pin = (j->m.flags & MC_IPC_F_SOFT_PIN) != 0};
+                             .soft_pin = (j->m.flags & MC_IPC_F_SOFT_PIN) != 0,
+                             .hard_pin = (j->m.flags & MC_IPC_F_HARD_PIN) != 0,
+                             .upsert = (j->m.flags & MC_IPC_F_UPSERT) != 0};
     size_t n = 0;
 
     if (!idx || !vals || !keys || !lens || !sizes || !codes) {
@@ -533,6 +535,18 @@ static void run_keys(keys_job_t *j, uint16_t op)
             j->res[i].value = j->codes[i] == MC_OK ? sz[i] : 0;
         free(sz);
         break;
+    case MC_IPC_REPLICA_CLEAR: {
+        char seg[MC_IPC_MAX_TEXT + 1];
+
+        memcpy(seg, j->m.preferred ? j->m.preferred : "", j->m.preferred_len);
+        seg[j->m.preferred_len] = '\0';
+        if (memchr(seg, '\0', j->m.preferred_len))
+            for (uint32_t i = 0; i < j->m.n; i++)
+                j->codes[i] = MC_INVALID_PARAMS;
+        else
+            store_replica_clear_batch(svc, j->m.n, j->keys, j->lens, seg, j->codes);
+        break;
+    }
     default:
         store_remove_batch(svc, j->m.n, j->keys, j->lens, (j->m.flags & MC_IPC_F_FORCE) != 0,
                            j->codes);
@@ -540,6 +554,60 @@ static void run_keys(keys_job_t *j, uint16_t op)
     }
     for (uint32_t i = 0; i < j->m.n; i++)
         j->res[i].code = j->codes[i];
+}
+
+/* REPLICA_DESC: each key's replicas, their names copied out of the master's
+ * answer (it ends with the call). */
+static void desc_one(void *ctx, size_t i, const mc_key_result_t *r)
+{
+    mc_ipc_replicas_t *d = &((mc_ipc_replicas_t *)ctx)[i];
+
+    d->size = r->size;
+    for (uint32_t k = 0; k < r->n && k < MC_MAX_REPLICAS; k++) {
+        const mc_replica_t *x = &r->rep[k];
+        char *seg = strdup(x->segment ? x->segment : "");
+        char *ep = strdup(x->endpoint ? x->endpoint : "");
+
+        if (!seg || !ep) {
+            free(seg);
+            free(ep);
+            continue;
+        }
+        d->rep[d->n++] = (mc_ipc_replica_t){.type = x->type,
+                                            .offset = x->offset,
+                                            .size = x->size,
+                                            .segment = seg,
+                                            .segment_len = strlen(seg),
+                                            .endpoint = ep,
+                                            .endpoint_len = strlen(ep)};
+    }
+}
+
+static int handle_desc(conn_t *c, const mc_ipc_hdr_t *h)
+{
+    keys_job_t j;
+    mc_errmsg_t e = {""};
+    mc_ipc_replicas_t *d = NULL;
+    int rc = job_init(&j, c, h, &e);
+
+    if (rc != MC_OK)
+        reject(c->ipc, REJECT_BAD_MESSAGE);
+    else if (!(d = calloc(j.m.n, sizeof(*d))))
+        rc = MC_INTERNAL_ERROR;
+    if (d) {
+        store_replica_desc_batch(c->ipc->svc, j.m.n, j.keys, j.lens, desc_one, d, j.codes);
+        for (uint32_t i = 0; i < j.m.n; i++)
+            d[i].code = j.codes[i];
+    }
+    rc = mc_ipc_replicas_reply_encode(&c->out, h->id, rc, d, rc == MC_OK ? j.m.n : 0);
+    for (uint32_t i = 0; d && i < j.m.n; i++)
+        for (uint32_t k = 0; k < d[i].n; k++) {
+            free((char *)(uintptr_t)d[i].rep[k].segment);
+            free((char *)(uintptr_t)d[i].rep[k].endpoint);
+        }
+    free(d);
+    job_cleanup(&j);
+    return rc;
 }
 
 /* Replies to a small request; a failing request's text is the reason. */
@@ -630,6 +698,7 @@ static int handle(conn_t *c, const mc_ipc_hdr_t *h, int fd)
     case MC_IPC_REMOVE:
     case MC_IPC_GET_BUFFER:
     case MC_IPC_RELEASE:
+    case MC_IPC_REPLICA_CLEAR:
         rc = job_init(&j, c, h, &e);
         if (rc == MC_OK)
             run_keys(&j, h->op);
@@ -639,6 +708,7 @@ static int handle(conn_t *c, const mc_ipc_hdr_t *h, int fd)
         rc = mc_ipc_keys_reply_encode(&c->out, h->op, h->id, rc, j.res, rc == MC_OK ? j.m.n : 0);
         job_cleanup(&j);
         return rc;
+    case MC_IPC_REPLICA_DESC: return handle_desc(c, h);
     case MC_IPC_HELLO: reject(c->ipc, REJECT_BAD_MESSAGE); return MC_INVALID_PARAMS;
     default: break;
     }

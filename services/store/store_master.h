@@ -19,14 +19,15 @@
 
 /* The object calls: a keys request in, per-key results out. */
 typedef enum store_master_call {
-    STORE_M_PUT_START,    /* keys, sizes, config -> replicas to write */
-    STORE_M_PUT_END,      /* keys -> codes */
-    STORE_M_PUT_REVOKE,   /* keys -> codes */
-    STORE_M_GET_REPLICAS, /* keys (+ hold) -> replicas, size, lease_ms */
-    STORE_M_EXIST,        /* keys -> exists */
-    STORE_M_GET_SIZE,     /* keys -> size */
-    STORE_M_REMOVE,       /* keys, force -> codes */
-    STORE_M_RELEASE,      /* keys -> codes: drops one hold of client_id per key */
+    STORE_M_PUT_START,     /* keys, sizes, config -> replicas to write */
+    STORE_M_PUT_END,       /* keys -> codes */
+    STORE_M_PUT_REVOKE,    /* keys -> codes */
+    STORE_M_GET_REPLICAS,  /* keys (+ hold) -> replicas, size, lease_ms */
+    STORE_M_EXIST,         /* keys -> exists */
+    STORE_M_GET_SIZE,      /* keys -> size */
+    STORE_M_REMOVE,        /* keys, force -> codes */
+    STORE_M_RELEASE,       /* keys -> codes: drops one hold of client_id per key */
+    STORE_M_REPLICA_CLEAR, /* keys, segment_name -> codes */
     STORE_M_CALLS
 } store_master_call_t;
 

@@ -20,8 +20,9 @@ typedef struct batch {
     const char **keys;
     size_t *lens;
     uint64_t *sizes;
-    mc_results_t ans; /* the master's answer, one result per key */
-    bool no_hold;     /* GET_REPLICAS without a hold (the master does not know us) */
+    mc_results_t ans;    /* the master's answer, one result per key */
+    bool no_hold;        /* GET_REPLICAS without a hold (the master does not know us) */
+    const char *segment; /* REPLICA_CLEAR: the segment (NULL = all) */
 } batch_t;
 
 static void batch_cleanup(batch_t *b)
@@ -76,7 +77,7 @@ static int batch_init(batch_t *b, size_t n, const char *const *keys, const size_
 
 /* One master round trip for the collected keys; b->ans gets the answer. */
 static int batch_call(store_service_t *s, batch_t *b, store_master_call_t call, bool with_sizes,
-                      const mc_replicate_cfg_t *cfg, bool force)
+                      const mc_replicate_cfg_t *cfg, bool force_or_upsert)
 {
     mc_keys_req_t req = {.client_id = s->client_id,
                          .hold = call == STORE_M_GET_REPLICAS && !b->no_hold,
@@ -85,7 +86,9 @@ static int batch_call(store_service_t *s, batch_t *b, store_master_call_t call, 
                          .key_lens = b->lens,
                          .sizes = with_sizes ? b->sizes : NULL,
                          .has_config = cfg != NULL,
-                         .force = force};
+                         .force = force_or_upsert && call != STORE_M_PUT_START,
+                         .upsert = force_or_upsert && call == STORE_M_PUT_START,
+                         .segment_name = b->segment};
     if (cfg)
         req.config = *cfg;
     mc_results_cleanup(&b->ans);
@@ -221,7 +224,8 @@ static int put_run(store_service_t *s, batch_t *b, const void *const *values,
                    const store_put_opts_t *opts, int *codes)
 {
     mc_replicate_cfg_t cfg = {.replica_num = opts ? opts->replica_num : 1,
-                              .soft_pin = opts && opts->soft_pin};
+                              .soft_pin = opts && opts->soft_pin,
+                              .hard_pin = opts && opts->hard_pin};
     store_local_seg_t local = store_local_view(s);
     store_put_key_t *pk = calloc(b->n, sizeof(*pk));
     store_copy_t *copies = calloc(b->n * MC_MAX_REPLICAS, sizeof(*copies));
@@ -233,7 +237,8 @@ static int put_run(store_service_t *s, batch_t *b, const void *const *values,
         cfg.preferred[0] = opts->preferred;
         cfg.n_preferred = 1;
     }
-    if (!pk || !copies || (rc = batch_call(s, b, STORE_M_PUT_START, true, &cfg, false)) != MC_OK)
+    if (!pk || !copies ||
+        (rc = batch_call(s, b, STORE_M_PUT_START, true, &cfg, opts && opts->upsert)) != MC_OK)
         goto out;
     t1 = mc_now_ns();
     mc_histogram_observe(s->st.put_meta, (double)(t1 - t0) / 1e9);
@@ -613,6 +618,7 @@ static void passthrough(store_service_t *s, size_t n, const char *const *keys, c
         fill_codes(codes, n, rc);
         return;
     }
+    b.no_hold = true; /* a replica list asked for here is only looked at */
     if (b.n > 0)
         rc = batch_call(s, &b, call, false, NULL, force);
     for (size_t i = 0; i < b.n; i++) {
@@ -661,6 +667,47 @@ void store_remove_batch(store_service_t *s, size_t n, const char *const *keys,
                         const size_t *key_lens, bool force, int *codes)
 {
     passthrough(s, n, keys, key_lens, STORE_M_REMOVE, force, codes, NULL, NULL);
+}
+
+typedef struct desc_sink {
+    store_desc_fn fn;
+    void *ctx;
+} desc_sink_t;
+
+static void pick_desc(const mc_key_result_t *r, void *field, size_t i)
+{
+    const desc_sink_t *d = field;
+    d->fn(d->ctx, i, r);
+}
+
+void store_replica_desc_batch(store_service_t *s, size_t n, const char *const *keys,
+                              const size_t *key_lens, store_desc_fn fn, void *ctx, int *codes)
+{
+    desc_sink_t d = {fn, ctx};
+
+    if (!fn) {
+        fill_codes(codes, n, MC_INVALID_PARAMS);
+        return;
+    }
+    passthrough(s, n, keys, key_lens, STORE_M_GET_REPLICAS, false, codes, pick_desc, &d);
+}
+
+void store_replica_clear_batch(store_service_t *s, size_t n, const char *const *keys,
+                               const size_t *key_lens, const char *segment, int *codes)
+{
+    batch_t b;
+    int rc = codes ? batch_init(&b, n, keys, key_lens, NULL, codes) : MC_INVALID_PARAMS;
+
+    if (rc != MC_OK) {
+        fill_codes(codes, n, rc);
+        return;
+    }
+    b.segment = segment && segment[0] ? segment : NULL;
+    if (b.n > 0)
+        rc = batch_call(s, &b, STORE_M_REPLICA_CLEAR, false, NULL, false);
+    for (size_t i = 0; i < b.n; i++)
+        codes[b.idx[i]] = rc != MC_OK ? rc : b.ans.res[i].code;
+    batch_cleanup(&b);
 }
 
 int store_remove_many(store_service_t *s, const char *pattern, bool force, uint64_t *removed)

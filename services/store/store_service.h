@@ -8,6 +8,7 @@
 #ifndef MC_STORE_SERVICE_H
 #define MC_STORE_SERVICE_H
 
+#include "mc/master_msg.h"
 #include "mc/metrics.h"
 #include "store_config.h"
 #include "store_core.h"
@@ -107,6 +108,17 @@ void store_service_flush_releases(store_service_t *s);
 /* Drops one hold per key (a view ended). */
 void store_view_release(store_service_t *s, size_t n, const char *const *keys,
                         const size_t *key_lens, int *codes);
+/* The replicas of n keys as the master lists them (no hold is taken; the
+ * master grants its usual read lease). fn runs for each key whose code is
+ * MC_OK, with i the caller's index; r and its strings live until it returns. */
+typedef void (*store_desc_fn)(void *ctx, size_t i, const mc_key_result_t *r);
+void store_replica_desc_batch(store_service_t *s, size_t n, const char *const *keys,
+                              const size_t *key_lens, store_desc_fn fn, void *ctx, int *codes);
+/* Mooncake's batch_replica_clear of this service's own objects (master_core.h,
+ * mc_master_batch_replica_clear): replicas on segment (NULL or "" = every
+ * segment) dropped; codes[i] MC_OK for each key cleared. */
+void store_replica_clear_batch(store_service_t *s, size_t n, const char *const *keys,
+                               const size_t *key_lens, const char *segment, int *codes);
 /* The one whole-call result: a count. pattern NULL = everything. Returns
  * MC_OK or the master's error. */
 int store_remove_many(store_service_t *s, const char *pattern, bool force, uint64_t *removed);

@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size == 0)
         return 0;
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
     case 0: {
         mc_ipc_hdr_t h;
         if (len >= MC_IPC_HDR_LEN && mc_ipc_hdr_decode(p, 0, &h, NULL) == MC_OK &&
@@ -83,11 +83,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2:
     case 3: {
         mc_ipc_keys_t m;
-        bool frags = data[0] % 5 == 2;
+        bool frags = data[0] % 6 == 2;
         if (mc_ipc_keys_decode(p, len, MC_MAX_BATCH_KEYS, frags, &m, NULL) == MC_OK) {
             keys_roundtrip(&m, frags ? MC_IPC_GET : MC_IPC_EXIST, frags);
             mc_ipc_keys_cleanup(&m);
         }
+        break;
+    }
+    case 5: {
+        static mc_ipc_replicas_t res[16];
+        int32_t status;
+        uint32_t n;
+        if (mc_ipc_replicas_reply_decode(p, len, &status, res, 16, &n, NULL) == MC_OK)
+            for (uint32_t i = 0; i < n; i++) {
+                if (res[i].n > MC_MAX_REPLICAS)
+                    abort();
+                for (uint32_t j = 0; j < res[i].n; j++)
+                    if (res[i].rep[j].segment_len > MC_IPC_MAX_TEXT ||
+                        (res[i].rep[j].segment_len &&
+                         (res[i].rep[j].segment < (const char *)p ||
+                          res[i].rep[j].segment + res[i].rep[j].segment_len >
+                              (const char *)p + len)))
+                        abort();
+            }
         break;
     }
     default: {

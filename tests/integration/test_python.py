@@ -101,6 +101,43 @@ def test_return_conventions(store):
         h.size()
 
 
+def test_upsert_family_overwrites(store):
+    assert store.upsert("u", b"first") == 0, "upsert of a new key is a put"
+    assert store.upsert("u", b"second!") == 0
+    assert store.get("u") == b"second!" and store.get_size("u") == 7
+    assert store.upsert("u", b"third..") == 0, "same size: rewritten in place"
+    assert store.get("u") == b"third.."
+    assert store.upsert_parts("u", b"ab", b"cd") == 0
+    assert store.get("u") == b"abcd"
+    assert store.put_batch(["ub1", "ub2"], [b"x", b"y"]) == 0
+    assert store.upsert_batch(["ub1", "ub2"], [b"xx", b"yyy"]) == 0
+    assert store.get_batch(["ub1", "ub2"]) == [b"xx", b"yyy"]
+    n = MiB
+    ptr = store.alloc_from_mem_pool(2 * n)
+    buf = (ctypes.c_char * (2 * n)).from_address(ptr)
+    buf[0:n] = b"\x01" * n
+    buf[n:2 * n] = b"\x02" * n
+    assert store.upsert_from("u", ptr, n) == 0
+    assert store.get("u") == b"\x01" * n
+    assert store.batch_upsert_from(["ub1", "ub2"], [ptr, ptr + n], [n, n]) == [0, 0]
+    assert store.get_batch(["ub1", "ub2"]) == [b"\x01" * n, b"\x02" * n]
+    # a view taken before an upsert keeps the old bytes; a new read sees the new ones
+    h = store.get_buffer("u")
+    assert store.upsert("u", b"after the view") == 0
+    assert bytes(memoryview(h)) == b"\x01" * n
+    h.release()
+    assert store.get("u") == b"after the view"
+    with pytest.raises(TypeError):
+        store.upsert("u", b"x", config=3)
+
+
+def test_hard_pinned_puts_are_accepted_and_read_back(store):
+    cfg = ReplicateConfig()
+    cfg.with_hard_pin = True
+    assert store.put("pinned", b"keep me", config=cfg) == 0
+    assert store.get("pinned") == b"keep me"
+
+
 def test_type_and_keyword_errors(store, trio):
     with pytest.raises(TypeError):
         store.put(1, b"x")
@@ -259,13 +296,23 @@ def free_ports(n):
             s.close()
 
 
+def two_stores(trio, local_buffer_size=4 * MiB):
+    """Two embedded stores of this process on free ports."""
+    meta, master = trio
+    stores = []
+    for port in free_ports(2):
+        s = MooncakeDistributedStore()
+        assert s.setup(f"127.0.0.1:{port}", meta, 32 * MiB, local_buffer_size, "tcp", "",
+                       master) == 0
+        stores.append(s)
+    return stores
+
+
 def test_two_stores_in_one_process_replicas_survive_one_closing(trio, env):
     meta, master = trio
-    pa, pb = free_ports(2)
-    a, b = MooncakeDistributedStore(), MooncakeDistributedStore()
-    assert a.setup(f"127.0.0.1:{pa}", meta, 32 * MiB, 4 * MiB, "tcp", "", master) == 0
-    assert b.setup(f"127.0.0.1:{pb}", meta, 32 * MiB, 4 * MiB, "tcp", "", master) == 0
-    assert a.get_hostname() == f"127.0.0.1:{pa}" and b.get_hostname() == f"127.0.0.1:{pb}"
+    a, b = two_stores(trio)
+    pa = int(a.get_hostname().rsplit(":", 1)[1])
+    assert a.get_hostname().startswith("127.0.0.1:") and b.get_hostname() != a.get_hostname()
     assert len(embedded_sockets(env)) == 2
     two = ReplicateConfig()
     two.replica_num = 2
@@ -340,3 +387,74 @@ def test_get_buffer_is_zero_copy_and_survives_an_eviction_storm(trio, env):
         assert s.get_buffer("never-put") is None
     finally:
         s.close()
+
+
+def test_replica_desc_and_replica_clear(trio, env):
+    a, b = two_stores(trio)
+    try:
+        two = ReplicateConfig()
+        two.replica_num = 2
+        data = os.urandom(MiB)
+        assert a.put("both", data, config=two) == 0
+        reps = a.get_replica_desc("both")
+        assert len(reps) == 2 and all(r.is_memory_replica() for r in reps)
+        assert not any(r.is_disk_replica() or r.is_local_disk_replica() for r in reps)
+        assert {r.segment_name for r in reps} == {a.get_hostname(), b.get_hostname()}
+        assert all(r.size == MiB for r in reps)
+        assert reps[0].get_memory_descriptor().buffer_descriptor.size_ == MiB
+        assert a.get_replica_desc("missing") == []
+        assert a.batch_get_replica_desc(["both", "missing"]).keys() == {"both"}
+        # the listing leases the object (as Mooncake's does): no clear until it ends
+        assert a.batch_replica_clear(["both"], segment_name=b.get_hostname()) == []
+        time.sleep(1.2)
+        assert b.batch_replica_clear(["both"]) == [], "only the store that put it clears it"
+        assert a.batch_replica_clear(["both", "missing"], segment_name=b.get_hostname()) == \
+            ["both"]
+        reps = a.get_replica_desc("both")
+        assert [r.segment_name for r in reps] == [a.get_hostname()]
+        assert b.get("both") == data, "read from the replica left on a"
+        time.sleep(1.2)
+        assert a.batch_replica_clear(["both"], segment_name="") == ["both"]
+        assert a.get("both") == b"" and a.is_exist("both") == 0
+        with pytest.raises(TypeError):
+            a.batch_replica_clear(["both"], segment_name=3)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_host_memory_is_shared_with_every_store(trio, env):
+    from mooncake.store import MooncakeHostMemAllocator
+    a, b = two_stores(trio, local_buffer_size=0)
+    alloc = MooncakeHostMemAllocator()
+    n = 2 * MiB
+    ptr = alloc.alloc(n)
+    try:
+        assert ptr
+        data = os.urandom(n)
+        ctypes.memmove(ptr, data, n)
+        # no staging area on either: only shared memory can move, so these
+        # succeed only if both stores use the allocation directly
+        assert a.put_from("host", ptr, n) == 0
+        ctypes.memset(ptr, 0, n)
+        assert b.get_into("host", ptr, n) == n
+        assert ctypes.string_at(ptr, n) == data
+        assert a.put_from("plain", ctypes.addressof((ctypes.c_char * 16)()), 16) < 0
+    finally:
+        assert alloc.free(ptr) == 0
+        assert alloc.free(ptr) == -600
+        a.close()
+        b.close()
+    ptr2 = alloc.alloc(4096)
+    assert ptr2 and alloc.free(ptr2) == 0
+
+
+def test_mc_store_memcpy_is_validated(trio, env, monkeypatch):
+    meta, master = trio
+    monkeypatch.setenv("MC_STORE_MEMCPY", "true")
+    s = MooncakeDistributedStore()
+    assert s.setup("localhost", meta, 32 * MiB, 4 * MiB, "tcp", "", master) == 0
+    s.close()
+    monkeypatch.setenv("MC_STORE_MEMCPY", "sometimes")
+    with pytest.raises(ValueError, match="MC_STORE_MEMCPY"):
+        MooncakeDistributedStore().setup("localhost", meta, 32 * MiB, 4 * MiB, "tcp", "", master)

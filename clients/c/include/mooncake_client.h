@@ -35,7 +35,7 @@ typedef struct mooncake_client mooncake_client_t;
 typedef struct mooncake_client_replicate_config {
     size_t replica_num; /* 0 = 1; at most 8 */
     int with_soft_pin;
-    int with_hard_pin;               /* not supported yet: INVALID_PARAMS */
+    int with_hard_pin;               /* never evicted; removed only by remove or upsert */
     const char **preferred_segments; /* segment names (local_hostname of a store service) */
     size_t preferred_segments_count; /* only the first is honoured today */
 } mooncake_client_replicate_config_t;
@@ -98,12 +98,20 @@ int mooncake_client_free_buffer(mooncake_client_t *c, void *ptr);
 /* Mooncake's register_buffer: memory from alloc_buffer is registered
  * already (0); other memory is accepted and copied through staging. */
 int mooncake_client_register_buffer(mooncake_client_t *c, void *ptr, size_t size);
+/* Host memory not tied to a handle (Mooncake's MooncakeHostMemAllocator):
+ * shared memory every handle of this process moves bytes to and from
+ * directly, as alloc_buffer's; each handle shares it with its service on
+ * first use. Free it only when no call uses it. NULL / INVALID_PARAMS. */
+void *mooncake_client_host_alloc(size_t size);
+int mooncake_client_host_free(void *ptr);
 int mooncake_client_unregister_buffer(mooncake_client_t *c, void *ptr);
 
 /* ---- single keys ---- */
 int mooncake_client_put(mooncake_client_t *c, const char *key, const void *value, size_t size,
                         const mooncake_client_replicate_config_t *cfg);
-/* An existing key is overwritten (not supported yet: INVALID_PARAMS). */
+/* put, except that an existing key is overwritten: later reads see the new
+ * bytes; a reader copying the old ones meanwhile finishes with the old ones.
+ * OBJECT_HAS_REPLICATION_TASK while another write of the key is running. */
 int mooncake_client_upsert(mooncake_client_t *c, const char *key, const void *value, size_t size,
                            const mooncake_client_replicate_config_t *cfg);
 /* One value written from n pieces, in order. */
@@ -128,6 +136,12 @@ int64_t mooncake_client_remove_all(mooncake_client_t *c, int force);
 int mooncake_client_put_from(mooncake_client_t *c, const char *key, const void *ptr, size_t size,
                              const mooncake_client_replicate_config_t *cfg);
 int64_t mooncake_client_get_into(mooncake_client_t *c, const char *key, void *ptr, size_t size);
+/* The upsert forms of put_parts and put_from. */
+int mooncake_client_upsert_parts(mooncake_client_t *c, const char *key,
+                                 const mooncake_slice_t *parts, size_t n,
+                                 const mooncake_client_replicate_config_t *cfg);
+int mooncake_client_upsert_from(mooncake_client_t *c, const char *key, const void *ptr, size_t size,
+                                const mooncake_client_replicate_config_t *cfg);
 
 /* ---- read-only views (get_buffer) ----
  * A value read without a copy when it lives in this host's store service's
@@ -171,6 +185,13 @@ int mooncake_client_get_batch(mooncake_client_t *c, const char *const *keys, siz
 int mooncake_client_batch_put_from(mooncake_client_t *c, const char *const *keys,
                                    const void *const *ptrs, const size_t *sizes, size_t n,
                                    const mooncake_client_replicate_config_t *cfg, int *results);
+/* The upsert forms of put_batch and batch_put_from. */
+int mooncake_client_upsert_batch(mooncake_client_t *c, const char *const *keys,
+                                 const void *const *values, const size_t *sizes, size_t n,
+                                 const mooncake_client_replicate_config_t *cfg, int *results);
+int mooncake_client_batch_upsert_from(mooncake_client_t *c, const char *const *keys,
+                                      const void *const *ptrs, const size_t *sizes, size_t n,
+                                      const mooncake_client_replicate_config_t *cfg, int *results);
 int mooncake_client_batch_get_into(mooncake_client_t *c, const char *const *keys, void *const *ptrs,
                                    const size_t *sizes, size_t n, int64_t *results);
 /* Each key a list of fragments (an engine's per-layer slices of one block):
@@ -183,6 +204,39 @@ int mooncake_client_batch_put_from_multi_buffers(mooncake_client_t *c, const cha
 int mooncake_client_batch_get_into_multi_buffers(mooncake_client_t *c, const char *const *keys,
                                                  const mooncake_slice_t *const *bufs,
                                                  const size_t *nbufs, size_t n, int64_t *results);
+
+/* ---- replicas ---- */
+#define MOONCAKE_REPLICA_MEMORY 0
+#define MOONCAKE_REPLICA_DISK 1
+
+typedef struct mooncake_client_replica {
+    int type;           /* MOONCAKE_REPLICA_* */
+    char segment[256];  /* its segment (the local_hostname of the store service owning it) */
+    char endpoint[256]; /* that service's transfer endpoint */
+    uint64_t offset;    /* the value's offset in the segment */
+    uint64_t size;
+} mooncake_client_replica_t;
+
+typedef struct mooncake_client_replicas {
+    int code; /* 0, or a negative ErrorCode (OBJECT_NOT_FOUND) */
+    uint64_t size;
+    size_t n;
+    mooncake_client_replica_t rep[8];
+} mooncake_client_replicas_t;
+
+/* Where the replicas of n keys are, as the master lists them (the listing
+ * grants the master's usual read lease, as a get does). out[i] per key.
+ * Returns 0 or the whole request's error (then in every out[i].code). */
+int mooncake_client_batch_get_replica_desc(mooncake_client_t *c, const char *const *keys, size_t n,
+                                           mooncake_client_replicas_t *out);
+/* Mooncake's batch_replica_clear: drops the replicas of the keys on the
+ * segment named segment (NULL or "" = on every segment; an object left
+ * without replicas is removed). Only objects put through this client's
+ * store service, complete and not being read (no lease, no view) are
+ * touched. results[i]: 0 when cleared, else OBJECT_NOT_FOUND, ILLEGAL_CLIENT,
+ * REPLICA_IS_NOT_READY, OBJECT_HAS_LEASE, REPLICA_NOT_FOUND (none there). */
+int mooncake_client_batch_replica_clear(mooncake_client_t *c, const char *const *keys, size_t n,
+                                        const char *segment, int *results);
 
 #ifdef __cplusplus
 }

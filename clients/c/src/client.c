@@ -38,11 +38,26 @@ static pthread_mutex_t views_mu = PTHREAD_MUTEX_INITIALIZER;
 typedef struct region {
     uint8_t *base;
     size_t size;
-    int fd;      /* the memfd, kept for re-registration */
-    uint32_t id; /* the service's id on the current connection; 0 = none */
-    bool user;   /* registered user memory (not shared: staged) */
+    int fd;        /* the memfd, kept for re-registration */
+    uint32_t id;   /* the service's id on the current connection; 0 = none */
+    bool user;     /* registered user memory (not shared: staged) */
+    uint64_t host; /* != 0: borrowed from host memory allocation number `host` */
     struct region *next;
 } region_t;
+
+/* Host memory (mooncake_client_host_alloc): sealed memfds mapped once in the
+ * process, which every handle hands to its own service on first use. */
+typedef struct host_mem {
+    uint8_t *base;
+    size_t size;
+    int fd;
+    uint64_t serial; /* never reused: a freed and reallocated range is another one */
+    struct host_mem *next;
+} host_mem_t;
+
+static pthread_mutex_t host_mu = PTHREAD_MUTEX_INITIALIZER;
+static host_mem_t *host_list; /* guarded by host_mu */
+static uint64_t host_serial;  /* guarded by host_mu */
 
 struct mooncake_client {
     char path[108];
@@ -218,18 +233,32 @@ static void leave(mooncake_client_t *c) MC_RELEASE(c->mu)
 
 /* ---- shared memory ---- */
 
+/* A sealed memfd of size bytes mapped read-write: its address (*fd set), or
+ * NULL. */
+static void *memfd_map(size_t size, int *fd)
+{
+    void *p = MAP_FAILED;
+
+    *fd = memfd_create("mooncake-client", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (*fd >= 0 && ftruncate(*fd, (off_t)size) == 0 &&
+        fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    if (p == MAP_FAILED) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        return NULL;
+    }
+    return p;
+}
+
 static region_t *region_new(mooncake_client_t *c, size_t size) MC_REQUIRES(c->mu)
 {
     region_t *r = calloc(1, sizeof(*r));
-    int fd = memfd_create("mooncake-client", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    void *p = MAP_FAILED;
+    int fd = -1;
+    void *p = r ? memfd_map(size, &fd) : NULL;
 
-    if (r && fd >= 0 && ftruncate(fd, (off_t)size) == 0 &&
-        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-        if (fd >= 0)
-            close(fd);
+    if (!p) {
         free(r);
         return NULL;
     }
@@ -257,10 +286,60 @@ static void region_free(mooncake_client_t *c, region_t *r) MC_REQUIRES(c->mu)
     if (!r->user) {
         if (r->id && c->fd >= 0)
             small_call(c, MC_IPC_UNREGISTER, &(mc_ipc_small_t){.arg = r->id}, -1, &rep, NULL);
-        munmap(r->base, r->size);
+        if (!r->host)
+            munmap(r->base, r->size); /* a borrowed mapping stays the allocation's */
         close(r->fd);
     }
     free(r);
+}
+
+static bool within(const uint8_t *base, size_t size, const uint8_t *b, size_t len)
+{
+    return b >= base && (size_t)(b - base) <= size && len <= size - (size_t)(b - base);
+}
+
+/* Host memory holding [p, p+len): 1 when it is allocation `serial`
+ * (serial 0: any; *out gets a copy with a dup of its fd), 0 otherwise. */
+static int host_find(const uint8_t *p, size_t len, uint64_t serial, host_mem_t *out)
+{
+    int found = 0;
+
+    pthread_mutex_lock(&host_mu);
+    for (host_mem_t *h = host_list; h && !found; h = h->next)
+        if (within(h->base, h->size, p, len) && (!serial || h->serial == serial)) {
+            found = 1;
+            if (out) {
+                *out = *h;
+                out->fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
+                found = out->fd >= 0;
+            }
+        }
+    pthread_mutex_unlock(&host_mu);
+    return found;
+}
+
+/* Host memory this handle has not shared yet: shared now (NULL if not host
+ * memory or the service refuses it). */
+static region_t *borrow_host(mooncake_client_t *c, const uint8_t *p, size_t len) MC_REQUIRES(c->mu)
+{
+    host_mem_t h;
+    region_t *r;
+
+    if (c->fd < 0 || !host_find(p, len, 0, &h))
+        return NULL;
+    if (!(r = calloc(1, sizeof(*r)))) {
+        close(h.fd);
+        return NULL;
+    }
+    *r = (region_t){.base = h.base, .size = h.size, .fd = h.fd, .host = h.serial};
+    if (register_region(c, r) != MC_OK) {
+        close(r->fd);
+        free(r);
+        return NULL;
+    }
+    r->next = c->regions;
+    c->regions = r;
+    return r;
 }
 
 /* The shared region holding [p, p+len), or NULL. */
@@ -268,11 +347,56 @@ static region_t *region_of(mooncake_client_t *c, const void *p, size_t len) MC_R
 {
     const uint8_t *b = p;
 
-    for (region_t *r = c->regions; r; r = r->next)
-        if (!r->user && r->id && b >= r->base && (size_t)(b - r->base) <= r->size &&
-            len <= r->size - (size_t)(b - r->base))
-            return r;
-    return NULL;
+again:
+    for (region_t *r = c->regions; r; r = r->next) {
+        if (r->user || !r->id || !within(r->base, r->size, b, len))
+            continue;
+        if (r->host && !host_find(b, len, r->host, NULL)) {
+            region_free(c, r); /* freed host memory, maybe reallocated at this address */
+            goto again;
+        }
+        return r;
+    }
+    return borrow_host(c, b, len);
+}
+
+void *mooncake_client_host_alloc(size_t size)
+{
+    host_mem_t *h = size ? calloc(1, sizeof(*h)) : NULL;
+
+    if (h && !(h->base = memfd_map(size, &h->fd))) {
+        free(h);
+        return NULL;
+    }
+    if (!h)
+        return NULL;
+    h->size = size;
+    pthread_mutex_lock(&host_mu);
+    h->serial = ++host_serial;
+    h->next = host_list;
+    host_list = h;
+    pthread_mutex_unlock(&host_mu);
+    return h->base;
+}
+
+int mooncake_client_host_free(void *ptr)
+{
+    host_mem_t *h = NULL;
+
+    pthread_mutex_lock(&host_mu);
+    for (host_mem_t **pp = &host_list; *pp; pp = &(*pp)->next)
+        if ((*pp)->base == ptr) {
+            h = *pp;
+            *pp = h->next;
+            break;
+        }
+    pthread_mutex_unlock(&host_mu);
+    if (!h)
+        return MC_INVALID_PARAMS;
+    munmap(h->base, h->size);
+    close(h->fd);
+    free(h);
+    return MC_OK;
 }
 
 void *mooncake_client_alloc_buffer(mooncake_client_t *c, size_t size)
@@ -371,10 +495,11 @@ static int keys_call(mooncake_client_t *c, uint16_t op, uint8_t flags,
                                ? cfg->preferred_segments[0]
                                : NULL;
 
-        if (cfg->with_hard_pin || cfg->replica_num > MC_MAX_REPLICAS)
+        if (cfg->replica_num > MC_MAX_REPLICAS)
             return MC_INVALID_PARAMS;
         m.replica_num = (uint8_t)cfg->replica_num;
         m.flags |= cfg->with_soft_pin ? MC_IPC_F_SOFT_PIN : 0;
+        m.flags |= cfg->with_hard_pin ? MC_IPC_F_HARD_PIN : 0;
         m.preferred = pref;
         m.preferred_len = pref ? strlen(pref) : 0;
     }
@@ -501,25 +626,46 @@ int mooncake_client_put(mooncake_client_t *c, const char *key, const void *value
 int mooncake_client_upsert(mooncake_client_t *c, const char *key, const void *value, size_t size,
                            const mooncake_client_replicate_config_t *cfg)
 {
-    (void)c, (void)key, (void)value, (void)size, (void)cfg;
-    return MC_INVALID_PARAMS; /* the store service has no upsert path yet */
+    mooncake_slice_t s = {(void *)(uintptr_t)value, size};
+    return size && value ? (int)one_key(c, MC_IPC_PUT, MC_IPC_F_UPSERT, cfg, key, &s, 1)
+                         : MC_INVALID_PARAMS;
 }
 
-int mooncake_client_put_parts(mooncake_client_t *c, const char *key, const mooncake_slice_t *parts,
-                              size_t n, const mooncake_client_replicate_config_t *cfg)
+static int put_parts(mooncake_client_t *c, uint8_t flags, const char *key,
+                     const mooncake_slice_t *parts, size_t n,
+                     const mooncake_client_replicate_config_t *cfg)
 {
     if (!parts || n == 0 || n > MC_IPC_MAX_KEY_FRAGS)
         return MC_INVALID_PARAMS;
     for (size_t i = 0; i < n; i++)
         if (!parts[i].ptr || !parts[i].size)
             return MC_INVALID_PARAMS;
-    return (int)one_key(c, MC_IPC_PUT, 0, cfg, key, parts, n);
+    return (int)one_key(c, MC_IPC_PUT, flags, cfg, key, parts, n);
+}
+
+int mooncake_client_put_parts(mooncake_client_t *c, const char *key, const mooncake_slice_t *parts,
+                              size_t n, const mooncake_client_replicate_config_t *cfg)
+{
+    return put_parts(c, 0, key, parts, n, cfg);
+}
+
+int mooncake_client_upsert_parts(mooncake_client_t *c, const char *key,
+                                 const mooncake_slice_t *parts, size_t n,
+                                 const mooncake_client_replicate_config_t *cfg)
+{
+    return put_parts(c, MC_IPC_F_UPSERT, key, parts, n, cfg);
 }
 
 int mooncake_client_put_from(mooncake_client_t *c, const char *key, const void *ptr, size_t size,
                              const mooncake_client_replicate_config_t *cfg)
 {
     return mooncake_client_put(c, key, ptr, size, cfg);
+}
+
+int mooncake_client_upsert_from(mooncake_client_t *c, const char *key, const void *ptr, size_t size,
+                                const mooncake_client_replicate_config_t *cfg)
+{
+    return mooncake_client_upsert(c, key, ptr, size, cfg);
 }
 
 int64_t mooncake_client_get(mooncake_client_t *c, const char *key, void *buf, size_t cap)
@@ -651,6 +797,95 @@ int mooncake_client_batch_remove(mooncake_client_t *c, const char *const *keys, 
                    : MC_INVALID_PARAMS;
 }
 
+int mooncake_client_batch_replica_clear(mooncake_client_t *c, const char *const *keys, size_t n,
+                                        const char *segment, int *results)
+{
+    const char *seg[1] = {segment};
+    mooncake_client_replicate_config_t cfg = {
+        .preferred_segments = seg, .preferred_segments_count = segment && segment[0] ? 1 : 0};
+
+    return results
+               ? batch(c, MC_IPC_REPLICA_CLEAR, 0, &cfg, keys, NULL, NULL, NULL, n, results, NULL)
+               : MC_INVALID_PARAMS;
+}
+
+static void copy_name(char *dst, size_t cap, const char *s, size_t len)
+{
+    len = len < cap - 1 ? len : cap - 1;
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+}
+
+/* REPLICA_DESC of n keys into out (mc_ipc_replicas_t scratch d). */
+static int desc_call(mooncake_client_t *c, const char *const *keys, size_t n,
+                     mooncake_client_replicas_t *out, mc_ipc_replicas_t *d) MC_REQUIRES(c->mu)
+{
+    mc_ipc_keys_t m = {.n = (uint32_t)n};
+    uint64_t id = ++c->next_id;
+    uint32_t got = 0;
+    int32_t status;
+    int rc;
+
+    if (n > c->max_batch || !(m.keys = calloc(n, sizeof(*m.keys))))
+        return n > c->max_batch ? MC_INVALID_PARAMS : MC_INTERNAL_ERROR;
+    for (size_t i = 0; i < n; i++)
+        m.keys[i] = (mc_ipc_key_t){keys[i], strlen(keys[i]), 0, NULL};
+    rc = mc_ipc_keys_encode(&c->out, MC_IPC_REPLICA_DESC, id, &m);
+    free(m.keys);
+    if (rc != MC_OK) {
+        c->out.len = 0;
+        return rc;
+    }
+    if ((rc = round_trip(c, MC_IPC_REPLICA_DESC, id, -1, NULL)) != MC_OK)
+        return rc;
+    if (mc_ipc_replicas_reply_decode((const uint8_t *)c->in.data, c->in.len, &status, d,
+                                     (uint32_t)n, &got, NULL) != MC_OK ||
+        (status == MC_OK && got != n)) {
+        drop_conn(c);
+        return MC_RPC_FAIL;
+    }
+    for (size_t i = 0; status == MC_OK && i < n; i++) {
+        out[i].code = d[i].code;
+        out[i].size = d[i].code == MC_OK ? d[i].size : 0;
+        out[i].n = d[i].code == MC_OK ? d[i].n : 0;
+        for (uint32_t k = 0; k < out[i].n; k++) {
+            mooncake_client_replica_t *r = &out[i].rep[k];
+            r->type = d[i].rep[k].type;
+            r->offset = d[i].rep[k].offset;
+            r->size = d[i].rep[k].size;
+            copy_name(r->segment, sizeof(r->segment), d[i].rep[k].segment, d[i].rep[k].segment_len);
+            copy_name(r->endpoint, sizeof(r->endpoint), d[i].rep[k].endpoint,
+                      d[i].rep[k].endpoint_len);
+        }
+    }
+    return status;
+}
+
+int mooncake_client_batch_get_replica_desc(mooncake_client_t *c, const char *const *keys, size_t n,
+                                           mooncake_client_replicas_t *out)
+{
+    mc_ipc_replicas_t *d;
+    int rc = MC_OK;
+
+    if (!c || !keys || !out || n == 0 || n > MC_MAX_BATCH_KEYS)
+        return MC_INVALID_PARAMS;
+    memset(out, 0, n * sizeof(*out));
+    for (size_t i = 0; i < n; i++)
+        if (!keys[i] || mc_key_validate(keys[i], strlen(keys[i]), MC_MAX_KEY_LEN) != MC_OK)
+            rc = MC_INVALID_KEY;
+    if (rc == MC_OK && !(d = calloc(n, sizeof(*d))))
+        rc = MC_INTERNAL_ERROR;
+    if (rc == MC_OK) {
+        if ((rc = enter(c)) == MC_OK)
+            rc = desc_call(c, keys, n, out, d);
+        leave(c);
+        free(d);
+    }
+    for (size_t i = 0; rc != MC_OK && i < n; i++)
+        out[i].code = rc;
+    return rc;
+}
+
 /* Slices for n (ptr, size) pairs. */
 static mooncake_slice_t *slices_of(const void *const *ptrs, const size_t *sizes, size_t n)
 {
@@ -661,7 +896,7 @@ static mooncake_slice_t *slices_of(const void *const *ptrs, const size_t *sizes,
     return s;
 }
 
-static int batch_flat(mooncake_client_t *c, uint16_t op,
+static int batch_flat(mooncake_client_t *c, uint16_t op, uint8_t flags,
                       const mooncake_client_replicate_config_t *cfg, const char *const *keys,
                       const void *const *ptrs, const size_t *sizes, size_t n, int *ires,
                       int64_t *lres)
@@ -672,7 +907,7 @@ static int batch_flat(mooncake_client_t *c, uint16_t op,
     if (!s || (!ires && !lres))
         rc = MC_INVALID_PARAMS;
     else
-        rc = batch(c, op, 0, cfg, keys, NULL, s, NULL, n, ires, lres);
+        rc = batch(c, op, flags, cfg, keys, NULL, s, NULL, n, ires, lres);
     free(s);
     return rc;
 }
@@ -681,20 +916,34 @@ int mooncake_client_put_batch(mooncake_client_t *c, const char *const *keys,
                               const void *const *values, const size_t *sizes, size_t n,
                               const mooncake_client_replicate_config_t *cfg, int *results)
 {
-    return batch_flat(c, MC_IPC_PUT, cfg, keys, values, sizes, n, results, NULL);
+    return batch_flat(c, MC_IPC_PUT, 0, cfg, keys, values, sizes, n, results, NULL);
 }
 
 int mooncake_client_batch_put_from(mooncake_client_t *c, const char *const *keys,
                                    const void *const *ptrs, const size_t *sizes, size_t n,
                                    const mooncake_client_replicate_config_t *cfg, int *results)
 {
-    return batch_flat(c, MC_IPC_PUT, cfg, keys, ptrs, sizes, n, results, NULL);
+    return batch_flat(c, MC_IPC_PUT, 0, cfg, keys, ptrs, sizes, n, results, NULL);
+}
+
+int mooncake_client_upsert_batch(mooncake_client_t *c, const char *const *keys,
+                                 const void *const *values, const size_t *sizes, size_t n,
+                                 const mooncake_client_replicate_config_t *cfg, int *results)
+{
+    return batch_flat(c, MC_IPC_PUT, MC_IPC_F_UPSERT, cfg, keys, values, sizes, n, results, NULL);
+}
+
+int mooncake_client_batch_upsert_from(mooncake_client_t *c, const char *const *keys,
+                                      const void *const *ptrs, const size_t *sizes, size_t n,
+                                      const mooncake_client_replicate_config_t *cfg, int *results)
+{
+    return mooncake_client_upsert_batch(c, keys, ptrs, sizes, n, cfg, results);
 }
 
 int mooncake_client_batch_get_into(mooncake_client_t *c, const char *const *keys, void *const *ptrs,
                                    const size_t *sizes, size_t n, int64_t *results)
 {
-    return batch_flat(c, MC_IPC_GET, NULL, keys, (const void *const *)ptrs, sizes, n, NULL,
+    return batch_flat(c, MC_IPC_GET, 0, NULL, keys, (const void *const *)ptrs, sizes, n, NULL,
                       results);
 }
 

@@ -17,7 +17,7 @@ import re
 from . import _store
 
 __all__ = ["MooncakeDistributedStore", "ReplicateConfig", "SoftPinAction", "BufferHandle",
-           "ErrorCode"]
+           "ErrorCode", "ReplicaDescriptor", "MooncakeHostMemAllocator"]
 
 log = logging.getLogger("mooncake.store")
 
@@ -46,6 +46,60 @@ class SoftPinAction:
     NONE = 0
     PIN = 1
     UNPIN = 2
+
+
+class MooncakeHostMemAllocator:
+    """Host memory for zero-copy transfers, not tied to one store: every
+    store of this process moves bytes to and from it directly (one copy by the
+    store service, none through staging). alloc returns an address (0 on
+    failure); free returns 0 or a negative ErrorCode."""
+
+    def alloc(self, size):
+        return _store.host_alloc(_int(size, "size"))
+
+    def free(self, ptr):
+        return _store.host_free(_int(ptr, "ptr"))
+
+
+class _BufferDescriptor:
+    def __init__(self, endpoint, offset, size):
+        self.transport_endpoint_ = endpoint
+        self.buffer_address_ = offset  # the value's offset in its segment
+        self.size_ = size
+
+
+class _MemoryDescriptor:
+    def __init__(self, endpoint, offset, size):
+        self.buffer_descriptor = _BufferDescriptor(endpoint, offset, size)
+
+
+class ReplicaDescriptor:
+    """One replica of an object, as get_replica_desc lists it."""
+
+    MEMORY, DISK = 0, 1
+
+    def __init__(self, t):
+        self.type, self.segment_name, self.transport_endpoint, self.offset, self.size = t
+        self.status = "COMPLETE"
+
+    def is_memory_replica(self):
+        return self.type == self.MEMORY
+
+    def is_disk_replica(self):
+        return self.type == self.DISK
+
+    def is_local_disk_replica(self):
+        return False  # the SSD tier is not built yet: no disk replicas exist
+
+    def get_memory_descriptor(self):
+        if not self.is_memory_replica():
+            raise RuntimeError("not a memory replica")
+        return _MemoryDescriptor(self.transport_endpoint, self.offset, self.size)
+
+    def __repr__(self):
+        kind = "memory" if self.is_memory_replica() else "disk"
+        return (f"ReplicaDescriptor({kind}, segment={self.segment_name!r}, "
+                f"offset={self.offset}, size={self.size})")
 
 
 class ReplicateConfig:
@@ -78,12 +132,12 @@ class ReplicateConfig:
         return (self.replica_num, bool(self.with_soft_pin), bool(self.with_hard_pin), tuple(names))
 
 
-def _cfg(config):
+def _cfg(config, upsert=False):
     if config is None:
-        return None
+        return (0, False, False, (), True) if upsert else None
     if not isinstance(config, ReplicateConfig):
         raise TypeError(f"config must be a ReplicateConfig, not {type(config).__name__}")
-    return config._wire()
+    return config._wire() + ((True,) if upsert else ())
 
 
 def _key(key):
@@ -197,6 +251,18 @@ def config_from_env():
     return out
 
 
+# MC_STORE_MEMCPY asks Mooncake to copy local transfers with memcpy; here a
+# value on this host's segment is always copied with memcpy by the store
+# service, so the setting is validated and otherwise has nothing to switch.
+_BOOLS = ("1", "0", "true", "false", "yes", "no", "on", "off", "")
+
+
+def _check_memcpy_env():
+    v = os.environ.get("MC_STORE_MEMCPY")
+    if v is not None and v.strip().lower() not in _BOOLS:
+        raise ValueError(f"MC_STORE_MEMCPY={v!r}: expected true/false, 1/0, yes/no, on/off")
+
+
 # A value read by get_buffer (the C type mooncake._store.Buffer): the buffer
 # protocol, read-only (memoryview(h), numpy.frombuffer(h)), ptr(), size(),
 # len(), is_view(), release() and `with`. Zero-copy when the value lives in
@@ -251,6 +317,7 @@ class MooncakeDistributedStore:
             if not isinstance(v, str):
                 raise TypeError(f"{k} must be str, not {type(v).__name__}")
             args[k] = v
+        _check_memcpy_env()
         gss = parse_size(args.get("global_segment_size", 16 * MB), "global_segment_size")
         lbs = parse_size(args.get("local_buffer_size", 16 * MB), "local_buffer_size")
         if self._c is not None:
@@ -268,6 +335,7 @@ class MooncakeDistributedStore:
         """Attaches to a running store service: server_address is Mooncake's
         "127.0.0.1:50052" form (the service's --client_port on this host) or
         a socket path."""
+        _check_memcpy_env()
         parse_size(mem_pool_size, "mem_pool_size")
         lbs = parse_size(local_buffer_size, "local_buffer_size")
         if not isinstance(server_address, str):
@@ -312,8 +380,21 @@ class MooncakeDistributedStore:
         return self._h().put_batch(_keys(keys), tuple(values), _cfg(config))
 
     def upsert(self, key, value, config=None):
-        _key(key)
-        return ErrorCode.INVALID_PARAMS  # no overwrite path in the store yet
+        return self._h().put(_key(key), value, _cfg(config, True))
+
+    def upsert_parts(self, key, *parts, config=None):
+        return self._h().put_parts(_key(key), tuple(parts), _cfg(config, True))
+
+    def upsert_batch(self, keys, values, config=None):
+        return self._h().put_batch(_keys(keys), tuple(values), _cfg(config, True))
+
+    def upsert_from(self, key, buffer_ptr, size, config=None):
+        return self._h().put_from(_key(key), _int(buffer_ptr, "buffer_ptr"), _int(size, "size"),
+                                  _cfg(config, True))
+
+    def batch_upsert_from(self, keys, buffer_ptrs, sizes, config=None):
+        return self._h().batch_put_from(_keys(keys), _ints(buffer_ptrs, "buffer_ptrs"),
+                                        _ints(sizes, "sizes"), _cfg(config, True))
 
     def get(self, key):
         v = self._h().get(_key(key))
@@ -459,6 +540,29 @@ class MooncakeDistributedStore:
 
     def remove_all(self, force=False):
         return self._h().remove_many(None, bool(force))
+
+    def batch_replica_clear(self, keys, segment_name=""):
+        """Drops the replicas of keys (put through this store service, not
+        being read) on segment_name, or everywhere when it is empty; an object
+        left without replicas is removed. Returns the keys cleared."""
+        if not isinstance(segment_name, str):
+            raise TypeError("segment_name must be str")
+        keys = _keys(keys)
+        codes = self._h().batch_replica_clear(keys, segment_name)
+        return [k for k, code in zip(keys, codes) if code == 0]
+
+    def batch_get_replica_desc(self, keys):
+        """{key: [ReplicaDescriptor, ...]} for the keys that exist."""
+        keys = _keys(keys)
+        out = {}
+        for k, (code, _size, reps) in zip(keys, self._h().batch_get_replica_desc(keys)):
+            if code == 0:
+                out[k] = [ReplicaDescriptor(r) for r in reps]
+        return out
+
+    def get_replica_desc(self, key):
+        """[ReplicaDescriptor, ...] of key ([] when it does not exist)."""
+        return self.batch_get_replica_desc([_key(key)]).get(key, [])
 
     def __enter__(self):
         return self

@@ -5,7 +5,8 @@
  * takes positional arguments of the exact types that layer passes.
  *
  * A config travels as a tuple (replica_num, with_soft_pin, with_hard_pin,
- * preferred segment names tuple) or None. Keys are str; a key holding a NUL
+ * preferred segment names tuple[, upsert]) or None; upsert true turns a put
+ * call into its upsert form. Keys are str; a key holding a NUL
  * or that is not valid UTF-8 answers INVALID_KEY (-400) like any bad key. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -57,16 +58,18 @@ static const char *key_of(PyObject *o)
 /* The config tuple (or None) as the C struct; names points at the tuple's
  * strings, valid while it lives. */
 static int cfg_of(PyObject *t, mooncake_client_replicate_config_t *cfg, const char **names,
-                  size_t cap)
+                  size_t cap, bool *upsert)
 {
     PyObject *pref;
     Py_ssize_t n;
 
     memset(cfg, 0, sizeof(*cfg));
+    *upsert = false;
     if (t == Py_None)
         return 0;
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4)
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < 4 || PyTuple_GET_SIZE(t) > 5)
         return -1;
+    *upsert = PyTuple_GET_SIZE(t) == 5 && PyObject_IsTrue(PyTuple_GET_ITEM(t, 4)) == 1;
     cfg->replica_num = PyLong_AsSize_t(PyTuple_GET_ITEM(t, 0));
     cfg->with_soft_pin = PyObject_IsTrue(PyTuple_GET_ITEM(t, 1));
     cfg->with_hard_pin = PyObject_IsTrue(PyTuple_GET_ITEM(t, 2));
@@ -192,6 +195,30 @@ static PyObject *mod_strerror(PyObject *m, PyObject *args)
     return PyUnicode_FromString(mooncake_client_strerror(code));
 }
 
+static PyObject *mod_host_alloc(PyObject *m, PyObject *args)
+{
+    unsigned long long size;
+    void *p;
+
+    (void)m;
+    if (!PyArg_ParseTuple(args, "K", &size))
+        return NULL;
+    UNLOCKED(p = mooncake_client_host_alloc((size_t)size));
+    return PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)p);
+}
+
+static PyObject *mod_host_free(PyObject *m, PyObject *args)
+{
+    unsigned long long ptr;
+    int rc;
+
+    (void)m;
+    if (!PyArg_ParseTuple(args, "K", &ptr))
+        return NULL;
+    UNLOCKED(rc = mooncake_client_host_free((void *)(uintptr_t)ptr));
+    return PyLong_FromLong(rc);
+}
+
 /* ---- Client methods ---- */
 
 static void client_dealloc(ClientObject *self)
@@ -220,13 +247,14 @@ static PyObject *m_put(ClientObject *self, PyObject *args)
     PyObject *key, *cfgt;
     Py_buffer v;
     mooncake_client_replicate_config_t cfg;
+    bool upsert;
     const char *names[8], *k;
     mooncake_client_t *c = cli(self);
     int rc;
 
     if (!c || !PyArg_ParseTuple(args, "Uy*O", &key, &v, &cfgt))
         return NULL;
-    if (cfg_of(cfgt, &cfg, names, 8) != 0) {
+    if (cfg_of(cfgt, &cfg, names, 8, &upsert) != 0) {
         PyBuffer_Release(&v);
         return PyErr_Occurred() ? NULL : PyLong_FromLong(INVALID_PARAMS);
     }
@@ -234,7 +262,8 @@ static PyObject *m_put(ClientObject *self, PyObject *args)
         PyBuffer_Release(&v);
         return PyLong_FromLong(INVALID_KEY);
     }
-    UNLOCKED(rc = mooncake_client_put(c, k, v.buf, (size_t)v.len, &cfg));
+    UNLOCKED(rc = (upsert ? mooncake_client_upsert : mooncake_client_put)(c, k, v.buf,
+                                                                          (size_t)v.len, &cfg));
     PyBuffer_Release(&v);
     return PyLong_FromLong(rc);
 }
@@ -243,6 +272,7 @@ static PyObject *m_put_parts(ClientObject *self, PyObject *args)
 {
     PyObject *key, *parts, *cfgt;
     mooncake_client_replicate_config_t cfg;
+    bool upsert;
     const char *names[8], *k;
     mooncake_client_t *c = cli(self);
     Py_buffer *bufs;
@@ -252,7 +282,7 @@ static PyObject *m_put_parts(ClientObject *self, PyObject *args)
 
     if (!c || !PyArg_ParseTuple(args, "UO!O", &key, &PyTuple_Type, &parts, &cfgt))
         return NULL;
-    if (cfg_of(cfgt, &cfg, names, 8) != 0)
+    if (cfg_of(cfgt, &cfg, names, 8, &upsert) != 0)
         return PyErr_Occurred() ? NULL : PyLong_FromLong(INVALID_PARAMS);
     if (!(k = key_of(key)))
         return PyLong_FromLong(INVALID_KEY);
@@ -270,7 +300,8 @@ static PyObject *m_put_parts(ClientObject *self, PyObject *args)
         sl[got] = (mooncake_slice_t){bufs[got].buf, (size_t)bufs[got].len};
     }
     if (got == n)
-        UNLOCKED(rc = mooncake_client_put_parts(c, k, sl, (size_t)n, &cfg));
+        UNLOCKED(rc = (upsert ? mooncake_client_upsert_parts
+                              : mooncake_client_put_parts)(c, k, sl, (size_t)n, &cfg));
     for (Py_ssize_t i = 0; i < got; i++)
         PyBuffer_Release(&bufs[i]);
     free(bufs);
@@ -312,17 +343,19 @@ static PyObject *m_put_from(ClientObject *self, PyObject *args)
     PyObject *key, *cfgt;
     unsigned long long ptr, size;
     mooncake_client_replicate_config_t cfg;
+    bool upsert;
     const char *names[8], *k;
     mooncake_client_t *c = cli(self);
     int rc;
 
     if (!c || !PyArg_ParseTuple(args, "UKKO", &key, &ptr, &size, &cfgt))
         return NULL;
-    if (cfg_of(cfgt, &cfg, names, 8) != 0)
+    if (cfg_of(cfgt, &cfg, names, 8, &upsert) != 0)
         return PyErr_Occurred() ? NULL : PyLong_FromLong(INVALID_PARAMS);
     if (!(k = key_of(key)))
         return PyLong_FromLong(INVALID_KEY);
-    UNLOCKED(rc = mooncake_client_put_from(c, k, (const void *)(uintptr_t)ptr, (size_t)size, &cfg));
+    UNLOCKED(rc = (upsert ? mooncake_client_upsert_from : mooncake_client_put_from)(
+                 c, k, (const void *)(uintptr_t)ptr, (size_t)size, &cfg));
     return PyLong_FromLong(rc);
 }
 
@@ -368,6 +401,7 @@ static PyObject *flat_batch(ClientObject *self, PyObject *args, bool put)
 {
     PyObject *keys, *ptrs_t, *sizes_t, *cfgt = Py_None, *res = NULL;
     mooncake_client_replicate_config_t cfg;
+    bool upsert;
     const char *names[8], **k = NULL;
     mooncake_client_t *c = cli(self);
     uint64_t *ptrs = NULL, *sizes = NULL;
@@ -378,7 +412,7 @@ static PyObject *flat_batch(ClientObject *self, PyObject *args, bool put)
     if (!c || !PyArg_ParseTuple(args, put ? "O!OOO" : "O!OO", &PyTuple_Type, &keys, &ptrs_t,
                                 &sizes_t, &cfgt))
         return NULL;
-    if (cfg_of(cfgt, &cfg, names, 8) != 0)
+    if (cfg_of(cfgt, &cfg, names, 8, &upsert) != 0)
         return PyErr_Occurred() ? NULL : same_code(PyTuple_GET_SIZE(keys), INVALID_PARAMS);
     if (!(k = keys_of(keys, &n)))
         return PyErr_NoMemory();
@@ -399,8 +433,8 @@ static PyObject *flat_batch(ClientObject *self, PyObject *args, bool put)
         goto out;
     }
     if (put)
-        UNLOCKED(mooncake_client_batch_put_from(c, k, (const void *const *)ptrs,
-                                                (const size_t *)sizes, (size_t)n, &cfg, ires));
+        UNLOCKED((upsert ? mooncake_client_batch_upsert_from : mooncake_client_batch_put_from)(
+            c, k, (const void *const *)ptrs, (const size_t *)sizes, (size_t)n, &cfg, ires));
     else
         UNLOCKED(mooncake_client_batch_get_into(c, k, (void *const *)ptrs, (const size_t *)sizes,
                                                 (size_t)n, lres));
@@ -432,6 +466,7 @@ static PyObject *multi_batch(ClientObject *self, PyObject *args, bool put)
 {
     PyObject *keys, *aptrs, *asizes, *cfgt = Py_None, *res = NULL;
     mooncake_client_replicate_config_t cfg;
+    bool upsert;
     const char *names[8], **k = NULL;
     mooncake_client_t *c = cli(self);
     mooncake_slice_t **bufs = NULL;
@@ -443,7 +478,7 @@ static PyObject *multi_batch(ClientObject *self, PyObject *args, bool put)
     if (!c || !PyArg_ParseTuple(args, put ? "O!O!O!O" : "O!O!O!", &PyTuple_Type, &keys,
                                 &PyTuple_Type, &aptrs, &PyTuple_Type, &asizes, &cfgt))
         return NULL;
-    if (cfg_of(cfgt, &cfg, names, 8) != 0)
+    if (cfg_of(cfgt, &cfg, names, 8, &upsert) != 0)
         return PyErr_Occurred() ? NULL : same_code(PyTuple_GET_SIZE(keys), INVALID_PARAMS);
     if (!(k = keys_of(keys, &n)))
         return PyErr_NoMemory();
@@ -521,6 +556,7 @@ static PyObject *m_put_batch(ClientObject *self, PyObject *args)
 {
     PyObject *keys, *vals, *cfgt, *res = NULL;
     mooncake_client_replicate_config_t cfg;
+    bool upsert;
     const char *names[8], **k = NULL;
     mooncake_client_t *c = cli(self);
     Py_buffer *bufs = NULL;
@@ -536,7 +572,7 @@ static PyObject *m_put_batch(ClientObject *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "expected as many values as keys");
         return NULL;
     }
-    if (cfg_of(cfgt, &cfg, names, 8) != 0)
+    if (cfg_of(cfgt, &cfg, names, 8, &upsert) != 0)
         return PyErr_Occurred() ? NULL : PyLong_FromLong(INVALID_PARAMS);
     if (!(k = keys_of(keys, &n)))
         return PyErr_NoMemory();
@@ -558,7 +594,8 @@ static PyObject *m_put_batch(ClientObject *self, PyObject *args)
         res = PyLong_FromLong(n == 0 ? 0 : INVALID_KEY);
         goto out;
     }
-    UNLOCKED(rc = mooncake_client_put_batch(c, k, ptrs, sizes, (size_t)n, &cfg, codes));
+    UNLOCKED(rc = (upsert ? mooncake_client_upsert_batch
+                          : mooncake_client_put_batch)(c, k, ptrs, sizes, (size_t)n, &cfg, codes));
     for (Py_ssize_t i = 0; rc == 0 && i < n; i++)
         if (codes[i])
             rc = codes[i]; /* Mooncake's put_batch answers one code */
@@ -630,6 +667,87 @@ static PyObject *m_batch_get_size(ClientObject *self, PyObject *args)
 static PyObject *m_batch_remove(ClientObject *self, PyObject *args)
 {
     return keys_batch(self, args, 2);
+}
+
+/* batch_replica_clear(keys, segment) -> [int] (0 = cleared) */
+static PyObject *m_batch_replica_clear(ClientObject *self, PyObject *args)
+{
+    PyObject *keys, *res = NULL;
+    mooncake_client_t *c = cli(self);
+    const char **k, *seg;
+    int *codes;
+    Py_ssize_t n;
+
+    if (!c || !PyArg_ParseTuple(args, "O!s", &PyTuple_Type, &keys, &seg))
+        return NULL;
+    if (!(k = keys_of(keys, &n)))
+        return PyErr_NoMemory();
+    if (n == 0 || !all_keys(k, n)) {
+        free(k);
+        return n == 0 ? PyList_New(0) : same_code(n, INVALID_KEY);
+    }
+    if ((codes = calloc((size_t)n, sizeof(*codes)))) {
+        UNLOCKED(mooncake_client_batch_replica_clear(c, k, (size_t)n, seg, codes));
+        res = int_list(codes, n);
+    } else {
+        PyErr_NoMemory();
+    }
+    free(codes);
+    free(k);
+    return res;
+}
+
+/* One key's descriptors: (code, size, [(type, segment, endpoint, offset, size)]). */
+static PyObject *replicas_of(const mooncake_client_replicas_t *r)
+{
+    PyObject *list = PyList_New((Py_ssize_t)r->n);
+
+    for (size_t j = 0; list && j < r->n; j++) {
+        const mooncake_client_replica_t *x = &r->rep[j];
+        PyObject *t = Py_BuildValue("(issKK)", x->type, x->segment, x->endpoint,
+                                    (unsigned long long)x->offset, (unsigned long long)x->size);
+        if (!t) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)j, t);
+    }
+    return list ? Py_BuildValue("(iKN)", r->code, (unsigned long long)r->size, list) : NULL;
+}
+
+/* batch_get_replica_desc(keys) -> [(code, size, [replica tuples])] */
+static PyObject *m_batch_get_replica_desc(ClientObject *self, PyObject *args)
+{
+    PyObject *keys, *res = NULL;
+    mooncake_client_t *c = cli(self);
+    mooncake_client_replicas_t *out;
+    const char **k;
+    Py_ssize_t n;
+
+    if (!c || !PyArg_ParseTuple(args, "O!", &PyTuple_Type, &keys))
+        return NULL;
+    if (!(k = keys_of(keys, &n)))
+        return PyErr_NoMemory();
+    if (!(out = calloc((size_t)(n ? n : 1), sizeof(*out)))) {
+        free(k);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        out[i].code = k[i] ? 0 : INVALID_KEY;
+    if (n > 0 && all_keys(k, n))
+        UNLOCKED(mooncake_client_batch_get_replica_desc(c, k, (size_t)n, out));
+    if ((res = PyList_New(n)))
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *t = replicas_of(&out[i]);
+            if (!t) {
+                Py_CLEAR(res);
+                break;
+            }
+            PyList_SET_ITEM(res, i, t);
+        }
+    free(out);
+    free(k);
+    return res;
 }
 
 static PyObject *m_remove_many(ClientObject *self, PyObject *args)
@@ -933,6 +1051,8 @@ static PyMethodDef client_methods[] = {
     {"batch_get_into_multi_buffers", (PyCFunction)m_batch_get_multi, METH_VARARGS, NULL},
     {"put_batch", (PyCFunction)m_put_batch, METH_VARARGS, NULL},
     {"batch_is_exist", (PyCFunction)m_batch_is_exist, METH_VARARGS, NULL},
+    {"batch_replica_clear", (PyCFunction)m_batch_replica_clear, METH_VARARGS, NULL},
+    {"batch_get_replica_desc", (PyCFunction)m_batch_get_replica_desc, METH_VARARGS, NULL},
     {"batch_get_size", (PyCFunction)m_batch_get_size, METH_VARARGS, NULL},
     {"batch_remove", (PyCFunction)m_batch_remove, METH_VARARGS, NULL},
     {"remove_many", (PyCFunction)m_remove_many, METH_VARARGS, NULL},
@@ -959,6 +1079,8 @@ static PyMethodDef module_methods[] = {
     {"setup", mod_setup, METH_VARARGS, NULL},
     {"connect", mod_connect, METH_VARARGS, NULL},
     {"strerror", mod_strerror, METH_VARARGS, NULL},
+    {"host_alloc", mod_host_alloc, METH_VARARGS, NULL},
+    {"host_free", mod_host_free, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -178,6 +178,32 @@ int mc_ipc_keys_reply_encode(mc_buf_t *b, uint16_t op, uint64_t id, int32_t stat
     return finish(b, at, (uint16_t)(op | MC_IPC_REPLY), id, MC_OK);
 }
 
+int mc_ipc_replicas_reply_encode(mc_buf_t *b, uint64_t id, int32_t status,
+                                 const mc_ipc_replicas_t *res, uint32_t n)
+{
+    size_t at = begin(b);
+    int rc = MC_OK;
+
+    put_u32(b, (uint32_t)status);
+    put_u32(b, n);
+    for (uint32_t i = 0; rc == MC_OK && i < n; i++) {
+        if (res[i].n > MC_MAX_REPLICAS)
+            rc = MC_INVALID_PARAMS;
+        put_u32(b, (uint32_t)res[i].code);
+        put_u64(b, res[i].size);
+        put_u8(b, (uint8_t)res[i].n);
+        for (uint32_t j = 0; rc == MC_OK && j < res[i].n; j++) {
+            const mc_ipc_replica_t *r = &res[i].rep[j];
+            put_u8(b, r->type);
+            put_u64(b, r->offset);
+            put_u64(b, r->size);
+            if ((rc = put_str(b, r->segment, r->segment_len, MC_IPC_MAX_TEXT)) == MC_OK)
+                rc = put_str(b, r->endpoint, r->endpoint_len, MC_IPC_MAX_TEXT);
+        }
+    }
+    return finish(b, at, MC_IPC_REPLICA_DESC | MC_IPC_REPLY, id, rc);
+}
+
 int mc_ipc_small_encode(mc_buf_t *b, uint16_t op, uint64_t id, const mc_ipc_small_t *m)
 {
     size_t at = begin(b);
@@ -455,6 +481,44 @@ int mc_ipc_keys_reply_decode(const uint8_t *p, size_t len, int32_t *status,
     }
     *n = count;
     return done(&r, "keys reply", err);
+}
+
+int mc_ipc_replicas_reply_decode(const uint8_t *p, size_t len, int32_t *status,
+                                 mc_ipc_replicas_t *res, uint32_t cap, uint32_t *n,
+                                 mc_errmsg_t *err)
+{
+    rd_t r = {p, len, false};
+    uint32_t count;
+
+    *n = 0;
+    *status = get_i32(&r);
+    count = get_u32(&r);
+    if (r.short_read)
+        return mc_fail(err, MC_INVALID_PARAMS, "replicas reply: truncated");
+    if (count > cap)
+        return mc_fail(err, MC_INVALID_PARAMS, "replicas reply: %u results for %u keys", count,
+                       cap);
+    for (uint32_t i = 0; i < count && !r.short_read; i++) {
+        res[i].code = get_i32(&r);
+        res[i].size = get_u64(&r);
+        res[i].n = get_u8(&r);
+        if (res[i].n > MC_MAX_REPLICAS)
+            return mc_fail(err, MC_INVALID_PARAMS, "replicas reply: %u replicas (at most %u)",
+                           res[i].n, MC_MAX_REPLICAS);
+        for (uint32_t j = 0; j < res[i].n; j++) {
+            mc_ipc_replica_t *x = &res[i].rep[j];
+            x->type = get_u8(&r);
+            x->offset = get_u64(&r);
+            x->size = get_u64(&r);
+            x->segment = get_str(&r, &x->segment_len);
+            x->endpoint = get_str(&r, &x->endpoint_len);
+            if (check_text(x->segment_len, "replica segment", err) ||
+                check_text(x->endpoint_len, "replica endpoint", err))
+                return MC_INVALID_PARAMS;
+        }
+    }
+    *n = r.short_read ? 0 : count;
+    return done(&r, "replicas reply", err);
 }
 
 int mc_ipc_small_decode(const uint8_t *p, size_t len, mc_ipc_small_t *out, mc_errmsg_t *err)

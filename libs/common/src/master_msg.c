@@ -148,8 +148,12 @@ int mc_keys_req_decode(const char *body, size_t len, bool want_sizes, mc_keys_re
         (rc = decode_config(out->root, &out->config, &out->has_config, err)) ||
         (rc = mc_json_get_bool(out->root, "force", false, &out->force, err)) ||
         (rc = mc_json_get_bool(out->root, "upsert", false, &out->upsert, err)) ||
-        (rc = mc_json_get_bool(out->root, "hold", false, &out->hold, err)))
+        (rc = mc_json_get_bool(out->root, "hold", false, &out->hold, err)) ||
+        (rc = mc_json_get_str(out->root, "segment_name", false, MC_MSG_MAX_NAME, &out->segment_name,
+                              err)))
         goto bad;
+    if (out->segment_name && !out->segment_name[0])
+        out->segment_name = NULL;
     /* sizes: "sizes" array, or "size" for a single key */
     if (out->single && cJSON_GetObjectItemCaseSensitive(out->root, "size")) {
         rc = mc_json_get_u64(out->root, "size", true, 1, MC_MSG_MAX_OBJECT, &out->sizes[0], err);
@@ -245,6 +249,10 @@ char *mc_keys_req_encode_take(const mc_keys_req_t *req, size_t *len)
     if (req->hold) {
         mc_jw_key(&w, "hold");
         mc_jw_bool(&w, true);
+    }
+    if (req->segment_name) {
+        mc_jw_key(&w, "segment_name");
+        mc_jw_str(&w, req->segment_name, strlen(req->segment_name));
     }
     mc_jw_obj_end(&w);
     return mc_jw_take(&w, len);

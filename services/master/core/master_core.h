@@ -279,6 +279,17 @@ int mc_master_batch_exist(mc_master_t *m, const mc_master_key_t *keys, size_t n,
                           bool *exists, int *rc);
 int mc_master_batch_remove(mc_master_t *m, const mc_master_key_t *keys, size_t n, bool force,
                            uint64_t now_ms, int *rc);
+/* Mooncake's batch_replica_clear: for each key an object of client's (the
+ * client that put it) that is complete and neither leased nor held loses its
+ * replicas on the segment named [segment, segment + segment_len) (segment
+ * NULL: all of them; an object left without replicas is removed). rc[i]:
+ * MC_OK when replicas were dropped; MC_OBJECT_NOT_FOUND, MC_ILLEGAL_CLIENT
+ * (another client's object), MC_REPLICA_IS_NOT_READY (a put in flight),
+ * MC_OBJECT_HAS_LEASE (being read), MC_REPLICA_NOT_FOUND (none on that
+ * segment). */
+int mc_master_batch_replica_clear(mc_master_t *m, mc_uuid_t client, const mc_master_key_t *keys,
+                                  size_t n, const char *segment, size_t segment_len,
+                                  uint64_t now_ms, int *rc);
 
 /* ---- eviction ------------------------------------------------------------- */
 

@@ -62,6 +62,44 @@ Test(ipc_msg, keys_round_trip_and_every_truncation_is_refused)
     mc_buf_cleanup(&b);
 }
 
+Test(ipc_msg, replicas_reply_round_trips_and_is_bounded)
+{
+    mc_ipc_replicas_t r[2] = {{.code = MC_OK, .size = 4096, .n = 2}, {.code = -704}}, d[2];
+    mc_ipc_hdr_t h;
+    mc_errmsg_t e;
+    mc_buf_t b;
+    const uint8_t *p;
+    int32_t status;
+    uint32_t n;
+
+    r[0].rep[0] = (mc_ipc_replica_t){0, 64, 4096, "host-a:1", 8, "127.0.0.1:1", 11};
+    r[0].rep[1] = (mc_ipc_replica_t){1, 0, 4096, "host-b:2", 8, "", 0};
+    mc_buf_init(&b, 0);
+    cr_assert_eq(mc_ipc_replicas_reply_encode(&b, 9, MC_OK, r, 2), MC_OK);
+    p = payload(&b, &h);
+    cr_assert_eq(h.op, MC_IPC_REPLICA_DESC | MC_IPC_REPLY);
+    cr_assert_eq(mc_ipc_replicas_reply_decode(p, h.len, &status, d, 2, &n, &e), MC_OK, "%s", e.msg);
+    cr_assert(status == MC_OK && n == 2 && d[0].n == 2 && d[1].n == 0 && d[1].code == -704);
+    cr_assert(d[0].rep[1].type == 1 && d[0].rep[0].offset == 64 && d[0].size == 4096);
+    cr_assert(d[0].rep[0].segment_len == 8 && memcmp(d[0].rep[0].segment, "host-a:1", 8) == 0);
+    cr_assert(d[0].rep[0].endpoint_len == 11 && d[0].rep[1].endpoint_len == 0);
+    for (size_t cut = 0; cut < h.len; cut++)
+        cr_assert_eq(mc_ipc_replicas_reply_decode(p, cut, &status, d, 2, &n, NULL),
+                     MC_INVALID_PARAMS, "%zu", cut);
+    cr_assert_eq(mc_ipc_replicas_reply_decode(p, h.len, &status, d, 1, &n, NULL), MC_INVALID_PARAMS,
+                 "more results than keys");
+    {
+        uint8_t bad[512];
+        memcpy(bad, p, h.len);
+        bad[4 + 4 + 4 + 8] = MC_MAX_REPLICAS + 1; /* first key's replica count */
+        cr_assert_eq(mc_ipc_replicas_reply_decode(bad, h.len, &status, d, 2, &n, &e),
+                     MC_INVALID_PARAMS);
+    }
+    r[0].n = MC_MAX_REPLICAS + 1;
+    cr_assert_eq(mc_ipc_replicas_reply_encode(&b, 10, MC_OK, r, 2), MC_INVALID_PARAMS);
+    mc_buf_cleanup(&b);
+}
+
 Test(ipc_msg, bad_keys_and_fields_are_refused)
 {
     mc_ipc_key_t k = {"a\0b", 3, 0, NULL};

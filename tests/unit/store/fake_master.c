@@ -159,6 +159,7 @@ static int one_key(fake_master_t *fm, store_master_call_t call, const mc_keys_re
         r->size = o->size;
         return MC_OK;
     case STORE_M_REMOVE:
+    case STORE_M_REPLICA_CLEAR: /* every replica: the segment is not looked at */
         if (!done)
             return MC_OBJECT_NOT_FOUND;
         o->state = FAKE_FREE;

@@ -225,7 +225,7 @@ Test(ipc, batches_exist_remove_and_errors)
     cr_assert_eq(mooncake_client_get_size(cli, "missing"), MC_OBJECT_NOT_FOUND);
     cr_assert_eq(mooncake_client_put(cli, "", "x", 1, NULL), MC_INVALID_KEY);
     cr_assert_eq(mooncake_client_put(cli, "empty", "x", 0, NULL), MC_INVALID_PARAMS);
-    cr_assert_eq(mooncake_client_upsert(cli, "b0", "x", 1, NULL), MC_INVALID_PARAMS);
+    cr_assert_eq(mooncake_client_upsert(cli, "b0", "x", 0, NULL), MC_INVALID_PARAMS);
     cr_assert_eq(mooncake_client_remove(cli, "b0", 0), 0);
     cr_assert_eq(mooncake_client_is_exist(cli, "b0"), 0);
     cr_assert_eq(mooncake_client_remove_by_regex(cli, "^b", 0), MC_INVALID_PARAMS,

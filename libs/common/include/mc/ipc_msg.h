@@ -13,6 +13,7 @@
 
 #include "mc/buf.h"
 #include "mc/errors.h"
+#include "mc/limits.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,20 +29,22 @@
 #define MC_IPC_REPLY 0x8000u       /* set in a reply's opcode */
 
 typedef enum mc_ipc_op {
-    MC_IPC_HELLO = 1,        /* hello -> hello reply; first message, once */
-    MC_IPC_REGISTER = 2,     /* small (arg = size, memfd attached) -> small (value = region) */
-    MC_IPC_UNREGISTER = 3,   /* small (arg = region) -> small */
-    MC_IPC_PUT = 4,          /* keys with source fragments -> keys reply (codes) */
-    MC_IPC_GET = 5,          /* keys with destination fragments -> keys reply (sizes) */
-    MC_IPC_EXIST = 6,        /* keys -> keys reply (value 1/0) */
-    MC_IPC_SIZE = 7,         /* keys -> keys reply (sizes) */
-    MC_IPC_REMOVE = 8,       /* keys (+force) -> keys reply (codes) */
-    MC_IPC_REMOVE_REGEX = 9, /* small (text = pattern, +force) -> small (value = count) */
-    MC_IPC_REMOVE_ALL = 10,  /* small (+force) -> small (value = count) */
-    MC_IPC_HEALTH = 11,      /* small -> small (text = detail when unhealthy) */
-    MC_IPC_SEGMENT = 12,     /* small -> small (value = size, text = name, read-only fd) */
-    MC_IPC_GET_BUFFER = 13,  /* keys -> keys reply (value = size, aux = offset in the segment) */
-    MC_IPC_RELEASE = 14,     /* keys -> keys reply (codes): views given by GET_BUFFER end */
+    MC_IPC_HELLO = 1,          /* hello -> hello reply; first message, once */
+    MC_IPC_REGISTER = 2,       /* small (arg = size, memfd attached) -> small (value = region) */
+    MC_IPC_UNREGISTER = 3,     /* small (arg = region) -> small */
+    MC_IPC_PUT = 4,            /* keys with source fragments -> keys reply (codes) */
+    MC_IPC_GET = 5,            /* keys with destination fragments -> keys reply (sizes) */
+    MC_IPC_EXIST = 6,          /* keys -> keys reply (value 1/0) */
+    MC_IPC_SIZE = 7,           /* keys -> keys reply (sizes) */
+    MC_IPC_REMOVE = 8,         /* keys (+force) -> keys reply (codes) */
+    MC_IPC_REMOVE_REGEX = 9,   /* small (text = pattern, +force) -> small (value = count) */
+    MC_IPC_REMOVE_ALL = 10,    /* small (+force) -> small (value = count) */
+    MC_IPC_HEALTH = 11,        /* small -> small (text = detail when unhealthy) */
+    MC_IPC_SEGMENT = 12,       /* small -> small (value = size, text = name, read-only fd) */
+    MC_IPC_GET_BUFFER = 13,    /* keys -> keys reply (value = size, aux = offset in the segment) */
+    MC_IPC_RELEASE = 14,       /* keys -> keys reply (codes): views given by GET_BUFFER end */
+    MC_IPC_REPLICA_CLEAR = 15, /* keys (preferred = segment, empty = all) -> keys reply (codes) */
+    MC_IPC_REPLICA_DESC = 16,  /* keys -> replicas reply */
     MC_IPC_OPS
 } mc_ipc_op_t;
 
@@ -128,6 +131,23 @@ typedef struct mc_ipc_key_result {
     uint64_t aux;   /* GET_BUFFER: the value's offset in the service's segment; else 0 */
 } mc_ipc_key_result_t;
 
+/* ---- replicas reply (REPLICA_DESC) ---- */
+typedef struct mc_ipc_replica {
+    uint8_t type; /* mc_replica_type_t */
+    uint64_t offset, size;
+    const char *segment; /* its segment's name; points into the payload */
+    size_t segment_len;
+    const char *endpoint; /* its transport endpoint */
+    size_t endpoint_len;
+} mc_ipc_replica_t;
+
+typedef struct mc_ipc_replicas {
+    int32_t code;
+    uint64_t size; /* the object's */
+    uint32_t n;    /* <= MC_MAX_REPLICAS */
+    mc_ipc_replica_t rep[MC_MAX_REPLICAS];
+} mc_ipc_replicas_t;
+
 /* ---- small request / reply ---- */
 typedef struct mc_ipc_small {
     uint8_t flags;
@@ -152,6 +172,8 @@ int mc_ipc_hello_reply_encode(mc_buf_t *b, uint64_t id, const mc_ipc_hello_reply
 int mc_ipc_keys_encode(mc_buf_t *b, uint16_t op, uint64_t id, const mc_ipc_keys_t *m);
 int mc_ipc_keys_reply_encode(mc_buf_t *b, uint16_t op, uint64_t id, int32_t status,
                              const mc_ipc_key_result_t *res, uint32_t n);
+int mc_ipc_replicas_reply_encode(mc_buf_t *b, uint64_t id, int32_t status,
+                                 const mc_ipc_replicas_t *res, uint32_t n);
 int mc_ipc_small_encode(mc_buf_t *b, uint16_t op, uint64_t id, const mc_ipc_small_t *m);
 int mc_ipc_small_reply_encode(mc_buf_t *b, uint16_t op, uint64_t id, const mc_ipc_small_reply_t *m);
 
@@ -169,6 +191,10 @@ void mc_ipc_keys_cleanup(mc_ipc_keys_t *m);
 /* res gets at most cap results; *n the count (the reply's n must not exceed cap). */
 int mc_ipc_keys_reply_decode(const uint8_t *p, size_t len, int32_t *status,
                              mc_ipc_key_result_t *res, uint32_t cap, uint32_t *n, mc_errmsg_t *err);
+/* res gets at most cap entries (names point into p); *n the count. */
+int mc_ipc_replicas_reply_decode(const uint8_t *p, size_t len, int32_t *status,
+                                 mc_ipc_replicas_t *res, uint32_t cap, uint32_t *n,
+                                 mc_errmsg_t *err);
 int mc_ipc_small_decode(const uint8_t *p, size_t len, mc_ipc_small_t *out, mc_errmsg_t *err);
 int mc_ipc_small_reply_decode(const uint8_t *p, size_t len, mc_ipc_small_reply_t *out,
                               mc_errmsg_t *err);

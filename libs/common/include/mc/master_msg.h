@@ -47,6 +47,7 @@
 #define MC_ROUTE_REMOVE_BY_REGEX "/api/v1/remove_by_regex"   /* remove -> count */
 #define MC_ROUTE_REMOVE_ALL "/api/v1/remove_all"             /* remove -> count */
 #define MC_ROUTE_RELEASE "/api/v1/release"                   /* keys -> codes (drops holds) */
+#define MC_ROUTE_REPLICA_CLEAR "/api/v1/batch_replica_clear" /* keys+segment_name -> codes */
 
 /* ReplicateConfig. */
 typedef struct mc_replicate_cfg {
@@ -80,9 +81,10 @@ typedef struct mc_keys_req {
     mc_replicate_cfg_t config;
     bool force;
     bool upsert;
-    bool hold;   /* get_replica_list: take a hold for client_id on each object */
-    bool single; /* decoded from the single-key form {"key", "size"} */
-    cJSON *root; /* owns the strings (decoded requests only) */
+    bool hold;                /* get_replica_list: take a hold for client_id on each object */
+    const char *segment_name; /* batch_replica_clear: NULL (or "" on the wire) = all */
+    bool single;              /* decoded from the single-key form {"key", "size"} */
+    cJSON *root;              /* owns the strings (decoded requests only) */
 } mc_keys_req_t;
 
 typedef struct mc_segment_msg {
