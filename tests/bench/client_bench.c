@@ -3,6 +3,7 @@
  * the same working set, and single-stream loopback TCP.
  *
  *   mc_client_bench --a=SOCK --b=SOCK --seg_a=HOST:PORT --seg_b=HOST:PORT [--seconds=1]
+ *   mc_client_bench --a=SOCK --only=python [--seconds=1]   (bench_store.py's rows, in C)
  *
  * The client talks to A. "local" values live in A's segment (preferred
  * segment A), "remote" ones in B's (put through a client of B), so a remote
@@ -229,6 +230,154 @@ static void put_keys(mooncake_client_t *c, const st_t *s, uint64_t n,
     }
 }
 
+/* ---- the cells of clients/python/bench/bench_store.py, in C ----
+ * The same calls the Python layer makes for each of its rows, so
+ * scripts/bench_python.sh can put the two side by side: get = get_size +
+ * get into a fresh buffer; put = put + remove(force) of a fresh key; the
+ * batch rows on alloc_buffer memory; batch_is_exist of 128 keys, 64 present. */
+
+typedef struct py {
+    mooncake_client_t *c;
+    size_t size, batch;
+    uint8_t *plain;
+    const char **keys;
+    char (*names)[64];
+    void **ptrs;
+    size_t *sizes;
+    int64_t *res;
+    int *ires;
+    uint64_t gen;
+} py_t;
+
+static int op_py_get(void *ctx, uint64_t i)
+{
+    py_t *p = ctx;
+    int64_t n = mooncake_client_get_size(p->c, p->keys[0]);
+    uint8_t *b = n > 0 ? malloc((size_t)n) : NULL;
+    int rc = b && mooncake_client_get(p->c, p->keys[0], b, (size_t)n) == n ? 0 : -1;
+
+    (void)i;
+    free(b);
+    return rc;
+}
+
+static int op_py_put(void *ctx, uint64_t i)
+{
+    py_t *p = ctx;
+    char k[64];
+
+    (void)i;
+    snprintf(k, sizeof(k), "pyput-%zu-%llu", p->size, (unsigned long long)p->gen++);
+    if (mooncake_client_put(p->c, k, p->plain, p->size, NULL) != 0)
+        return -1;
+    return mooncake_client_remove(p->c, k, 1);
+}
+
+static int op_py_batch_get(void *ctx, uint64_t i)
+{
+    py_t *p = ctx;
+    (void)i;
+    return mooncake_client_batch_get_into(p->c, p->keys, p->ptrs, p->sizes, p->batch, p->res);
+}
+
+static int op_py_batch_put(void *ctx, uint64_t i)
+{
+    py_t *p = ctx;
+    const char *ks[128];
+    static char fresh[128][80];
+
+    (void)i;
+    p->gen++;
+    for (size_t j = 0; j < p->batch; j++) {
+        snprintf(fresh[j], sizeof(fresh[j]), "%s-%llu", p->keys[j], (unsigned long long)p->gen);
+        ks[j] = fresh[j];
+    }
+    if (mooncake_client_batch_put_from(p->c, ks, (const void *const *)p->ptrs, p->sizes, p->batch,
+                                       NULL, p->ires) != 0)
+        return -1;
+    return mooncake_client_batch_remove(p->c, ks, p->batch, 1, p->ires);
+}
+
+static int op_py_exist(void *ctx, uint64_t i)
+{
+    py_t *p = ctx;
+    (void)i;
+    return mooncake_client_batch_is_exist(p->c, p->keys, 128, p->ires);
+}
+
+/* Rows as "| op | GB/s | p50 us |", the names bench_store.py prints. */
+static int python_cells(mooncake_client_t *c)
+{
+    static char names[128][64];
+    static const char *keys[128];
+    static void *ptrs[128];
+    static size_t sizes[128];
+    static int64_t res[128];
+    static int ires[128];
+    py_t p = {.c = c,
+              .keys = keys,
+              .names = names,
+              .ptrs = ptrs,
+              .sizes = sizes,
+              .res = res,
+              .ires = ires};
+    char what[96];
+
+    printf("| op | GB/s | p50 us |\n|---|---|---|\n");
+    for (size_t size = MiB; size <= 4 * MiB; size *= 4) {
+        p.size = size;
+        p.plain = malloc(size);
+        memset(p.plain, 5, size);
+        snprintf(names[0], sizeof(names[0]), "v%zu", size);
+        keys[0] = names[0];
+        if (mooncake_client_put(c, keys[0], p.plain, size, NULL) != 0)
+            return 1;
+        cell_t g = measure(op_py_get, &p, (double)size);
+        snprintf(what, sizeof(what), "get (bytes) %zu MiB", size / MiB);
+        printf("| %s | %.2f | %.0f |\n", what, g.rate[1] / 1e9, g.p50_us);
+        cell_t w = measure(op_py_put, &p, (double)size);
+        snprintf(what, sizeof(what), "put+remove (bytes) %zu MiB", size / MiB);
+        printf("| %s | %.2f | %.0f |\n", what, w.rate[1] / 1e9, w.p50_us);
+        mooncake_client_remove(c, keys[0], 1);
+        for (size_t batch = 16; batch <= 128; batch *= 8) {
+            uint8_t *sh =
+                batch * size <= 512 * MiB ? mooncake_client_alloc_buffer(c, batch * size) : NULL;
+            if (!sh)
+                continue;
+            memset(sh, 7, batch * size);
+            p.batch = batch;
+            for (size_t j = 0; j < batch; j++) {
+                snprintf(names[j], sizeof(names[j]), "b%zu-%zu-%zu", size, batch, j);
+                keys[j] = names[j];
+                ptrs[j] = sh + j * size;
+                sizes[j] = size;
+            }
+            if (mooncake_client_batch_put_from(c, keys, (const void *const *)ptrs, sizes, batch,
+                                               NULL, ires) != 0)
+                return 1;
+            cell_t bg = measure(op_py_batch_get, &p, (double)(batch * size));
+            printf("| batch_get_into %zu x %zu MiB | %.2f | %.0f |\n", batch, size / MiB,
+                   bg.rate[1] / 1e9, bg.p50_us);
+            cell_t bp = measure(op_py_batch_put, &p, (double)(batch * size));
+            printf("| batch_put_from+remove %zu x %zu MiB | %.2f | %.0f |\n", batch, size / MiB,
+                   bp.rate[1] / 1e9, bp.p50_us);
+            mooncake_client_batch_remove(c, keys, batch, 1, ires);
+            mooncake_client_free_buffer(c, sh);
+        }
+        free(p.plain);
+    }
+    for (int j = 0; j < 128; j++) {
+        snprintf(names[j], sizeof(names[j]), "e%d", j);
+        keys[j] = names[j];
+        if (j < 64 && mooncake_client_put(c, keys[j], "x", 1, NULL) != 0)
+            return 1;
+    }
+    cell_t e = measure(op_py_exist, &p, 1);
+    printf("| batch_is_exist 128 keys | 0.00 | %.0f |\n", e.p50_us);
+    mooncake_client_batch_remove(c, keys, 64, 1, ires);
+    return 0;
+}
+
 static const char *arg(int argc, char **argv, const char *name)
 {
     size_t n = strlen(name);
@@ -253,13 +402,20 @@ int main(int argc, char **argv)
     size_t size = 4 * MiB;
     uint8_t *shared_a, *shared_b;
 
+    if (secs)
+        seconds_per_cell = strtod(secs, NULL);
+    if (a && only && strcmp(only, "python") == 0) { /* one service is enough */
+        if (mooncake_client_connect(a, 64 * MiB, &ca) != 0)
+            return 1;
+        int rc = python_cells(ca);
+        mooncake_client_close(ca);
+        return rc;
+    }
     if (!a || !b || !seg_a || !seg_b) {
         fprintf(stderr, "usage: %s --a=SOCK --b=SOCK --seg_a=H:P --seg_b=H:P [--seconds=1]\n",
                 argv[0]);
         return 2;
     }
-    if (secs)
-        seconds_per_cell = strtod(secs, NULL);
     if (mooncake_client_connect(a, 64 * MiB, &ca) != 0 ||
         mooncake_client_connect(b, 64 * MiB, &cb) != 0) {
         fprintf(stderr, "cannot connect\n");
