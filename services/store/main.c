@@ -53,6 +53,7 @@ static store_ipc_t *start_ipc(const store_config_t *cfg, store_service_t *svc,
                           .max_mapped = cfg->ipc_max_mapped_bytes,
                           .max_batch = MC_MAX_BATCH_KEYS,
                           .timeout_ms = (uint32_t)cfg->ipc_timeout_ms,
+                          .view_renew_ms = (uint32_t)cfg->ipc_view_renew_ms,
                           .ephemeral = cfg->lifeline_fd >= 0};
     char dir[256], path[108];
     mc_errmsg_t err = {""};

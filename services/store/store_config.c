@@ -55,6 +55,10 @@ static const mc_opt_t opts[] = {
                 NULL, "Shared-memory bytes one client may register"),
     MC_OPT_UINT(CFG, ipc_timeout_ms, "ipc_timeout_ms", "5000", 10, 600000, NULL,
                 "Time a client has to finish sending a message it started (and its hello)"),
+    MC_OPT_UINT(CFG, ipc_view_renew_ms, "ipc_view_renew_ms", "3000", 0, 3600000, NULL,
+                "Renew the master holds of local clients' open get_buffer views this often, so "
+                "a view kept open stays protected; keep it well under the master's "
+                "--hold_ttl_ms (0 = never: a view is protected for the hold TTL only)"),
     MC_OPT_INT(CFG, lifeline_fd, "lifeline_fd", "-1", -1, 65535, NULL,
                "Read end of a pipe from the process that started this service: stop when it "
                "closes (the embedded default of libmooncake_client; -1 = none)"),

@@ -27,6 +27,7 @@ typedef struct store_config {
     uint64_t ipc_max_regions;
     uint64_t ipc_max_mapped_bytes;
     uint64_t ipc_timeout_ms;
+    uint64_t ipc_view_renew_ms;
     int64_t lifeline_fd;
     char log_level[16];
 } store_config_t;

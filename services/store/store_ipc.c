@@ -4,6 +4,7 @@
 #include "mc/ipc_msg.h"
 #include "mc/ipc_sock.h"
 #include "mc/log.h"
+#include "mc/mtime.h"
 #include "mc/strutil.h"
 #include "mc/thread.h"
 
@@ -63,6 +64,7 @@ typedef struct conn {
     int reply_fd;  /* sent with the reply being built, then closed; -1 = none */
     view_t *views; /* keys with views out (released when the client goes) */
     size_t n_views, cap_views, held;
+    uint64_t renewed_ms; /* when the views' holds were last renewed */
     struct conn *next;
 } conn_t;
 
@@ -75,7 +77,8 @@ struct store_ipc {
     int stop_pipe[2];
     pthread_t acceptor;
     mc_counter_t *rejects[N_REJECTS];
-    mc_counter_t *requests, *connects, *gather_copies;
+    mc_counter_t *requests, *connects, *gather_copies, *renewals;
+    mc_histogram_t *op_seconds[MC_IPC_OPS]; /* per opcode, NULL for none */
     mc_mutex_t mu;
     conn_t *conns MC_GUARDED_BY(mu);
     uint32_t n_conns MC_GUARDED_BY(mu);
@@ -415,7 +418,8 @@ static bool view_add(conn_t *c, const char *key, size_t len)
         memcpy(v->key, key, len);
         v->len = len;
         v->count = 0;
-        c->n_views++;
+        if (c->n_views++ == 0)
+            c->renewed_ms = mc_now_ms(); /* the holds were just taken */
     }
     v->count++;
     c->held++;
@@ -435,6 +439,34 @@ static bool view_drop(conn_t *c, const char *key, size_t len)
         *v = c->views[--c->n_views];
     }
     return true;
+}
+
+/* Keeps the holds of the client's views from running out (the master's
+ * hold TTL): one more hold and one release per key, which renews them all. */
+static void views_renew(conn_t *c)
+{
+    const char *keys[256];
+    size_t lens[256], n = 0;
+
+    for (size_t i = 0; i < c->n_views; i++) {
+        keys[n] = c->views[i].key;
+        lens[n++] = c->views[i].len;
+        if (n == 256 || i + 1 == c->n_views) {
+            store_view_renew(c->ipc->svc, n, keys, lens);
+            mc_counter_add(c->ipc->renewals, n);
+            n = 0;
+        }
+    }
+    c->renewed_ms = mc_now_ms();
+}
+
+/* Renews when views are out and the last renewal is view_renew_ms old. */
+static void views_maybe_renew(conn_t *c)
+{
+    uint32_t every = c->ipc->o.view_renew_ms;
+
+    if (every && c->n_views && mc_now_ms() - c->renewed_ms >= every)
+        views_renew(c);
 }
 
 /* A client that goes away releases every view it still holds, in batches
@@ -678,7 +710,19 @@ static int handle_small(conn_t *c, const mc_ipc_hdr_t *h, int fd)
     return reply_small(c, h, rc, value, rc == MC_OK ? NULL : why);
 }
 
+static int handle_op(conn_t *c, const mc_ipc_hdr_t *h, int fd);
+
 static int handle(conn_t *c, const mc_ipc_hdr_t *h, int fd)
+{
+    uint64_t t0 = mc_now_ns();
+    int rc = handle_op(c, h, fd);
+
+    if (h->op < MC_IPC_OPS && c->ipc->op_seconds[h->op])
+        mc_histogram_observe(c->ipc->op_seconds[h->op], (double)(mc_now_ns() - t0) / 1e9);
+    return rc;
+}
+
+static int handle_op(conn_t *c, const mc_ipc_hdr_t *h, int fd)
 {
     keys_job_t j;
     mc_errmsg_t e = {""};
@@ -767,8 +811,19 @@ static void *conn_main(void *arg)
         for (;;) {
             mc_ipc_hdr_t h;
             mc_errmsg_t e = {""};
-            int fd = -1;
-            int rc = mc_ipc_recv(c->fd, 0, -1, (int)ipc->o.timeout_ms, &h, &c->in, &fd, &e);
+            int fd = -1, rc;
+
+            if (ipc->o.view_renew_ms && c->n_views) {
+                struct pollfd p = {.fd = c->fd, .events = POLLIN};
+                uint64_t since = mc_now_ms() - c->renewed_ms;
+                int wait = since >= ipc->o.view_renew_ms ? 0 : (int)(ipc->o.view_renew_ms - since);
+
+                if (poll(&p, 1, wait) == 0) { /* idle with views out */
+                    views_renew(c);
+                    continue;
+                }
+            }
+            rc = mc_ipc_recv(c->fd, 0, -1, (int)ipc->o.timeout_ms, &h, &c->in, &fd, &e);
 
             if (rc != MC_OK) {
                 if (rc != MC_RPC_FAIL) {
@@ -779,6 +834,7 @@ static void *conn_main(void *arg)
             }
             if ((h.op & MC_IPC_REPLY) || handle(c, &h, fd) != MC_OK)
                 break;
+            views_maybe_renew(c);
             rc = mc_ipc_send(c->fd, c->out.data, c->out.len, c->reply_fd);
             c->out.len = 0;
             if (c->reply_fd >= 0)
@@ -1032,6 +1088,42 @@ int store_ipc_start(store_service_t *svc, mc_metrics_t *metrics, const store_ipc
                                        "Local-client requests served", NULL);
     ipc->connects = mc_metrics_counter(metrics, "mc_store_ipc_connections_total",
                                        "Local clients accepted", NULL);
+    ipc->renewals =
+        mc_metrics_counter(metrics, "mc_store_ipc_view_renewals_total",
+                           "Hold renewals of local clients' open views (per key)", NULL);
+    {
+        static const double bounds[] = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+                                        0.001,   0.0025,   0.005,   0.01,   0.025,   0.05,
+                                        0.1,     0.25,     0.5,     1,      2.5};
+        static const char *const names[MC_IPC_OPS] = {
+            [MC_IPC_REGISTER] = "register",
+            [MC_IPC_UNREGISTER] = "unregister",
+            [MC_IPC_PUT] = "put",
+            [MC_IPC_GET] = "get",
+            [MC_IPC_EXIST] = "exist",
+            [MC_IPC_SIZE] = "size",
+            [MC_IPC_REMOVE] = "remove",
+            [MC_IPC_REMOVE_REGEX] = "remove_regex",
+            [MC_IPC_REMOVE_ALL] = "remove_all",
+            [MC_IPC_HEALTH] = "health",
+            [MC_IPC_SEGMENT] = "segment",
+            [MC_IPC_GET_BUFFER] = "get_buffer",
+            [MC_IPC_RELEASE] = "release",
+            [MC_IPC_REPLICA_CLEAR] = "replica_clear",
+            [MC_IPC_REPLICA_DESC] = "replica_desc",
+        };
+        char labels[64];
+
+        for (int op = 0; op < MC_IPC_OPS; op++) {
+            if (!names[op])
+                continue;
+            snprintf(labels, sizeof(labels), "op=\"%s\"", names[op]);
+            ipc->op_seconds[op] = mc_metrics_histogram(
+                metrics, "mc_store_ipc_request_seconds",
+                "Local-client requests by opcode: time to serve, reply excluded", labels, bounds,
+                sizeof(bounds) / sizeof(bounds[0]));
+        }
+    }
     ipc->gather_copies = mc_metrics_counter(
         metrics, "mc_store_ipc_bounce_copies_total",
         "Values copied through a bounce buffer (several fragments per key)", NULL);

@@ -26,11 +26,12 @@ typedef struct store_ipc_opts {
     const char *hostname; /* told to clients in the hello reply */
     const char *master;
     uint32_t max_clients;
-    uint32_t max_regions; /* per client */
-    uint64_t max_mapped;  /* bytes per client */
-    uint32_t max_batch;   /* keys per request */
-    uint32_t timeout_ms;  /* to finish a message once started, and to say hello */
-    bool ephemeral;       /* told to clients: this service stops with its starter */
+    uint32_t max_regions;   /* per client */
+    uint64_t max_mapped;    /* bytes per client */
+    uint32_t max_batch;     /* keys per request */
+    uint32_t timeout_ms;    /* to finish a message once started, and to say hello */
+    uint32_t view_renew_ms; /* renew open views' holds this often (0 = never) */
+    bool ephemeral;         /* told to clients: this service stops with its starter */
     gid_t allowed_gids[STORE_IPC_MAX_GIDS];
     size_t n_gids;
 } store_ipc_opts_t;

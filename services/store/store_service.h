@@ -105,6 +105,10 @@ void store_view_batch(store_service_t *s, size_t n, const char *const *keys, con
 /* Returns once the hold releases of gets that have returned have been sent
  * to the master (they go from a background thread: store_release.h). Tests. */
 void store_service_flush_releases(store_service_t *s);
+/* Renews the holds of views still open: one more hold and one release per
+ * key (a new hold moves the end of all of the client's holds on it). */
+void store_view_renew(store_service_t *s, size_t n, const char *const *keys,
+                      const size_t *key_lens);
 /* Drops one hold per key (a view ended). */
 void store_view_release(store_service_t *s, size_t n, const char *const *keys,
                         const size_t *key_lens, int *codes);

@@ -75,6 +75,32 @@ void store_view_batch(store_service_t *s, size_t n, const char *const *keys, con
     free(back_lens);
 }
 
+void store_view_renew(store_service_t *s, size_t n, const char *const *keys, const size_t *key_lens)
+{
+    mc_keys_req_t kr = {.client_id = s->client_id,
+                        .n = n,
+                        .keys = (const char **)(uintptr_t)keys,
+                        .key_lens = (size_t *)(uintptr_t)key_lens,
+                        .hold = true};
+    const char **again = calloc(n ? n : 1, sizeof(*again));
+    size_t *again_lens = calloc(n ? n : 1, sizeof(*again_lens));
+    mc_results_t res = {0};
+    size_t m = 0;
+
+    if (again && again_lens &&
+        store_master_keys(s->master, STORE_M_GET_REPLICAS, &kr, &res) == MC_OK)
+        for (size_t i = 0; i < n; i++)
+            if (res.res[i].code == MC_OK) { /* one hold more: give it back */
+                again[m] = keys[i];
+                again_lens[m++] = key_lens[i];
+            }
+    mc_results_cleanup(&res);
+    if (m)
+        store_release_now(s->master, s->client_id, m, again, again_lens, NULL);
+    free(again);
+    free(again_lens);
+}
+
 void store_view_release(store_service_t *s, size_t n, const char *const *keys,
                         const size_t *key_lens, int *codes)
 {

@@ -6,6 +6,7 @@ service, leases, and the embedded service's lifetime. `make test` installs
 the package into a venv and runs this file with its python."""
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -458,3 +460,34 @@ def test_mc_store_memcpy_is_validated(trio, env, monkeypatch):
     monkeypatch.setenv("MC_STORE_MEMCPY", "sometimes")
     with pytest.raises(ValueError, match="MC_STORE_MEMCPY"):
         MooncakeDistributedStore().setup("localhost", meta, 32 * MiB, 4 * MiB, "tcp", "", master)
+
+
+@pytest.mark.parametrize("renew_ms", [300, 0])
+def test_an_open_view_stays_held_past_the_hold_ttl(cluster, env, renew_ms):
+    meta = cluster.metadata()
+    master = cluster.master("--default_kv_lease_ttl=200", "--hold_ttl_ms=1000")
+    svc = cluster.store(master, meta, f"--ipc_view_renew_ms={renew_ms}")
+    s = MooncakeDistributedStore()
+    assert s.setup_dummy(0, 4 * MiB, svc.ipc_socket) == 0
+    try:
+        assert s.put("view", b"v" * 4096) == 0
+        h = s.get_buffer("view")
+        assert h.is_view()
+        time.sleep(2.2)  # two hold TTLs; the read lease is long over
+        rc = s.remove("view")
+        if renew_ms:
+            assert rc == -706, "the renewed hold still protects the open view"
+            assert bytes(memoryview(h)) == b"v" * 4096
+            h.release()
+            deadline = time.monotonic() + 2  # the renewal's own read lease (200 ms) ends
+            while s.remove("view") != 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert s.is_exist("view") == 0, "released: removable once its lease ends"
+            metrics = urllib.request.urlopen(svc.url + "/metrics", timeout=5).read().decode()
+            assert re.search(r'^mc_store_ipc_view_renewals_total [1-9]', metrics, re.M)
+            assert re.search(r'^mc_store_ipc_request_seconds_count\{op="get_buffer"\} 1$',
+                             metrics, re.M), "per-opcode latency"
+        else:
+            assert rc == 0, "without renewal the hold ran out with its TTL"
+    finally:
+        s.close()
