@@ -1,6 +1,7 @@
 #include "master_routes.h"
 
 #include "mc/errors.h"
+#include "mc/log.h"
 #include "mc/master_msg.h"
 #include "mc/mtime.h"
 
@@ -465,6 +466,26 @@ static void h_unmount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
         mc_http_reply_json(resp, 200, cJSON_CreateObject());
 }
 
+static void h_report_failure(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    size_t len;
+    const char *body = mc_http_req_body(req, &len);
+    mc_failure_report_t f;
+    mc_errmsg_t e = {{0}};
+    int rc = mc_failure_report_decode(body, len, &f, &e);
+
+    if (rc == MC_OK)
+        rc = mc_master_report_failure(ctx, f.segment_id, f.epoch);
+    if (rc == MC_OK) {
+        char id[MC_UUID_STR_LEN];
+        MC_INFO("segment %s suspected: a write to it failed", mc_uuid_format(f.segment_id, id));
+    }
+    if (rc != MC_OK)
+        mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : NULL);
+    else
+        mc_http_reply_json(resp, 200, cJSON_CreateObject());
+}
+
 static void h_ping(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
     size_t len, out_len = 0;
@@ -507,6 +528,7 @@ int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t 
         {MC_ROUTE_REMOVE_ALL, h_remove_all},
         {MC_ROUTE_RELEASE, h_release},
         {MC_ROUTE_REPLICA_CLEAR, h_replica_clear},
+        {MC_ROUTE_REPORT_FAILURE, h_report_failure},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (mc_http_server_route(srv, "POST", routes[i].path, max_body, routes[i].fn, core) !=

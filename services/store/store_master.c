@@ -119,6 +119,14 @@ static int http_unmount(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id)
     return call_small(ctx, MC_ROUTE_UNMOUNT_SEGMENT, body, len, NULL, NULL);
 }
 
+static int http_report_failure(void *ctx, mc_uuid_t client_id, mc_uuid_t segment_id, uint64_t epoch)
+{
+    mc_failure_report_t f = {.client_id = client_id, .segment_id = segment_id, .epoch = epoch};
+    size_t len = 0;
+    char *body = mc_failure_report_encode_take(&f, &len);
+    return call_small(ctx, MC_ROUTE_REPORT_FAILURE, body, len, NULL, NULL);
+}
+
 static int http_ping(void *ctx, mc_uuid_t client_id, bool *need_remount)
 {
     mc_ping_reply_t reply;
@@ -145,6 +153,7 @@ static const store_master_ops_t http_ops = {
     .unmount = http_unmount,
     .ping = http_ping,
     .remove_many = http_remove_many,
+    .report_failure = http_report_failure,
     .destroy = http_destroy,
 };
 

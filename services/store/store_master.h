@@ -40,6 +40,8 @@ typedef struct store_master_ops {
     int (*ping)(void *ctx, mc_uuid_t client_id, bool *need_remount);
     /* pattern NULL = remove_all. */
     int (*remove_many)(void *ctx, const char *pattern, bool force, uint64_t *removed);
+    /* A write to a replica on segment_id (mount epoch) failed. */
+    int (*report_failure)(void *ctx, mc_uuid_t client_id, mc_uuid_t segment_id, uint64_t epoch);
     void (*destroy)(void *ctx);
 } store_master_ops_t;
 
@@ -75,6 +77,12 @@ static inline int store_master_unmount(store_master_t *m, mc_uuid_t segment_id, 
 static inline int store_master_ping(store_master_t *m, mc_uuid_t client_id, bool *need_remount)
 {
     return m->ops->ping(m->ctx, client_id, need_remount);
+}
+
+static inline int store_master_report_failure(store_master_t *m, mc_uuid_t client_id,
+                                              mc_uuid_t segment_id, uint64_t epoch)
+{
+    return m->ops->report_failure(m->ctx, client_id, segment_id, epoch);
 }
 
 static inline int store_master_remove_many(store_master_t *m, const char *pattern, bool force,

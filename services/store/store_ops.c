@@ -220,8 +220,71 @@ static void put_finish(store_service_t *s, batch_t *b, store_put_key_t *pk)
     }
 }
 
+/* Reports each segment a remote write failed on (once per call) and marks
+ * the keys that failed only for such a write in retry[]; returns how many. */
+static size_t report_failures(store_service_t *s, const batch_t *b, const store_copy_t *copies,
+                              size_t nc, const store_put_key_t *pk, bool *retry)
+{
+    mc_uuid_t done[MC_MAX_REPLICAS * 4];
+    size_t ndone = 0, n = 0;
+
+    for (size_t i = 0; i < nc; i++) {
+        const store_copy_t *c = &copies[i];
+        const mc_replica_t *rep = &b->ans.res[c->key].rep[c->replica];
+        bool seen = false;
+
+        if (c->where != STORE_AT_REMOTE || c->status == MC_OK)
+            continue;
+        for (size_t j = 0; j < ndone && !seen; j++)
+            seen = mc_uuid_equal(done[j], rep->segment_id);
+        if (!seen && ndone < sizeof(done) / sizeof(done[0])) {
+            done[ndone++] = rep->segment_id;
+            store_master_report_failure(s->master, s->client_id, rep->segment_id, rep->epoch);
+            mc_counter_add(s->st.failures_reported, 1);
+        }
+        retry[c->key] = true;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        retry[i] = retry[i] && pk[i].code == MC_TRANSFER_FAIL;
+        n += retry[i];
+    }
+    return n;
+}
+
 static int put_run(store_service_t *s, batch_t *b, const void *const *values,
-                   const store_put_opts_t *opts, int *codes)
+                   const store_put_opts_t *opts, int *codes, bool may_retry);
+
+/* Puts the keys marked in retry[] again, once: the master places nothing on
+ * the segments just reported, so a dead peer costs one failed write. */
+static void put_retry(store_service_t *s, const batch_t *b, const bool *retry, size_t n,
+                      const void *const *values, const store_put_opts_t *opts, int *codes)
+{
+    batch_t r = {0};
+
+    r.idx = malloc(n * sizeof(*r.idx));
+    r.keys = malloc(n * sizeof(*r.keys));
+    r.lens = malloc(n * sizeof(*r.lens));
+    r.sizes = malloc(n * sizeof(*r.sizes));
+    if (r.idx && r.keys && r.lens && r.sizes) {
+        for (size_t i = 0; i < b->n; i++) {
+            if (!retry[i])
+                continue;
+            r.idx[r.n] = b->idx[i];
+            r.keys[r.n] = b->keys[i];
+            r.lens[r.n] = b->lens[i];
+            r.sizes[r.n++] = b->sizes[i];
+        }
+        r.total = b->total;
+        mc_counter_add(s->st.put_retries, r.n);
+        if (put_run(s, &r, values, opts, codes, false) != MC_OK)
+            for (size_t i = 0; i < r.n; i++)
+                codes[r.idx[i]] = MC_TRANSFER_FAIL; /* the first attempt's outcome */
+    }
+    batch_cleanup(&r);
+}
+
+static int put_run(store_service_t *s, batch_t *b, const void *const *values,
+                   const store_put_opts_t *opts, int *codes, bool may_retry)
 {
     mc_replicate_cfg_t cfg = {.replica_num = opts ? opts->replica_num : 1,
                               .soft_pin = opts && opts->soft_pin,
@@ -229,15 +292,16 @@ static int put_run(store_service_t *s, batch_t *b, const void *const *values,
     store_local_seg_t local = store_local_view(s);
     store_put_key_t *pk = calloc(b->n, sizeof(*pk));
     store_copy_t *copies = calloc(b->n * MC_MAX_REPLICAS, sizeof(*copies));
+    bool *retry = calloc(b->n, sizeof(*retry));
     uint64_t t0 = mc_now_ns(), t1;
-    size_t nc = 0;
+    size_t nc = 0, n_retry = 0;
     int rc = MC_INTERNAL_ERROR;
 
     if (opts && opts->preferred) {
         cfg.preferred[0] = opts->preferred;
         cfg.n_preferred = 1;
     }
-    if (!pk || !copies ||
+    if (!pk || !copies || !retry ||
         (rc = batch_call(s, b, STORE_M_PUT_START, true, &cfg, opts && opts->upsert)) != MC_OK)
         goto out;
     t1 = mc_now_ns();
@@ -250,16 +314,20 @@ static int put_run(store_service_t *s, batch_t *b, const void *const *values,
     put_write(s, b, values, copies, nc, pk);
     t0 = mc_now_ns();
     mc_histogram_observe(s->st.put_data, (double)(t0 - t1) / 1e9);
-    put_finish(s, b, pk);
+    n_retry = report_failures(s, b, copies, nc, pk, retry);
+    put_finish(s, b, pk); /* revokes the failed keys, so they can start again */
     mc_histogram_observe(s->st.put_meta, (double)(mc_now_ns() - t0) / 1e9);
     for (size_t i = 0; i < b->n; i++) {
         codes[b->idx[i]] = pk[i].code;
         if (pk[i].code == MC_OK)
             mc_counter_add(s->st.put_bytes, b->sizes[i]);
     }
+    if (may_retry && n_retry)
+        put_retry(s, b, retry, n_retry, values, opts, codes);
 out:
     free(pk);
     free(copies);
+    free(retry);
     return rc;
 }
 
@@ -275,7 +343,7 @@ void store_put_batch(store_service_t *s, size_t n, const char *const *keys, cons
         fill_codes(codes, n, rc);
         return;
     }
-    if (b.n > 0 && (rc = put_run(s, &b, values, opts, codes)) != MC_OK)
+    if (b.n > 0 && (rc = put_run(s, &b, values, opts, codes, true)) != MC_OK)
         for (size_t i = 0; i < b.n; i++)
             codes[b.idx[i]] = rc;
     for (size_t i = 0; i < n; i++)

@@ -59,6 +59,12 @@ void store_stats_init(store_stats_t *st, mc_metrics_t *m)
     st->lease_expired = mc_metrics_counter(m, "mc_store_lease_expired_total",
                                            "Reads dropped because the lease ran out", NULL);
     st->remounts = mc_metrics_counter(m, "mc_store_mounts_total", "Segment (re)mounts", NULL);
+    st->put_retries =
+        mc_metrics_counter(m, "mc_store_put_retries_total",
+                           "Keys put again after a replica write to another segment failed", NULL);
+    st->failures_reported =
+        mc_metrics_counter(m, "mc_store_failures_reported_total",
+                           "Segments reported to the master after a write to them failed", NULL);
     st->put_meta = mc_metrics_histogram(m, "mc_store_op_seconds", h,
                                         "op=\"put\",phase=\"metadata\"", latency_bounds, nb);
     st->put_data = mc_metrics_histogram(m, "mc_store_op_seconds", h, "op=\"put\",phase=\"data\"",

@@ -365,3 +365,37 @@ def test_rest_metrics(one):
                  "mc_store_transfer_errors_total", "mc_store_segment_capacity_bytes",
                  "mc_store_segment_mounted 1"):
         assert name in text, name
+
+
+def metric(store, name):
+    for line in request("GET", f"{store.url}/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_a_killed_peer_costs_one_failed_write(cluster):
+    """kill -9 of a store: the first put whose write to it fails still
+    succeeds elsewhere, and later puts are not placed on it (the master keeps
+    its segment for the client TTL, 30 s here, longer than this test)."""
+    meta = cluster.metadata()
+    master = cluster.master("--client_ttl=30")
+    a = start_store(cluster, master, meta)
+    b = start_store(cluster, master, meta)
+    value = os.urandom(256 * 1024)
+    assert put(a, "before", value, replica_num=2).status == 200
+    assert replicas_of(master, "before") == sorted([seg_name(a), seg_name(b)])
+    b.kill()
+    r = put(a, "first", value, preferred_segment=seg_name(b))
+    assert r.status == 200, r.text
+    assert replicas_of(master, "first") == [seg_name(a)], "retried on the live segment"
+    assert get(a, "first").body == value
+    assert metric(a, "mc_store_failures_reported_total") == 1
+    assert metric(a, "mc_store_put_retries_total") == 1
+    errors = metric(a, "mc_store_transfer_errors_total")
+    for i in range(20):
+        key = f"after-{i}"
+        assert put(a, key, value, replica_num=2).status == 200
+        assert seg_name(b) not in replicas_of(master, key), f"{key} placed on the dead store"
+    assert metric(a, "mc_store_transfer_errors_total") == errors, "no write tried the dead store"
+    assert metric(a, "mc_store_put_retries_total") == 1

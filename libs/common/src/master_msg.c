@@ -595,6 +595,33 @@ int mc_unmount_req_decode(const char *body, size_t len, mc_unmount_req_t *out, m
     return rc;
 }
 
+char *mc_failure_report_encode_take(const mc_failure_report_t *r, size_t *len)
+{
+    mc_jw_t w;
+    mc_jw_init(&w, 160);
+    mc_jw_obj_begin(&w);
+    jw_uuid(&w, "client_id", r->client_id);
+    jw_uuid(&w, "segment_id", r->segment_id);
+    mc_jw_key(&w, "epoch");
+    mc_jw_u64(&w, r->epoch);
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+int mc_failure_report_decode(const char *body, size_t len, mc_failure_report_t *out,
+                             mc_errmsg_t *err)
+{
+    cJSON *o = parse_small(body, len, false, err);
+    int rc = MC_INVALID_PARAMS;
+
+    memset(out, 0, sizeof(*out));
+    if (o && (rc = mc_msg_decode_uuid(o, "client_id", true, &out->client_id, err)) == MC_OK &&
+        (rc = mc_msg_decode_uuid(o, "segment_id", true, &out->segment_id, err)) == MC_OK)
+        rc = mc_json_get_u64(o, "epoch", false, 0, UINT64_MAX, &out->epoch, err);
+    cJSON_Delete(o);
+    return rc;
+}
+
 char *mc_remove_req_encode_take(const char *pattern, bool force, size_t *len)
 {
     mc_jw_t w;

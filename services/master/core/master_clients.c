@@ -18,6 +18,7 @@ int mc_master_ping(mc_master_t *m, mc_uuid_t client, uint64_t now_ms,
             if (now_ms > m->clients[i].last_seen_ms)
                 m->clients[i].last_seen_ms = now_ms;
             st = MC_PING_OK;
+            mcm_clear_suspected_locked(m, client);
             break;
         }
     }

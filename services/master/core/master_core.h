@@ -81,7 +81,8 @@ typedef struct mc_master_segment_info {
     uint64_t base, size, used;
     uint64_t epoch; /* unique per mount; replicas carry it */
     uint16_t slot;
-    uint8_t state; /* mc_master_seg_state_t */
+    uint8_t state;     /* mc_master_seg_state_t */
+    uint8_t suspected; /* a write to it failed; no placements until its owner pings */
 } mc_master_segment_info_t;
 
 /* Mounts a segment and registers (or refreshes) its client as alive.
@@ -326,7 +327,15 @@ typedef enum mc_master_ping_status {
     MC_PING_NEED_REMOUNT = 1, /* the master does not know this client: remount */
 } mc_master_ping_status_t;
 
-/* Records that client is alive. MC_OK with *status and *view_version. */
+/* A store service could not write to a replica on segment_id (at mount
+ * epoch; 0 = any): the segment is suspected, and no new replica is placed
+ * there until its owner's next ping clears it (a dead owner never pings:
+ * its segments go at the client TTL). MC_SEGMENT_NOT_FOUND when it is not
+ * mounted; MC_OK (nothing changes) for a report about an older mount. */
+int mc_master_report_failure(mc_master_t *m, mc_uuid_t segment_id, uint64_t epoch);
+
+/* Records that client is alive (and clears the suspicion of its segments).
+ * MC_OK with *status and *view_version. */
 int mc_master_ping(mc_master_t *m, mc_uuid_t client, uint64_t now_ms,
                    mc_master_ping_status_t *status, uint64_t *view_version);
 

@@ -209,6 +209,8 @@ uint64_t mcm_unmount_client(mc_master_t *m, mc_uuid_t client);
 /* Finishes graceful unmounts that are due; returns how many. */
 uint64_t mcm_finish_drains(mc_master_t *m, uint64_t now_ms);
 void mcm_signal_pressure(mc_master_t *m) MC_EXCLUDES(m->pressure_lock);
+/* A ping from client: its segments are no longer suspected. */
+void mcm_clear_suspected_locked(mc_master_t *m, mc_uuid_t client) MC_REQUIRES(m->cluster_lock);
 /* Registers or refreshes a client; caller holds cluster_lock. */
 int mcm_client_touch_locked(mc_master_t *m, mc_uuid_t id, uint64_t now_ms)
     MC_REQUIRES(m->cluster_lock);

@@ -273,6 +273,29 @@ uint64_t mcm_unmount_client(mc_master_t *m, mc_uuid_t client)
     return n;
 }
 
+/* ---- suspicion ------------------------------------------------------------- */
+
+int mc_master_report_failure(mc_master_t *m, mc_uuid_t segment_id, uint64_t epoch)
+{
+    if (!m)
+        return MC_INVALID_PARAMS;
+    mc_mutex_lock(&m->cluster_lock);
+    int slot = find_slot_locked(m, segment_id);
+    if (slot >= 0 && (!epoch || m->segs[slot]->info.epoch == epoch))
+        m->segs[slot]->info.suspected = 1;
+    mc_mutex_unlock(&m->cluster_lock);
+    return slot >= 0 ? MC_OK : MC_SEGMENT_NOT_FOUND;
+}
+
+void mcm_clear_suspected_locked(mc_master_t *m, mc_uuid_t client)
+{
+    for (uint32_t i = 0; i < m->n_placeable; i++) {
+        mcm_seg_t *s = m->segs[m->placeable[i]];
+        if (s->info.suspected && mc_uuid_equal(s->info.client_id, client))
+            s->info.suspected = 0;
+    }
+}
+
 /* ---- info ------------------------------------------------------------------- */
 
 int mc_master_segment_get(mc_master_t *m, mc_uuid_t segment_id, mc_master_segment_info_t *out)
@@ -350,7 +373,8 @@ static bool chosen(const place_ctx_t *pc, uint16_t slot)
 static bool try_slot(mc_master_t *m, place_ctx_t *pc, uint16_t slot) MC_REQUIRES(m->cluster_lock)
 {
     mcm_seg_t *s = m->segs[slot];
-    if (chosen(pc, slot) || mc_alloc_capacity(s->alloc) - mc_alloc_used(s->alloc) < pc->size)
+    if (s->info.suspected || chosen(pc, slot) ||
+        mc_alloc_capacity(s->alloc) - mc_alloc_used(s->alloc) < pc->size)
         return false;
     mcm_rep_t *r = &pc->reps[pc->n];
     if (mc_alloc_alloc(s->alloc, pc->size, &r->offset, &r->handle) != MC_OK)

@@ -93,19 +93,23 @@ static int put_start(fake_master_t *fm, const char *key, size_t len, uint64_t si
         fake_seg_t *s = odd              ? seg_find(fm, fm->odd_seg)
                         : fm->n_put_segs ? seg_find(fm, fm->put_segs[j % fm->n_put_segs])
                                          : (j < (uint32_t)fm->nseg ? &fm->segs[j] : NULL);
+        if (s && s->suspected)
+            continue; /* as the master: nothing new on a suspected segment */
         if (!s || s->size - s->next < size)
             return MC_NO_AVAILABLE_HANDLE;
-        o->rep[j] = (mc_replica_t){.segment = s->name,
-                                   .endpoint = "fake:0",
-                                   .epoch = s->epoch,
-                                   .offset = s->next,
-                                   .size = size};
+        o->rep[o->n++] = (mc_replica_t){.segment_id = {0, (uint64_t)(s - fm->segs) + 1},
+                                        .segment = s->name,
+                                        .endpoint = "fake:0",
+                                        .epoch = s->epoch,
+                                        .offset = s->next,
+                                        .size = size};
         s->next += (size + 63) & ~(uint64_t)63;
     }
+    if (o->n == 0)
+        return MC_NO_AVAILABLE_HANDLE;
     memcpy(o->key, key, len);
     o->klen = len;
     o->size = size;
-    o->n = replicas;
     o->state = FAKE_PENDING;
     r->n = o->n;
     memcpy(r->rep, o->rep, sizeof(o->rep));
@@ -259,12 +263,34 @@ static void fm_destroy(void *ctx)
     (void)ctx; /* the test owns the fake */
 }
 
+/* Marks the reported segment suspected: put_start places nothing there. */
+static int fm_report_failure(void *ctx, mc_uuid_t client_id, mc_uuid_t segment_id, uint64_t epoch)
+{
+    fake_master_t *fm = ctx;
+    int rc = MC_SEGMENT_NOT_FOUND;
+
+    (void)client_id;
+    (void)epoch;
+    pthread_mutex_lock(&fm->mu);
+    fm->reports++;
+    for (int i = 0; i < fm->nseg; i++)
+        if (segment_id.hi == 0 && segment_id.lo == (uint64_t)i + 1) {
+            fm->segs[i].suspected = true;
+            rc = MC_OK;
+        }
+    if (fm->down)
+        rc = MC_RPC_FAIL;
+    pthread_mutex_unlock(&fm->mu);
+    return rc;
+}
+
 static const store_master_ops_t fake_ops = {
     .keys = fm_keys,
     .mount = fm_mount,
     .unmount = fm_unmount,
     .ping = fm_ping,
     .remove_many = fm_remove_many,
+    .report_failure = fm_report_failure,
     .destroy = fm_destroy,
 };
 

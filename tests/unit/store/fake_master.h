@@ -17,6 +17,7 @@
 typedef struct fake_seg {
     char name[64];
     uint64_t epoch, size, next; /* bump allocation from next */
+    bool suspected;             /* reported: put_start places nothing here */
 } fake_seg_t;
 
 typedef enum fake_state { FAKE_FREE = 0, FAKE_PENDING = 1, FAKE_COMPLETE = 2 } fake_state_t;
@@ -51,7 +52,7 @@ struct fake_master {
     fake_hook_fn hook;
     void *hook_arg;
     unsigned calls[STORE_M_CALLS]; /* keys calls answered (or failed), by kind */
-    unsigned pings, mounts;
+    unsigned pings, mounts, reports;
     unsigned holds_taken, holds_released; /* over all objects */
 };
 

@@ -152,18 +152,29 @@ Test(store_ops, put_writes_every_replica_then_ends)
     expect_value("k1", val, sizeof(val));
 }
 
-Test(store_ops, failed_copy_revokes_and_fails_the_key)
+Test(store_ops, failed_remote_write_is_reported_and_put_again_elsewhere)
 {
     char val[100];
+    const fake_obj_t *o;
 
     fill(val, sizeof(val), 2);
     /* the master knows this segment; the engine cannot reach it */
     fake_master_add_segment(&fm, "remote-gone", REMOTE_EPOCH, REMOTE_SIZE);
     put_segs(own(), "remote-gone");
-    cr_expect_eq(put1("k2", val, sizeof(val), 2), MC_TRANSFER_FAIL);
-    cr_expect_null(fake_master_find(&fm, "k2"), "revoked, not left pending");
+    cr_expect_eq(put1("k2", val, sizeof(val), 2), MC_OK, "the retry lands on the live segment");
+    cr_expect_eq(fm.reports, 1, "the failed segment reported once");
+    cr_expect_eq(fm.calls[STORE_M_PUT_START], 2);
+    cr_expect_eq(fm.calls[STORE_M_PUT_REVOKE], 1, "the first attempt revoked");
+    cr_expect_eq(fm.calls[STORE_M_PUT_END], 1);
+    o = fake_master_find(&fm, "k2");
+    cr_assert_not_null(o);
+    cr_expect_eq(o->n, 1);
+    cr_expect_str_eq(o->rep[0].segment, own());
+    expect_value("k2", val, sizeof(val));
+    /* later puts are not placed there: no failed write, no report */
+    cr_expect_eq(put1("k3", val, sizeof(val), 2), MC_OK);
+    cr_expect_eq(fm.reports, 1);
     cr_expect_eq(fm.calls[STORE_M_PUT_REVOKE], 1);
-    cr_expect_eq(fm.calls[STORE_M_PUT_END], 0);
 }
 
 /* A mixed batch: the keys whose copies all succeed are ended and the one
@@ -186,9 +197,9 @@ Test(store_ops, one_batch_ends_some_keys_and_revokes_others)
     fm.odd_seg = "remote-gone";
     store_put_batch(svc, 3, keys, lens, vals, sizes, NULL, codes);
     cr_expect_eq(codes[0], MC_OK);
-    cr_expect_eq(codes[1], MC_TRANSFER_FAIL);
+    cr_expect_eq(codes[1], MC_NO_AVAILABLE_HANDLE, "retried once: nowhere else to go");
     cr_expect_eq(codes[2], MC_OK);
-    cr_expect_eq(fm.calls[STORE_M_PUT_START], 1, "one round trip per phase");
+    cr_expect_eq(fm.calls[STORE_M_PUT_START], 2, "one round trip per phase, and the retry");
     cr_expect_eq(fm.calls[STORE_M_PUT_END], 1);
     cr_expect_eq(fm.calls[STORE_M_PUT_REVOKE], 1);
     cr_expect_null(fake_master_find(&fm, "m2"), "revoked");

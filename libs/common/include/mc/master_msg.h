@@ -48,6 +48,7 @@
 #define MC_ROUTE_REMOVE_ALL "/api/v1/remove_all"             /* remove -> count */
 #define MC_ROUTE_RELEASE "/api/v1/release"                   /* keys -> codes (drops holds) */
 #define MC_ROUTE_REPLICA_CLEAR "/api/v1/batch_replica_clear" /* keys+segment_name -> codes */
+#define MC_ROUTE_REPORT_FAILURE "/api/v1/report_failure"     /* failure report -> {} */
 
 /* ReplicateConfig. */
 typedef struct mc_replicate_cfg {
@@ -140,6 +141,7 @@ char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len);
  * ping      {"client_id"} -> {"status": "OK"|"NEED_REMOUNT", "view_version"}
  * unmount   {"segment_id", "client_id", "graceful", "grace_ms"} -> {}
  * remove_by_regex / remove_all   {"pattern", "force"} -> {"removed": n}
+ * report_failure {"client_id", "segment_id", "epoch"} -> {}
  * mount_segment reply            {"epoch": n}
  * Encoders return malloc'd text (caller frees, NULL when out of memory). */
 typedef struct mc_ping_reply {
@@ -160,6 +162,17 @@ typedef struct mc_remove_req {
     bool force;
     cJSON *root;
 } mc_remove_req_t;
+
+/* A store service could not write to a replica on segment_id (mount epoch). */
+typedef struct mc_failure_report {
+    mc_uuid_t client_id; /* the reporter */
+    mc_uuid_t segment_id;
+    uint64_t epoch;
+} mc_failure_report_t;
+
+char *mc_failure_report_encode_take(const mc_failure_report_t *r, size_t *len);
+int mc_failure_report_decode(const char *body, size_t len, mc_failure_report_t *out,
+                             mc_errmsg_t *err);
 
 char *mc_ping_req_encode_take(mc_uuid_t client_id, size_t *len);
 int mc_ping_req_decode(const char *body, size_t len, mc_uuid_t *client_id, mc_errmsg_t *err);
