@@ -6,6 +6,7 @@
 
 #include "master_fixture.h"
 #include "master_regex.h"
+#include "mc/strutil.h"
 
 static double now_s(void)
 {
@@ -47,6 +48,35 @@ Test(regex, ecmascript_syntax)
     cr_assert_eq(search("a.c", "a\rc"), 0, "`.` stops at a line terminator");
 }
 
+/* The examples of docs/master-api.md. */
+Test(regex, documented_examples)
+{
+    const char *h = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char key[160];
+    snprintf(key, sizeof(key), "llama-7b@tp_rank:12@%s", h);
+    cr_assert_eq(search("^llama-7b@tp_rank:\\d+@[0-9a-f]{64}$", key), 1);
+    cr_assert_eq(search("^model@tp_rank:1@", "model@tp_rank:1@x"), 1);
+    cr_assert_eq(search("^model@tp_rank:1@", "model@tp_rank:10@x"), 0);
+    cr_assert_eq(search("tp_rank:1", "m@tp_rank:1@x"), 1);
+    cr_assert_eq(search("^(?:a|b)@", "b@x"), 1);
+    cr_assert_eq(search("^(?:a|b)@", "c@x"), 0);
+    cr_assert_eq(search("@(?!keep)", "x@keep"), 0);
+    cr_assert_eq(search("@(?!keep)", "x@drop"), 1);
+}
+
+/* The depth limit leaves room for a group repeated over a key of the longest
+ * length. */
+Test(regex, long_key_within_limits)
+{
+    char key[MC_MAX_KEY_LEN + 1];
+    for (size_t i = 0; i < MC_MAX_KEY_LEN; i++)
+        key[i] = (i & 1) ? 'b' : 'a';
+    key[MC_MAX_KEY_LEN] = '\0';
+    cr_assert_eq(search("^(a|b)*$", key), 1);
+    cr_assert_eq(search("^(?:ab)*$", key), 1);
+    cr_assert_eq(search(".*a.*c", key), 0);
+}
+
 Test(regex, anchors)
 {
     cr_assert_eq(search("^model", "model@tp:0@x"), 1);
@@ -75,7 +105,7 @@ Test(regex, bad_patterns_refused_with_a_reason)
         nest[41 + i] = ')';
     e.msg[0] = '\0';
     cr_assert_eq(mcm_regex_create(nest, strlen(nest), &re, &e), MC_INVALID_PARAMS);
-    cr_assert(strstr(e.msg, "nested"), "%s", e.msg);
+    cr_assert(strstr(e.msg, "parentheses are too deeply nested"), "%s", e.msg);
 }
 
 Test(regex, too_long_pattern_refused)
