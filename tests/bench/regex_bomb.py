@@ -6,7 +6,8 @@
 Starts the master on a free loopback port, mounts one segment, puts 2 x KEYS keys,
 then, while a loop puts fresh keys one at a time, sends the pattern
 ((a{150}){150}){150} once and then four times in parallel, and last a legal
-pattern that costs about 1 ms of matching per key. Prints, for each
+pattern that costs about 1 ms of matching per key, once and four times in
+parallel (the master has 4 HTTP workers by default). Prints, for each
 phase, the master's CPU seconds (utime+stime), its peak RSS (VmHWM) and RSS
 after, each reply's status and time, and the put loop's latency (p50, max).
 Every request is bounded by TIMEOUT_S (default 60); the master is stopped at
@@ -134,6 +135,7 @@ def main():
         phase("one bomb", 1)
         phase("four bombs in parallel", 4)
         phase("legal but slow pattern, ~1 ms per key", 1, SLOW)
+        phase("four legal slow patterns in parallel", 4, SLOW)
         stop.set()
         th.join(timeout)
     finally:

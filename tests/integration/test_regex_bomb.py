@@ -120,7 +120,7 @@ def test_regex_bombs_are_refused_cheaply(cluster):
 
     assert not loop.errors, loop.errors
     assert len(loop.lat) > 0
-    assert max(loop.lat) < 1.0, f"a put+get took {max(loop.lat):.2f} s while bombs ran"
+    assert max(loop.lat) < 2.0, f"a put+get took {max(loop.lat):.2f} s while bombs ran"
     grew = vm_hwm(pid) - hwm0
     assert grew < HWM_SLACK, f"master peak RSS grew by {grew / MiB:.1f} MiB"
     # an ordinary pattern still works, and nothing was removed by the bombs
