@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "master_fixture.h"
+#include "master_internal.h"
 #include "master_regex.h"
 #include "mc/strutil.h"
 
@@ -279,5 +280,82 @@ Test(regex, lease_and_force_unchanged)
     cr_assert_eq(mc_master_remove_by_regex(m, "^k/", true, 20, &n, NULL), MC_OK);
     cr_assert_eq(n, 1);
     cr_assert(!fx_present(m, "k/7"));
+    mc_master_destroy(m);
+}
+
+/* ---- no match under a shard lock ---- */
+
+#define SLOW_KEYS 200
+#define SHARD 7u
+
+/* The n-th key of the form <prefix><i> that lands in shard SHARD. */
+static void key_in_shard(char *key, size_t cap, const char *prefix, int *next)
+{
+    for (;; (*next)++) {
+        int len = snprintf(key, cap, "%s%d", prefix, *next);
+        if ((mcm_hash(key, (size_t)len) & (MCM_SHARDS - 1u)) == SHARD) {
+            (*next)++;
+            return;
+        }
+    }
+}
+
+typedef struct prober {
+    mc_master_t *m;
+    const char *key;
+    atomic_int stop;
+    double max_s;
+    int n, failures;
+} prober_t;
+
+static void *probe_gets(void *arg)
+{
+    prober_t *p = arg;
+    while (!atomic_load(&p->stop)) {
+        mc_master_replicas_t rep;
+        double t0 = now_s();
+        if (mc_master_get_replica_list(p->m, p->key, strlen(p->key), 10, &rep) != MC_OK)
+            p->failures++;
+        double dt = now_s() - t0;
+        if (dt > p->max_s)
+            p->max_s = dt;
+        p->n++;
+    }
+    return NULL;
+}
+
+/* 200 keys of one shard that each cost about a millisecond to match: a get of
+ * another key of that shard waits for one chunk's copy or drop, not for the
+ * matching (under the lock it would wait for all of it). */
+Test(regex, gets_of_the_shard_proceed_while_it_is_matched)
+{
+    mc_master_t *m = fx_create();
+    fx_mount(m, 1, 1024 * MiB, 1, 0);
+    char key[64], probe[64];
+    int next = 0;
+    for (int i = 0; i < SLOW_KEYS; i++) {
+        key_in_shard(key, sizeof(key), "bbbbbbbbbbbbbbbbbbbbbb/c/", &next);
+        fx_put(m, 1, key, 4096, 0);
+    }
+    next = 0;
+    key_in_shard(probe, sizeof(probe), "probe/", &next);
+    fx_put(m, 1, probe, 4096, 0);
+
+    prober_t p = {.m = m, .key = probe};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, probe_gets, &p), 0);
+    uint64_t n = 0;
+    double t0 = now_s();
+    int rc = mc_master_remove_by_regex(m, "^(b|bb)+c", false, 20, &n, NULL);
+    double took = now_s() - t0;
+    atomic_store(&p.stop, 1);
+    pthread_join(t, NULL);
+
+    cr_assert_eq(rc, MC_OK);
+    cr_assert_eq(n, 0);
+    cr_assert_gt(took, 0.2, "matching took only %.3f s: the test proves nothing", took);
+    cr_assert_eq(p.failures, 0);
+    cr_assert_gt(p.n, 10);
+    cr_assert_lt(p.max_s, took / 4, "a get waited %.3f s of a %.3f s removal", p.max_s, took);
     mc_master_destroy(m);
 }
