@@ -391,10 +391,8 @@ static void run_remove_many(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_
     int rc = mc_remove_req_decode(body, len, regex, &r, &e);
 
     if (rc == MC_OK) {
-        rc = regex ? mc_master_remove_by_regex(core, r.pattern, r.force, mc_now_ms(), &n)
+        rc = regex ? mc_master_remove_by_regex(core, r.pattern, r.force, mc_now_ms(), &n, &e)
                    : mc_master_remove_all(core, r.force, mc_now_ms(), &n);
-        if (rc == MC_INVALID_PARAMS)
-            snprintf(e.msg, sizeof(e.msg), "bad regular expression");
         mc_remove_req_cleanup(&r);
     }
     if (rc != MC_OK) {

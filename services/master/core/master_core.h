@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mc/errors.h"
 #include "mc/limits.h"
 #include "mc/uuid.h"
 
@@ -209,11 +210,14 @@ int mc_master_get_size(mc_master_t *m, const char *key, size_t key_len, uint64_t
  * MC_REPLICA_IS_NOT_READY for a put in flight unless force. */
 int mc_master_remove(mc_master_t *m, const char *key, size_t key_len, bool force, uint64_t now_ms);
 
-/* Removes complete objects whose key matches a POSIX extended regex; leased
- * ones are skipped unless force. *n_removed receives the count.
- * MC_INVALID_PARAMS for a bad pattern. */
+/* Removes complete objects whose key contains a match of pattern (ECMAScript
+ * syntax through PCRE2, bounded: master_regex.h); leased or held ones are
+ * skipped unless force. *n_removed receives the count. MC_INVALID_PARAMS with
+ * err saying why for a bad, too long or too complex pattern, or one whose match
+ * on some key reached a limit (keys matched before that may be gone). Takes
+ * and releases each shard lock per chunk of keys, never across matching. */
 int mc_master_remove_by_regex(mc_master_t *m, const char *pattern, bool force, uint64_t now_ms,
-                              uint64_t *n_removed);
+                              uint64_t *n_removed, mc_errmsg_t *err);
 /* Same for every complete object. */
 int mc_master_remove_all(mc_master_t *m, bool force, uint64_t now_ms, uint64_t *n_removed);
 

@@ -3,11 +3,13 @@
  * Each operation is a do_* function that runs with its key's shard lock held;
  * the single-key API locks one shard around it, the batch API groups keys by
  * shard and takes each shard lock once (batch_run). */
-#include <regex.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "master_internal.h"
+#include "master_regex.h"
+#include "mc/buf.h"
 #include "mc/errors.h"
 #include "mc/strutil.h"
 
@@ -426,8 +428,17 @@ int mc_master_remove(mc_master_t *m, const char *key, size_t key_len, bool force
     return rc;
 }
 
-/* Removes complete objects matching re (all when re is NULL). */
-static uint64_t remove_matching(mc_master_t *m, const regex_t *re, bool force, uint64_t now_ms)
+/* What remove_by_regex and remove_all may drop (without force: no lease, no hold). */
+static bool removable(const mcm_shard_t *sh, const mcm_obj_t *o, bool force, uint64_t now_ms)
+    MC_REQUIRES(sh->lock)
+{
+    return o->state == MC_OBJ_COMPLETE &&
+           (force || (!mcm_obj_leased(o, now_ms) && !mcm_obj_held(sh, o, now_ms)));
+}
+
+/* Removes every removable object (remove_all: no matching, so each shard is
+ * done in one hold of its lock). */
+static uint64_t remove_every(mc_master_t *m, bool force, uint64_t now_ms)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < MCM_SHARDS; i++) {
@@ -436,9 +447,7 @@ static uint64_t remove_matching(mc_master_t *m, const regex_t *re, bool force, u
         mcm_obj_t *o = sh->lru_head;
         while (o) {
             mcm_obj_t *next = o->lru_next;
-            if (o->state == MC_OBJ_COMPLETE &&
-                (force || (!mcm_obj_leased(o, now_ms) && !mcm_obj_held(sh, o, now_ms))) &&
-                (!re || regexec(re, mcm_obj_key(o), 0, NULL, 0) == 0)) {
+            if (removable(sh, o, force, now_ms)) {
                 mcm_obj_drop(m, sh, o, now_ms);
                 n++;
             }
@@ -449,26 +458,149 @@ static uint64_t remove_matching(mc_master_t *m, const regex_t *re, bool force, u
     return n;
 }
 
+/* remove_by_regex never matches under a lock: for each shard it copies the
+ * keys of up to RX_CHUNK_KEYS removable objects (about RX_CHUNK_BYTES) under
+ * the lock, releases it, matches them, then takes the lock again and drops
+ * those that matched and are still present and removable. Puts and gets of the
+ * shard wait for one copy or one drop of a chunk, never for a match.
+ *
+ * The walk of a shard between chunks is a cursor over its buckets in
+ * reverse-binary order (redis's dictScan): an object present from the start to
+ * the end of the walk is visited at least once even when the bucket array
+ * doubles in between (it only grows; shard_grow). Objects added meanwhile may
+ * or may not be seen; one visited twice is matched twice, dropped once. */
+#define RX_CHUNK_KEYS 256u
+#define RX_CHUNK_BYTES (64u * 1024u)
+
+/* A copied key in the chunk buffer: this header, then key_len bytes. */
+typedef struct rx_rec {
+    uint32_t hash_hi;
+    uint16_t key_len;
+    uint8_t hit;
+} rx_rec_t;
+
+static uint32_t rev32(uint32_t v)
+{
+    v = ((v >> 1) & 0x55555555u) | ((v & 0x55555555u) << 1);
+    v = ((v >> 2) & 0x33333333u) | ((v & 0x33333333u) << 2);
+    v = ((v >> 4) & 0x0f0f0f0fu) | ((v & 0x0f0f0f0fu) << 4);
+    v = ((v >> 8) & 0x00ff00ffu) | ((v & 0x00ff00ffu) << 8);
+    return (v >> 16) | (v << 16);
+}
+
+/* The bucket after v (under mask) in reverse-binary order; 0 = walk done. */
+static uint32_t scan_next(uint32_t v, uint32_t mask)
+{
+    v |= ~mask;
+    return rev32(rev32(v) + 1u);
+}
+
+/* Copies removable keys from *cursor on, whole buckets at a time, until the
+ * chunk is full or the walk ends (*cursor = 0). */
+static int rx_collect_locked(mcm_shard_t *sh, uint32_t *cursor, bool force, uint64_t now_ms,
+                             mc_buf_t *b) MC_REQUIRES(sh->lock)
+{
+    uint32_t mask = sh->nbuckets - 1u, v = *cursor, n = 0;
+    do {
+        for (mcm_obj_t *o = sh->buckets[v & mask]; o; o = o->hnext) {
+            if (!removable(sh, o, force, now_ms))
+                continue;
+            rx_rec_t r = {.hash_hi = o->hash_hi, .key_len = o->key_len};
+            mc_buf_append(b, &r, sizeof(r));
+            mc_buf_append(b, mcm_obj_key(o), o->key_len);
+            n++;
+        }
+        v = scan_next(v, mask);
+    } while (v != 0 && n < RX_CHUNK_KEYS && b->len < RX_CHUNK_BYTES);
+    *cursor = v;
+    return b->err;
+}
+
+/* Marks the records whose key matches; no lock held. */
+static int rx_match(mcm_regex_t *re, mc_buf_t *b, mc_errmsg_t *err)
+{
+    for (size_t at = 0; at < b->len;) {
+        rx_rec_t r;
+        memcpy(&r, b->data + at, sizeof(r));
+        int rc = mcm_regex_search(re, b->data + at + sizeof(r), r.key_len, err);
+        if (rc < 0)
+            return rc;
+        b->data[at + offsetof(rx_rec_t, hit)] = (char)rc;
+        at += sizeof(r) + r.key_len;
+    }
+    return MC_OK;
+}
+
+static uint64_t rx_drop_locked(mc_master_t *m, mcm_shard_t *sh, const mc_buf_t *b, bool force,
+                               uint64_t now_ms) MC_REQUIRES(sh->lock)
+{
+    uint64_t n = 0;
+    for (size_t at = 0; at < b->len;) {
+        rx_rec_t r;
+        memcpy(&r, b->data + at, sizeof(r));
+        const char *key = b->data + at + sizeof(r);
+        at += sizeof(r) + r.key_len;
+        if (!r.hit)
+            continue;
+        mcm_obj_t *o = mcm_find(sh, (uint64_t)r.hash_hi << 32, key, r.key_len);
+        if (o && removable(sh, o, force, now_ms)) {
+            mcm_obj_drop(m, sh, o, now_ms);
+            n++;
+        }
+    }
+    return n;
+}
+
+static int rx_remove_shard(mc_master_t *m, mcm_shard_t *sh, mcm_regex_t *re, bool force,
+                           uint64_t now_ms, mc_buf_t *b, uint64_t *n, mc_errmsg_t *err)
+{
+    uint32_t cursor = 0;
+    do {
+        b->len = 0;
+        mc_mutex_lock(&sh->lock);
+        int rc = sh->count ? rx_collect_locked(sh, &cursor, force, now_ms, b) : MC_OK;
+        if (!sh->count)
+            cursor = 0;
+        mc_mutex_unlock(&sh->lock);
+        if (rc != MC_OK)
+            return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
+        if (b->len == 0)
+            continue;
+        if ((rc = rx_match(re, b, err)) != MC_OK)
+            return rc;
+        mc_mutex_lock(&sh->lock);
+        *n += rx_drop_locked(m, sh, b, force, now_ms);
+        mc_mutex_unlock(&sh->lock);
+    } while (cursor != 0);
+    return MC_OK;
+}
+
 int mc_master_remove_by_regex(mc_master_t *m, const char *pattern, bool force, uint64_t now_ms,
-                              uint64_t *n_removed)
+                              uint64_t *n_removed, mc_errmsg_t *err)
 {
     if (!m || !pattern)
-        return MC_INVALID_PARAMS;
-    regex_t re;
-    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
-        return MC_INVALID_PARAMS;
-    uint64_t n = remove_matching(m, &re, force, now_ms);
-    regfree(&re);
-    if (n_removed)
+        return mc_fail(err, MC_INVALID_PARAMS, "no regular expression");
+    mcm_regex_t *re;
+    int rc = mcm_regex_create(pattern, strlen(pattern), &re, err);
+    if (rc != MC_OK)
+        return rc;
+    mc_buf_t b;
+    mc_buf_init(&b, 0);
+    uint64_t n = 0;
+    for (unsigned i = 0; i < MCM_SHARDS && rc == MC_OK; i++)
+        rc = rx_remove_shard(m, &m->shards[i], re, force, now_ms, &b, &n, err);
+    mc_buf_cleanup(&b);
+    mcm_regex_destroy(re);
+    if (rc == MC_OK && n_removed)
         *n_removed = n;
-    return MC_OK;
+    return rc;
 }
 
 int mc_master_remove_all(mc_master_t *m, bool force, uint64_t now_ms, uint64_t *n_removed)
 {
     if (!m)
         return MC_INVALID_PARAMS;
-    uint64_t n = remove_matching(m, NULL, force, now_ms);
+    uint64_t n = remove_every(m, force, now_ms);
     if (n_removed)
         *n_removed = n;
     return MC_OK;

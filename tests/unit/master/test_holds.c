@@ -163,7 +163,7 @@ Test(holds, remove_without_force_refused)
     cr_assert_eq(mc_master_remove_all(m, false, 2000, &n), MC_OK);
     cr_assert_eq(n, 3); /* all but the held one */
     cr_assert(fx_present(m, "k0"));
-    cr_assert_eq(mc_master_remove_by_regex(m, "^k", false, 2000, &n), MC_OK);
+    cr_assert_eq(mc_master_remove_by_regex(m, "^k", false, 2000, &n, NULL), MC_OK);
     cr_assert_eq(n, 0);
     cr_assert_eq(release1(m, 1, "k0", 2001), MC_OK);
     cr_assert_eq(mc_master_remove(m, "k0", 2, false, 2002), MC_OK);

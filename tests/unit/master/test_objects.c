@@ -260,13 +260,13 @@ Test(objects, remove_by_regex_and_remove_all)
     cr_assert_eq(fx_put_start(m, 1, "model@tp:0@inflight", MiB, 0, NULL), MC_OK);
     cr_assert_eq(fx_get(m, "model@tp:0@leased", 10, NULL), MC_OK);
     uint64_t n = 99;
-    cr_assert_eq(mc_master_remove_by_regex(m, "([", false, 20, &n), MC_INVALID_PARAMS);
-    cr_assert_eq(mc_master_remove_by_regex(m, "^model@tp:[0-9]+@", false, 20, &n), MC_OK);
+    cr_assert_eq(mc_master_remove_by_regex(m, "([", false, 20, &n, NULL), MC_INVALID_PARAMS);
+    cr_assert_eq(mc_master_remove_by_regex(m, "^model@tp:[0-9]+@", false, 20, &n, NULL), MC_OK);
     cr_assert_eq(n, 2, "leased and in-flight objects are skipped");
     cr_assert(fx_present(m, "model@tp:0@leased"));
     cr_assert(fx_present(m, "model@tp:0@inflight"));
     cr_assert(fx_present(m, "other@tp:0@aa"));
-    cr_assert_eq(mc_master_remove_by_regex(m, "leased$", true, 20, &n), MC_OK);
+    cr_assert_eq(mc_master_remove_by_regex(m, "leased$", true, 20, &n, NULL), MC_OK);
     cr_assert_eq(n, 1);
     cr_assert_eq(mc_master_remove_all(m, false, 20, &n), MC_OK);
     cr_assert_eq(n, 1);
