@@ -23,6 +23,34 @@ Test(crc32c, known_vectors)
     cr_expect_eq(mc_crc32c(0, "", 0), 0u);
 }
 
+Test(crc32c, copy_and_combine_match_at_every_length_and_alignment)
+{
+    size_t n = (3u << 16) + 4099;
+    unsigned char *src = malloc(n + 8), *dst = malloc(n + 8);
+    cr_assert(src && dst);
+    for (size_t i = 0; i < n + 8; i++)
+        src[i] = (unsigned char)(i * 151 + 3);
+    static const size_t lens[] = {
+        0, 1, 7, 8, 9, 3071, 3072, 3073, 4096, 49151, 49152, 49153, (3u << 16) + 4099};
+    for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++)
+        for (size_t a = 0; a < 3; a++) {
+            size_t len = lens[k];
+            uint32_t want = mc_crc32c_sw(0x1234u, src + a, len);
+            memset(dst, 0, n + 8);
+            cr_expect_eq(mc_crc32c(0x1234u, src + a, len), want, "len %zu", len);
+            cr_expect_eq(mc_crc32c_copy(0x1234u, dst + 1, src + a, len), want, "len %zu", len);
+            cr_expect(memcmp(dst + 1, src + a, len) == 0, "copied, len %zu", len);
+            cr_expect_eq(dst[0], 0);
+            cr_expect_eq(dst[len + 1], 0, "nothing written past the end");
+            size_t cut = len / 3;
+            cr_expect_eq(mc_crc32c_combine(mc_crc32c(0, src, cut),
+                                           mc_crc32c(0, src + cut, len - cut), len - cut),
+                         mc_crc32c(0, src, len));
+        }
+    free(src);
+    free(dst);
+}
+
 Test(crc32c, hw_matches_sw_and_streams)
 {
     size_t n = 100003;

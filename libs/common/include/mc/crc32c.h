@@ -1,5 +1,6 @@
-/* CRC32C (Castagnoli). Uses the SSE4.2 crc32 instruction when the CPU has it,
- * a slicing-by-8 table otherwise; both give the same result. */
+/* CRC32C (Castagnoli). Uses the SSE4.2 crc32 instruction when the CPU has it
+ * (three streams at once, combined), a slicing-by-8 table otherwise; both
+ * give the same result. */
 #ifndef MC_CRC32C_H
 #define MC_CRC32C_H
 
@@ -8,6 +9,12 @@
 
 /* Extends crc (0 to start) over buf[0..len). mc_crc32c(0, "123456789", 9) == 0xE3069283. */
 uint32_t mc_crc32c(uint32_t crc, const void *buf, size_t len);
+/* Copies src[0..len) to dst (not overlapping) and returns the CRC of the
+ * bytes, in one pass over them: mc_crc32c(crc, src, len). */
+uint32_t mc_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len);
+/* The CRC of A followed by B from crc1 = CRC(A), crc2 = CRC(B) (each started
+ * from 0) and B's length. */
+uint32_t mc_crc32c_combine(uint32_t crc1, uint32_t crc2, size_t len2);
 /* The portable implementation, exposed so tests can compare both paths. */
 uint32_t mc_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
