@@ -27,20 +27,20 @@ int mc_service_auth_setup(const char *prog, mc_auth_t *a, const char *token_file
         if (!remote && !mc_auth_is_loopback(listen[i].host))
             remote = listen[i].host;
     }
-    if (a->cluster)
-        MC_INFO("%s: auth on: cluster token file %s, admin token file %s", prog,
-                mc_auth_tokens_path(a->cluster),
-                a->admin ? mc_auth_tokens_path(a->admin)
-                         : "(none: the cluster token admits "
-                           "admin calls)");
-    else if (remote)
+    /* the mode goes into each service's "listening on" line (mc_auth_mode);
+     * only running open to the network gets a line of its own */
+    if (!a->cluster && remote)
         MC_WARN("%s: INSECURE: no --auth_token_file and listening on %s "
                 "(--insecure_allow_remote): anyone who reaches the port owns the cluster",
                 prog, remote);
-    else
-        MC_INFO("%s: auth off (no --auth_token_file): listening on loopback only%s", prog,
-                a->admin ? "; admin calls need the admin token" : "");
     return -1;
+}
+
+const char *mc_auth_mode(const mc_auth_t *a)
+{
+    if (a && a->cluster)
+        return a->admin ? "auth: cluster and admin tokens" : "auth: cluster token, also admin";
+    return a && a->admin ? "auth: admin token only" : "auth off";
 }
 
 int mc_service_wait_signal_reload(const char *prog, mc_auth_t *a)

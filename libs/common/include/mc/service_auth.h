@@ -1,6 +1,6 @@
 /* A service's credentials at start-up and on SIGHUP, the same way in every
  * main(): load --auth_token_file / --admin_token_file, apply the loopback
- * rule to each listen address, say in one line what runs, and reload the
+ * rule to each listen address, warn when it runs open to the network, and reload the
  * files on SIGHUP (docs/security.md). */
 #ifndef MC_SERVICE_AUTH_H
 #define MC_SERVICE_AUTH_H
@@ -40,6 +40,10 @@ typedef struct mc_listen {
 int mc_service_auth_setup(const char *prog, mc_auth_t *a, const char *token_file,
                           const char *admin_file, bool insecure, const mc_listen_t *listen,
                           size_t n);
+
+/* "auth: cluster and admin tokens", ..., "auth off": for the service's
+ * "listening on" line. */
+const char *mc_auth_mode(const mc_auth_t *a);
 
 /* Like mc_service_wait_signal, but SIGHUP reloads a's files (one log line:
  * reloaded, or kept the old tokens and why). Returns the signal number. */
