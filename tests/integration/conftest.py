@@ -3,8 +3,17 @@
 Every process is started through `Cluster.start`, waits on its /health
 readiness probe (never a fixed sleep), and is torn down by the fixture even
 when the test fails. Binaries come from $MC_BIN_DIR (scripts/test.sh sets it).
+
+MC_TEST_AUTH=1 runs everything with credentials on: a cluster and an admin
+token file (mode 0400) are written once per session and named in
+MOONCAKE_AUTH_TOKEN_FILE / MOONCAKE_ADMIN_TOKEN_FILE, so every binary the
+tests start (also the store services libmooncake_client starts) requires and
+sends them, and `request` sends the admin token (it admits every call)
+unless told otherwise (auth=False, or an Authorization header of its own).
 """
+import base64
 import glob
+import tempfile
 import http.client
 import json
 import os
@@ -22,6 +31,41 @@ BIN_DIR = os.environ.get("MC_BIN_DIR", os.path.join(ROOT, "build", "bin"))
 MASTER = "mooncake_master"
 METADATA = "mooncake_http_metadata_server"
 STORE = "mooncake_store_service"
+
+
+TEST_AUTH = os.environ.get("MC_TEST_AUTH") == "1"
+AUTH_TOKEN = ADMIN_TOKEN = None
+
+
+def write_token_file(path, *tokens, mode=0o400):
+    """Writes tokens (one per line) to path atomically with mode; returns path."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(t + "\n" for t in tokens))
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    return path
+
+
+def new_token():
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+if TEST_AUTH:
+    _auth_dir = tempfile.mkdtemp(prefix="mc-it-auth-")
+    AUTH_TOKEN, ADMIN_TOKEN = new_token(), new_token()
+    os.environ["MOONCAKE_AUTH_TOKEN_FILE"] = write_token_file(
+        os.path.join(_auth_dir, "cluster.token"), AUTH_TOKEN)
+    os.environ["MOONCAKE_ADMIN_TOKEN_FILE"] = write_token_file(
+        os.path.join(_auth_dir, "admin.token"), ADMIN_TOKEN)
+
+
+def auth_headers(token=None):
+    """The Authorization header of token (default: the session's admin token
+    under MC_TEST_AUTH=1, none otherwise)."""
+    token = token or ADMIN_TOKEN
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def binary(name):
@@ -51,9 +95,13 @@ class Response:
         return self.body.decode("utf-8", "replace")
 
 
-def request(method, url, body=None, headers=None, timeout=10):
-    """One HTTP request; returns Response (never raises on HTTP status)."""
+def request(method, url, body=None, headers=None, timeout=10, auth=True):
+    """One HTTP request; returns Response (never raises on HTTP status).
+    Under MC_TEST_AUTH=1 it sends the admin token unless auth is False or
+    headers carry an Authorization of their own."""
     u = urllib.parse.urlsplit(url)
+    if auth and TEST_AUTH and not any(k.lower() == "authorization" for k in (headers or {})):
+        headers = dict(headers or {}, **auth_headers())
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         path = u.path + ("?" + u.query if u.query else "")
