@@ -310,20 +310,26 @@ def test_remote_bind_needs_a_token(tmp_path, name, flag, opt):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def start_and_stop(name, args, want_in_log):
-    p = subprocess.Popen([binary(name), *args], stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True)
-    lines = []
-    try:
-        deadline = time.monotonic() + 15
-        for line in p.stdout:
-            lines.append(line)
-            if "listening on http" in line or time.monotonic() > deadline:
-                break
-    finally:
-        p.send_signal(signal.SIGTERM)
-        out, _ = p.communicate(timeout=15)
-    text = "".join(lines) + (out or "")
+def start_and_stop(name, make_args, want_in_log):
+    """Starts name with make_args() until it is up (fresh free ports again
+    when another process took one meanwhile), stops it, returns its log."""
+    for _ in range(3):
+        p = subprocess.Popen([binary(name), *make_args()], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        lines = []
+        try:
+            deadline = time.monotonic() + 15
+            for line in p.stdout:
+                lines.append(line)
+                if "listening on http" in line or time.monotonic() > deadline:
+                    break
+        finally:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+            out, _ = p.communicate(timeout=15)
+        text = "".join(lines) + (out or "")
+        if "Address already in use" not in text:
+            break
     assert p.returncode == 0, text
     assert want_in_log in text, text
     return text
@@ -331,15 +337,15 @@ def start_and_stop(name, args, want_in_log):
 
 @pytest.mark.parametrize("name,flag,opt", BIND_CASES)
 def test_remote_bind_with_insecure_allow_remote(tmp_path, name, flag, opt):
-    text = start_and_stop(name, [*service_args(name, tmp_path), flag, *NO_AUTH,
-                                 "--insecure_allow_remote"], "INSECURE")
+    text = start_and_stop(name, lambda: [*service_args(name, tmp_path), flag, *NO_AUTH,
+                                         "--insecure_allow_remote"], "INSECURE")
     assert "anyone who reaches the port owns the cluster" in text
     assert "auth off" in text
 
 
 @pytest.mark.parametrize("name,flag,opt", BIND_CASES[:3])
 def test_remote_bind_with_a_token(tmp_path, tokens, name, flag, opt):
-    text = start_and_stop(name, [*service_args(name, tmp_path), flag, *tokens["flags"]],
+    text = start_and_stop(name, lambda: [*service_args(name, tmp_path), flag, *tokens["flags"]],
                           "auth: cluster and admin tokens")
     assert "INSECURE" not in text
 

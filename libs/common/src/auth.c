@@ -229,6 +229,29 @@ size_t mc_auth_tokens_primary(mc_auth_tokens_t *t, char *buf, size_t cap)
     return n;
 }
 
+size_t mc_auth_tokens_snapshot(mc_auth_tokens_t *t, mc_auth_secrets_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!t)
+        return 0;
+    mc_rwlock_rdlock(&t->lock);
+    for (size_t i = 0; i < t->set.n; i++) {
+        memcpy(out->tok[i], t->set.tok[i], t->set.len[i]);
+        out->len[i] = t->set.len[i];
+    }
+    out->n = t->set.n;
+    mc_rwlock_unlock(&t->lock);
+    return out->n;
+}
+
+void mc_auth_secrets_wipe(mc_auth_secrets_t *s)
+{
+    volatile unsigned char *p = (volatile unsigned char *)s;
+
+    for (size_t i = 0; i < sizeof(*s); i++)
+        p[i] = 0;
+}
+
 const char *mc_auth_tokens_path(const mc_auth_tokens_t *t)
 {
     return t ? t->path : "";

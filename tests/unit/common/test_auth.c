@@ -125,6 +125,17 @@ Test(auth, two_tokens_first_is_sent)
     cr_expect_eq(mc_auth_tokens_primary(t, buf, sizeof(buf)), strlen(TOK_A));
     cr_expect_str_eq(buf, TOK_A);
     cr_expect_eq(mc_auth_tokens_primary(t, small, sizeof(small)), 0);
+    {
+        mc_auth_secrets_t sec;
+        cr_expect_eq(mc_auth_tokens_snapshot(t, &sec), 2);
+        cr_expect_str_eq(sec.tok[0], TOK_A);
+        cr_expect_str_eq(sec.tok[1], TOK_B);
+        cr_expect_eq(sec.len[1], strlen(TOK_B));
+        mc_auth_secrets_wipe(&sec);
+        cr_expect_eq(sec.n, 0);
+        cr_expect_eq(sec.tok[0][0], '\0');
+        cr_expect_eq(mc_auth_tokens_snapshot(NULL, &sec), 0);
+    }
     mc_auth_tokens_destroy(t);
 }
 

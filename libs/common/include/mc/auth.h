@@ -45,6 +45,17 @@ bool mc_auth_tokens_match(mc_auth_tokens_t *t, const char *tok, size_t len);
  * length, 0 when buf is too small. */
 size_t mc_auth_tokens_primary(mc_auth_tokens_t *t, char *buf, size_t cap);
 const char *mc_auth_tokens_path(const mc_auth_tokens_t *t);
+
+/* The whole set at one instant, for keyed uses (an HMAC handshake signs with
+ * tok[0] and verifies against each of tok[0..n)). Wipe it after use with
+ * mc_auth_secrets_wipe. */
+typedef struct mc_auth_secrets {
+    char tok[MC_AUTH_MAX_TOKENS][MC_AUTH_MAX_TOKEN + 1]; /* NUL-terminated */
+    size_t len[MC_AUTH_MAX_TOKENS];
+    size_t n; /* 0 when t is NULL */
+} mc_auth_secrets_t;
+size_t mc_auth_tokens_snapshot(mc_auth_tokens_t *t, mc_auth_secrets_t *out);
+void mc_auth_secrets_wipe(mc_auth_secrets_t *s);
 /* The same checks on a file without keeping it (mode, contents). */
 int mc_auth_token_file_check(const char *path, mc_errmsg_t *err);
 
