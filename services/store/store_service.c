@@ -222,7 +222,7 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
                         .rdma_devices = cfg->rdma_devices[0] ? cfg->rdma_devices : NULL,
                         .request_timeout_ms = (uint32_t)cfg->transfer_timeout_ms,
                         .republish_ms = 2000,
-                        .http_bearer = auth ? auth->cluster : NULL},
+                        .bearer = auth ? auth->cluster : NULL},
         &s->te, &te_err);
     if (rc != MC_OK)
         return mc_fail(err, rc, "transfer engine on %s: %s", cfg->local_hostname, te_err.msg);

@@ -234,7 +234,7 @@ int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out, mc_errmsg_t *err)
                                     .timeout_ms = te->o.request_timeout_ms,
                                     .retries = 1,
                                     .max_response = MC_TE_DESC_MAX,
-                                    .bearer = te->o.http_bearer};
+                                    .bearer = te->o.bearer};
         te->http = mc_http_client_create(&ho);
         rc = te->http ? MC_OK : MC_INTERNAL_ERROR;
     }

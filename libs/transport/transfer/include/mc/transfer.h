@@ -31,18 +31,18 @@ typedef struct mc_te_batch mc_te_batch_t;
 #define MC_TE_PENDING 1
 
 typedef struct mc_te_opts {
-    const char *local_name;        /* "host:port" to listen on for TCP; port 0 = pick one */
-    const char *metadata_url;      /* ".../metadata" base URL; NULL or "P2P" = no metadata server */
-    const char *protocols;         /* comma list: "tcp", "rdma", "tcp,rdma"; NULL = "tcp" */
-    const char *rdma_devices;      /* comma list of device names; NULL = all devices */
-    unsigned tcp_conns;            /* pooled connections per peer; 0 = online CPUs within 2..4 */
-    unsigned tcp_depth;            /* pipelined requests in flight per connection; 0 = 16 */
-    size_t tcp_min_slice;          /* do not slice below this; 0 = 256 KiB */
-    bool crc;                      /* CRC32C every payload (checked by the receiver) */
-    uint32_t connect_timeout_ms;   /* 0 = 2000 */
-    uint32_t request_timeout_ms;   /* per request, from submit; 0 = 5000 */
-    uint32_t republish_ms;         /* re-publish check period; 0 = 5000; UINT32_MAX = off */
-    mc_auth_tokens_t *http_bearer; /* sent to the metadata server (mc/http_client.h); NULL = none */
+    const char *local_name;      /* "host:port" to listen on for TCP; port 0 = pick one */
+    const char *metadata_url;    /* ".../metadata" base URL; NULL or "P2P" = no metadata server */
+    const char *protocols;       /* comma list: "tcp", "rdma", "tcp,rdma"; NULL = "tcp" */
+    const char *rdma_devices;    /* comma list of device names; NULL = all devices */
+    unsigned tcp_conns;          /* pooled connections per peer; 0 = online CPUs within 2..4 */
+    unsigned tcp_depth;          /* pipelined requests in flight per connection; 0 = 16 */
+    size_t tcp_min_slice;        /* do not slice below this; 0 = 256 KiB */
+    bool crc;                    /* CRC32C every payload (checked by the receiver) */
+    uint32_t connect_timeout_ms; /* 0 = 2000 */
+    uint32_t request_timeout_ms; /* per request, from submit; 0 = 5000 */
+    uint32_t republish_ms;       /* re-publish check period; 0 = 5000; UINT32_MAX = off */
+    mc_auth_tokens_t *bearer;    /* sent to the metadata server (mc/auth.h); NULL = none */
 } mc_te_opts_t;
 
 typedef enum mc_te_opcode { MC_TE_READ = 1, MC_TE_WRITE = 2 } mc_te_opcode_t;
