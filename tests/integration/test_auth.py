@@ -406,3 +406,17 @@ def test_store_without_the_token_cannot_join(cluster, tokens):
     finally:
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=15) == 0
+
+
+def test_store_without_the_admin_file_cannot_wipe(cluster, tokens):
+    """A store service given only the cluster file forwards remove_all with
+    the cluster token: the master (which has an admin file) refuses it, and
+    the store answers that refusal; nothing is removed."""
+    md = cluster.metadata(*tokens["flags"])
+    m = cluster.master(*tokens["flags"])
+    s = cluster.store(m, md, f"--auth_token_file={tokens['cluster_file']}", "--admin_token_file=")
+    ct = tokens["cluster"]
+    assert put(s, "w1", ct).status == 200
+    r = call("DELETE", f"{s.url}/api/remove_all?force=1", ct)
+    assert r.status == 403 and r.json()["code"] == -601, r.body
+    assert call("GET", f"{s.url}/api/v1/objects/w1", ct).status == 200
