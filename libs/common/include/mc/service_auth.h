@@ -17,7 +17,7 @@
 #define MC_SERVICE_AUTH_OPTS(CFG)                                                             \
     MC_OPT_STR(CFG, auth_token_file, "auth_token_file", "", NULL, "MOONCAKE_AUTH_TOKEN_FILE", \
                "File with the cluster token(s), one or two lines (the first is sent): every " \
-               "HTTP API then needs Authorization: Bearer <token>; mode 0400 or 0600 "        \
+               "HTTP API then needs Authorization: Bearer TOKEN; mode 0400 or 0600 "          \
                "(docs/security.md)"),                                                         \
         MC_OPT_STR(CFG, admin_token_file, "admin_token_file", "", NULL,                       \
                    "MOONCAKE_ADMIN_TOKEN_FILE",                                               \
