@@ -6,6 +6,7 @@
 #include "mc/log.h"
 #include "mc/mtime.h"
 #include "mc/service.h"
+#include "mc/service_auth.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -39,7 +40,8 @@ static int core_create(const master_config_t *cfg, mc_master_t **out)
 }
 
 static mc_http_server_t *start_server(const master_config_t *cfg, uint64_t port,
-                                      mc_metrics_t *metrics, mc_master_t *core, bool api)
+                                      mc_metrics_t *metrics, mc_master_t *core, mc_auth_t *auth,
+                                      bool api)
 {
     const char *what = api ? "api" : "metrics";
     mc_errmsg_t err = {"out of memory"};
@@ -51,6 +53,9 @@ static mc_http_server_t *start_server(const master_config_t *cfg, uint64_t port,
                                                        .metrics = metrics,
                                                        .name = what});
 
+    if (srv)
+        mc_http_server_set_auth(
+            srv, &(mc_http_auth_t){mc_auth_authorize, auth, cfg->metrics_require_auth});
     if (!srv ||
         (api ? master_routes_register_api(srv, core, cfg->max_request_bytes)
              : master_routes_register_admin(srv, core)) != 0 ||
@@ -59,8 +64,8 @@ static mc_http_server_t *start_server(const master_config_t *cfg, uint64_t port,
         mc_http_server_destroy(srv);
         return NULL;
     }
-    MC_INFO("master %s listening on http://%s:%u", what, cfg->rpc_address,
-            (unsigned)mc_http_server_port(srv));
+    MC_INFO("master %s listening on http://%s:%u (%s)", what, cfg->rpc_address,
+            (unsigned)mc_http_server_port(srv), mc_auth_mode(auth));
     return srv;
 }
 
@@ -71,11 +76,16 @@ int main(int argc, char **argv)
     mc_metrics_t *metrics = NULL;
     mc_http_server_t *api = NULL, *admin = NULL;
     master_bg_t *bg = NULL;
+    mc_auth_t auth = {NULL, NULL};
     int rc = mc_service_load_config(&master_config_spec, &cfg, argc, argv, log_level_of);
 
     if (rc >= 0)
         return rc;
     mc_service_block_signals();
+    if ((rc = mc_service_auth_setup(master_config_spec.prog, &auth, cfg.auth_token_file,
+                                    cfg.admin_token_file, cfg.insecure_allow_remote,
+                                    &(mc_listen_t){"rpc_address", cfg.rpc_address}, 1)) >= 0)
+        return rc;
     rc = 1;
     if (core_create(&cfg, &core) != 0 || !(metrics = mc_metrics_create()) ||
         master_routes_register_metrics(metrics, core) != 0) {
@@ -83,14 +93,14 @@ int main(int argc, char **argv)
         goto out;
     }
     /* admin first: once the API port answers /health, both are up */
-    if (!(admin = start_server(&cfg, cfg.metrics_port, metrics, core, false)) ||
-        !(api = start_server(&cfg, cfg.rpc_port, metrics, core, true)))
+    if (!(admin = start_server(&cfg, cfg.metrics_port, metrics, core, &auth, false)) ||
+        !(api = start_server(&cfg, cfg.rpc_port, metrics, core, &auth, true)))
         goto out;
     if (!(bg = master_bg_start(core))) {
         fprintf(stderr, "mooncake_master: cannot start the background thread\n");
         goto out;
     }
-    mc_service_wait_signal();
+    mc_service_wait_signal_reload(master_config_spec.prog, &auth);
     MC_INFO("master shutting down");
     rc = 0;
 out:
@@ -99,5 +109,6 @@ out:
     mc_http_server_destroy(admin);
     mc_metrics_destroy(metrics);
     mc_master_destroy(core);
+    mc_auth_close(&auth);
     return rc;
 }

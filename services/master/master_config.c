@@ -1,5 +1,7 @@
 #include "master_config.h"
 
+#include "mc/service_auth.h"
+
 #include <stddef.h>
 
 /* Names and defaults follow Mooncake's mooncake_master flags. */
@@ -39,6 +41,7 @@ static const mc_opt_t opts[] = {
                NULL, "Replica placement strategy"),
     MC_OPT_SIZE(CFG, max_request_bytes, "max_request_bytes", "64MB", 1024, 1073741824.0, NULL,
                 "Largest accepted API request body"),
+    MC_SERVICE_AUTH_OPTS(CFG),
     MC_OPT_STR(CFG, log_level, "log_level", "info", "trace|debug|info|warn|error|off",
                "MC_LOG_LEVEL", "Log level"),
 };

@@ -23,6 +23,10 @@ typedef struct master_config {
     uint64_t max_holds_per_client;
     char allocation_strategy[32];
     uint64_t max_request_bytes;
+    char auth_token_file[1024];
+    char admin_token_file[1024];
+    bool insecure_allow_remote;
+    bool metrics_require_auth;
     char log_level[16];
 } master_config_t;
 

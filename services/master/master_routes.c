@@ -321,6 +321,8 @@ static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 
     if (!kr)
         return;
+    if (kr->force && !mc_http_req_require(req, resp, MC_AUTH_ADMIN))
+        return; /* a force remove drops leased and held objects: admin only */
     if (!(keys = core_keys(req, kr)) || !PER_KEY(req, kr, res) || !PER_KEY(req, kr, rc)) {
         reply_oom(resp);
         return;
@@ -532,5 +534,9 @@ int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t 
         if (mc_http_server_route(srv, "POST", routes[i].path, max_body, routes[i].fn, core) !=
             MC_OK)
             return MC_INTERNAL_ERROR;
+    /* the cluster-wide removes need the admin token (mc_http_server_set_auth) */
+    if (mc_http_server_route_level(srv, "POST", MC_ROUTE_REMOVE_BY_REGEX, MC_AUTH_ADMIN) != MC_OK ||
+        mc_http_server_route_level(srv, "POST", MC_ROUTE_REMOVE_ALL, MC_AUTH_ADMIN) != MC_OK)
+        return MC_INTERNAL_ERROR;
     return master_routes_register_admin(srv, core);
 }

@@ -1,5 +1,7 @@
 #include "metadata_config.h"
 
+#include "mc/service_auth.h"
+
 #include <stddef.h>
 
 #define CFG metadata_config_t
@@ -10,6 +12,7 @@ static const mc_opt_t opts[] = {
     MC_OPT_SIZE(CFG, max_value_bytes, "max_value_bytes", "1MB", 1, 1073741824.0,
                 "MC_METADATA_MAX_VALUE_BYTES", "Largest accepted metadata value (request body)"),
     MC_OPT_UINT(CFG, threads, "threads", "4", 1, 256, "MC_METADATA_THREADS", "HTTP worker threads"),
+    MC_SERVICE_AUTH_OPTS(CFG),
     MC_OPT_STR(CFG, log_level, "log_level", "info", "trace|debug|info|warn|error|off",
                "MC_LOG_LEVEL", "Log level"),
 };

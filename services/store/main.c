@@ -4,6 +4,7 @@
 #include "mc/limits.h"
 #include "mc/log.h"
 #include "mc/service.h"
+#include "mc/service_auth.h"
 #include "mc/strutil.h"
 #include "store_config.h"
 #include "store_ipc.h"
@@ -21,7 +22,7 @@ static const char *log_level_of(const void *cfg)
 }
 
 static mc_http_server_t *start_rest(const store_config_t *cfg, mc_metrics_t *metrics,
-                                    store_routes_t *rt)
+                                    store_routes_t *rt, mc_auth_t *auth)
 {
     mc_errmsg_t err = {"out of memory"};
     mc_http_server_t *rest =
@@ -32,6 +33,9 @@ static mc_http_server_t *start_rest(const store_config_t *cfg, mc_metrics_t *met
                                                        .metrics = metrics,
                                                        .name = "store"});
 
+    if (rest)
+        mc_http_server_set_auth(
+            rest, &(mc_http_auth_t){mc_auth_authorize, auth, cfg->metrics_require_auth});
     if (!rest || store_routes_register(rest, rt, cfg->max_body_bytes) != 0 ||
         mc_http_server_start(rest, &err) != 0) {
         fprintf(stderr, "mooncake_store_service: REST port: %s\n", err.msg);
@@ -92,11 +96,21 @@ int main(int argc, char **argv)
     store_ipc_t *ipc = NULL;
     bool ipc_failed = false;
     mc_errmsg_t err = {""};
+    mc_auth_t auth = {NULL, NULL};
+    char data_host[256];
     int rc = mc_service_load_config(&store_config_spec, &cfg, argc, argv, log_level_of);
 
     if (rc >= 0)
         return rc;
+    /* the data plane has no handshake yet (docs/security.md): it follows the
+     * same loopback rule as the REST port */
+    mc_listen_host(cfg.local_hostname, data_host, sizeof(data_host));
     mc_service_block_signals();
+    if ((rc = mc_service_auth_setup(
+             store_config_spec.prog, &auth, cfg.auth_token_file, cfg.admin_token_file,
+             cfg.insecure_allow_remote,
+             (const mc_listen_t[]){{"host", cfg.host}, {"local_hostname", data_host}}, 2)) >= 0)
+        return rc;
     if (mc_service_watch_lifeline((int)cfg.lifeline_fd) != MC_OK) {
         fprintf(stderr, "mooncake_store_service: cannot watch the lifeline\n");
         return 1;
@@ -110,7 +124,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mooncake_store_service: out of memory\n");
         goto out;
     }
-    if (store_service_create(&cfg, metrics, &svc, &err) != 0) {
+    if (store_service_create(&cfg, metrics, &auth, &svc, &err) != 0) {
         fprintf(stderr, "mooncake_store_service: %s\n", err.msg);
         goto out;
     }
@@ -119,11 +133,12 @@ int main(int argc, char **argv)
      * about to exit because another one holds its socket */
     if (!(ipc = start_ipc(&cfg, svc, metrics, &ipc_failed)) && ipc_failed)
         goto out;
-    if (!(rest = start_rest(&cfg, metrics, &routes)))
+    if (!(rest = start_rest(&cfg, metrics, &routes, &auth)))
         goto out;
-    MC_INFO("store service REST listening on http://%s:%u (data plane %s, master %s)", cfg.host,
-            (unsigned)mc_http_server_port(rest), cfg.local_hostname, cfg.master_server_addr);
-    mc_service_wait_signal();
+    MC_INFO("store service REST listening on http://%s:%u (data plane %s, master %s, %s)", cfg.host,
+            (unsigned)mc_http_server_port(rest), cfg.local_hostname, cfg.master_server_addr,
+            mc_auth_mode(&auth));
+    mc_service_wait_signal_reload(store_config_spec.prog, &auth);
     MC_INFO("store service shutting down");
     rc = 0;
 out:
@@ -131,5 +146,6 @@ out:
     mc_http_server_destroy(rest); /* no request in flight past this point */
     store_service_destroy(svc);
     mc_metrics_destroy(metrics);
+    mc_auth_close(&auth);
     return rc;
 }

@@ -1,5 +1,7 @@
 #include "store_config.h"
 
+#include "mc/service_auth.h"
+
 #include <stddef.h>
 
 /* Option names and environment spellings follow Mooncake's store client. */
@@ -62,6 +64,7 @@ static const mc_opt_t opts[] = {
     MC_OPT_INT(CFG, lifeline_fd, "lifeline_fd", "-1", -1, 65535, NULL,
                "Read end of a pipe from the process that started this service: stop when it "
                "closes (the embedded default of libmooncake_client; -1 = none)"),
+    MC_SERVICE_AUTH_OPTS(CFG),
     MC_OPT_STR(CFG, log_level, "log_level", "info", "trace|debug|info|warn|error|off",
                "MC_LOG_LEVEL", "Log level"),
 };

@@ -3,6 +3,8 @@
 
 #include "mc/config.h"
 
+#include <stdbool.h>
+
 typedef struct store_config {
     char local_hostname[256];
     char metadata_server[512];
@@ -29,6 +31,10 @@ typedef struct store_config {
     uint64_t ipc_timeout_ms;
     uint64_t ipc_view_renew_ms;
     int64_t lifeline_fd;
+    char auth_token_file[1024];
+    char admin_token_file[1024];
+    bool insecure_allow_remote;
+    bool metrics_require_auth;
     char log_level[16];
 } store_config_t;
 

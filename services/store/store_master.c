@@ -9,7 +9,8 @@
 
 typedef struct http_master {
     mc_http_client_t *http;
-    char base[300]; /* "http://host:port" */
+    mc_http_client_t *admin; /* the admin token's calls; == http when none */
+    char base[300];          /* "http://host:port" */
 } http_master_t;
 
 static const char *const keys_route[STORE_M_CALLS] = {
@@ -30,13 +31,15 @@ static void http_destroy(void *ctx)
 
     if (!m)
         return;
+    if (m->admin != m->http)
+        mc_http_client_destroy(m->admin);
     mc_http_client_destroy(m->http);
     free(m);
 }
 
 /* POSTs body (adopted: freed here) to route; on MC_OK *out holds a 2xx answer. */
-static int post_adopt(http_master_t *m, const char *route, char *body, size_t len,
-                      mc_http_result_t *out)
+static int post_adopt(http_master_t *m, mc_http_client_t *http, const char *route, char *body,
+                      size_t len, mc_http_result_t *out)
 {
     char url[400];
     int rc;
@@ -45,7 +48,7 @@ static int post_adopt(http_master_t *m, const char *route, char *body, size_t le
     if (!body)
         return MC_INTERNAL_ERROR;
     snprintf(url, sizeof(url), "%s%s", m->base, route);
-    rc = mc_http_request(m->http, "POST", url, body, len, "application/json", out);
+    rc = mc_http_request(http, "POST", url, body, len, "application/json", out);
     free(body);
     if (rc == MC_OK)
         rc = mc_http_result_err(out);
@@ -61,7 +64,10 @@ static int http_keys(void *ctx, store_master_call_t call, const mc_keys_req_t *r
     mc_errmsg_t e;
     size_t len = 0;
     char *body = mc_keys_req_encode_take(req, &len);
-    int rc = post_adopt(ctx, keys_route[call], body, len, &r);
+    http_master_t *m = ctx;
+    /* a force remove needs the admin token */
+    mc_http_client_t *http = call == STORE_M_REMOVE && req->force ? m->admin : m->http;
+    int rc = post_adopt(m, http, keys_route[call], body, len, &r);
 
     if (rc != MC_OK)
         return rc;
@@ -74,12 +80,12 @@ static int http_keys(void *ctx, store_master_call_t call, const mc_keys_req_t *r
  * get or decode an answer is MC_RPC_FAIL, an error answer its own code. */
 typedef int (*decode_fn)(const char *body, size_t len, void *out, mc_errmsg_t *err);
 
-static int call_small(http_master_t *m, const char *route, char *body, size_t len, decode_fn decode,
-                      void *out)
+static int call_small(http_master_t *m, mc_http_client_t *http, const char *route, char *body,
+                      size_t len, decode_fn decode, void *out)
 {
     mc_http_result_t r;
     mc_errmsg_t e;
-    int rc = post_adopt(m, route, body, len, &r);
+    int rc = post_adopt(m, http, route, body, len, &r);
 
     if (rc != MC_OK)
         return rc;
@@ -108,7 +114,8 @@ static int http_mount(void *ctx, const mc_segment_msg_t *seg, uint64_t *epoch)
 {
     size_t len = 0;
     char *body = mc_segment_msg_encode_take(seg, &len);
-    return call_small(ctx, MC_ROUTE_MOUNT_SEGMENT, body, len, dec_epoch, epoch);
+    return call_small(ctx, ((http_master_t *)ctx)->http, MC_ROUTE_MOUNT_SEGMENT, body, len,
+                      dec_epoch, epoch);
 }
 
 static int http_unmount(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id)
@@ -116,7 +123,8 @@ static int http_unmount(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id)
     mc_unmount_req_t u = {.segment_id = segment_id, .client_id = client_id};
     size_t len = 0;
     char *body = mc_unmount_req_encode_take(&u, &len);
-    return call_small(ctx, MC_ROUTE_UNMOUNT_SEGMENT, body, len, NULL, NULL);
+    return call_small(ctx, ((http_master_t *)ctx)->http, MC_ROUTE_UNMOUNT_SEGMENT, body, len, NULL,
+                      NULL);
 }
 
 static int http_report_failure(void *ctx, mc_uuid_t client_id, mc_uuid_t segment_id, uint64_t epoch)
@@ -124,7 +132,8 @@ static int http_report_failure(void *ctx, mc_uuid_t client_id, mc_uuid_t segment
     mc_failure_report_t f = {.client_id = client_id, .segment_id = segment_id, .epoch = epoch};
     size_t len = 0;
     char *body = mc_failure_report_encode_take(&f, &len);
-    return call_small(ctx, MC_ROUTE_REPORT_FAILURE, body, len, NULL, NULL);
+    return call_small(ctx, ((http_master_t *)ctx)->http, MC_ROUTE_REPORT_FAILURE, body, len, NULL,
+                      NULL);
 }
 
 static int http_ping(void *ctx, mc_uuid_t client_id, bool *need_remount)
@@ -132,7 +141,8 @@ static int http_ping(void *ctx, mc_uuid_t client_id, bool *need_remount)
     mc_ping_reply_t reply;
     size_t len = 0;
     char *body = mc_ping_req_encode_take(client_id, &len);
-    int rc = call_small(ctx, MC_ROUTE_PING, body, len, dec_ping, &reply);
+    int rc =
+        call_small(ctx, ((http_master_t *)ctx)->http, MC_ROUTE_PING, body, len, dec_ping, &reply);
 
     if (rc == MC_OK)
         *need_remount = reply.need_remount;
@@ -143,7 +153,8 @@ static int http_remove_many(void *ctx, const char *pattern, bool force, uint64_t
 {
     size_t len = 0;
     char *body = mc_remove_req_encode_take(pattern, force, &len);
-    return call_small(ctx, pattern ? MC_ROUTE_REMOVE_BY_REGEX : MC_ROUTE_REMOVE_ALL, body, len,
+    return call_small(ctx, ((http_master_t *)ctx)->admin,
+                      pattern ? MC_ROUTE_REMOVE_BY_REGEX : MC_ROUTE_REMOVE_ALL, body, len,
                       dec_count, removed);
 }
 
@@ -157,8 +168,15 @@ static const store_master_ops_t http_ops = {
     .destroy = http_destroy,
 };
 
-store_master_t *store_master_http_create(const char *addr, long timeout_ms, int retries)
+store_master_t *store_master_http_create(const char *addr, long timeout_ms, int retries,
+                                         mc_auth_t *auth)
 {
+    mc_http_client_opts_t o = {.connect_timeout_ms = timeout_ms < 1000 ? timeout_ms : 1000,
+                               .timeout_ms = timeout_ms,
+                               .retries = retries,
+                               .retry_backoff_ms = 50,
+                               .max_response = 256u << 20,
+                               .bearer = auth ? auth->cluster : NULL};
     http_master_t *m;
     int n;
 
@@ -169,13 +187,13 @@ store_master_t *store_master_http_create(const char *addr, long timeout_ms, int 
         return NULL;
     n = strncmp(addr, "http://", 7) == 0 ? snprintf(m->base, sizeof(m->base), "%s", addr)
                                          : snprintf(m->base, sizeof(m->base), "http://%s", addr);
-    m->http = mc_http_client_create(
-        &(mc_http_client_opts_t){.connect_timeout_ms = timeout_ms < 1000 ? timeout_ms : 1000,
-                                 .timeout_ms = timeout_ms,
-                                 .retries = retries,
-                                 .retry_backoff_ms = 50,
-                                 .max_response = 256u << 20});
-    if (n < 0 || (size_t)n >= sizeof(m->base) || !m->http) {
+    m->http = mc_http_client_create(&o);
+    m->admin = m->http;
+    if (auth && auth->admin) {
+        o.bearer = auth->admin;
+        m->admin = mc_http_client_create(&o);
+    }
+    if (n < 0 || (size_t)n >= sizeof(m->base) || !m->http || !m->admin) {
         http_destroy(m);
         return NULL;
     }

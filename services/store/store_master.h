@@ -12,6 +12,7 @@
 #ifndef MC_STORE_MASTER_H
 #define MC_STORE_MASTER_H
 
+#include "mc/auth.h"
 #include "mc/master_msg.h"
 
 #include <stdbool.h>
@@ -52,9 +53,13 @@ typedef struct store_master {
 } store_master_t;
 
 /* The HTTP master. addr: "host:port" or a URL ("http://host:port").
- * timeout_ms bounds each request (per attempt). NULL on bad input or no
- * memory. Thread-safe: the HTTP client pools keep-alive connections. */
-store_master_t *store_master_http_create(const char *addr, long timeout_ms, int retries);
+ * timeout_ms bounds each request (per attempt). auth (may be NULL; not
+ * owned, outlives the master) gives the bearer tokens: the cluster token on
+ * every call, the admin token on remove_all, remove_by_regex and force
+ * removes (the cluster token when there is no admin file). NULL on bad input
+ * or no memory. Thread-safe: the HTTP client pools keep-alive connections. */
+store_master_t *store_master_http_create(const char *addr, long timeout_ms, int retries,
+                                         mc_auth_t *auth);
 /* Any master (ops, ctx adopted: ops->destroy(ctx) runs at destroy). */
 store_master_t *store_master_wrap(const store_master_ops_t *ops, void *ctx);
 void store_master_destroy(store_master_t *m);

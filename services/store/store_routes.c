@@ -139,8 +139,12 @@ static void h_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
     size_t klen;
     const char *key = path_key(req, resp, &klen);
+    bool force = query_bool(req, "force");
+
+    if (force && !mc_http_req_require(req, resp, MC_AUTH_ADMIN))
+        return; /* forwarded to the master as a force remove: admin only */
     if (key)
-        do_remove(svc_of(ctx), resp, key, klen, query_bool(req, "force"));
+        do_remove(svc_of(ctx), resp, key, klen, force);
 }
 
 static void h_remove_all(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -274,7 +278,7 @@ static void h_batch_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
     batch_in_t *b = batch_in_decode(req, resp);
 
-    if (!b)
+    if (!b || (b->kr.force && !mc_http_req_require(req, resp, MC_AUTH_ADMIN)))
         return;
     store_remove_batch(svc_of(ctx), b->kr.n, b->kr.keys, b->kr.key_lens, b->kr.force, b->codes);
     batch_reply(resp, b, 0);
@@ -392,5 +396,9 @@ int store_routes_register(mc_http_server_t *srv, store_routes_t *rt, size_t max_
         if (mc_http_server_route(srv, routes[i].method, routes[i].path,
                                  routes[i].big ? max_body : small, routes[i].fn, rt) != MC_OK)
             return MC_INVALID_PARAMS;
+    /* forwarded as the master's remove_all: the admin token (force removes
+     * are decided in their handlers) */
+    if (mc_http_server_route_level(srv, "DELETE", "/api/remove_all", MC_AUTH_ADMIN) != MC_OK)
+        return MC_INVALID_PARAMS;
     return mc_http_server_add_health(srv, "store", health, rt->svc);
 }

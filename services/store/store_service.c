@@ -210,7 +210,7 @@ static int start_thread(store_service_t *s)
 }
 
 static int create_parts(store_service_t *s, const store_config_t *cfg, store_master_t *master,
-                        mc_errmsg_t *err)
+                        mc_auth_t *auth, mc_errmsg_t *err)
 {
     mc_errmsg_t te_err = {""};
     int rc;
@@ -227,7 +227,8 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
                         .protocols = cfg->protocol,
                         .rdma_devices = cfg->rdma_devices[0] ? cfg->rdma_devices : NULL,
                         .request_timeout_ms = (uint32_t)cfg->transfer_timeout_ms,
-                        .republish_ms = 2000},
+                        .republish_ms = 2000,
+                        .bearer = auth ? auth->cluster : NULL},
         &s->te, &te_err);
     if (rc != MC_OK)
         return mc_fail(err, rc, "transfer engine on %s: %s", cfg->local_hostname, te_err.msg);
@@ -239,8 +240,8 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
     if (master) {
         s->master = s->pinger = master;
     } else {
-        s->master = store_master_http_create(cfg->master_server_addr, 10000, 1);
-        s->pinger = store_master_http_create(cfg->master_server_addr, 1000, 0);
+        s->master = store_master_http_create(cfg->master_server_addr, 10000, 1, auth);
+        s->pinger = store_master_http_create(cfg->master_server_addr, 1000, 0, auth);
         if (!s->master || !s->pinger)
             return mc_fail(err, MC_INVALID_PARAMS, "bad master address %s",
                            cfg->master_server_addr);
@@ -250,15 +251,24 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
     return MC_OK;
 }
 
-int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics, store_service_t **out,
-                         mc_errmsg_t *err)
+static int service_create(const store_config_t *cfg, mc_metrics_t *metrics, store_master_t *master,
+                          mc_auth_t *auth, store_service_t **out, mc_errmsg_t *err);
+
+int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics, mc_auth_t *auth,
+                         store_service_t **out, mc_errmsg_t *err)
 {
-    return store_service_create_with_master(cfg, metrics, NULL, out, err);
+    return service_create(cfg, metrics, NULL, auth, out, err);
 }
 
 int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *metrics,
                                      store_master_t *master, store_service_t **out,
                                      mc_errmsg_t *err)
+{
+    return service_create(cfg, metrics, master, NULL, out, err);
+}
+
+static int service_create(const store_config_t *cfg, mc_metrics_t *metrics, store_master_t *master,
+                          mc_auth_t *auth, store_service_t **out, mc_errmsg_t *err)
 {
     store_service_t *s = calloc(1, sizeof(*s));
     int rc;
@@ -291,7 +301,7 @@ int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *me
         rc = mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
         goto fail;
     }
-    if ((rc = create_parts(s, cfg, master, err)) != MC_OK)
+    if ((rc = create_parts(s, cfg, master, auth, err)) != MC_OK)
         goto fail;
     /* first contact now, so /health turns green without waiting a ping */
     if (liveness_step(s) == MC_OK && s->seg.base && atomic_load(&s->epoch) == 0)

@@ -8,6 +8,7 @@
 #ifndef MC_STORE_SERVICE_H
 #define MC_STORE_SERVICE_H
 
+#include "mc/auth.h"
 #include "mc/master_msg.h"
 #include "mc/metrics.h"
 #include "store_config.h"
@@ -32,8 +33,8 @@ typedef struct store_value {
  * be reached yet is not an error: the thread keeps trying. metrics may be
  * shared with the REST server. Returns MC_OK or an error with a one-line
  * reason in err (may be NULL). */
-int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics, store_service_t **out,
-                         mc_errmsg_t *err);
+int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics, mc_auth_t *auth,
+                         store_service_t **out, mc_errmsg_t *err);
 /* Test seam: the same with the master reached through master (adopted,
  * also on failure) for the operations and the liveness pings, instead of
  * HTTP to cfg->master_server_addr (store_master.h). */

@@ -158,6 +158,14 @@ int mc_http_request(mc_http_client_t *c, const char *method, const char *url, co
         snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
         hdrs = curl_slist_append(hdrs, ct);
     }
+    if (c->o.bearer) {
+        char auth[MC_AUTH_MAX_TOKEN + 32];
+        size_t n = mc_auth_tokens_primary(c->o.bearer, auth + 22, sizeof(auth) - 22);
+        memcpy(auth, "Authorization: Bearer ", 22);
+        if (n)
+            hdrs = curl_slist_append(hdrs, auth);
+        memset(auth, 0, sizeof(auth));
+    }
     mc_buf_init(&sink, c->o.max_response);
     for (int attempt = 0; attempt <= c->o.retries; attempt++) {
         mc_buf_cleanup(&sink);

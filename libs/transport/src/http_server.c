@@ -28,6 +28,7 @@ typedef struct route {
     int nsegs;
     bool rest; /* last segment is "{name...}" */
     size_t max_body;
+    mc_auth_level_t auth; /* what a caller needs (mc_http_server_set_auth) */
     mc_http_handler_fn fn;
     void *ctx;
     /* request counters of this route by status - 100, filled on first use, so
@@ -56,6 +57,7 @@ struct mc_http_server {
     struct MHD_Daemon *daemon;
     bool builtins; /* /health and /metrics routes added */
     mc_histogram_t *latency;
+    mc_http_auth_t auth; /* fn NULL = no checks */
 };
 
 /* One block of the request's arena: memory (fn == NULL) or a deferred call. */
@@ -79,7 +81,7 @@ struct mc_http_req {
     int nparams;
     mc_buf_t body; /* capped at max_body */
     size_t max_body;
-    int early_status; /* 404/405/413 decided before the body is read */
+    int early_status; /* 401/403/404/405/413 decided before the body is read */
     alloc_node_t *allocs;
     uint64_t t0;
     /* in-memory requests (conn == NULL): raw query and header lines */
@@ -300,6 +302,7 @@ int mc_http_server_route(mc_http_server_t *srv, const char *method, const char *
     mc_strlcpy(r.method, method, sizeof(r.method));
     r.pattern = strdup(pattern);
     r.max_body = max_body ? max_body : srv->max_body;
+    r.auth = MC_AUTH_CLUSTER;
     r.fn = fn;
     r.ctx = ctx;
     r.by_status = calloc(500, sizeof(*r.by_status));
@@ -352,6 +355,70 @@ int mc_http_server_add_health(mc_http_server_t *srv, const char *name, mc_http_h
     srv->health[srv->nhealth].ctx = ctx;
     srv->nhealth++;
     return MC_OK;
+}
+
+void mc_http_server_set_auth(mc_http_server_t *srv, const mc_http_auth_t *auth)
+{
+    srv->auth = auth ? *auth : (mc_http_auth_t){0};
+    if (srv->builtins) /* else add_builtins sets it */
+        mc_http_server_route_level(srv, "GET", "/metrics",
+                                   srv->auth.metrics ? MC_AUTH_CLUSTER : MC_AUTH_NONE);
+}
+
+int mc_http_server_route_level(mc_http_server_t *srv, const char *method, const char *pattern,
+                               mc_auth_level_t level)
+{
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        route_t *r = &srv->routes[i];
+        if (strcmp(r->method, method) == 0 && strcmp(r->pattern, pattern) == 0) {
+            r->auth = level;
+            return MC_OK;
+        }
+    }
+    return MC_INVALID_PARAMS;
+}
+
+/* 0, or the 401/403 the server's authorizer gives this request at level. */
+static int auth_status(const mc_http_req_t *req, mc_auth_level_t level)
+{
+    const mc_http_server_t *srv = req->srv;
+
+    if (!srv->auth.fn || level == MC_AUTH_NONE)
+        return 0;
+    return srv->auth.fn(srv->auth.ctx, mc_http_req_header(req, "Authorization"), level);
+}
+
+/* Decides a matched route before its body is read: a refused caller learns
+ * nothing past the route's existence (not even the body cap). */
+static void auth_early(mc_http_req_t *req)
+{
+    int st;
+
+    if (!req->route || (req->early_status && req->early_status != 413))
+        return;
+    if ((st = auth_status(req, req->route->auth)) != 0)
+        req->early_status = st == 403 ? 403 : 401;
+}
+
+static void reply_refused(mc_http_resp_t *resp, int status)
+{
+    if (status == 403) {
+        mc_http_reply_error_status(resp, 403, MC_ILLEGAL_CLIENT, "this call needs the admin token");
+        return;
+    }
+    mc_http_reply_error_status(resp, 401, MC_ILLEGAL_CLIENT,
+                               "missing or wrong token (Authorization: Bearer <token>)");
+    mc_http_reply_header(resp, "WWW-Authenticate", "Bearer");
+}
+
+bool mc_http_req_require(mc_http_req_t *req, mc_http_resp_t *resp, mc_auth_level_t level)
+{
+    int st = auth_status(req, level);
+
+    if (st == 0)
+        return true;
+    reply_refused(resp, st == 403 ? 403 : 401);
+    return false;
 }
 
 /* Matches the raw path against r; fills the request's parameter spans. */
@@ -623,6 +690,8 @@ static void early_reply(const mc_http_req_t *req, mc_http_resp_t *resp)
 {
     memset(resp, 0, sizeof(*resp));
     switch (req->early_status) {
+    case 401:
+    case 403: reply_refused(resp, req->early_status); break;
     case 404: mc_http_reply_error_status(resp, 404, MC_INVALID_PARAMS, "no such route"); break;
     case 405: mc_http_reply_error_status(resp, 405, MC_INVALID_PARAMS, "method not allowed"); break;
     case 500: mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory reading the body"); break;
@@ -696,6 +765,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!req)
             return MHD_NO;
         *con_cls = req;
+        auth_early(req);
         if (req->early_status)
             return send_early(req);
         return MHD_YES;
@@ -741,6 +811,7 @@ int mc_http_server_inject(mc_http_server_t *srv, const mc_http_inject_t *in,
     }
     req->query = q ? q + 1 : NULL;
     req->headers = in->headers;
+    auth_early(req);
     if (!req->early_status && in->len)
         req->early_status = append_body(req, in->body, in->len);
     if (req->early_status) {
@@ -876,6 +947,9 @@ static int add_builtins(mc_http_server_t *srv)
     if (mc_http_server_route(srv, "GET", "/health", 0, handle_health, srv) != MC_OK ||
         mc_http_server_route(srv, "GET", "/metrics", 0, handle_metrics, srv) != MC_OK)
         return MC_INTERNAL_ERROR;
+    mc_http_server_route_level(srv, "GET", "/health", MC_AUTH_NONE);
+    mc_http_server_route_level(srv, "GET", "/metrics",
+                               srv->auth.metrics ? MC_AUTH_CLUSTER : MC_AUTH_NONE);
     srv->builtins = true;
     return MC_OK;
 }

@@ -5,6 +5,8 @@
 #ifndef MC_HTTP_CLIENT_H
 #define MC_HTTP_CLIENT_H
 
+#include "mc/auth.h"
+
 #include <stddef.h>
 
 typedef struct mc_http_client mc_http_client_t;
@@ -15,6 +17,10 @@ typedef struct mc_http_client_opts {
     int retries; /* extra attempts on connection failures (0 = none); 2 when opts is NULL */
     long retry_backoff_ms; /* doubled per attempt; default 50 */
     size_t max_response;   /* response body cap; default 256 MiB */
+    /* Sent as "Authorization: Bearer <first token>" on every request when not
+     * NULL; read per request, so a reload (SIGHUP) takes effect at once. Not
+     * owned: it must outlive the client. */
+    mc_auth_tokens_t *bearer;
 } mc_http_client_opts_t;
 
 typedef struct mc_http_result {

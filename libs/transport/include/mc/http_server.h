@@ -11,6 +11,7 @@
 #ifndef MC_HTTP_SERVER_H
 #define MC_HTTP_SERVER_H
 
+#include "mc/auth.h"
 #include "mc/errors.h"
 #include "mc/metrics.h"
 
@@ -60,6 +61,29 @@ int mc_http_server_route(mc_http_server_t *srv, const char *method, const char *
                          size_t max_body, mc_http_handler_fn fn, void *ctx);
 int mc_http_server_add_health(mc_http_server_t *srv, const char *name, mc_http_health_fn fn,
                               void *ctx);
+
+/* ---- authorization ----
+ * Every route has an auth level: routes added with mc_http_server_route are
+ * MC_AUTH_CLUSTER, /health MC_AUTH_NONE, /metrics MC_AUTH_NONE unless
+ * auth.metrics says MC_AUTH_CLUSTER. When an authorizer is set, each request
+ * is decided before its body is read: fn(ctx, Authorization header or NULL,
+ * level) returns 0 (go on), 401 or 403, answered with the one error shape
+ * (code ILLEGAL_CLIENT) and, for 401, "WWW-Authenticate: Bearer". Without
+ * an authorizer nothing is checked. Set before start. */
+typedef int (*mc_http_authorize_fn)(void *ctx, const char *authorization, mc_auth_level_t level);
+typedef struct mc_http_auth {
+    mc_http_authorize_fn fn;
+    void *ctx;
+    bool metrics; /* /metrics needs the cluster level */
+} mc_http_auth_t;
+void mc_http_server_set_auth(mc_http_server_t *srv, const mc_http_auth_t *auth);
+/* Changes the level of a route added earlier (same method and pattern).
+ * MC_OK or MC_INVALID_PARAMS when there is no such route. */
+int mc_http_server_route_level(mc_http_server_t *srv, const char *method, const char *pattern,
+                               mc_auth_level_t level);
+/* For a level that depends on the request (a force flag in the body): true
+ * when the caller has it; otherwise resp holds the 401/403 reply. */
+bool mc_http_req_require(mc_http_req_t *req, mc_http_resp_t *resp, mc_auth_level_t level);
 
 /* Binds and starts the pool. On failure err receives one line (e.g. "bind
  * 127.0.0.1:8080: Address already in use"). */

@@ -233,7 +233,8 @@ int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out, mc_errmsg_t *err)
         mc_http_client_opts_t ho = {.connect_timeout_ms = te->o.connect_timeout_ms,
                                     .timeout_ms = te->o.request_timeout_ms,
                                     .retries = 1,
-                                    .max_response = MC_TE_DESC_MAX};
+                                    .max_response = MC_TE_DESC_MAX,
+                                    .bearer = te->o.bearer};
         te->http = mc_http_client_create(&ho);
         rc = te->http ? MC_OK : MC_INTERNAL_ERROR;
     }

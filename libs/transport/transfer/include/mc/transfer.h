@@ -16,6 +16,7 @@
 #ifndef MC_TRANSFER_H
 #define MC_TRANSFER_H
 
+#include "mc/auth.h"
 #include "mc/errors.h"
 
 #include <stdbool.h>
@@ -41,6 +42,7 @@ typedef struct mc_te_opts {
     uint32_t connect_timeout_ms; /* 0 = 2000 */
     uint32_t request_timeout_ms; /* per request, from submit; 0 = 5000 */
     uint32_t republish_ms;       /* re-publish check period; 0 = 5000; UINT32_MAX = off */
+    mc_auth_tokens_t *bearer;    /* sent to the metadata server (mc/auth.h); NULL = none */
 } mc_te_opts_t;
 
 typedef enum mc_te_opcode { MC_TE_READ = 1, MC_TE_WRITE = 2 } mc_te_opcode_t;
