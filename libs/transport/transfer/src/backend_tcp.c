@@ -45,6 +45,7 @@ typedef struct tcp_conn {
 } tcp_conn_t;
 
 struct tcp_peer {
+    mc_te_t *te;
     const mc_te_opts_t *o;
     char host[MC_TE_ENDPOINT_MAX];
     uint16_t port;
@@ -109,11 +110,13 @@ static int send_slice(tcp_conn_t *c, int fd, te_slice_t *s, bool crc)
     return te_sock_writev_all(fd, iov, write && s->length ? 2 : 1, s->deadline_ns);
 }
 
-/* Connects if needed (c->mu held on entry and exit, dropped while connecting). */
+/* Connects (and runs the handshake) if needed. c->mu held on entry and
+ * exit, dropped while connecting. */
 static int ensure_connected_locked(tcp_conn_t *c, const mc_te_opts_t *o)
 {
     int fd, rc;
 
+    (void)o;
     if (c->fd >= 0 && c->inflight == 0 && te_sock_idle_broken(c->fd)) {
         close(c->fd); /* peer closed an idle connection: start over */
         c->fd = -1;
@@ -121,7 +124,7 @@ static int ensure_connected_locked(tcp_conn_t *c, const mc_te_opts_t *o)
     if (c->fd >= 0)
         return MC_OK;
     pthread_mutex_unlock(&c->mu);
-    rc = te_sock_connect(c->peer->host, c->peer->port, o->connect_timeout_ms, &fd);
+    rc = te_connect(c->peer->te, c->peer->host, c->peer->port, &fd);
     pthread_mutex_lock(&c->mu);
     if (rc == MC_OK)
         c->fd = fd;
@@ -309,6 +312,7 @@ static tcp_peer_t *peer_create(tcp_state_t *st, const char *host, uint16_t port)
 
     if (!p)
         return NULL;
+    p->te = st->te;
     p->o = st->o;
     memcpy(p->host, host, strlen(host) + 1);
     p->port = port;

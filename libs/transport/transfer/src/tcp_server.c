@@ -9,7 +9,11 @@
  * epoch, unknown segment) gets an error status and the connection goes on
  * (a WRITE's payload is drained). A malformed header cannot be resynchronised:
  * the server answers with an error status and closes. Once a header has
- * started, the rest of the frame must arrive within the request timeout. */
+ * started, the rest of the frame must arrive within the request timeout.
+ *
+ * When the engine holds keys, a connection first runs the server side of the
+ * handshake (te_auth.c) within auth_timeout_ms; a failure closes it before a
+ * request is read. */
 #include "te_internal.h"
 
 #include "mc/crc32c.h"
@@ -29,15 +33,19 @@ typedef struct srv_conn {
     te_tcp_server_t *srv;
     int fd;
     pthread_t thr;
-    bool done; /* thread finished; joined and freed by the reaper */
+    bool done;       /* thread finished; joined and freed by the reaper */
+    bool pending;    /* handshake running: key_id not known yet */
+    uint64_t key_id; /* key the client proved (te_auth.h); 0 = none */
     struct srv_conn *next;
 } srv_conn_t;
 
+/* Lock rules: mu guards conns and every srv_conn_t's done, pending and
+ * key_id; a connection's fd is only shut down (never closed) under it. */
 struct te_tcp_server {
     mc_te_t *te;
     int lfd;
     pthread_t thr;
-    pthread_mutex_t mu; /* guards conns, stop */
+    pthread_mutex_t mu;
     srv_conn_t *conns;
     atomic_bool stop;
 };
@@ -55,6 +63,25 @@ static bool wait_next_header(srv_conn_t *c)
             return false;
     }
     return false;
+}
+
+/* The handshake, when the engine holds keys. Records the key the client
+ * proved; false closes the connection. A rotation that retired that key
+ * while the handshake ran is caught here (te_tcp_server_revoke skips
+ * pending connections). */
+static bool authenticate(srv_conn_t *c, const mc_te_opts_t *o)
+{
+    te_auth_t *a = &c->srv->te->auth;
+    uint64_t id = 0;
+    bool ok = !te_auth_on(a) ||
+              te_auth_server(a, c->fd, mc_now_ns() + (uint64_t)o->auth_timeout_ms * 1000000u,
+                             &id) == MC_OK;
+
+    pthread_mutex_lock(&c->srv->mu);
+    c->key_id = id;
+    c->pending = false;
+    pthread_mutex_unlock(&c->srv->mu);
+    return ok && te_auth_holds(a, id);
 }
 
 static int send_resp(int fd, const mc_tcp_req_t *q, int status, uint32_t crc, void *payload,
@@ -128,6 +155,8 @@ static void *conn_main(void *arg)
     uint8_t hdr[MC_TCP_REQ_SIZE];
     mc_tcp_req_t q;
 
+    if (!authenticate(c, o))
+        goto out;
     while (wait_next_header(c)) {
         uint64_t deadline = mc_now_ns() + (uint64_t)o->request_timeout_ms * 1000000u;
         int rc;
@@ -149,6 +178,7 @@ static void *conn_main(void *arg)
         if (rc != MC_OK)
             break;
     }
+out:
     shutdown(c->fd, SHUT_RDWR);
     pthread_mutex_lock(&c->srv->mu);
     c->done = true;
@@ -191,6 +221,7 @@ static void accept_one(te_tcp_server_t *s)
     }
     c->srv = s;
     c->fd = fd;
+    c->pending = true;
     pthread_mutex_lock(&s->mu);
     if (pthread_create(&c->thr, NULL, conn_main, c) != 0) {
         pthread_mutex_unlock(&s->mu);
@@ -216,6 +247,17 @@ static void *listen_main(void *arg)
         pthread_mutex_unlock(&s->mu);
     }
     return NULL;
+}
+
+void te_tcp_server_revoke(te_tcp_server_t *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    for (srv_conn_t *c = s->conns; c; c = c->next)
+        if (!c->done && !c->pending && !te_auth_holds(&s->te->auth, c->key_id))
+            shutdown(c->fd, SHUT_RDWR); /* its thread sees EOF and ends */
+    pthread_mutex_unlock(&s->mu);
 }
 
 int te_tcp_server_create(mc_te_t *te, const char *host, uint16_t port, te_tcp_server_t **out,
