@@ -41,6 +41,7 @@ typedef struct tcp_conn {
     bool broken; /* fd shut down; closed once users == 0 and f is empty */
     int users;   /* threads doing I/O on fd right now */
     bool stop, started;
+    uint64_t last_ns; /* when a slice last went out on fd */
     pthread_t tx, rx;
 } tcp_conn_t;
 
@@ -110,17 +111,27 @@ static int send_slice(tcp_conn_t *c, int fd, te_slice_t *s, bool crc)
     return te_sock_writev_all(fd, iov, write && s->length ? 2 : 1, s->deadline_ns);
 }
 
+/* Whether an idle connection is past half the idle timeout: the peer (same
+ * settings) may be about to close it, so start over rather than race its FIN. */
+static bool idle_too_long(const tcp_conn_t *c, const mc_te_opts_t *o, uint64_t now)
+{
+    return o->idle_timeout_ms != UINT32_MAX &&
+           now - c->last_ns > (uint64_t)o->idle_timeout_ms * 500000u;
+}
+
 /* Connects (and runs the handshake) if needed. c->mu held on entry and
  * exit, dropped while connecting. */
 static int ensure_connected_locked(tcp_conn_t *c, const mc_te_opts_t *o)
 {
+    uint64_t now = mc_now_ns();
     int fd, rc;
 
-    (void)o;
-    if (c->fd >= 0 && c->inflight == 0 && te_sock_idle_broken(c->fd)) {
-        close(c->fd); /* peer closed an idle connection: start over */
+    if (c->fd >= 0 && c->inflight == 0 &&
+        (te_sock_idle_broken(c->fd) || idle_too_long(c, o, now))) {
+        close(c->fd); /* peer closed an idle connection, or soon will: start over */
         c->fd = -1;
     }
+    c->last_ns = now;
     if (c->fd >= 0)
         return MC_OK;
     pthread_mutex_unlock(&c->mu);

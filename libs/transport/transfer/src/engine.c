@@ -130,6 +130,10 @@ static int setup_opts(mc_te_t *te, const mc_te_opts_t *in)
         o->republish_ms = 5000;
     if (!o->auth_timeout_ms)
         o->auth_timeout_ms = 2000;
+    if (!o->max_conns)
+        o->max_conns = 512;
+    if (!o->idle_timeout_ms)
+        o->idle_timeout_ms = 120000;
     o->auth = (mc_te_auth_keys_t){{NULL, NULL}, {0, 0}}; /* the bytes live in te->auth */
     if (te_auth_set(&te->auth, &in->auth) != MC_OK) {
         return mc_fail(te->create_err, MC_INVALID_PARAMS,

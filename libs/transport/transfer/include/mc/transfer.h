@@ -58,6 +58,9 @@ typedef struct mc_te_opts {
     uint32_t republish_ms;       /* re-publish check period; 0 = 5000; UINT32_MAX = off */
     mc_te_auth_keys_t auth;      /* handshake keys; none = no handshake (see above) */
     uint32_t auth_timeout_ms;    /* a handshake must complete within this; 0 = 2000 */
+    unsigned max_conns;          /* server connections at once, over it closed at once; 0 = 512 */
+    uint32_t idle_timeout_ms;    /* server closes a connection idle this long; 0 = 120000;
+                                    UINT32_MAX = never. Clients reconnect after half of theirs */
 } mc_te_opts_t;
 
 typedef enum mc_te_opcode { MC_TE_READ = 1, MC_TE_WRITE = 2 } mc_te_opcode_t;
