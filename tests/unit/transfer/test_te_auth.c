@@ -480,3 +480,31 @@ Test(auth, bad_key_sets_refused)
     cr_assert_eq(mc_te_set_auth_keys(te, &only_second), MC_INVALID_PARAMS);
     mc_te_destroy(te);
 }
+
+/* The control channel (RDMA's QP exchange) sits behind the handshake too:
+ * without it a control frame gets nothing; after it, the frame reaches the
+ * engine (which runs no RDMA here and refuses it, keeping the connection). */
+Test(auth, control_frames_need_the_handshake, .init = start_server, .fini = stop_server)
+{
+    uint8_t nc[MC_TCP_HS_BODY], ns[MC_TCP_HS_BODY], pc[MC_TCP_HS_BODY], body[64];
+    uint8_t hdr[MC_TCP_RESP_SIZE];
+    mc_tcp_req_t q = {.version = MC_TCP_VERSION,
+                      .opcode = MC_TCP_OP_RDMA_CONNECT,
+                      .id = 6,
+                      .length = sizeof body};
+    mc_tcp_resp_t r;
+    int fd = raw_connect(srv);
+
+    memset(body, 1, sizeof body);
+    send_req(fd, &q, body);
+    cr_assert_eq(bytes_until_closed(fd), 0);
+    close(fd);
+    fd = raw_handshake(K_OLD, nc, ns, pc);
+    cr_assert(fd >= 0);
+    send_req(fd, &q, body);
+    cr_assert_eq(recv(fd, hdr, sizeof hdr, MSG_WAITALL), (ssize_t)sizeof hdr);
+    cr_assert_eq(mc_tcp_resp_decode(hdr, &r), MC_OK);
+    cr_assert_eq(r.opcode, MC_TCP_OP_RDMA_CONNECT);
+    cr_assert_eq(r.status, MC_INVALID_PARAMS);
+    close(fd);
+}

@@ -2,7 +2,8 @@
  *
  * Lock order (outer first): te->seg_mu / te->open_mu → a back end's
  * connection lock → batch->mu. Back ends complete slices with te_slice_done,
- * which only takes batch->mu. No lock is held across socket I/O. */
+ * which only takes batch->mu. te->auth.mu (te_auth.h) is innermost: the TCP
+ * server takes it under its own mu. No lock is held across socket I/O. */
 #ifndef MC_TE_INTERNAL_H
 #define MC_TE_INTERNAL_H
 
