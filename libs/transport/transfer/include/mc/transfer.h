@@ -86,7 +86,8 @@ void mc_te_destroy(mc_te_t *te);
  * connection authenticated under a key the new set no longer holds is
  * closed (also every unauthenticated one, when keys are turned on), others
  * stay. No key[0] turns the handshake off for new connections. Returns
- * MC_OK or MC_INVALID_PARAMS (bad lengths; nothing changed). */
+ * MC_OK or MC_INVALID_PARAMS (bad lengths; nothing changed). Takes locks:
+ * call it from a thread (one woken by the SIGHUP handler), not the handler. */
 int mc_te_set_auth_keys(mc_te_t *te, const mc_te_auth_keys_t *keys);
 
 /* The bound endpoint, "127.0.0.1:40123" (port resolved when 0 was asked). */
