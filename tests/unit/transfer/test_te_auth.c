@@ -508,3 +508,35 @@ Test(auth, control_frames_need_the_handshake, .init = start_server, .fini = stop
     cr_assert_eq(r.status, MC_INVALID_PARAMS);
     close(fd);
 }
+
+/* Whether a fresh client holding `c` can read from a fresh server holding `s`. */
+static bool pair_ok(const char *c0, const char *c1, const char *s0, const char *s1)
+{
+    mc_te_t *s = engine(s0, s1), *c = engine(c0, c1);
+    int rc;
+
+    seg = tu_alloc(SEG_LEN, SEED);
+    cr_assert_eq(mc_te_register_segment(s, "s", seg, SEG_LEN, 3), MC_OK);
+    rc = client_read(c, s);
+    mc_te_destroy(c);
+    mc_te_destroy(s);
+    free(seg);
+    return rc == MC_OK;
+}
+
+/* A rolling rotation with no failed connection at any point: every node
+ * {old, new}, then every node {new, old}, then {new}. At each step some
+ * nodes are at the previous set: both directions must work. Going straight
+ * to {new, old} does not: such a node proves `new` to one still at {old}. */
+Test(auth, rolling_rotation_in_three_steps)
+{
+    const char *steps[][2] = {{K_OLD, NULL}, {K_OLD, K_NEW}, {K_NEW, K_OLD}, {K_NEW, NULL}};
+
+    for (int i = 1; i < 4; i++) {
+        const char **prev = steps[i - 1], **next = steps[i];
+        cr_assert(pair_ok(next[0], next[1], prev[0], prev[1]), "step %d: updated -> not yet", i);
+        cr_assert(pair_ok(prev[0], prev[1], next[0], next[1]), "step %d: not yet -> updated", i);
+        cr_assert(pair_ok(next[0], next[1], next[0], next[1]), "step %d: updated -> updated", i);
+    }
+    cr_assert(!pair_ok(K_NEW, K_OLD, K_OLD, NULL), "{new, old} cannot reach {old}");
+}

@@ -34,8 +34,8 @@ typedef struct mc_te_batch mc_te_batch_t;
 
 /* The cluster secret for the data-plane handshake (docs/transfer-engine.md,
  * "Handshake"). key[0] is the key this engine proves with; a peer's proof
- * is accepted under key[0] or key[1] (rotation: hold {new, old} while the
- * cluster moves over, then {new}). A key is 1..MC_TE_AUTH_KEY_MAX bytes;
+ * is accepted under key[0] or key[1]. Rolling rotation without failures:
+ * every node {old, new}, then every node {new, old}, then {new}. A key is 1..MC_TE_AUTH_KEY_MAX bytes;
  * key[1] may be absent (NULL, 0). No key[0] (NULL, 0) = no handshake: the
  * engine serves and connects without one, as before keys existed. The
  * engine copies the bytes; the caller may free them after the call. */
