@@ -103,6 +103,38 @@ Test(tcp_proto, response_checks)
     cr_assert_eq(mc_tcp_resp_decode(b, &d), MC_TRANSFER_FAIL, "positive status");
 }
 
+Test(tcp_proto, handshake_frames)
+{
+    mc_tcp_hs_t m = {.version = MC_TCP_VERSION, .type = MC_TCP_HS_CHALLENGE}, d;
+    uint8_t b[MC_TCP_HS_SIZE], req[MC_TCP_REQ_SIZE];
+    mc_tcp_req_t q = {.version = MC_TCP_VERSION, .opcode = MC_TCP_OP_PING};
+
+    cr_assert_eq(MC_TCP_HS_SIZE, MC_TCP_REQ_SIZE, "a HELLO reads as one request header");
+    for (int i = 0; i < MC_TCP_HS_BODY; i++)
+        m.body[i] = (uint8_t)(i * 7 + 1);
+    mc_tcp_hs_encode(&m, b);
+    cr_assert_eq(memcmp(b, "MCTH", 4), 0);
+    cr_assert_eq(mc_tcp_hs_decode(b, MC_TCP_HS_CHALLENGE, &d), MC_OK);
+    cr_assert_eq(memcmp(d.body, m.body, sizeof m.body), 0);
+    cr_assert_eq(d.type, MC_TCP_HS_CHALLENGE);
+    cr_assert_eq(mc_tcp_hs_decode(b, MC_TCP_HS_HELLO, &d), MC_INVALID_PARAMS, "wrong type");
+    b[6] = 1;
+    cr_assert_eq(mc_tcp_hs_decode(b, MC_TCP_HS_CHALLENGE, &d), MC_INVALID_PARAMS, "reserved");
+    b[6] = 0;
+    b[MC_TCP_HS_SIZE - 1] = 1;
+    cr_assert_eq(mc_tcp_hs_decode(b, MC_TCP_HS_CHALLENGE, &d), MC_INVALID_PARAMS, "trailer");
+    b[MC_TCP_HS_SIZE - 1] = 0;
+    b[4] = 2;
+    cr_assert_eq(mc_tcp_hs_decode(b, MC_TCP_HS_CHALLENGE, &d), MC_INVALID_VERSION);
+    /* A request header is not a handshake frame, and a handshake frame is
+     * not a request header: neither side can be confused for the other. */
+    mc_tcp_req_encode(&q, req);
+    cr_assert_eq(mc_tcp_hs_decode(req, MC_TCP_HS_HELLO, &d), MC_INVALID_PARAMS);
+    m.type = MC_TCP_HS_HELLO;
+    mc_tcp_hs_encode(&m, b);
+    cr_assert_eq(mc_tcp_req_decode(b, &q), MC_INVALID_PARAMS);
+}
+
 Test(rdma_proto, connect_roundtrip_and_garbage)
 {
     mc_rdma_connect_t m = {.endpoint = "10.0.0.1:12345",

@@ -3,6 +3,7 @@
  *
  *   mc_transfer_bench [--threads=1] [--batch=1] [--block=4MiB] [--duration=3]
  *                     [--op=both|read|write] [--conns=N] [--crc] [--protocol=tcp]
+ *                     [--auth=KEY]   (every engine holds KEY: the handshake is on)
  *   mc_transfer_bench --mode=serve --segment=NAME --seg_size=SIZE [--metadata=URL]
  *                     [--local=127.0.0.1:0] [--republish_ms=N]
  *   mc_transfer_bench --mode=client --segment=NAME --metadata=URL [--verify]
@@ -28,7 +29,7 @@
 #include <unistd.h>
 
 typedef struct cfg {
-    const char *mode, *op, *protocol, *metadata, *segment, *local;
+    const char *mode, *op, *protocol, *metadata, *segment, *local, *auth;
     uint64_t threads, batch, block, conns, seg_size, republish_ms;
     double duration;
     bool crc, verify;
@@ -76,6 +77,8 @@ static int parse_args(int argc, char **argv, cfg_t *c)
             c->metadata = v;
         else if ((v = opt_val(a, "--segment")))
             c->segment = v;
+        else if ((v = opt_val(a, "--auth")))
+            c->auth = v;
         else if ((v = opt_val(a, "--local")))
             c->local = v;
         else if ((v = opt_val(a, "--threads")))
@@ -335,12 +338,14 @@ static int run_te_row(const cfg_t *c, mc_te_t *te, mc_te_segment_t *seg, mc_te_o
 
 static mc_te_t *make_engine(const cfg_t *c, const char *local, unsigned conns, bool meta)
 {
-    mc_te_opts_t o = {.local_name = local,
-                      .protocols = c->protocol,
-                      .tcp_conns = conns,
-                      .crc = c->crc,
-                      .metadata_url = meta ? c->metadata : NULL,
-                      .republish_ms = c->republish_ms ? (uint32_t)c->republish_ms : 0};
+    mc_te_opts_t o = {
+        .local_name = local,
+        .protocols = c->protocol,
+        .tcp_conns = conns,
+        .crc = c->crc,
+        .metadata_url = meta ? c->metadata : NULL,
+        .republish_ms = c->republish_ms ? (uint32_t)c->republish_ms : 0,
+        .auth = {{(const uint8_t *)c->auth, NULL}, {c->auth ? strlen(c->auth) : 0, 0}}};
     mc_te_t *te = NULL;
     mc_errmsg_t err = {""};
 
@@ -381,7 +386,8 @@ static int mode_local(const cfg_t *c)
     if (!mem || !srv || mc_te_register_segment(srv, c->segment, mem, len, 1) != MC_OK ||
         mc_te_describe_segment(srv, c->segment, &desc, &dlen) != MC_OK)
         return 1;
-    printf("# %ld online CPUs; each row runs %.1f s\n", sysconf(_SC_NPROCESSORS_ONLN), c->duration);
+    printf("# %ld online CPUs; each row runs %.1f s; handshake %s\n", sysconf(_SC_NPROCESSORS_ONLN),
+           c->duration, c->auth ? "on (--auth)" : "off");
     run_plain(c, false);
     run_plain(c, true);
     for (int k = 0; k < (c->conns == 1 ? 1 : 2); k++) {

@@ -393,8 +393,8 @@ static void my_info(const rdma_dev_t *d, struct ibv_qp *qp, uint32_t psn, mc_rdm
 }
 
 /* One RDMA_CONNECT request/response on a fresh control connection. */
-static int exchange(const char *endpoint, uint32_t timeout_ms, const mc_rdma_connect_t *out,
-                    mc_rdma_connect_t *in)
+static int exchange(mc_te_t *te, const char *endpoint, uint32_t timeout_ms,
+                    const mc_rdma_connect_t *out, mc_rdma_connect_t *in)
 {
     uint8_t body[MC_TCP_MAX_CTRL], hdr[MC_TCP_REQ_SIZE], rh[MC_TCP_RESP_SIZE];
     char host[MC_TE_ENDPOINT_MAX];
@@ -407,7 +407,7 @@ static int exchange(const char *endpoint, uint32_t timeout_ms, const mc_rdma_con
 
     if (te_parse_endpoint(endpoint, host, sizeof host, &port, false) != MC_OK ||
         mc_rdma_connect_encode(out, body, sizeof body, &len) != MC_OK ||
-        te_sock_connect(host, port, timeout_ms, &fd) != MC_OK)
+        te_connect(te, host, port, &fd) != MC_OK) /* handshake included */
         return MC_TRANSFER_FAIL;
     q.length = len;
     mc_tcp_req_encode(&q, hdr);
@@ -448,7 +448,7 @@ static int peer_connect_locked(rdma_state_t *st, rdma_peer_t *p)
             snprintf(out.remote_dev, sizeof out.remote_dev, "%s",
                      p->d.devices[i % p->d.n_devices].name);
             my_info(d, qp, psn, &out.qp);
-            if (exchange(p->endpoint, o->connect_timeout_ms, &out, &in) != MC_OK ||
+            if (exchange(st->te, p->endpoint, o->connect_timeout_ms, &out, &in) != MC_OK ||
                 qp_connect(qp, d, &in.qp, psn) != MC_OK)
                 return MC_TRANSFER_FAIL;
         }

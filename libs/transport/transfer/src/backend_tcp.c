@@ -41,10 +41,12 @@ typedef struct tcp_conn {
     bool broken; /* fd shut down; closed once users == 0 and f is empty */
     int users;   /* threads doing I/O on fd right now */
     bool stop, started;
+    uint64_t last_ns; /* when a slice last went out on fd */
     pthread_t tx, rx;
 } tcp_conn_t;
 
 struct tcp_peer {
+    mc_te_t *te;
     const mc_te_opts_t *o;
     char host[MC_TE_ENDPOINT_MAX];
     uint16_t port;
@@ -109,19 +111,31 @@ static int send_slice(tcp_conn_t *c, int fd, te_slice_t *s, bool crc)
     return te_sock_writev_all(fd, iov, write && s->length ? 2 : 1, s->deadline_ns);
 }
 
-/* Connects if needed (c->mu held on entry and exit, dropped while connecting). */
+/* Whether an idle connection is past half the idle timeout: the peer (same
+ * settings) may be about to close it, so start over rather than race its FIN. */
+static bool idle_too_long(const tcp_conn_t *c, const mc_te_opts_t *o, uint64_t now)
+{
+    return o->idle_timeout_ms != UINT32_MAX &&
+           now - c->last_ns > (uint64_t)o->idle_timeout_ms * 500000u;
+}
+
+/* Connects (and runs the handshake) if needed. c->mu held on entry and
+ * exit, dropped while connecting. */
 static int ensure_connected_locked(tcp_conn_t *c, const mc_te_opts_t *o)
 {
+    uint64_t now = mc_now_ns();
     int fd, rc;
 
-    if (c->fd >= 0 && c->inflight == 0 && te_sock_idle_broken(c->fd)) {
-        close(c->fd); /* peer closed an idle connection: start over */
+    if (c->fd >= 0 && c->inflight == 0 &&
+        (te_sock_idle_broken(c->fd) || idle_too_long(c, o, now))) {
+        close(c->fd); /* peer closed an idle connection, or soon will: start over */
         c->fd = -1;
     }
+    c->last_ns = now;
     if (c->fd >= 0)
         return MC_OK;
     pthread_mutex_unlock(&c->mu);
-    rc = te_sock_connect(c->peer->host, c->peer->port, o->connect_timeout_ms, &fd);
+    rc = te_connect(c->peer->te, c->peer->host, c->peer->port, &fd);
     pthread_mutex_lock(&c->mu);
     if (rc == MC_OK)
         c->fd = fd;
@@ -309,6 +323,7 @@ static tcp_peer_t *peer_create(tcp_state_t *st, const char *host, uint16_t port)
 
     if (!p)
         return NULL;
+    p->te = st->te;
     p->o = st->o;
     memcpy(p->host, host, strlen(host) + 1);
     p->port = port;

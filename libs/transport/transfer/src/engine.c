@@ -6,7 +6,9 @@
 
 #include "mc/errors.h"
 #include "mc/http_client.h"
+#include "mc/mtime.h"
 #include "mc/strutil.h"
+#include "sockutil.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -126,6 +128,18 @@ static int setup_opts(mc_te_t *te, const mc_te_opts_t *in)
         o->request_timeout_ms = 5000;
     if (!o->republish_ms)
         o->republish_ms = 5000;
+    if (!o->auth_timeout_ms)
+        o->auth_timeout_ms = 2000;
+    if (!o->max_conns)
+        o->max_conns = 512;
+    if (!o->idle_timeout_ms)
+        o->idle_timeout_ms = 120000;
+    o->auth = (mc_te_auth_keys_t){{NULL, NULL}, {0, 0}}; /* the bytes live in te->auth */
+    if (te_auth_set(&te->auth, &in->auth) != MC_OK) {
+        return mc_fail(te->create_err, MC_INVALID_PARAMS,
+                       "auth keys: key[0] is needed for key[1], each 1..%u bytes",
+                       (unsigned)MC_TE_AUTH_KEY_MAX);
+    }
     if (o->tcp_conns > 64 || o->tcp_depth > 1024) {
         return mc_fail(te->create_err, MC_INVALID_PARAMS,
                        "tcp_conns must be <= 64 and tcp_depth <= 1024");
@@ -226,6 +240,7 @@ int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out, mc_errmsg_t *err)
     pthread_cond_init(&te->seg_cv, NULL);
     pthread_mutex_init(&te->open_mu, NULL);
     pthread_mutex_init(&te->rp_mu, NULL);
+    (void)te_auth_init(&te->auth, NULL);
     te->next_seg_id = 1;
     rc = setup_opts(te, opts);
     if (rc == MC_OK && te->s_meta && strcmp(te->s_meta, "P2P") != 0 &&
@@ -282,7 +297,35 @@ void mc_te_destroy(mc_te_t *te)
     free(te->s_meta);
     free(te->s_protos);
     free(te->s_devs);
+    te_auth_cleanup(&te->auth);
     free(te);
+}
+
+int mc_te_set_auth_keys(mc_te_t *te, const mc_te_auth_keys_t *keys)
+{
+    int rc;
+
+    if (!te)
+        return MC_INVALID_PARAMS;
+    if ((rc = te_auth_set(&te->auth, keys)) != MC_OK)
+        return rc;
+    te_tcp_server_revoke(te->server);
+    return MC_OK;
+}
+
+int te_connect(mc_te_t *te, const char *host, uint16_t port, int *fd)
+{
+    int rc = te_sock_connect(host, port, te->o.connect_timeout_ms, fd);
+
+    if (rc != MC_OK)
+        return rc;
+    rc = te_auth_client(&te->auth, *fd, mc_now_ns() + (uint64_t)te->o.auth_timeout_ms * 1000000u);
+    if (rc != MC_OK) {
+        close(*fd);
+        *fd = -1;
+        return MC_TRANSFER_FAIL;
+    }
+    return MC_OK;
 }
 
 /* ---- exposed segments ---- */

@@ -140,3 +140,27 @@ int mc_tcp_check_range(uint64_t offset, uint64_t length, uint64_t seg_len)
         return MC_INVALID_PARAMS;
     return MC_OK;
 }
+
+void mc_tcp_hs_encode(const mc_tcp_hs_t *m, uint8_t out[MC_TCP_HS_SIZE])
+{
+    memset(out, 0, MC_TCP_HS_SIZE);
+    put32(out + 0, MC_TCP_HS_MAGIC);
+    out[4] = m->version;
+    out[5] = m->type;
+    memcpy(out + 8, m->body, MC_TCP_HS_BODY);
+}
+
+int mc_tcp_hs_decode(const uint8_t in[MC_TCP_HS_SIZE], uint8_t want, mc_tcp_hs_t *m)
+{
+    memset(m, 0, sizeof *m);
+    if (get32(in) != MC_TCP_HS_MAGIC)
+        return MC_INVALID_PARAMS;
+    m->version = in[4];
+    m->type = in[5];
+    memcpy(m->body, in + 8, MC_TCP_HS_BODY);
+    if (m->version != MC_TCP_VERSION)
+        return MC_INVALID_VERSION;
+    if (m->type != want || get16(in + 6) != 0 || get64(in + 8 + MC_TCP_HS_BODY) != 0)
+        return MC_INVALID_PARAMS;
+    return MC_OK;
+}

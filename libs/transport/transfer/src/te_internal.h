@@ -2,12 +2,14 @@
  *
  * Lock order (outer first): te->seg_mu / te->open_mu → a back end's
  * connection lock → batch->mu. Back ends complete slices with te_slice_done,
- * which only takes batch->mu. No lock is held across socket I/O. */
+ * which only takes batch->mu. te->auth.mu (te_auth.h) is innermost: the TCP
+ * server takes it under its own mu. No lock is held across socket I/O. */
 #ifndef MC_TE_INTERNAL_H
 #define MC_TE_INTERNAL_H
 
 #include "mc/transfer.h"
 #include "segment_desc.h"
+#include "te_auth.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -143,6 +145,7 @@ struct mc_te {
     uint16_t port;               /* asked for; 0 = ephemeral */
     struct mc_http_client *http; /* NULL in P2P mode */
     te_tcp_server_t *server;
+    te_auth_t auth;                        /* handshake keys (te_auth.h) */
     te_backend_slot_t be[TE_MAX_BACKENDS]; /* the table's rows, in its order */
     unsigned n_be;
     pthread_mutex_t seg_mu;
@@ -189,5 +192,13 @@ void te_opened_destroy_all(mc_te_t *te);
 int te_tcp_server_create(mc_te_t *te, const char *host, uint16_t port, te_tcp_server_t **out,
                          uint16_t *bound_port);
 void te_tcp_server_destroy(te_tcp_server_t *s);
+/* Closes every server connection the current keys no longer admit
+ * (te_auth_holds), after mc_te_set_auth_keys. */
+void te_tcp_server_revoke(te_tcp_server_t *s);
+/* A data connection to a peer's TCP port: connect (connect_timeout_ms),
+ * then the client side of the handshake when this engine holds keys
+ * (auth_timeout_ms). MC_OK or MC_TRANSFER_FAIL; used by every back end
+ * that talks to the peer's TCP server. */
+int te_connect(mc_te_t *te, const char *host, uint16_t port, int *fd);
 
 #endif

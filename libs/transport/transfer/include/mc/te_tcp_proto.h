@@ -77,4 +77,34 @@ int mc_tcp_resp_decode(const uint8_t in[MC_TCP_RESP_SIZE], mc_tcp_resp_t *r);
 /* Server-side range check: offset+length within seg_len, no overflow. */
 int mc_tcp_check_range(uint64_t offset, uint64_t length, uint64_t seg_len);
 
+/* Connection handshake (docs/transfer-engine.md, "Handshake"), when the
+ * engines hold keys: four fixed frames before the first request,
+ *   client HELLO (client nonce) → server CHALLENGE (server nonce)
+ *   → client CLIENT_PROOF → server SERVER_PROOF,
+ * a proof being HMAC-SHA256(key, label || client nonce || server nonce).
+ * Layout: magic "MCTH", version, type, 2 reserved (0), 32 body bytes (nonce
+ * or proof), 8 reserved (0). 48 bytes, the size of a request header, so a
+ * server without keys reads a HELLO as one bad header and refuses it at once. */
+#define MC_TCP_HS_MAGIC 0x4854434Du /* "MCTH" */
+#define MC_TCP_HS_SIZE 48
+#define MC_TCP_HS_BODY 32 /* nonce bytes; HMAC-SHA256 length */
+enum {
+    MC_TCP_HS_HELLO = 1,
+    MC_TCP_HS_CHALLENGE = 2,
+    MC_TCP_HS_CLIENT_PROOF = 3,
+    MC_TCP_HS_SERVER_PROOF = 4,
+};
+
+typedef struct mc_tcp_hs {
+    uint8_t version;
+    uint8_t type;
+    uint8_t body[MC_TCP_HS_BODY];
+} mc_tcp_hs_t;
+
+void mc_tcp_hs_encode(const mc_tcp_hs_t *m, uint8_t out[MC_TCP_HS_SIZE]);
+/* Decodes a handshake frame that must be of type `want`: magic, version
+ * (else MC_INVALID_VERSION), type, reserved bytes zero. MC_OK or
+ * MC_INVALID_PARAMS. */
+int mc_tcp_hs_decode(const uint8_t in[MC_TCP_HS_SIZE], uint8_t want, mc_tcp_hs_t *m);
+
 #endif

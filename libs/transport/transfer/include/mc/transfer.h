@@ -30,6 +30,21 @@ typedef struct mc_te_batch mc_te_batch_t;
 /* Request status while it is in flight (a positive value, never an error code). */
 #define MC_TE_PENDING 1
 
+/* Longest data-plane key accepted (bytes). */
+#define MC_TE_AUTH_KEY_MAX 1024
+
+/* The cluster secret for the data-plane handshake (docs/transfer-engine.md,
+ * "Handshake"). key[0] is the key this engine proves with; a peer's proof
+ * is accepted under key[0] or key[1]. Rolling rotation without failures:
+ * every node {old, new}, then every node {new, old}, then {new}. A key is 1..MC_TE_AUTH_KEY_MAX bytes;
+ * key[1] may be absent (NULL, 0). No key[0] (NULL, 0) = no handshake: the
+ * engine serves and connects without one, as before keys existed. The
+ * engine copies the bytes; the caller may free them after the call. */
+typedef struct mc_te_auth_keys {
+    const uint8_t *key[2];
+    size_t len[2];
+} mc_te_auth_keys_t;
+
 typedef struct mc_te_opts {
     const char *local_name;      /* "host:port" to listen on for TCP; port 0 = pick one */
     const char *metadata_url;    /* ".../metadata" base URL; NULL or "P2P" = no metadata server */
@@ -43,6 +58,11 @@ typedef struct mc_te_opts {
     uint32_t request_timeout_ms; /* per request, from submit; 0 = 5000 */
     uint32_t republish_ms;       /* re-publish check period; 0 = 5000; UINT32_MAX = off */
     mc_auth_tokens_t *bearer;    /* sent to the metadata server (mc/auth.h); NULL = none */
+    mc_te_auth_keys_t auth;      /* handshake keys; none = no handshake (see above) */
+    uint32_t auth_timeout_ms;    /* a handshake must complete within this; 0 = 2000 */
+    unsigned max_conns;          /* server connections at once, over it closed at once; 0 = 512 */
+    uint32_t idle_timeout_ms;    /* server closes a connection idle this long; 0 = 120000;
+                                    UINT32_MAX = never. Clients reconnect after half of theirs */
 } mc_te_opts_t;
 
 typedef enum mc_te_opcode { MC_TE_READ = 1, MC_TE_WRITE = 2 } mc_te_opcode_t;
@@ -63,6 +83,15 @@ int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out, mc_errmsg_t *err);
 /* Stops threads, closes connections, deletes published descriptors (best
  * effort) and frees everything. Batches must have been destroyed. */
 void mc_te_destroy(mc_te_t *te);
+/* Replaces the handshake keys at run time (key rotation, e.g. on SIGHUP);
+ * thread-safe. Connections made from now on use the new keys; a server
+ * connection authenticated under a key the new set no longer holds is
+ * closed (also every unauthenticated one, when keys are turned on), others
+ * stay. No key[0] turns the handshake off for new connections. Returns
+ * MC_OK or MC_INVALID_PARAMS (bad lengths; nothing changed). Takes locks:
+ * call it from a thread (one woken by the SIGHUP handler), not the handler. */
+int mc_te_set_auth_keys(mc_te_t *te, const mc_te_auth_keys_t *keys);
+
 /* The bound endpoint, "127.0.0.1:40123" (port resolved when 0 was asked). */
 const char *mc_te_endpoint(const mc_te_t *te);
 
