@@ -100,7 +100,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mooncake_master: cannot start the background thread\n");
         goto out;
     }
-    mc_service_wait_signal_reload(master_config_spec.prog, &auth);
+    mc_service_wait_signal_reload(master_config_spec.prog, &auth, NULL, NULL);
     MC_INFO("master shutting down");
     rc = 0;
 out:

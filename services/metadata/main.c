@@ -49,7 +49,7 @@ int main(int argc, char **argv)
     }
     MC_INFO("metadata server listening on http://%s:%u (%s)", cfg.host,
             (unsigned)mc_http_server_port(srv), mc_auth_mode(&auth));
-    mc_service_wait_signal_reload(metadata_config_spec.prog, &auth);
+    mc_service_wait_signal_reload(metadata_config_spec.prog, &auth, NULL, NULL);
     MC_INFO("metadata server shutting down");
     mc_http_server_destroy(srv); /* before the store: handlers and gauges use it */
     metadata_store_destroy(store);

@@ -86,6 +86,13 @@ static store_ipc_t *start_ipc(const store_config_t *cfg, store_service_t *svc,
     return ipc;
 }
 
+/* SIGHUP reloaded the token files: the data plane takes the new tokens. */
+static void reload_data_plane(void *svc)
+{
+    if (store_service_reload_auth(svc) != MC_OK)
+        MC_WARN("data plane kept its old handshake keys (bad token length)");
+}
+
 int main(int argc, char **argv)
 {
     store_config_t cfg;
@@ -102,8 +109,8 @@ int main(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
-    /* the data plane has no handshake yet (docs/security.md): it follows the
-     * same loopback rule as the REST port */
+    /* with a cluster token the data plane's handshake proves it; without one
+     * the data plane follows the REST port's loopback rule */
     mc_listen_host(cfg.local_hostname, data_host, sizeof(data_host));
     mc_service_block_signals();
     if ((rc = mc_service_auth_setup(
@@ -138,7 +145,7 @@ int main(int argc, char **argv)
     MC_INFO("store service REST listening on http://%s:%u (data plane %s, master %s, %s)", cfg.host,
             (unsigned)mc_http_server_port(rest), cfg.local_hostname, cfg.master_server_addr,
             mc_auth_mode(&auth));
-    mc_service_wait_signal_reload(store_config_spec.prog, &auth);
+    mc_service_wait_signal_reload(store_config_spec.prog, &auth, reload_data_plane, svc);
     MC_INFO("store service shutting down");
     rc = 0;
 out:

@@ -36,6 +36,7 @@ struct store_service {
     mc_te_t *te;
     bool te_registered;              /* liveness thread only, after start */
     uint64_t te_epoch;               /* epoch the engine holds (liveness thread only) */
+    mc_auth_t *auth;                 /* the service's credentials (NULL in tests) */
     store_master_t *master;          /* operations */
     store_master_t *pinger;          /* liveness: short timeout, no retries */
     struct store_releaser *releaser; /* hold releases off the read path (store_release.h) */

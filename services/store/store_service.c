@@ -209,9 +209,37 @@ static int start_thread(store_service_t *s)
     return MC_OK;
 }
 
+/* The data plane's handshake keys: the cluster tokens, the first one proved
+ * with (docs/transfer-engine.md, "Handshake"). No token file, no handshake. */
+static void auth_keys_of(const mc_auth_secrets_t *sec, mc_te_auth_keys_t *k)
+{
+    memset(k, 0, sizeof(*k));
+    for (size_t i = 0; i < sec->n && i < 2; i++) {
+        k->key[i] = (const uint8_t *)sec->tok[i];
+        k->len[i] = sec->len[i];
+    }
+}
+
+int store_service_reload_auth(store_service_t *s)
+{
+    mc_auth_secrets_t sec;
+    mc_te_auth_keys_t k;
+    int rc;
+
+    if (!s->auth || !s->auth->cluster)
+        return MC_OK;
+    mc_auth_tokens_snapshot(s->auth->cluster, &sec);
+    auth_keys_of(&sec, &k);
+    rc = mc_te_set_auth_keys(s->te, &k);
+    mc_auth_secrets_wipe(&sec);
+    return rc;
+}
+
 static int create_parts(store_service_t *s, const store_config_t *cfg, store_master_t *master,
                         mc_auth_t *auth, mc_errmsg_t *err)
 {
+    mc_auth_secrets_t sec = {.n = 0};
+    mc_te_auth_keys_t keys;
     mc_errmsg_t te_err = {""};
     int rc;
 
@@ -221,6 +249,10 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
         return mc_fail(err, MC_INTERNAL_ERROR, "cannot create a %llu-byte memfd segment: %s",
                        (unsigned long long)cfg->global_segment_size, strerror(errno));
     }
+    if (auth && auth->cluster)
+        mc_auth_tokens_snapshot(auth->cluster, &sec);
+    auth_keys_of(&sec, &keys);
+    s->auth = auth;
     rc = mc_te_create(
         &(mc_te_opts_t){.local_name = cfg->local_hostname,
                         .metadata_url = cfg->metadata_server,
@@ -228,8 +260,10 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
                         .rdma_devices = cfg->rdma_devices[0] ? cfg->rdma_devices : NULL,
                         .request_timeout_ms = (uint32_t)cfg->transfer_timeout_ms,
                         .republish_ms = 2000,
-                        .bearer = auth ? auth->cluster : NULL},
+                        .bearer = auth ? auth->cluster : NULL,
+                        .auth = keys},
         &s->te, &te_err);
+    mc_auth_secrets_wipe(&sec);
     if (rc != MC_OK)
         return mc_fail(err, rc, "transfer engine on %s: %s", cfg->local_hostname, te_err.msg);
     /* "host:0" asks for any free port: the segment is named after the port

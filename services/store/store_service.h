@@ -41,6 +41,9 @@ int store_service_create(const store_config_t *cfg, mc_metrics_t *metrics, mc_au
 int store_service_create_with_master(const store_config_t *cfg, mc_metrics_t *metrics,
                                      struct store_master *master, store_service_t **out,
                                      mc_errmsg_t *err);
+/* After the token files were reloaded (SIGHUP): the data plane proves and
+ * accepts the new cluster tokens. MC_OK, or the engine's error. */
+int store_service_reload_auth(store_service_t *s);
 /* Stops the thread, unmounts from the master, withdraws the segment from the
  * engine and the metadata server, frees everything. Safe on NULL. */
 void store_service_destroy(store_service_t *s);

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 import urllib.parse
@@ -215,10 +216,10 @@ def test_token_file_0400_through_a_symlink(cluster, tmp_path, tokens):
     assert call("GET", f"{md.url}/metadata?key=mooncake/ram/x").status == 401
 
 
-def poll_status(method, url, token, want, timeout=10):
+def poll_status(method, url, token, want, timeout=10, body=None):
     deadline = time.monotonic() + timeout
     while True:
-        st = call(method, url, token).status
+        st = call(method, url, token, body=body).status
         if st == want or time.monotonic() > deadline:
             return st
         time.sleep(0.02)
@@ -420,3 +421,61 @@ def test_store_without_the_admin_file_cannot_wipe(cluster, tokens):
     r = call("DELETE", f"{s.url}/api/remove_all?force=1", ct)
     assert r.status == 403 and r.json()["code"] == -601, r.body
     assert call("GET", f"{s.url}/api/v1/objects/w1", ct).status == 200
+
+
+def raw_ping(port):
+    """A PING frame on the data port without a handshake: the reply's first
+    4 bytes (b"" when the service closes instead of answering)."""
+    hdr = struct.pack("<4sBBHQIIQQQ", b"MCTQ", 1, 3, 0, 1, 0, 0, 0, 0, 0)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(hdr)
+        try:
+            return c.recv(4)
+        except (ConnectionResetError, socket.timeout):
+            return b""
+
+
+def data_port(store):
+    return int(next(a for a in store.args if a.startswith("--local_hostname=")).rsplit(":", 1)[1])
+
+
+def test_data_plane_needs_the_handshake(cluster, tokens):
+    """With a cluster token the store's data port serves nothing before the
+    HMAC handshake (a raw frame gets no answer); without one it answers."""
+    md = cluster.metadata(*tokens["flags"])
+    m = cluster.master(*tokens["flags"])
+    a = cluster.store(m, md, *tokens["flags"])
+    assert raw_ping(data_port(a)) == b""
+    open_md, open_m = cluster.metadata(*NO_AUTH), cluster.master(*NO_AUTH)
+    b = cluster.store(open_m, open_md, *NO_AUTH)
+    assert raw_ping(data_port(b)) == b"MCTP", "the check above can fail"
+
+
+def test_data_plane_follows_a_rotation(cluster, tmp_path):
+    """Two stores read each other's values over the data plane while the
+    cluster token rotates in three steps (docs/security.md), SIGHUP each time."""
+    old, new = new_token(), new_token()
+    f = write_token_file(str(tmp_path / "cluster.token"), old)
+    flags = (f"--auth_token_file={f}", "--admin_token_file=")
+    md, m = cluster.metadata(*flags), cluster.master(*flags)
+    a = cluster.store(m, md, *flags)
+    b = cluster.store(m, md, "--global_segment_size=0", *flags)
+    token = old
+    for step, lines in enumerate([(old, new), (new, old), (new,)]):
+        write_token_file(f, *lines)
+        for p in (md, m, a, b):
+            p.p.send_signal(signal.SIGHUP)
+        token = lines[0]
+        key = f"rot-{step}"
+        value = os.urandom(1 << 20)
+        assert poll_status("PUT", f"{a.url}/api/v1/objects/{key}", token, 200, body=value) == 200
+        r = call("GET", f"{b.url}/api/v1/objects/{key}", token)  # b reads a's segment
+        assert r.status == 200 and r.body == value, (step, r.status, r.body[:200])
+    # a store that only ever knew the new token reads a's segment: a's data
+    # plane took the new key on SIGHUP (it started with the old one alone)
+    f_new = write_token_file(str(tmp_path / "new.token"), new)
+    c = cluster.store(m, md, "--global_segment_size=0", f"--auth_token_file={f_new}",
+                      "--admin_token_file=")
+    r = call("GET", f"{c.url}/api/v1/objects/rot-0", new)
+    assert r.status == 200 and len(r.body) == 1 << 20, (r.status, r.body[:200])
+    assert raw_ping(data_port(a)) == b""

@@ -43,7 +43,8 @@ const char *mc_auth_mode(const mc_auth_t *a)
     return a && a->admin ? "auth: admin token only" : "auth off";
 }
 
-int mc_service_wait_signal_reload(const char *prog, mc_auth_t *a)
+int mc_service_wait_signal_reload(const char *prog, mc_auth_t *a, void (*reloaded)(void *),
+                                  void *ctx)
 {
     sigset_t set;
     int sig = 0;
@@ -60,9 +61,11 @@ int mc_service_wait_signal_reload(const char *prog, mc_auth_t *a)
             return sig;
         if (!mc_auth_enabled(a))
             continue;
-        if (mc_auth_reload(a, &err) == MC_OK)
+        if (mc_auth_reload(a, &err) == MC_OK) {
             MC_INFO("%s: SIGHUP: token files reloaded", prog);
-        else
+            if (reloaded)
+                reloaded(ctx);
+        } else
             MC_WARN("%s: SIGHUP: kept the old tokens: %s", prog, err.msg);
     }
 }

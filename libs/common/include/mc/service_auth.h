@@ -46,8 +46,10 @@ int mc_service_auth_setup(const char *prog, mc_auth_t *a, const char *token_file
 const char *mc_auth_mode(const mc_auth_t *a);
 
 /* Like mc_service_wait_signal, but SIGHUP reloads a's files (one log line:
- * reloaded, or kept the old tokens and why). Returns the signal number. */
-int mc_service_wait_signal_reload(const char *prog, mc_auth_t *a);
+ * reloaded, or kept the old tokens and why) and then runs reloaded(ctx) when
+ * given. Returns the signal number. */
+int mc_service_wait_signal_reload(const char *prog, mc_auth_t *a, void (*reloaded)(void *),
+                                  void *ctx);
 
 /* The host part of "host:port" / "[v6]:port" into buf (a bare host is copied). */
 void mc_listen_host(const char *hostport, char *buf, size_t cap);
