@@ -38,6 +38,8 @@ static void to_result(mc_master_t *core, slot_cache_t *cache, const mc_master_re
 {
     out->size = r->size;
     out->lease_ms = r->lease_until_ms > now_ms ? r->lease_until_ms - now_ms : 0;
+    out->has_checksum = r->has_checksum;
+    out->checksum = r->checksum;
     out->n = 0;
     for (uint32_t i = 0; i < r->n && i < MC_MAX_REPLICAS; i++) {
         const mc_master_replica_desc_t *d = &r->rep[i];

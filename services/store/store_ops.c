@@ -4,6 +4,7 @@
 #include "store_internal.h"
 #include "store_release.h"
 
+#include "mc/crc32c.h"
 #include "mc/errors.h"
 #include "mc/log.h"
 #include "mc/mtime.h"
@@ -23,6 +24,7 @@ typedef struct batch {
     mc_results_t ans;    /* the master's answer, one result per key */
     bool no_hold;        /* GET_REPLICAS without a hold (the master does not know us) */
     const char *segment; /* REPLICA_CLEAR: the segment (NULL = all) */
+    uint32_t *csums;     /* PUT_END: each value's CRC32C */
 } batch_t;
 
 static void batch_cleanup(batch_t *b)
@@ -31,6 +33,7 @@ static void batch_cleanup(batch_t *b)
     free(b->keys);
     free(b->lens);
     free(b->sizes);
+    free(b->csums);
     mc_results_cleanup(&b->ans);
     memset(b, 0, sizeof(*b));
 }
@@ -88,7 +91,8 @@ static int batch_call(store_service_t *s, batch_t *b, store_master_call_t call, 
                          .has_config = cfg != NULL,
                          .force = force_or_upsert && call != STORE_M_PUT_START,
                          .upsert = force_or_upsert && call == STORE_M_PUT_START,
-                         .segment_name = b->segment};
+                         .segment_name = b->segment,
+                         .checksums = call == STORE_M_PUT_END ? b->csums : NULL};
     if (cfg)
         req.config = *cfg;
     mc_results_cleanup(&b->ans);
@@ -121,17 +125,32 @@ static void add_remote(store_service_t *s, const mc_replica_t *rep, mc_te_opcode
  * request's outcome (still MC_TE_PENDING after the wait = timed out). The
  * batch is destroyed here, which waits for stragglers (each bounded by the
  * engine's request timeout) so local buffers may be freed afterwards. */
-static void run_transfers(store_service_t *s, mc_te_request_t *reqs, size_t nreq,
-                          const size_t *req_copy, store_copy_t *copies, uint64_t timeout_ms)
-{
-    mc_te_batch_t *tb = NULL;
+typedef struct transfers {
+    mc_te_batch_t *tb;
     int rc;
+} transfers_t;
+
+/* Submits reqs (nothing when nreq is 0); transfers_finish waits for them. */
+static transfers_t transfers_start(store_service_t *s, mc_te_request_t *reqs, size_t nreq)
+{
+    transfers_t t = {NULL, MC_OK};
+
+    if (nreq == 0)
+        return t;
+    t.rc = mc_te_batch_create(s->te, nreq, &t.tb);
+    if (t.rc == MC_OK)
+        t.rc = mc_te_submit(t.tb, reqs, nreq);
+    return t;
+}
+
+static void transfers_finish(store_service_t *s, transfers_t t, size_t nreq, const size_t *req_copy,
+                             store_copy_t *copies, uint64_t timeout_ms)
+{
+    mc_te_batch_t *tb = t.tb;
+    int rc = t.rc;
 
     if (nreq == 0)
         return;
-    rc = mc_te_batch_create(s->te, nreq, &tb);
-    if (rc == MC_OK)
-        rc = mc_te_submit(tb, reqs, nreq);
     if (rc == MC_OK)
         mc_te_wait(tb, timeout_ms);
     for (size_t i = 0; i < nreq; i++) {
@@ -143,38 +162,55 @@ static void run_transfers(store_service_t *s, mc_te_request_t *reqs, size_t nreq
     mc_te_batch_destroy(tb);
 }
 
+static void run_transfers(store_service_t *s, mc_te_request_t *reqs, size_t nreq,
+                          const size_t *req_copy, store_copy_t *copies, uint64_t timeout_ms)
+{
+    transfers_finish(s, transfers_start(s, reqs, nreq), nreq, req_copy, copies, timeout_ms);
+}
+
 /* ---------------- put ---------------- */
 
-/* Writes every planned copy: remote ones are started first, local memcpys
- * run while they are in flight. */
+/* Writes every planned copy: remote ones are started first, local copies
+ * run while they are in flight. csum[i] gets the CRC32C of key i's value,
+ * computed in the same pass as its local copy (or, with only remote
+ * replicas, over the source while the writes are in flight). */
 static void put_write(store_service_t *s, const batch_t *b, const void *const *values,
-                      store_copy_t *copies, size_t nc, store_put_key_t *pk)
+                      store_copy_t *copies, size_t nc, store_put_key_t *pk, uint32_t *csum)
 {
+    bool *done = calloc(b->n ? b->n : 1, sizeof(*done));
+    transfers_t t;
     mc_te_request_t *reqs = calloc(nc ? nc : 1, sizeof(*reqs));
     size_t *req_copy = calloc(nc ? nc : 1, sizeof(*req_copy));
     size_t nreq = 0;
 
-    if (!reqs || !req_copy) {
+    if (!reqs || !req_copy || !done) {
         for (size_t i = 0; i < nc; i++)
             copies[i].status = MC_INTERNAL_ERROR;
     }
-    for (size_t i = 0; reqs && req_copy && i < nc; i++) {
+    for (size_t i = 0; reqs && req_copy && done && i < nc; i++) {
         store_copy_t *c = &copies[i];
         const mc_replica_t *rep = &b->ans.res[c->key].rep[c->replica];
         void *src = (void *)(uintptr_t)values[b->idx[c->key]]; /* WRITE only reads it */
         if (c->where == STORE_AT_REMOTE)
             add_remote(s, rep, MC_TE_WRITE, src, c, reqs, &nreq, req_copy, i);
     }
+    t = transfers_start(s, reqs, nreq);
     /* local copies overlap with the remote ones in flight */
-    for (size_t i = 0; reqs && req_copy && i < nc; i++) {
+    for (size_t i = 0; reqs && req_copy && done && i < nc; i++) {
         store_copy_t *c = &copies[i];
         const mc_replica_t *rep = &b->ans.res[c->key].rep[c->replica];
         if (c->where != STORE_AT_LOCAL)
             continue;
-        memcpy((char *)s->seg.base + rep->offset, values[b->idx[c->key]], rep->size);
+        csum[c->key] =
+            mc_crc32c_copy(0, (char *)s->seg.base + rep->offset, values[b->idx[c->key]], rep->size);
+        done[c->key] = true;
         c->status = MC_OK;
     }
-    run_transfers(s, reqs, nreq, req_copy, copies, (uint64_t)s->data_timeout_ms + 1000);
+    for (size_t i = 0; done && i < b->n; i++)
+        if (!done[i] && pk[i].state == STORE_PUT_WRITING)
+            csum[i] = mc_crc32c(0, values[b->idx[i]], b->sizes[i]);
+    transfers_finish(s, t, nreq, req_copy, copies, (uint64_t)s->data_timeout_ms + 1000);
+    free(done);
     for (size_t i = 0; i < nc; i++)
         store_put_copy_done(&pk[copies[i].key],
                             copies[i].status == MC_OK ? MC_OK : MC_TRANSFER_FAIL);
@@ -184,7 +220,7 @@ static void put_write(store_service_t *s, const batch_t *b, const void *const *v
 
 /* put_end for the keys whose copies all succeeded, put_revoke for the other
  * started ones. A failed put_end turns into the key's error. */
-static void put_finish(store_service_t *s, batch_t *b, store_put_key_t *pk)
+static void put_finish(store_service_t *s, batch_t *b, store_put_key_t *pk, const uint32_t *csum)
 {
     batch_t sub[2] = {{0}}; /* 0: end, 1: revoke */
     static const store_master_call_t call[2] = {STORE_M_PUT_END, STORE_M_PUT_REVOKE};
@@ -194,15 +230,18 @@ static void put_finish(store_service_t *s, batch_t *b, store_put_key_t *pk)
         sub[w].keys = malloc(b->n * sizeof(char *));
         sub[w].lens = malloc(b->n * sizeof(size_t));
     }
+    sub[0].csums = malloc(b->n * sizeof(uint32_t));
     for (size_t i = 0; i < b->n; i++) {
         int w;
         if (pk[i].state != STORE_PUT_WRITING)
             continue;
         w = store_put_should_end(&pk[i]) ? 0 : 1;
-        if (!sub[w].idx || !sub[w].keys || !sub[w].lens) {
+        if (!sub[w].idx || !sub[w].keys || !sub[w].lens || (w == 0 && !sub[0].csums)) {
             pk[i].code = MC_INTERNAL_ERROR; /* the master reclaims it after its timeout */
             continue;
         }
+        if (w == 0)
+            sub[0].csums[sub[0].n] = csum[i];
         sub[w].idx[sub[w].n] = (uint32_t)i;
         sub[w].keys[sub[w].n] = b->keys[i];
         sub[w].lens[sub[w].n++] = b->lens[i];
@@ -293,6 +332,7 @@ static int put_run(store_service_t *s, batch_t *b, const void *const *values,
     store_put_key_t *pk = calloc(b->n, sizeof(*pk));
     store_copy_t *copies = calloc(b->n * MC_MAX_REPLICAS, sizeof(*copies));
     bool *retry = calloc(b->n, sizeof(*retry));
+    uint32_t *csum = calloc(b->n, sizeof(*csum));
     uint64_t t0 = mc_now_ns(), t1;
     size_t nc = 0, n_retry = 0;
     int rc = MC_INTERNAL_ERROR;
@@ -301,7 +341,7 @@ static int put_run(store_service_t *s, batch_t *b, const void *const *values,
         cfg.preferred[0] = opts->preferred;
         cfg.n_preferred = 1;
     }
-    if (!pk || !copies || !retry ||
+    if (!pk || !copies || !retry || !csum ||
         (rc = batch_call(s, b, STORE_M_PUT_START, true, &cfg, opts && opts->upsert)) != MC_OK)
         goto out;
     t1 = mc_now_ns();
@@ -311,11 +351,11 @@ static int put_run(store_service_t *s, batch_t *b, const void *const *values,
         store_put_plan_key((uint32_t)i, r->code, r->rep, r->n, b->sizes[i], &local, copies,
                            b->n * MC_MAX_REPLICAS, &nc, &pk[i]);
     }
-    put_write(s, b, values, copies, nc, pk);
+    put_write(s, b, values, copies, nc, pk, csum);
     t0 = mc_now_ns();
     mc_histogram_observe(s->st.put_data, (double)(t0 - t1) / 1e9);
     n_retry = report_failures(s, b, copies, nc, pk, retry);
-    put_finish(s, b, pk); /* revokes the failed keys, so they can start again */
+    put_finish(s, b, pk, csum); /* revokes the failed keys, so they can start again */
     mc_histogram_observe(s->st.put_meta, (double)(mc_now_ns() - t0) / 1e9);
     for (size_t i = 0; i < b->n; i++) {
         codes[b->idx[i]] = pk[i].code;
@@ -328,6 +368,7 @@ out:
     free(pk);
     free(copies);
     free(retry);
+    free(csum);
     return rc;
 }
 

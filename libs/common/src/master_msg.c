@@ -309,6 +309,10 @@ char *mc_results_encode_take(const mc_key_result_t *res, size_t n, unsigned mask
                 mc_jw_key(&w, "lease_ms");
                 mc_jw_u64(&w, r->lease_ms);
             }
+            if ((mask & MC_RES_REPLICAS) && r->has_checksum) {
+                mc_jw_key(&w, "checksum");
+                mc_jw_u64(&w, r->checksum);
+            }
             if (mask & MC_RES_REPLICAS) {
                 mc_jw_key(&w, "replicas");
                 mc_jw_arr_begin(&w);
@@ -365,6 +369,13 @@ static int decode_result(const cJSON *o, mc_key_result_t *r, mc_errmsg_t *err)
         (rc = mc_json_get_u64(o, "lease_ms", false, 0, UINT64_MAX, &r->lease_ms, err)) ||
         (rc = mc_json_get_array(o, "replicas", false, MC_MAX_REPLICAS, &reps, err)))
         return rc;
+    if (cJSON_GetObjectItemCaseSensitive(o, "checksum")) {
+        uint64_t c;
+        if ((rc = mc_json_get_u64(o, "checksum", true, 0, UINT32_MAX, &c, err)))
+            return rc;
+        r->has_checksum = true;
+        r->checksum = (uint32_t)c;
+    }
     r->code = (int)code;
     cJSON_ArrayForEach (it, reps) {
         if ((rc = decode_replica(it, &r->rep[r->n], err)) != MC_OK)

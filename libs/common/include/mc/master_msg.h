@@ -67,6 +67,8 @@ typedef struct mc_key_result {
     uint64_t size;
     uint64_t lease_ms; /* remaining lease when the master answered */
     bool exists;
+    bool has_checksum; /* get_replica_list: the writer's CRC32C of the value */
+    uint32_t checksum;
     uint32_t n;
     mc_replica_t rep[MC_MAX_REPLICAS];
 } mc_key_result_t;
