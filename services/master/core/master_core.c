@@ -16,6 +16,7 @@ void mc_master_cfg_defaults(mc_master_cfg_t *cfg)
     cfg->allow_evict_soft_pinned = true;
     cfg->eviction_ratio = 0.05;
     cfg->eviction_high_watermark = 0.95;
+    cfg->min_residency_ms = 250;
     cfg->client_ttl_ms = 10000;
     cfg->put_discard_timeout_ms = 30000;
     cfg->put_release_timeout_ms = 600000;

@@ -33,6 +33,7 @@ typedef struct mc_master_cfg {
     bool allow_evict_soft_pinned;    /* --allow_evict_soft_pinned_objects (true) */
     double eviction_ratio;           /* --eviction_ratio (0.05) */
     double eviction_high_watermark;  /* --eviction_high_watermark_ratio (0.95) */
+    uint64_t min_residency_ms;       /* --min_residency_ms: no eviction before (250) */
     uint64_t client_ttl_ms;          /* --client_ttl (10000) */
     uint64_t put_discard_timeout_ms; /* --put_start_discard_timeout_sec (30 s) */
     uint64_t put_release_timeout_ms; /* --put_start_release_timeout_sec (600 s) */
@@ -285,10 +286,11 @@ int mc_master_batch_remove(mc_master_t *m, const mc_master_key_t *keys, size_t n
 typedef struct mc_master_evict_report {
     uint64_t target_bytes;
     uint64_t freed_bytes;   /* freed at once */
-    uint64_t retired_bytes; /* leased victims: invisible now, freed at lease end */
+    uint64_t retired_bytes; /* victims a reader may copy without a hold: freed at lease end */
     uint64_t freed_objects;
     uint64_t retired_objects;
-    uint64_t soft_pinned_objects; /* evicted in the second pass */
+    uint64_t soft_pinned_objects; /* evicted in the last pass */
+    uint64_t leased_objects;      /* victims whose lease was running */
 } mc_master_evict_report_t;
 
 /* True when usage is at or above the high watermark or a put could not be
@@ -297,10 +299,14 @@ bool mc_master_evict_wanted(mc_master_t *m);
 
 /* Evicts approximately-LRU objects until target_bytes are freed (0 means the
  * policy target: eviction_ratio of capacity, or more to get back under the
- * high watermark). Pass 1: complete, unleased, unpinned. Pass 2 (only if
- * allowed and still short): soft-pinned too. Pass 3 (still short): cold leased
- * objects are made invisible and retired until their lease ends. Hard-pinned
- * and PROCESSING objects are never touched. rep may be NULL. */
+ * high watermark, less what is retired when no put is waiting). Only complete,
+ * unheld objects resident for at least min_residency_ms are taken. Pass 1:
+ * unpinned objects neither leased nor used for a lease TTL. Pass 2: unpinned
+ * ones, leased or not, in LRU order. Pass 3 (if allowed): soft-pinned too.
+ * Their buffers are freed at once. Pass 4: objects a reader may still copy
+ * without a hold (a get without one; the owner's lease cache): made invisible,
+ * their buffers retired until that reader's time ends. Held, hard-pinned and
+ * PROCESSING objects are never touched. rep may be NULL. */
 int mc_master_evict(mc_master_t *m, uint64_t now_ms, uint64_t target_bytes,
                     mc_master_evict_report_t *rep);
 

@@ -31,6 +31,8 @@ static bool put_cfg_ok(const mc_master_put_cfg_t *cfg)
 static void grant_lease(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms)
 {
     uint64_t until = now_ms + m->cfg.lease_ttl_ms;
+    if (o->lease_until_ms <= now_ms) /* a new lease: nobody reads under the old one */
+        o->flags = (uint8_t)(o->flags & ~(OBJ_F_BARE | OBJ_F_OWNED));
     if (until > o->lease_until_ms)
         o->lease_until_ms = until;
     STAT_ADD(m, leases_granted, 1);
@@ -205,7 +207,7 @@ static int do_put_end(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char
     o->state = MC_OBJ_COMPLETE;
     STAT_SUB(m, processing, 1);
     o->atime_ms = now;
-    o->aux_ms = (o->flags & OBJ_F_SOFT) ? now + m->cfg.soft_pin_ttl_ms : 0;
+    o->aux_ms = (o->flags & OBJ_F_SOFT) ? now + m->cfg.soft_pin_ttl_ms : now; /* residency */
     if (has_csum) {
         o->flags |= OBJ_F_CSUM;
         o->checksum = csum;
@@ -270,7 +272,7 @@ int mc_master_put_revoke(mc_master_t *m, mc_uuid_t client, const char *key, size
 /* ---- reads ------------------------------------------------------------------ */
 
 int mcm_get_locked(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
-                   uint64_t now_ms, mc_master_replicas_t *out)
+                   uint64_t now_ms, bool bare, mc_master_replicas_t *out)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o)
@@ -281,6 +283,8 @@ int mcm_get_locked(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *k
     if (out->n == 0)
         return MC_OBJECT_NOT_FOUND;
     grant_lease(m, o, now_ms);
+    if (bare)
+        o->flags |= OBJ_F_BARE;
     out->lease_until_ms = o->lease_until_ms;
     o->atime_ms = now_ms;
     if (o->flags & OBJ_F_SOFT)
@@ -291,7 +295,7 @@ int mcm_get_locked(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *k
 
 /* Existence grants a lease but is not a use: no LRU move, no atime, no soft
  * pin renewal. Cold objects that are only ever checked for existence can thus
- * still be chosen by eviction (pass 3 retires them until the lease ends). */
+ * still be chosen by eviction (its second pass takes leased objects). */
 static bool do_exist(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
                      uint64_t now_ms) MC_REQUIRES(sh->lock)
 {
@@ -310,7 +314,8 @@ int mc_master_get_replica_list(mc_master_t *m, const char *key, size_t key_len, 
     if (!key_ok(key, key_len))
         return MC_INVALID_KEY;
     int rc;
-    WITH_KEY_SHARD(m, key, key_len, rc, mcm_get_locked(m, sh_, h_, key, key_len, now_ms, out));
+    WITH_KEY_SHARD(m, key, key_len, rc,
+                   mcm_get_locked(m, sh_, h_, key, key_len, now_ms, true, out));
     return rc;
 }
 
@@ -597,9 +602,9 @@ static void b_get(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *c
 {
     batch_ctx_t *c = ctx;
     c->reps[i].n = 0;
-    c->rc[i] =
-        sh ? mcm_get_locked(m, sh, h, c->keys[i].key, c->keys[i].len, c->put.now_ms, &c->reps[i])
-           : MC_INVALID_KEY;
+    c->rc[i] = sh ? mcm_get_locked(m, sh, h, c->keys[i].key, c->keys[i].len, c->put.now_ms, true,
+                                   &c->reps[i])
+                  : MC_INVALID_KEY;
 }
 
 static void b_exist(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *ctx)
