@@ -33,7 +33,7 @@ typedef struct mc_master_cfg {
     bool allow_evict_soft_pinned;    /* --allow_evict_soft_pinned_objects (true) */
     double eviction_ratio;           /* --eviction_ratio (0.05) */
     double eviction_high_watermark;  /* --eviction_high_watermark_ratio (0.95) */
-    uint64_t min_residency_ms;       /* --min_residency_ms: no eviction before (250) */
+    uint64_t min_residency_ms;       /* --min_residency_ms: no eviction before (100) */
     uint64_t client_ttl_ms;          /* --client_ttl (10000) */
     uint64_t put_discard_timeout_ms; /* --put_start_discard_timeout_sec (30 s) */
     uint64_t put_release_timeout_ms; /* --put_start_release_timeout_sec (600 s) */
@@ -162,8 +162,10 @@ typedef struct mc_master_replicas {
  * out->n tells how many replicas were placed; out may be NULL.
  * MC_OBJECT_ALREADY_EXISTS when the key is complete, or being put and younger
  * than the discard timeout (an older put is taken over: its buffers are
- * released after the release timeout). MC_NO_AVAILABLE_HANDLE at once when no
- * replica can be placed (and the eviction thread is woken).
+ * released after the release timeout). A put that finds no room evicts for
+ * itself (one mc_master_evict run of at least its bytes, unless another run
+ * ended meanwhile) and tries once more; MC_NO_AVAILABLE_HANDLE when no
+ * replica can be placed even then (and the eviction thread is woken).
  * MC_INVALID_KEY / MC_INVALID_PARAMS on bad input. */
 int mc_master_put_start(mc_master_t *m, mc_uuid_t client, const char *key, size_t key_len,
                         uint64_t size, const mc_master_put_cfg_t *cfg, uint64_t now_ms,
@@ -253,6 +255,8 @@ typedef struct mc_master_put_item {
     mc_master_replicas_t replicas; /* out (put_start) */
 } mc_master_put_item_t;
 
+/* The keys that found no room get one eviction for all of them, then are
+ * placed once more (as mc_master_put_start does for one key). */
 int mc_master_batch_put_start(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items,
                               size_t n, const mc_master_put_cfg_t *cfg, uint64_t now_ms);
 int mc_master_batch_put_end(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items, size_t n,

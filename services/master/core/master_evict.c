@@ -231,17 +231,14 @@ static uint64_t policy_target_locked(const mc_master_t *m, bool pressed)
     return target > m->retired_lease_bytes ? target - m->retired_lease_bytes : 0;
 }
 
-int mc_master_evict(mc_master_t *m, uint64_t now_ms, uint64_t target_bytes,
-                    mc_master_evict_report_t *rep)
+/* One eviction run; target 0 is the policy target. */
+static int evict_run_locked(mc_master_t *m, uint64_t now_ms, uint64_t target_bytes,
+                            uint64_t min_bytes, mc_master_evict_report_t *rep)
+    MC_REQUIRES(m->evict_lock)
 {
-    if (!m)
-        return MC_INVALID_PARAMS;
-    mc_master_evict_report_t local;
-    if (!rep)
-        rep = &local;
     *rep = (mc_master_evict_report_t){0};
     mc_mutex_lock(&m->pressure_lock);
-    bool pressed = m->pressure;
+    bool pressed = m->pressure || min_bytes > 0;
     m->pressure = false;
     mc_mutex_unlock(&m->pressure_lock);
     mc_mutex_lock(&m->cluster_lock);
@@ -249,6 +246,8 @@ int mc_master_evict(mc_master_t *m, uint64_t now_ms, uint64_t target_bytes,
     if (target_bytes == 0)
         target_bytes = policy_target_locked(m, pressed);
     mc_mutex_unlock(&m->cluster_lock);
+    if (target_bytes < min_bytes)
+        target_bytes = min_bytes;
     rep->target_bytes = target_bytes;
     if (target_bytes == 0)
         return MC_OK;
@@ -263,7 +262,37 @@ int mc_master_evict(mc_master_t *m, uint64_t now_ms, uint64_t target_bytes,
         run_pass(&r, h);
     }
     free(h);
+    if (rep->freed_objects || rep->retired_objects)
+        atomic_fetch_add_explicit(&m->evict_runs, 1, memory_order_release);
     return MC_OK;
+}
+
+int mc_master_evict(mc_master_t *m, uint64_t now_ms, uint64_t target_bytes,
+                    mc_master_evict_report_t *rep)
+{
+    if (!m)
+        return MC_INVALID_PARAMS;
+    mc_master_evict_report_t local;
+    mc_mutex_lock(&m->evict_lock);
+    int rc = evict_run_locked(m, now_ms, target_bytes, 0, rep ? rep : &local);
+    mc_mutex_unlock(&m->evict_lock);
+    return rc;
+}
+
+bool mcm_evict_for_put(mc_master_t *m, uint64_t now_ms, uint64_t bytes, uint64_t seen_runs)
+{
+    mc_master_evict_report_t rep = {0};
+    mc_mutex_lock(&m->evict_lock);
+    /* a run that ended since this put tried has made room for it, or could not */
+    bool retry = mcm_evict_runs(m) != seen_runs;
+    if (!retry) {
+        evict_run_locked(m, now_ms, 0, bytes, &rep);
+        retry = rep.freed_bytes > 0;
+    }
+    mc_mutex_unlock(&m->evict_lock);
+    if (!retry)
+        mcm_signal_pressure(m); /* the put fails: the background thread tries again */
+    return retry;
 }
 
 uint64_t mcm_reclaim_stale_puts(mc_master_t *m, uint64_t now_ms)

@@ -7,9 +7,11 @@
  *   cluster_lock     the segment table, every segment's allocator, the client
  *                    table, the retired-buffer list and the RNG.
  *   pressure_lock    leaf: the "a put could not be placed" flag and its condvar.
+ *   evict_lock       one eviction run at a time (the background thread's, or
+ *                    a put's that could not be placed); taken holding nothing.
  *
- *   Order: shard -> cluster -> pressure. Never hold two shard locks at once;
- *   never take a shard lock while holding cluster_lock.
+ *   Order: evict -> shard -> cluster -> pressure. Never hold two shard locks
+ *   at once; never take a shard lock while holding cluster_lock.
  *
  *   seg_live[slot] is written under cluster_lock and read without it by readers
  *   that hold a shard lock. The immutable fields of a segment (id, base, size,
@@ -164,6 +166,9 @@ struct mc_master {
     pthread_cond_t pressure_cond;
     bool pressure MC_GUARDED_BY(pressure_lock);
 
+    mc_mutex_t evict_lock;
+    _Atomic uint64_t evict_runs; /* eviction runs that freed or retired something */
+
     mcm_stats_t st;
     /* earliest time a put in flight can be due for reclaim: the stale-put
      * scan walks every object and runs only from then on (tick) */
@@ -265,6 +270,16 @@ uint64_t mcm_holds_expire(mc_master_t *m, uint64_t now_ms, const mc_uuid_t *dead
 void mcm_holds_free(mcm_shard_t *sh) MC_REQUIRES(sh->lock);
 
 /* ---- master_evict.c ---- */
+/* A put that could not place bytes (runs seen before it tried: mcm_evict_runs)
+ * evicts for itself, holding no lock: at least bytes, or the policy target.
+ * Returns true when placing again may succeed (it freed memory, or another
+ * run did meanwhile). */
+bool mcm_evict_for_put(mc_master_t *m, uint64_t now_ms, uint64_t bytes, uint64_t seen_runs)
+    MC_EXCLUDES(m->evict_lock);
+static inline uint64_t mcm_evict_runs(mc_master_t *m)
+{
+    return atomic_load_explicit(&m->evict_runs, memory_order_acquire);
+}
 /* Reclaims PROCESSING puts older than the release timeout. */
 uint64_t mcm_reclaim_stale_puts(mc_master_t *m, uint64_t now_ms);
 

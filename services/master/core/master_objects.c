@@ -173,10 +173,15 @@ static int put_start_common(mc_master_t *m, mc_uuid_t client, const char *key, s
     put_args_t a = {.client = client, .cfg = cfg, .now_ms = now_ms, .upsert = upsert};
     uint64_t h = mcm_hash(key, key_len);
     mcm_shard_t *sh = mcm_shard_of(m, h);
-    mc_mutex_lock(&sh->lock);
-    int rc = do_put_start(m, sh, h, key, key_len, size, &a, out);
-    mc_mutex_unlock(&sh->lock);
-    return rc;
+    uint64_t runs = mcm_evict_runs(m);
+    for (int attempt = 0;; attempt++) {
+        mc_mutex_lock(&sh->lock);
+        int rc = do_put_start(m, sh, h, key, key_len, size, &a, out);
+        mc_mutex_unlock(&sh->lock);
+        if (rc != MC_NO_AVAILABLE_HANDLE || attempt > 0 ||
+            !mcm_evict_for_put(m, now_ms, size * cfg->replica_num, runs))
+            return rc;
+    }
 }
 
 int mc_master_put_start(mc_master_t *m, mc_uuid_t client, const char *key, size_t key_len,
@@ -562,6 +567,7 @@ typedef struct batch_ctx {
     bool *exists;
     int *rc;
     bool force;
+    bool retry; /* batch put_start after an eviction: only the keys that had no room */
 } batch_ctx_t;
 
 static void b_put_start(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *ctx)
@@ -569,6 +575,8 @@ static void b_put_start(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, v
 {
     batch_ctx_t *c = ctx;
     mc_master_put_item_t *it = &c->items[i];
+    if (c->retry && it->rc != MC_NO_AVAILABLE_HANDLE)
+        return;
     it->replicas.n = 0;
     if (!sh)
         it->rc = MC_INVALID_KEY;
@@ -635,6 +643,14 @@ int mc_master_batch_put_start(mc_master_t *m, mc_uuid_t client, mc_master_put_it
     if (!m || (!items && n) || !put_cfg_ok(cfg))
         return MC_INVALID_PARAMS;
     batch_ctx_t c = {.put = {.client = client, .cfg = cfg, .now_ms = now_ms}, .items = items};
+    uint64_t runs = mcm_evict_runs(m), short_bytes = 0;
+    int rc = batch_run(m, item_key, items, n, b_put_start, &c);
+    for (size_t i = 0; rc == MC_OK && i < n; i++)
+        if (items[i].rc == MC_NO_AVAILABLE_HANDLE)
+            short_bytes += items[i].size * cfg->replica_num;
+    if (short_bytes == 0 || !mcm_evict_for_put(m, now_ms, short_bytes, runs))
+        return rc;
+    c.retry = true; /* placed again: only the keys that had no room */
     return batch_run(m, item_key, items, n, b_put_start, &c);
 }
 

@@ -182,17 +182,19 @@ Test(evict, existence_checks_do_not_starve_eviction)
             cr_assert(fx_exists(m, k, t));
         }
     cr_assert_eq(fx_get(m, "key-00", 19600, NULL), MC_OK); /* the one real use */
-    cr_assert_eq(fx_put_start(m, 2, "new", MiB, 19700, NULL), MC_NO_AVAILABLE_HANDLE);
-    cr_assert(mc_master_evict_wanted(m));
     mc_master_evict_report_t rep;
-    cr_assert_eq(mc_master_evict(m, 19700, 0, &rep), MC_OK);
+    cr_assert_eq(mc_master_evict(m, 19700, MiB, &rep), MC_OK);
     cr_assert_eq(rep.freed_objects, 1, "every object is leased: free the coldest");
     cr_assert_eq(rep.leased_objects, 1);
     cr_assert_eq(rep.retired_objects, 0, "an exist-lease reads no bytes");
     cr_assert(!fx_present(m, "key-01"));
     cr_assert(fx_present(m, "key-00"));
     cr_assert(!fx_exists(m, "key-01", 19700));
+    /* and a put into the full pool makes its own room the same way */
     cr_assert_eq(fx_put_start(m, 2, "new", MiB, 19700, NULL), MC_OK);
+    cr_assert_eq(fx_put_start(m, 2, "newer", MiB, 19700, NULL), MC_OK);
+    cr_assert(!fx_present(m, "key-02"));
+    cr_assert(fx_present(m, "key-00"));
     mc_master_destroy(m);
 }
 
@@ -300,7 +302,6 @@ Test(evict, leased_objects_are_freed_before_a_put_fails)
         fx_put(m, 1, k, MiB, (uint64_t)i + 1);
         read_done(m, READER, k, 400 + (uint64_t)i); /* leased until 1400.. */
     }
-    cr_assert_eq(fx_put_start(m, 2, "new", MiB, 500, NULL), MC_NO_AVAILABLE_HANDLE);
     mc_master_evict_report_t rep;
     cr_assert_eq(mc_master_evict(m, 500, 0, &rep), MC_OK);
     cr_assert_eq(rep.freed_objects, 1, "a finished read needs no memory");
@@ -308,7 +309,15 @@ Test(evict, leased_objects_are_freed_before_a_put_fails)
     cr_assert_eq(rep.retired_objects, 0);
     cr_assert(!fx_present(m, "key-00"), "the least recently read goes");
     cr_assert_eq(fx_used(m), 9 * MiB, "freed at once, not at the lease end");
+    /* a put that finds the pool full evicts for itself before it fails */
+    mc_master_stats_t st0, st1;
+    mc_master_stats(m, &st0);
     cr_assert_eq(fx_put_start(m, 2, "new", MiB, 500, NULL), MC_OK);
+    cr_assert_eq(fx_put_start(m, 2, "newer", MiB, 500, NULL), MC_OK);
+    cr_assert(!fx_present(m, "key-01"));
+    mc_master_stats(m, &st1);
+    cr_assert_eq(st1.evicted_objects - st0.evicted_objects, 1);
+    cr_assert_eq(st1.retired_bytes, 0);
     mc_master_destroy(m);
 }
 
@@ -435,13 +444,13 @@ Test(evict, no_available_handle_when_only_protected_objects_remain)
     cr_assert_eq(fx_put_start(m, 1, "inflight", MiB, 3, NULL), MC_OK);
     fx_put(m, 1, "young", MiB, 1000);
     read_done(m, READER, "young", 1001);
-    cr_assert_eq(fx_put_start(m, 2, "new", MiB, 1100, NULL), MC_NO_AVAILABLE_HANDLE);
+    cr_assert_eq(fx_put_start(m, 2, "new", MiB, 1050, NULL), MC_NO_AVAILABLE_HANDLE);
     mc_master_evict_report_t rep;
-    cr_assert_eq(mc_master_evict(m, 1100, 0, &rep), MC_OK);
+    cr_assert_eq(mc_master_evict(m, 1050, 0, &rep), MC_OK);
     cr_assert_eq(rep.freed_objects + rep.retired_objects, 0);
-    cr_assert_eq(fx_put_start(m, 2, "new", MiB, 1100, NULL), MC_NO_AVAILABLE_HANDLE);
+    cr_assert_eq(fx_put_start(m, 2, "new", MiB, 1050, NULL), MC_NO_AVAILABLE_HANDLE);
     cr_assert_eq(fx_used(m), 4 * MiB);
-    /* once "young" has been resident long enough, its finished read does not keep it */
+    /* once "young" has been resident for the default 100 ms, its finished read does not keep it */
     cr_assert_eq(mc_master_evict(m, 1250, 0, &rep), MC_OK);
     cr_assert_eq(rep.freed_objects, 1);
     cr_assert_eq(fx_put_start(m, 2, "new", MiB, 1250, NULL), MC_OK);
@@ -481,5 +490,29 @@ Test(evict, owner_lease_and_unheld_get_are_retired_not_freed)
     cr_assert_eq(mc_master_evict(m, 3500, MiB, &rep), MC_OK);
     cr_assert_eq(rep.freed_objects, 1);
     cr_assert_eq(rep.retired_objects, 0);
+    mc_master_destroy(m);
+}
+
+Test(evict, batch_put_into_a_full_pool_evicts_for_the_keys_without_room)
+{
+    mc_master_t *m = evict_master();
+    fx_mount(m, 1, 4 * MiB, 1, 0);
+    fx_put(m, 1, "a", MiB, 1);
+    fx_put(m, 1, "b", MiB, 2);
+    fx_put(m, 1, "c", MiB, 3);
+    read_done(m, READER, "a", 400);
+    read_done(m, READER, "b", 401);
+    mc_master_put_item_t it[3] = {{.key = "x", .len = 1, .size = MiB},
+                                  {.key = "y", .len = 1, .size = MiB},
+                                  {.key = "c", .len = 1, .size = MiB}};
+    mc_master_put_cfg_t cfg = fx_cfg(1);
+    cr_assert_eq(mc_master_batch_put_start(m, client_id(2), it, 3, &cfg, 500), MC_OK);
+    cr_assert_eq(it[0].rc, MC_OK);
+    cr_assert_eq(it[1].rc, MC_OK, "room made by evicting the coldest");
+    cr_assert_eq(it[2].rc, MC_OBJECT_ALREADY_EXISTS, "not retried: it had its answer");
+    cr_assert(!fx_present(m, "c"));
+    cr_assert(fx_present(m, "a"));
+    cr_assert(fx_present(m, "b"));
+    cr_assert_eq(fx_used(m), 4 * MiB);
     mc_master_destroy(m);
 }
