@@ -30,6 +30,7 @@
 #include "mc/errors.h"
 
 #define SCAN_LIMIT 256u
+#define EMPTY_BACKOFF_MS 10u
 
 enum { PASS_COLD = 1, PASS_WARM = 2, PASS_SOFT = 3, PASS_RETIRE = 4 };
 enum { V_NEVER = -1, V_SKIP = 0, V_FREE = 1, V_RETIRE = 2, V_STOP = 3 };
@@ -285,9 +286,14 @@ bool mcm_evict_for_put(mc_master_t *m, uint64_t now_ms, uint64_t bytes, uint64_t
     mc_mutex_lock(&m->evict_lock);
     /* a run that ended since this put tried has made room for it, or could not */
     bool retry = mcm_evict_runs(m) != seen_runs;
-    if (!retry) {
+    /* a full pool of protected objects must not cost every failing put a
+     * walk of the whole map: after a run that found nothing, puts fail
+     * without one for EMPTY_BACKOFF_MS (the background thread still runs) */
+    bool backoff = m->evict_empty_ms && now_ms + 1 < m->evict_empty_ms + EMPTY_BACKOFF_MS;
+    if (!retry && !backoff) {
         evict_run_locked(m, now_ms, 0, bytes, &rep);
         retry = rep.freed_bytes > 0;
+        m->evict_empty_ms = retry ? 0 : now_ms + 1;
     }
     mc_mutex_unlock(&m->evict_lock);
     if (!retry)

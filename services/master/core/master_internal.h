@@ -168,6 +168,8 @@ struct mc_master {
 
     mc_mutex_t evict_lock;
     _Atomic uint64_t evict_runs; /* eviction runs that freed or retired something */
+    /* when a put's own run last found nothing to free (+1; 0 = never) */
+    uint64_t evict_empty_ms MC_GUARDED_BY(evict_lock);
 
     mcm_stats_t st;
     /* earliest time a put in flight can be due for reclaim: the stale-put

@@ -516,3 +516,25 @@ Test(evict, batch_put_into_a_full_pool_evicts_for_the_keys_without_room)
     cr_assert_eq(fx_used(m), 4 * MiB);
     mc_master_destroy(m);
 }
+
+/* After a put's own eviction found nothing, the next failing puts do not walk
+ * the map again for 10 ms; then they do. */
+Test(evict, failing_puts_back_off_their_own_eviction)
+{
+    mc_master_t *m = evict_master();
+    fx_mount(m, 1, 2 * MiB, 1, 0);
+    fx_put(m, 1, "a", MiB, 1);
+    fx_put(m, 1, "b", MiB, 2);
+    hold_only(m, READER, "a", 300);
+    hold_only(m, READER, "b", 300);
+    cr_assert_eq(fx_put_start(m, 2, "x", MiB, 1000, NULL), MC_NO_AVAILABLE_HANDLE);
+    mc_master_key_t k = {"a", 1};
+    int rc;
+    cr_assert_eq(mc_master_batch_release(m, client_id(READER), &k, 1, 1000, &rc), MC_OK);
+    cr_assert_eq(fx_put_start(m, 2, "x", MiB, 1009, NULL), MC_NO_AVAILABLE_HANDLE);
+    cr_assert(fx_present(m, "a"));
+    cr_assert(mc_master_evict_wanted(m), "the background thread is woken");
+    cr_assert_eq(fx_put_start(m, 2, "x", MiB, 1010, NULL), MC_OK);
+    cr_assert(!fx_present(m, "a"));
+    mc_master_destroy(m);
+}
