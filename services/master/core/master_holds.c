@@ -214,6 +214,11 @@ static void b_get_hold(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, vo
             atomic_fetch_add_explicit(&m->st.holds_taken, 1, memory_order_relaxed);
             if (owns_a_replica(m, &c->out[i], c->client))
                 o->flags |= OBJ_F_OWNED; /* its lease cache may read it, unheld */
+            /* eviction may take the object once the hold ends, lease or not:
+             * the reader's deadline is the earlier of the two */
+            uint64_t hold_end = c->now_ms + m->cfg.hold_ttl_ms;
+            if (c->out[i].lease_until_ms > hold_end)
+                c->out[i].lease_until_ms = hold_end;
         } else {
             atomic_fetch_add_explicit(&m->st.holds_refused, 1, memory_order_relaxed);
             c->out[i].n = 0;

@@ -538,3 +538,25 @@ Test(evict, failing_puts_back_off_their_own_eviction)
     cr_assert(!fx_present(m, "a"));
     mc_master_destroy(m);
 }
+
+/* A hold-get's reader copies under its hold, which eviction respects, not
+ * under the lease, which it does not: the deadline it gets is the earlier. */
+Test(evict, hold_get_deadline_is_the_hold_when_shorter_than_the_lease)
+{
+    mc_master_cfg_t c = base_cfg(); /* lease 1000 ms */
+    c.hold_ttl_ms = 300;
+    mc_master_t *m = fx_create_cfg(&c);
+    fx_mount(m, 9, 64 * 1024, READER, 0);
+    fx_mount(m, 1, 10 * MiB, 1, 0);
+    fx_put(m, 1, "k", MiB, 1);
+    mc_master_key_t k = {"k", 1};
+    mc_master_replicas_t r;
+    int rc;
+    cr_assert_eq(mc_master_batch_get_hold(m, client_id(READER), &k, 1, 500, &r, &rc), MC_OK);
+    cr_assert_eq(rc, MC_OK);
+    cr_assert_eq(r.lease_until_ms, 800, "the hold ends at 800, the lease at 1500");
+    mc_master_evict_report_t rep;
+    cr_assert_eq(mc_master_evict(m, 800, MiB, &rep), MC_OK);
+    cr_assert_eq(rep.freed_objects, 1, "the hold is over, the lease is not: freed");
+    mc_master_destroy(m);
+}
