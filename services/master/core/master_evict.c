@@ -284,7 +284,7 @@ bool mcm_evict_for_put(mc_master_t *m, uint64_t now_ms, uint64_t bytes, uint64_t
 {
     mc_master_evict_report_t rep = {0};
     mc_mutex_lock(&m->evict_lock);
-    /* a run that ended since this put tried has made room for it, or could not */
+    /* a run that took something ended since this put tried: just try again */
     bool retry = mcm_evict_runs(m) != seen_runs;
     /* a full pool of protected objects must not cost every failing put a
      * walk of the whole map: after a run that found nothing, puts fail
