@@ -25,6 +25,7 @@ static int core_create(const master_config_t *cfg, mc_master_t **out)
     c.allow_evict_soft_pinned = cfg->allow_evict_soft_pinned_objects;
     c.eviction_ratio = cfg->eviction_ratio;
     c.eviction_high_watermark = cfg->eviction_high_watermark_ratio;
+    c.min_residency_ms = cfg->min_residency_ms;
     c.client_ttl_ms = cfg->client_ttl * 1000;
     c.hold_ttl_ms = cfg->hold_ttl_ms;
     c.max_holds_per_object = (uint32_t)cfg->max_holds_per_object;

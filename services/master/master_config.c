@@ -25,6 +25,8 @@ static const mc_opt_t opts[] = {
                   "Fraction of capacity one eviction pass frees"),
     MC_OPT_DOUBLE(CFG, eviction_high_watermark_ratio, "eviction_high_watermark_ratio", "0.95", 0, 1,
                   NULL, "Usage above which the eviction thread runs"),
+    MC_OPT_UINT(CFG, min_residency_ms, "min_residency_ms", "100", 0, 3600000, NULL,
+                "An object is not evicted before it has been complete this long, in ms"),
     MC_OPT_UINT(CFG, client_ttl, "client_ttl", "10", 1, 86400, NULL,
                 "Seconds without a ping before a store service's segments are unmounted"),
     MC_OPT_UINT(CFG, put_start_discard_timeout_sec, "put_start_discard_timeout_sec", "30", 1, 86400,

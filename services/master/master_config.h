@@ -15,6 +15,7 @@ typedef struct master_config {
     bool allow_evict_soft_pinned_objects;
     double eviction_ratio;
     double eviction_high_watermark_ratio;
+    uint64_t min_residency_ms;              /* ms */
     uint64_t client_ttl;                    /* s */
     uint64_t put_start_discard_timeout_sec; /* s */
     uint64_t put_start_release_timeout_sec; /* s */

@@ -561,7 +561,10 @@ static void get_prepare(store_service_t *s, const batch_t *b, uint64_t sent_ms, 
             continue;
         gk[i].n_order = (uint32_t)store_read_order(r->rep, r->n, &local, r->size, gk[i].order);
         gk[i].deadline_ms = store_lease_deadline_ms(sent_ms, r->lease_ms);
-        remember_local(s, b->keys[i], b->lens[i], r, &local, gk[i].deadline_ms);
+        remember_local(s, b->keys[i], b->lens[i], r, &local,
+                       store_lease_deadline_ms(sent_ms, r->lease_ms < MC_LEASE_CACHE_MS
+                                                            ? r->lease_ms
+                                                            : MC_LEASE_CACHE_MS));
         gk[i].code = MC_TE_PENDING;
         if (gk[i].n_order == 0 || r->size == 0) {
             gk[i].code = MC_OBJECT_NOT_FOUND; /* no replica we can use: gone */

@@ -16,6 +16,7 @@ void mc_master_cfg_defaults(mc_master_cfg_t *cfg)
     cfg->allow_evict_soft_pinned = true;
     cfg->eviction_ratio = 0.05;
     cfg->eviction_high_watermark = 0.95;
+    cfg->min_residency_ms = 100;
     cfg->client_ttl_ms = 10000;
     cfg->put_discard_timeout_ms = 30000;
     cfg->put_release_timeout_ms = 600000;
@@ -79,6 +80,7 @@ int mc_master_create(const mc_master_cfg_t *cfg, mc_master_t **out) MC_NO_THREAD
     m->rng = cfg->seed ? cfg->seed : 0x853c49e6748fea9bull;
     mc_mutex_init(&m->cluster_lock);
     mc_mutex_init(&m->pressure_lock);
+    mc_mutex_init(&m->evict_lock);
     mc_cond_init_monotonic(&m->pressure_cond);
     if (shards_init(m) != MC_OK) {
         mc_master_destroy(m);
@@ -120,6 +122,7 @@ void mc_master_destroy(mc_master_t *m) MC_NO_THREAD_SAFETY_ANALYSIS
     mc_mutex_destroy(&m->cluster_lock);
     pthread_cond_destroy(&m->pressure_cond);
     mc_mutex_destroy(&m->pressure_lock);
+    mc_mutex_destroy(&m->evict_lock);
     free(m);
 }
 

@@ -34,6 +34,7 @@ typedef struct mc_master_cfg {
     bool allow_evict_soft_pinned;    /* --allow_evict_soft_pinned_objects (true) */
     double eviction_ratio;           /* --eviction_ratio (0.05) */
     double eviction_high_watermark;  /* --eviction_high_watermark_ratio (0.95) */
+    uint64_t min_residency_ms;       /* --min_residency_ms: no eviction before (100) */
     uint64_t client_ttl_ms;          /* --client_ttl (10000) */
     uint64_t put_discard_timeout_ms; /* --put_start_discard_timeout_sec (30 s) */
     uint64_t put_release_timeout_ms; /* --put_start_release_timeout_sec (600 s) */
@@ -163,8 +164,10 @@ typedef struct mc_master_replicas {
  * out->n tells how many replicas were placed; out may be NULL.
  * MC_OBJECT_ALREADY_EXISTS when the key is complete, or being put and younger
  * than the discard timeout (an older put is taken over: its buffers are
- * released after the release timeout). MC_NO_AVAILABLE_HANDLE at once when no
- * replica can be placed (and the eviction thread is woken).
+ * released after the release timeout). A put that finds no room evicts for
+ * itself (one mc_master_evict run of at least its bytes, unless another run
+ * ended meanwhile) and tries once more; MC_NO_AVAILABLE_HANDLE when no
+ * replica can be placed even then (and the eviction thread is woken).
  * MC_INVALID_KEY / MC_INVALID_PARAMS on bad input. */
 int mc_master_put_start(mc_master_t *m, mc_uuid_t client, const char *key, size_t key_len,
                         uint64_t size, const mc_master_put_cfg_t *cfg, uint64_t now_ms,
@@ -257,6 +260,8 @@ typedef struct mc_master_put_item {
     mc_master_replicas_t replicas; /* out (put_start) */
 } mc_master_put_item_t;
 
+/* The keys that found no room get one eviction for all of them, then are
+ * placed once more (as mc_master_put_start does for one key). */
 int mc_master_batch_put_start(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items,
                               size_t n, const mc_master_put_cfg_t *cfg, uint64_t now_ms);
 int mc_master_batch_put_end(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items, size_t n,
@@ -301,10 +306,11 @@ int mc_master_batch_replica_clear(mc_master_t *m, mc_uuid_t client, const mc_mas
 typedef struct mc_master_evict_report {
     uint64_t target_bytes;
     uint64_t freed_bytes;   /* freed at once */
-    uint64_t retired_bytes; /* leased victims: invisible now, freed at lease end */
+    uint64_t retired_bytes; /* victims a reader may copy without a hold: freed at lease end */
     uint64_t freed_objects;
     uint64_t retired_objects;
-    uint64_t soft_pinned_objects; /* evicted in the second pass */
+    uint64_t soft_pinned_objects; /* evicted in the last pass */
+    uint64_t leased_objects;      /* victims whose lease was running */
 } mc_master_evict_report_t;
 
 /* True when usage is at or above the high watermark or a put could not be
@@ -313,10 +319,14 @@ bool mc_master_evict_wanted(mc_master_t *m);
 
 /* Evicts approximately-LRU objects until target_bytes are freed (0 means the
  * policy target: eviction_ratio of capacity, or more to get back under the
- * high watermark). Pass 1: complete, unleased, unpinned. Pass 2 (only if
- * allowed and still short): soft-pinned too. Pass 3 (still short): cold leased
- * objects are made invisible and retired until their lease ends. Hard-pinned
- * and PROCESSING objects are never touched. rep may be NULL. */
+ * high watermark, less what is retired when no put is waiting). Only complete,
+ * unheld objects resident for at least min_residency_ms are taken. Pass 1:
+ * unpinned objects neither leased nor used for a lease TTL. Pass 2: unpinned
+ * ones, leased or not, in LRU order. Pass 3 (if allowed): soft-pinned too.
+ * Their buffers are freed at once. Pass 4: objects a reader may still copy
+ * without a hold (a get without one; the owner's lease cache): made invisible,
+ * their buffers retired until that reader's time ends. Held, hard-pinned and
+ * PROCESSING objects are never touched. rep may be NULL. */
 int mc_master_evict(mc_master_t *m, uint64_t now_ms, uint64_t target_bytes,
                     mc_master_evict_report_t *rep);
 

@@ -184,6 +184,18 @@ typedef struct hold_ctx {
     uint64_t budget; /* holds reserved for this batch and not used yet */
 } hold_ctx_t;
 
+/* True when one of the replicas lives on a segment client owns: that store
+ * service remembers the lease and may serve the bytes from its own segment,
+ * without a hold, while it cannot reach the master (services/store/core/
+ * lease_cache.h). Caller holds the object's shard lock (mcm_seg_pinned). */
+static bool owns_a_replica(const mc_master_t *m, const mc_master_replicas_t *r, mc_uuid_t client)
+{
+    for (uint32_t j = 0; j < r->n; j++)
+        if (mc_uuid_equal(mcm_seg_pinned(m, r->rep[j].segment_slot)->info.client_id, client))
+            return true;
+    return false;
+}
+
 static void b_get_hold(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *arg)
     MC_REQUIRES(sh->lock)
 {
@@ -193,13 +205,20 @@ static void b_get_hold(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, vo
         c->rc[i] = MC_INVALID_KEY;
         return;
     }
-    int rc = mcm_get_locked(m, sh, h, c->keys[i].key, c->keys[i].len, c->now_ms, &c->out[i]);
+    int rc = mcm_get_locked(m, sh, h, c->keys[i].key, c->keys[i].len, c->now_ms, false, &c->out[i]);
     if (rc == MC_OK) {
         mcm_obj_t *o = mcm_find(sh, h, c->keys[i].key, c->keys[i].len);
         rc = c->budget ? hold_take(m, sh, o, c->client, c->now_ms) : MC_TASK_PENDING_LIMIT_EXCEEDED;
         if (rc == MC_OK) {
             c->budget--;
             atomic_fetch_add_explicit(&m->st.holds_taken, 1, memory_order_relaxed);
+            if (owns_a_replica(m, &c->out[i], c->client))
+                o->flags |= OBJ_F_OWNED; /* its lease cache may read it, unheld */
+            /* eviction may take the object once the hold ends, lease or not:
+             * the reader's deadline is the earlier of the two */
+            uint64_t hold_end = c->now_ms + m->cfg.hold_ttl_ms;
+            if (c->out[i].lease_until_ms > hold_end)
+                c->out[i].lease_until_ms = hold_end;
         } else {
             atomic_fetch_add_explicit(&m->st.holds_refused, 1, memory_order_relaxed);
             c->out[i].n = 0;

@@ -7,9 +7,11 @@
  *   cluster_lock     the segment table, every segment's allocator, the client
  *                    table, the retired-buffer list and the RNG.
  *   pressure_lock    leaf: the "a put could not be placed" flag and its condvar.
+ *   evict_lock       one eviction run at a time (the background thread's, or
+ *                    a put's that could not be placed); taken holding nothing.
  *
- *   Order: shard -> cluster -> pressure. Never hold two shard locks at once;
- *   never take a shard lock while holding cluster_lock.
+ *   Order: evict -> shard -> cluster -> pressure. Never hold two shard locks
+ *   at once; never take a shard lock while holding cluster_lock.
  *
  *   seg_live[slot] is written under cluster_lock and read without it by readers
  *   that hold a shard lock. The immutable fields of a segment (id, base, size,
@@ -54,6 +56,15 @@ enum {
     OBJ_F_SOFT = 2u,
     OBJ_F_CSUM = 4u,
     OBJ_F_HELD = 8u, /* the shard's hold list has an entry for this object */
+    /* The running lease may be used without a hold: it was granted to a get
+     * without one. Eviction retires the buffers until the lease ends instead
+     * of freeing them. Cleared when a new lease starts. */
+    OBJ_F_BARE = 16u,
+    /* A hold-get by the owner of one of the object's segments: its lease
+     * cache may serve the bytes, unheld, for MC_LEASE_CACHE_MS after the get
+     * while it cannot reach the master. Eviction retires the buffers until
+     * then (the latest grant is lease_until - lease_ttl). Cleared likewise. */
+    OBJ_F_OWNED = 32u,
 };
 
 /* An object: 88 bytes of header, rep_cap replicas, then the key and a NUL. */
@@ -63,7 +74,8 @@ typedef struct mcm_obj {
     uint64_t size;
     uint64_t atime_ms; /* last put_end or get: the LRU clock */
     uint64_t lease_until_ms;
-    uint64_t aux_ms;  /* PROCESSING: put start; COMPLETE: soft pin end */
+    uint64_t aux_ms;  /* PROCESSING: put start; COMPLETE: soft pin end, or
+                       * put_end time when not soft-pinned (residency) */
     mc_uuid_t owner;  /* client that started the last put */
     uint32_t hash_hi; /* upper half of the key hash: bucket index */
     uint32_t checksum;
@@ -154,6 +166,11 @@ struct mc_master {
     pthread_cond_t pressure_cond;
     bool pressure MC_GUARDED_BY(pressure_lock);
 
+    mc_mutex_t evict_lock;
+    _Atomic uint64_t evict_runs; /* eviction runs that freed or retired something */
+    /* when a put's own run last found nothing to free (+1; 0 = never) */
+    uint64_t evict_empty_ms MC_GUARDED_BY(evict_lock);
+
     mcm_stats_t st;
     /* earliest time a put in flight can be due for reclaim: the stale-put
      * scan walks every object and runs only from then on (tick) */
@@ -188,6 +205,21 @@ void mcm_fill_replicas(mc_master_t *m, mcm_obj_t *o, mc_master_replicas_t *out);
 const mcm_seg_t *mcm_seg_pinned(const mc_master_t *m, uint16_t slot);
 bool mcm_obj_leased(const mcm_obj_t *o, uint64_t now_ms);
 bool mcm_obj_soft_pinned(const mcm_obj_t *o, uint64_t now_ms);
+/* The end of the time in which a reader may copy o's bytes under its lease
+ * without a hold (OBJ_F_BARE, OBJ_F_OWNED); at most now_ms when none may. */
+static inline uint64_t mcm_obj_unheld_read_end(const mcm_obj_t *o, uint64_t lease_ttl_ms,
+                                               uint64_t now_ms)
+{
+    if (o->lease_until_ms <= now_ms)
+        return now_ms;
+    if (o->flags & OBJ_F_BARE)
+        return o->lease_until_ms;
+    if (o->flags & OBJ_F_OWNED) {
+        uint64_t end = o->lease_until_ms - lease_ttl_ms + MC_LEASE_CACHE_MS;
+        return end < o->lease_until_ms ? end : o->lease_until_ms;
+    }
+    return now_ms;
+}
 
 /* ---- master_seg.c: segments, placement, retired buffers ---- */
 /* Places up to cfg->replica_num buffers of size bytes; caller holds
@@ -216,9 +248,11 @@ int mcm_client_touch_locked(mc_master_t *m, mc_uuid_t id, uint64_t now_ms)
     MC_REQUIRES(m->cluster_lock);
 
 /* ---- master_objects.c ---- */
-/* get_replica_list of one key (lease, LRU, soft pin). Caller holds sh->lock. */
+/* get_replica_list of one key (lease, LRU, soft pin). bare: the caller takes
+ * no hold, so its reader copies under the lease alone (OBJ_F_BARE). Caller
+ * holds sh->lock. */
 int mcm_get_locked(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
-                   uint64_t now_ms, mc_master_replicas_t *out) MC_REQUIRES(sh->lock);
+                   uint64_t now_ms, bool bare, mc_master_replicas_t *out) MC_REQUIRES(sh->lock);
 /* Runs fn(m, sh, hash, i, ctx) for every keys[i], grouped by shard, each shard
  * lock taken once (sh == NULL for an invalid key). */
 typedef void (*mcm_batch_fn)(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, size_t i, void *ctx);
@@ -240,6 +274,16 @@ uint64_t mcm_holds_expire(mc_master_t *m, uint64_t now_ms, const mc_uuid_t *dead
 void mcm_holds_free(mcm_shard_t *sh) MC_REQUIRES(sh->lock);
 
 /* ---- master_evict.c ---- */
+/* A put that could not place bytes (runs seen before it tried: mcm_evict_runs)
+ * evicts for itself, holding no lock: at least bytes, or the policy target.
+ * Returns true when placing again may succeed (it freed memory, or another
+ * run did meanwhile). */
+bool mcm_evict_for_put(mc_master_t *m, uint64_t now_ms, uint64_t bytes, uint64_t seen_runs)
+    MC_EXCLUDES(m->evict_lock);
+static inline uint64_t mcm_evict_runs(mc_master_t *m)
+{
+    return atomic_load_explicit(&m->evict_runs, memory_order_acquire);
+}
 /* Reclaims PROCESSING puts older than the release timeout. */
 uint64_t mcm_reclaim_stale_puts(mc_master_t *m, uint64_t now_ms);
 

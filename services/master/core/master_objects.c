@@ -33,6 +33,8 @@ static bool put_cfg_ok(const mc_master_put_cfg_t *cfg)
 static void grant_lease(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms)
 {
     uint64_t until = now_ms + m->cfg.lease_ttl_ms;
+    if (o->lease_until_ms <= now_ms) /* a new lease: nobody reads under the old one */
+        o->flags = (uint8_t)(o->flags & ~(OBJ_F_BARE | OBJ_F_OWNED));
     if (until > o->lease_until_ms)
         o->lease_until_ms = until;
     STAT_ADD(m, leases_granted, 1);
@@ -173,10 +175,15 @@ static int put_start_common(mc_master_t *m, mc_uuid_t client, const char *key, s
     put_args_t a = {.client = client, .cfg = cfg, .now_ms = now_ms, .upsert = upsert};
     uint64_t h = mcm_hash(key, key_len);
     mcm_shard_t *sh = mcm_shard_of(m, h);
-    mc_mutex_lock(&sh->lock);
-    int rc = do_put_start(m, sh, h, key, key_len, size, &a, out);
-    mc_mutex_unlock(&sh->lock);
-    return rc;
+    uint64_t runs = mcm_evict_runs(m);
+    for (int attempt = 0;; attempt++) {
+        mc_mutex_lock(&sh->lock);
+        int rc = do_put_start(m, sh, h, key, key_len, size, &a, out);
+        mc_mutex_unlock(&sh->lock);
+        if (rc != MC_NO_AVAILABLE_HANDLE || attempt > 0 ||
+            !mcm_evict_for_put(m, now_ms, size * cfg->replica_num, runs))
+            return rc;
+    }
 }
 
 int mc_master_put_start(mc_master_t *m, mc_uuid_t client, const char *key, size_t key_len,
@@ -207,7 +214,7 @@ static int do_put_end(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char
     o->state = MC_OBJ_COMPLETE;
     STAT_SUB(m, processing, 1);
     o->atime_ms = now;
-    o->aux_ms = (o->flags & OBJ_F_SOFT) ? now + m->cfg.soft_pin_ttl_ms : 0;
+    o->aux_ms = (o->flags & OBJ_F_SOFT) ? now + m->cfg.soft_pin_ttl_ms : now; /* residency */
     if (has_csum) {
         o->flags |= OBJ_F_CSUM;
         o->checksum = csum;
@@ -272,7 +279,7 @@ int mc_master_put_revoke(mc_master_t *m, mc_uuid_t client, const char *key, size
 /* ---- reads ------------------------------------------------------------------ */
 
 int mcm_get_locked(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
-                   uint64_t now_ms, mc_master_replicas_t *out)
+                   uint64_t now_ms, bool bare, mc_master_replicas_t *out)
 {
     mcm_obj_t *o = mcm_find(sh, hash, key, len);
     if (!o)
@@ -283,6 +290,8 @@ int mcm_get_locked(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *k
     if (out->n == 0)
         return MC_OBJECT_NOT_FOUND;
     grant_lease(m, o, now_ms);
+    if (bare)
+        o->flags |= OBJ_F_BARE;
     out->lease_until_ms = o->lease_until_ms;
     o->atime_ms = now_ms;
     if (o->flags & OBJ_F_SOFT)
@@ -293,7 +302,7 @@ int mcm_get_locked(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *k
 
 /* Existence grants a lease but is not a use: no LRU move, no atime, no soft
  * pin renewal. Cold objects that are only ever checked for existence can thus
- * still be chosen by eviction (pass 3 retires them until the lease ends). */
+ * still be chosen by eviction (its second pass takes leased objects). */
 static bool do_exist(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
                      uint64_t now_ms) MC_REQUIRES(sh->lock)
 {
@@ -312,7 +321,8 @@ int mc_master_get_replica_list(mc_master_t *m, const char *key, size_t key_len, 
     if (!key_ok(key, key_len))
         return MC_INVALID_KEY;
     int rc;
-    WITH_KEY_SHARD(m, key, key_len, rc, mcm_get_locked(m, sh_, h_, key, key_len, now_ms, out));
+    WITH_KEY_SHARD(m, key, key_len, rc,
+                   mcm_get_locked(m, sh_, h_, key, key_len, now_ms, true, out));
     return rc;
 }
 
@@ -689,6 +699,7 @@ typedef struct batch_ctx {
     bool *exists;
     int *rc;
     bool force;
+    bool retry; /* batch put_start after an eviction: only the keys that had no room */
 } batch_ctx_t;
 
 static void b_put_start(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *ctx)
@@ -696,6 +707,8 @@ static void b_put_start(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, v
 {
     batch_ctx_t *c = ctx;
     mc_master_put_item_t *it = &c->items[i];
+    if (c->retry && it->rc != MC_NO_AVAILABLE_HANDLE)
+        return;
     it->replicas.n = 0;
     if (!sh)
         it->rc = MC_INVALID_KEY;
@@ -729,9 +742,9 @@ static void b_get(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *c
 {
     batch_ctx_t *c = ctx;
     c->reps[i].n = 0;
-    c->rc[i] =
-        sh ? mcm_get_locked(m, sh, h, c->keys[i].key, c->keys[i].len, c->put.now_ms, &c->reps[i])
-           : MC_INVALID_KEY;
+    c->rc[i] = sh ? mcm_get_locked(m, sh, h, c->keys[i].key, c->keys[i].len, c->put.now_ms, true,
+                                   &c->reps[i])
+                  : MC_INVALID_KEY;
 }
 
 static void b_exist(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void *ctx)
@@ -762,6 +775,14 @@ int mc_master_batch_put_start(mc_master_t *m, mc_uuid_t client, mc_master_put_it
     if (!m || (!items && n) || !put_cfg_ok(cfg))
         return MC_INVALID_PARAMS;
     batch_ctx_t c = {.put = {.client = client, .cfg = cfg, .now_ms = now_ms}, .items = items};
+    uint64_t runs = mcm_evict_runs(m), short_bytes = 0;
+    int rc = batch_run(m, item_key, items, n, b_put_start, &c);
+    for (size_t i = 0; rc == MC_OK && i < n; i++)
+        if (items[i].rc == MC_NO_AVAILABLE_HANDLE)
+            short_bytes += items[i].size * cfg->replica_num;
+    if (short_bytes == 0 || !mcm_evict_for_put(m, now_ms, short_bytes, runs))
+        return rc;
+    c.retry = true; /* placed again: only the keys that had no room */
     return batch_run(m, item_key, items, n, b_put_start, &c);
 }
 

@@ -1,8 +1,11 @@
 /* What a store service may still read while the master is unreachable: for
- * keys it recently read from its own segment, the replica and the end of the
- * lease the master granted. Until that lease ends the master neither evicts
- * nor frees the buffer (a forced remove waits for it too), so serving those
- * bytes is safe; after it, nothing is served.
+ * keys it recently read from its own segment, the replica and a deadline: the
+ * end of the lease the master granted, but no later than MC_LEASE_CACHE_MS
+ * after the get was sent (store_ops.c). Until then the master does not reuse
+ * the buffer: a forced remove waits for the lease, and eviction, which may
+ * take a leased object, keeps the buffers of one its owner read for
+ * MC_LEASE_CACHE_MS (mc/limits.h). So serving those bytes is safe; after the
+ * deadline, nothing is served.
  *
  * A direct-mapped table: a key's slot is chosen by its hash, a newer entry
  * replaces an older one. Keys longer than STORE_LEASE_KEY_MAX are not cached.
