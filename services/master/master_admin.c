@@ -92,6 +92,8 @@ static void h_query_key(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     cJSON_AddBoolToObject(o, "soft_pinned", info.soft_pinned);
     cJSON_AddNumberToObject(o, "lease_ms",
                             info.lease_until_ms > now ? (double)(info.lease_until_ms - now) : 0);
+    if (info.replicas.has_checksum)
+        cJSON_AddNumberToObject(o, "checksum", (double)info.replicas.checksum);
     reps = cJSON_AddArrayToObject(o, "replicas");
     for (uint32_t i = 0; i < info.replicas.n; i++) {
         const mc_master_replica_desc_t *d = &info.replicas.rep[i];
@@ -101,6 +103,7 @@ static void h_query_key(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
             cJSON_AddStringToObject(r, "segment", s.name);
         cJSON_AddNumberToObject(r, "epoch", (double)d->segment_epoch);
         cJSON_AddNumberToObject(r, "offset", (double)d->offset);
+        cJSON_AddNumberToObject(r, "addr", (double)d->addr);
         cJSON_AddNumberToObject(r, "size", (double)d->size);
         cJSON_AddStringToObject(r, "type", d->type == MC_REPLICA_MEMORY ? "memory" : "disk");
         cJSON_AddItemToArray(reps, r);

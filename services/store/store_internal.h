@@ -24,7 +24,7 @@ typedef struct store_stats {
     mc_counter_t *put_keys, *put_errors, *put_bytes;
     mc_counter_t *get_keys, *get_misses, *get_errors, *get_bytes;
     mc_counter_t *transfer_errors, *lease_expired, *remounts;
-    mc_counter_t *put_retries, *failures_reported;
+    mc_counter_t *put_retries, *failures_reported, *checksum_mismatches;
     mc_histogram_t *put_meta, *put_data, *get_meta, *get_data;
 } store_stats_t;
 

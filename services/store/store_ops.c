@@ -429,8 +429,33 @@ static void get_place(const batch_t *b, const store_get_sink_t *sink, get_key_t 
     free(dst);
 }
 
+/* A copy whose bytes do not hash to the writer's CRC32C is a failed copy:
+ * the reader goes on to the next replica, never returns them. */
+static bool checksum_ok(store_service_t *s, bool has, uint32_t want, uint32_t got)
+{
+    if (!has || want == got)
+        return true;
+    mc_counter_add(s->st.checksum_mismatches, 1);
+    return false;
+}
+
+/* Remote copies that arrived: their bytes checked against the checksum (a
+ * second pass over the destination, which the copy just filled). */
+static void verify_remote(store_service_t *s, const batch_t *b, const get_key_t *gk,
+                          store_copy_t *copies, size_t nc)
+{
+    for (size_t j = 0; j < nc; j++) {
+        const mc_key_result_t *r = &b->ans.res[copies[j].key];
+        if (copies[j].where != STORE_AT_REMOTE || copies[j].status != MC_OK || !r->has_checksum)
+            continue;
+        if (!checksum_ok(s, true, r->checksum, mc_crc32c(0, gk[copies[j].key].dst, r->size)))
+            copies[j].status = MC_TRANSFER_FAIL;
+    }
+}
+
 /* Starts one round: the next replica of every pending key. Local copies are
- * done inline (memcpy under the lease); remote ones become requests. */
+ * done inline (copied and checked in one pass, under the lease); remote ones
+ * become requests. */
 static size_t get_round_plan(store_service_t *s, const batch_t *b, get_key_t *gk,
                              store_copy_t *copies, mc_te_request_t *reqs, size_t *req_copy,
                              size_t *nreq)
@@ -455,8 +480,10 @@ static size_t get_round_plan(store_service_t *s, const batch_t *b, get_key_t *gk
         rep = &r->rep[c->replica];
         c->where = store_rep_where(rep, &local, r->size);
         if (c->where == STORE_AT_LOCAL) {
-            memcpy(gk[i].dst, (char *)s->seg.base + rep->offset, rep->size);
-            c->status = MC_OK;
+            uint32_t crc =
+                mc_crc32c_copy(0, gk[i].dst, (char *)s->seg.base + rep->offset, rep->size);
+            c->status =
+                checksum_ok(s, r->has_checksum, r->checksum, crc) ? MC_OK : MC_TRANSFER_FAIL;
         } else if (c->where == STORE_AT_REMOTE) {
             add_remote(s, rep, MC_TE_READ, gk[i].dst, c, reqs, nreq, req_copy, nc);
         } else {
@@ -506,7 +533,7 @@ static void remember_local(store_service_t *s, const char *key, size_t len,
     for (uint32_t j = 0; j < r->n && j < MC_MAX_REPLICAS; j++) {
         if (store_rep_where(&r->rep[j], local, r->size) == STORE_AT_LOCAL) {
             store_lease_entry_t e = {r->rep[j].offset, r->rep[j].size, r->rep[j].epoch,
-                                     deadline_ms};
+                                     deadline_ms,      r->checksum,    r->has_checksum};
             store_lease_cache_put(s->leases, key, len, &e);
             return;
         }
@@ -536,8 +563,10 @@ static void get_from_leases(store_service_t *s, const batch_t *b, const store_ge
     for (size_t i = 0; i < b->n; i++) {
         if (gk[i].code != MC_TE_PENDING)
             continue;
-        memcpy(gk[i].dst, (char *)s->seg.base + e[i].offset, e[i].size);
-        if (store_lease_covers(e[i].deadline_ms, mc_now_ms())) {
+        uint32_t crc = mc_crc32c_copy(0, gk[i].dst, (char *)s->seg.base + e[i].offset, e[i].size);
+        if (!checksum_ok(s, e[i].has_checksum, e[i].checksum, crc)) {
+            gk[i].code = MC_TRANSFER_FAIL;
+        } else if (store_lease_covers(e[i].deadline_ms, mc_now_ms())) {
             gk[i].code = MC_OK;
         } else {
             gk[i].code = MC_LEASE_EXPIRED;
@@ -631,6 +660,7 @@ static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink
         if (nc == 0)
             break;
         run_transfers(s, reqs, nreq, req_copy, copies, get_round_timeout(b, gk));
+        verify_remote(s, b, gk, copies, nc);
         get_round_fold(s, gk, copies, nc);
     }
     mc_histogram_observe(s->st.get_data, (double)(mc_now_ns() - t1) / 1e9);

@@ -62,6 +62,9 @@ void store_stats_init(store_stats_t *st, mc_metrics_t *m)
     st->put_retries =
         mc_metrics_counter(m, "mc_store_put_retries_total",
                            "Keys put again after a replica write to another segment failed", NULL);
+    st->checksum_mismatches = mc_metrics_counter(
+        m, "mc_store_checksum_mismatches_total",
+        "Replica copies whose bytes did not match the writer's CRC32C (not returned)", NULL);
     st->failures_reported =
         mc_metrics_counter(m, "mc_store_failures_reported_total",
                            "Segments reported to the master after a write to them failed", NULL);

@@ -399,3 +399,38 @@ def test_a_killed_peer_costs_one_failed_write(cluster):
         assert seg_name(b) not in replicas_of(master, key), f"{key} placed on the dead store"
     assert metric(a, "mc_store_transfer_errors_total") == errors, "no write tried the dead store"
     assert metric(a, "mc_store_put_retries_total") == 1
+
+
+def flip_byte(store, master, key, at=1000):
+    """Flips one byte of key's replica in store's segment through
+    /proc/<pid>/mem (the test started the process, so it may write there)."""
+    info = request("GET", f"{master.url}/query_key?key={q(key)}").json()
+    rep = next(r for r in info["replicas"] if r["segment"] == seg_name(store))
+    with open(f"/proc/{store.p.pid}/mem", "r+b", buffering=0) as mem:
+        mem.seek(int(rep["addr"]) + at)
+        b = mem.read(1)
+        mem.seek(int(rep["addr"]) + at)
+        mem.write(bytes([b[0] ^ 0x01]))
+    return b[0]
+
+
+def test_flipped_bytes_are_never_returned(two):
+    """Every value carries the writer's CRC32C: a replica whose bytes changed
+    in its segment is skipped for the next one, and with none left the read
+    fails (502). Local copies and remote reads are both checked."""
+    _, _, master, a, b = two
+    value = os.urandom(MiB)
+    assert put(a, "flip", value, replica_num=2).status == 200
+    assert "checksum" in request("GET", f"{master.url}/query_key?key=flip").json()
+    assert flip_byte(a, master, "flip") == value[1000], "wrote where the value is"
+    r = get(a, "flip")  # a's own replica first: bad, so b's
+    assert r.status == 200 and r.body == value
+    assert metric(a, "mc_store_checksum_mismatches_total") == 1
+    flip_byte(b, master, "flip")
+    r = get(a, "flip")
+    assert r.status == 502 and value[:64] not in r.body, "no replica left, no bytes"
+    assert put(a, "remote", value, preferred_segment=seg_name(a)).status == 200
+    flip_byte(a, master, "remote")
+    r = get(b, "remote")  # a data-plane read, checked after it lands
+    assert r.status == 502
+    assert metric(b, "mc_store_checksum_mismatches_total") >= 1

@@ -26,6 +26,8 @@ typedef struct store_lease_entry {
     uint64_t size;
     uint64_t epoch;       /* mount epoch the replica belongs to */
     uint64_t deadline_ms; /* end of the read lease, on the store's monotonic clock */
+    uint32_t checksum;    /* the writer's CRC32C of the value, when has_checksum */
+    bool has_checksum;
 } store_lease_entry_t;
 
 /* slots is rounded up to a power of two; NULL when out of memory. */
