@@ -103,9 +103,12 @@ void metadata_value_release_data(void *data)
 
 /* ---------------- keys ---------------- */
 
+/* Directory keys are binary (no text output lists them): only NUL and the
+ * length are refused, unlike object keys (mc_key_validate). */
 int metadata_key_validate(const char *key, size_t len)
 {
-    return mc_key_validate(key, len, MC_MAX_KEY_LEN) == MC_OK ? MC_OK : MC_INVALID_KEY;
+    return key && len > 0 && len <= MC_MAX_KEY_LEN && !memchr(key, '\0', len) ? MC_OK
+                                                                              : MC_INVALID_KEY;
 }
 
 const char *metadata_key_problem(const char *key, size_t len)

@@ -81,6 +81,7 @@ def test_return_conventions(store):
     assert store.put("k", b"other") == 0, "an existing key is kept, not rewritten"
     assert store.get("k") == b"v1"
     assert store.get("missing") == b""
+    assert store.put("bad\nkey", b"x") == -400, "control characters are refused"
     assert store.is_exist("k") == 1 and store.is_exist("missing") == 0
     assert store.isExist("k") == 1
     assert store.batch_is_exist(["k", "missing"]) == [1, 0]

@@ -434,3 +434,19 @@ def test_flipped_bytes_are_never_returned(two):
     r = get(b, "remote")  # a data-plane read, checked after it lands
     assert r.status == 502
     assert metric(b, "mc_store_checksum_mismatches_total") >= 1
+
+
+def test_control_characters_in_keys_are_refused_everywhere(two):
+    """A newline in a key would forge lines in /get_all_keys: refused by the
+    store's REST routes and by the master, and nothing reaches the listing."""
+    _, _, master, a, _ = two
+    for bad in ("a\nforged", "tab\tkey", "esc\x1b[0m", "del\x7f"):
+        assert put(a, bad, b"x").status == 400, repr(bad)
+        r = request("POST", f"{a.url}/api/v1/batch/exist", body={"keys": [bad]})
+        assert r.status == 400 and r.json()["code"] == -400, repr(bad)
+        r = request("POST", f"{master.url}/api/v1/put_start",
+                    body={"keys": [bad], "sizes": [1]})
+        assert r.status == 400 and r.json()["code"] == -400, r.text
+    assert put(a, "plain", b"x").status == 200
+    listing = request("GET", f"{master.url}/get_all_keys").text.splitlines()
+    assert listing == ["plain"], listing

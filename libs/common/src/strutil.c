@@ -218,7 +218,10 @@ int mc_key_validate(const char *key, size_t len, size_t max_len)
 {
     if (!key || len == 0 || len > max_len)
         return MC_INVALID_KEY;
-    if (memchr(key, '\0', len))
-        return MC_INVALID_KEY;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c < 0x20 || c == 0x7f) /* NUL, newlines, escapes: nothing to forge text output with */
+            return MC_INVALID_KEY;
+    }
     return MC_OK;
 }

@@ -110,6 +110,13 @@ Test(strutil, key_validate)
     cr_expect_eq(mc_key_validate("model@tp_rank:0@abc", 19, MC_MAX_KEY_LEN), MC_OK);
     cr_expect_eq(mc_key_validate("", 0, MC_MAX_KEY_LEN), MC_INVALID_KEY);
     cr_expect_eq(mc_key_validate("a\0b", 3, MC_MAX_KEY_LEN), MC_INVALID_KEY);
+    for (int c = 1; c < 0x20; c++) {
+        char k[3] = {'a', (char)c, 'b'};
+        cr_expect_eq(mc_key_validate(k, 3, MC_MAX_KEY_LEN), MC_INVALID_KEY, "control 0x%02x", c);
+    }
+    cr_expect_eq(mc_key_validate("a\x7f", 2, MC_MAX_KEY_LEN), MC_INVALID_KEY);
+    cr_expect_eq(mc_key_validate("caf\xc3\xa9 \x80", 7, MC_MAX_KEY_LEN), MC_OK,
+                 "UTF-8 and high bytes");
     cr_expect_eq(mc_key_validate(big, MC_MAX_KEY_LEN, MC_MAX_KEY_LEN), MC_OK);
     cr_expect_eq(mc_key_validate(big, MC_MAX_KEY_LEN + 1, MC_MAX_KEY_LEN), MC_INVALID_KEY);
     cr_expect_eq(mc_key_validate(NULL, 1, MC_MAX_KEY_LEN), MC_INVALID_KEY);

@@ -28,7 +28,8 @@ int mc_strlcpy(char *dst, const char *src, size_t len);
  * when it does not fit. Decoded NULs are kept (callers validate). */
 long mc_url_decode(const char *src, size_t n, char *dst, size_t cap);
 
-/* Object and metadata keys: 1..max_len bytes, no NUL inside. */
+/* Object and metadata keys: 1..max_len bytes, no control character (0x00-0x1f,
+ * 0x7f) inside: keys appear one per line in text output (/get_all_keys). */
 #define MC_MAX_KEY_LEN 4096
 int mc_key_validate(const char *key, size_t len, size_t max_len);
 
