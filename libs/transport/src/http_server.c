@@ -81,7 +81,8 @@ struct mc_http_req {
     int nparams;
     mc_buf_t body; /* capped at max_body */
     size_t max_body;
-    int early_status; /* 401/403/404/405/413 decided before the body is read */
+    int early_status;      /* 400/401/403/404/405/413/414 decided before the body is read */
+    const char *early_msg; /* 400: what was wrong with the framing */
     alloc_node_t *allocs;
     uint64_t t0;
     /* in-memory requests (conn == NULL): raw query and header lines */
@@ -695,6 +696,17 @@ static void early_reply(const mc_http_req_t *req, mc_http_resp_t *resp)
     case 404: mc_http_reply_error_status(resp, 404, MC_INVALID_PARAMS, "no such route"); break;
     case 405: mc_http_reply_error_status(resp, 405, MC_INVALID_PARAMS, "method not allowed"); break;
     case 500: mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory reading the body"); break;
+    case 400:
+        /* the body's extent is ambiguous: the connection cannot carry another request */
+        mc_http_reply_error_status(resp, 400, MC_INVALID_PARAMS, req->early_msg);
+        mc_http_reply_header(resp, "Connection", "close");
+        break;
+    case 414: {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "query has more than %d parameters", MC_HTTP_MAX_QUERY_PARAMS);
+        mc_http_reply_error_status(resp, 414, MC_INVALID_PARAMS, msg);
+        break;
+    }
     default: {
         char msg[96];
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes", req->max_body);
@@ -750,6 +762,94 @@ static mc_http_req_t *req_begin(mc_http_server_t *srv, struct MHD_Connection *co
     return req;
 }
 
+/* The con_cls on_uri gives a request whose query it cut (too many parameters). */
+static char too_many_params;
+
+static size_t count_query_params(const char *q)
+{
+    size_t n = q && *q ? 1 : 0;
+
+    for (; q && *q; q++)
+        n += *q == '&';
+    return n;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: runs when a request line has arrived, before
+ * MHD splits the query into its connection memory pool (thousands of
+ * parameters exhaust it, and MHD then cannot even send its own error). A
+ * query over MC_HTTP_MAX_QUERY_PARAMS is cut to nothing here, in MHD's own
+ * writable read buffer, which MHD hands over for exactly this ("processing
+ * the URI before it is parsed"), and the request is answered 414. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    const char *q = strchr(uri, '?');
+
+    if (count_query_params(q ? q + 1 : NULL) <= MC_HTTP_MAX_QUERY_PARAMS)
+        return NULL;
+    ((char *)(uintptr_t)q)[1] = '\0';
+    return &too_many_params;
+}
+
+typedef struct framing {
+    unsigned lengths;   /* Content-Length headers */
+    const char *length; /* the first one's value */
+    bool differ, chunked;
+} framing_t;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    framing_t *f = cls;
+
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->lengths++ == 0)
+            f->length = value;
+        else if (strcmp(f->length, value ? value : "") != 0)
+            f->differ = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->chunked = true;
+    }
+    return MHD_YES;
+}
+
+/* NULL when the body's extent is unambiguous, else why not (RFC 9112 6.3:
+ * differing Content-Lengths, or one next to Transfer-Encoding, are how
+ * requests are smuggled past a proxy that reads them the other way). */
+static const char *framing_error(struct MHD_Connection *conn)
+{
+    framing_t f = {0};
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_header, &f);
+    if (f.differ)
+        return "conflicting Content-Length headers";
+    if (f.lengths && f.chunked)
+        return "Content-Length together with Transfer-Encoding";
+    return NULL;
+}
+
+/* The first call of a request: its state, and the replies decided from the
+ * headers alone. */
+static enum MHD_Result on_request_begin(mc_http_server_t *srv, struct MHD_Connection *conn,
+                                        const char *url, const char *method, void **con_cls)
+{
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    bool many = *con_cls == &too_many_params;
+    mc_http_req_t *req = req_begin(srv, conn, url, method, cl);
+
+    *con_cls = req;
+    if (!req)
+        return MHD_NO;
+    if (many)
+        req->early_status = 414;
+    else if ((req->early_msg = framing_error(conn)))
+        req->early_status = 400; /* before auth: this reply closes the connection */
+    auth_early(req);
+    if (req->early_status)
+        return send_early(req);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -758,18 +858,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     mc_http_req_t *req = *con_cls;
     mc_http_resp_t resp;
 
-    if (!req) {
-        req = req_begin(
-            srv, conn, url, method,
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH));
-        if (!req)
-            return MHD_NO;
-        *con_cls = req;
-        auth_early(req);
-        if (req->early_status)
-            return send_early(req);
-        return MHD_YES;
-    }
+    if (!req || *con_cls == &too_many_params)
+        return on_request_begin(srv, conn, url, method, con_cls);
     if (*upload_data_size) {
         if (!req->early_status)
             req->early_status = append_body(req, upload_data, *upload_data_size);
@@ -811,6 +901,8 @@ int mc_http_server_inject(mc_http_server_t *srv, const mc_http_inject_t *in,
     }
     req->query = q ? q + 1 : NULL;
     req->headers = in->headers;
+    if (count_query_params(req->query) > MC_HTTP_MAX_QUERY_PARAMS)
+        req->early_status = 414;
     auth_early(req);
     if (!req->early_status && in->len)
         req->early_status = append_body(req, in->body, in->len);
@@ -851,10 +943,9 @@ void mc_http_captured_cleanup(mc_http_captured_t *c)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    if (*con_cls) {
+    if (*con_cls && *con_cls != &too_many_params)
         req_free(*con_cls);
-        *con_cls = NULL;
-    }
+    *con_cls = NULL;
 }
 
 /* Leaves percent-escapes in place: decoding happens per parameter, with lengths. */
@@ -972,8 +1063,8 @@ int mc_http_server_start(mc_http_server_t *srv, mc_errmsg_t *err)
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, srv->threads,
         MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
-        srv, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         close(fd);
         return mc_fail(err, MC_INTERNAL_ERROR, "cannot start HTTP server on %s:%u", srv->host,

@@ -21,6 +21,10 @@
 #include <stdint.h>
 
 #define MC_HTTP_MAX_PARAMS 4
+/* A query with more parameters than this is answered 414 (before MHD parses
+ * it: thousands of parameters would exhaust the connection's memory pool and
+ * leave the request without any reply). */
+#define MC_HTTP_MAX_QUERY_PARAMS 256
 
 typedef struct mc_http_server mc_http_server_t;
 typedef struct mc_http_req mc_http_req_t;

@@ -1,0 +1,208 @@
+/* The HTTP server under abuse, over real loopback sockets: framing the
+ * server must refuse. */
+#include "mc/errors.h"
+#include "mc/http_server.h"
+#include "mc/mtime.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static mc_http_server_t *srv;
+
+static void h_key(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    size_t len = 0;
+    const char *key = mc_http_req_param(req, "key", &len);
+    mc_http_reply_data(resp, 200, "text/plain", key, len);
+}
+
+static void h_echo(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    size_t len;
+    const char *body = mc_http_req_body(req, &len);
+    mc_http_reply_data(resp, 200, "application/octet-stream", body, len);
+}
+
+static void start(mc_http_server_opts_t o)
+{
+    mc_errmsg_t err = {""};
+
+    o.max_body = 2 << 20;
+    srv = mc_http_server_create(&o);
+    cr_assert_not_null(srv);
+    cr_assert_eq(mc_http_server_route(srv, "GET", "/k/{key}", 0, h_key, NULL), MC_OK);
+    cr_assert_eq(mc_http_server_route(srv, "PUT", "/echo", 0, h_echo, NULL), MC_OK);
+    cr_assert_eq(mc_http_server_start(srv, &err), MC_OK, "%s", err.msg);
+}
+
+static void teardown(void)
+{
+    mc_http_server_destroy(srv);
+    srv = NULL;
+}
+
+TestSuite(http_abuse, .fini = teardown, .timeout = 30);
+
+/* A TCP connection to 127.0.0.1:port from the client address src. */
+static int connect_from(const char *src, uint16_t port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET}, d = {.sin_family = AF_INET};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    cr_assert_geq(fd, 0);
+    inet_pton(AF_INET, src, &a.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &d.sin_addr);
+    d.sin_port = htons(port);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0, "bind %s: %s", src,
+                 strerror(errno));
+    cr_assert_eq(connect(fd, (struct sockaddr *)&d, sizeof(d)), 0, "connect: %s", strerror(errno));
+    return fd;
+}
+
+static void send_all(int fd, const char *s, size_t n)
+{
+    cr_assert_eq(send(fd, s, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* Reads what arrives within ms (until the peer closes or nothing more comes
+ * for 100 ms after the first bytes): the byte count, 0 when the connection
+ * was closed without a reply, -1 when nothing came in time. */
+static ssize_t reply_within(int fd, char *buf, size_t cap, int ms)
+{
+    uint64_t end = mc_now_ms() + (uint64_t)ms;
+    size_t got = 0;
+
+    for (;;) {
+        uint64_t now = mc_now_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int wait = got ? 100 : (now < end ? (int)(end - now) : 0);
+        ssize_t n;
+        if (poll(&p, 1, wait) <= 0)
+            break;
+        n = recv(fd, buf + got, cap - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (got == cap - 1)
+            break;
+    }
+    buf[got] = '\0';
+    if (got)
+        return (ssize_t)got;
+    return mc_now_ms() >= end ? -1 : 0;
+}
+
+/* ms until the server closed fd (end of stream or reset); -1 when it is
+ * still open after ms. Whatever arrives before is discarded. */
+static long closed_within(int fd, int ms)
+{
+    uint64_t t0 = mc_now_ms();
+    char buf[4096];
+
+    while (mc_now_ms() - t0 < (uint64_t)ms) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 20) > 0 && recv(fd, buf, sizeof(buf), 0) <= 0)
+            return (long)(mc_now_ms() - t0);
+    }
+    return -1;
+}
+
+/* Sends raw, expects the status line prefix and, for errors, the JSON body. */
+static void expect_reply(const char *raw, size_t len, const char *status, const char *body_part)
+{
+    char *buf = malloc(8192);
+    int fd = connect_from("127.0.0.2", mc_http_server_port(srv));
+    ssize_t got;
+
+    send_all(fd, raw, len);
+    got = reply_within(fd, buf, 8192, 2000);
+    cr_expect_gt(got, 0, "no reply (%zd) to %.60s", got, raw);
+    cr_expect_eq(strncmp(buf, status, strlen(status)), 0, "%.200s", buf);
+    if (body_part)
+        cr_expect_not_null(strstr(buf, body_part), "%.400s", buf);
+    close(fd);
+    free(buf);
+}
+
+static char *query_of(int n)
+{
+    char *q = malloc((size_t)n * 12 + 64), *p = q;
+    memcpy(p, "GET /k/a?", 9);
+    p += 9;
+    for (int i = 0; i < n; i++)
+        p += snprintf(p, 16, "%sa%d=1", i ? "&" : "", i);
+    snprintf(p, 48, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    return q;
+}
+
+/* Thousands of query parameters used to exhaust MHD's connection pool and
+ * leave the request without any reply. */
+Test(http_abuse, many_query_params_get_414)
+{
+    start((mc_http_server_opts_t){.threads = 1});
+    for (int n = 0; n < 3; n++) {
+        int count = (int[]){MC_HTTP_MAX_QUERY_PARAMS + 1, 5000, 10000}[n];
+        char *q = query_of(count);
+        expect_reply(q, strlen(q), "HTTP/1.1 414",
+                     "{\"error\":\"query has more than 256 parameters\",\"code\":-600}");
+        free(q);
+    }
+    {
+        char *q = query_of(MC_HTTP_MAX_QUERY_PARAMS);
+        expect_reply(q, strlen(q), "HTTP/1.1 200", NULL);
+        free(q);
+    }
+}
+
+Test(http_abuse, many_query_params_injected)
+{
+    char *q = query_of(MC_HTTP_MAX_QUERY_PARAMS + 1);
+    mc_http_captured_t out;
+
+    start((mc_http_server_opts_t){.threads = 1});
+    *strchr(q, ' ') = '\0'; /* "GET" */
+    *strchr(q + 4, ' ') = '\0';
+    cr_assert_eq(
+        mc_http_server_inject(srv, &(mc_http_inject_t){.method = "GET", .target = q + 4}, &out),
+        MC_OK);
+    cr_expect_eq(out.status, 414);
+    cr_expect_not_null(strstr(out.body, "\"code\":-600"), "%s", out.body);
+    mc_http_captured_cleanup(&out);
+    free(q);
+}
+
+/* Two different Content-Lengths (or one with Transfer-Encoding) leave the
+ * body's end ambiguous: 400, and the connection closes. */
+Test(http_abuse, conflicting_content_length_is_400)
+{
+    const char *two = "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                      "Content-Length: 5\r\n\r\nabcde";
+    const char *same = "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                       "Content-Length: 5\r\nConnection: close\r\n\r\nabcde";
+    const char *te = "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n0\r\n\r\n";
+    int fd;
+
+    start((mc_http_server_opts_t){.threads = 1});
+    expect_reply(two, strlen(two), "HTTP/1.1 400",
+                 "{\"error\":\"conflicting Content-Length headers\",\"code\":-600}");
+    expect_reply(te, strlen(te), "HTTP/1.1 400",
+                 "{\"error\":\"Content-Length together with Transfer-Encoding\",\"code\":-600}");
+    /* identical duplicates are one length (RFC 9112 6.3) */
+    expect_reply(same, strlen(same), "HTTP/1.1 200", "\r\n\r\nabcde");
+    /* the refused connection carries no second request */
+    fd = connect_from("127.0.0.2", mc_http_server_port(srv));
+    send_all(fd, two, strlen(two));
+    send_all(fd, "GET /k/a HTTP/1.1\r\nHost: x\r\n\r\n",
+             strlen("GET /k/a HTTP/1.1\r\nHost: x\r\n\r\n"));
+    cr_expect_geq(closed_within(fd, 2000), 0);
+    close(fd);
+}
