@@ -1,5 +1,6 @@
 #include "mc/http_server.h"
 
+#include "http_guard.h"
 #include "mc/buf.h"
 #include "mc/errors.h"
 #include "mc/json.h"
@@ -48,6 +49,8 @@ struct mc_http_server {
     unsigned threads;
     size_t max_body;
     unsigned idle_timeout_s;
+    unsigned max_connections, per_ip_limit, request_timeout_s;
+    http_guard_t *guard; /* request deadlines */
     mc_metrics_t *metrics;
     bool own_metrics;
     route_t *routes;
@@ -83,6 +86,7 @@ struct mc_http_req {
     size_t max_body;
     int early_status;      /* 400/401/403/404/405/413/414 decided before the body is read */
     const char *early_msg; /* 400: what was wrong with the framing */
+    bool unsized;          /* no Content-Length (chunked): the deadline grows as it arrives */
     alloc_node_t *allocs;
     uint64_t t0;
     /* in-memory requests (conn == NULL): raw query and header lines */
@@ -248,6 +252,9 @@ mc_http_server_t *mc_http_server_create(const mc_http_server_opts_t *opts)
     srv->threads = opts && opts->threads ? opts->threads : 4;
     srv->max_body = opts && opts->max_body ? opts->max_body : (1u << 20);
     srv->idle_timeout_s = opts && opts->idle_timeout_s ? opts->idle_timeout_s : 60;
+    srv->max_connections = opts && opts->max_connections ? opts->max_connections : 4096;
+    srv->per_ip_limit = opts && opts->per_ip_limit ? opts->per_ip_limit : 256;
+    srv->request_timeout_s = opts && opts->request_timeout_s ? opts->request_timeout_s : 10;
     srv->metrics = opts ? opts->metrics : NULL;
     if (!srv->metrics) {
         srv->metrics = mc_metrics_create();
@@ -784,6 +791,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     const char *q = strchr(uri, '?');
 
+    http_guard_request_line(conn);
     if (count_query_params(q ? q + 1 : NULL) <= MC_HTTP_MAX_QUERY_PARAMS)
         return NULL;
     ((char *)(uintptr_t)q)[1] = '\0';
@@ -836,17 +844,23 @@ static enum MHD_Result on_request_begin(mc_http_server_t *srv, struct MHD_Connec
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     bool many = *con_cls == &too_many_params;
     mc_http_req_t *req = req_begin(srv, conn, url, method, cl);
+    uint64_t declared;
 
     *con_cls = req;
     if (!req)
         return MHD_NO;
+    req->unsized = !cl;
     if (many)
         req->early_status = 414;
     else if ((req->early_msg = framing_error(conn)))
         req->early_status = 400; /* before auth: this reply closes the connection */
     auth_early(req);
-    if (req->early_status)
+    if (req->early_status) {
+        http_guard_answered(conn);
         return send_early(req);
+    }
+    if (cl && mc_parse_u64(cl, &declared) == MC_OK)
+        http_guard_body(conn, declared);
     return MHD_YES;
 }
 
@@ -863,9 +877,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         if (!req->early_status)
             req->early_status = append_body(req, upload_data, *upload_data_size);
+        if (req->unsized)
+            http_guard_body(conn, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
+    http_guard_answered(conn);
     if (req->early_status)
         return send_early(req);
     memset(&resp, 0, sizeof(resp));
@@ -946,6 +963,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (*con_cls && *con_cls != &too_many_params)
         req_free(*con_cls);
     *con_cls = NULL;
+    http_guard_completed(conn);
 }
 
 /* Leaves percent-escapes in place: decoding happens per parameter, with lengths. */
@@ -1045,40 +1063,61 @@ static int add_builtins(mc_http_server_t *srv)
     return MC_OK;
 }
 
+/* One listener on host:*port (0 = a free one, written back); per_ip 0 = no
+ * per-address limit. On failure err names the listener. */
+static struct MHD_Daemon *start_daemon(mc_http_server_t *srv, const char *host, uint16_t *port,
+                                       unsigned threads, unsigned cap, unsigned per_ip,
+                                       mc_errmsg_t *err)
+{
+    struct MHD_Daemon *d;
+    int fd = listen_socket(host, *port, err);
+
+    if (fd < 0)
+        return NULL;
+    *port = bound_port(fd);
+    d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, cap,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(256 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, srv->guard, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, srv, MHD_OPTION_END);
+    if (!d) {
+        close(fd);
+        mc_fail(err, MC_INTERNAL_ERROR, "cannot start HTTP server on %s:%u", host, (unsigned)*port);
+    }
+    return d;
+}
+
 int mc_http_server_start(mc_http_server_t *srv, mc_errmsg_t *err)
 {
-    int fd;
-
     if (srv->daemon)
         return MC_OK;
-    if (add_builtins(srv) != MC_OK) {
+    if (add_builtins(srv) != MC_OK ||
+        !(srv->guard = http_guard_create((uint64_t)srv->request_timeout_s * 1000, srv->metrics)))
         return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
-    }
-    fd = listen_socket(srv->host, srv->port, err);
-    if (fd < 0)
-        return MC_INTERNAL_ERROR;
-    srv->port = bound_port(fd);
-    srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, srv,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, srv->threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, srv, MHD_OPTION_END);
+    srv->daemon = start_daemon(srv, srv->host, &srv->port, srv->threads, srv->max_connections,
+                               srv->per_ip_limit, err);
     if (!srv->daemon) {
-        close(fd);
-        return mc_fail(err, MC_INTERNAL_ERROR, "cannot start HTTP server on %s:%u", srv->host,
-                       (unsigned)srv->port);
+        http_guard_destroy(srv->guard);
+        srv->guard = NULL;
+        return MC_INTERNAL_ERROR;
     }
     return MC_OK;
 }
 
 void mc_http_server_stop(mc_http_server_t *srv)
 {
-    if (srv && srv->daemon) {
+    if (!srv)
+        return;
+    if (srv->daemon) {
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
+    /* after the daemon: its connections are all unregistered now */
+    http_guard_destroy(srv->guard);
+    srv->guard = NULL;
 }
 
 uint16_t mc_http_server_port(const mc_http_server_t *srv)

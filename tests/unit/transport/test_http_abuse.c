@@ -1,5 +1,7 @@
-/* The HTTP server under abuse, over real loopback sockets: framing the
- * server must refuse. */
+/* The HTTP server under abuse, over real loopback sockets: connection floods
+ * from several client addresses (the whole of 127/8 is loopback on Linux, so
+ * a client socket bound to 127.0.0.N before connect is a distinct address),
+ * trickling and half-closing clients, and framing the server must refuse. */
 #include "mc/errors.h"
 #include "mc/http_server.h"
 #include "mc/mtime.h"
@@ -8,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +116,203 @@ static long closed_within(int fd, int ms)
             return (long)(mc_now_ms() - t0);
     }
     return -1;
+}
+
+/* true when fd's peer has closed it (checked without waiting) */
+static bool is_closed(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c;
+    return poll(&p, 1, 0) > 0 && recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* GET /k/<src> from the address src on port: true when answered 200 within ms. */
+static bool answered(const char *src, uint16_t port, int ms)
+{
+    char req[128], buf[1024];
+    int fd = connect_from(src, port);
+    int n = snprintf(req, sizeof(req), "GET /k/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                     src);
+    ssize_t got;
+
+    send_all(fd, req, (size_t)n);
+    got = reply_within(fd, buf, sizeof(buf), ms);
+    close(fd);
+    return got > 0 && strncmp(buf, "HTTP/1.1 200", 12) == 0;
+}
+
+static uint64_t metric(const char *line)
+{
+    size_t len = 0;
+    char *text = mc_metrics_render(mc_http_server_metrics(srv), &len);
+    const char *at = text ? strstr(text, line) : NULL;
+    uint64_t v = at ? strtoull(at + strlen(line), NULL, 10) : 0;
+    free(text);
+    return v;
+}
+
+#define FLOOD_ADDRS 4
+#define FLOOD_PER_ADDR 24
+
+/* Idle connections from four addresses, more than the per-address limit
+ * from each: every address keeps its limit, the rest are closed at once,
+ * and a fifth address is answered while the flood holds its connections. */
+Test(http_abuse, per_address_limit_leaves_room)
+{
+    int fds[FLOOD_ADDRS][FLOOD_PER_ADDR];
+    uint64_t t0;
+
+    start((mc_http_server_opts_t){.threads = 2, .max_connections = 64, .per_ip_limit = 8});
+    for (int a = 0; a < FLOOD_ADDRS; a++) {
+        char src[16];
+        snprintf(src, sizeof(src), "127.0.0.%d", a + 2);
+        for (int i = 0; i < FLOOD_PER_ADDR; i++)
+            fds[a][i] = connect_from(src, mc_http_server_port(srv));
+    }
+    mc_sleep_ms(300); /* the over-limit ones are closed at accept */
+    for (int a = 0; a < FLOOD_ADDRS; a++) {
+        int open = 0;
+        for (int i = 0; i < FLOOD_PER_ADDR; i++)
+            open += !is_closed(fds[a][i]);
+        cr_expect_eq(open, 8, "127.0.0.%d keeps %d connections", a + 2, open);
+    }
+    t0 = mc_now_ms();
+    cr_expect(answered("127.0.0.9", mc_http_server_port(srv), 1000));
+    cr_expect_lt(mc_now_ms() - t0, 1000);
+    for (int a = 0; a < FLOOD_ADDRS; a++)
+        for (int i = 0; i < FLOOD_PER_ADDR; i++)
+            close(fds[a][i]);
+}
+
+/* One byte every 200 ms keeps MHD's idle timeout from ever firing; the
+ * request deadline (1 s here) cuts the connection anyway. */
+Test(http_abuse, trickled_headers_are_cut_at_the_deadline)
+{
+    const char *req = "GET /k/a HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    uint64_t t0 = mc_now_ms();
+    int fd;
+    long cut = -1;
+
+    start((mc_http_server_opts_t){.threads = 1, .request_timeout_s = 1});
+    fd = connect_from("127.0.0.2", mc_http_server_port(srv));
+    for (size_t i = 0; req[i] && cut < 0; i++) {
+        if (send(fd, req + i, 1, MSG_NOSIGNAL) != 1)
+            break;
+        cut = closed_within(fd, 200);
+    }
+    cr_expect(is_closed(fd) || cut >= 0, "still open after %lu ms", mc_now_ms() - t0);
+    cr_expect_geq(mc_now_ms() - t0, 900);
+    cr_expect_lt(mc_now_ms() - t0, 1800, "cut after %lu ms", mc_now_ms() - t0);
+    cr_expect_eq(metric("mc_http_connections_cut_total{reason=\"deadline\"} "), 1);
+    close(fd);
+}
+
+/* The same for a body: the deadline is request_timeout_s plus 1 s per MiB of
+ * declared body (so a declared 1 MiB gets about 2 s in all). */
+Test(http_abuse, trickled_body_is_cut_at_the_deadline)
+{
+    const char *small = "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n";
+    const char *big = "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n";
+    uint64_t t0;
+    int a, b;
+    long ca = -1, cb = -1;
+
+    start((mc_http_server_opts_t){.threads = 1, .request_timeout_s = 1});
+    a = connect_from("127.0.0.2", mc_http_server_port(srv));
+    b = connect_from("127.0.0.3", mc_http_server_port(srv));
+    t0 = mc_now_ms();
+    send_all(a, small, strlen(small));
+    send_all(b, big, strlen(big));
+    while (mc_now_ms() - t0 < 4000 && (ca < 0 || cb < 0)) {
+        (void)send(a, "x", 1, MSG_NOSIGNAL);
+        (void)send(b, "x", 1, MSG_NOSIGNAL);
+        if (ca < 0 && closed_within(a, 100) >= 0)
+            ca = (long)(mc_now_ms() - t0);
+        if (cb < 0 && closed_within(b, 100) >= 0)
+            cb = (long)(mc_now_ms() - t0);
+    }
+    cr_expect(ca >= 800 && ca < 1800, "100-byte body cut after %ld ms", ca);
+    cr_expect(cb >= 1800 && cb < 3000, "1 MiB body cut after %ld ms", cb);
+    close(a);
+    close(b);
+}
+
+/* A keep-alive connection may idle longer than the request deadline (MHD's
+ * idle timeout governs it); its next request's deadline starts with that
+ * request's first byte. */
+Test(http_abuse, keep_alive_idle_is_not_a_slow_request)
+{
+    const char *get = "GET /k/a HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *part = "GET /k/b HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    char buf[1024];
+    uint64_t t0;
+    long cut = -1;
+    int fd;
+
+    start((mc_http_server_opts_t){.threads = 1, .request_timeout_s = 1, .idle_timeout_s = 30});
+    fd = connect_from("127.0.0.2", mc_http_server_port(srv));
+    send_all(fd, get, strlen(get));
+    cr_assert_gt(reply_within(fd, buf, sizeof(buf), 1000), 0);
+    cr_expect_eq(strncmp(buf, "HTTP/1.1 200", 12), 0, "%s", buf);
+    cr_expect_eq(closed_within(fd, 1500), -1, "idle keep-alive connection cut");
+    send_all(fd, get, strlen(get));
+    cr_assert_gt(reply_within(fd, buf, sizeof(buf), 1000), 0);
+    cr_expect_eq(strncmp(buf, "HTTP/1.1 200", 12), 0, "%s", buf);
+    /* now a trickled request on the same connection */
+    t0 = mc_now_ms();
+    for (size_t i = 0; part[i] && cut < 0; i++) {
+        if (send(fd, part + i, 1, MSG_NOSIGNAL) != 1)
+            break;
+        cut = closed_within(fd, 150);
+    }
+    while (cut < 0 && mc_now_ms() - t0 < 3000) {
+        if (send(fd, "a", 1, MSG_NOSIGNAL) != 1)
+            break;
+        cut = closed_within(fd, 150);
+    }
+    cr_expect(mc_now_ms() - t0 >= 800 && mc_now_ms() - t0 < 1800, "cut after %lu ms",
+              mc_now_ms() - t0);
+    close(fd);
+}
+
+/* A body shorter than its Content-Length, then FIN: the request can never
+ * complete and MHD would wait out its idle timeout; the connection is closed
+ * within a few of the guard's ticks. MHD gives the handler no call once the
+ * client stopped sending, so there is no reply to send: closing is the answer. */
+Test(http_abuse, short_body_then_fin_is_closed)
+{
+    const char *req = "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nshort";
+    long ms;
+    int fd, one = 1;
+
+    start((mc_http_server_opts_t){.threads = 1});
+    fd = connect_from("127.0.0.2", mc_http_server_port(srv));
+    /* corked, the part and the FIN leave in one segment: the server sees one
+     * readiness event for both, the case libmicrohttpd leaves hanging */
+    cr_assert_eq(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)), 0);
+    send_all(fd, req, strlen(req));
+    shutdown(fd, SHUT_WR);
+    ms = closed_within(fd, 2000);
+    cr_expect(ms >= 0 && ms < 1000, "closed after %ld ms", ms);
+    cr_expect_eq(metric("mc_http_connections_cut_total{reason=\"half_closed\"} "), 1);
+    close(fd);
+}
+
+/* A complete request followed by FIN (`nc -N`) is still answered. */
+Test(http_abuse, complete_request_then_fin_is_answered)
+{
+    const char *req = "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nwhole";
+    char buf[1024];
+    int fd;
+
+    start((mc_http_server_opts_t){.threads = 1});
+    fd = connect_from("127.0.0.2", mc_http_server_port(srv));
+    send_all(fd, req, strlen(req));
+    shutdown(fd, SHUT_WR);
+    cr_assert_gt(reply_within(fd, buf, sizeof(buf), 2000), 0);
+    cr_expect_eq(strncmp(buf, "HTTP/1.1 200", 12), 0, "%s", buf);
+    cr_expect_not_null(strstr(buf, "\r\n\r\nwhole"), "%s", buf);
+    close(fd);
 }
 
 /* Sends raw, expects the status line prefix and, for errors, the JSON body. */

@@ -43,14 +43,23 @@ typedef void (*mc_http_handler_fn)(mc_http_req_t *req, mc_http_resp_t *resp, voi
 /* A health check: returns true when healthy; may write a short detail. */
 typedef bool (*mc_http_health_fn)(void *ctx, char *detail, size_t len);
 
+/* Abuse limits (docs/development.md, "HTTP layer"): at most max_connections
+ * open at once, at most per_ip_limit of them from one client address (more
+ * are closed at accept, without a reply); a request's headers and body must
+ * arrive within request_timeout_s of its first byte, plus one second per MiB
+ * of body, else the connection is cut; so is one whose client half-closes
+ * before its request is complete. */
 typedef struct mc_http_server_opts {
-    const char *host;        /* IPv4/IPv6 literal or "localhost"; default 127.0.0.1 */
-    uint16_t port;           /* 0 = pick a free port (see mc_http_server_port) */
-    unsigned threads;        /* pool size; default 4 */
-    size_t max_body;         /* default request body cap; default 1 MiB */
-    unsigned idle_timeout_s; /* idle keep-alive connections closed after; default 60 */
-    mc_metrics_t *metrics;   /* shared registry; NULL = the server makes its own */
-    const char *name;        /* "metadata", "master", ... for log-free diagnostics */
+    const char *host;           /* IPv4/IPv6 literal or "localhost"; default 127.0.0.1 */
+    uint16_t port;              /* 0 = pick a free port (see mc_http_server_port) */
+    unsigned threads;           /* pool size; default 4 */
+    size_t max_body;            /* default request body cap; default 1 MiB */
+    unsigned idle_timeout_s;    /* idle keep-alive connections closed after; default 60 */
+    mc_metrics_t *metrics;      /* shared registry; NULL = the server makes its own */
+    const char *name;           /* "metadata", "master", ... for log-free diagnostics */
+    unsigned max_connections;   /* default 4096 */
+    unsigned per_ip_limit;      /* per client address; default 256 */
+    unsigned request_timeout_s; /* reading one request (+1 s per MiB of body); default 10 */
 } mc_http_server_opts_t;
 
 mc_http_server_t *mc_http_server_create(const mc_http_server_opts_t *opts);
