@@ -50,7 +50,11 @@ struct mc_http_server {
     size_t max_body;
     unsigned idle_timeout_s;
     unsigned max_connections, per_ip_limit, request_timeout_s;
-    http_guard_t *guard; /* request deadlines */
+    char cluster_host[64];
+    uint16_t cluster_port;
+    unsigned cluster_threads, cluster_max_connections;
+    struct MHD_Daemon *cluster; /* the cluster listener, NULL when none */
+    http_guard_t *guard;        /* request deadlines of both listeners */
     mc_metrics_t *metrics;
     bool own_metrics;
     route_t *routes;
@@ -255,6 +259,13 @@ mc_http_server_t *mc_http_server_create(const mc_http_server_opts_t *opts)
     srv->max_connections = opts && opts->max_connections ? opts->max_connections : 4096;
     srv->per_ip_limit = opts && opts->per_ip_limit ? opts->per_ip_limit : 256;
     srv->request_timeout_s = opts && opts->request_timeout_s ? opts->request_timeout_s : 10;
+    srv->cluster_port = opts ? opts->cluster_port : 0;
+    mc_strlcpy(srv->cluster_host,
+               opts && opts->cluster_host && *opts->cluster_host ? opts->cluster_host : srv->host,
+               sizeof(srv->cluster_host));
+    srv->cluster_threads = opts && opts->cluster_threads ? opts->cluster_threads : 1;
+    srv->cluster_max_connections =
+        opts && opts->cluster_max_connections ? opts->cluster_max_connections : 128;
     srv->metrics = opts ? opts->metrics : NULL;
     if (!srv->metrics) {
         srv->metrics = mc_metrics_create();
@@ -1099,6 +1110,12 @@ int mc_http_server_start(mc_http_server_t *srv, mc_errmsg_t *err)
         return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
     srv->daemon = start_daemon(srv, srv->host, &srv->port, srv->threads, srv->max_connections,
                                srv->per_ip_limit, err);
+    if (srv->daemon && srv->cluster_port) {
+        srv->cluster = start_daemon(srv, srv->cluster_host, &srv->cluster_port,
+                                    srv->cluster_threads, srv->cluster_max_connections, 0, err);
+        if (!srv->cluster)
+            mc_http_server_stop(srv);
+    }
     if (!srv->daemon) {
         http_guard_destroy(srv->guard);
         srv->guard = NULL;
@@ -1111,11 +1128,15 @@ void mc_http_server_stop(mc_http_server_t *srv)
 {
     if (!srv)
         return;
+    if (srv->cluster) {
+        MHD_stop_daemon(srv->cluster);
+        srv->cluster = NULL;
+    }
     if (srv->daemon) {
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
-    /* after the daemon: its connections are all unregistered now */
+    /* after the daemons: their connections are all unregistered now */
     http_guard_destroy(srv->guard);
     srv->guard = NULL;
 }
@@ -1123,6 +1144,11 @@ void mc_http_server_stop(mc_http_server_t *srv)
 uint16_t mc_http_server_port(const mc_http_server_t *srv)
 {
     return srv->port;
+}
+
+uint16_t mc_http_server_cluster_port(const mc_http_server_t *srv)
+{
+    return srv->cluster ? srv->cluster_port : 0;
 }
 
 mc_metrics_t *mc_http_server_metrics(mc_http_server_t *srv)

@@ -141,6 +141,21 @@ static bool answered(const char *src, uint16_t port, int ms)
     return got > 0 && strncmp(buf, "HTTP/1.1 200", 12) == 0;
 }
 
+static uint16_t free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    uint16_t port;
+
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    getsockname(fd, (struct sockaddr *)&a, &sl);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
 static uint64_t metric(const char *line)
 {
     size_t len = 0;
@@ -182,6 +197,43 @@ Test(http_abuse, per_address_limit_leaves_room)
     for (int a = 0; a < FLOOD_ADDRS; a++)
         for (int i = 0; i < FLOOD_PER_ADDR; i++)
             close(fds[a][i]);
+}
+
+/* A flood that fills the public listener's cap from many addresses holds
+ * it; the cluster listener (same routes, own threads and cap) still answers. */
+Test(http_abuse, cluster_listener_serves_during_flood)
+{
+    uint16_t cport = free_port();
+    int fds[32];
+    uint64_t t0;
+
+    start((mc_http_server_opts_t){.threads = 2,
+                                  .max_connections = 16,
+                                  .per_ip_limit = 4,
+                                  .cluster_port = cport,
+                                  .cluster_max_connections = 8});
+    cr_assert_eq(mc_http_server_cluster_port(srv), cport);
+    for (int i = 0; i < 32; i++) {
+        char src[16];
+        snprintf(src, sizeof(src), "127.0.1.%d", i / 4 + 1);
+        fds[i] = connect_from(src, mc_http_server_port(srv));
+    }
+    mc_sleep_ms(300);
+    cr_expect_not(answered("127.0.0.9", mc_http_server_port(srv), 500),
+                  "the flood should hold the public listener");
+    t0 = mc_now_ms();
+    cr_expect(answered("127.0.0.9", cport, 1000), "cluster listener");
+    cr_expect_lt(mc_now_ms() - t0, 1000);
+    for (int i = 0; i < 32; i++)
+        close(fds[i]);
+    /* the flood gone, the public listener serves again */
+    cr_expect(answered("127.0.0.9", mc_http_server_port(srv), 2000));
+}
+
+Test(http_abuse, no_cluster_listener_by_default)
+{
+    start((mc_http_server_opts_t){.threads = 1});
+    cr_expect_eq(mc_http_server_cluster_port(srv), 0);
 }
 
 /* One byte every 200 ms keeps MHD's idle timeout from ever firing; the
