@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from conftest import auth_header_lines
+
 # the servers' defaults (libs/transport/include/mc/http_server.h)
 PER_IP_LIMIT = 256
 REQUEST_TIMEOUT_S = 10
@@ -77,7 +79,8 @@ def status_and_json(raw):
 def get_from(src, port, path="/health", wait=2):
     s = connect_from(src, port, timeout=wait)
     try:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  f"{auth_header_lines()}\r\n".encode())
         return reply(s, wait)
     finally:
         s.close()
@@ -151,6 +154,7 @@ def test_short_body_then_fin_is_closed(services, which):
     # readiness event for both, the case libmicrohttpd leaves hanging
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
     s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+              f"{auth_header_lines()}"
               "Content-Type: application/json\r\n\r\n{\"a\":".encode())
     s.shutdown(socket.SHUT_WR)
     t0 = time.monotonic()
@@ -177,7 +181,7 @@ def test_conflicting_content_length_is_400(services, which):
     method = "POST" if which == "master" else "PUT"
     s = connect_from("127.0.0.2", services[which].port)
     s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-              "Content-Length: 5\r\n\r\n{}xyz".encode())
+              f"{auth_header_lines()}Content-Length: 5\r\n\r\n{{}}xyz".encode())
     raw = reply(s)
     assert raw, "no reply"
     status, body = status_and_json(raw)
