@@ -1,5 +1,6 @@
 #include "mc/http_server.h"
 
+#include "http_guard.h"
 #include "mc/buf.h"
 #include "mc/errors.h"
 #include "mc/json.h"
@@ -48,6 +49,12 @@ struct mc_http_server {
     unsigned threads;
     size_t max_body;
     unsigned idle_timeout_s;
+    unsigned max_connections, per_ip_limit, request_timeout_s;
+    char cluster_host[64];
+    uint16_t cluster_port;
+    unsigned cluster_threads, cluster_max_connections;
+    struct MHD_Daemon *cluster; /* the cluster listener, NULL when none */
+    http_guard_t *guard;        /* request deadlines of both listeners */
     mc_metrics_t *metrics;
     bool own_metrics;
     route_t *routes;
@@ -81,7 +88,9 @@ struct mc_http_req {
     int nparams;
     mc_buf_t body; /* capped at max_body */
     size_t max_body;
-    int early_status; /* 401/403/404/405/413 decided before the body is read */
+    int early_status;      /* 400/401/403/404/405/413/414 decided before the body is read */
+    const char *early_msg; /* 400: what was wrong with the framing */
+    bool unsized;          /* no Content-Length (chunked): the deadline grows as it arrives */
     alloc_node_t *allocs;
     uint64_t t0;
     /* in-memory requests (conn == NULL): raw query and header lines */
@@ -247,6 +256,16 @@ mc_http_server_t *mc_http_server_create(const mc_http_server_opts_t *opts)
     srv->threads = opts && opts->threads ? opts->threads : 4;
     srv->max_body = opts && opts->max_body ? opts->max_body : (1u << 20);
     srv->idle_timeout_s = opts && opts->idle_timeout_s ? opts->idle_timeout_s : 60;
+    srv->max_connections = opts && opts->max_connections ? opts->max_connections : 4096;
+    srv->per_ip_limit = opts && opts->per_ip_limit ? opts->per_ip_limit : 256;
+    srv->request_timeout_s = opts && opts->request_timeout_s ? opts->request_timeout_s : 10;
+    srv->cluster_port = opts ? opts->cluster_port : 0;
+    mc_strlcpy(srv->cluster_host,
+               opts && opts->cluster_host && *opts->cluster_host ? opts->cluster_host : srv->host,
+               sizeof(srv->cluster_host));
+    srv->cluster_threads = opts && opts->cluster_threads ? opts->cluster_threads : 1;
+    srv->cluster_max_connections =
+        opts && opts->cluster_max_connections ? opts->cluster_max_connections : 128;
     srv->metrics = opts ? opts->metrics : NULL;
     if (!srv->metrics) {
         srv->metrics = mc_metrics_create();
@@ -695,6 +714,17 @@ static void early_reply(const mc_http_req_t *req, mc_http_resp_t *resp)
     case 404: mc_http_reply_error_status(resp, 404, MC_INVALID_PARAMS, "no such route"); break;
     case 405: mc_http_reply_error_status(resp, 405, MC_INVALID_PARAMS, "method not allowed"); break;
     case 500: mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory reading the body"); break;
+    case 400:
+        /* the body's extent is ambiguous: the connection cannot carry another request */
+        mc_http_reply_error_status(resp, 400, MC_INVALID_PARAMS, req->early_msg);
+        mc_http_reply_header(resp, "Connection", "close");
+        break;
+    case 414: {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "query has more than %d parameters", MC_HTTP_MAX_QUERY_PARAMS);
+        mc_http_reply_error_status(resp, 414, MC_INVALID_PARAMS, msg);
+        break;
+    }
     default: {
         char msg[96];
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes", req->max_body);
@@ -750,6 +780,101 @@ static mc_http_req_t *req_begin(mc_http_server_t *srv, struct MHD_Connection *co
     return req;
 }
 
+/* The con_cls on_uri gives a request whose query it cut (too many parameters). */
+static char too_many_params;
+
+static size_t count_query_params(const char *q)
+{
+    size_t n = q && *q ? 1 : 0;
+
+    for (; q && *q; q++)
+        n += *q == '&';
+    return n;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: runs when a request line has arrived, before
+ * MHD splits the query into its connection memory pool (thousands of
+ * parameters exhaust it, and MHD then cannot even send its own error). A
+ * query over MC_HTTP_MAX_QUERY_PARAMS is cut to nothing here, in MHD's own
+ * writable read buffer, which MHD hands over for exactly this ("processing
+ * the URI before it is parsed"), and the request is answered 414. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    const char *q = strchr(uri, '?');
+
+    http_guard_request_line(conn);
+    if (count_query_params(q ? q + 1 : NULL) <= MC_HTTP_MAX_QUERY_PARAMS)
+        return NULL;
+    ((char *)(uintptr_t)q)[1] = '\0';
+    return &too_many_params;
+}
+
+typedef struct framing {
+    unsigned lengths;   /* Content-Length headers */
+    const char *length; /* the first one's value */
+    bool differ, chunked;
+} framing_t;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    framing_t *f = cls;
+
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->lengths++ == 0)
+            f->length = value;
+        else if (strcmp(f->length, value ? value : "") != 0)
+            f->differ = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->chunked = true;
+    }
+    return MHD_YES;
+}
+
+/* NULL when the body's extent is unambiguous, else why not (RFC 9112 6.3:
+ * differing Content-Lengths, or one next to Transfer-Encoding, are how
+ * requests are smuggled past a proxy that reads them the other way). */
+static const char *framing_error(struct MHD_Connection *conn)
+{
+    framing_t f = {0};
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_header, &f);
+    if (f.differ)
+        return "conflicting Content-Length headers";
+    if (f.lengths && f.chunked)
+        return "Content-Length together with Transfer-Encoding";
+    return NULL;
+}
+
+/* The first call of a request: its state, and the replies decided from the
+ * headers alone. */
+static enum MHD_Result on_request_begin(mc_http_server_t *srv, struct MHD_Connection *conn,
+                                        const char *url, const char *method, void **con_cls)
+{
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    bool many = *con_cls == &too_many_params;
+    mc_http_req_t *req = req_begin(srv, conn, url, method, cl);
+    uint64_t declared;
+
+    *con_cls = req;
+    if (!req)
+        return MHD_NO;
+    req->unsized = !cl;
+    if (many)
+        req->early_status = 414;
+    else if ((req->early_msg = framing_error(conn)))
+        req->early_status = 400; /* before auth: this reply closes the connection */
+    auth_early(req);
+    if (req->early_status) {
+        http_guard_answered(conn);
+        return send_early(req);
+    }
+    if (cl && mc_parse_u64(cl, &declared) == MC_OK)
+        http_guard_body(conn, declared);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -758,24 +883,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     mc_http_req_t *req = *con_cls;
     mc_http_resp_t resp;
 
-    if (!req) {
-        req = req_begin(
-            srv, conn, url, method,
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH));
-        if (!req)
-            return MHD_NO;
-        *con_cls = req;
-        auth_early(req);
-        if (req->early_status)
-            return send_early(req);
-        return MHD_YES;
-    }
+    if (!req || *con_cls == &too_many_params)
+        return on_request_begin(srv, conn, url, method, con_cls);
     if (*upload_data_size) {
         if (!req->early_status)
             req->early_status = append_body(req, upload_data, *upload_data_size);
+        if (req->unsized)
+            http_guard_body(conn, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
+    http_guard_answered(conn);
     if (req->early_status)
         return send_early(req);
     memset(&resp, 0, sizeof(resp));
@@ -811,6 +929,8 @@ int mc_http_server_inject(mc_http_server_t *srv, const mc_http_inject_t *in,
     }
     req->query = q ? q + 1 : NULL;
     req->headers = in->headers;
+    if (count_query_params(req->query) > MC_HTTP_MAX_QUERY_PARAMS)
+        req->early_status = 414;
     auth_early(req);
     if (!req->early_status && in->len)
         req->early_status = append_body(req, in->body, in->len);
@@ -851,10 +971,10 @@ void mc_http_captured_cleanup(mc_http_captured_t *c)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    if (*con_cls) {
+    if (*con_cls && *con_cls != &too_many_params)
         req_free(*con_cls);
-        *con_cls = NULL;
-    }
+    *con_cls = NULL;
+    http_guard_completed(conn);
 }
 
 /* Leaves percent-escapes in place: decoding happens per parameter, with lengths. */
@@ -954,45 +1074,81 @@ static int add_builtins(mc_http_server_t *srv)
     return MC_OK;
 }
 
+/* One listener on host:*port (0 = a free one, written back); per_ip 0 = no
+ * per-address limit. On failure err names the listener. */
+static struct MHD_Daemon *start_daemon(mc_http_server_t *srv, const char *host, uint16_t *port,
+                                       unsigned threads, unsigned cap, unsigned per_ip,
+                                       mc_errmsg_t *err)
+{
+    struct MHD_Daemon *d;
+    int fd = listen_socket(host, *port, err);
+
+    if (fd < 0)
+        return NULL;
+    *port = bound_port(fd);
+    d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, cap,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(256 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, srv->guard, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, srv, MHD_OPTION_END);
+    if (!d) {
+        close(fd);
+        mc_fail(err, MC_INTERNAL_ERROR, "cannot start HTTP server on %s:%u", host, (unsigned)*port);
+    }
+    return d;
+}
+
 int mc_http_server_start(mc_http_server_t *srv, mc_errmsg_t *err)
 {
-    int fd;
-
     if (srv->daemon)
         return MC_OK;
-    if (add_builtins(srv) != MC_OK) {
+    if (add_builtins(srv) != MC_OK ||
+        !(srv->guard = http_guard_create((uint64_t)srv->request_timeout_s * 1000, srv->metrics)))
         return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
+    srv->daemon = start_daemon(srv, srv->host, &srv->port, srv->threads, srv->max_connections,
+                               srv->per_ip_limit, err);
+    if (srv->daemon && srv->cluster_port) {
+        srv->cluster = start_daemon(srv, srv->cluster_host, &srv->cluster_port,
+                                    srv->cluster_threads, srv->cluster_max_connections, 0, err);
+        if (!srv->cluster)
+            mc_http_server_stop(srv);
     }
-    fd = listen_socket(srv->host, srv->port, err);
-    if (fd < 0)
-        return MC_INTERNAL_ERROR;
-    srv->port = bound_port(fd);
-    srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, srv,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, srv->threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
-        srv, MHD_OPTION_END);
     if (!srv->daemon) {
-        close(fd);
-        return mc_fail(err, MC_INTERNAL_ERROR, "cannot start HTTP server on %s:%u", srv->host,
-                       (unsigned)srv->port);
+        http_guard_destroy(srv->guard);
+        srv->guard = NULL;
+        return MC_INTERNAL_ERROR;
     }
     return MC_OK;
 }
 
 void mc_http_server_stop(mc_http_server_t *srv)
 {
-    if (srv && srv->daemon) {
+    if (!srv)
+        return;
+    if (srv->cluster) {
+        MHD_stop_daemon(srv->cluster);
+        srv->cluster = NULL;
+    }
+    if (srv->daemon) {
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
+    /* after the daemons: their connections are all unregistered now */
+    http_guard_destroy(srv->guard);
+    srv->guard = NULL;
 }
 
 uint16_t mc_http_server_port(const mc_http_server_t *srv)
 {
     return srv->port;
+}
+
+uint16_t mc_http_server_cluster_port(const mc_http_server_t *srv)
+{
+    return srv->cluster ? srv->cluster_port : 0;
 }
 
 mc_metrics_t *mc_http_server_metrics(mc_http_server_t *srv)

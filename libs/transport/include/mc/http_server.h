@@ -21,6 +21,10 @@
 #include <stdint.h>
 
 #define MC_HTTP_MAX_PARAMS 4
+/* A query with more parameters than this is answered 414 (before MHD parses
+ * it: thousands of parameters would exhaust the connection's memory pool and
+ * leave the request without any reply). */
+#define MC_HTTP_MAX_QUERY_PARAMS 256
 
 typedef struct mc_http_server mc_http_server_t;
 typedef struct mc_http_req mc_http_req_t;
@@ -39,14 +43,30 @@ typedef void (*mc_http_handler_fn)(mc_http_req_t *req, mc_http_resp_t *resp, voi
 /* A health check: returns true when healthy; may write a short detail. */
 typedef bool (*mc_http_health_fn)(void *ctx, char *detail, size_t len);
 
+/* Abuse limits (docs/development.md, "HTTP layer"): at most max_connections
+ * open at once, at most per_ip_limit of them from one client address (more
+ * are closed at accept, without a reply); a request's headers and body must
+ * arrive within request_timeout_s of its first byte, plus one second per MiB
+ * of body, else the connection is cut; so is one whose client half-closes
+ * before its request is complete. The optional cluster listener serves the
+ * same routes on its own port, threads and connection cap (no per-address
+ * limit), so the cluster's own calls get through while a flood holds the
+ * public one. */
 typedef struct mc_http_server_opts {
-    const char *host;        /* IPv4/IPv6 literal or "localhost"; default 127.0.0.1 */
-    uint16_t port;           /* 0 = pick a free port (see mc_http_server_port) */
-    unsigned threads;        /* pool size; default 4 */
-    size_t max_body;         /* default request body cap; default 1 MiB */
-    unsigned idle_timeout_s; /* idle keep-alive connections closed after; default 60 */
-    mc_metrics_t *metrics;   /* shared registry; NULL = the server makes its own */
-    const char *name;        /* "metadata", "master", ... for log-free diagnostics */
+    const char *host;                 /* IPv4/IPv6 literal or "localhost"; default 127.0.0.1 */
+    uint16_t port;                    /* 0 = pick a free port (see mc_http_server_port) */
+    unsigned threads;                 /* pool size; default 4 */
+    size_t max_body;                  /* default request body cap; default 1 MiB */
+    unsigned idle_timeout_s;          /* idle keep-alive connections closed after; default 60 */
+    mc_metrics_t *metrics;            /* shared registry; NULL = the server makes its own */
+    const char *name;                 /* "metadata", "master", ... for log-free diagnostics */
+    unsigned max_connections;         /* public listener; default 4096 */
+    unsigned per_ip_limit;            /* public listener, per client address; default 256 */
+    unsigned request_timeout_s;       /* reading one request (+1 s per MiB of body); default 10 */
+    uint16_t cluster_port;            /* the cluster listener's port; 0 = no cluster listener */
+    const char *cluster_host;         /* its address; default host */
+    unsigned cluster_threads;         /* its pool size; default 1 */
+    unsigned cluster_max_connections; /* its connection cap; default 128 */
 } mc_http_server_opts_t;
 
 mc_http_server_t *mc_http_server_create(const mc_http_server_opts_t *opts);
@@ -91,6 +111,8 @@ int mc_http_server_start(mc_http_server_t *srv, mc_errmsg_t *err);
 void mc_http_server_stop(mc_http_server_t *srv);
 /* The bound port (after start). */
 uint16_t mc_http_server_port(const mc_http_server_t *srv);
+/* The cluster listener's port after start; 0 when there is none. */
+uint16_t mc_http_server_cluster_port(const mc_http_server_t *srv);
 mc_metrics_t *mc_http_server_metrics(mc_http_server_t *srv);
 
 /* ---- request accessors ---- */
