@@ -7,8 +7,6 @@ import json
 import socket
 import time
 
-import pytest
-
 from conftest import request
 from test_store import get, metric, poll, put
 
