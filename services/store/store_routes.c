@@ -582,6 +582,24 @@ static double reply_bytes_of(void *ctx)
     return (double)atomic_load(&((store_routes_t *)ctx)->reply_bytes);
 }
 
+/* The reply budget's gauge and refusal counter, in the server's registry. */
+static int reply_metrics_register(mc_http_server_t *srv, store_routes_t *rt)
+{
+    mc_metrics_t *m = mc_http_server_metrics(srv);
+
+    rt->refused = mc_metrics_counter(m, "mc_store_reply_refused_total",
+                                     "GET requests refused (503) because their reply did not "
+                                     "fit the reply memory budget",
+                                     NULL);
+    if (!rt->refused ||
+        mc_metrics_gauge_fn(m, "mc_store_reply_reserved_bytes",
+                            "Bytes of GET replies allocated and not yet sent (reserved against "
+                            "--max_reply_memory)",
+                            NULL, reply_bytes_of, rt) != MC_OK)
+        return MC_INVALID_PARAMS;
+    return MC_OK;
+}
+
 static bool health(void *ctx, char *detail, size_t len)
 {
     return store_service_healthy(ctx, detail, len);
@@ -609,19 +627,11 @@ int store_routes_register(mc_http_server_t *srv, store_routes_t *rt, size_t max_
     };
     size_t small = max_body < JSON_BODY_CAP ? max_body : JSON_BODY_CAP;
 
+    if (reply_metrics_register(srv, rt) != MC_OK)
+        return MC_INVALID_PARAMS;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (mc_http_server_route(srv, routes[i].method, routes[i].path,
                                  routes[i].big ? max_body : small, routes[i].fn, rt) != MC_OK)
             return MC_INVALID_PARAMS;
-    if (!(rt->refused =
-              mc_metrics_counter(mc_http_server_metrics(srv), "mc_store_reply_refused_total",
-                                 "GET requests refused (503) because their reply did "
-                                 "not fit the reply memory budget",
-                                 NULL)) ||
-        mc_metrics_gauge_fn(mc_http_server_metrics(srv), "mc_store_reply_reserved_bytes",
-                            "Bytes of GET replies allocated and not yet sent (reserved against "
-                            "--max_reply_memory)",
-                            NULL, reply_bytes_of, rt) != MC_OK)
-        return MC_INVALID_PARAMS;
     return mc_http_server_add_health(srv, "store", health, rt->svc);
 }
