@@ -643,6 +643,10 @@ Test(store_routes, batch_get_squeezes_out_failed_keys)
     cr_expect(memcmp(nl + 1, a, sizeof(a)) == 0);
     cr_expect(memcmp(nl + 1 + sizeof(a), c, sizeof(c)) == 0);
     mc_http_captured_cleanup(&r);
+    call("GET", "/api/v1/objects/gb", NULL, 0, &r);
+    cr_expect_eq(r.status, 502, "its one replica is unreachable");
+    mc_http_captured_cleanup(&r);
+    cr_expect_eq(atomic_load(&routes.reply_bytes), 0, "failed reads give their reservation back");
 }
 
 Test(store_routes, batch_get_stops_at_the_reply_cap)
