@@ -135,7 +135,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "mooncake_store_service: %s\n", err.msg);
         goto out;
     }
-    routes = (store_routes_t){.svc = svc, .max_reply = cfg.max_reply_bytes};
+    routes = (store_routes_t){
+        .svc = svc, .max_reply = cfg.max_reply_bytes, .max_reply_memory = cfg.max_reply_memory};
     /* the socket first: /health must not turn green for a service that is
      * about to exit because another one holds its socket */
     if (!(ipc = start_ipc(&cfg, svc, metrics, &ipc_failed)) && ipc_failed)

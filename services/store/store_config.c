@@ -28,9 +28,12 @@ static const mc_opt_t opts[] = {
     MC_OPT_UINT(CFG, threads, "threads", "4", 1, 256, "MC_STORE_THREADS", "HTTP worker threads"),
     MC_OPT_SIZE(CFG, max_body_bytes, "max_body_bytes", "80MB", 1024, 4294967296.0, NULL,
                 "Largest accepted REST request body"),
-    MC_OPT_SIZE(CFG, max_reply_bytes, "max_reply_bytes", "1GB", 1048576, 68719476736.0, NULL,
-                "Value bytes one batch GET reply may carry; keys past it answer "
-                "BUFFER_OVERFLOW (-10)"),
+    MC_OPT_SIZE(CFG, max_reply_bytes, "max_reply_bytes", "256MB", 1048576, 68719476736.0, NULL,
+                "Value bytes one batch GET reply may carry, a key named twice counted twice; "
+                "keys past it answer BUFFER_OVERFLOW (-10)"),
+    MC_OPT_SIZE(CFG, max_reply_memory, "max_reply_memory", "1GB", 1048576, 1099511627776.0, NULL,
+                "GET reply bytes allocated and not yet sent, over all connections; a GET whose "
+                "reply does not fit is answered 503 (UNAVAILABLE_IN_CURRENT_STATUS, -1010)"),
     MC_OPT_BOOL(CFG, hugepages, "hugepages", "false", "MC_STORE_HUGEPAGES",
                 "Back the segment with huge pages (MFD_HUGETLB) when available"),
     MC_OPT_BOOL(CFG, populate_segment, "populate_segment", "true", NULL,

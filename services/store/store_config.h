@@ -18,6 +18,7 @@ typedef struct store_config {
     uint64_t threads;
     uint64_t max_body_bytes;
     uint64_t max_reply_bytes;
+    uint64_t max_reply_memory;
     bool hugepages;
     bool populate_segment;
     uint64_t transfer_timeout_ms;

@@ -50,6 +50,67 @@ static bool query_bool(mc_http_req_t *req, const char *name)
     return v && mc_parse_bool(v, &b) == MC_OK && b;
 }
 
+/* ---- reply memory: the service-wide budget (store_routes.h) ---- */
+
+/* Reserves n bytes of the budget; false (nothing reserved) when they do not
+ * fit. Lock-free: a compare-and-swap on the running total. */
+static bool budget_take(store_routes_t *rt, uint64_t n)
+{
+    uint64_t cur = atomic_load(&rt->reply_bytes);
+
+    do {
+        if (n > rt->max_reply_memory || cur > rt->max_reply_memory - n)
+            return false;
+    } while (!atomic_compare_exchange_weak(&rt->reply_bytes, &cur, cur + n));
+    return true;
+}
+
+static void budget_give(store_routes_t *rt, uint64_t n)
+{
+    atomic_fetch_sub(&rt->reply_bytes, n);
+}
+
+/* The 503 of a request whose reply would not fit the budget. */
+static void reply_refused(store_routes_t *rt, mc_http_resp_t *resp)
+{
+    char msg[128];
+
+    mc_counter_add(rt->refused, 1);
+    snprintf(msg, sizeof(msg),
+             "replies waiting to be sent hold the reply memory budget (%llu bytes)",
+             (unsigned long long)rt->max_reply_memory);
+    mc_http_reply_error(resp, MC_UNAVAILABLE_IN_CURRENT_STATUS, msg);
+    mc_http_reply_header(resp, "Retry-After", "1");
+}
+
+/* A reply buffer: the accounting in front of the bytes, so the free function
+ * the server calls after sending (it gets only this pointer) gives the
+ * reservation back. */
+typedef struct reply_buf {
+    store_routes_t *rt;
+    uint64_t reserved; /* bytes of the budget this buffer holds */
+    char data[];
+} reply_buf_t;
+
+static void reply_buf_free(void *owner)
+{
+    reply_buf_t *rb = owner;
+
+    if (rb) {
+        budget_give(rb->rt, rb->reserved);
+        free(rb);
+    }
+}
+
+/* Hands [data, data+len) of rb to the reply; rb's reservation (reserved
+ * bytes, already taken) ends when the server frees it. */
+static void reply_buf_send(mc_http_resp_t *resp, reply_buf_t *rb, uint64_t reserved,
+                           const char *type, char *data, size_t len)
+{
+    rb->reserved = reserved;
+    mc_http_reply_adopt_within(resp, 200, type, rb, data, len, reply_buf_free);
+}
+
 /* ---- single-key operations shared by the Mooncake and /api/v1 routes ---- */
 
 static void do_put(store_service_t *svc, mc_http_resp_t *resp, const char *key, size_t klen,
@@ -64,17 +125,52 @@ static void do_put(store_service_t *svc, mc_http_resp_t *resp, const char *key, 
     reply_code(resp, code);
 }
 
-static void do_get(store_service_t *svc, mc_http_resp_t *resp, const char *key, size_t klen)
+/* A single-key GET's sink: its value's bytes are reserved, then read into
+ * a reply buffer. */
+typedef struct get_one {
+    store_routes_t *rt;
+    reply_buf_t *rb;
+    uint64_t reserved;
+    bool refused; /* the budget had no room for the value */
+} get_one_t;
+
+static int place_one(void *ctx, size_t n, const uint64_t *sizes, void **dst)
 {
-    store_value_t v = {NULL, 0};
+    get_one_t *g = ctx;
+
+    if (n != 1)
+        return MC_INTERNAL_ERROR;
+    if (!budget_take(g->rt, sizes[0])) {
+        g->refused = true;
+        return MC_UNAVAILABLE_IN_CURRENT_STATUS;
+    }
+    g->reserved = sizes[0];
+    if (!(g->rb = malloc(sizeof(*g->rb) + sizes[0])))
+        return MC_INTERNAL_ERROR;
+    g->rb->rt = g->rt;
+    dst[0] = g->rb->data;
+    return MC_OK;
+}
+
+static void do_get(store_routes_t *rt, mc_http_resp_t *resp, const char *key, size_t klen)
+{
+    get_one_t g = {rt, NULL, 0, false};
+    store_get_sink_t sink = {place_one, &g};
+    uint64_t size = 0;
     int code = MC_OK;
 
-    store_get_batch_alloc(svc, 1, &key, &klen, &v, &code);
-    if (code != MC_OK) {
-        mc_http_reply_error(resp, code, NULL);
+    store_get_batch(rt->svc, 1, &key, &klen, &sink, &size, &code);
+    if (code == MC_OK) {
+        reply_buf_send(resp, g.rb, g.reserved, "application/octet-stream", g.rb->data,
+                       (size_t)size);
         return;
     }
-    mc_http_reply_adopt(resp, 200, "application/octet-stream", v.data, (size_t)v.size, free);
+    free(g.rb);
+    budget_give(rt, g.reserved);
+    if (g.refused)
+        reply_refused(rt, resp);
+    else
+        mc_http_reply_error(resp, code, NULL);
 }
 
 static void do_remove(store_service_t *svc, mc_http_resp_t *resp, const char *key, size_t klen,
@@ -110,7 +206,7 @@ static void h_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     size_t klen;
     const char *key = path_key(req, resp, &klen);
     if (key)
-        do_get(svc_of(ctx), resp, key, klen);
+        do_get(ctx, resp, key, klen);
 }
 
 static void h_exist(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
@@ -285,84 +381,227 @@ static void h_batch_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 }
 
 /* Batch get reply: one JSON line {"results":[{"code","size"}..]}, a '\n',
- * then the values of the keys whose code is 0, back to back, in order.
+ * then the values of the keys whose code is 0, back to back, in request
+ * order.
  *
- * One buffer per reply: room for the header line at the front, then each
- * value read straight into its slice. Values past the reply's byte cap are
- * not read (BUFFER_OVERFLOW: ask for them in another batch). After the
- * reads, the slices of failed keys are squeezed out and the header is
- * written right-aligned against the first value, so the body is one
- * contiguous range of the buffer. */
+ * A key named more than once is read once: the request's keys are sorted
+ * in its arena and store_get_batch sees each distinct key once; its bytes
+ * are repeated in the reply, and count against the reply's byte cap every
+ * time. One buffer per reply: room for the header line at the front, then
+ * one slice per request key laid out in order up to the cap (keys past it
+ * are not read: BUFFER_OVERFLOW, ask for them in another batch). A distinct
+ * key is read into the slice of its first occurrence. After the reads the
+ * slices are packed in order (failed keys squeezed out, repeats copied from
+ * the packed first occurrence) and the header is written right-aligned
+ * against the first value, so the body is one contiguous range. The whole
+ * buffer is reserved against the reply memory budget first. */
 typedef struct get_reply {
-    uint64_t cap; /* value bytes one reply may carry */
-    size_t room;  /* bytes reserved for the header line and its '\n' */
-    char *buf;
-    uint64_t *off; /* per key: offset of its slice in buf */
+    store_routes_t *rt;
+    size_t n;             /* keys of the request */
+    const uint32_t *uniq; /* per request key: its index among the distinct keys */
+    uint64_t cap;         /* value bytes the reply may carry */
+    size_t room;          /* bytes reserved for the header line and its '\n' */
+    uint64_t reserved;    /* budget bytes taken for this reply */
+    reply_buf_t *rb;
+    uint64_t *off; /* per request key: offset of its slice in rb->data, UINT64_MAX = none */
+    bool refused;  /* the budget had no room for the values */
 } get_reply_t;
 
-static int place_reply(void *ctx, size_t n, const uint64_t *sizes, void **dst)
+typedef struct key_ref {
+    const char *key;
+    size_t len;
+    uint32_t i; /* request index */
+} key_ref_t;
+
+static int key_ref_cmp(const void *a, const void *b)
+{
+    const key_ref_t *x = a, *y = b;
+    int c;
+
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    if ((c = memcmp(x->key, y->key, x->len)) != 0)
+        return c;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static bool same_key(const key_ref_t *a, const key_ref_t *b)
+{
+    return a->len == b->len && memcmp(a->key, b->key, a->len) == 0;
+}
+
+/* Distinct keys of the request in order of first occurrence: keys/lens[0..*m)
+ * and uniq[i] (request index -> distinct index), all in the request arena.
+ * MC_OK or MC_INTERNAL_ERROR. */
+static int dedup_keys(mc_http_req_t *req, const mc_store_batch_req_t *kr, const char ***keys,
+                      size_t **lens, uint32_t **uniq, size_t *m)
+{
+    key_ref_t *ref = mc_http_req_alloc(req, kr->n, sizeof(*ref));
+    uint32_t *first = mc_http_req_alloc(req, kr->n, sizeof(*first));
+
+    *keys = mc_http_req_alloc(req, kr->n, sizeof(**keys));
+    *lens = mc_http_req_alloc(req, kr->n, sizeof(**lens));
+    *uniq = mc_http_req_alloc(req, kr->n, sizeof(**uniq));
+    if (!ref || !first || !*keys || !*lens || !*uniq)
+        return MC_INTERNAL_ERROR;
+    for (size_t i = 0; i < kr->n; i++)
+        ref[i] = (key_ref_t){kr->keys[i], kr->key_lens[i], (uint32_t)i};
+    qsort(ref, kr->n, sizeof(*ref), key_ref_cmp);
+    for (size_t j = 0; j < kr->n; j++) /* each run's first entry is the first occurrence */
+        first[ref[j].i] = j > 0 && same_key(&ref[j], &ref[j - 1]) ? first[ref[j - 1].i] : ref[j].i;
+    *m = 0;
+    for (size_t i = 0; i < kr->n; i++) {
+        if (first[i] != i) {
+            (*uniq)[i] = (*uniq)[first[i]];
+            continue;
+        }
+        (*keys)[*m] = kr->keys[i];
+        (*lens)[*m] = kr->key_lens[i];
+        (*uniq)[i] = (uint32_t)(*m)++;
+    }
+    return MC_OK;
+}
+
+/* The sink: sizes and dst are per distinct key. */
+static int place_reply(void *ctx, size_t m, const uint64_t *sizes, void **dst)
 {
     get_reply_t *g = ctx;
     uint64_t total = 0;
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < g->n; i++) {
+        uint64_t size = sizes[g->uniq[i]];
         g->off[i] = UINT64_MAX;
-        if (sizes[i] && sizes[i] <= g->cap - total) {
+        if (size && size <= g->cap - total) {
             g->off[i] = g->room + total;
-            total += sizes[i];
+            total += size;
         }
     }
-    g->buf = malloc(g->room + total);
-    if (!g->buf)
+    if (!budget_take(g->rt, total)) {
+        g->refused = true;
+        return MC_UNAVAILABLE_IN_CURRENT_STATUS;
+    }
+    g->reserved += total;
+    if (!(g->rb = malloc(sizeof(*g->rb) + g->room + total)))
         return MC_INTERNAL_ERROR;
-    for (size_t i = 0; i < n; i++)
-        dst[i] = g->off[i] == UINT64_MAX ? NULL : g->buf + g->off[i];
+    g->rb->rt = g->rt;
+    for (size_t u = 0; u < m; u++)
+        dst[u] = NULL;
+    for (size_t i = 0; i < g->n; i++)
+        if (g->off[i] != UINT64_MAX && !dst[g->uniq[i]])
+            dst[g->uniq[i]] = g->rb->data + g->off[i];
     return MC_OK;
+}
+
+/* Per request key: its code and size from its distinct key's, and its value
+ * packed at the end of the values so far (see above). Returns the end. */
+static uint64_t pack_reply(get_reply_t *g, batch_in_t *b, const int *ucodes, const uint64_t *usizes,
+                           uint64_t *pos)
+{
+    uint64_t end = g->room;
+
+    for (size_t i = 0; i < g->n; i++) {
+        uint32_t u = g->uniq[i];
+        uint64_t src;
+        b->res[i].code = ucodes[u];
+        if (ucodes[u] == MC_OK && g->off[i] == UINT64_MAX)
+            b->res[i].code = MC_BUFFER_OVERFLOW; /* a repeat past the cap */
+        b->res[i].size = b->res[i].code == MC_OK ? usizes[u] : 0;
+        if (b->res[i].code != MC_OK)
+            continue; /* its slice (if any) holds nothing to hand out */
+        src = pos[u] != UINT64_MAX ? pos[u] : g->off[i];
+        if (src != end)
+            memmove(g->rb->data + end, g->rb->data + src, usizes[u]);
+        if (pos[u] == UINT64_MAX)
+            pos[u] = end;
+        end += usizes[u];
+    }
+    return end;
 }
 
 static void h_batch_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
-    const store_routes_t *rt = ctx;
+    store_routes_t *rt = ctx;
     batch_in_t *b = batch_in_decode(req, resp);
-    get_reply_t g = {.cap = rt->max_reply};
+    get_reply_t g = {.rt = rt};
     store_get_sink_t sink = {place_reply, &g};
-    uint64_t *sizes, end;
-    size_t hlen = 0;
-    char *hdr, num[32];
+    const char **keys;
+    uint32_t *uniq;
+    size_t *lens, m = 0, hlen = 0;
+    uint64_t *usizes, *pos, end;
+    int *ucodes;
+    char *hdr = NULL, num[32];
 
     if (!b)
         return;
+    g.n = b->kr.n;
     g.room = MC_STORE_RESULTS_ENVELOPE + b->kr.n * MC_STORE_RESULT_MAX;
-    if (!(g.off = mc_http_req_alloc(req, b->kr.n, sizeof(*g.off))) ||
-        !(sizes = mc_http_req_alloc(req, b->kr.n, sizeof(*sizes)))) {
+    g.cap = rt->max_reply_memory > g.room ? rt->max_reply_memory - g.room : 0; /* could never fit */
+    if (rt->max_reply < g.cap)
+        g.cap = rt->max_reply;
+    if (dedup_keys(req, &b->kr, &keys, &lens, &uniq, &m) != MC_OK ||
+        !(g.off = mc_http_req_alloc(req, b->kr.n, sizeof(*g.off))) ||
+        !(usizes = mc_http_req_alloc(req, m, sizeof(*usizes))) ||
+        !(pos = mc_http_req_alloc(req, m, sizeof(*pos))) ||
+        !(ucodes = mc_http_req_alloc(req, m, sizeof(*ucodes)))) {
         mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
         return;
     }
-    store_get_batch(rt->svc, b->kr.n, b->kr.keys, b->kr.key_lens, &sink, sizes, b->codes);
-    end = g.room;
-    for (size_t i = 0; i < b->kr.n; i++) {
-        b->res[i].code = b->codes[i];
-        b->res[i].size = sizes[i];
-        if (b->codes[i] != MC_OK)
-            continue; /* its slice (if any) holds nothing to hand out */
-        if (g.off[i] != end)
-            memmove(g.buf + end, g.buf + g.off[i], sizes[i]);
-        end += sizes[i];
-    }
-    hdr = mc_store_results_encode_take(b->res, b->kr.n, MC_STORE_F_SIZE, &hlen);
-    if (!hdr || hlen + 1 > g.room || (!g.buf && !(g.buf = malloc(g.room)))) {
-        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
-        free(g.buf);
-        free(hdr);
+    if (!budget_take(rt, g.room)) { /* full: refused before asking the master */
+        reply_refused(rt, resp);
         return;
     }
-    memcpy(g.buf + g.room - hlen - 1, hdr, hlen);
+    g.reserved = g.room;
+    g.uniq = uniq;
+    store_get_batch(rt->svc, m, keys, lens, &sink, usizes, ucodes);
+    if (g.refused)
+        goto refused;
+    for (size_t u = 0; u < m; u++)
+        pos[u] = UINT64_MAX;
+    if (!g.rb && (g.rb = malloc(sizeof(*g.rb) + g.room)))
+        g.rb->rt = rt;
+    end = g.rb ? pack_reply(&g, b, ucodes, usizes, pos) : 0;
+    hdr = g.rb ? mc_store_results_encode_take(b->res, b->kr.n, MC_STORE_F_SIZE, &hlen) : NULL;
+    if (!hdr || hlen + 1 > g.room) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
+        goto fail;
+    }
+    memcpy(g.rb->data + g.room - hlen - 1, hdr, hlen);
     free(hdr);
-    g.buf[g.room - 1] = '\n';
-    mc_http_reply_adopt_within(resp, 200, "application/x-mooncake-batch", g.buf,
-                               g.buf + g.room - hlen - 1, (size_t)(end - g.room + hlen + 1), free);
+    g.rb->data[g.room - 1] = '\n';
+    reply_buf_send(resp, g.rb, g.reserved, "application/x-mooncake-batch",
+                   g.rb->data + g.room - hlen - 1, (size_t)(end - g.room + hlen + 1));
     snprintf(num, sizeof(num), "%zu", hlen);
     mc_http_reply_header(resp, "X-Header-Length", num);
+    return;
+refused:
+    reply_refused(rt, resp);
+fail:
+    free(hdr);
+    free(g.rb);
+    budget_give(rt, g.reserved);
+}
+
+static double reply_bytes_of(void *ctx)
+{
+    return (double)atomic_load(&((store_routes_t *)ctx)->reply_bytes);
+}
+
+/* The reply budget's gauge and refusal counter, in the server's registry. */
+static int reply_metrics_register(mc_http_server_t *srv, store_routes_t *rt)
+{
+    mc_metrics_t *m = mc_http_server_metrics(srv);
+
+    rt->refused = mc_metrics_counter(m, "mc_store_reply_refused_total",
+                                     "GET requests refused (503) because their reply did not "
+                                     "fit the reply memory budget",
+                                     NULL);
+    if (!rt->refused ||
+        mc_metrics_gauge_fn(m, "mc_store_reply_reserved_bytes",
+                            "Bytes of GET replies allocated and not yet sent (reserved against "
+                            "--max_reply_memory)",
+                            NULL, reply_bytes_of, rt) != MC_OK)
+        return MC_INVALID_PARAMS;
+    return MC_OK;
 }
 
 static bool health(void *ctx, char *detail, size_t len)
@@ -392,6 +631,8 @@ int store_routes_register(mc_http_server_t *srv, store_routes_t *rt, size_t max_
     };
     size_t small = max_body < JSON_BODY_CAP ? max_body : JSON_BODY_CAP;
 
+    if (reply_metrics_register(srv, rt) != MC_OK)
+        return MC_INVALID_PARAMS;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (mc_http_server_route(srv, routes[i].method, routes[i].path,
                                  routes[i].big ? max_body : small, routes[i].fn, rt) != MC_OK)

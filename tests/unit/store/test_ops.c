@@ -581,7 +581,7 @@ static store_routes_t routes;
 static void routes_setup(void)
 {
     setup();
-    routes = (store_routes_t){.svc = svc, .max_reply = 1u << 20};
+    routes = (store_routes_t){.svc = svc, .max_reply = 1u << 20, .max_reply_memory = 8u << 20};
     srv = mc_http_server_create(&(mc_http_server_opts_t){.threads = 1});
     cr_assert_not_null(srv);
     cr_assert_eq(store_routes_register(srv, &routes, 2u << 20), MC_OK);
@@ -643,6 +643,10 @@ Test(store_routes, batch_get_squeezes_out_failed_keys)
     cr_expect(memcmp(nl + 1, a, sizeof(a)) == 0);
     cr_expect(memcmp(nl + 1 + sizeof(a), c, sizeof(c)) == 0);
     mc_http_captured_cleanup(&r);
+    call("GET", "/api/v1/objects/gb", NULL, 0, &r);
+    cr_expect_eq(r.status, 502, "its one replica is unreachable");
+    mc_http_captured_cleanup(&r);
+    cr_expect_eq(atomic_load(&routes.reply_bytes), 0, "failed reads give their reservation back");
 }
 
 Test(store_routes, batch_get_stops_at_the_reply_cap)
@@ -721,4 +725,144 @@ Test(store_routes, object_routes)
     call("DELETE", "/api/remove_all?force=true", NULL, 0, &r);
     cr_expect_str_eq(r.body, "{\"removed\":1}");
     mc_http_captured_cleanup(&r);
+}
+
+/* The header line of a batch GET reply, NUL-terminated (static). */
+static const char *batch_header(const mc_http_captured_t *r, size_t *hlen)
+{
+    static char hdr[4096];
+    const char *nl = memchr(r->body, '\n', r->len);
+
+    cr_assert_not_null(nl, "%.200s", r->body);
+    *hlen = (size_t)(nl - r->body);
+    cr_assert_lt(*hlen, sizeof(hdr));
+    memcpy(hdr, r->body, *hlen);
+    hdr[*hlen] = '\0';
+    return hdr;
+}
+
+/* A key named several times is one master lookup and one copy (one hold),
+ * and its bytes come back once per mention, in request order. */
+Test(store_routes, batch_get_reads_a_repeated_key_once)
+{
+    static char a[3000], b[1000];
+    mc_http_captured_t r;
+    const char *body;
+    unsigned holds;
+    size_t hlen;
+
+    fill(a, sizeof(a), 30);
+    fill(b, sizeof(b), 31);
+    put_segs("remote-a", NULL);
+    cr_assert_eq(put1("ra", a, sizeof(a), 1), MC_OK);
+    cr_assert_eq(put1("rb", b, sizeof(b), 1), MC_OK);
+    holds = fm.holds_taken;
+    call_json("POST", "/api/v1/batch/get",
+              "{\"keys\":[\"ra\",\"rb\",\"ra\",\"nope\",\"ra\",\"nope\",\"rb\"]}", &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_expect_eq(fm.holds_taken - holds, 2, "one hold per distinct key found, not per mention");
+    cr_expect_str_eq(batch_header(&r, &hlen),
+                     "{\"results\":[{\"code\":0,\"size\":3000},{\"code\":0,\"size\":1000},"
+                     "{\"code\":0,\"size\":3000},{\"code\":-704},{\"code\":0,\"size\":3000},"
+                     "{\"code\":-704},{\"code\":0,\"size\":1000}]}");
+    cr_assert_eq(r.len, hlen + 1 + 3 * sizeof(a) + 2 * sizeof(b));
+    body = r.body + hlen + 1;
+    cr_expect(memcmp(body, a, sizeof(a)) == 0);
+    cr_expect(memcmp(body + 3000, b, sizeof(b)) == 0);
+    cr_expect(memcmp(body + 4000, a, sizeof(a)) == 0);
+    cr_expect(memcmp(body + 7000, a, sizeof(a)) == 0);
+    cr_expect(memcmp(body + 10000, b, sizeof(b)) == 0);
+    cr_expect_eq(atomic_load(&routes.reply_bytes), 0, "the reply's reservation ends with it");
+    mc_http_captured_cleanup(&r);
+}
+
+/* The reply cap (1 MiB here) counts every mention: 400 KiB named four
+ * times is two values and two BUFFER_OVERFLOWs, read once. */
+Test(store_routes, batch_get_cap_counts_repeats)
+{
+    static char v[400 << 10];
+    mc_http_captured_t r;
+    unsigned holds;
+    size_t hlen;
+
+    fill(v, sizeof(v), 32);
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("rep", v, sizeof(v), 1), MC_OK);
+    holds = fm.holds_taken;
+    call_json("POST", "/api/v1/batch/get", "{\"keys\":[\"rep\",\"rep\",\"rep\",\"rep\"]}", &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_expect_eq(fm.holds_taken - holds, 1);
+    cr_expect_str_eq(batch_header(&r, &hlen),
+                     "{\"results\":[{\"code\":0,\"size\":409600},{\"code\":0,\"size\":409600},"
+                     "{\"code\":-10},{\"code\":-10}]}");
+    cr_assert_eq(r.len, hlen + 1 + 2 * sizeof(v), "two copies, not four");
+    cr_expect(memcmp(r.body + hlen + 1, v, sizeof(v)) == 0);
+    cr_expect(memcmp(r.body + hlen + 1 + sizeof(v), v, sizeof(v)) == 0);
+    mc_http_captured_cleanup(&r);
+}
+
+static bool metric_has(const char *line)
+{
+    mc_http_captured_t r;
+    bool found;
+
+    call("GET", "/metrics", NULL, 0, &r);
+    found = strstr(r.body, line) != NULL;
+    mc_http_captured_cleanup(&r);
+    return found;
+}
+
+/* Replies not yet sent hold the reply memory budget (8 MiB here): a GET
+ * whose reply does not fit is 503 UNAVAILABLE_IN_CURRENT_STATUS with the
+ * JSON body; a batch GET is refused before the master is asked; once the
+ * budget is free the same GETs are served, and each reservation ends when
+ * its reply is freed. */
+Test(store_routes, gets_over_the_reply_memory_budget_are_503)
+{
+    static char v[600 << 10];
+    unsigned lookups;
+    mc_http_captured_t r;
+
+    fill(v, sizeof(v), 33);
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("bud", v, sizeof(v), 1), MC_OK);
+    atomic_store(&routes.reply_bytes, (8u << 20) - 1000); /* replies still being sent */
+    cr_expect(metric_has("mc_store_reply_reserved_bytes 8387608\n"));
+    call("GET", "/api/v1/objects/bud", NULL, 0, &r);
+    cr_expect_eq(r.status, 503);
+    cr_expect_str_eq(r.body, "{\"error\":\"replies waiting to be sent hold the reply memory budget "
+                             "(8388608 bytes)\",\"code\":-1010}");
+    cr_expect(strstr(r.headers, "Retry-After: 1") != NULL, "%s", r.headers);
+    mc_http_captured_cleanup(&r);
+    call("GET", "/api/get/bud", NULL, 0, &r);
+    cr_expect_eq(r.status, 503, "Mooncake's route takes the same budget");
+    mc_http_captured_cleanup(&r);
+    call_json("POST", "/api/v1/batch/get", "{\"keys\":[\"bud\"]}", &r);
+    cr_expect_eq(r.status, 503, "%s", r.body);
+    cr_expect(strstr(r.body, "\"code\":-1010") != NULL, "%s", r.body);
+    mc_http_captured_cleanup(&r);
+    cr_expect_eq(atomic_load(&routes.reply_bytes), (8u << 20) - 1000, "refusals hold nothing");
+    atomic_store(&routes.reply_bytes, 8u << 20); /* full: not even the header line fits */
+    lookups = fm.calls[STORE_M_GET_REPLICAS];
+    call_json("POST", "/api/v1/batch/get", "{\"keys\":[\"bud\"]}", &r);
+    cr_expect_eq(r.status, 503, "%s", r.body);
+    cr_expect_eq(fm.calls[STORE_M_GET_REPLICAS], lookups, "refused without asking the master");
+    mc_http_captured_cleanup(&r);
+    cr_expect(metric_has("mc_store_reply_refused_total 4\n"));
+
+    atomic_store(&routes.reply_bytes, (8u << 20) - sizeof(v)); /* just room for the value */
+    call("GET", "/api/v1/objects/bud", NULL, 0, &r);
+    cr_expect_eq(r.status, 200);
+    cr_assert_eq(r.len, sizeof(v));
+    cr_expect(memcmp(r.body, v, sizeof(v)) == 0);
+    mc_http_captured_cleanup(&r);
+    cr_expect_eq(atomic_load(&routes.reply_bytes), (8u << 20) - sizeof(v), "given back");
+    atomic_store(&routes.reply_bytes, 0);
+    call_json("POST", "/api/v1/batch/get", "{\"keys\":[\"bud\",\"bud\"]}", &r);
+    cr_expect_eq(r.status, 200);
+    mc_http_captured_cleanup(&r);
+    call("GET", "/api/get/nope", NULL, 0, &r);
+    cr_expect_eq(r.status, 404, "a miss is not a budget matter");
+    mc_http_captured_cleanup(&r);
+    cr_expect_eq(atomic_load(&routes.reply_bytes), 0);
 }
