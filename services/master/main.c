@@ -46,13 +46,14 @@ static mc_http_server_t *start_server(const master_config_t *cfg, uint64_t port,
 {
     const char *what = api ? "api" : "metrics";
     mc_errmsg_t err = {"out of memory"};
-    mc_http_server_t *srv =
-        mc_http_server_create(&(mc_http_server_opts_t){.host = cfg->rpc_address,
-                                                       .port = (uint16_t)port,
-                                                       .threads = (unsigned)cfg->max_threads,
-                                                       .max_body = cfg->max_request_bytes,
-                                                       .metrics = metrics,
-                                                       .name = what});
+    mc_http_server_t *srv = mc_http_server_create(
+        &(mc_http_server_opts_t){.host = cfg->rpc_address,
+                                 .port = (uint16_t)port,
+                                 .threads = (unsigned)cfg->max_threads,
+                                 .max_body = cfg->max_request_bytes,
+                                 .metrics = metrics,
+                                 .name = what,
+                                 .cluster_port = api ? (uint16_t)cfg->cluster_port : 0});
 
     if (srv)
         mc_http_server_set_auth(
@@ -67,6 +68,9 @@ static mc_http_server_t *start_server(const master_config_t *cfg, uint64_t port,
     }
     MC_INFO("master %s listening on http://%s:%u (%s)", what, cfg->rpc_address,
             (unsigned)mc_http_server_port(srv), mc_auth_mode(auth));
+    if (api && cfg->cluster_port)
+        MC_INFO("master cluster listener on http://%s:%u", cfg->rpc_address,
+                (unsigned)mc_http_server_cluster_port(srv));
     return srv;
 }
 

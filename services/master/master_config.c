@@ -15,6 +15,10 @@ static const mc_opt_t opts[] = {
                 "Admin port: /health, /metrics and the admin reads"),
     MC_OPT_UINT(CFG, max_threads, "max_threads", "4", 1, 256, "MC_MASTER_THREADS",
                 "HTTP worker threads"),
+    MC_OPT_UINT(CFG, cluster_port, "cluster_port", "0", 0, 65535, "MC_MASTER_CLUSTER_PORT",
+                "A second API listener kept for the cluster's own liveness traffic (store "
+                "services' pings and mounts, with --master_cluster_port): a flood of the API "
+                "port cannot starve it (0 = none)"),
     MC_OPT_UINT(CFG, default_kv_lease_ttl, "default_kv_lease_ttl", "5000", 1, 3600000, NULL,
                 "Read lease granted by get_replica_list/exist, in ms"),
     MC_OPT_UINT(CFG, default_kv_soft_pin_ttl, "default_kv_soft_pin_ttl", "1800000", 1,

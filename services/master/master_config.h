@@ -10,6 +10,7 @@ typedef struct master_config {
     uint64_t rpc_port;
     uint64_t metrics_port;
     uint64_t max_threads;
+    uint64_t cluster_port;
     uint64_t default_kv_lease_ttl;    /* ms */
     uint64_t default_kv_soft_pin_ttl; /* ms */
     bool allow_evict_soft_pinned_objects;

@@ -13,6 +13,10 @@ static const mc_opt_t opts[] = {
                "MOONCAKE_TE_META_DATA_SERVER", "Metadata server URL"),
     MC_OPT_STR(CFG, master_server_addr, "master_server_addr", "127.0.0.1:50051", NULL,
                "MOONCAKE_MASTER", "Master host:port"),
+    MC_OPT_UINT(CFG, master_cluster_port, "master_cluster_port", "0", 0, 65535, NULL,
+                "The master's --cluster_port: liveness pings and mounts go there, so a flood "
+                "of the master's API port cannot make this service look dead (0 = the API "
+                "port of --master_server_addr)"),
     MC_OPT_SIZE(CFG, global_segment_size, "global_segment_size", "512MB", 0, 1099511627776.0,
                 "MOONCAKE_GLOBAL_SEGMENT_SIZE", "DRAM this service contributes (0 = none)"),
     MC_OPT_SIZE(CFG, local_buffer_size, "local_buffer_size", "16MB", 0, 1099511627776.0,

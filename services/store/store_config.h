@@ -9,6 +9,7 @@ typedef struct store_config {
     char local_hostname[256];
     char metadata_server[512];
     char master_server_addr[256];
+    uint64_t master_cluster_port;
     uint64_t global_segment_size;
     uint64_t local_buffer_size;
     char protocol[8];

@@ -238,6 +238,21 @@ int store_service_reload_auth(store_service_t *s)
     return rc;
 }
 
+/* The master's address with its port replaced by port (0: unchanged), for
+ * the liveness calls (--master_cluster_port). addr: "host:port", a URL, or
+ * "[v6]:port". */
+static void cluster_addr(const char *addr, unsigned port, char *out, size_t cap)
+{
+    const char *colon = strrchr(addr, ':');
+    const char *scheme = strstr(addr, "://");
+
+    if (!port || !colon || (scheme && colon == scheme) || strchr(colon, ']')) {
+        snprintf(out, cap, "%s", addr);
+        return;
+    }
+    snprintf(out, cap, "%.*s:%u", (int)(colon - addr), addr, port);
+}
+
 static int create_parts(store_service_t *s, const store_config_t *cfg, store_master_t *master,
                         mc_auth_t *auth, mc_errmsg_t *err)
 {
@@ -278,7 +293,11 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
         s->master = s->pinger = master;
     } else {
         s->master = store_master_http_create(cfg->master_server_addr, 10000, 1, auth);
-        s->pinger = store_master_http_create(cfg->master_server_addr, 1000, 0, auth);
+        char ping_addr[300];
+
+        cluster_addr(cfg->master_server_addr, (unsigned)cfg->master_cluster_port, ping_addr,
+                     sizeof(ping_addr));
+        s->pinger = store_master_http_create(ping_addr, 1000, 0, auth);
         if (!s->master || !s->pinger)
             return mc_fail(err, MC_INVALID_PARAMS, "bad master address %s",
                            cfg->master_server_addr);

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import auth_header_lines
+from conftest import auth_header_lines, free_port, request
 
 # the servers' defaults (libs/transport/include/mc/http_server.h)
 PER_IP_LIMIT = 256
@@ -189,3 +189,24 @@ def test_conflicting_content_length_is_400(services, which):
     assert body == {"error": "conflicting Content-Length headers", "code": -600}
     assert closed(s, 2.0)
     s.close()
+
+
+def test_store_liveness_goes_to_the_master_cluster_port(cluster):
+    """With --cluster_port on the master and --master_cluster_port on the
+    store, the store's pings and mounts use the cluster listener: here the
+    store's --master_server_addr names a port nobody listens on, and it still
+    mounts and reports healthy (its liveness never touches the API port)."""
+    cport = free_port()
+    meta = cluster.metadata()
+    master = cluster.master(f"--cluster_port={cport}")
+    r = request("GET", f"http://127.0.0.1:{cport}/health")
+    assert r.status == 200, "the cluster listener serves the API"
+    dead = free_port()
+    store = cluster.store(None, meta, f"--master_server_addr=127.0.0.1:{dead}",
+                          f"--master_cluster_port={cport}")
+    deadline = time.monotonic() + 10
+    while request("GET", f"{store.url}/health").status != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert request("GET", f"{store.url}/health").status == 200
+    segs = request("GET", f"{master.url}/get_all_segments").text.split()
+    assert len(segs) == 1, segs
