@@ -28,6 +28,7 @@ static int core_create(const master_config_t *cfg, mc_master_t **out)
     c.min_residency_ms = cfg->min_residency_ms;
     c.client_ttl_ms = cfg->client_ttl * 1000;
     c.hold_ttl_ms = cfg->hold_ttl_ms;
+    c.max_segment_size = cfg->max_segment_size;
     c.max_holds_per_object = (uint32_t)cfg->max_holds_per_object;
     c.max_holds_per_client = (uint32_t)cfg->max_holds_per_client;
     c.put_discard_timeout_ms = cfg->put_start_discard_timeout_sec * 1000;

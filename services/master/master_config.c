@@ -37,6 +37,8 @@ static const mc_opt_t opts[] = {
                 NULL, "Seconds after which an unfinished put may be taken over"),
     MC_OPT_UINT(CFG, put_start_release_timeout_sec, "put_start_release_timeout_sec", "600", 1,
                 864000, NULL, "Seconds after which an unfinished put's buffers are freed"),
+    MC_OPT_SIZE(CFG, max_segment_size, "max_segment_size", "1TB", 1048576, 1125899906842624.0, NULL,
+                "Largest segment a store service may mount (a larger one is refused)"),
     MC_OPT_UINT(CFG, hold_ttl_ms, "hold_ttl_ms", "10000", 1, 3600000, NULL,
                 "Upper bound of one hold (bytes in flight), in ms"),
     MC_OPT_UINT(CFG, max_holds_per_object, "max_holds_per_object", "1024", 1, 1048576, NULL,

@@ -21,6 +21,7 @@ typedef struct master_config {
     uint64_t put_start_discard_timeout_sec; /* s */
     uint64_t put_start_release_timeout_sec; /* s */
     uint64_t hold_ttl_ms;                   /* ms */
+    uint64_t max_segment_size;              /* bytes */
     uint64_t max_holds_per_object;
     uint64_t max_holds_per_client;
     char allocation_strategy[32];

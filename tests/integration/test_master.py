@@ -277,3 +277,18 @@ def test_epochs_differ_across_master_runs(cluster):
         epochs.append(body["epoch"])
         m.proc.stop()
     assert epochs[1] > epochs[0]
+
+
+def test_mounts_out_of_bounds_are_refused(cluster):
+    """A segment of 2^53 bytes, one past --max_segment_size, one whose range
+    wraps, a name with a newline: 400 / -600, and nothing is placed there."""
+    m = Master(cluster.master("--max_segment_size=256MB"))
+    for seg in ({"name": "huge", "base": 1 << 40, "size": 1 << 53},
+                {"name": "over", "base": 1 << 40, "size": 256 * MiB + 4096},
+                {"name": "wraps", "base": (1 << 64) - MiB, "size": 2 * MiB},
+                {"name": "a\nforged", "base": 1 << 40, "size": MiB}):
+        st, body = m.post("mount_segment", {"client_id": cid(),
+                                            "segment": dict(seg, id=str(uuid.uuid4()))})
+        assert (st, body["code"]) == (400, -600), (seg["name"], st, body)
+    assert request("GET", f"{m.url}/get_all_segments").text.strip() == ""
+    m.mount(cid(), "fits", size=256 * MiB)

@@ -25,6 +25,7 @@ void mc_master_cfg_defaults(mc_master_cfg_t *cfg)
     cfg->view_version = 1;
     cfg->seed = 0;
     cfg->hold_ttl_ms = 10000;
+    cfg->max_segment_size = 1ull << 40;
     cfg->max_holds_per_object = 1024;
     cfg->max_holds_per_client = 65536;
 }

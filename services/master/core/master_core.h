@@ -46,6 +46,7 @@ typedef struct mc_master_cfg {
     uint64_t hold_ttl_ms;            /* --hold_ttl_ms: upper bound of one hold (10000) */
     uint32_t max_holds_per_object;   /* --max_holds_per_object (1024) */
     uint32_t max_holds_per_client;   /* --max_holds_per_client (65536) */
+    uint64_t max_segment_size;       /* --max_segment_size: largest mount accepted (1 TiB) */
 } mc_master_cfg_t;
 
 /* Fills cfg with the defaults listed above. */

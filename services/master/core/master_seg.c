@@ -43,11 +43,15 @@ static void info_copy_locked(const mcm_seg_t *s, mc_master_segment_info_t *out)
 
 /* ---- mount ------------------------------------------------------------------ */
 
+/* Names appear one per line in /get_all_segments: no control characters;
+ * a size within --max_segment_size and a range that does not wrap. */
 static int spec_valid(const mc_master_t *m, const mc_master_segment_spec_t *sp)
 {
     if (!sp || !sp->name || sp->name[0] == '\0' || mc_uuid_is_nil(sp->id))
         return 0;
-    if (strlen(sp->name) >= MC_MASTER_NAME_MAX)
+    if (mc_key_validate(sp->name, strlen(sp->name), MC_MASTER_NAME_MAX - 1) != MC_OK)
+        return 0;
+    if (sp->size > m->cfg.max_segment_size || sp->base > UINT64_MAX - sp->size)
         return 0;
     if (sp->endpoint && strlen(sp->endpoint) >= MC_MASTER_NAME_MAX)
         return 0;
