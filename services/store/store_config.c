@@ -30,6 +30,10 @@ static const mc_opt_t opts[] = {
     MC_OPT_UINT(CFG, rest_port, "rest_port", "8081", 0, 65535, "MC_STORE_REST_PORT",
                 "REST API port (0 = any free port)"),
     MC_OPT_UINT(CFG, threads, "threads", "4", 1, 256, "MC_STORE_THREADS", "HTTP worker threads"),
+    MC_OPT_UINT(CFG, peer_max_waiters, "peer_max_waiters", "0", 0, 4096, NULL,
+                "REST threads that may wait on one peer at once; another waits 250 ms for one "
+                "of them to finish, then fails over, so a stalled peer never holds every thread "
+                "(0 = half of --threads)"),
     MC_OPT_SIZE(CFG, max_body_bytes, "max_body_bytes", "80MB", 1024, 4294967296.0, NULL,
                 "Largest accepted REST request body"),
     MC_OPT_SIZE(CFG, max_reply_bytes, "max_reply_bytes", "256MB", 1048576, 68719476736.0, NULL,

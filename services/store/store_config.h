@@ -10,6 +10,7 @@ typedef struct store_config {
     char metadata_server[512];
     char master_server_addr[256];
     uint64_t master_cluster_port;
+    uint64_t peer_max_waiters;
     uint64_t global_segment_size;
     uint64_t local_buffer_size;
     char protocol[8];

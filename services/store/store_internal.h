@@ -12,6 +12,7 @@
 #include "mc/thread.h"
 #include "mc/transfer.h"
 #include "lease_cache.h"
+#include "peer_gate.h"
 #include "mc/uuid.h"
 #include "store_master.h"
 #include "store_segment.h"
@@ -24,7 +25,7 @@ typedef struct store_stats {
     mc_counter_t *put_keys, *put_errors, *put_bytes;
     mc_counter_t *get_keys, *get_misses, *get_errors, *get_bytes;
     mc_counter_t *transfer_errors, *lease_expired, *remounts;
-    mc_counter_t *put_retries, *failures_reported, *checksum_mismatches;
+    mc_counter_t *put_retries, *failures_reported, *checksum_mismatches, *peer_refusals;
     mc_histogram_t *put_meta, *put_data, *get_meta, *get_data;
 } store_stats_t;
 
@@ -53,6 +54,7 @@ struct store_service {
     bool populate_started;
     _Atomic bool populate_stop;
     _Atomic uint64_t populated;  /* bytes paged in so far */
+    store_peer_gate_t *peers;    /* threads waiting on each peer (peer_gate.h) */
     store_lease_cache_t *leases; /* own-segment reads still leased: served
                                   * while the master is unreachable */
     store_stats_t st;

@@ -354,7 +354,7 @@ static void run_get(keys_job_t *j)
     uint64_t *sizes = calloc(j->m.n, sizeof(*sizes));
     int *codes = calloc(j->m.n, sizeof(*codes));
     get_place_t g = {j, idx};
-    store_get_sink_t sink = {place_get, &g};
+    store_get_sink_t sink = {place_get, &g, false};
     size_t n;
 
     if (!idx || !keys || !lens || !sizes || !codes) {

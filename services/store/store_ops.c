@@ -99,6 +99,64 @@ static int batch_call(store_service_t *s, batch_t *b, store_master_call_t call, 
     return store_master_keys(s->master, call, &req, &b->ans);
 }
 
+/* The peers one round of copies waits on, each entered in the gate once. */
+typedef struct gate_round {
+    const char **name;
+    bool *ok;
+    size_t n, cap;
+    bool active; /* a REST pool thread (store_get_sink_t / store_put_opts_t shed_stalled) */
+} gate_round_t;
+
+static bool gate_init(gate_round_t *g, size_t cap, bool active)
+{
+    *g = (gate_round_t){.cap = cap ? cap : 1, .active = active};
+    g->name = calloc(g->cap, sizeof(*g->name));
+    g->ok = calloc(g->cap, sizeof(*g->ok));
+    return g->name && g->ok;
+}
+
+static size_t gate_find(const gate_round_t *g, const char *seg)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->name[i], seg) == 0)
+            return i;
+    return g->n;
+}
+
+/* May this round wait on seg? Entered on first sight. */
+static bool gate_admit(store_service_t *s, gate_round_t *g, const char *seg)
+{
+    size_t i = gate_find(g, seg ? seg : "");
+
+    if (!g->active)
+        return true;
+    if (i < g->n)
+        return g->ok[i];
+    if (g->n == g->cap)
+        return true; /* cannot happen: one entry per copy at most */
+    g->name[i] = seg ? seg : "";
+    g->ok[i] = store_peer_enter(s->peers, g->name[i], STORE_PEER_WAIT_MS);
+    g->n++;
+    if (!g->ok[i])
+        mc_counter_add(s->st.peer_refusals, 1);
+    return g->ok[i];
+}
+
+/* After the round: each peer entered is left. */
+static void gate_leave(store_service_t *s, gate_round_t *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (g->ok[i])
+            store_peer_leave(s->peers, g->name[i]);
+    g->n = 0;
+}
+
+static void gate_free(gate_round_t *g)
+{
+    free(g->name);
+    free(g->ok);
+}
+
 /* Adds a transfer request for replica rep of a copy; on failure to open the
  * segment the copy's status is set and nothing is added. */
 static void add_remote(store_service_t *s, const mc_replica_t *rep, mc_te_opcode_t op, void *local,
@@ -175,28 +233,34 @@ static void run_transfers(store_service_t *s, mc_te_request_t *reqs, size_t nreq
  * computed in the same pass as its local copy (or, with only remote
  * replicas, over the source while the writes are in flight). */
 static void put_write(store_service_t *s, const batch_t *b, const void *const *values,
-                      store_copy_t *copies, size_t nc, store_put_key_t *pk, uint32_t *csum)
+                      store_copy_t *copies, size_t nc, store_put_key_t *pk, uint32_t *csum,
+                      bool shed_stalled)
 {
     bool *done = calloc(b->n ? b->n : 1, sizeof(*done));
-    transfers_t t;
     mc_te_request_t *reqs = calloc(nc ? nc : 1, sizeof(*reqs));
     size_t *req_copy = calloc(nc ? nc : 1, sizeof(*req_copy));
+    gate_round_t gate;
+    bool ok = gate_init(&gate, nc, shed_stalled) && done && reqs && req_copy;
     size_t nreq = 0;
+    transfers_t t;
 
-    if (!reqs || !req_copy || !done) {
-        for (size_t i = 0; i < nc; i++)
-            copies[i].status = MC_INTERNAL_ERROR;
-    }
-    for (size_t i = 0; reqs && req_copy && done && i < nc; i++) {
+    for (size_t i = 0; !ok && i < nc; i++)
+        copies[i].status = MC_INTERNAL_ERROR;
+    for (size_t i = 0; ok && i < nc; i++) {
         store_copy_t *c = &copies[i];
         const mc_replica_t *rep = &b->ans.res[c->key].rep[c->replica];
         void *src = (void *)(uintptr_t)values[b->idx[c->key]]; /* WRITE only reads it */
-        if (c->where == STORE_AT_REMOTE)
-            add_remote(s, rep, MC_TE_WRITE, src, c, reqs, &nreq, req_copy, i);
+        if (c->where != STORE_AT_REMOTE)
+            continue;
+        if (!gate_admit(s, &gate, rep->segment)) {
+            c->status = MC_TRANSFER_FAIL; /* a stalled peer: written elsewhere (put_retry) */
+            continue;
+        }
+        add_remote(s, rep, MC_TE_WRITE, src, c, reqs, &nreq, req_copy, i);
     }
     t = transfers_start(s, reqs, nreq);
     /* local copies overlap with the remote ones in flight */
-    for (size_t i = 0; reqs && req_copy && done && i < nc; i++) {
+    for (size_t i = 0; ok && i < nc; i++) {
         store_copy_t *c = &copies[i];
         const mc_replica_t *rep = &b->ans.res[c->key].rep[c->replica];
         if (c->where != STORE_AT_LOCAL)
@@ -206,14 +270,16 @@ static void put_write(store_service_t *s, const batch_t *b, const void *const *v
         done[c->key] = true;
         c->status = MC_OK;
     }
-    for (size_t i = 0; done && i < b->n; i++)
+    for (size_t i = 0; ok && i < b->n; i++)
         if (!done[i] && pk[i].state == STORE_PUT_WRITING)
             csum[i] = mc_crc32c(0, values[b->idx[i]], b->sizes[i]);
     transfers_finish(s, t, nreq, req_copy, copies, (uint64_t)s->data_timeout_ms + 1000);
-    free(done);
+    gate_leave(s, &gate);
     for (size_t i = 0; i < nc; i++)
         store_put_copy_done(&pk[copies[i].key],
                             copies[i].status == MC_OK ? MC_OK : MC_TRANSFER_FAIL);
+    gate_free(&gate);
+    free(done);
     free(reqs);
     free(req_copy);
 }
@@ -351,7 +417,7 @@ static int put_run(store_service_t *s, batch_t *b, const void *const *values,
         store_put_plan_key((uint32_t)i, r->code, r->rep, r->n, b->sizes[i], &local, copies,
                            b->n * MC_MAX_REPLICAS, &nc, &pk[i]);
     }
-    put_write(s, b, values, copies, nc, pk, csum);
+    put_write(s, b, values, copies, nc, pk, csum, opts && opts->shed_stalled);
     t0 = mc_now_ns();
     mc_histogram_observe(s->st.put_data, (double)(t0 - t1) / 1e9);
     n_retry = report_failures(s, b, copies, nc, pk, retry);
@@ -458,7 +524,7 @@ static void verify_remote(store_service_t *s, const batch_t *b, const get_key_t 
  * become requests. */
 static size_t get_round_plan(store_service_t *s, const batch_t *b, get_key_t *gk,
                              store_copy_t *copies, mc_te_request_t *reqs, size_t *req_copy,
-                             size_t *nreq)
+                             size_t *nreq, gate_round_t *gate)
 {
     store_local_seg_t local = store_local_view(s);
     size_t nc = 0;
@@ -485,7 +551,10 @@ static size_t get_round_plan(store_service_t *s, const batch_t *b, get_key_t *gk
             c->status =
                 checksum_ok(s, r->has_checksum, r->checksum, crc) ? MC_OK : MC_TRANSFER_FAIL;
         } else if (c->where == STORE_AT_REMOTE) {
-            add_remote(s, rep, MC_TE_READ, gk[i].dst, c, reqs, nreq, req_copy, nc);
+            if (!gate_admit(s, gate, rep->segment))
+                c->status = MC_TRANSFER_FAIL; /* a stalled peer: the next replica */
+            else
+                add_remote(s, rep, MC_TE_READ, gk[i].dst, c, reqs, nreq, req_copy, nc);
         } else {
             c->status = MC_INVALID_REPLICA; /* remounted since the answer */
         }
@@ -635,8 +704,9 @@ static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink
     uint64_t sent_ms = mc_now_ms(), t0 = mc_now_ns(), t1;
     int rc = MC_INTERNAL_ERROR;
     bool held = false;
+    gate_round_t gate;
 
-    if (!gk || !copies || !reqs || !req_copy)
+    if (!gate_init(&gate, b->n, sink && sink->shed_stalled) || !gk || !copies || !reqs || !req_copy)
         goto out;
     rc = batch_call(s, b, STORE_M_GET_REPLICAS, false, NULL, false);
     held = rc == MC_OK;
@@ -656,10 +726,11 @@ static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink
     get_prepare(s, b, sent_ms, gk, sizes);
     get_place(b, sink, gk, sizes);
     for (unsigned round = 0; round < MC_MAX_REPLICAS + 1; round++) {
-        size_t nreq = 0, nc = get_round_plan(s, b, gk, copies, reqs, req_copy, &nreq);
+        size_t nreq = 0, nc = get_round_plan(s, b, gk, copies, reqs, req_copy, &nreq, &gate);
         if (nc == 0)
             break;
         run_transfers(s, reqs, nreq, req_copy, copies, get_round_timeout(b, gk));
+        gate_leave(s, &gate);
         verify_remote(s, b, gk, copies, nc);
         get_round_fold(s, gk, copies, nc);
     }
@@ -683,6 +754,7 @@ out:
     free(copies);
     free(reqs);
     free(req_copy);
+    gate_free(&gate);
 }
 
 void store_get_batch(store_service_t *s, size_t n, const char *const *keys, const size_t *key_lens,
@@ -728,7 +800,7 @@ void store_get_batch_alloc(store_service_t *s, size_t n, const char *const *keys
 {
     void **bufs = out ? calloc(n ? n : 1, sizeof(*bufs)) : NULL;
     uint64_t *sizes = out ? calloc(n ? n : 1, sizeof(*sizes)) : NULL;
-    store_get_sink_t sink = {place_malloc, bufs};
+    store_get_sink_t sink = {place_malloc, bufs, false};
 
     if (!bufs || !sizes) {
         fill_codes(codes, n, out ? MC_INTERNAL_ERROR : MC_INVALID_PARAMS);

@@ -116,12 +116,15 @@ static void reply_buf_send(mc_http_resp_t *resp, reply_buf_t *rb, uint64_t reser
 static void do_put(store_service_t *svc, mc_http_resp_t *resp, const char *key, size_t klen,
                    const void *val, uint64_t size, const store_put_opts_t *opts)
 {
+    store_put_opts_t o = opts ? *opts : (store_put_opts_t){.replica_num = 1};
     int code = MC_OK;
+
     if (size == 0) {
         mc_http_reply_error(resp, MC_INVALID_PARAMS, "empty value");
         return;
     }
-    store_put_batch(svc, 1, &key, &klen, &val, &size, opts, &code);
+    o.shed_stalled = true; /* a pool thread: never all of them behind one stalled peer */
+    store_put_batch(svc, 1, &key, &klen, &val, &size, &o, &code);
     reply_code(resp, code);
 }
 
@@ -155,7 +158,7 @@ static int place_one(void *ctx, size_t n, const uint64_t *sizes, void **dst)
 static void do_get(store_routes_t *rt, mc_http_resp_t *resp, const char *key, size_t klen)
 {
     get_one_t g = {rt, NULL, 0, false};
-    store_get_sink_t sink = {place_one, &g};
+    store_get_sink_t sink = {place_one, &g, true};
     uint64_t size = 0;
     int code = MC_OK;
 
@@ -523,7 +526,7 @@ static void h_batch_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     store_routes_t *rt = ctx;
     batch_in_t *b = batch_in_decode(req, resp);
     get_reply_t g = {.rt = rt};
-    store_get_sink_t sink = {place_reply, &g};
+    store_get_sink_t sink = {place_reply, &g, true};
     const char **keys;
     uint32_t *uniq;
     size_t *lens, m = 0, hlen = 0;

@@ -62,6 +62,9 @@ void store_stats_init(store_stats_t *st, mc_metrics_t *m)
     st->put_retries =
         mc_metrics_counter(m, "mc_store_put_retries_total",
                            "Keys put again after a replica write to another segment failed", NULL);
+    st->peer_refusals = mc_metrics_counter(
+        m, "mc_store_peer_refusals_total",
+        "Copies not tried because too many threads already wait on a stalled peer", NULL);
     st->checksum_mismatches = mc_metrics_counter(
         m, "mc_store_checksum_mismatches_total",
         "Replica copies whose bytes did not match the writer's CRC32C (not returned)", NULL);
@@ -353,7 +356,10 @@ static int service_create(const store_config_t *cfg, mc_metrics_t *metrics, stor
     mc_metrics_gauge_fn(metrics, "mc_store_master_reachable", "1 when the last ping succeeded",
                         NULL, master_reachable, s);
     s->leases = store_lease_cache_create(16384);
-    if (!s->leases) {
+    s->peers = store_peer_gate_create(cfg->peer_max_waiters ? (unsigned)cfg->peer_max_waiters
+                                      : cfg->threads > 1    ? (unsigned)cfg->threads / 2
+                                                            : 1);
+    if (!s->leases || !s->peers) {
         rc = mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
         goto fail;
     }
@@ -402,6 +408,7 @@ void store_service_destroy(store_service_t *s)
         store_master_destroy(s->pinger);
     store_master_destroy(s->master);
     store_lease_cache_destroy(s->leases);
+    store_peer_gate_destroy(s->peers);
     store_segment_destroy(&s->seg);
     mc_mutex_destroy(&s->mu);
     free(s);

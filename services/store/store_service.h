@@ -79,6 +79,7 @@ void store_put_batch(store_service_t *s, size_t n, const char *const *keys, cons
 typedef struct store_get_sink {
     int (*place)(void *ctx, size_t n, const uint64_t *sizes, void **dst);
     void *ctx;
+    bool shed_stalled; /* a pool thread (REST): do not queue behind a stalled peer */
 } store_get_sink_t;
 
 /* Reads n values into the sink's buffers; sizes[i] gets the size of each

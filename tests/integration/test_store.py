@@ -2,6 +2,7 @@
 store services (the real binaries on loopback). Every wait is a bounded poll."""
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -450,3 +451,43 @@ def test_control_characters_in_keys_are_refused_everywhere(two):
     assert put(a, "plain", b"x").status == 200
     listing = request("GET", f"{master.url}/get_all_keys").text.splitlines()
     assert listing == ["plain"], listing
+
+
+def test_a_stopped_peer_does_not_starve_local_gets(cluster):
+    """B is paused (SIGSTOP) while 8 GETs of B's objects, twice A's REST
+    threads, are sent to A: at most --peer_max_waiters (2) of A's threads
+    wait on B, the others give up after 250 ms (502: B held the only
+    replica), and a GET of A's own object is answered while B's waiters
+    still wait (before: it queued behind all of them, about 12 s)."""
+    meta = cluster.metadata()
+    master = cluster.master()
+    a = start_store(cluster, master, meta, "--threads=4", "--transfer_timeout_ms=4000")
+    b = start_store(cluster, master, meta)
+    value = os.urandom(256 * 1024)
+    for i in range(8):
+        assert put(b, f"on-b-{i}", value, preferred_segment=seg_name(b)).status == 200
+    assert put(a, "mine", value, preferred_segment=seg_name(a)).status == 200
+    assert get(a, "on-b-0").body == value  # B answered A once: a known peer
+    os.kill(b.p.pid, signal.SIGSTOP)
+    try:
+        done = [None] * 8
+
+        def fetch(i):
+            done[i] = get(a, f"on-b-{i}").status
+        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.6)  # past the 250 ms after which B counts as stalled
+        t0 = time.monotonic()
+        r = get(a, "mine")
+        local_ms = (time.monotonic() - t0) * 1000
+        pending = sum(1 for d in done if d is None)
+        assert r.status == 200 and r.body == value
+        assert pending >= 1, "the local GET came back while B's waiters still waited"
+        print(f"local GET with B stopped: {local_ms:.1f} ms, {pending} of 8 B-GETs pending")
+        for t in threads:
+            t.join(timeout=30)
+        assert all(d == 502 for d in done), done
+        assert metric(a, "mc_store_peer_refusals_total") >= 1
+    finally:
+        os.kill(b.p.pid, signal.SIGCONT)

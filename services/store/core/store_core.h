@@ -88,8 +88,9 @@ typedef struct store_put_opts {
     uint32_t replica_num;  /* 1..MC_MAX_REPLICAS */
     const char *preferred; /* one segment name or NULL */
     bool soft_pin;
-    bool hard_pin; /* never evicted (removed only by remove/upsert) */
-    bool upsert;   /* an existing key is overwritten instead of kept */
+    bool hard_pin;     /* never evicted (removed only by remove/upsert) */
+    bool upsert;       /* an existing key is overwritten instead of kept */
+    bool shed_stalled; /* a pool thread: do not wait on a stalled peer (peer_gate.h) */
 } store_put_opts_t;
 
 /* Each argument may be NULL (absent). replica_num "1".."8", soft_pin a

@@ -521,7 +521,7 @@ Test(store_ops, sink_decides_where_values_go)
     uint64_t sizes[3];
     int codes[3];
     one_slot_t slot = {.calls = 0};
-    store_get_sink_t sink = {place_first, &slot};
+    store_get_sink_t sink = {place_first, &slot, false};
 
     fill(a, sizeof(a), 18);
     fill(b, sizeof(b), 19);
