@@ -460,8 +460,10 @@ def test_a_stopped_peer_does_not_starve_local_gets(cluster):
     replica), and a GET of A's own object is answered while B's waiters
     still wait (before: it queued behind all of them, about 12 s)."""
     meta = cluster.metadata()
-    master = cluster.master()
-    a = start_store(cluster, master, meta, "--threads=4", "--transfer_timeout_ms=4000")
+    master = cluster.master("--client_ttl=60")  # B stays mounted, its keys known
+    # each admitted wait lasts the transfer timeout; MHD queues a thread's
+    # connections behind it, so 8 requests can chain on one thread: 8 x 2 s
+    a = start_store(cluster, master, meta, "--threads=4", "--transfer_timeout_ms=2000")
     b = start_store(cluster, master, meta)
     value = os.urandom(256 * 1024)
     for i in range(8):
@@ -486,7 +488,7 @@ def test_a_stopped_peer_does_not_starve_local_gets(cluster):
         assert pending >= 1, "the local GET came back while B's waiters still waited"
         print(f"local GET with B stopped: {local_ms:.1f} ms, {pending} of 8 B-GETs pending")
         for t in threads:
-            t.join(timeout=30)
+            t.join(timeout=40)
         assert all(d == 502 for d in done), done
         assert metric(a, "mc_store_peer_refusals_total") >= 1
     finally:
