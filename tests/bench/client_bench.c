@@ -394,8 +394,7 @@ int main(int argc, char **argv)
     static cell_t remote_get, remote_put, bl, br, ex;
     const char *seg_a = arg(argc, argv, "--seg_a"), *seg_b = arg(argc, argv, "--seg_b");
     const char *secs = arg(argc, argv, "--seconds");
-    const char *only =
-        arg(argc, argv, "--only"); /* "exist" or "batch": that cell alone (profiling) */
+    const char *only = arg(argc, argv, "--only"); /* "exist", "batch", "local": those cells alone */
     mooncake_client_t *ca, *cb;
     const char *pa[1] = {seg_a}, *pb[1] = {seg_b};
     mooncake_client_replicate_config_t on_a = {1, 0, 0, pa, 1}, on_b = {1, 0, 0, pb, 1};
@@ -428,8 +427,10 @@ int main(int argc, char **argv)
     memset(shared_a, 7, 128 * MiB);
     memset(shared_b, 9, 8 * MiB);
     printf("| measurement | rate (min-max) | p50 us |\n|---|---|---|\n");
-    if (only)
+    if (only && strcmp(only, "local") != 0)
         goto cells;
+    if (only)
+        goto local;
     {
         /* the same working set the store reads from: 16 values of 4 MiB */
         mem_t m = {malloc(64 * MiB), malloc(64 * MiB), size, 64 * MiB};
@@ -454,21 +455,22 @@ int main(int argc, char **argv)
         close(t.rx);
         free(t.buf);
     }
-    {
-        st_t s = {
-            .c = ca, .prefix = "loc", .buf = shared_a, .size = size, .nkeys = 16, .cfg = &on_a};
-        put_keys(ca, &s, 16, &on_a);
-        s.buf = shared_a + 64 * MiB;
-        local_get = measure(op_get_into, &s, (double)size);
-        row("get_into 4 MiB, local segment", &local_get, 1e9, "GB/s");
-        local_put = measure(op_put_from, &s, (double)size);
-        row("put_from 4 MiB, local segment", &local_put, 1e9, "GB/s");
-        for (int i = 0; i < 16; i++) {
-            char k[64];
-            key_of(&s, (uint64_t)i, k, sizeof(k));
-            mooncake_client_remove(ca, k, 1);
-        }
+local : {
+    st_t s = {.c = ca, .prefix = "loc", .buf = shared_a, .size = size, .nkeys = 16, .cfg = &on_a};
+    put_keys(ca, &s, 16, &on_a);
+    s.buf = shared_a + 64 * MiB;
+    local_get = measure(op_get_into, &s, (double)size);
+    row("get_into 4 MiB, local segment", &local_get, 1e9, "GB/s");
+    local_put = measure(op_put_from, &s, (double)size);
+    row("put_from 4 MiB, local segment", &local_put, 1e9, "GB/s");
+    for (int i = 0; i < 16; i++) {
+        char k[64];
+        key_of(&s, (uint64_t)i, k, sizeof(k));
+        mooncake_client_remove(ca, k, 1);
     }
+    if (only)
+        return 0; /* --only=local: the local cells alone (profiling) */
+}
     {
         st_t s = {
             .c = ca, .prefix = "rem", .buf = shared_b, .size = size, .nkeys = 1, .cfg = &on_b};
