@@ -90,7 +90,8 @@ fi
 rm -rf clients/python/build clients/python/*.egg-info
 
 echo "== integration tests (pytest) =="
-MC_BIN_DIR="$BUILD_DIR/bin" MC_BUILD_DIR="$BUILD_DIR" MC_CLIENT_LIB_DIR="$ROOT/build/release/lib" \
+MC_SANITIZE="$SANITIZE" MC_BIN_DIR="$BUILD_DIR/bin" MC_BUILD_DIR="$BUILD_DIR" \
+  MC_CLIENT_LIB_DIR="$ROOT/build/release/lib" \
   MC_PYTHON_REQUIRED=1 "$PY_TESTS" -m pytest -q -rs -p no:cacheprovider \
   --junitxml="$REPORTS/pytest.xml" ${PYTEST_ARGS:-} tests/integration
 rc=$?

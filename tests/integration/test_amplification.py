@@ -7,7 +7,7 @@ import json
 import socket
 import time
 
-from conftest import request
+from conftest import request, not_under_tsan
 from test_store import get, metric, poll, put
 
 MiB = 1 << 20
@@ -40,6 +40,7 @@ def batch_get(store, keys):
     return json.loads(r.body[:hlen])["results"], r.body[hlen + 1:]
 
 
+@not_under_tsan
 def test_repeated_key_is_read_once_and_capped(cluster):
     """A 1 KB request naming one 2 MiB key 96 times (192 MiB of reply before
     the fix): the key is read once, the reply carries it until the cap
@@ -76,6 +77,7 @@ N_SLOW = 40
 VALUE = 8 * MiB  # larger than the kernel's send buffer (tcp_wmem max 4 MiB)
 
 
+@not_under_tsan
 def test_slow_readers_are_bounded_by_the_reply_budget(cluster):
     """40 connections GET an 8 MiB value and never read: their replies hold
     320 MiB of a 324 MiB budget; 20 more such GETs are refused with 503 at

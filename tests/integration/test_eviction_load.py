@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.parse
 
-from conftest import request
+from conftest import request, not_under_tsan
 
 MiB = 1 << 20
 SEG = "--global_segment_size=96MB"
@@ -120,6 +120,7 @@ def writer(w, port, stats, stop):
                     raise AssertionError(f"GET {k}: {st} {body[:200]!r}")
 
 
+@not_under_tsan
 def test_read_own_then_older_keeps_puts_flowing(cluster):
     meta = cluster.metadata()
     master = cluster.master(*MASTER_ARGS)  # default leases (5 s) and residency
