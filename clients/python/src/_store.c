@@ -611,18 +611,24 @@ out:
     return res;
 }
 
-/* keys -> [int] for exist / size / remove(force) */
+/* keys -> [int] for exist (op 0) / size (1) / remove(keys, force) (2) /
+ * replica_clear(keys, segment) (3) */
 static PyObject *keys_batch(ClientObject *self, PyObject *args, int op)
 {
     PyObject *keys, *res = NULL;
     mooncake_client_t *c = cli(self);
-    const char **k;
+    const char **k, *seg = NULL;
     int *ires = NULL;
     int64_t *lres = NULL;
     Py_ssize_t n;
-    int force = 0;
+    int force = 0, parsed;
 
-    if (!c || !PyArg_ParseTuple(args, op == 2 ? "O!p" : "O!", &PyTuple_Type, &keys, &force))
+    if (!c)
+        return NULL;
+    parsed = op == 2   ? PyArg_ParseTuple(args, "O!p", &PyTuple_Type, &keys, &force)
+             : op == 3 ? PyArg_ParseTuple(args, "O!s", &PyTuple_Type, &keys, &seg)
+                       : PyArg_ParseTuple(args, "O!", &PyTuple_Type, &keys);
+    if (!parsed)
         return NULL;
     if (!(k = keys_of(keys, &n)))
         return PyErr_NoMemory();
@@ -641,6 +647,8 @@ static PyObject *keys_batch(ClientObject *self, PyObject *args, int op)
             UNLOCKED(mooncake_client_batch_is_exist(c, k, (size_t)n, ires));
         else if (op == 2)
             UNLOCKED(mooncake_client_batch_remove(c, k, (size_t)n, force, ires));
+        else if (op == 3)
+            UNLOCKED(mooncake_client_batch_replica_clear(c, k, (size_t)n, seg, ires));
         else
             UNLOCKED(for (Py_ssize_t i = 0; i < n; i++) lres[i] =
                          mooncake_client_get_size(c, k[i]));
@@ -672,29 +680,7 @@ static PyObject *m_batch_remove(ClientObject *self, PyObject *args)
 /* batch_replica_clear(keys, segment) -> [int] (0 = cleared) */
 static PyObject *m_batch_replica_clear(ClientObject *self, PyObject *args)
 {
-    PyObject *keys, *res = NULL;
-    mooncake_client_t *c = cli(self);
-    const char **k, *seg;
-    int *codes;
-    Py_ssize_t n;
-
-    if (!c || !PyArg_ParseTuple(args, "O!s", &PyTuple_Type, &keys, &seg))
-        return NULL;
-    if (!(k = keys_of(keys, &n)))
-        return PyErr_NoMemory();
-    if (n == 0 || !all_keys(k, n)) {
-        free(k);
-        return n == 0 ? PyList_New(0) : same_code(n, INVALID_KEY);
-    }
-    if ((codes = calloc((size_t)n, sizeof(*codes)))) {
-        UNLOCKED(mooncake_client_batch_replica_clear(c, k, (size_t)n, seg, codes));
-        res = int_list(codes, n);
-    } else {
-        PyErr_NoMemory();
-    }
-    free(codes);
-    free(k);
-    return res;
+    return keys_batch(self, args, 3);
 }
 
 /* One key's descriptors: (code, size, [(type, segment, endpoint, offset, size)]). */
