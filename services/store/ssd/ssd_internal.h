@@ -1,0 +1,85 @@
+/* Shared between the backend's files (ssd.c, ssd_write.c, ssd_recover.c).
+ *
+ * Lock rules (written once, here):
+ * - s->wmu serializes writers, sealing, eviction picks and clear: whoever
+ *   appends to a bucket file, writes its index or creates a bucket holds it.
+ *   Taken before s->mu, never while holding s->mu.
+ * - s->mu guards the bucket table, every bucket's record array and counters,
+ *   the stats and the eviction state. No I/O is done under it except
+ *   unlink/close of a bucket already unreachable from the table.
+ * - A bucket's fd stays open while b->refs > 0 (a read or a punch in
+ *   flight); evict_commit/clear wait on s->cv for refs to drop to 0. A
+ *   bucket with b->picked set takes no new refs (reads fail NOT_FOUND).
+ * - Records of a bucket only grow at the end (writers, under both locks);
+ *   their fields never change after publication except dead. */
+#ifndef MC_SSD_INTERNAL_H
+#define MC_SSD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ssd.h"
+#include "ssd_format.h"
+
+typedef struct ssd_rec {
+    uint64_t off;  /* header offset */
+    uint64_t voff; /* value offset */
+    uint64_t vlen, seq;
+    uint32_t klen, vcrc, hdr_crc;
+    bool dead;
+    char *key; /* klen bytes + NUL, owned */
+} ssd_rec_t;
+
+typedef struct ssd_bucket {
+    uint64_t id, nonce;
+    int fd;
+    uint64_t end;  /* next record offset (unsealed) / index offset (sealed) */
+    uint64_t disk; /* bytes of the file not punched out: what counts as used */
+    ssd_rec_t *recs;
+    uint32_t nrec, cap, live;
+    uint64_t live_bytes;
+    bool sealed, picked;
+    int refs;
+} ssd_bucket_t;
+
+struct mc_ssd {
+    mc_ssd_cfg_t cfg;
+    mc_ssd_file_ops_t fops;
+    char *path, *dir, *cluster_id;
+    int lock_fd;
+    bool direct;
+    pthread_mutex_t wmu, mu;
+    pthread_cond_t cv;
+    ssd_bucket_t **b; /* by id, ascending */
+    size_t nb, capb;
+    ssd_bucket_t *active; /* the unsealed bucket writes go to, or NULL */
+    uint64_t next_bucket, next_seq;
+    uint64_t used, picked_bytes;
+    bool evict_run;
+    mc_ssd_stats_t st; /* the counters (capacity..records derived on read) */
+    uint8_t *stage;    /* writers' aligned staging buffer (under wmu) */
+    size_t stage_cap;
+};
+
+#define SSD_STAGE_BYTES (4u << 20)
+#define SSD_IOV_MAX 1000
+
+/* ssd.c */
+void ssd_bucket_path(const mc_ssd_t *s, uint64_t id, char *buf, size_t len);
+int ssd_bucket_add_locked(mc_ssd_t *s, ssd_bucket_t *b);
+void ssd_bucket_free(mc_ssd_t *s, ssd_bucket_t *b, bool unlink_file);
+int ssd_rec_push(ssd_bucket_t *b, const ssd_rec_t *r, const char *key);
+int ssd_io_full(mc_ssd_t *s, int fd, struct iovec *iov, int n, uint64_t off, bool write);
+int ssd_punch(mc_ssd_t *s, ssd_bucket_t *b, uint64_t off, uint64_t len, bool *reclaimed);
+void *ssd_aligned_alloc(size_t len);
+uint64_t ssd_now_ms(void);
+
+/* ssd_write.c */
+int ssd_seal_locked_w(mc_ssd_t *s, ssd_bucket_t *b);      /* under wmu */
+int ssd_bucket_create_w(mc_ssd_t *s, ssd_bucket_t **out); /* under wmu */
+
+/* ssd_recover.c */
+int ssd_recover(mc_ssd_t *s, mc_ssd_recovery_t *rep);
+
+#endif

@@ -1,0 +1,375 @@
+/* The write path: batched records appended to the active bucket with
+ * vectored writes (O_DIRECT where the file system takes it), bucket creation
+ * and sealing (the index and trailer). Everything here runs under s->wmu. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mc/crc32c.h"
+#include "mc/errors.h"
+#include "mc/uuid.h"
+#include "ssd_internal.h"
+
+static void fsync_dir_w(mc_ssd_t *s)
+{
+    int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    (void)s->fops.fsync(s->fops.ctx, fd);
+    close(fd);
+}
+
+int ssd_bucket_create_w(mc_ssd_t *s, ssd_bucket_t **out)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t id = s->next_bucket++;
+    pthread_mutex_unlock(&s->mu);
+    char path[PATH_MAX];
+    ssd_bucket_path(s, id, path, sizeof(path));
+    int flags = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC;
+    int fd = s->fops.open(s->fops.ctx, path, flags | (s->direct ? O_DIRECT : 0), 0644);
+    if (fd < 0 && s->direct && errno == EINVAL) { /* e.g. tmpfs: no O_DIRECT */
+        s->direct = false;
+        fd = s->fops.open(s->fops.ctx, path, flags, 0644);
+    }
+    if (fd < 0)
+        return MC_FILE_OPEN_FAIL;
+    ssd_bucket_t *b = calloc(1, sizeof(*b));
+    uint8_t *blk = ssd_aligned_alloc(SSD_BLK);
+    int rc = b && blk ? MC_OK : MC_INTERNAL_ERROR;
+    if (rc == MC_OK) {
+        mc_uuid_t u = mc_uuid_generate();
+        *b = (ssd_bucket_t){
+            .id = id, .nonce = u.hi ^ u.lo, .fd = fd, .end = SSD_BLK, .disk = SSD_BLK};
+        memset(blk, 0, SSD_BLK);
+        ssd_fhdr_t h = {id, b->nonce, ssd_now_ms()};
+        ssd_fhdr_encode(&h, blk);
+        struct iovec v = {blk, SSD_BLK};
+        rc = ssd_io_full(s, fd, &v, 1, 0, true);
+    }
+    if (rc == MC_OK && s->cfg.durability == MC_SSD_DUR_FULL) {
+        if (s->fops.fdatasync(s->fops.ctx, fd) != 0)
+            rc = MC_FILE_WRITE_FAIL;
+        fsync_dir_w(s);
+    }
+    free(blk);
+    if (rc == MC_OK) {
+        pthread_mutex_lock(&s->mu);
+        rc = ssd_bucket_add_locked(s, b);
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (rc != MC_OK) {
+        s->fops.close(s->fops.ctx, fd);
+        (void)s->fops.unlink(s->fops.ctx, path);
+        free(b);
+        return rc;
+    }
+    *out = b;
+    return MC_OK;
+}
+
+/* Writes b's index and trailer after its last record (the data synced
+ * first when durability >= data), so a sealed file is: header, records,
+ * index, trailer. The bucket takes no more records even if this fails
+ * (recovery then scans it as unsealed). */
+int ssd_seal_locked_w(mc_ssd_t *s, ssd_bucket_t *b)
+{
+    int rc = MC_OK;
+    if (s->cfg.durability >= MC_SSD_DUR_DATA && s->fops.fdatasync(s->fops.ctx, b->fd) != 0)
+        rc = MC_FILE_WRITE_FAIL;
+    pthread_mutex_lock(&s->mu);
+    size_t ilen = 0;
+    uint64_t nrec = 0;
+    for (uint32_t i = 0; i < b->nrec; i++)
+        if (!b->recs[i].dead) {
+            ilen += ssd_ient_len(b->recs[i].klen);
+            nrec++;
+        }
+    size_t total = (size_t)ssd_round_up(ilen, SSD_BLK) + SSD_BLK;
+    uint8_t *buf = rc == MC_OK ? ssd_aligned_alloc(total) : NULL;
+    if (buf) {
+        memset(buf, 0, total);
+        size_t at = 0;
+        for (uint32_t i = 0; i < b->nrec; i++) {
+            const ssd_rec_t *r = &b->recs[i];
+            if (r->dead)
+                continue;
+            ssd_ient_t e = {
+                r->off, r->seq, r->vlen, r->klen, r->vcrc, r->hdr_crc, (const uint8_t *)r->key};
+            at += ssd_ient_encode(&e, buf + at);
+        }
+    } else if (rc == MC_OK) {
+        rc = MC_INTERNAL_ERROR;
+    }
+    uint64_t ioff = b->end;
+    pthread_mutex_unlock(&s->mu);
+    if (rc == MC_OK) {
+        ssd_trailer_t t = {ioff, ilen, nrec, b->nonce, mc_crc32c(0, buf, ilen)};
+        ssd_trailer_encode(&t, buf + total - SSD_BLK);
+        struct iovec v = {buf, total};
+        rc = ssd_io_full(s, b->fd, &v, 1, ioff, true);
+        /* a failed earlier write may have left bytes past the index: cut them */
+        if (rc == MC_OK && s->fops.ftruncate(s->fops.ctx, b->fd, (off_t)(ioff + total)) != 0)
+            rc = MC_FILE_WRITE_FAIL;
+        if (rc == MC_OK && s->cfg.durability >= MC_SSD_DUR_DATA &&
+            s->fops.fdatasync(s->fops.ctx, b->fd) != 0)
+            rc = MC_FILE_WRITE_FAIL;
+    }
+    free(buf);
+    pthread_mutex_lock(&s->mu);
+    b->sealed = true;
+    if (rc == MC_OK) {
+        b->disk += total;
+        s->used += total;
+        if (b->picked)
+            s->picked_bytes += total;
+    }
+    if (s->active == b)
+        s->active = NULL;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ---- batch builder: records as one iovec list per bucket run ---- */
+
+typedef struct wb {
+    mc_ssd_t *s;
+    ssd_bucket_t *b;
+    uint64_t off; /* file offset of the first byte not yet written */
+    uint64_t len; /* bytes appended to the run (written or pending) */
+    struct iovec iov[SSD_IOV_MAX];
+    int n;
+    size_t used; /* staging bytes in use */
+    bool failed;
+} wb_t;
+
+static void wb_flush(wb_t *w)
+{
+    if (w->n == 0)
+        return;
+    uint64_t len = 0;
+    for (int i = 0; i < w->n; i++)
+        len += w->iov[i].iov_len;
+    if (!w->failed && ssd_io_full(w->s, w->b->fd, w->iov, w->n, w->off, true) != MC_OK)
+        w->failed = true;
+    w->off += len;
+    w->n = 0;
+    w->used = 0;
+}
+
+static void wb_push(wb_t *w, void *p, size_t len)
+{
+    if (w->n > 0 && (uint8_t *)w->iov[w->n - 1].iov_base + w->iov[w->n - 1].iov_len == (uint8_t *)p)
+        w->iov[w->n - 1].iov_len += len;
+    else
+        w->iov[w->n++] = (struct iovec){p, len};
+    w->len += len;
+}
+
+/* Appends len bytes (copied from src, or zeros when src is NULL) through
+ * the staging buffer, flushing it when full (always at a block boundary). */
+static void wb_copy(wb_t *w, const uint8_t *src, size_t len)
+{
+    while (len > 0) {
+        if (w->used == w->s->stage_cap || w->n == SSD_IOV_MAX)
+            wb_flush(w);
+        size_t k = w->s->stage_cap - w->used;
+        if (k > len)
+            k = len;
+        uint8_t *d = w->s->stage + w->used;
+        if (src) {
+            memcpy(d, src, k);
+            src += k;
+        } else {
+            memset(d, 0, k);
+        }
+        w->used += k;
+        wb_push(w, d, k);
+        len -= k;
+    }
+}
+
+/* Appends one record at the end of the run. */
+static void wb_record(wb_t *w, const mc_ssd_item_t *it, uint64_t seq, ssd_rec_t *r)
+{
+    mc_ssd_t *s = w->s;
+    size_t head = (size_t)ssd_rec_head_len(it->key_len);
+    bool refs = 2 * it->iovcnt + 4 < SSD_IOV_MAX; /* else copy all: staging iovecs merge */
+    if (s->stage_cap - w->used < head || w->n + (refs ? 2 * it->iovcnt + 4 : 4) > SSD_IOV_MAX)
+        wb_flush(w); /* at a record boundary, so block aligned */
+    ssd_rhdr_t h = {.nonce = w->b->nonce,
+                    .offset = w->b->end + w->len,
+                    .seq = seq,
+                    .value_len = it->length,
+                    .key_len = (uint32_t)it->key_len,
+                    .value_crc = it->crc};
+    *r = (ssd_rec_t){.off = h.offset,
+                     .voff = h.offset + head,
+                     .vlen = it->length,
+                     .seq = seq,
+                     .klen = h.key_len,
+                     .vcrc = it->crc};
+    uint8_t *d = s->stage + w->used;
+    ssd_rhdr_encode(&h, it->key, d);
+    memset(d + SSD_RHDR_LEN + it->key_len, 0, head - SSD_RHDR_LEN - it->key_len);
+    r->hdr_crc = h.hdr_crc;
+    w->used += head;
+    wb_push(w, d, head);
+    uint64_t pos = 0;
+    for (int i = 0; i < it->iovcnt; i++) {
+        const uint8_t *p = it->iov[i].iov_base;
+        size_t len = it->iov[i].iov_len;
+        if (refs && !s->direct && len) { /* buffered: no alignment rule, no copy */
+            wb_push(w, (void *)(uintptr_t)p, len);
+            pos += len;
+            continue;
+        }
+        if (refs && pos % SSD_BLK == 0 && (uintptr_t)p % SSD_BLK == 0 && len >= SSD_BLK) {
+            size_t k = len / SSD_BLK * SSD_BLK; /* aligned: written from the caller's memory */
+            wb_push(w, (void *)(uintptr_t)p, k);
+            p += k;
+            len -= k;
+            pos += k;
+        }
+        wb_copy(w, p, len);
+        pos += len;
+    }
+    wb_copy(w, NULL, (size_t)(ssd_round_up(pos, SSD_BLK) - pos));
+}
+
+static int item_check(const mc_ssd_t *s, const mc_ssd_item_t *it)
+{
+    if (!it->key || it->key_len == 0 || it->key_len > SSD_KEY_MAX || it->iovcnt < 0 ||
+        (it->iovcnt > 0 && !it->iov) || it->length > (UINT64_MAX >> 2))
+        return MC_INVALID_PARAMS;
+    uint64_t sum = 0;
+    uint32_t crc = 0;
+    for (int i = 0; i < it->iovcnt; i++) {
+        if (!it->iov[i].iov_base && it->iov[i].iov_len)
+            return MC_INVALID_PARAMS;
+        sum += it->iov[i].iov_len;
+        if (s->cfg.verify_crc)
+            crc = mc_crc32c(crc, it->iov[i].iov_base, it->iov[i].iov_len);
+    }
+    if (sum != it->length || (s->cfg.verify_crc && crc != it->crc))
+        return MC_INVALID_PARAMS;
+    return MC_OK;
+}
+
+/* Ends a run: writes what is pending, syncs per the durability level, then
+ * publishes the run's records (or fails them all). */
+static void run_finish(wb_t *w, const mc_ssd_item_t *items, const size_t *idx, ssd_rec_t *recs,
+                       size_t cnt, mc_ssd_loc_t *locs, int *codes)
+{
+    mc_ssd_t *s = w->s;
+    if (!w->b || cnt == 0)
+        return;
+    wb_flush(w);
+    if (!w->failed && s->cfg.durability >= MC_SSD_DUR_DATA &&
+        s->fops.fdatasync(s->fops.ctx, w->b->fd) != 0)
+        w->failed = true;
+    if (w->failed) {
+        /* nothing registered; cut what may have reached the file (ENOSPC) */
+        (void)s->fops.ftruncate(s->fops.ctx, w->b->fd, (off_t)w->b->end);
+        pthread_mutex_lock(&s->mu);
+        s->st.write_errors += cnt;
+        pthread_mutex_unlock(&s->mu);
+        for (size_t j = 0; j < cnt; j++)
+            codes[idx[j]] = MC_FILE_WRITE_FAIL;
+    } else {
+        pthread_mutex_lock(&s->mu);
+        for (size_t j = 0; j < cnt; j++) {
+            const mc_ssd_item_t *it = &items[idx[j]];
+            int rc = ssd_rec_push(w->b, &recs[j], it->key);
+            codes[idx[j]] = rc;
+            if (rc != MC_OK)
+                continue;
+            w->b->live++;
+            w->b->live_bytes += it->length;
+            s->st.records++;
+            s->st.live_bytes += it->length;
+            locs[idx[j]] = (mc_ssd_loc_t){w->b->id, recs[j].voff, it->length, it->crc};
+        }
+        w->b->end += w->len;
+        w->b->disk += w->len;
+        s->used += w->len;
+        pthread_mutex_unlock(&s->mu);
+    }
+    w->off = w->b->end;
+    w->len = 0;
+    w->n = 0;
+    w->used = 0;
+    w->failed = false;
+}
+
+int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t *locs, int *codes)
+{
+    if (!s || (n && (!items || !locs || !codes)))
+        return MC_INVALID_PARAMS;
+    if (n == 0)
+        return MC_OK;
+    size_t *idx = malloc(n * sizeof(*idx));
+    ssd_rec_t *recs = malloc(n * sizeof(*recs));
+    wb_t *w = malloc(sizeof(*w));
+    if (!idx || !recs || !w) {
+        free(idx);
+        free(recs);
+        free(w);
+        for (size_t i = 0; i < n; i++)
+            codes[i] = MC_INTERNAL_ERROR;
+        return MC_INTERNAL_ERROR;
+    }
+    pthread_mutex_lock(&s->wmu);
+    *w = (wb_t){.s = s};
+    size_t cnt = 0;
+    for (size_t i = 0; i < n; i++) {
+        const mc_ssd_item_t *it = &items[i];
+        if ((codes[i] = item_check(s, it)) != MC_OK)
+            continue;
+        uint64_t span = ssd_rec_span(it->key_len, it->length);
+        pthread_mutex_lock(&s->mu);
+        bool full = s->used + w->len + span + SSD_BLK > s->cfg.capacity;
+        ssd_bucket_t *a = s->active;
+        pthread_mutex_unlock(&s->mu);
+        if (full) {
+            codes[i] = MC_NO_AVAILABLE_HANDLE;
+            continue;
+        }
+        if (a && (a->nrec + cnt >= s->cfg.bucket_keys ||
+                  (a->end + w->len + span > s->cfg.bucket_bytes && a->nrec + cnt > 0))) {
+            run_finish(w, items, idx, recs, cnt, locs, codes);
+            cnt = 0;
+            (void)ssd_seal_locked_w(s, a); /* a failure leaves it for recovery to scan */
+            a = NULL;
+        }
+        if (!a) {
+            int rc = ssd_bucket_create_w(s, &a);
+            if (rc != MC_OK) {
+                pthread_mutex_lock(&s->mu);
+                s->st.write_errors++;
+                pthread_mutex_unlock(&s->mu);
+                codes[i] = MC_FILE_WRITE_FAIL;
+                continue;
+            }
+            pthread_mutex_lock(&s->mu);
+            s->active = a;
+            pthread_mutex_unlock(&s->mu);
+        }
+        if (w->b != a)
+            *w = (wb_t){.s = s, .b = a, .off = a->end};
+        wb_record(w, it, s->next_seq++, &recs[cnt]);
+        idx[cnt++] = i;
+    }
+    run_finish(w, items, idx, recs, cnt, locs, codes);
+    pthread_mutex_unlock(&s->wmu);
+    free(idx);
+    free(recs);
+    free(w);
+    for (size_t i = 0; i < n; i++)
+        if (codes[i] != MC_OK)
+            return codes[i];
+    return MC_OK;
+}
