@@ -98,9 +98,17 @@ static void h_query_key(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     for (uint32_t i = 0; i < info.replicas.n; i++) {
         const mc_master_replica_desc_t *d = &info.replicas.rep[i];
         mc_master_segment_info_t s;
+        mc_master_disk_info_t k;
         cJSON *r = cJSON_CreateObject();
-        if (mc_master_segment_get_slot(ctx, d->segment_slot, &s) == MC_OK)
+        if (d->type == MC_REPLICA_DISK) {
+            if (mc_master_disk_get_slot(ctx, d->segment_slot, &k) == MC_OK) {
+                cJSON_AddStringToObject(r, "segment", k.name);
+                cJSON_AddStringToObject(r, "endpoint", k.control_url);
+            }
+            cJSON_AddNumberToObject(r, "bucket", (double)d->bucket);
+        } else if (mc_master_segment_get_slot(ctx, d->segment_slot, &s) == MC_OK) {
             cJSON_AddStringToObject(r, "segment", s.name);
+        }
         cJSON_AddNumberToObject(r, "epoch", (double)d->segment_epoch);
         cJSON_AddNumberToObject(r, "offset", (double)d->offset);
         cJSON_AddNumberToObject(r, "addr", (double)d->addr);
@@ -111,9 +119,48 @@ static void h_query_key(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     mc_http_reply_json(resp, 200, o);
 }
 
+/* The disk tiers (SSD), one object each: who, where, how full, how many
+ * replicas, and the owner's task counters. */
+static void h_get_all_disks(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    size_t total = 0, cap = 16;
+    mc_master_disk_info_t *d = NULL;
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "disks");
+
+    for (;;) {
+        mc_master_disk_info_t *nd = realloc(d, cap * sizeof(*d));
+        if (!nd)
+            break;
+        d = nd;
+        mc_master_disks_list(ctx, d, cap, &total);
+        if (total <= cap)
+            break;
+        cap = total;
+    }
+    for (size_t i = 0; d && i < total && i < cap; i++) {
+        char id[MC_UUID_STR_LEN];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "client_id", mc_uuid_format(d[i].client_id, id));
+        cJSON_AddStringToObject(e, "name", d[i].name);
+        cJSON_AddStringToObject(e, "control_url", d[i].control_url);
+        cJSON_AddNumberToObject(e, "capacity", (double)d[i].capacity);
+        cJSON_AddNumberToObject(e, "used", (double)d[i].used);
+        cJSON_AddNumberToObject(e, "replicas", (double)d[i].replicas);
+        cJSON_AddNumberToObject(e, "replica_bytes", (double)d[i].bytes);
+        cJSON_AddNumberToObject(e, "tasks_queued", (double)d[i].tasks_queued);
+        cJSON_AddNumberToObject(e, "tasks_sent", (double)d[i].tasks_sent);
+        cJSON_AddNumberToObject(e, "tasks_dropped", (double)d[i].tasks_dropped);
+        cJSON_AddNumberToObject(e, "tasks_failed", (double)d[i].tasks_failed);
+        cJSON_AddItemToArray(arr, e);
+    }
+    free(d);
+    mc_http_reply_json(resp, 200, o);
+}
+
 int master_routes_register_admin(mc_http_server_t *srv, mc_master_t *core)
 {
     if (mc_http_server_route(srv, "GET", "/query_key", 0, h_query_key, core) != MC_OK ||
+        mc_http_server_route(srv, "GET", "/get_all_disks", 0, h_get_all_disks, core) != MC_OK ||
         mc_http_server_route(srv, "GET", "/get_all_keys", 0, h_get_all_keys, core) != MC_OK ||
         mc_http_server_route(srv, "GET", "/get_all_segments", 0, h_get_all_segments, core) != MC_OK)
         return MC_INTERNAL_ERROR;
@@ -146,6 +193,15 @@ STAT_GAUGE(holds_taken)
 STAT_GAUGE(holds_released)
 STAT_GAUGE(holds_expired)
 STAT_GAUGE(holds_refused)
+STAT_GAUGE(disks)
+STAT_GAUGE(disk_capacity)
+STAT_GAUGE(disk_used)
+STAT_GAUGE(disk_replicas)
+STAT_GAUGE(tasks_queued)
+STAT_GAUGE(tasks_sent)
+STAT_GAUGE(tasks_dropped)
+STAT_GAUGE(tasks_failed)
+STAT_GAUGE(offloaded)
 #undef STAT_GAUGE
 
 int master_routes_register_metrics(mc_metrics_t *m, mc_master_t *core)
@@ -175,6 +231,19 @@ int master_routes_register_metrics(mc_metrics_t *m, mc_master_t *core)
          g_holds_expired},
         {"mc_master_holds_refused_total", "Holds refused at a per-object or per-client cap",
          g_holds_refused},
+        {"mc_master_disks", "Disk tiers (SSD) registered", g_disks},
+        {"mc_master_disk_capacity_bytes", "Capacity over the disk tiers, as their owners report",
+         g_disk_capacity},
+        {"mc_master_disk_used_bytes", "Used bytes over the disk tiers, as their owners report",
+         g_disk_used},
+        {"mc_master_disk_replicas", "Disk replicas registered", g_disk_replicas},
+        {"mc_master_ssd_tasks_queued_total", "Tasks queued for disk tier owners", g_tasks_queued},
+        {"mc_master_ssd_tasks_sent_total", "Tasks an owner accepted", g_tasks_sent},
+        {"mc_master_ssd_tasks_dropped_total", "Tasks not queued: the owner's queue was full",
+         g_tasks_dropped},
+        {"mc_master_ssd_tasks_failed_total", "Tasks given up after failed posts", g_tasks_failed},
+        {"mc_master_offloaded_total", "Evictions turned into persist tasks (--offload_on_evict)",
+         g_offloaded},
     };
     for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
         if (mc_metrics_gauge_fn(m, g[i].name, g[i].help, NULL, g[i].fn, core) != 0)

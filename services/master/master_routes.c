@@ -32,8 +32,65 @@ static const mc_master_segment_info_t *slot_info(mc_master_t *core, slot_cache_t
     return &c->info[c->n++];
 }
 
+/* The same for the disk tiers a reply mentions (disk replicas). */
+typedef struct disk_cache {
+    uint16_t slot[SLOT_CACHE];
+    mc_master_disk_info_t info[SLOT_CACHE];
+    int n;
+} disk_cache_t;
+
+static const mc_master_disk_info_t *disk_info(mc_master_t *core, disk_cache_t *c, uint16_t slot)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->slot[i] == slot)
+            return &c->info[i];
+    if (c->n == SLOT_CACHE)
+        c->n = 0;
+    if (mc_master_disk_get_slot(core, slot, &c->info[c->n]) != MC_OK)
+        return NULL;
+    c->slot[c->n] = slot;
+    return &c->info[c->n++];
+}
+
+typedef struct reply_cache {
+    slot_cache_t seg;
+    disk_cache_t disk;
+} reply_cache_t;
+
+/* One core replica as a wire replica (names pointing into the cache); false
+ * when it is gone since (its segment or disk tier went away). */
+static bool to_replica(mc_master_t *core, reply_cache_t *cache, const mc_master_replica_desc_t *d,
+                       mc_replica_t *out)
+{
+    if (d->type == MC_REPLICA_DISK) {
+        const mc_master_disk_info_t *k = disk_info(core, &cache->disk, d->segment_slot);
+        if (!k || !mc_uuid_equal(k->client_id, d->segment_id))
+            return false;
+        *out = (mc_replica_t){.segment_id = d->segment_id,
+                              .segment = k->name,
+                              .endpoint = k->control_url,
+                              .offset = d->offset,
+                              .size = d->size,
+                              .bucket = d->bucket,
+                              .type = MC_REPLICA_TYPE_DISK};
+        return true;
+    }
+    const mc_master_segment_info_t *s = slot_info(core, &cache->seg, d->segment_slot);
+    if (!s)
+        return false; /* unmounted since: the replica is gone */
+    *out = (mc_replica_t){.segment_id = d->segment_id,
+                          .segment = s->name,
+                          .endpoint = s->endpoint,
+                          .epoch = d->segment_epoch,
+                          .addr = d->addr,
+                          .offset = d->offset,
+                          .size = d->size,
+                          .type = d->type};
+    return true;
+}
+
 /* Core replicas -> wire replicas. Names point into the cache. */
-static void to_result(mc_master_t *core, slot_cache_t *cache, const mc_master_replicas_t *r,
+static void to_result(mc_master_t *core, reply_cache_t *cache, const mc_master_replicas_t *r,
                       uint64_t now_ms, mc_key_result_t *out)
 {
     out->size = r->size;
@@ -41,20 +98,9 @@ static void to_result(mc_master_t *core, slot_cache_t *cache, const mc_master_re
     out->has_checksum = r->has_checksum;
     out->checksum = r->checksum;
     out->n = 0;
-    for (uint32_t i = 0; i < r->n && i < MC_MAX_REPLICAS; i++) {
-        const mc_master_replica_desc_t *d = &r->rep[i];
-        const mc_master_segment_info_t *s = slot_info(core, cache, d->segment_slot);
-        if (!s)
-            continue; /* unmounted since: the replica is gone */
-        out->rep[out->n++] = (mc_replica_t){.segment_id = d->segment_id,
-                                            .segment = s->name,
-                                            .endpoint = s->endpoint,
-                                            .epoch = d->segment_epoch,
-                                            .addr = d->addr,
-                                            .offset = d->offset,
-                                            .size = d->size,
-                                            .type = d->type};
-    }
+    for (uint32_t i = 0; i < r->n && i < MC_MAX_REPLICAS; i++)
+        if (to_replica(core, cache, &r->rep[i], &out->rep[out->n]))
+            out->n++;
     if (out->code == MC_OK && out->n == 0 && r->n > 0)
         out->code = MC_REPLICA_IS_GONE;
 }
@@ -174,7 +220,7 @@ static mc_master_put_item_t *items_from(mc_http_req_t *req, const mc_keys_req_t 
 static void h_put_start(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
     mc_master_t *core = ctx;
-    slot_cache_t cache = {.n = 0};
+    reply_cache_t cache = {.seg.n = 0};
     uint64_t now = mc_now_ms();
     mc_keys_req_t *kr = decode_keys(req, resp, true);
     mc_master_put_item_t *items;
@@ -246,7 +292,7 @@ static mc_master_key_t *core_keys(mc_http_req_t *req, const mc_keys_req_t *kr)
 static void h_get_replica_list(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
     mc_master_t *core = ctx;
-    slot_cache_t cache = {.n = 0};
+    reply_cache_t cache = {.seg.n = 0};
     uint64_t now = mc_now_ms();
     mc_keys_req_t *kr = decode_keys(req, resp, false);
     mc_master_key_t *keys;
@@ -495,12 +541,16 @@ static void h_ping(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     mc_uuid_t client = {0, 0};
     mc_master_ping_status_t st = MC_PING_OK;
     mc_ping_reply_t reply = {false, 0};
+    mc_disk_usage_t disk;
+    bool has_disk = false;
     mc_errmsg_t e = {{0}};
     char *out;
-    int rc = mc_ping_req_decode(body, len, &client, &e);
+    int rc = mc_ping_disk_decode(body, len, &client, &disk, &has_disk, &e);
 
     if (rc == MC_OK)
         rc = mc_master_ping(ctx, client, mc_now_ms(), &st, &reply.view_version);
+    if (rc == MC_OK && st == MC_PING_OK && has_disk) /* no tier yet: mount_disk brings it */
+        mc_master_disk_usage(ctx, client, disk.capacity, disk.used);
     if (rc != MC_OK) {
         mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : NULL);
         return;
@@ -508,6 +558,93 @@ static void h_ping(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     reply.need_remount = st != MC_PING_OK;
     out = mc_ping_reply_encode_take(&reply, &out_len);
     mc_http_reply_json_text(resp, out, out_len);
+}
+
+/* ---- the SSD tier ---- */
+
+static void h_mount_disk(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    size_t len;
+    const char *body = mc_http_req_body(req, &len);
+    mc_disk_msg_t d;
+    mc_errmsg_t e = {{0}};
+    int rc = mc_disk_msg_decode(body, len, &d, &e);
+
+    if (rc == MC_OK) {
+        mc_master_disk_spec_t spec = {.client_id = d.client_id,
+                                      .name = d.name,
+                                      .control_url = d.control_url,
+                                      .capacity = d.capacity,
+                                      .used = d.used};
+        rc = mc_master_mount_disk(ctx, &spec, mc_now_ms());
+        mc_disk_msg_cleanup(&d);
+    }
+    if (rc != MC_OK)
+        mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : NULL);
+    else
+        mc_http_reply_json(resp, 200, cJSON_CreateObject());
+}
+
+static void disk_items_cleanup(void *r)
+{
+    mc_disk_items_cleanup(r);
+}
+
+/* batch_disk_replica_add (add) and _remove: items -> per-key codes. */
+static void run_disk_items(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_t *core, bool add)
+{
+    size_t len;
+    const char *body = mc_http_req_body(req, &len);
+    mc_disk_items_req_t *dr = mc_http_req_alloc(req, 1, sizeof(*dr));
+    mc_master_disk_item_t *items;
+    mc_key_result_t *res;
+    mc_errmsg_t e = {{0}};
+    int rc;
+
+    if (!dr) {
+        reply_oom(resp);
+        return;
+    }
+    if ((rc = mc_disk_items_decode(body, len, add, dr, &e)) != MC_OK) {
+        mc_http_reply_error(resp, rc, e.msg);
+        return;
+    }
+    if (mc_http_req_defer(req, disk_items_cleanup, dr) != MC_OK || !PER_KEY(req, dr, items) ||
+        !PER_KEY(req, dr, res)) {
+        reply_oom(resp);
+        return;
+    }
+    for (size_t i = 0; i < dr->n; i++) {
+        const mc_disk_item_t *d = &dr->items[i];
+        items[i] = (mc_master_disk_item_t){.key = d->key,
+                                           .len = d->key_len,
+                                           .size = d->size,
+                                           .checksum = d->checksum,
+                                           .bucket = d->bucket,
+                                           .offset = d->offset,
+                                           .length = d->length};
+    }
+    rc = add ? mc_master_batch_disk_replica_add(core, dr->client_id, items, dr->n,
+                                                dr->create_missing, mc_now_ms())
+             : mc_master_batch_disk_replica_remove(core, dr->client_id, items, dr->n, mc_now_ms());
+    if (rc != MC_OK) {
+        mc_http_reply_error(resp, rc,
+                            rc == MC_CLIENT_NOT_FOUND ? "no disk tier: mount_disk first" : NULL);
+        return;
+    }
+    for (size_t i = 0; i < dr->n; i++)
+        res[i].code = items[i].rc;
+    reply_results(req, resp, res, dr->n, 0, false);
+}
+
+static void h_disk_replica_add(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    run_disk_items(req, resp, ctx, true);
+}
+
+static void h_disk_replica_remove(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    run_disk_items(req, resp, ctx, false);
 }
 
 int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t max_body)
@@ -531,6 +668,9 @@ int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t 
         {MC_ROUTE_RELEASE, h_release},
         {MC_ROUTE_REPLICA_CLEAR, h_replica_clear},
         {MC_ROUTE_REPORT_FAILURE, h_report_failure},
+        {MC_ROUTE_MOUNT_DISK, h_mount_disk},
+        {MC_ROUTE_DISK_REPLICA_ADD, h_disk_replica_add},
+        {MC_ROUTE_DISK_REPLICA_REMOVE, h_disk_replica_remove},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (mc_http_server_route(srv, "POST", routes[i].path, max_body, routes[i].fn, core) !=

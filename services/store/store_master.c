@@ -158,6 +158,45 @@ static int http_remove_many(void *ctx, const char *pattern, bool force, uint64_t
                       dec_count, removed);
 }
 
+static int http_mount_disk(void *ctx, const mc_disk_msg_t *disk)
+{
+    size_t len = 0;
+    char *body = mc_disk_msg_encode_take(disk, &len);
+    return call_small(ctx, ((http_master_t *)ctx)->http, MC_ROUTE_MOUNT_DISK, body, len, NULL,
+                      NULL);
+}
+
+static int http_ping_disk(void *ctx, mc_uuid_t client_id, const mc_disk_usage_t *disk,
+                          bool *need_remount)
+{
+    mc_ping_reply_t reply;
+    size_t len = 0;
+    char *body = mc_ping_disk_encode_take(client_id, disk, &len);
+    int rc =
+        call_small(ctx, ((http_master_t *)ctx)->http, MC_ROUTE_PING, body, len, dec_ping, &reply);
+
+    if (rc == MC_OK)
+        *need_remount = reply.need_remount;
+    return rc;
+}
+
+static int http_disk_items(void *ctx, bool add, const mc_disk_items_req_t *req, mc_results_t *out)
+{
+    mc_http_result_t r;
+    mc_errmsg_t e;
+    size_t len = 0;
+    char *body = mc_disk_items_encode_take(req, add, &len);
+    http_master_t *m = ctx;
+    int rc = post_adopt(m, m->http, add ? MC_ROUTE_DISK_REPLICA_ADD : MC_ROUTE_DISK_REPLICA_REMOVE,
+                        body, len, &r);
+
+    if (rc != MC_OK)
+        return rc;
+    rc = mc_results_decode(r.body, r.len, req->n, out, &e);
+    mc_http_result_cleanup(&r);
+    return rc == MC_OK ? MC_OK : MC_RPC_FAIL;
+}
+
 static const store_master_ops_t http_ops = {
     .keys = http_keys,
     .mount = http_mount,
@@ -166,6 +205,9 @@ static const store_master_ops_t http_ops = {
     .remove_many = http_remove_many,
     .report_failure = http_report_failure,
     .destroy = http_destroy,
+    .mount_disk = http_mount_disk,
+    .ping_disk = http_ping_disk,
+    .disk_items = http_disk_items,
 };
 
 store_master_t *store_master_http_create(const char *addr, long timeout_ms, int retries,
@@ -234,4 +276,59 @@ int store_master_keys(store_master_t *m, store_master_call_t call, const mc_keys
     if (rc != MC_OK)
         mc_results_cleanup(out);
     return rc;
+}
+
+int store_master_mount_disk(store_master_t *m, const mc_disk_msg_t *disk)
+{
+    if (!m->ops->mount_disk)
+        return MC_UNAVAILABLE_IN_CURRENT_MODE;
+    return m->ops->mount_disk(m->ctx, disk);
+}
+
+int store_master_ping_disk(store_master_t *m, mc_uuid_t client_id, const mc_disk_usage_t *disk,
+                           bool *need_remount)
+{
+    if (!disk)
+        return store_master_ping(m, client_id, need_remount);
+    if (!m->ops->ping_disk)
+        return MC_UNAVAILABLE_IN_CURRENT_MODE;
+    return m->ops->ping_disk(m->ctx, client_id, disk, need_remount);
+}
+
+/* One batch of disk items; codes[i] per item (the master answers one per key). */
+static int disk_items(store_master_t *m, bool add, mc_uuid_t client_id, const mc_disk_item_t *items,
+                      size_t n, bool create_missing, int *codes)
+{
+    mc_disk_items_req_t req = {
+        .client_id = client_id, .create_missing = create_missing, .n = n, .items = items};
+    mc_results_t out;
+    int rc;
+
+    if (!m->ops->disk_items)
+        return MC_UNAVAILABLE_IN_CURRENT_MODE;
+    if (n > MC_MSG_MAX_BATCH || (n && (!items || !codes)))
+        return MC_INVALID_PARAMS;
+    if (n == 0)
+        return MC_OK;
+    memset(&out, 0, sizeof(out));
+    rc = m->ops->disk_items(m->ctx, add, &req, &out);
+    if (rc == MC_OK && out.n != n)
+        rc = MC_RPC_FAIL;
+    for (size_t i = 0; rc == MC_OK && i < n; i++)
+        codes[i] = out.res[i].code;
+    mc_results_cleanup(&out);
+    return rc;
+}
+
+int store_master_disk_replica_add(store_master_t *m, mc_uuid_t client_id,
+                                  const mc_disk_item_t *items, size_t n, bool create_missing,
+                                  int *codes)
+{
+    return disk_items(m, true, client_id, items, n, create_missing, codes);
+}
+
+int store_master_disk_replica_remove(store_master_t *m, mc_uuid_t client_id,
+                                     const mc_disk_item_t *items, size_t n, int *codes)
+{
+    return disk_items(m, false, client_id, items, n, false, codes);
 }

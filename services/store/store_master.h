@@ -44,6 +44,14 @@ typedef struct store_master_ops {
     /* A write to a replica on segment_id (mount epoch) failed. */
     int (*report_failure)(void *ctx, mc_uuid_t client_id, mc_uuid_t segment_id, uint64_t epoch);
     void (*destroy)(void *ctx);
+    /* The SSD tier (issue 13). A table without them (NULL) answers
+     * MC_UNAVAILABLE_IN_CURRENT_MODE. */
+    int (*mount_disk)(void *ctx, const mc_disk_msg_t *disk);
+    /* Ping carrying the disk tier's usage (disk never NULL here). */
+    int (*ping_disk)(void *ctx, mc_uuid_t client_id, const mc_disk_usage_t *disk,
+                     bool *need_remount);
+    /* batch_disk_replica_add (add) / _remove: one result per item in *out. */
+    int (*disk_items)(void *ctx, bool add, const mc_disk_items_req_t *req, mc_results_t *out);
 } store_master_ops_t;
 
 /* A master: the table and its state. Callers use the functions below. */
@@ -96,5 +104,26 @@ static inline int store_master_remove_many(store_master_t *m, const char *patter
     *removed = 0;
     return m->ops->remove_many(m->ctx, pattern, force, removed);
 }
+
+/* ---- the SSD tier (docs/master-api.md, "Disk tiers") ----
+ * Each returns MC_OK, MC_RPC_FAIL or the master's error for the whole call;
+ * MC_UNAVAILABLE_IN_CURRENT_MODE from a master table without them. */
+
+/* Registers (idempotent) this service's disk tier; again after NEED_REMOUNT. */
+int store_master_mount_disk(store_master_t *m, const mc_disk_msg_t *disk);
+/* A ping with the disk tier's usage; disk NULL is the plain ping. */
+int store_master_ping_disk(store_master_t *m, mc_uuid_t client_id, const mc_disk_usage_t *disk,
+                           bool *need_remount);
+/* Registers n disk replicas (items: key, size, checksum, bucket, offset,
+ * length); codes[i] receives each key's code (docs/master-core.md, "Disk
+ * replicas": 0, -704, -702, -711, -703, -200). create_missing: restart
+ * recovery. MC_CLIENT_NOT_FOUND: no disk tier (mount_disk first). */
+int store_master_disk_replica_add(store_master_t *m, mc_uuid_t client_id,
+                                  const mc_disk_item_t *items, size_t n, bool create_missing,
+                                  int *codes);
+/* Unregisters n disk replicas (items: key, bucket) before their bucket goes;
+ * codes[i]: 0, -704, -710. */
+int store_master_disk_replica_remove(store_master_t *m, mc_uuid_t client_id,
+                                     const mc_disk_item_t *items, size_t n, int *codes);
 
 #endif

@@ -280,6 +280,10 @@ static void encode_replica(mc_jw_t *w, const mc_replica_t *r)
     mc_jw_u64(w, r->size);
     mc_jw_key(w, "type");
     mc_jw_str(w, type_names[r->type & 1], strlen(type_names[r->type & 1]));
+    if (r->type == MC_REPLICA_TYPE_DISK) {
+        mc_jw_key(w, "bucket");
+        mc_jw_u64(w, r->bucket);
+    }
     mc_jw_obj_end(w);
 }
 
@@ -343,7 +347,8 @@ static int decode_replica(const cJSON *o, mc_replica_t *r, mc_errmsg_t *err)
         (rc = mc_json_get_u64(o, "addr", true, 0, UINT64_MAX, &r->addr, err)) ||
         (rc = mc_json_get_u64(o, "offset", true, 0, UINT64_MAX, &r->offset, err)) ||
         (rc = mc_json_get_u64(o, "size", true, 1, MC_MSG_MAX_OBJECT, &r->size, err)) ||
-        (rc = mc_json_get_str(o, "type", false, 16, &type, err)))
+        (rc = mc_json_get_str(o, "type", false, 16, &type, err)) ||
+        (rc = mc_json_get_u64(o, "bucket", false, 0, UINT64_MAX, &r->bucket, err)))
         return rc;
     if (strcmp(type, "memory") == 0)
         r->type = MC_REPLICA_TYPE_MEMORY;
@@ -707,4 +712,351 @@ char *mc_count_reply_encode_take(uint64_t removed, size_t *len)
 int mc_count_reply_decode(const char *body, size_t len, uint64_t *removed, mc_errmsg_t *err)
 {
     return u64_reply_decode(body, len, "removed", 0, removed, err);
+}
+
+/* ---------------- SSD tier ---------------- */
+
+/* A URL the master posts to: http(s)://, printable, bounded. */
+static int check_url(const char *u, mc_errmsg_t *err)
+{
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+        return mc_fail(err, MC_INVALID_PARAMS, "field 'control_url': expected http://host:port");
+    for (const char *p = u; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return mc_fail(err, MC_INVALID_PARAMS, "field 'control_url': control character");
+    return MC_OK;
+}
+
+int mc_disk_msg_decode(const char *body, size_t len, mc_disk_msg_t *out, mc_errmsg_t *err)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->root = mc_json_parse_object(body, len, err);
+    if (!out->root)
+        return MC_INVALID_PARAMS;
+    if ((rc = mc_msg_decode_uuid(out->root, "client_id", true, &out->client_id, err)) ||
+        (rc = mc_json_get_str(out->root, "name", true, MC_MSG_MAX_NAME, &out->name, err)) ||
+        (rc = mc_json_get_str(out->root, "control_url", true, MC_MSG_MAX_URL, &out->control_url,
+                              err)) ||
+        (rc = mc_json_get_u64(out->root, "capacity", true, 0, UINT64_MAX, &out->capacity, err)) ||
+        (rc = mc_json_get_u64(out->root, "used", false, 0, UINT64_MAX, &out->used, err)))
+        goto bad;
+    if (mc_key_validate(out->name, strlen(out->name), MC_MSG_MAX_NAME) != MC_OK) {
+        rc = mc_fail(err, MC_INVALID_PARAMS, "field 'name': empty or control characters");
+        goto bad;
+    }
+    if ((rc = check_url(out->control_url, err)) != MC_OK)
+        goto bad;
+    return MC_OK;
+bad:
+    mc_disk_msg_cleanup(out);
+    return rc;
+}
+
+void mc_disk_msg_cleanup(mc_disk_msg_t *msg)
+{
+    cJSON_Delete(msg->root);
+    msg->root = NULL;
+}
+
+char *mc_disk_msg_encode_take(const mc_disk_msg_t *msg, size_t *len)
+{
+    mc_jw_t w;
+
+    mc_jw_init(&w, 256);
+    mc_jw_obj_begin(&w);
+    jw_uuid(&w, "client_id", msg->client_id);
+    mc_jw_key(&w, "name");
+    mc_jw_str(&w, msg->name ? msg->name : "", msg->name ? strlen(msg->name) : 0);
+    mc_jw_key(&w, "control_url");
+    mc_jw_str(&w, msg->control_url ? msg->control_url : "",
+              msg->control_url ? strlen(msg->control_url) : 0);
+    mc_jw_key(&w, "capacity");
+    mc_jw_u64(&w, msg->capacity);
+    mc_jw_key(&w, "used");
+    mc_jw_u64(&w, msg->used);
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+char *mc_ping_disk_encode_take(mc_uuid_t client_id, const mc_disk_usage_t *disk, size_t *len)
+{
+    mc_jw_t w;
+
+    mc_jw_init(&w, 128);
+    mc_jw_obj_begin(&w);
+    jw_uuid(&w, "client_id", client_id);
+    if (disk) {
+        mc_jw_key(&w, "disk");
+        mc_jw_obj_begin(&w);
+        mc_jw_key(&w, "capacity");
+        mc_jw_u64(&w, disk->capacity);
+        mc_jw_key(&w, "used");
+        mc_jw_u64(&w, disk->used);
+        mc_jw_obj_end(&w);
+    }
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+int mc_ping_disk_decode(const char *body, size_t len, mc_uuid_t *client_id, mc_disk_usage_t *disk,
+                        bool *has_disk, mc_errmsg_t *err)
+{
+    cJSON *o = parse_small(body, len, false, err);
+    const cJSON *d;
+    int rc = o ? mc_msg_decode_uuid(o, "client_id", true, client_id, err) : MC_INVALID_PARAMS;
+
+    *has_disk = false;
+    memset(disk, 0, sizeof(*disk));
+    d = o ? cJSON_GetObjectItemCaseSensitive(o, "disk") : NULL;
+    if (rc == MC_OK && d && !cJSON_IsNull(d)) {
+        if (!cJSON_IsObject(d))
+            rc = mc_fail(err, MC_INVALID_PARAMS, "field 'disk': expected an object");
+        else if ((rc = mc_json_get_u64(d, "capacity", true, 0, UINT64_MAX, &disk->capacity, err)) ==
+                     MC_OK &&
+                 (rc = mc_json_get_u64(d, "used", true, 0, UINT64_MAX, &disk->used, err)) == MC_OK)
+            *has_disk = true;
+    }
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* Decodes one "key" of an array element as an object key. */
+static int item_key(const cJSON *it, const char *what, size_t i, const char **key, size_t *len,
+                    mc_errmsg_t *err)
+{
+    int rc = mc_json_get_key(it, "key", MC_MAX_KEY_LEN, key, len, err);
+
+    if (rc != MC_OK)
+        return rc;
+    if (mc_key_validate(*key, *len, MC_MAX_KEY_LEN) != MC_OK)
+        return mc_fail(err, MC_INVALID_KEY, "%s[%zu]: bad key", what, i);
+    return MC_OK;
+}
+
+/* The array `name` of objects (required), at most max items, and a calloc'd
+ * array of n elements of size sz for them. */
+static int items_array(const cJSON *root, const char *name, bool required, size_t max, size_t sz,
+                       const cJSON **arr, void **out, size_t *n, mc_errmsg_t *err)
+{
+    int rc = mc_json_get_array(root, name, required, max, arr, err);
+
+    *out = NULL;
+    *n = 0;
+    if (rc != MC_OK || !*arr)
+        return rc;
+    *n = (size_t)cJSON_GetArraySize(*arr);
+    *out = calloc(*n ? *n : 1, sz);
+    if (!*out)
+        return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
+    return MC_OK;
+}
+
+static int decode_disk_item(const cJSON *it, size_t i, bool add, mc_disk_item_t *d,
+                            mc_errmsg_t *err)
+{
+    uint64_t c = 0;
+    int rc;
+
+    if (!cJSON_IsObject(it))
+        return mc_fail(err, MC_INVALID_PARAMS, "items[%zu]: expected an object", i);
+    if ((rc = item_key(it, "items", i, &d->key, &d->key_len, err)) ||
+        (rc = mc_json_get_u64(it, "bucket", true, 0, UINT64_MAX, &d->bucket, err)))
+        return rc;
+    if (!add)
+        return MC_OK;
+    if ((rc = mc_json_get_u64(it, "size", true, 1, MC_MSG_MAX_OBJECT, &d->size, err)) ||
+        (rc = mc_json_get_u64(it, "checksum", true, 0, UINT32_MAX, &c, err)) ||
+        (rc = mc_json_get_u64(it, "offset", true, 0, UINT64_MAX, &d->offset, err)) ||
+        (rc = mc_json_get_u64(it, "length", true, 1, MC_MSG_MAX_OBJECT, &d->length, err)))
+        return rc;
+    d->checksum = (uint32_t)c;
+    return MC_OK;
+}
+
+int mc_disk_items_decode(const char *body, size_t len, bool add, mc_disk_items_req_t *out,
+                         mc_errmsg_t *err)
+{
+    const cJSON *arr = NULL, *it;
+    void *items = NULL;
+    size_t i = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->root = mc_json_parse_object(body, len, err);
+    if (!out->root)
+        return MC_INVALID_PARAMS;
+    if ((rc = mc_msg_decode_uuid(out->root, "client_id", true, &out->client_id, err)) ||
+        (rc = mc_json_get_bool(out->root, "create_missing", false, &out->create_missing, err)) ||
+        (rc = items_array(out->root, "items", true, MC_MSG_MAX_BATCH, sizeof(mc_disk_item_t), &arr,
+                          &items, &out->n, err)))
+        goto bad;
+    out->items = out->owned = items;
+    cJSON_ArrayForEach (it, arr) {
+        if ((rc = decode_disk_item(it, i, add, (mc_disk_item_t *)items + i, err)) != MC_OK)
+            goto bad;
+        i++;
+    }
+    return MC_OK;
+bad:
+    mc_disk_items_cleanup(out);
+    return rc;
+}
+
+void mc_disk_items_cleanup(mc_disk_items_req_t *req)
+{
+    free(req->owned);
+    cJSON_Delete(req->root);
+    memset(req, 0, sizeof(*req));
+}
+
+static void jw_key_field(mc_jw_t *w, const char *key, size_t len)
+{
+    mc_jw_key(w, "key");
+    mc_jw_str(w, key, len);
+}
+
+char *mc_disk_items_encode_take(const mc_disk_items_req_t *req, bool add, size_t *len)
+{
+    mc_jw_t w;
+
+    mc_jw_init(&w, 96 + req->n * 160);
+    mc_jw_obj_begin(&w);
+    jw_uuid(&w, "client_id", req->client_id);
+    if (add) {
+        mc_jw_key(&w, "create_missing");
+        mc_jw_bool(&w, req->create_missing);
+    }
+    mc_jw_key(&w, "items");
+    mc_jw_arr_begin(&w);
+    for (size_t i = 0; i < req->n; i++) {
+        const mc_disk_item_t *d = &req->items[i];
+        mc_jw_obj_begin(&w);
+        jw_key_field(&w, d->key, d->key_len);
+        mc_jw_key(&w, "bucket");
+        mc_jw_u64(&w, d->bucket);
+        if (add) {
+            mc_jw_key(&w, "size");
+            mc_jw_u64(&w, d->size);
+            mc_jw_key(&w, "checksum");
+            mc_jw_u64(&w, d->checksum);
+            mc_jw_key(&w, "offset");
+            mc_jw_u64(&w, d->offset);
+            mc_jw_key(&w, "length");
+            mc_jw_u64(&w, d->length);
+        }
+        mc_jw_obj_end(&w);
+    }
+    mc_jw_arr_end(&w);
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+char *mc_ssd_tasks_encode_take(const mc_ssd_tasks_t *t, size_t *len)
+{
+    mc_jw_t w;
+
+    mc_jw_init(&w, 64 + t->n_persist * 200 + t->n_drop * 96);
+    mc_jw_obj_begin(&w);
+    mc_jw_key(&w, "persist");
+    mc_jw_arr_begin(&w);
+    for (size_t i = 0; i < t->n_persist; i++) {
+        const mc_ssd_persist_task_t *p = &t->persist[i];
+        mc_jw_obj_begin(&w);
+        jw_key_field(&w, p->key, p->key_len);
+        mc_jw_key(&w, "size");
+        mc_jw_u64(&w, p->size);
+        if (p->has_checksum) {
+            mc_jw_key(&w, "checksum");
+            mc_jw_u64(&w, p->checksum);
+        }
+        jw_uuid(&w, "segment_id", p->segment_id);
+        mc_jw_key(&w, "offset");
+        mc_jw_u64(&w, p->offset);
+        mc_jw_obj_end(&w);
+    }
+    mc_jw_arr_end(&w);
+    mc_jw_key(&w, "drop");
+    mc_jw_arr_begin(&w);
+    for (size_t i = 0; i < t->n_drop; i++) {
+        mc_jw_obj_begin(&w);
+        jw_key_field(&w, t->drop[i].key, t->drop[i].key_len);
+        mc_jw_key(&w, "bucket");
+        mc_jw_u64(&w, t->drop[i].bucket);
+        mc_jw_obj_end(&w);
+    }
+    mc_jw_arr_end(&w);
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
+}
+
+static int decode_persist(const cJSON *it, size_t i, mc_ssd_persist_task_t *p, mc_errmsg_t *err)
+{
+    int rc;
+
+    if (!cJSON_IsObject(it))
+        return mc_fail(err, MC_INVALID_PARAMS, "persist[%zu]: expected an object", i);
+    if ((rc = item_key(it, "persist", i, &p->key, &p->key_len, err)) ||
+        (rc = mc_json_get_u64(it, "size", true, 1, MC_MSG_MAX_OBJECT, &p->size, err)) ||
+        (rc = mc_msg_decode_uuid(it, "segment_id", true, &p->segment_id, err)) ||
+        (rc = mc_json_get_u64(it, "offset", true, 0, UINT64_MAX, &p->offset, err)))
+        return rc;
+    if (cJSON_GetObjectItemCaseSensitive(it, "checksum")) {
+        uint64_t c;
+        if ((rc = mc_json_get_u64(it, "checksum", true, 0, UINT32_MAX, &c, err)))
+            return rc;
+        p->has_checksum = true;
+        p->checksum = (uint32_t)c;
+    }
+    return MC_OK;
+}
+
+int mc_ssd_tasks_decode(const char *body, size_t len, mc_ssd_tasks_t *out, mc_errmsg_t *err)
+{
+    const cJSON *parr = NULL, *darr = NULL, *it;
+    void *p = NULL, *d = NULL;
+    size_t i = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->root = mc_json_parse_object(body, len, err);
+    if (!out->root)
+        return MC_INVALID_PARAMS;
+    rc = items_array(out->root, "persist", false, MC_SSD_MAX_TASKS, sizeof(*out->persist), &parr,
+                     &p, &out->n_persist, err);
+    out->persist = p;
+    if (rc == MC_OK) {
+        rc = items_array(out->root, "drop", false, MC_SSD_MAX_TASKS, sizeof(*out->drop), &darr, &d,
+                         &out->n_drop, err);
+        out->drop = d;
+    }
+    cJSON_ArrayForEach (it, parr) {
+        if (rc != MC_OK)
+            break;
+        rc = decode_persist(it, i, &out->persist[i], err);
+        i++;
+    }
+    i = 0;
+    cJSON_ArrayForEach (it, darr) {
+        if (rc != MC_OK)
+            break;
+        if (!cJSON_IsObject(it))
+            rc = mc_fail(err, MC_INVALID_PARAMS, "drop[%zu]: expected an object", i);
+        else if ((rc = item_key(it, "drop", i, &out->drop[i].key, &out->drop[i].key_len, err)) ==
+                 MC_OK)
+            rc = mc_json_get_u64(it, "bucket", true, 0, UINT64_MAX, &out->drop[i].bucket, err);
+        i++;
+    }
+    if (rc != MC_OK)
+        mc_ssd_tasks_cleanup(out);
+    return rc;
+}
+
+void mc_ssd_tasks_cleanup(mc_ssd_tasks_t *t)
+{
+    free(t->persist);
+    free(t->drop);
+    cJSON_Delete(t->root);
+    memset(t, 0, sizeof(*t));
 }

@@ -16,8 +16,11 @@ typedef struct clear_ctx {
     int *rc;
 } clear_ctx_t;
 
+/* Memory replicas only: disk replicas are their owners' (disk replica remove). */
 static bool on_segment(const mc_master_t *m, const mcm_rep_t *r, const clear_ctx_t *c)
 {
+    if (mcm_rep_is_disk(r))
+        return false;
     const mcm_seg_t *s = c->segment ? mcm_seg_pinned(m, r->slot) : NULL;
 
     return !c->segment || (s && strlen(s->info.name) == c->segment_len &&

@@ -64,8 +64,10 @@ int mc_master_tick(mc_master_t *m, uint64_t now_ms, mc_master_tick_report_t *rep
     mc_master_tick_report_t r = {0};
     mc_uuid_t *ids;
     size_t n = take_expired_clients(m, now_ms, &ids);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         r.unmounted_segments += mcm_unmount_client(m, ids[i]);
+        r.unmounted_disks += mcm_unmount_disk_client(m, ids[i]);
+    }
     r.expired_holds = mcm_holds_expire(m, now_ms, ids, n);
     free(ids);
     r.expired_clients = n;

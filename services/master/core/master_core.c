@@ -28,6 +28,9 @@ void mc_master_cfg_defaults(mc_master_cfg_t *cfg)
     cfg->max_segment_size = 1ull << 40;
     cfg->max_holds_per_object = 1024;
     cfg->max_holds_per_client = 65536;
+    cfg->enable_offload = false;
+    cfg->offload_on_evict = false;
+    cfg->max_tasks_per_owner = 4096;
 }
 
 static int cfg_valid(const mc_master_cfg_t *c)
@@ -35,6 +38,8 @@ static int cfg_valid(const mc_master_cfg_t *c)
     if (c->lease_ttl_ms == 0 || c->soft_pin_ttl_ms == 0 || c->client_ttl_ms == 0)
         return 0;
     if (c->hold_ttl_ms == 0 || c->max_holds_per_object == 0 || c->max_holds_per_client == 0)
+        return 0;
+    if (c->max_tasks_per_owner == 0 || c->max_tasks_per_owner > MCM_MAX_TASKS_PER_OWNER)
         return 0;
     if (!(c->eviction_ratio > 0.0 && c->eviction_ratio <= 1.0))
         return 0;
@@ -82,7 +87,9 @@ int mc_master_create(const mc_master_cfg_t *cfg, mc_master_t **out) MC_NO_THREAD
     mc_mutex_init(&m->cluster_lock);
     mc_mutex_init(&m->pressure_lock);
     mc_mutex_init(&m->evict_lock);
+    mc_mutex_init(&m->tasks_lock);
     mc_cond_init_monotonic(&m->pressure_cond);
+    mc_cond_init_monotonic(&m->tasks_cond);
     if (shards_init(m) != MC_OK) {
         mc_master_destroy(m);
         return MC_INTERNAL_ERROR;
@@ -118,12 +125,15 @@ void mc_master_destroy(mc_master_t *m) MC_NO_THREAD_SAFETY_ANALYSIS
             free(m->segs[s]);
         }
     }
+    mcm_disks_free(m);
     free(m->clients);
     free(m->retired);
     mc_mutex_destroy(&m->cluster_lock);
     pthread_cond_destroy(&m->pressure_cond);
     mc_mutex_destroy(&m->pressure_lock);
     mc_mutex_destroy(&m->evict_lock);
+    pthread_cond_destroy(&m->tasks_cond);
+    mc_mutex_destroy(&m->tasks_lock);
     free(m);
 }
 
@@ -281,8 +291,13 @@ void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms, uint
             lease = false;
         }
     }
+    unsigned k = 0;
     mc_mutex_lock(&m->cluster_lock);
     for (unsigned i = 0; i < o->nrep; i++) {
+        if (mcm_rep_is_disk(&o->rep[i])) {
+            o->rep[k++] = o->rep[i]; /* disk replicas stay (mcm_obj_disk_drop) */
+            continue;
+        }
         if (o->rep[i].handle == MC_ALLOC_INVALID_HANDLE)
             continue;
         if (until > now_ms)
@@ -291,12 +306,13 @@ void mcm_obj_release_buffers(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms, uint
             mcm_free_rep_locked(m, &o->rep[i]);
     }
     mc_mutex_unlock(&m->cluster_lock);
-    o->nrep = 0;
+    o->nrep = (uint8_t)k;
 }
 
 void mcm_obj_drop(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, uint64_t now_ms)
 {
     uint64_t hold_until = (o->flags & OBJ_F_HELD) ? mcm_holds_detach(m, sh, o, now_ms) : 0;
+    mcm_obj_disk_drop(m, o); /* drop tasks: the owners reclaim the space */
     mcm_obj_release_buffers(m, o, now_ms, hold_until);
     mcm_unlink(sh, o);
     atomic_fetch_sub_explicit(&m->st.objects, 1, memory_order_relaxed);
@@ -318,9 +334,10 @@ void mcm_fill_replicas(mc_master_t *m, mcm_obj_t *o, mc_master_replicas_t *out)
     out->has_checksum = (o->flags & OBJ_F_CSUM) != 0;
     out->lease_until_ms = o->lease_until_ms;
     out->n = 0;
-    for (unsigned i = 0; i < o->nrep; i++) {
+    for (unsigned i = 0; i < o->nrep; i++) { /* memory replicas first */
         const mcm_rep_t *r = &o->rep[i];
-        if (!atomic_load_explicit(&m->seg_live[r->slot], memory_order_acquire))
+        if (mcm_rep_is_disk(r) ||
+            !atomic_load_explicit(&m->seg_live[r->slot], memory_order_acquire))
             continue;
         const mcm_seg_t *s = mcm_seg_pinned(m, r->slot);
         mc_master_replica_desc_t *d = &out->rep[out->n++];
@@ -329,8 +346,23 @@ void mcm_fill_replicas(mc_master_t *m, mcm_obj_t *o, mc_master_replicas_t *out)
         d->offset = r->offset;
         d->addr = s->info.base + r->offset;
         d->size = o->size;
+        d->bucket = 0;
         d->segment_slot = r->slot;
         d->type = r->type;
+    }
+    for (unsigned i = 0; i < o->nrep && out->n < MC_MAX_REPLICAS; i++) { /* then disk */
+        const mcm_rep_t *r = &o->rep[i];
+        if (!mcm_rep_is_disk(r) || !mcm_rep_live(m, r))
+            continue;
+        mc_master_replica_desc_t *d = &out->rep[out->n++];
+        d->segment_id = mcm_disk_pinned(m, r->slot)->info.client_id;
+        d->segment_epoch = 0;
+        d->offset = r->offset;
+        d->addr = 0;
+        d->size = o->size;
+        d->bucket = r->bucket;
+        d->segment_slot = r->slot;
+        d->type = MC_REPLICA_DISK;
     }
 }
 
@@ -349,7 +381,21 @@ void mc_master_stats(mc_master_t *m, mc_master_stats_t *out)
     out->holds_released = atomic_load_explicit(&m->st.holds_released, memory_order_relaxed);
     out->holds_expired = atomic_load_explicit(&m->st.holds_expired, memory_order_relaxed);
     out->holds_refused = atomic_load_explicit(&m->st.holds_refused, memory_order_relaxed);
+    out->tasks_queued = atomic_load_explicit(&m->st.tasks_queued, memory_order_relaxed);
+    out->tasks_sent = atomic_load_explicit(&m->st.tasks_sent, memory_order_relaxed);
+    out->tasks_dropped = atomic_load_explicit(&m->st.tasks_dropped, memory_order_relaxed);
+    out->tasks_failed = atomic_load_explicit(&m->st.tasks_failed, memory_order_relaxed);
+    out->offloaded = atomic_load_explicit(&m->st.offloaded, memory_order_relaxed);
     mc_mutex_lock(&m->cluster_lock);
+    out->disks = m->n_disks;
+    for (unsigned s = 0; s < MCM_DISK_MAX && m->n_disks; s++) {
+        const mcm_disk_t *d = m->disks[s];
+        if (!d)
+            continue;
+        out->disk_capacity += d->info.capacity;
+        out->disk_used += d->info.used;
+        out->disk_replicas += d->info.replicas;
+    }
     out->capacity = m->capacity;
     out->used = m->used;
     out->retired_bytes = m->retired_bytes;

@@ -47,6 +47,9 @@ typedef struct mc_master_cfg {
     uint32_t max_holds_per_object;   /* --max_holds_per_object (1024) */
     uint32_t max_holds_per_client;   /* --max_holds_per_client (65536) */
     uint64_t max_segment_size;       /* --max_segment_size: largest mount accepted (1 TiB) */
+    bool enable_offload;             /* --enable_offload: persist task after every put_end */
+    bool offload_on_evict; /* --offload_on_evict: persist instead of dropping the only copy */
+    uint32_t max_tasks_per_owner; /* --max_ssd_tasks_per_owner: queue bound (4096) */
 } mc_master_cfg_t;
 
 /* Fills cfg with the defaults listed above. */
@@ -121,7 +124,7 @@ int mc_master_segments_list(mc_master_t *m, mc_master_segment_info_t *out, size_
 
 typedef enum mc_master_replica_type {
     MC_REPLICA_MEMORY = 0,
-    MC_REPLICA_DISK = 1, /* reserved for the SSD tier */
+    MC_REPLICA_DISK = 1, /* the SSD tier: see "disk tiers" below */
 } mc_master_replica_type_t;
 
 typedef enum mc_master_obj_state {
@@ -131,13 +134,18 @@ typedef enum mc_master_obj_state {
 
 /* Where one replica lives: buffer [addr, addr + size) of the segment, which is
  * [offset, offset + size) of its range. segment_epoch identifies the mount:
- * a transfer against a remounted segment must be refused. */
+ * a transfer against a remounted segment must be refused.
+ * A disk replica (type MC_REPLICA_DISK): segment_id = the owner's client id,
+ * segment_slot = its disk slot (mc_master_disk_get_slot: name, control_url),
+ * offset = byte offset in bucket, size = length; epoch and addr are 0. Lists
+ * give memory replicas first, then disk replicas. */
 typedef struct mc_master_replica_desc {
     mc_uuid_t segment_id;
     uint64_t segment_epoch;
     uint64_t addr;
     uint64_t offset;
     uint64_t size;
+    uint64_t bucket;       /* disk only */
     uint16_t segment_slot; /* for mc_master_segment_get_slot (name, endpoint) */
     uint8_t type;          /* mc_master_replica_type_t */
 } mc_master_replica_desc_t;
@@ -302,6 +310,105 @@ int mc_master_batch_replica_clear(mc_master_t *m, mc_uuid_t client, const mc_mas
                                   size_t n, const char *segment, size_t segment_len,
                                   uint64_t now_ms, int *rc);
 
+/* ---- disk tiers (SSD, issue 13; docs/master-core.md "Disk tiers") ---------- */
+
+typedef struct mc_master_disk_spec {
+    mc_uuid_t client_id;
+    const char *name;        /* < MC_MASTER_NAME_MAX, no control characters */
+    const char *control_url; /* "http://host:port" of the owner's REST/cluster listener */
+    uint64_t capacity, used;
+} mc_master_disk_spec_t;
+
+typedef struct mc_master_disk_info {
+    mc_uuid_t client_id;
+    char name[MC_MASTER_NAME_MAX];
+    char control_url[MC_MASTER_NAME_MAX];
+    uint64_t capacity, used;  /* as the owner last said (mount_disk, ping) */
+    uint64_t replicas, bytes; /* disk replicas registered, and their bytes */
+    uint64_t tasks_queued;    /* waiting for the sender now */
+    uint64_t tasks_sent, tasks_dropped, tasks_failed; /* totals */
+    uint16_t slot;
+} mc_master_disk_info_t;
+
+/* Registers (or updates: idempotent) the disk tier of spec->client_id, one
+ * per client, and registers the client as alive. MC_INVALID_PARAMS on a bad
+ * spec; MC_INTERNAL_ERROR when the table is full. */
+int mc_master_mount_disk(mc_master_t *m, const mc_master_disk_spec_t *spec, uint64_t now_ms);
+/* Usage from a ping. MC_CLIENT_NOT_FOUND when client has no disk tier. */
+int mc_master_disk_usage(mc_master_t *m, mc_uuid_t client, uint64_t capacity, uint64_t used);
+int mc_master_disk_get(mc_master_t *m, mc_uuid_t client, mc_master_disk_info_t *out);
+int mc_master_disk_get_slot(mc_master_t *m, uint16_t slot, mc_master_disk_info_t *out);
+int mc_master_disks_list(mc_master_t *m, mc_master_disk_info_t *out, size_t cap, size_t *n_total);
+
+typedef struct mc_master_disk_item {
+    const char *key;
+    size_t len;
+    uint64_t size;     /* add: the object's size */
+    uint32_t checksum; /* add: CRC32C of the value */
+    uint64_t bucket;
+    uint64_t offset; /* add */
+    uint64_t length; /* add: must equal size */
+    int rc;          /* out */
+} mc_master_disk_item_t;
+
+/* Registers disk replicas of client's disk tier (whole call
+ * MC_CLIENT_NOT_FOUND without one). rc per item: MC_OK; MC_OBJECT_NOT_FOUND
+ * (no such object, create_missing false); MC_INVALID_REPLICA (size, length
+ * or checksum differ from the object's: the owner drops its record);
+ * MC_REPLICA_ALREADY_EXISTS (this owner has one already; it stays);
+ * MC_REPLICA_IS_NOT_READY (a put of the key is in flight: the record is of
+ * an older value, the owner drops it); MC_NO_AVAILABLE_HANDLE (the object has
+ * MC_MAX_REPLICAS replicas). create_missing: a missing key becomes a complete
+ * object with only this disk replica (restart recovery). Each add by the
+ * owner a persist task was sent to releases that task's hold. */
+int mc_master_batch_disk_replica_add(mc_master_t *m, mc_uuid_t client, mc_master_disk_item_t *items,
+                                     size_t n, bool create_missing, uint64_t now_ms);
+/* Removes client's disk replicas (key, bucket): the owner is about to delete
+ * the bucket. rc: MC_OK; MC_OBJECT_NOT_FOUND; MC_REPLICA_NOT_FOUND (client
+ * has no disk replica of the key in that bucket). An object left with no
+ * replica is removed; no drop task is queued (the owner asked). */
+int mc_master_batch_disk_replica_remove(mc_master_t *m, mc_uuid_t client,
+                                        mc_master_disk_item_t *items, size_t n, uint64_t now_ms);
+
+/* ---- tasks for the disk tiers' owners (the master -> store channel) -------- */
+
+typedef enum mc_master_task_kind {
+    MC_TASK_PERSIST = 1, /* copy the memory replica at (segment_id, offset) to disk */
+    MC_TASK_DROP = 2,    /* the disk replica of key in bucket is gone: reclaim it */
+} mc_master_task_kind_t;
+
+typedef struct mc_master_task {
+    uint8_t kind; /* mc_master_task_kind_t */
+    bool has_checksum;
+    uint32_t checksum;
+    const char *key; /* NUL-terminated; owned by the batch */
+    size_t key_len;
+    uint64_t size;
+    mc_uuid_t segment_id; /* persist */
+    uint64_t offset;      /* persist */
+    uint64_t bucket;      /* drop */
+} mc_master_task_t;
+
+/* Every task queued for one owner, oldest first. */
+typedef struct mc_master_task_batch {
+    mc_uuid_t client_id;
+    char control_url[MC_MASTER_NAME_MAX];
+    size_t n;
+    mc_master_task_t *tasks;
+    void *priv;
+} mc_master_task_batch_t;
+
+/* Takes every queued task, one batch per owner (*out: caller frees with
+ * mc_master_tasks_free). *n = 0 when none. */
+int mc_master_tasks_take(mc_master_t *m, mc_master_task_batch_t **out, size_t *n);
+void mc_master_tasks_free(mc_master_task_batch_t *b, size_t n);
+/* The sender's outcome for tasks of client's: sent (accepted) or failed (given up). */
+void mc_master_tasks_report(mc_master_t *m, mc_uuid_t client, uint64_t sent, uint64_t failed);
+/* Blocks up to timeout_ms of real time until a task is queued; true then. */
+bool mc_master_wait_tasks(mc_master_t *m, uint64_t timeout_ms);
+/* Wakes mc_master_wait_tasks (shutdown). */
+void mc_master_tasks_wake(mc_master_t *m);
+
 /* ---- eviction ------------------------------------------------------------- */
 
 typedef struct mc_master_evict_report {
@@ -360,6 +467,7 @@ typedef struct mc_master_tick_report {
     uint64_t released_buffers; /* retired buffers whose wait ended */
     uint64_t reclaimed_puts;   /* PROCESSING puts older than the release timeout */
     uint64_t expired_holds;    /* past hold_ttl_ms, or of an expired client */
+    uint64_t unmounted_disks;  /* disk tiers of expired clients */
 } mc_master_tick_report_t;
 
 /* Housekeeping for the background thread (about once a second): expires
@@ -378,6 +486,9 @@ typedef struct mc_master_stats {
     uint64_t put_no_space; /* put_start that could not place anything */
     uint64_t holds_taken, holds_released, holds_expired;
     uint64_t holds_refused; /* over max_holds_per_object / _per_client */
+    uint64_t disks, disk_capacity, disk_used, disk_replicas;
+    uint64_t tasks_queued, tasks_sent, tasks_dropped, tasks_failed; /* totals */
+    uint64_t offloaded; /* evictions turned into persist tasks (offload_on_evict) */
 } mc_master_stats_t;
 
 void mc_master_stats(mc_master_t *m, mc_master_stats_t *out);

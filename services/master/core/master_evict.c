@@ -62,6 +62,8 @@ static int victim_kind(const evict_run_t *r, const mcm_shard_t *sh, const mcm_ob
     uint64_t now = r->now_ms;
     if (o->state != MC_OBJ_COMPLETE || (o->flags & OBJ_F_HARD))
         return V_NEVER;
+    if (mcm_obj_n_disk(o) == o->nrep)
+        return V_NEVER; /* no memory to free: disk-only */
     if (r->pass == PASS_COLD && o->atime_ms + m->cfg.lease_ttl_ms > now)
         return V_STOP; /* used within a lease TTL: so is everything warmer */
     if (mcm_obj_held(sh, o, now) || young(m, o, now))
@@ -77,7 +79,8 @@ static int victim_kind(const evict_run_t *r, const mcm_shard_t *sh, const mcm_ob
 
 static void evict_one(evict_run_t *r, mcm_shard_t *sh, mcm_obj_t *o, int kind) MC_REQUIRES(sh->lock)
 {
-    uint64_t bytes = o->size * o->nrep;
+    unsigned n_disk = mcm_obj_n_disk(o);
+    uint64_t bytes = o->size * (o->nrep - n_disk);
     if (mcm_obj_soft_pinned(o, r->now_ms))
         r->rep->soft_pinned_objects++;
     if (kind == V_RETIRE) {
@@ -96,7 +99,23 @@ static void evict_one(evict_run_t *r, mcm_shard_t *sh, mcm_obj_t *o, int kind) M
      * those who hold are not copying (unheld), the others' reads are done */
     o->lease_until_ms =
         kind == V_FREE ? 0 : mcm_obj_unheld_read_end(o, r->m->cfg.lease_ttl_ms, r->now_ms);
-    mcm_obj_drop(r->m, sh, o, r->now_ms); /* retires what must wait */
+    if (n_disk) /* on disk too: it stays readable there, only the memory goes */
+        mcm_obj_release_buffers(r->m, o, r->now_ms, 0);
+    else
+        mcm_obj_drop(r->m, sh, o, r->now_ms); /* retires what must wait */
+}
+
+/* offload_on_evict: instead of dropping the only copy, ask its owner to
+ * persist it (the object is held for the owner meanwhile, so every later
+ * pass skips it). Once per object: when that hold ran out, it is evicted. */
+static bool offload_instead(evict_run_t *r, mcm_shard_t *sh, mcm_obj_t *o) MC_REQUIRES(sh->lock)
+{
+    if (!r->m->cfg.offload_on_evict || (o->flags & OBJ_F_PERSIST) || mcm_obj_n_disk(o))
+        return false;
+    if (!mcm_offload_locked(r->m, sh, o, r->now_ms))
+        return false;
+    atomic_fetch_add_explicit(&r->m->st.offloaded, 1, memory_order_relaxed);
+    return true;
 }
 
 /* Walks sh from its cold end. With act, evicts candidates while they are no
@@ -119,8 +138,10 @@ static uint64_t shard_walk(evict_run_t *r, mcm_shard_t *sh, uint64_t bound, bool
         } else if (kind != V_SKIP) {
             if (!act || r->need == 0 || (did && o->atime_ms > bound))
                 return o->atime_ms;
-            evict_one(r, sh, o, kind);
-            did = true;
+            if (!offload_instead(r, sh, o)) {
+                evict_one(r, sh, o, kind);
+                did = true;
+            }
         }
         o = warmer;
     }

@@ -112,6 +112,54 @@ static int hold_take(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, mc_uuid_t cl
     return MC_OK;
 }
 
+int mcm_hold_take_reserved(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, mc_uuid_t client,
+                           uint64_t now_ms)
+{
+    int rc = hold_take(m, sh, o, client, now_ms);
+    if (rc == MC_OK) {
+        atomic_fetch_add_explicit(&m->st.holds_taken, 1, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&m->st.holds_refused, 1, memory_order_relaxed);
+        client_uncount(m, client, 1);
+    }
+    return rc;
+}
+
+bool mcm_hold_reserve_locked(mc_master_t *m, mc_uuid_t client)
+{
+    mcm_client_t *c = client_find_locked(m, client);
+    if (!c || c->holds >= m->cfg.max_holds_per_client)
+        return false;
+    c->holds++;
+    return true;
+}
+
+void mcm_hold_release_obj(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, mc_uuid_t client,
+                          uint64_t now_ms)
+{
+    if (!(o->flags & OBJ_F_HELD))
+        return;
+    for (uint32_t i = 0; i < sh->n_holds; i++) {
+        mcm_hold_t *h = &sh->holds[i];
+        if (h->obj != o || !mc_uuid_equal(h->client, client))
+            continue;
+        if (h->until_ms <= now_ms)
+            return; /* ended by its TTL: the tick counts it */
+        if (--h->count == 0)
+            hold_remove_at(sh, i);
+        client_uncount(m, client, 1);
+        atomic_fetch_add_explicit(&m->st.holds_released, 1, memory_order_relaxed);
+        return;
+    }
+}
+
+void mcm_holds_move(mcm_shard_t *sh, mcm_obj_t *old, mcm_obj_t *new_obj)
+{
+    for (uint32_t i = 0; i < sh->n_holds; i++)
+        if (sh->holds[i].obj == old)
+            sh->holds[i].obj = new_obj;
+}
+
 /* Drops one hold of client on the key's object. */
 static int hold_release(mcm_shard_t *sh, uint64_t hash, const char *key, size_t len,
                         mc_uuid_t client, uint64_t now_ms) MC_REQUIRES(sh->lock)
@@ -191,7 +239,8 @@ typedef struct hold_ctx {
 static bool owns_a_replica(const mc_master_t *m, const mc_master_replicas_t *r, mc_uuid_t client)
 {
     for (uint32_t j = 0; j < r->n; j++)
-        if (mc_uuid_equal(mcm_seg_pinned(m, r->rep[j].segment_slot)->info.client_id, client))
+        if (r->rep[j].type == MC_REPLICA_MEMORY &&
+            mc_uuid_equal(mcm_seg_pinned(m, r->rep[j].segment_slot)->info.client_id, client))
             return true;
     return false;
 }

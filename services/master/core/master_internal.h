@@ -7,10 +7,20 @@
  *   cluster_lock     the segment table, every segment's allocator, the client
  *                    table, the retired-buffer list and the RNG.
  *   pressure_lock    leaf: the "a put could not be placed" flag and its condvar.
+ *   tasks_lock       leaf: the "tasks are queued" flag and its condvar (the
+ *                    task sender's wake-up); the queues themselves are in
+ *                    the disk tiers, under cluster_lock.
  *   evict_lock       one eviction run at a time (the background thread's, or
  *                    a put's that could not be placed); taken holding nothing.
  *
- *   Order: evict -> shard -> cluster -> pressure. Never hold two shard locks
+ *   Disk tiers (master_disk.c) follow the segments' rules: disks[] and every
+ *   disk's fields and task queue are under cluster_lock; disk_live[slot] is
+ *   written under it and read by readers holding a shard lock, and a disk
+ *   slot is freed only after its replicas were swept from every shard, so
+ *   the immutable client id of a disk a replica points to may be read under
+ *   that replica's shard lock (mcm_disk_pinned).
+ *
+ *   Order: evict -> shard -> cluster -> pressure / tasks. Never hold two shard locks
  *   at once; never take a shard lock while holding cluster_lock.
  *
  *   seg_live[slot] is written under cluster_lock and read without it by readers
@@ -42,11 +52,17 @@
 #define MCM_SHARDS 1024u
 #define MCM_SEG_MAX 4096u /* slots fit in uint16_t */
 
-/* A replica: 16 bytes. */
+#define MCM_MAX_TASKS_PER_OWNER 4096u /* == MC_SSD_MAX_TASKS of the wire (master_msg.h) */
+#define MCM_DISK_MAX 4096u            /* disk tiers (one per client), slots fit in uint16_t */
+
+/* A replica: 24 bytes. Memory: a buffer [offset, offset + size) of the
+ * segment in slot. Disk: the value at offset in bucket of the disk tier in
+ * slot (handle MC_ALLOC_INVALID_HANDLE, so buffer code skips it). */
 typedef struct mcm_rep {
     uint64_t offset;
+    uint64_t bucket; /* disk only */
     uint32_t handle; /* allocator handle (MC_ALLOC_INVALID_HANDLE if none) */
-    uint16_t slot;
+    uint16_t slot;   /* segment slot (memory) or disk slot (disk) */
     uint8_t type;
     uint8_t unused;
 } mcm_rep_t;
@@ -65,6 +81,10 @@ enum {
      * while it cannot reach the master. Eviction retires the buffers until
      * then (the latest grant is lease_until - lease_ttl). Cleared likewise. */
     OBJ_F_OWNED = 32u,
+    /* A persist task was queued for this object (write-behind or offload on
+     * eviction), with a hold of the owner's: cleared by a disk replica add.
+     * An object whose persist hold ran out is evicted, not offloaded again. */
+    OBJ_F_PERSIST = 64u,
 };
 
 /* An object: 88 bytes of header, rep_cap replicas, then the key and a NUL. */
@@ -117,6 +137,26 @@ typedef struct mcm_seg {
     uint64_t drain_deadline_ms;
 } mcm_seg_t;
 
+/* A queued task for a disk tier's owner (ssd tasks: persist or drop). */
+enum { MCM_TASK_PERSIST = 1, MCM_TASK_DROP = 2 };
+typedef struct mcm_task {
+    uint64_t size;
+    uint64_t offset; /* persist: the memory replica's offset in segment_id */
+    uint64_t bucket; /* drop */
+    mc_uuid_t segment_id;
+    uint32_t checksum;
+    uint16_t key_len;
+    uint8_t kind;
+    uint8_t has_checksum;
+    char key[]; /* key_len bytes and a NUL */
+} mcm_task_t;
+
+typedef struct mcm_disk {
+    mc_master_disk_info_t info; /* client_id and slot never change */
+    mcm_task_t **tasks;         /* queued, oldest first, at most cfg.max_tasks_per_owner */
+    uint32_t n_tasks, cap_tasks;
+} mcm_disk_t;
+
 typedef struct mcm_client {
     mc_uuid_t id;
     uint64_t last_seen_ms;
@@ -138,6 +178,7 @@ typedef struct mcm_stats {
     _Atomic uint64_t objects, processing, hard_pinned, soft_pinned;
     _Atomic uint64_t leases_granted, evicted_objects, evicted_bytes, put_no_space;
     _Atomic uint64_t holds_taken, holds_released, holds_expired, holds_refused;
+    _Atomic uint64_t tasks_queued, tasks_sent, tasks_dropped, tasks_failed, offloaded;
 } mcm_stats_t;
 
 struct mc_master {
@@ -159,8 +200,16 @@ struct mc_master {
     uint64_t retired_bytes MC_GUARDED_BY(cluster_lock);
     uint64_t retired_lease_bytes MC_GUARDED_BY(cluster_lock);
     uint64_t rng MC_GUARDED_BY(cluster_lock);
+    mcm_disk_t *disks[MCM_DISK_MAX] MC_GUARDED_BY(cluster_lock);
+    uint32_t n_disks MC_GUARDED_BY(cluster_lock);
 
-    _Atomic uint8_t seg_live[MCM_SEG_MAX]; /* 1 = replicas there are readable */
+    _Atomic uint8_t seg_live[MCM_SEG_MAX];   /* 1 = replicas there are readable */
+    _Atomic uint8_t disk_live[MCM_DISK_MAX]; /* 1 = disk replicas there are readable */
+    _Atomic uint32_t disks_live;             /* fast "no disk tier at all" check */
+
+    mc_mutex_t tasks_lock;
+    pthread_cond_t tasks_cond;
+    bool tasks_ready MC_GUARDED_BY(tasks_lock);
 
     mc_mutex_t pressure_lock;
     pthread_cond_t pressure_cond;
@@ -258,6 +307,9 @@ int mcm_get_locked(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char *k
 typedef void (*mcm_batch_fn)(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, size_t i, void *ctx);
 int mcm_batch_run_keys(mc_master_t *m, const mc_master_key_t *keys, size_t n, mcm_batch_fn fn,
                        void *ctx);
+/* Same over any array: key_at(keys, i, &len) gives the i-th key. */
+int mcm_batch_run(mc_master_t *m, const char *(*key_at)(const void *, size_t, size_t *),
+                  const void *keys, size_t n, mcm_batch_fn fn, void *ctx);
 
 /* ---- master_holds.c ---- */
 /* True when o has a hold that has not expired. Caller holds sh->lock. */
@@ -272,6 +324,44 @@ uint64_t mcm_holds_expire(mc_master_t *m, uint64_t now_ms, const mc_uuid_t *dead
     MC_EXCLUDES(m->cluster_lock);
 /* Frees the shard's hold list (destroy). */
 void mcm_holds_free(mcm_shard_t *sh) MC_REQUIRES(sh->lock);
+
+/* Drops one hold of client on o (the persist hold), uncounting it. */
+void mcm_hold_release_obj(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, mc_uuid_t client,
+                          uint64_t now_ms) MC_REQUIRES(sh->lock) MC_EXCLUDES(m->cluster_lock);
+/* Takes one hold of client on o, its budget reserved by the caller (the
+ * client's count already includes it; given back on failure). */
+int mcm_hold_take_reserved(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, mc_uuid_t client,
+                           uint64_t now_ms) MC_REQUIRES(sh->lock) MC_EXCLUDES(m->cluster_lock);
+/* Reserves one hold for client in its client-table entry; false at the cap
+ * or when the client is unknown. */
+bool mcm_hold_reserve_locked(mc_master_t *m, mc_uuid_t client) MC_REQUIRES(m->cluster_lock);
+/* Points every hold entry of old at new (an object that grew). */
+void mcm_holds_move(mcm_shard_t *sh, mcm_obj_t *old, mcm_obj_t *new_obj) MC_REQUIRES(sh->lock);
+
+/* ---- master_disk.c: disk tiers, disk replicas, task queues ---- */
+static inline bool mcm_rep_is_disk(const mcm_rep_t *r)
+{
+    return r->type == MC_REPLICA_DISK;
+}
+/* The disk in a slot a disk replica of an object of a held shard points to
+ * (see LOCKS: it cannot be freed meanwhile). */
+const mcm_disk_t *mcm_disk_pinned(const mc_master_t *m, uint16_t slot);
+bool mcm_rep_live(mc_master_t *m, const mcm_rep_t *r);
+unsigned mcm_obj_n_disk(const mcm_obj_t *o);
+/* o is being dropped: uncounts its disk replicas from their disks and
+ * queues a drop task to each owner (its disk space is reclaimed); o keeps
+ * only its memory replicas. Caller holds sh->lock; takes cluster_lock. */
+void mcm_obj_disk_drop(mc_master_t *m, mcm_obj_t *o) MC_EXCLUDES(m->cluster_lock);
+/* Queues a persist task for the owner of o's first memory replica when that
+ * owner has a disk tier, and takes a hold of the owner's on o (OBJ_F_PERSIST).
+ * False when there is no such owner, o has a disk replica already, or the
+ * queue is full (counted as dropped). */
+bool mcm_offload_locked(mc_master_t *m, mcm_shard_t *sh, mcm_obj_t *o, uint64_t now_ms)
+    MC_REQUIRES(sh->lock) MC_EXCLUDES(m->cluster_lock);
+/* Tears down the disk tier of a client (its expiry): its replicas go, an
+ * object left with none is removed; returns 1 when it had one. */
+uint64_t mcm_unmount_disk_client(mc_master_t *m, mc_uuid_t client) MC_EXCLUDES(m->cluster_lock);
+void mcm_disks_free(mc_master_t *m);
 
 /* ---- master_evict.c ---- */
 /* A put that could not place bytes (runs seen before it tried: mcm_evict_runs)

@@ -40,10 +40,19 @@ static void grant_lease(mc_master_t *m, mcm_obj_t *o, uint64_t now_ms)
     STAT_ADD(m, leases_granted, 1);
 }
 
+/* A readable replica, memory or disk. */
 static bool has_live_replica(mc_master_t *m, const mcm_obj_t *o)
 {
     for (unsigned i = 0; i < o->nrep; i++)
-        if (atomic_load_explicit(&m->seg_live[o->rep[i].slot], memory_order_acquire))
+        if (mcm_rep_live(m, &o->rep[i]))
+            return true;
+    return false;
+}
+
+static bool has_live_memory(mc_master_t *m, const mcm_obj_t *o)
+{
+    for (unsigned i = 0; i < o->nrep; i++)
+        if (!mcm_rep_is_disk(&o->rep[i]) && mcm_rep_live(m, &o->rep[i]))
             return true;
     return false;
 }
@@ -76,9 +85,12 @@ typedef struct put_args {
     bool upsert;
 } put_args_t;
 
-/* Rewrites a complete, unleased object of the same size in place. */
+/* Rewrites a complete, unleased object of the same size in place. Its disk
+ * replicas hold the old value: they go (drop tasks to their owners). */
 static void upsert_in_place(mc_master_t *m, mcm_obj_t *o, const put_args_t *a)
 {
+    mcm_obj_disk_drop(m, o);
+    o->flags &= (uint8_t)~OBJ_F_PERSIST;
     o->state = MC_OBJ_PROCESSING;
     o->aux_ms = a->now_ms;
     o->owner = a->client;
@@ -143,7 +155,7 @@ static int do_put_start(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const ch
         if (!a->upsert)
             return MC_OBJECT_ALREADY_EXISTS;
         if (size == o->size && !mcm_obj_leased(o, a->now_ms) && !mcm_obj_held(sh, o, a->now_ms) &&
-            o->nrep > 0 && has_live_replica(m, o)) {
+            o->nrep > 0 && has_live_memory(m, o)) {
             upsert_in_place(m, o, a);
             goto done;
         }
@@ -220,6 +232,8 @@ static int do_put_end(mc_master_t *m, mcm_shard_t *sh, uint64_t hash, const char
         o->checksum = csum;
     }
     mcm_lru_rotate_head(sh, o);
+    if (m->cfg.enable_offload) /* write-behind: the owner persists it */
+        mcm_offload_locked(m, sh, o, now);
     return MC_OK;
 }
 
@@ -629,8 +643,8 @@ typedef struct batch_slot {
 } batch_slot_t;
 
 /* Groups keys by shard (counting sort) and takes each shard lock once. */
-static int batch_run(mc_master_t *m, const char *(*key_at)(const void *, size_t, size_t *),
-                     const void *keys, size_t n, batch_fn fn, void *ctx)
+int mcm_batch_run(mc_master_t *m, const char *(*key_at)(const void *, size_t, size_t *),
+                  const void *keys, size_t n, batch_fn fn, void *ctx)
 {
     if (n == 0)
         return MC_OK;
@@ -766,7 +780,7 @@ static void b_remove(mc_master_t *m, mcm_shard_t *sh, uint64_t h, size_t i, void
 int mcm_batch_run_keys(mc_master_t *m, const mc_master_key_t *keys, size_t n, mcm_batch_fn fn,
                        void *ctx)
 {
-    return batch_run(m, plain_key, keys, n, fn, ctx);
+    return mcm_batch_run(m, plain_key, keys, n, fn, ctx);
 }
 
 int mc_master_batch_put_start(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items,
@@ -776,14 +790,14 @@ int mc_master_batch_put_start(mc_master_t *m, mc_uuid_t client, mc_master_put_it
         return MC_INVALID_PARAMS;
     batch_ctx_t c = {.put = {.client = client, .cfg = cfg, .now_ms = now_ms}, .items = items};
     uint64_t runs = mcm_evict_runs(m), short_bytes = 0;
-    int rc = batch_run(m, item_key, items, n, b_put_start, &c);
+    int rc = mcm_batch_run(m, item_key, items, n, b_put_start, &c);
     for (size_t i = 0; rc == MC_OK && i < n; i++)
         if (items[i].rc == MC_NO_AVAILABLE_HANDLE)
             short_bytes += items[i].size * cfg->replica_num;
     if (short_bytes == 0 || !mcm_evict_for_put(m, now_ms, short_bytes, runs))
         return rc;
     c.retry = true; /* placed again: only the keys that had no room */
-    return batch_run(m, item_key, items, n, b_put_start, &c);
+    return mcm_batch_run(m, item_key, items, n, b_put_start, &c);
 }
 
 int mc_master_batch_put_end(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items, size_t n,
@@ -792,7 +806,7 @@ int mc_master_batch_put_end(mc_master_t *m, mc_uuid_t client, mc_master_put_item
     if (!m || (!items && n))
         return MC_INVALID_PARAMS;
     batch_ctx_t c = {.put = {.client = client, .now_ms = now_ms}, .items = items};
-    return batch_run(m, item_key, items, n, b_put_end, &c);
+    return mcm_batch_run(m, item_key, items, n, b_put_end, &c);
 }
 
 int mc_master_batch_put_revoke(mc_master_t *m, mc_uuid_t client, mc_master_put_item_t *items,
@@ -801,7 +815,7 @@ int mc_master_batch_put_revoke(mc_master_t *m, mc_uuid_t client, mc_master_put_i
     if (!m || (!items && n))
         return MC_INVALID_PARAMS;
     batch_ctx_t c = {.put = {.client = client, .now_ms = now_ms}, .items = items};
-    return batch_run(m, item_key, items, n, b_put_revoke, &c);
+    return mcm_batch_run(m, item_key, items, n, b_put_revoke, &c);
 }
 
 int mc_master_batch_get_replica_list(mc_master_t *m, const mc_master_key_t *keys, size_t n,
@@ -810,7 +824,7 @@ int mc_master_batch_get_replica_list(mc_master_t *m, const mc_master_key_t *keys
     if (!m || (n && (!keys || !out || !rc)))
         return MC_INVALID_PARAMS;
     batch_ctx_t c = {.put = {.now_ms = now_ms}, .keys = keys, .reps = out, .rc = rc};
-    return batch_run(m, plain_key, keys, n, b_get, &c);
+    return mcm_batch_run(m, plain_key, keys, n, b_get, &c);
 }
 
 int mc_master_batch_exist(mc_master_t *m, const mc_master_key_t *keys, size_t n, uint64_t now_ms,
@@ -819,7 +833,7 @@ int mc_master_batch_exist(mc_master_t *m, const mc_master_key_t *keys, size_t n,
     if (!m || (n && (!keys || !exists || !rc)))
         return MC_INVALID_PARAMS;
     batch_ctx_t c = {.put = {.now_ms = now_ms}, .keys = keys, .exists = exists, .rc = rc};
-    return batch_run(m, plain_key, keys, n, b_exist, &c);
+    return mcm_batch_run(m, plain_key, keys, n, b_exist, &c);
 }
 
 int mc_master_batch_remove(mc_master_t *m, const mc_master_key_t *keys, size_t n, bool force,
@@ -828,5 +842,5 @@ int mc_master_batch_remove(mc_master_t *m, const mc_master_key_t *keys, size_t n
     if (!m || (n && (!keys || !rc)))
         return MC_INVALID_PARAMS;
     batch_ctx_t c = {.put = {.now_ms = now_ms}, .keys = keys, .rc = rc, .force = force};
-    return batch_run(m, plain_key, keys, n, b_remove, &c);
+    return mcm_batch_run(m, plain_key, keys, n, b_remove, &c);
 }

@@ -96,6 +96,27 @@ static int mount_new_locked(mc_master_t *m, const mc_master_segment_spec_t *sp, 
     return MC_OK;
 }
 
+static bool begin_unmount_locked(mc_master_t *m, uint16_t slot) MC_REQUIRES(m->cluster_lock);
+
+/* Stable identity (SSD tier): a store service that restarted within its
+ * client TTL mounts again under the same client id, with a new segment (a
+ * new id, or a new base). The segment of that client with the same name (or
+ * the same id) that is still mounted is its previous life: its slot, or -1. */
+static int previous_mount_locked(const mc_master_t *m, const mc_master_segment_spec_t *sp)
+    MC_REQUIRES(m->cluster_lock)
+{
+    for (unsigned s = 0; s < MCM_SEG_MAX; s++) {
+        const mcm_seg_t *seg = m->segs[s];
+        if (!seg || seg->info.state == MC_SEG_UNMOUNTING ||
+            !mc_uuid_equal(seg->info.client_id, sp->client_id))
+            continue;
+        if ((mc_uuid_equal(seg->info.id, sp->id) || strcmp(seg->info.name, sp->name) == 0) &&
+            !same_mount(seg, sp))
+            return (int)s;
+    }
+    return -1;
+}
+
 int mc_master_mount(mc_master_t *m, const mc_master_segment_spec_t *spec, uint64_t now_ms,
                     uint64_t *epoch_out)
 {
@@ -104,6 +125,13 @@ int mc_master_mount(mc_master_t *m, const mc_master_segment_spec_t *spec, uint64
     uint64_t epoch = 0;
     int rc;
     mc_mutex_lock(&m->cluster_lock);
+    int prev = previous_mount_locked(m, spec);
+    if (prev >= 0 && begin_unmount_locked(m, (uint16_t)prev)) {
+        /* replaced: its memory replicas go, disk replicas stay (sweep_slot) */
+        mc_mutex_unlock(&m->cluster_lock);
+        mcm_unmount_slot(m, (uint16_t)prev);
+        mc_mutex_lock(&m->cluster_lock);
+    }
     int slot = find_slot_locked(m, spec->id);
     if (slot >= 0) {
         const mcm_seg_t *s = m->segs[slot];
@@ -157,8 +185,8 @@ static void sweep_slot(mc_master_t *m, uint16_t slot, uint64_t now_ms)
         while (o) {
             mcm_obj_t *next = o->lru_next;
             unsigned k = 0;
-            for (unsigned j = 0; j < o->nrep; j++)
-                if (o->rep[j].slot != slot)
+            for (unsigned j = 0; j < o->nrep; j++) /* disk replicas stay */
+                if (o->rep[j].slot != slot || mcm_rep_is_disk(&o->rep[j]))
                     o->rep[k++] = o->rep[j];
             if (k != o->nrep) {
                 o->nrep = (uint8_t)k;

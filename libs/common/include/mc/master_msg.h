@@ -9,6 +9,7 @@
  *   results        {"results": [{"code", "size", "lease_ms", "exists", "replicas": [..]}]}
  *   segment        {"client_id", "segment": {"id", "name", "endpoint", "protocol", "base", "size"}}
  *   ping           {"client_id"} -> {"status": "OK"|"NEED_REMOUNT", "view_version"}
+ *   disk tier      mount_disk, ping's "disk", disk replicas, ssd tasks (below)
  *
  * Decoded strings of a request point into the cJSON tree of the message
  * (msg->root): they live until the message's _cleanup. Decoded results copy
@@ -49,6 +50,12 @@
 #define MC_ROUTE_RELEASE "/api/v1/release"                   /* keys -> codes (drops holds) */
 #define MC_ROUTE_REPLICA_CLEAR "/api/v1/batch_replica_clear" /* keys+segment_name -> codes */
 #define MC_ROUTE_REPORT_FAILURE "/api/v1/report_failure"     /* failure report -> {} */
+/* SSD tier (issue 13; docs/master-api.md, "Disk tiers") */
+#define MC_ROUTE_MOUNT_DISK "/api/v1/mount_disk"                         /* disk msg -> {} */
+#define MC_ROUTE_DISK_REPLICA_ADD "/api/v1/batch_disk_replica_add"       /* disk items -> codes */
+#define MC_ROUTE_DISK_REPLICA_REMOVE "/api/v1/batch_disk_replica_remove" /* disk items -> codes */
+/* Served by the store service, posted by the master: ssd tasks -> 202 {} */
+#define MC_ROUTE_SSD_TASKS "/api/v1/ssd/tasks"
 
 /* ReplicateConfig. */
 typedef struct mc_replicate_cfg {
@@ -194,6 +201,100 @@ char *mc_mount_reply_encode_take(uint64_t epoch, size_t *len);
 int mc_mount_reply_decode(const char *body, size_t len, uint64_t *epoch, mc_errmsg_t *err);
 char *mc_count_reply_encode_take(uint64_t removed, size_t *len);
 int mc_count_reply_decode(const char *body, size_t len, uint64_t *removed, mc_errmsg_t *err);
+
+/* ---- SSD tier (issue 13) ----
+ * mount_disk   {"client_id", "name", "control_url", "capacity", "used"} -> {}
+ * ping         {"client_id", "disk": {"capacity", "used"}} ("disk" optional)
+ * batch_disk_replica_add
+ *              {"client_id", "create_missing": bool,
+ *               "items": [{"key", "size", "checksum", "bucket", "offset", "length"}]}
+ *              -> {"results": [{"code"}, ...]}
+ * batch_disk_replica_remove
+ *              {"client_id", "items": [{"key", "bucket"}]} -> {"results": [{"code"}, ...]}
+ * ssd tasks (master -> store, POST {control_url}/api/v1/ssd/tasks)
+ *              {"persist": [{"key", "size", "checksum", "segment_id", "offset"}],
+ *               "drop": [{"key", "bucket"}]} -> 202 {}
+ *              ("checksum" is absent when the object has none)
+ * Decoded strings point into msg->root (freed by the _cleanup). */
+#define MC_MSG_MAX_URL 255u    /* control_url */
+#define MC_SSD_MAX_TASKS 4096u /* per array of a tasks body */
+
+typedef struct mc_disk_msg {
+    mc_uuid_t client_id;
+    const char *name;        /* the owner's disk tier name (e.g. its segment name) */
+    const char *control_url; /* "http://host:port" where the master and stores reach it */
+    uint64_t capacity, used; /* bytes */
+    cJSON *root;
+} mc_disk_msg_t;
+
+int mc_disk_msg_decode(const char *body, size_t len, mc_disk_msg_t *out, mc_errmsg_t *err);
+void mc_disk_msg_cleanup(mc_disk_msg_t *msg);
+char *mc_disk_msg_encode_take(const mc_disk_msg_t *msg, size_t *len);
+
+/* Disk usage carried by a ping. */
+typedef struct mc_disk_usage {
+    uint64_t capacity, used;
+} mc_disk_usage_t;
+
+/* disk NULL: the plain ping body (a store without a tier). */
+char *mc_ping_disk_encode_take(mc_uuid_t client_id, const mc_disk_usage_t *disk, size_t *len);
+/* *has_disk tells whether "disk" was present (then *disk is filled). */
+int mc_ping_disk_decode(const char *body, size_t len, mc_uuid_t *client_id, mc_disk_usage_t *disk,
+                        bool *has_disk, mc_errmsg_t *err);
+
+/* One disk replica of a batch: add uses every field, remove key and bucket. */
+typedef struct mc_disk_item {
+    const char *key;
+    size_t key_len;
+    uint64_t size;     /* add: the object's size */
+    uint32_t checksum; /* add: CRC32C of the value */
+    uint64_t bucket;
+    uint64_t offset; /* add: byte offset in the bucket file */
+    uint64_t length; /* add: bytes on disk (== size) */
+} mc_disk_item_t;
+
+typedef struct mc_disk_items_req {
+    mc_uuid_t client_id;
+    bool create_missing; /* add: a missing key becomes an object with only this replica */
+    size_t n;
+    const mc_disk_item_t *items;
+    void *owned; /* decoded: the items' array */
+    cJSON *root;
+} mc_disk_items_req_t;
+
+/* add: items carry every field; else (remove) key and bucket only. */
+int mc_disk_items_decode(const char *body, size_t len, bool add, mc_disk_items_req_t *out,
+                         mc_errmsg_t *err);
+void mc_disk_items_cleanup(mc_disk_items_req_t *req);
+char *mc_disk_items_encode_take(const mc_disk_items_req_t *req, bool add, size_t *len);
+
+typedef struct mc_ssd_persist_task {
+    const char *key;
+    size_t key_len;
+    uint64_t size;
+    bool has_checksum;
+    uint32_t checksum;
+    mc_uuid_t segment_id; /* the owner's segment holding the memory replica */
+    uint64_t offset;      /* the memory replica's offset in that segment */
+} mc_ssd_persist_task_t;
+
+typedef struct mc_ssd_drop_task {
+    const char *key;
+    size_t key_len;
+    uint64_t bucket;
+} mc_ssd_drop_task_t;
+
+typedef struct mc_ssd_tasks {
+    size_t n_persist, n_drop;
+    mc_ssd_persist_task_t *persist; /* decoded: owned here */
+    mc_ssd_drop_task_t *drop;
+    cJSON *root;
+} mc_ssd_tasks_t;
+
+char *mc_ssd_tasks_encode_take(const mc_ssd_tasks_t *t, size_t *len);
+/* At most MC_SSD_MAX_TASKS of each kind; keys checked as object keys. */
+int mc_ssd_tasks_decode(const char *body, size_t len, mc_ssd_tasks_t *out, mc_errmsg_t *err);
+void mc_ssd_tasks_cleanup(mc_ssd_tasks_t *t);
 
 /* Field helpers shared by the decoders above. */
 int mc_msg_decode_uuid(const cJSON *obj, const char *name, bool required, mc_uuid_t *out,

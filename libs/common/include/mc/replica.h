@@ -13,7 +13,13 @@ typedef enum mc_replica_type {
     MC_REPLICA_TYPE_DISK = 1,
 } mc_replica_type_t;
 
-/* Where one replica lives and how to reach it. */
+/* Where one replica lives and how to reach it.
+ *
+ * A disk replica (type MC_REPLICA_TYPE_DISK, SSD tier, issue 13) reuses the
+ * fields: segment_id = the owning store service's client id, segment = the
+ * owner's disk tier name, endpoint = the owner's control_url
+ * ("http://host:port"), offset = the value's byte offset in the bucket file,
+ * size = its length, bucket = the bucket id; epoch and addr are 0. */
 typedef struct mc_replica {
     mc_uuid_t segment_id;
     const char *segment;  /* segment name */
@@ -22,7 +28,8 @@ typedef struct mc_replica {
     uint64_t addr;        /* buffer address in the owner's address space */
     uint64_t offset;      /* same buffer as an offset in the segment */
     uint64_t size;
-    uint8_t type; /* mc_replica_type_t */
+    uint64_t bucket; /* disk replicas: bucket id (0 for memory) */
+    uint8_t type;    /* mc_replica_type_t */
 } mc_replica_t;
 
 #endif
