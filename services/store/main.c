@@ -86,6 +86,19 @@ static store_ipc_t *start_ipc(const store_config_t *cfg, store_service_t *svc,
     return ipc;
 }
 
+/* The URL the master and the peers reach the REST listener at (the SSD
+ * tier's control_url): a wildcard listen address is replaced by the data
+ * plane's host. */
+static void control_url(const store_config_t *cfg, const char *data_host, unsigned port, char *out,
+                        size_t cap)
+{
+    const char *h = cfg->host;
+
+    if (!h[0] || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
+        h = data_host[0] ? data_host : "127.0.0.1";
+    snprintf(out, cap, strchr(h, ':') && h[0] != '[' ? "http://[%s]:%u" : "http://%s:%u", h, port);
+}
+
 /* SIGHUP reloaded the token files: the data plane takes the new tokens. */
 static void reload_data_plane(void *svc)
 {
@@ -143,6 +156,11 @@ int main(int argc, char **argv)
         goto out;
     if (!(rest = start_rest(&cfg, metrics, &routes, &auth)))
         goto out;
+    {
+        char url[320];
+        control_url(&cfg, data_host, mc_http_server_port(rest), url, sizeof(url));
+        store_service_set_control_url(svc, url);
+    }
     MC_INFO("store service REST listening on http://%s:%u (data plane %s, master %s, %s)", cfg.host,
             (unsigned)mc_http_server_port(rest), cfg.local_hostname, cfg.master_server_addr,
             mc_auth_mode(&auth));

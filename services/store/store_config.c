@@ -78,6 +78,33 @@ static const mc_opt_t opts[] = {
     MC_SERVICE_AUTH_OPTS(CFG),
     MC_OPT_STR(CFG, log_level, "log_level", "info", "trace|debug|info|warn|error|off",
                "MC_LOG_LEVEL", "Log level"),
+    MC_OPT_STR(CFG, ssd_path, "ssd_path", "", NULL, "MOONCAKE_OFFLOAD_FILE_STORAGE_PATH",
+               "Directory of the SSD tier (absolute, existing, writable, used by this service "
+               "alone): objects persisted there outlive eviction from memory and restarts "
+               "(empty = no SSD tier; docs/ssd-tier.md)"),
+    MC_OPT_SIZE(CFG, ssd_capacity, "ssd_capacity", "0", 0, 1125899906842624.0, "MC_SSD_CAPACITY",
+                "Bytes the SSD tier may use (0 = half the free space at start; the service "
+                "refuses to start when that is under 1 GiB)"),
+    MC_OPT_STR(CFG, cluster_id, "cluster_id", "", NULL, "MC_CLUSTER_ID",
+               "Cluster id naming the SSD tier's subdirectory, so objects of different clusters "
+               "never mix (empty = the one kept in <ssd_path>/cluster_id, created once)"),
+    MC_OPT_SIZE(CFG, ssd_bucket_bytes, "ssd_bucket_bytes", "256MB", 1048576, 68719476736.0,
+                "MOONCAKE_OFFLOAD_BUCKET_SIZE_LIMIT_BYTES",
+                "A bucket file is sealed once it holds this many bytes"),
+    MC_OPT_UINT(CFG, ssd_bucket_keys, "ssd_bucket_keys", "500", 1, 1000000,
+                "MOONCAKE_OFFLOAD_BUCKET_KEYS_LIMIT",
+                "A bucket file is sealed once it holds this many objects"),
+    MC_OPT_DOUBLE(CFG, ssd_high_watermark, "ssd_high_watermark", "0.95", 0.01, 1.0, NULL,
+                  "Fraction of --ssd_capacity over which whole buckets are evicted, oldest "
+                  "first"),
+    MC_OPT_DOUBLE(CFG, ssd_low_watermark, "ssd_low_watermark", "0.85", 0.0, 1.0, NULL,
+                  "Fraction of --ssd_capacity eviction brings the tier back under"),
+    MC_OPT_STR(CFG, ssd_durability, "ssd_durability", "data", "none|data|full", NULL,
+               "When a persisted object counts as written: none (page cache), data (value "
+               "data synced before the index), full (fdatasync of file and directory)"),
+    MC_OPT_UINT(CFG, ssd_queue_limit, "ssd_queue_limit", "4096", 1, 1048576, NULL,
+                "Persist tasks queued at once; more are dropped (the object stays memory-only, "
+                "mc_store_ssd_queue_overflow_total)"),
 };
 #undef CFG
 

@@ -39,6 +39,16 @@ typedef struct store_config {
     bool insecure_allow_remote;
     bool metrics_require_auth;
     char log_level[16];
+    /* SSD tier (docs/ssd-tier.md); ssd_path "" = none */
+    char ssd_path[1024];
+    uint64_t ssd_capacity;
+    char cluster_id[128];
+    uint64_t ssd_bucket_bytes;
+    uint64_t ssd_bucket_keys;
+    double ssd_high_watermark;
+    double ssd_low_watermark;
+    char ssd_durability[8];
+    uint64_t ssd_queue_limit;
 } store_config_t;
 
 extern const mc_cfg_spec_t store_config_spec;

@@ -4,10 +4,11 @@
  * Locking: mu guards stop and the condition variable only. epoch and
  * master_ok are atomics written by the liveness thread and read by the
  * operations; everything else is set before the thread starts and read-only
- * afterwards. */
+ * afterwards. The SSD tier (ssd) locks its own state (store_ssd_internal.h). */
 #ifndef MC_STORE_INTERNAL_H
 #define MC_STORE_INTERNAL_H
 
+#include "mc/http_client.h"
 #include "mc/metrics.h"
 #include "mc/thread.h"
 #include "mc/transfer.h"
@@ -57,6 +58,8 @@ struct store_service {
     store_peer_gate_t *peers;    /* threads waiting on each peer (peer_gate.h) */
     store_lease_cache_t *leases; /* own-segment reads still leased: served
                                   * while the master is unreachable */
+    struct store_ssd *ssd;       /* the SSD tier (store_ssd.h); NULL = none */
+    mc_http_client_t *ssd_http;  /* reads of the peers' disk replicas */
     store_stats_t st;
 };
 

@@ -3,6 +3,7 @@
  * elsewhere), finish with the master. */
 #include "store_internal.h"
 #include "store_release.h"
+#include "store_ssd.h"
 
 #include "mc/crc32c.h"
 #include "mc/errors.h"
@@ -470,6 +471,7 @@ typedef struct get_key {
     uint64_t deadline_ms;
     void *dst; /* where the sink put this key's bytes */
     int code;  /* MC_TE_PENDING while replicas are left */
+    bool disk; /* no memory replica left: its disk replicas are read (store_ssd_get) */
 } get_key_t;
 
 /* Asks the sink where the values of the keys still pending go (sizes in the
@@ -536,10 +538,13 @@ static size_t get_round_plan(store_service_t *s, const batch_t *b, get_key_t *gk
         const mc_key_result_t *r = &b->ans.res[i];
         const mc_replica_t *rep;
         store_copy_t *c;
-        if (gk[i].code != MC_TE_PENDING)
+        if (gk[i].code != MC_TE_PENDING || gk[i].disk)
             continue;
         if (gk[i].next >= gk[i].n_order) {
-            gk[i].code = MC_TRANSFER_FAIL; /* every replica failed */
+            if (store_ssd_has_disk(s, r))
+                gk[i].disk = true; /* read from disk after the rounds */
+            else
+                gk[i].code = MC_TRANSFER_FAIL; /* every replica failed */
             continue;
         }
         c = &copies[nc];
@@ -666,12 +671,24 @@ static void get_prepare(store_service_t *s, const batch_t *b, uint64_t sent_ms, 
                                                             ? r->lease_ms
                                                             : MC_LEASE_CACHE_MS));
         gk[i].code = MC_TE_PENDING;
-        if (gk[i].n_order == 0 || r->size == 0) {
+        gk[i].disk = gk[i].n_order == 0 && r->size > 0 && store_ssd_has_disk(s, r);
+        if ((gk[i].n_order == 0 && !gk[i].disk) || r->size == 0) {
             gk[i].code = MC_OBJECT_NOT_FOUND; /* no replica we can use: gone */
             continue;
         }
         sizes[b->idx[i]] = r->size;
     }
+}
+
+/* The keys whose memory replicas all failed or that have none: their disk
+ * replicas, straight into the caller's destination (store_ssd_get). A disk
+ * copy needs no lease: the bytes are checked against the checksum. */
+static void get_from_disk(store_service_t *s, const batch_t *b, get_key_t *gk, bool shed_stalled)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (gk[i].code == MC_TE_PENDING && gk[i].disk)
+            gk[i].code =
+                store_ssd_get(s, b->keys[i], b->lens[i], &b->ans.res[i], gk[i].dst, shed_stalled);
 }
 
 /* Drops the holds the get took (every key the master answered MC_OK for),
@@ -736,6 +753,7 @@ static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink
         verify_remote(s, b, gk, copies, nc);
         get_round_fold(s, gk, copies, nc);
     }
+    get_from_disk(s, b, gk, sink && sink->shed_stalled);
     mc_histogram_observe(s->st.get_data, (double)(mc_now_ns() - t1) / 1e9);
     if (held)
         release_holds(s, b);
@@ -928,5 +946,11 @@ void store_replica_clear_batch(store_service_t *s, size_t n, const char *const *
 
 int store_remove_many(store_service_t *s, const char *pattern, bool force, uint64_t *removed)
 {
-    return store_master_remove_many(s->master, pattern, force, removed);
+    int rc = store_master_remove_many(s->master, pattern, force, removed);
+
+    /* remove_all through this service clears its SSD tier too (the master's
+     * drop tasks cover the disk replicas of the other services) */
+    if (rc == MC_OK && !pattern && s->ssd && store_ssd_clear(s->ssd) != MC_OK)
+        MC_WARN("remove_all: the SSD tier could not be cleared");
+    return rc;
 }

@@ -3,6 +3,7 @@
 #include "mc/errors.h"
 #include "mc/store_msg.h"
 #include "mc/strutil.h"
+#include "store_ssd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -584,6 +585,81 @@ fail:
     budget_give(rt, g.reserved);
 }
 
+/* ---- the SSD tier: the master's tasks, the peers' reads (docs/ssd-tier.md) ---- */
+
+static void tasks_cleanup(void *t)
+{
+    mc_ssd_tasks_cleanup(t);
+}
+
+/* POST /api/v1/ssd/tasks: queued at once, 202. A persist task without a
+ * checksum cannot be verified and is refused like an overflow. */
+static void h_ssd_tasks(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    store_ssd_t *t = store_service_ssd(svc_of(ctx));
+    mc_ssd_tasks_t *tk = mc_http_req_alloc(req, 1, sizeof(*tk));
+    size_t len = 0;
+    const char *body = mc_http_req_body(req, &len);
+    mc_errmsg_t e;
+    int rc;
+
+    if (!tk || mc_http_req_defer(req, tasks_cleanup, tk) != MC_OK) {
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
+        return;
+    }
+    if ((rc = mc_ssd_tasks_decode(body, len, tk, &e)) != MC_OK) {
+        mc_http_reply_error(resp, rc, e.msg);
+        return;
+    }
+    for (size_t i = 0; i < tk->n_persist; i++) {
+        const mc_ssd_persist_task_t *p = &tk->persist[i];
+        if (p->has_checksum)
+            (void)store_ssd_enqueue_persist(t, p->key, p->key_len, p->size, p->checksum,
+                                            p->segment_id, p->offset);
+    }
+    for (size_t i = 0; i < tk->n_drop; i++)
+        (void)store_ssd_enqueue_drop(t, tk->drop[i].key, tk->drop[i].key_len, tk->drop[i].bucket);
+    mc_http_reply_data(resp, 202, "application/json", "{}", 2);
+}
+
+/* GET /api/v1/ssd/read?key&bucket&offset&length&crc: the value of one of
+ * this tier's records, read into a reply buffer reserved against the reply
+ * memory budget, checked against crc. */
+static void h_ssd_read(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    store_routes_t *rt = ctx;
+    size_t klen = 0;
+    const char *key = mc_http_req_query(req, "key", &klen), *what = "";
+    store_disk_ref_t ref;
+    reply_buf_t *rb;
+    int rc = store_disk_ref_parse(
+        key, klen, mc_http_req_query(req, "bucket", NULL), mc_http_req_query(req, "offset", NULL),
+        mc_http_req_query(req, "length", NULL), mc_http_req_query(req, "crc", NULL),
+        rt->max_reply_memory, &ref, &what);
+
+    if (rc != MC_OK) {
+        mc_http_reply_error(resp, rc, what);
+        return;
+    }
+    if (!budget_take(rt, ref.length)) {
+        reply_refused(rt, resp);
+        return;
+    }
+    if (!(rb = malloc(sizeof(*rb) + ref.length))) {
+        budget_give(rt, ref.length);
+        mc_http_reply_error(resp, MC_INTERNAL_ERROR, NULL);
+        return;
+    }
+    rb->rt = rt;
+    if ((rc = store_ssd_serve_read(rt->svc, &ref, rb->data)) != MC_OK) {
+        free(rb);
+        budget_give(rt, ref.length);
+        mc_http_reply_error(resp, rc, NULL);
+        return;
+    }
+    reply_buf_send(resp, rb, ref.length, "application/octet-stream", rb->data, (size_t)ref.length);
+}
+
 static double reply_bytes_of(void *ctx)
 {
     return (double)atomic_load(&((store_routes_t *)ctx)->reply_bytes);
@@ -643,6 +719,12 @@ int store_routes_register(mc_http_server_t *srv, store_routes_t *rt, size_t max_
     /* forwarded as the master's remove_all: the admin token (force removes
      * are decided in their handlers) */
     if (mc_http_server_route_level(srv, "DELETE", "/api/remove_all", MC_AUTH_ADMIN) != MC_OK)
+        return MC_INVALID_PARAMS;
+    /* the SSD tier's routes exist with a tier only; the cluster token (the
+     * default level) admits the master's tasks and the peers' reads */
+    if (store_service_ssd(rt->svc) &&
+        (mc_http_server_route(srv, "POST", MC_ROUTE_SSD_TASKS, small, h_ssd_tasks, rt) != MC_OK ||
+         mc_http_server_route(srv, "GET", STORE_SSD_READ_ROUTE, small, h_ssd_read, rt) != MC_OK))
         return MC_INVALID_PARAMS;
     return mc_http_server_add_health(srv, "store", health, rt->svc);
 }

@@ -1,5 +1,6 @@
 #include "store_internal.h"
 #include "store_release.h"
+#include "store_ssd.h"
 
 #include "mc/errors.h"
 #include "mc/log.h"
@@ -132,7 +133,12 @@ static int mount_segment(store_service_t *s)
 static int liveness_step(store_service_t *s)
 {
     bool need = false;
-    int rc = store_master_ping(s->pinger, s->client_id, &need);
+    mc_disk_usage_t disk = {0, 0};
+    int rc;
+
+    if (s->ssd) /* the disk tier's usage rides on the ping */
+        store_ssd_usage(s->ssd, &disk.capacity, &disk.used);
+    rc = store_master_ping_disk(s->pinger, s->client_id, s->ssd ? &disk : NULL, &need);
 
     if (rc != MC_OK) {
         if (atomic_exchange(&s->master_ok, false))
@@ -141,6 +147,8 @@ static int liveness_step(store_service_t *s)
     }
     if (!atomic_exchange(&s->master_ok, true))
         MC_INFO("master reachable");
+    if (need && s->ssd)
+        store_ssd_remount(s->ssd); /* the disk tier too, and its records again */
     if (need && s->seg.base) {
         MC_INFO("master asks for a remount of %s", s->name);
         atomic_store(&s->epoch, 0); /* our allocations are gone until remounted */
@@ -307,6 +315,15 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
     }
     if (!(s->releaser = store_releaser_create(s->master, s->client_id)))
         return mc_fail(err, MC_INTERNAL_ERROR, "cannot start the hold-release thread");
+    /* reads of the peers' disk replicas (any service may read them) */
+    s->ssd_http =
+        mc_http_client_create(&(mc_http_client_opts_t){.connect_timeout_ms = 1000,
+                                                       .timeout_ms = (long)cfg->transfer_timeout_ms,
+                                                       .retries = 0,
+                                                       .max_response = (size_t)MC_MSG_MAX_OBJECT,
+                                                       .bearer = auth ? auth->cluster : NULL});
+    if (!s->ssd_http)
+        return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
     return MC_OK;
 }
 
@@ -363,6 +380,10 @@ static int service_create(const store_config_t *cfg, mc_metrics_t *metrics, stor
         rc = mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
         goto fail;
     }
+    /* the tier first: a service with one keeps its client id across restarts */
+    if (cfg->ssd_path[0] &&
+        (rc = store_ssd_open(cfg, metrics, &s->ssd, &s->client_id, err)) != MC_OK)
+        goto fail;
     if ((rc = create_parts(s, cfg, master, auth, err)) != MC_OK)
         goto fail;
     /* first contact now, so /health turns green without waiting a ping */
@@ -370,6 +391,10 @@ static int service_create(const store_config_t *cfg, mc_metrics_t *metrics, stor
         mount_segment(s);
     if ((rc = start_thread(s)) != MC_OK) {
         mc_fail(err, rc, "cannot start the liveness thread");
+        goto fail;
+    }
+    if (s->ssd && (rc = store_ssd_start(s->ssd, s)) != MC_OK) {
+        mc_fail(err, rc, "cannot start the SSD tier's thread");
         goto fail;
     }
     *out = s;
@@ -395,6 +420,7 @@ void store_service_destroy(store_service_t *s)
         pthread_join(s->thread, NULL);
         pthread_cond_destroy(&s->cv);
     }
+    store_ssd_destroy(s->ssd); /* its thread calls the master and the releaser */
     if (s->pinger && atomic_load(&s->epoch) != 0) {
         int rc = store_master_unmount(s->pinger, s->segment_id, s->client_id);
         if (rc != MC_OK)
@@ -407,6 +433,7 @@ void store_service_destroy(store_service_t *s)
     if (s->pinger != s->master)
         store_master_destroy(s->pinger);
     store_master_destroy(s->master);
+    mc_http_client_destroy(s->ssd_http);
     store_lease_cache_destroy(s->leases);
     store_peer_gate_destroy(s->peers);
     store_segment_destroy(&s->seg);
@@ -426,6 +453,16 @@ bool store_service_healthy(store_service_t *s, char *detail, size_t len)
     }
     snprintf(detail, len, "ok");
     return true;
+}
+
+void store_service_set_control_url(store_service_t *s, const char *url)
+{
+    store_ssd_set_control_url(s->ssd, url);
+}
+
+struct store_ssd *store_service_ssd(store_service_t *s)
+{
+    return s->ssd;
 }
 
 const char *store_service_segment_name(const store_service_t *s)

@@ -51,6 +51,12 @@ void store_service_destroy(store_service_t *s);
  * mounted; detail gets the reason otherwise. */
 bool store_service_healthy(store_service_t *s, char *detail, size_t len);
 const char *store_service_segment_name(const store_service_t *s);
+/* The URL where the master and the other stores reach this service's REST
+ * listener ("http://host:port"), once it listens: the SSD tier is mounted
+ * with the master under it. No-op without a tier. */
+void store_service_set_control_url(store_service_t *s, const char *url);
+/* The SSD tier (store_ssd.h), NULL when the service has none. */
+struct store_ssd *store_service_ssd(store_service_t *s);
 /* A read-only descriptor of the segment for a local client (caller closes)
  * and its size; -1 when there is none or it cannot be shared safely. */
 int store_service_segment_share(store_service_t *s, uint64_t *size);

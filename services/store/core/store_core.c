@@ -10,7 +10,7 @@
 store_where_t store_rep_where(const mc_replica_t *r, const store_local_seg_t *local,
                               uint64_t obj_size)
 {
-    if (r->size != obj_size || !r->segment)
+    if (r->type == MC_REPLICA_TYPE_DISK || r->size != obj_size || !r->segment)
         return STORE_AT_INVALID;
     if (!local->name || strcmp(r->segment, local->name) != 0)
         return STORE_AT_REMOTE;
@@ -35,6 +35,88 @@ size_t store_read_order(const mc_replica_t *reps, size_t n, const store_local_se
                 order[k++] = (uint32_t)i;
     }
     return k;
+}
+
+size_t store_disk_order(const mc_replica_t *reps, size_t n, mc_uuid_t self, uint64_t obj_size,
+                        uint32_t *order)
+{
+    size_t k = 0;
+
+    if (n > MC_MAX_REPLICAS)
+        n = MC_MAX_REPLICAS;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            const mc_replica_t *r = &reps[i];
+            if (r->type != MC_REPLICA_TYPE_DISK || r->size != obj_size || obj_size == 0)
+                continue;
+            if (mc_uuid_equal(r->segment_id, self) != (pass == 0))
+                continue;
+            if (pass == 1 && (!r->endpoint || !r->endpoint[0]))
+                continue; /* a peer's replica we cannot reach */
+            order[k++] = (uint32_t)i;
+        }
+    }
+    return k;
+}
+
+static bool parse_dec(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (!s || !*s || strlen(s) > 20)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+int store_disk_ref_parse(const char *key, size_t key_len, const char *bucket, const char *offset,
+                         const char *length, const char *crc, uint64_t max_len,
+                         store_disk_ref_t *out, const char **what)
+{
+    uint64_t c = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!key || mc_key_validate(key, key_len, MC_MAX_KEY_LEN) != MC_OK) {
+        *what = "key must be 1..4096 bytes without NUL";
+        return MC_INVALID_KEY;
+    }
+    out->key = key;
+    out->key_len = key_len;
+    *what = "bucket must be a decimal integer";
+    if (!parse_dec(bucket, UINT64_MAX, &out->bucket))
+        return MC_INVALID_PARAMS;
+    *what = "offset must be a decimal integer";
+    if (!parse_dec(offset, UINT64_MAX, &out->offset))
+        return MC_INVALID_PARAMS;
+    *what = "length must be 1..the largest readable value";
+    if (!parse_dec(length, max_len, &out->length) || out->length == 0)
+        return MC_INVALID_PARAMS;
+    *what = "crc must be a decimal uint32";
+    if (!parse_dec(crc, UINT32_MAX, &c))
+        return MC_INVALID_PARAMS;
+    out->crc = (uint32_t)c;
+    *what = "";
+    return MC_OK;
+}
+
+store_disk_verdict_t store_disk_add_verdict(int code)
+{
+    switch (code) {
+    case MC_OK:
+    case MC_REPLICA_ALREADY_EXISTS: return STORE_DISK_KEEP;
+    case MC_INVALID_REPLICA:
+    case MC_OBJECT_NOT_FOUND:
+    case MC_REPLICA_IS_NOT_READY:
+    case MC_NO_AVAILABLE_HANDLE: return STORE_DISK_DROP;
+    default: return STORE_DISK_RETRY;
+    }
 }
 
 uint64_t store_lease_deadline_ms(uint64_t sent_ms, uint64_t lease_ms)

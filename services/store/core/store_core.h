@@ -26,8 +26,9 @@ typedef enum store_where {
     STORE_AT_INVALID = 2 /* names our segment but is stale or out of bounds */
 } store_where_t;
 
-/* Classifies a replica of an object of obj_size bytes. A replica whose size
- * is not obj_size is STORE_AT_INVALID wherever it lives. */
+/* Classifies a memory replica of an object of obj_size bytes. A replica
+ * whose size is not obj_size is STORE_AT_INVALID wherever it lives, and so
+ * is every disk replica (store_disk_order reads those). */
 store_where_t store_rep_where(const mc_replica_t *r, const store_local_seg_t *local,
                               uint64_t obj_size);
 
@@ -36,6 +37,40 @@ store_where_t store_rep_where(const mc_replica_t *r, const store_local_seg_t *lo
  * order[] (at most n, n <= MC_MAX_REPLICAS). */
 size_t store_read_order(const mc_replica_t *reps, size_t n, const store_local_seg_t *local,
                         uint64_t obj_size, uint32_t *order);
+
+/* Disk replicas of an object of obj_size bytes, in read order: the ones
+ * this service owns (segment_id == self, its client id) first, then the
+ * others in the master's order; ones of the wrong size or without an owner
+ * URL are left out. Returns how many indexes were written to order[]. */
+size_t store_disk_order(const mc_replica_t *reps, size_t n, mc_uuid_t self, uint64_t obj_size,
+                        uint32_t *order);
+
+/* The query of GET /api/v1/ssd/read, parsed and bounds-checked: every
+ * argument is the parameter's text (NULL = absent). key 1..MC_MAX_KEY_LEN
+ * bytes without NUL, bucket/offset/length decimal, length 1..max_len, crc a
+ * decimal uint32. MC_OK, or MC_INVALID_KEY / MC_INVALID_PARAMS with *what
+ * naming the bad parameter. */
+typedef struct store_disk_ref {
+    const char *key;
+    size_t key_len;
+    uint64_t bucket, offset, length;
+    uint32_t crc;
+} store_disk_ref_t;
+int store_disk_ref_parse(const char *key, size_t key_len, const char *bucket, const char *offset,
+                         const char *length, const char *crc, uint64_t max_len,
+                         store_disk_ref_t *out, const char **what);
+
+/* What the owner does with its on-disk record after the master answered
+ * code to its batch_disk_replica_add (docs/ssd-tier.md, "Conflicts"). */
+typedef enum store_disk_verdict {
+    STORE_DISK_KEEP = 0,  /* registered, or this owner's replica already was */
+    STORE_DISK_DROP = 1,  /* the master's object differs (size, checksum), is gone (no
+                           * create_missing), is being put again, or has no room for
+                           * another replica: the record goes */
+    STORE_DISK_RETRY = 2, /* not decided (no disk tier at the master yet, master
+                           * failure): kept, registered again after a remount */
+} store_disk_verdict_t;
+store_disk_verdict_t store_disk_add_verdict(int code);
 
 /* Lease deadline of a get: the time the request was SENT plus what the
  * master said was left. A copy may be handed out only when it finished

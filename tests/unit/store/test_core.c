@@ -191,3 +191,82 @@ Test(store_backoff, doubles_then_caps)
     cr_assert_eq(store_backoff_ms(4, 250, 2000), 2000);
     cr_assert_eq(store_backoff_ms(60, 250, 2000), 2000);
 }
+
+Test(store_disk_order, own_first_then_master_order_disk_only)
+{
+    mc_uuid_t me = {1, 2}, peer = {3, 4};
+    mc_replica_t reps[5] = {
+        {.segment = "me:1", .epoch = 3, .offset = 0, .size = 8}, /* memory */
+        {.segment_id = peer,
+         .segment = "p",
+         .endpoint = "http://p",
+         .size = 8,
+         .type = MC_REPLICA_TYPE_DISK},
+        {.segment_id = me,
+         .segment = "me:1",
+         .endpoint = "http://me",
+         .offset = 4096,
+         .size = 8,
+         .type = MC_REPLICA_TYPE_DISK},
+        {.segment_id = peer,
+         .segment = "q",
+         .endpoint = NULL,
+         .size = 8,
+         .type = MC_REPLICA_TYPE_DISK}, /* unreachable */
+        {.segment_id = peer,
+         .segment = "r",
+         .endpoint = "http://r",
+         .size = 9,
+         .type = MC_REPLICA_TYPE_DISK}, /* wrong size */
+    };
+    uint32_t order[MC_MAX_REPLICAS];
+    size_t n = store_disk_order(reps, 5, me, 8, order);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(order[0], 2);
+    cr_assert_eq(order[1], 1);
+    cr_assert_eq(store_rep_where(&reps[2], &LOCAL, 8), STORE_AT_INVALID,
+                 "a disk replica is never read as memory, even under our name");
+    cr_assert_eq(store_read_order(reps, 5, &LOCAL, 8, order), 1);
+    cr_assert_eq(order[0], 0);
+}
+
+Test(store_disk_ref, parse_and_bounds)
+{
+    store_disk_ref_t r;
+    const char *what = NULL;
+    cr_assert_eq(store_disk_ref_parse("k", 1, "7", "4096", "100", "4294967295", 1000, &r, &what),
+                 MC_OK);
+    cr_assert_eq(r.bucket, 7);
+    cr_assert_eq(r.offset, 4096);
+    cr_assert_eq(r.length, 100);
+    cr_assert_eq(r.crc, UINT32_MAX);
+    cr_assert_eq(store_disk_ref_parse("", 0, "7", "0", "1", "0", 1000, &r, &what), MC_INVALID_KEY);
+    cr_assert_eq(store_disk_ref_parse("k", 1, NULL, "0", "1", "0", 1000, &r, &what),
+                 MC_INVALID_PARAMS);
+    cr_assert_eq(store_disk_ref_parse("k", 1, "-1", "0", "1", "0", 1000, &r, &what),
+                 MC_INVALID_PARAMS);
+    cr_assert_eq(
+        store_disk_ref_parse("k", 1, "18446744073709551616", "0", "1", "0", 1000, &r, &what),
+        MC_INVALID_PARAMS, "overflow");
+    cr_assert_eq(store_disk_ref_parse("k", 1, "1", "0", "1001", "0", 1000, &r, &what),
+                 MC_INVALID_PARAMS, "over the cap");
+    cr_assert_eq(store_disk_ref_parse("k", 1, "1", "0", "0", "0", 1000, &r, &what),
+                 MC_INVALID_PARAMS, "empty");
+    cr_assert_eq(store_disk_ref_parse("k", 1, "1", "0", "1", "4294967296", 1000, &r, &what),
+                 MC_INVALID_PARAMS, "crc over 32 bits");
+    cr_assert_eq(store_disk_ref_parse("k", 1, "1", "0x10", "1", "0", 1000, &r, &what),
+                 MC_INVALID_PARAMS);
+}
+
+Test(store_disk_add, conflict_rules)
+{
+    cr_assert_eq(store_disk_add_verdict(MC_OK), STORE_DISK_KEEP);
+    cr_assert_eq(store_disk_add_verdict(MC_REPLICA_ALREADY_EXISTS), STORE_DISK_KEEP);
+    cr_assert_eq(store_disk_add_verdict(MC_INVALID_REPLICA), STORE_DISK_DROP);
+    cr_assert_eq(store_disk_add_verdict(MC_OBJECT_NOT_FOUND), STORE_DISK_DROP);
+    cr_assert_eq(store_disk_add_verdict(MC_REPLICA_IS_NOT_READY), STORE_DISK_DROP);
+    cr_assert_eq(store_disk_add_verdict(MC_NO_AVAILABLE_HANDLE), STORE_DISK_DROP);
+    cr_assert_eq(store_disk_add_verdict(MC_CLIENT_NOT_FOUND), STORE_DISK_RETRY,
+                 "no disk tier at the master yet: never a reason to drop the record");
+    cr_assert_eq(store_disk_add_verdict(MC_RPC_FAIL), STORE_DISK_RETRY);
+}
