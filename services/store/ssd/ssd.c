@@ -134,26 +134,35 @@ int ssd_io_full(mc_ssd_t *s, int fd, struct iovec *iov, int n, uint64_t off, boo
     return MC_OK;
 }
 
-/* Frees [off, off+len) of b's file (whole blocks). Where the file system
- * cannot punch, the record's first block is zeroed instead, so the record
- * still reads as removed (its space is then not reclaimed). */
+/* Frees [off, off+len) of b's file (whole blocks); *reclaimed tells whether
+ * the file system did. */
 int ssd_punch(mc_ssd_t *s, ssd_bucket_t *b, uint64_t off, uint64_t len, bool *reclaimed)
 {
-    *reclaimed = false;
-    if (s->fops.fallocate(s->fops.ctx, b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                          (off_t)off, (off_t)len) == 0) {
-        *reclaimed = true;
-        return MC_OK;
-    }
-    if (errno != EOPNOTSUPP)
-        return MC_FILE_WRITE_FAIL;
-    uint8_t *z = ssd_aligned_alloc(SSD_BLK);
-    if (!z)
+    *reclaimed = s->fops.fallocate(s->fops.ctx, b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                   (off_t)off, (off_t)len) == 0;
+    return *reclaimed ? MC_OK : MC_FILE_WRITE_FAIL;
+}
+
+/* Where holes cannot be punched: the record's header rewritten with
+ * SSD_FLAG_DEAD (the record stays in place, removed). */
+static int write_tombstone(mc_ssd_t *s, ssd_bucket_t *b, const ssd_rec_t *r)
+{
+    size_t hl = (size_t)ssd_rec_head_len(r->klen);
+    uint8_t *h = ssd_aligned_alloc(hl);
+    if (!h)
         return MC_INTERNAL_ERROR;
-    memset(z, 0, SSD_BLK);
-    struct iovec v = {z, SSD_BLK};
-    int rc = ssd_io_full(s, b->fd, &v, 1, off, true);
-    free(z);
+    memset(h, 0, hl);
+    ssd_rhdr_t d = {.flags = SSD_FLAG_DEAD,
+                    .nonce = b->nonce,
+                    .offset = r->off,
+                    .seq = r->seq,
+                    .value_len = r->vlen,
+                    .key_len = r->klen,
+                    .value_crc = r->vcrc};
+    ssd_rhdr_encode(&d, r->key, h);
+    struct iovec v = {h, hl};
+    int rc = ssd_io_full(s, b->fd, &v, 1, r->off, true);
+    free(h);
     return rc;
 }
 
@@ -527,8 +536,8 @@ static int verify_head(const mc_ssd_t *s, const ssd_bucket_t *b, const ssd_rec_t
 {
     ssd_rhdr_t d;
     const uint8_t *k;
-    if (ssd_rhdr_decode(h, hlen, &d, &k) != MC_OK || d.nonce != b->nonce || d.offset != r->off ||
-        d.seq != r->seq || d.value_len != r->vlen || d.key_len != r->klen ||
+    if (ssd_rhdr_decode(h, hlen, &d, &k) != MC_OK || d.flags != 0 || d.nonce != b->nonce ||
+        d.offset != r->off || d.seq != r->seq || d.value_len != r->vlen || d.key_len != r->klen ||
         d.value_crc != r->vcrc || d.hdr_crc != r->hdr_crc || memcmp(k, r->key, r->klen) != 0)
         return MC_INVALID_READ;
     return MC_OK;
@@ -649,13 +658,13 @@ int mc_ssd_remove(mc_ssd_t *s, const char *key, size_t key_len, const mc_ssd_loc
         return MC_OK;
     }
     uint64_t off = r->off, span = ssd_rec_span(r->klen, r->vlen);
+    ssd_rec_t dead = *r; /* its key stays valid while the bucket is referenced */
     b->refs++;
     pthread_mutex_unlock(&s->mu);
 
     bool reclaimed;
-    (void)ssd_punch(
-        s, b, off, span,
-        &reclaimed); /* dead either way; a failed punch only loses the space until eviction */
+    if (ssd_punch(s, b, off, span, &reclaimed) != MC_OK)
+        (void)write_tombstone(s, b, &dead); /* dead in memory either way */
 
     pthread_mutex_lock(&s->mu);
     if (reclaimed) {

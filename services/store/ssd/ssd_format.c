@@ -104,8 +104,9 @@ int ssd_rhdr_decode(const uint8_t *in, size_t avail, ssd_rhdr_t *h, const uint8_
     h->value_crc = get32(in + 44);
     h->rec_crc = get32(in + 56);
     h->hdr_crc = get32(in + 60);
-    if (h->flags != 0 || !all_zero(in + 48, 8) || h->key_len == 0 || h->key_len > SSD_KEY_MAX ||
-        h->key_len > avail - SSD_RHDR_LEN || h->value_len > (UINT64_MAX >> 2))
+    if ((h->flags & ~SSD_FLAG_DEAD) != 0 || !all_zero(in + 48, 8) || h->key_len == 0 ||
+        h->key_len > SSD_KEY_MAX || h->key_len > avail - SSD_RHDR_LEN ||
+        h->value_len > (UINT64_MAX >> 2))
         return MC_INVALID_READ;
     const uint8_t *k = in + SSD_RHDR_LEN;
     if (mc_crc32c(mc_crc32c(0, in, 60), k, h->key_len) != h->hdr_crc)

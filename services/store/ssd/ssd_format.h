@@ -19,6 +19,7 @@
 #define SSD_IENT_LEN 40u /* fixed part of an index entry, then the key, padded to 8 */
 #define SSD_TRAILER_LEN 64u
 #define SSD_KEY_MAX 4096u
+#define SSD_FLAG_DEAD 1u /* removed, where the file system cannot punch holes */
 
 static inline uint64_t ssd_round_up(uint64_t v, uint64_t a)
 {
@@ -33,7 +34,7 @@ typedef struct ssd_fhdr {
 } ssd_fhdr_t;
 
 typedef struct ssd_rhdr {
-    uint32_t flags; /* 0; other values are refused */
+    uint32_t flags; /* 0, or SSD_FLAG_DEAD; other values are refused */
     uint64_t nonce;
     uint64_t offset; /* this header's offset in the file */
     uint64_t seq;

@@ -162,6 +162,7 @@ static int keep(scan_t *c, const ssd_rhdr_t *h, const uint8_t *key)
 static int scan_all(scan_t *c, uint64_t limit, uint64_t *valid_end)
 {
     uint64_t off = SSD_BLK, bad = UINT64_MAX;
+    bool torn = false;
     *valid_end = SSD_BLK;
     while (off + SSD_BLK <= limit) {
         ssd_rhdr_t h;
@@ -171,8 +172,10 @@ static int scan_all(scan_t *c, uint64_t limit, uint64_t *valid_end)
             return rc;
         if (rc == MC_OBJECT_NOT_FOUND) { /* a hole (removed record) or unwritten: find data */
             off_t next = c->s->fops.lseek(c->s->fops.ctx, c->b->fd, (off_t)off, SEEK_DATA);
-            if (next < 0)
+            if (next < 0) { /* ENXIO: only a hole up to the end */
+                off = limit;
                 break;
+            }
             uint64_t n = (uint64_t)next / SSD_BLK * SSD_BLK;
             off = n > off ? n : off + SSD_BLK;
             continue;
@@ -191,11 +194,17 @@ static int scan_all(scan_t *c, uint64_t limit, uint64_t *valid_end)
             bad = UINT64_MAX;
         }
         uint64_t span = ssd_rec_span(h.key_len, h.value_len);
+        if (h.flags & SSD_FLAG_DEAD) { /* removed where holes cannot be punched */
+            c->rep->removed++;
+            off += span;
+            continue;
+        }
         char kbuf[SSD_KEY_MAX];
         memcpy(kbuf, key, h.key_len);
         if (off + span > limit) {
             discard(c, off, (const uint8_t *)kbuf, h.key_len,
                     "torn record: the file ends inside it");
+            torn = true;
             break;
         }
         uint32_t crc = 0;
@@ -213,6 +222,8 @@ static int scan_all(scan_t *c, uint64_t limit, uint64_t *valid_end)
         }
         off += span;
     }
+    if (!torn && bad == UINT64_MAX && off < limit)
+        discard(c, off, NULL, 0, "torn tail: a partial block after the last record");
     return MC_OK;
 }
 
@@ -267,7 +278,7 @@ static int scan_sealed(scan_t *c, const ssd_trailer_t *t)
         int hr = head_at(c, e.offset, want, &h, &key);
         if (hr == MC_FILE_READ_FAIL)
             rc = hr;
-        else if (hr == MC_OBJECT_NOT_FOUND)
+        else if (hr == MC_OBJECT_NOT_FOUND || (hr == MC_OK && (h.flags & SSD_FLAG_DEAD)))
             c->rep->removed++;
         else if (hr != MC_OK || h.seq != e.seq || h.value_len != e.value_len ||
                  h.key_len != e.key_len || h.value_crc != e.value_crc || h.hdr_crc != e.hdr_crc ||
@@ -297,7 +308,57 @@ static void bucket_reset(ssd_bucket_t *b)
     b->disk = SSD_BLK;
 }
 
-/* One bucket file: MC_OK (kept or dropped as empty) or an I/O error. */
+/* A damaged file header: the file's nonce from its trailer, or from the
+ * record header right after it. */
+static bool nonce_elsewhere(scan_t *c, uint64_t *nonce)
+{
+    const uint8_t *p;
+    ssd_trailer_t t;
+    if (c->size >= 2 * SSD_BLK && c->size % SSD_BLK == 0 &&
+        win_get(c, c->size - SSD_BLK, SSD_BLK, SSD_BLK, &p) == MC_OK &&
+        ssd_trailer_decode(p, &t) == MC_OK) {
+        *nonce = t.nonce;
+        return true;
+    }
+    ssd_rhdr_t h;
+    const uint8_t *key;
+    if (win_get(c, SSD_BLK, 2 * SSD_BLK, 2 * SSD_BLK, &p) == MC_OK &&
+        ssd_rhdr_decode(p, 2 * SSD_BLK, &h, &key) == MC_OK && h.offset == SSD_BLK) {
+        *nonce = h.nonce;
+        return true;
+    }
+    return false;
+}
+
+static int rewrite_fhdr(scan_t *c)
+{
+    uint8_t *blk = ssd_aligned_alloc(SSD_BLK);
+    if (!blk)
+        return MC_INTERNAL_ERROR;
+    memset(blk, 0, SSD_BLK);
+    ssd_fhdr_t h = {c->b->id, c->b->nonce, ssd_now_ms()};
+    ssd_fhdr_encode(&h, blk);
+    struct iovec v = {blk, SSD_BLK};
+    int rc = ssd_io_full(c->s, c->b->fd, &v, 1, 0, true);
+    free(blk);
+    c->wlen = 0; /* the window no longer matches the file */
+    return rc;
+}
+
+/* The trailer of a sealed file, when it checks and fits the file. */
+static bool trailer_at_end(scan_t *c, ssd_trailer_t *t)
+{
+    const uint8_t *p;
+    return c->size >= 2 * SSD_BLK && c->size % SSD_BLK == 0 &&
+           win_get(c, c->size - SSD_BLK, SSD_BLK, SSD_BLK, &p) == MC_OK &&
+           ssd_trailer_decode(p, t) == MC_OK && t->nonce == c->b->nonce &&
+           t->index_off >= SSD_BLK && t->index_off % SSD_BLK == 0 &&
+           t->index_off + ssd_round_up(t->index_len, SSD_BLK) + SSD_BLK == c->size;
+}
+
+/* One bucket file: kept, dropped (nothing valid in it) or left unused
+ * (unreadable: tried again at the next open). MC_OK unless memory or a
+ * write fails. */
 static int recover_bucket(mc_ssd_t *s, uint64_t id, mc_ssd_recovery_t *rep, uint8_t *buf)
 {
     char path[PATH_MAX];
@@ -323,28 +384,31 @@ static int recover_bucket(mc_ssd_t *s, uint64_t id, mc_ssd_recovery_t *rep, uint
     int rc = win_get(&c, 0, SSD_BLK, SSD_BLK, &p);
     if (rc == MC_FILE_READ_FAIL)
         goto out;
-    if (rc != MC_OK || ssd_fhdr_decode(p, &fh) != MC_OK || fh.bucket != id) {
+    if (rc != MC_OK || zero_block(p)) { /* torn at creation: no record can follow */
+        ssd_bucket_free(s, b, true);
+        return MC_OK;
+    }
+    bool fh_bad = ssd_fhdr_decode(p, &fh) != MC_OK || fh.bucket != id;
+    if (!fh_bad) {
+        b->nonce = fh.nonce;
+    } else if (!nonce_elsewhere(&c, &b->nonce)) {
         discard(&c, 0, NULL, 0, "bad file header: bucket file left unused");
         ssd_bucket_free(s, b, false);
         return MC_OK;
     }
-    b->nonce = fh.nonce;
     uint64_t limit = c.size;
     ssd_trailer_t t;
     bool sealed = false;
-    if (c.size >= 2 * SSD_BLK && c.size % SSD_BLK == 0 &&
-        win_get(&c, c.size - SSD_BLK, SSD_BLK, SSD_BLK, &p) == MC_OK &&
-        ssd_trailer_decode(p, &t) == MC_OK && t.nonce == b->nonce && t.index_off >= SSD_BLK &&
-        t.index_off % SSD_BLK == 0 &&
-        t.index_off + ssd_round_up(t.index_len, SSD_BLK) + SSD_BLK == c.size) {
+    if (trailer_at_end(&c, &t)) {
         limit = t.index_off;
         rc = scan_sealed(&c, &t);
         if (rc == MC_FILE_READ_FAIL || rc == MC_INTERNAL_ERROR)
             goto out;
         sealed = rc == MC_OK;
         if (!sealed) {
-            discard(&c, t.index_off, NULL, 0, "bad index: bucket scanned record by record");
-            rep->discarded--; /* the index is not a record; its records are counted one by one */
+            if (s->cfg.on_discard) /* not a record: not counted; its records are, one by one */
+                s->cfg.on_discard(s->cfg.discard_arg, id, t.index_off, NULL, 0,
+                                  "bad index: bucket scanned record by record");
             bucket_reset(b);
         }
     }
@@ -359,6 +423,8 @@ static int recover_bucket(mc_ssd_t *s, uint64_t id, mc_ssd_recovery_t *rep, uint
         ssd_bucket_free(s, b, true);
         return MC_OK;
     }
+    if (fh_bad && (rc = rewrite_fhdr(&c)) != MC_OK)
+        goto out;
     if (!sealed && s->fops.ftruncate(s->fops.ctx, fd, (off_t)valid_end) != 0) {
         rc = MC_FILE_WRITE_FAIL;
         goto out;
@@ -375,6 +441,10 @@ static int recover_bucket(mc_ssd_t *s, uint64_t id, mc_ssd_recovery_t *rep, uint
         (void)ssd_seal_locked_w(s, b); /* a failure: scanned again next time */
     return MC_OK;
 out:
+    if (rc == MC_FILE_READ_FAIL) { /* the records of this file are unavailable, not gone */
+        discard(&c, 0, NULL, 0, "read error: bucket file left unused");
+        rc = MC_OK;
+    }
     ssd_bucket_free(s, b, false);
     return rc;
 }

@@ -32,7 +32,9 @@ int ssd_bucket_create_w(mc_ssd_t *s, ssd_bucket_t **out)
     int flags = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC;
     int fd = s->fops.open(s->fops.ctx, path, flags | (s->direct ? O_DIRECT : 0), 0644);
     if (fd < 0 && s->direct && errno == EINVAL) { /* e.g. tmpfs: no O_DIRECT */
+        pthread_mutex_lock(&s->mu);               /* stats read it under mu */
         s->direct = false;
+        pthread_mutex_unlock(&s->mu);
         fd = s->fops.open(s->fops.ctx, path, flags, 0644);
     }
     if (fd < 0)
@@ -364,6 +366,9 @@ int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t
         idx[cnt++] = i;
     }
     run_finish(w, items, idx, recs, cnt, locs, codes);
+    ssd_bucket_t *a = s->active; /* full now: seal it at once, so its index is on disk */
+    if (a && (a->nrec >= s->cfg.bucket_keys || a->end >= s->cfg.bucket_bytes))
+        (void)ssd_seal_locked_w(s, a);
     pthread_mutex_unlock(&s->wmu);
     free(idx);
     free(recs);
