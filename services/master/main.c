@@ -2,6 +2,7 @@
 #include "master_bg.h"
 #include "master_config.h"
 #include "master_routes.h"
+#include "master_tasks.h"
 #include "mc/http_server.h"
 #include "mc/log.h"
 #include "mc/mtime.h"
@@ -31,6 +32,9 @@ static int core_create(const master_config_t *cfg, mc_master_t **out)
     c.max_segment_size = cfg->max_segment_size;
     c.max_holds_per_object = (uint32_t)cfg->max_holds_per_object;
     c.max_holds_per_client = (uint32_t)cfg->max_holds_per_client;
+    c.enable_offload = cfg->enable_offload;
+    c.offload_on_evict = cfg->offload_on_evict;
+    c.max_tasks_per_owner = (uint32_t)cfg->max_ssd_tasks_per_owner;
     c.put_discard_timeout_ms = cfg->put_start_discard_timeout_sec * 1000;
     c.put_release_timeout_ms = cfg->put_start_release_timeout_sec * 1000;
     c.strategy = strcmp(cfg->allocation_strategy, "free_ratio_first") == 0
@@ -82,6 +86,7 @@ int main(int argc, char **argv)
     mc_metrics_t *metrics = NULL;
     mc_http_server_t *api = NULL, *admin = NULL;
     master_bg_t *bg = NULL;
+    master_tasks_t *tasks = NULL;
     mc_auth_t auth = {NULL, NULL};
     int rc = mc_service_load_config(&master_config_spec, &cfg, argc, argv, log_level_of);
 
@@ -102,14 +107,17 @@ int main(int argc, char **argv)
     if (!(admin = start_server(&cfg, cfg.metrics_port, metrics, core, &auth, false)) ||
         !(api = start_server(&cfg, cfg.rpc_port, metrics, core, &auth, true)))
         goto out;
-    if (!(bg = master_bg_start(core))) {
-        fprintf(stderr, "mooncake_master: cannot start the background thread\n");
+    if (!(bg = master_bg_start(core)) ||
+        !(tasks = master_tasks_start(core, metrics, &auth, (long)cfg.ssd_task_timeout_ms,
+                                     (unsigned)cfg.ssd_task_attempts))) {
+        fprintf(stderr, "mooncake_master: cannot start the background threads\n");
         goto out;
     }
     mc_service_wait_signal_reload(master_config_spec.prog, &auth, NULL, NULL);
     MC_INFO("master shutting down");
     rc = 0;
 out:
+    master_tasks_stop(tasks);
     master_bg_stop(bg);
     mc_http_server_destroy(api);
     mc_http_server_destroy(admin);

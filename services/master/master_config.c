@@ -45,6 +45,18 @@ static const mc_opt_t opts[] = {
                 "Holds one object may have at once"),
     MC_OPT_UINT(CFG, max_holds_per_client, "max_holds_per_client", "65536", 1, 16777216, NULL,
                 "Holds one client may have at once"),
+    MC_OPT_BOOL(CFG, enable_offload, "enable_offload", "false", NULL,
+                "SSD tier write-behind: after every put_end, ask the owner of the object's first "
+                "memory replica to persist it, when that owner has a disk tier"),
+    MC_OPT_BOOL(CFG, offload_on_evict, "offload_on_evict", "false", NULL,
+                "SSD tier: an eviction victim without a disk replica whose owner has a disk tier "
+                "is persisted by that owner (held until then) instead of being dropped"),
+    MC_OPT_UINT(CFG, max_ssd_tasks_per_owner, "max_ssd_tasks_per_owner", "4096", 1, 4096, NULL,
+                "Tasks queued for one disk tier owner; more are dropped (counted)"),
+    MC_OPT_UINT(CFG, ssd_task_timeout_ms, "ssd_task_timeout_ms", "1000", 10, 60000, NULL,
+                "Timeout of one tasks post to a disk tier owner, in ms"),
+    MC_OPT_UINT(CFG, ssd_task_attempts, "ssd_task_attempts", "4", 1, 100, NULL,
+                "Posts of one batch of tasks before it is given up (counted as failed)"),
     MC_OPT_STR(CFG, allocation_strategy, "allocation_strategy", "random", "random|free_ratio_first",
                NULL, "Replica placement strategy"),
     MC_OPT_SIZE(CFG, max_request_bytes, "max_request_bytes", "64MB", 1024, 1073741824.0, NULL,

@@ -24,6 +24,11 @@ typedef struct master_config {
     uint64_t max_segment_size;              /* bytes */
     uint64_t max_holds_per_object;
     uint64_t max_holds_per_client;
+    bool enable_offload;
+    bool offload_on_evict;
+    uint64_t max_ssd_tasks_per_owner;
+    uint64_t ssd_task_timeout_ms;
+    uint64_t ssd_task_attempts;
     char allocation_strategy[32];
     uint64_t max_request_bytes;
     char auth_token_file[1024];

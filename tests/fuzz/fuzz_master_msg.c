@@ -1,6 +1,7 @@
 /* The master's HTTP/JSON decoders (libs/common/master_msg.c over json.c), as
  * the master's routes and the store's master client run them on bodies from
- * the network. The first byte picks the decoder; the rest is the body. Every
+ * the network. The first byte picks the decoder (0x80 and up: the SSD
+ * tier's, by the low bits); the rest is the body. Every
  * decoder must return a code, never crash, and on MC_OK hand back fields
  * within their caps. */
 #include "mc/errors.h"
@@ -29,6 +30,67 @@ static void keys(const char *b, size_t n, bool want_sizes)
     mc_keys_req_cleanup(&r);
 }
 
+static bool key_ok(const char *k, size_t len)
+{
+    return len > 0 && len <= MC_MAX_KEY_LEN && strlen(k) == len &&
+           mc_key_validate(k, len, MC_MAX_KEY_LEN) == MC_OK;
+}
+
+/* The SSD tier's decoders (mount_disk, ping with disk, disk items, tasks). */
+static void ssd(unsigned sel, const char *b, size_t n)
+{
+    mc_errmsg_t e;
+
+    switch (sel % 5) {
+    case 0: {
+        mc_disk_msg_t d;
+        if (mc_disk_msg_decode(b, n, &d, &e) != MC_OK)
+            return;
+        if (strlen(d.name) == 0 || strlen(d.name) > MC_MSG_MAX_NAME ||
+            strlen(d.control_url) > MC_MSG_MAX_URL || strncmp(d.control_url, "http", 4) != 0)
+            abort();
+        mc_disk_msg_cleanup(&d);
+        return;
+    }
+    case 1: {
+        mc_uuid_t id;
+        mc_disk_usage_t u;
+        bool has;
+        (void)mc_ping_disk_decode(b, n, &id, &u, &has, &e);
+        return;
+    }
+    case 2:
+    case 3: {
+        mc_disk_items_req_t r;
+        if (mc_disk_items_decode(b, n, sel % 5 == 2, &r, &e) != MC_OK)
+            return;
+        if (r.n > MC_MSG_MAX_BATCH)
+            abort();
+        for (size_t i = 0; i < r.n; i++)
+            if (!key_ok(r.items[i].key, r.items[i].key_len) ||
+                (sel % 5 == 2 && (r.items[i].size == 0 || r.items[i].size > MC_MSG_MAX_OBJECT)))
+                abort();
+        mc_disk_items_cleanup(&r);
+        return;
+    }
+    default: {
+        mc_ssd_tasks_t t;
+        if (mc_ssd_tasks_decode(b, n, &t, &e) != MC_OK)
+            return;
+        if (t.n_persist > MC_SSD_MAX_TASKS || t.n_drop > MC_SSD_MAX_TASKS)
+            abort();
+        for (size_t i = 0; i < t.n_persist; i++)
+            if (!key_ok(t.persist[i].key, t.persist[i].key_len) || t.persist[i].size == 0)
+                abort();
+        for (size_t i = 0; i < t.n_drop; i++)
+            if (!key_ok(t.drop[i].key, t.drop[i].key_len))
+                abort();
+        mc_ssd_tasks_cleanup(&t);
+        return;
+    }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *b = (const char *)data + 1;
@@ -37,6 +99,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size == 0)
         return 0;
+    if (data[0] & 0x80) {
+        ssd(data[0] & 0x7fu, b, n);
+        return 0;
+    }
     switch (data[0] % 9) {
     case 0: keys(b, n, false); break;
     case 1: keys(b, n, true); break;

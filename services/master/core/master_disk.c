@@ -55,12 +55,31 @@ static void tasks_signal(mc_master_t *m) MC_EXCLUDES(m->tasks_lock)
     mc_mutex_unlock(&m->tasks_lock);
 }
 
+/* A full queue gives a drop task the place of its newest persist task: a
+ * lost persist only leaves an object memory-only, a lost drop leaves a dead
+ * record that the owner's restart recovery would register again. */
+static bool make_room_for_drop_locked(mc_master_t *m, mcm_disk_t *d) MC_REQUIRES(m->cluster_lock)
+{
+    for (uint32_t i = d->n_tasks; i-- > 0;) {
+        if (d->tasks[i]->kind != MCM_TASK_PERSIST)
+            continue;
+        free(d->tasks[i]);
+        memmove(&d->tasks[i], &d->tasks[i + 1], (d->n_tasks - i - 1u) * sizeof(d->tasks[0]));
+        d->n_tasks--;
+        d->info.tasks_dropped++;
+        STAT_ADD(m, tasks_dropped, 1);
+        return true;
+    }
+    return false;
+}
+
 /* Appends a task to d's queue (which is bounded); false when full or out of
  * memory (counted as dropped). */
 static bool task_push_locked(mc_master_t *m, mcm_disk_t *d, const mcm_task_t *t, const char *key)
     MC_REQUIRES(m->cluster_lock)
 {
-    if (d->n_tasks >= m->cfg.max_tasks_per_owner)
+    if (d->n_tasks >= m->cfg.max_tasks_per_owner &&
+        (t->kind != MCM_TASK_DROP || !make_room_for_drop_locked(m, d)))
         goto full;
     if (d->n_tasks == d->cap_tasks) {
         uint32_t ncap = d->cap_tasks ? d->cap_tasks * 2u : 16u;

@@ -380,3 +380,263 @@ Test(master_msg, nul_in_strings)
     cr_expect_eq(mc_segment_msg_decode(seg, sizeof(seg) - 1, &m, &e), MC_INVALID_PARAMS);
     cr_expect(strstr(e.msg, "'name': holds a NUL") != NULL, "%s", e.msg);
 }
+
+/* ---- the SSD tier's messages ---- */
+
+static mc_results_t decode_results(const char *body)
+{
+    mc_results_t r;
+    mc_errmsg_t e;
+    cr_assert_eq(mc_results_decode(body, strlen(body), 4, &r, &e), MC_OK, "%s", e.msg);
+    return r;
+}
+
+Test(master_msg, disk_replicas_in_results)
+{
+    mc_key_result_t in = {.code = MC_OK, .size = 100, .n = 2};
+    mc_results_t r;
+    mc_errmsg_t e;
+    size_t len;
+    char *body;
+
+    in.rep[0] = (mc_replica_t){.segment_id = mc_uuid_generate(),
+                               .segment = "s",
+                               .endpoint = "h:1",
+                               .epoch = 9,
+                               .addr = 4096,
+                               .size = 100};
+    in.rep[1] = (mc_replica_t){.segment_id = mc_uuid_generate(),
+                               .segment = "s",
+                               .endpoint = "http://h:2",
+                               .offset = 8192,
+                               .size = 100,
+                               .bucket = 1ull << 53, /* JSON numbers: at most 2^53 */
+                               .type = MC_REPLICA_TYPE_DISK};
+    body = mc_results_encode_take(&in, 1, MC_RES_REPLICAS, &len);
+    cr_assert_not_null(body);
+    cr_assert_not_null(strstr(body, "\"type\":\"disk\",\"bucket\":9007199254740992"), "%s", body);
+    cr_assert_null(strstr(strstr(body, "memory"), "bucket\":0"), "memory replicas carry none");
+    cr_assert_eq(mc_results_decode(body, len, 1, &r, &e), MC_OK, "%s", e.msg);
+    cr_assert_eq(r.res[0].n, 2);
+    cr_expect_eq(r.res[0].rep[0].type, MC_REPLICA_TYPE_MEMORY);
+    cr_expect_eq(r.res[0].rep[0].bucket, 0);
+    cr_expect_eq(r.res[0].rep[1].type, MC_REPLICA_TYPE_DISK);
+    cr_expect_eq(r.res[0].rep[1].bucket, 1ull << 53);
+    cr_expect_eq(r.res[0].rep[1].offset, 8192);
+    cr_expect_str_eq(r.res[0].rep[1].endpoint, "http://h:2");
+    mc_results_cleanup(&r);
+    free(body);
+    /* an older master's reply (no type, no bucket) still decodes as memory */
+    r = decode_results("{\"results\":[{\"code\":0,\"replicas\":[{\"segment\":\"s\",\"segment_id\":"
+                       "\"11111111-1111-1111-1111-111111111111\",\"endpoint\":\"e\",\"epoch\":1,"
+                       "\"addr\":0,\"offset\":0,\"size\":5}]}]}");
+    cr_expect_eq(r.res[0].rep[0].type, MC_REPLICA_TYPE_MEMORY);
+    cr_expect_eq(r.res[0].rep[0].bucket, 0);
+    mc_results_cleanup(&r);
+}
+
+Test(master_msg, mount_disk_round_trip_and_errors)
+{
+    mc_disk_msg_t in = {.client_id = mc_uuid_generate(),
+                        .name = "host:1",
+                        .control_url = "http://10.0.0.1:8080",
+                        .capacity = 1ull << 40,
+                        .used = 123};
+    mc_disk_msg_t out;
+    mc_errmsg_t e;
+    size_t len;
+    char *body = mc_disk_msg_encode_take(&in, &len);
+
+    cr_assert_eq(mc_disk_msg_decode(body, len, &out, &e), MC_OK, "%s", e.msg);
+    cr_expect(mc_uuid_equal(out.client_id, in.client_id));
+    cr_expect_str_eq(out.name, "host:1");
+    cr_expect_str_eq(out.control_url, "http://10.0.0.1:8080");
+    cr_expect_eq(out.capacity, 1ull << 40);
+    cr_expect_eq(out.used, 123);
+    mc_disk_msg_cleanup(&out);
+    free(body);
+    static const char *const bad[] = {
+        "{\"name\":\"a\",\"control_url\":\"http://h:1\",\"capacity\":1}",
+        "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"name\":\"\","
+        "\"control_url\":\"http://h:1\",\"capacity\":1}",
+        "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"name\":\"a\","
+        "\"control_url\":\"h:1\",\"capacity\":1}",
+        "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"name\":\"a\","
+        "\"control_url\":\"http://h:1/\\u0001\",\"capacity\":1}",
+        "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"name\":\"a\","
+        "\"control_url\":\"http://h:1\",\"capacity\":-1}",
+        "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"name\":\"a\","
+        "\"control_url\":\"http://h:1\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(mc_disk_msg_decode(bad[i], strlen(bad[i]), &out, &e), MC_INVALID_PARAMS, "%s",
+                     bad[i]);
+        cr_expect_null(out.root);
+    }
+}
+
+Test(master_msg, ping_with_disk_usage)
+{
+    mc_uuid_t id = mc_uuid_generate(), got;
+    mc_disk_usage_t d = {.capacity = 1000, .used = 7}, dout;
+    mc_errmsg_t e;
+    bool has = false;
+    size_t len;
+    char *body = mc_ping_disk_encode_take(id, &d, &len);
+
+    cr_assert_eq(mc_ping_disk_decode(body, len, &got, &dout, &has, &e), MC_OK, "%s", e.msg);
+    cr_expect(has && dout.capacity == 1000 && dout.used == 7);
+    cr_expect(mc_uuid_equal(got, id));
+    /* the old decoder reads the new body; the new one reads the old body */
+    cr_expect_eq(mc_ping_req_decode(body, len, &got, &e), MC_OK);
+    free(body);
+    body = mc_ping_req_encode_take(id, &len);
+    cr_expect_eq(mc_ping_disk_decode(body, len, &got, &dout, &has, &e), MC_OK);
+    cr_expect(!has);
+    free(body);
+    body = mc_ping_disk_encode_take(id, NULL, &len);
+    cr_expect_null(strstr(body, "disk"));
+    free(body);
+    const char *bad = "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"disk\":5}";
+    cr_expect_eq(mc_ping_disk_decode(bad, strlen(bad), &got, &dout, &has, &e), MC_INVALID_PARAMS);
+    bad = "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"disk\":{\"used\":1}}";
+    cr_expect_eq(mc_ping_disk_decode(bad, strlen(bad), &got, &dout, &has, &e), MC_INVALID_PARAMS);
+}
+
+Test(master_msg, disk_items_round_trip_and_errors)
+{
+    mc_disk_item_t items[2] = {
+        {.key = "a\"b",
+         .key_len = 3,
+         .size = 10,
+         .checksum = UINT32_MAX,
+         .bucket = 1ull << 53,
+         .offset = 4096,
+         .length = 10},
+        {.key = "k2",
+         .key_len = 2,
+         .size = 1,
+         .checksum = 0,
+         .bucket = 0,
+         .offset = 0,
+         .length = 1},
+    };
+    mc_disk_items_req_t in = {
+        .client_id = mc_uuid_generate(), .create_missing = true, .n = 2, .items = items};
+    mc_disk_items_req_t out;
+    mc_errmsg_t e;
+    size_t len;
+    char *body = mc_disk_items_encode_take(&in, true, &len);
+
+    cr_assert_eq(mc_disk_items_decode(body, len, true, &out, &e), MC_OK, "%s", e.msg);
+    cr_assert_eq(out.n, 2);
+    cr_expect(out.create_missing);
+    cr_expect(mc_uuid_equal(out.client_id, in.client_id));
+    cr_expect_eq(out.items[0].key_len, 3);
+    cr_expect_eq(memcmp(out.items[0].key, "a\"b", 3), 0);
+    cr_expect_eq(out.items[0].checksum, UINT32_MAX);
+    cr_expect_eq(out.items[0].bucket, 1ull << 53);
+    cr_expect_eq(out.items[0].offset, 4096);
+    cr_expect_eq(out.items[0].length, 10);
+    cr_expect_eq(out.items[1].size, 1);
+    mc_disk_items_cleanup(&out);
+    free(body);
+    /* the remove form carries key and bucket only */
+    body = mc_disk_items_encode_take(&in, false, &len);
+    cr_expect_null(strstr(body, "length"));
+    cr_expect_null(strstr(body, "create_missing"));
+    cr_assert_eq(mc_disk_items_decode(body, len, false, &out, &e), MC_OK, "%s", e.msg);
+    cr_expect_eq(out.items[0].bucket, 1ull << 53);
+    cr_expect(!out.create_missing);
+    mc_disk_items_cleanup(&out);
+    cr_expect_eq(mc_disk_items_decode(body, len, true, &out, &e), MC_INVALID_PARAMS,
+                 "the add form needs every field");
+    free(body);
+    static const char *const bad[] = {
+        "{\"items\":[]}",
+        "{\"client_id\":\"11111111-1111-1111-1111-111111111111\"}",
+        "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"items\":[1]}",
+        "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"items\":[{\"key\":\"\","
+        "\"bucket\":1}]}",
+        "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"items\":[{\"key\":\"a\\u0000\","
+        "\"bucket\":1}]}",
+        "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"items\":[{\"key\":\"a\","
+        "\"bucket\":-1}]}",
+        "{\"client_id\":\"11111111-1111-1111-1111-111111111111\",\"items\":[{\"key\":\"a\","
+        "\"bucket\":18014398509481984}]}", /* 2^54: a JSON number loses bits there */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = mc_disk_items_decode(bad[i], strlen(bad[i]), false, &out, &e);
+        cr_expect(rc == MC_INVALID_PARAMS || rc == MC_INVALID_KEY, "%s: %d", bad[i], rc);
+        cr_expect_null(out.root);
+        cr_expect_null(out.owned);
+    }
+}
+
+Test(master_msg, ssd_tasks_round_trip_and_errors)
+{
+    mc_ssd_persist_task_t p[2] = {
+        {.key = "p1",
+         .key_len = 2,
+         .size = 1ull << 40,
+         .has_checksum = true,
+         .checksum = 9,
+         .segment_id = mc_uuid_generate(),
+         .offset = 64},
+        {.key = "p2", .key_len = 2, .size = 1, .segment_id = mc_uuid_generate()},
+    };
+    mc_ssd_drop_task_t d[1] = {{.key = "d1", .key_len = 2, .bucket = 77}};
+    mc_ssd_tasks_t in = {.n_persist = 2, .n_drop = 1, .persist = p, .drop = d}, out;
+    mc_errmsg_t e;
+    size_t len;
+    char *body = mc_ssd_tasks_encode_take(&in, &len);
+
+    cr_assert_eq(mc_ssd_tasks_decode(body, len, &out, &e), MC_OK, "%s", e.msg);
+    cr_assert_eq(out.n_persist, 2);
+    cr_assert_eq(out.n_drop, 1);
+    cr_expect_str_eq(out.persist[0].key, "p1");
+    cr_expect_eq(out.persist[0].size, 1ull << 40);
+    cr_expect(out.persist[0].has_checksum && out.persist[0].checksum == 9);
+    cr_expect(mc_uuid_equal(out.persist[0].segment_id, p[0].segment_id));
+    cr_expect_eq(out.persist[0].offset, 64);
+    cr_expect(!out.persist[1].has_checksum, "absent when the object has none");
+    cr_expect_str_eq(out.drop[0].key, "d1");
+    cr_expect_eq(out.drop[0].bucket, 77);
+    mc_ssd_tasks_cleanup(&out);
+    free(body);
+    /* either array may be absent */
+    const char *only_drop = "{\"drop\":[{\"key\":\"x\",\"bucket\":1}]}";
+    cr_assert_eq(mc_ssd_tasks_decode(only_drop, strlen(only_drop), &out, &e), MC_OK);
+    cr_expect(out.n_persist == 0 && out.n_drop == 1);
+    mc_ssd_tasks_cleanup(&out);
+    static const char *const bad[] = {
+        "[]",
+        "{\"persist\":{}}",
+        "{\"persist\":[{\"key\":\"a\",\"size\":0,\"segment_id\":"
+        "\"11111111-1111-1111-1111-111111111111\",\"offset\":0}]}",
+        "{\"persist\":[{\"key\":\"a\",\"size\":1,\"offset\":0}]}",
+        "{\"persist\":[{\"key\":\"a\",\"size\":1,\"segment_id\":"
+        "\"11111111-1111-1111-1111-111111111111\",\"offset\":0,\"checksum\":4294967296}]}",
+        "{\"drop\":[{\"key\":\"a\"}]}",
+        "{\"drop\":[{\"key\":\"a\\u001f\",\"bucket\":1}]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = mc_ssd_tasks_decode(bad[i], strlen(bad[i]), &out, &e);
+        cr_expect(rc == MC_INVALID_PARAMS || rc == MC_INVALID_KEY, "%s: %d", bad[i], rc);
+        cr_expect(!out.root && !out.persist && !out.drop);
+    }
+    /* the cap: one task over MC_SSD_MAX_TASKS is refused */
+    mc_ssd_drop_task_t *many = calloc(MC_SSD_MAX_TASKS + 1u, sizeof(*many));
+    for (size_t i = 0; i <= MC_SSD_MAX_TASKS; i++)
+        many[i] = (mc_ssd_drop_task_t){.key = "k", .key_len = 1, .bucket = i};
+    in = (mc_ssd_tasks_t){.n_drop = MC_SSD_MAX_TASKS, .drop = many};
+    body = mc_ssd_tasks_encode_take(&in, &len);
+    cr_expect_eq(mc_ssd_tasks_decode(body, len, &out, &e), MC_OK);
+    mc_ssd_tasks_cleanup(&out);
+    free(body);
+    in.n_drop++;
+    body = mc_ssd_tasks_encode_take(&in, &len);
+    cr_expect_eq(mc_ssd_tasks_decode(body, len, &out, &e), MC_INVALID_PARAMS);
+    free(body);
+    free(many);
+}
