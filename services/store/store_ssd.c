@@ -497,7 +497,7 @@ static int reregister(store_ssd_t *t)
         MC_INFO("SSD tier re-registered %llu records (%llu discarded) in %llu ms",
                 (unsigned long long)kept, (unsigned long long)dropped,
                 (unsigned long long)(mc_now_ms() - t0));
-    else
+    else if (rc != MC_OK)
         MC_WARN("SSD re-registration stopped after %llu records: %s (retried)",
                 (unsigned long long)kept, mc_err_name(rc));
     rec_list_cleanup(&l);
@@ -509,9 +509,12 @@ static int reregister(store_ssd_t *t)
 
 /* Over the high watermark: the oldest bucket's records are removed at the
  * master, then the bucket file goes. Stops when the master cannot be told
- * (nothing is deleted then) or under the watermark. */
-static void evict(store_ssd_t *t)
+ * (nothing is deleted then) or under the watermark. Returns the buckets
+ * deleted. */
+static unsigned evict(store_ssd_t *t)
 {
+    unsigned done = 0;
+
     for (int round = 0; round < 1024; round++) {
         rec_list_t l = {0};
         uint64_t bucket = 0;
@@ -522,7 +525,7 @@ static void evict(store_ssd_t *t)
             rec_list_cleanup(&l);
             if (rc != MC_OBJECT_NOT_FOUND)
                 MC_WARN("disk eviction: pick failed: %s", mc_err_name(rc));
-            return;
+            return done;
         }
         codes = calloc(EVICT_BATCH, sizeof(*codes));
         for (size_t i = 0; codes && i < l.n && mrc == MC_OK; i += EVICT_BATCH) {
@@ -535,18 +538,21 @@ static void evict(store_ssd_t *t)
             (void)mc_ssd_evict_abort(t->be, bucket);
             free(codes);
             rec_list_cleanup(&l);
-            return;
+            return done;
         }
         rc = mc_ssd_evict_commit(t->be, bucket);
-        if (rc == MC_OK)
+        if (rc == MC_OK) {
             mc_counter_add(t->st.evicted, 1);
+            done++;
+        }
         MC_INFO("disk eviction: bucket %llu (%zu records) %s", (unsigned long long)bucket, l.n,
                 rc == MC_OK ? "deleted" : mc_err_name(rc));
         free(codes);
         rec_list_cleanup(&l);
         if (rc != MC_OK)
-            return;
+            return done;
     }
+    return done;
 }
 
 /* ---------------- the thread: write-behind ---------------- */
@@ -563,6 +569,38 @@ static bool stage_reserve(store_ssd_t *t, size_t bytes)
     t->stage = p;
     t->stage_cap = bytes;
     return true;
+}
+
+/* mc_ssd_write of n items; the ones over the capacity are written again
+ * after each eviction that freed a bucket (bounded). codes[i] per item. */
+static void write_evicting(store_ssd_t *t, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t *locs,
+                           int *codes)
+{
+    mc_ssd_item_t again[WRITE_BATCH_KEYS];
+    mc_ssd_loc_t alocs[WRITE_BATCH_KEYS];
+    int acodes[WRITE_BATCH_KEYS];
+    size_t idx[WRITE_BATCH_KEYS];
+
+    for (size_t i = 0; i < n; i++)
+        codes[i] = MC_INTERNAL_ERROR;
+    (void)mc_ssd_write(t->be, items, n, locs, codes); /* codes[] has each item's */
+    for (int round = 0; round < 8; round++) {
+        size_t nf = 0;
+        for (size_t i = 0; i < n; i++)
+            if (codes[i] == MC_NO_AVAILABLE_HANDLE)
+                idx[nf++] = i;
+        if (nf == 0 || evict(t) == 0)
+            return;
+        for (size_t j = 0; j < nf; j++) {
+            again[j] = items[idx[j]];
+            acodes[j] = MC_INTERNAL_ERROR;
+        }
+        (void)mc_ssd_write(t->be, again, nf, alocs, acodes);
+        for (size_t j = 0; j < nf; j++) {
+            codes[idx[j]] = acodes[j];
+            locs[idx[j]] = alocs[j];
+        }
+    }
 }
 
 /* Writes one batch of persist tasks: each value copied out of the own
@@ -608,12 +646,7 @@ static void persist_batch(store_ssd_t *t, task_t **v, size_t n)
     }
     if (m == 0)
         return;
-    rc = mc_ssd_write(t->be, items, m, locs, codes);
-    if (rc != MC_OK)
-        for (size_t i = 0; i < m; i++)
-            codes[i] = codes[i] == MC_OK ? rc : codes[i];
-    if (rc == MC_NO_AVAILABLE_HANDLE || (rc == MC_OK && codes[0] == MC_NO_AVAILABLE_HANDLE))
-        evict(t); /* for the next batch */
+    write_evicting(t, items, m, locs, codes);
     for (size_t i = 0; i < m; i++) {
         if (codes[i] != MC_OK) {
             mc_counter_add(t->st.write_errors, 1);
