@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from conftest import embedded_gone, embedded_sockets, unix_answers
+from conftest import embedded_gone, embedded_sockets, request, unix_answers
 
 try:
     from mooncake.store import MooncakeDistributedStore, ReplicateConfig
@@ -492,3 +492,28 @@ def test_an_open_view_stays_held_past_the_hold_ttl(cluster, env, renew_ms):
             assert rc == 0, "without renewal the hold ran out with its TTL"
     finally:
         s.close()
+
+
+def test_setup_with_ssd_offload_gives_the_service_a_tier(cluster, env, tmp_path, monkeypatch):
+    meta = cluster.metadata()
+    master = cluster.master("--enable_offload")
+    ssd = tmp_path / "ssd"
+    ssd.mkdir()
+    monkeypatch.setenv("MC_SSD_CAPACITY", "64MB")  # the default needs 1 GiB free
+    s = MooncakeDistributedStore()
+    assert s.setup("localhost", f"{meta.url}/metadata", 32 * MiB, 4 * MiB, "tcp", "",
+                   f"127.0.0.1:{master.port}", enable_ssd_offload=True,
+                   ssd_offload_path=str(ssd)) == 0
+    assert s.put("offloaded", b"x" * 5000) == 0
+
+    def on_disk():
+        res = request("POST", f"{master.url}/api/v1/get_replica_list",
+                      body={"keys": ["offloaded"]}).json()["results"][0]
+        return any(str(x.get("type", "")).lower() == "disk" for x in res.get("replicas", []))
+
+    deadline = time.monotonic() + 20
+    while not on_disk() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert on_disk(), "the embedded service did not persist the put to its SSD tier"
+    assert any(p.name == "identity" for p in ssd.rglob("*"))
+    s.close()

@@ -70,6 +70,13 @@ typedef struct mooncake_client_setup {
     const char *protocol;       /* "tcp" or "rdma"; NULL = "tcp" */
     const char *device_name;    /* RDMA devices; NULL or "" = all */
     const char *master_server_addr;
+    /* Mooncake's enable_ssd_offload / ssd_offload_path: a service started
+     * by setup gets an SSD tier in ssd_offload_path (docs/ssd-tier.md; NULL
+     * = the service's MOONCAKE_OFFLOAD_FILE_STORAGE_PATH); without
+     * enable_ssd_offload it gets none. A service that is already running is
+     * attached to as it is. */
+    int enable_ssd_offload;
+    const char *ssd_offload_path;
 } mooncake_client_setup_t;
 
 /* Attaches to the store service on this host that serves local_hostname for

@@ -220,15 +220,19 @@ static void service_binary(char *out, size_t cap)
     mc_strlcpy(out, "mooncake_store_service", cap);
 }
 
-#define ARG(...) (snprintf(argbuf[n], sizeof(argbuf[n]), __VA_ARGS__) > 0 ? argbuf[n++] : NULL)
+/* One argument into argbuf[n]; NULL when it does not fit (never cut short). */
+#define ARG(...)                                                                               \
+    ((size_t)(unsigned)snprintf(argbuf[n], sizeof(argbuf[n]), __VA_ARGS__) < sizeof(argbuf[n]) \
+         ? argbuf[n++]                                                                         \
+         : NULL)
 
 /* Starts the service for the setup on path; waits until it answers there. */
 static int start_service(const mooncake_client_setup_t *st, const char *host, const char *path,
                          started_t **out)
 {
-    char bin[4096], argbuf[16][600];
+    char bin[4096], argbuf[16][1100];
     char *argv[18];
-    int n = 0, fds[2], child_fd;
+    int n = 0, last, fds[2], child_fd;
     posix_spawn_file_actions_t fa;
     pid_t pid;
     started_t *s;
@@ -254,8 +258,15 @@ static int start_service(const mooncake_client_setup_t *st, const char *host, co
     argv[7] = ARG("--ipc_socket=%s", path);
     argv[8] = ARG("--rest_port=0");
     argv[9] = ARG("--lifeline_fd=3");
-    argv[10] = NULL;
-    for (int i = 1; i < 10; i++)
+    last = 10;
+    /* the SSD tier: the path given, none, or (no path) the service's
+     * MOONCAKE_OFFLOAD_FILE_STORAGE_PATH */
+    if (!st->enable_ssd_offload)
+        argv[last++] = ARG("--ssd_path=");
+    else if (st->ssd_offload_path && st->ssd_offload_path[0])
+        argv[last++] = ARG("--ssd_path=%s", st->ssd_offload_path);
+    argv[last] = NULL;
+    for (int i = 1; i < last; i++)
         if (!argv[i]) {
             close(child_fd);
             close(fds[1]);

@@ -54,9 +54,15 @@ int mooncake_store_setup(mooncake_store_t store, const char *local_hostname,
                          const char *master_server_addr)
 {
     compat_t *s = store;
-    mooncake_client_setup_t st = {local_hostname,    metadata_server, global_segment_size,
-                                  local_buffer_size, protocol,        device_name,
-                                  master_server_addr};
+    mooncake_client_setup_t st = {local_hostname,
+                                  metadata_server,
+                                  global_segment_size,
+                                  local_buffer_size,
+                                  protocol,
+                                  device_name,
+                                  master_server_addr,
+                                  0,
+                                  NULL};
 
     if (!s)
         return MC_INVALID_PARAMS;

@@ -206,6 +206,8 @@ _ALIASES = {
     "device_name": "rdma_devices",
     "master_server_addr": "master_server_addr",
     "master_server_address": "master_server_addr",
+    "enable_ssd_offload": "enable_ssd_offload",
+    "ssd_offload_path": "ssd_offload_path",
 }
 _ENV = {
     "MOONCAKE_LOCAL_HOSTNAME": "local_hostname",
@@ -218,8 +220,9 @@ _ENV = {
 }
 # Mooncake setup() keywords whose features this store lacks: accepted, with
 # one warning each (docs/python.md).
-_NOT_YET = ("engine", "enable_ssd_offload", "ssd_offload_path", "tenant_id",
-            "enable_client_http_server", "client_http_port")
+_NOT_YET = ("engine", "tenant_id", "enable_client_http_server", "client_http_port")
+# setup() keywords beyond the positional ones (Mooncake's SSD offload).
+_EXTRA = ("enable_ssd_offload", "ssd_offload_path")
 
 
 def _from_config(d):
@@ -294,7 +297,7 @@ class MooncakeDistributedStore:
         else:
             args = dict(kwargs)
             for k in kwargs:
-                if k not in _NOT_YET:
+                if k not in _NOT_YET and k not in _EXTRA:
                     raise TypeError(f"setup() got an unexpected keyword argument '{k}'")
             args.update(local_hostname=local_hostname, metadata_server=metadata_server,
                         global_segment_size=global_segment_size,
@@ -320,11 +323,17 @@ class MooncakeDistributedStore:
         _check_memcpy_env()
         gss = parse_size(args.get("global_segment_size", 16 * MB), "global_segment_size")
         lbs = parse_size(args.get("local_buffer_size", 16 * MB), "local_buffer_size")
+        offload = args.get("enable_ssd_offload", False)
+        if isinstance(offload, str):
+            offload = offload.strip().lower() in ("1", "true", "yes", "on")
+        ssd_path = args.get("ssd_offload_path") or None
+        if ssd_path is not None and not isinstance(ssd_path, str):
+            raise TypeError(f"ssd_offload_path must be str, not {type(ssd_path).__name__}")
         if self._c is not None:
             return 0
         rc, c = _store.setup(args["local_hostname"], args["metadata_server"], gss, lbs,
                              args["protocol"] or "tcp", args["rdma_devices"],
-                             args["master_server_addr"])
+                             args["master_server_addr"], bool(offload), ssd_path)
         if rc == 0:
             self._c = c
         else:

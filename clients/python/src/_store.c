@@ -156,14 +156,15 @@ static PyObject *wrap(int rc, mooncake_client_t *c)
 
 static PyObject *mod_setup(PyObject *m, PyObject *args)
 {
-    mooncake_client_setup_t st;
+    mooncake_client_setup_t st = {0};
     unsigned long long gss, lbs;
     mooncake_client_t *c = NULL;
     int rc;
 
     (void)m;
-    if (!PyArg_ParseTuple(args, "ssKKsss", &st.local_hostname, &st.metadata_server, &gss, &lbs,
-                          &st.protocol, &st.device_name, &st.master_server_addr))
+    if (!PyArg_ParseTuple(args, "ssKKssspz", &st.local_hostname, &st.metadata_server, &gss, &lbs,
+                          &st.protocol, &st.device_name, &st.master_server_addr,
+                          &st.enable_ssd_offload, &st.ssd_offload_path))
         return NULL;
     st.global_segment_size = gss;
     st.local_buffer_size = lbs;
