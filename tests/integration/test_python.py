@@ -496,7 +496,7 @@ def test_an_open_view_stays_held_past_the_hold_ttl(cluster, env, renew_ms):
 
 def test_setup_with_ssd_offload_gives_the_service_a_tier(cluster, env, tmp_path, monkeypatch):
     meta = cluster.metadata()
-    master = cluster.master("--enable_offload")
+    master = cluster.master("--enable_offload", "--default_kv_lease_ttl=200")
     ssd = tmp_path / "ssd"
     ssd.mkdir()
     monkeypatch.setenv("MC_SSD_CAPACITY", "64MB")  # the default needs 1 GiB free
@@ -516,4 +516,18 @@ def test_setup_with_ssd_offload_gives_the_service_a_tier(cluster, env, tmp_path,
         time.sleep(0.05)
     assert on_disk(), "the embedded service did not persist the put to its SSD tier"
     assert any(p.name == "identity" for p in ssd.rglob("*"))
+
+    def in_memory():
+        res = request("POST", f"{master.url}/api/v1/get_replica_list",
+                      body={"keys": ["offloaded"]}).json()["results"][0]
+        return any(str(x.get("type", "")).lower() == "memory" for x in res.get("replicas", []))
+
+    # evicted from memory (48 MiB of fillers through a 32 MiB segment, once
+    # the read lease of the looks above, 200 ms, is over), the local client's
+    # get reads it from the service's disk tier
+    time.sleep(0.3)
+    for i in range(48):
+        s.put(f"filler{i}", b"f" * MiB)
+    assert not in_memory()
+    assert s.get("offloaded") == b"x" * 5000
     s.close()
