@@ -201,7 +201,7 @@ static size_t bucket_index_locked(const mc_ssd_t *s, uint64_t id, bool *found)
     return lo;
 }
 
-static ssd_bucket_t *bucket_find_locked(const mc_ssd_t *s, uint64_t id)
+ssd_bucket_t *ssd_bucket_find_locked(const mc_ssd_t *s, uint64_t id)
 {
     bool found;
     size_t i = bucket_index_locked(s, id, &found);
@@ -489,7 +489,7 @@ const char *mc_ssd_dir(const mc_ssd_t *s)
 
 /* ---- lookups and references ---- */
 
-static ssd_rec_t *rec_find_locked(ssd_bucket_t *b, uint64_t voff)
+ssd_rec_t *ssd_rec_find_locked(ssd_bucket_t *b, uint64_t voff)
 {
     uint32_t lo = 0, hi = b->nrec;
     while (lo < hi) {
@@ -504,7 +504,7 @@ static ssd_rec_t *rec_find_locked(ssd_bucket_t *b, uint64_t voff)
 
 /* Drops a reference; returns true when the caller must free b (a sealed
  * bucket with nothing live left, now detached). */
-static bool bucket_unref_locked(mc_ssd_t *s, ssd_bucket_t *b)
+bool ssd_bucket_unref_locked(mc_ssd_t *s, ssd_bucket_t *b)
 {
     b->refs--;
     if (b->refs > 0)
@@ -520,118 +520,11 @@ static bool bucket_unref_locked(mc_ssd_t *s, ssd_bucket_t *b)
     return false;
 }
 
-static void bucket_drop(mc_ssd_t *s, ssd_bucket_t *b)
+void ssd_bucket_drop(mc_ssd_t *s, ssd_bucket_t *b)
 {
     ssd_bucket_free(s, b, true);
     if (s->cfg.durability == MC_SSD_DUR_FULL)
         fsync_dir(s);
-}
-
-/* ---- read ---- */
-
-#define SSD_BOUNCE_BYTES (1u << 20)
-
-static int verify_head(const mc_ssd_t *s, const ssd_bucket_t *b, const ssd_rec_t *r,
-                       const uint8_t *h, size_t hlen)
-{
-    ssd_rhdr_t d;
-    const uint8_t *k;
-    if (ssd_rhdr_decode(h, hlen, &d, &k) != MC_OK || d.flags != 0 || d.nonce != b->nonce ||
-        d.offset != r->off || d.seq != r->seq || d.value_len != r->vlen || d.key_len != r->klen ||
-        d.value_crc != r->vcrc || d.hdr_crc != r->hdr_crc || memcmp(k, r->key, r->klen) != 0)
-        return MC_INVALID_READ;
-    return MC_OK;
-}
-
-/* The I/O of a read, with a reference on b held. */
-static int read_value(mc_ssd_t *s, const ssd_bucket_t *b, const ssd_rec_t *r, uint8_t *dst)
-{
-    size_t hlen = (size_t)ssd_rec_head_len(r->klen);
-    uint64_t len = r->vlen;
-    uint8_t *head = ssd_aligned_alloc(hlen + SSD_BLK);
-    if (!head)
-        return MC_INTERNAL_ERROR;
-    uint8_t *tail = head + hlen;
-    uint8_t *bounce = NULL;
-    uint32_t crc = 0;
-    int rc;
-    if (((uintptr_t)dst % SSD_BLK) == 0) {
-        /* straight into dst, the last partial block through tail */
-        uint64_t body = len / SSD_BLK * SSD_BLK, rest = len - body;
-        struct iovec v[3];
-        int n = 0;
-        v[n++] = (struct iovec){head, hlen};
-        if (body)
-            v[n++] = (struct iovec){dst, (size_t)body};
-        if (rest)
-            v[n++] = (struct iovec){tail, SSD_BLK};
-        rc = ssd_io_full(s, b->fd, v, n, r->off, false);
-        if (rc == MC_OK && (rc = verify_head(s, b, r, head, hlen)) == MC_OK) {
-            crc = mc_crc32c(0, dst, (size_t)body);
-            if (rest)
-                crc = mc_crc32c_copy(crc, dst + body, tail, (size_t)rest);
-        }
-    } else {
-        struct iovec v0 = {head, hlen};
-        rc = ssd_io_full(s, b->fd, &v0, 1, r->off, false);
-        if (rc == MC_OK)
-            rc = verify_head(s, b, r, head, hlen);
-        size_t cap =
-            (size_t)(len < SSD_BOUNCE_BYTES ? ssd_round_up(len, SSD_BLK) : SSD_BOUNCE_BYTES);
-        if (rc == MC_OK && len && !(bounce = ssd_aligned_alloc(cap)))
-            rc = MC_INTERNAL_ERROR;
-        for (uint64_t done = 0; rc == MC_OK && done < len;) {
-            uint64_t n = len - done < cap ? len - done : cap;
-            struct iovec v = {bounce, (size_t)ssd_round_up(n, SSD_BLK)};
-            rc = ssd_io_full(s, b->fd, &v, 1, r->voff + done, false);
-            if (rc == MC_OK)
-                crc = mc_crc32c_copy(crc, dst + done, bounce, (size_t)n);
-            done += n;
-        }
-    }
-    if (rc == MC_OK && crc != r->vcrc)
-        rc = MC_INVALID_READ;
-    free(bounce);
-    free(head);
-    return rc;
-}
-
-int mc_ssd_read(mc_ssd_t *s, const mc_ssd_loc_t *loc, const char *key, size_t key_len, void *dst,
-                uint64_t len)
-{
-    if (!s || !loc || !key || key_len == 0 || key_len > SSD_KEY_MAX || len != loc->length ||
-        (!dst && len) || loc->offset % SSD_BLK)
-        return MC_INVALID_PARAMS;
-    pthread_mutex_lock(&s->mu);
-    ssd_bucket_t *b = bucket_find_locked(s, loc->bucket);
-    ssd_rec_t *rp = b && !b->picked ? rec_find_locked(b, loc->offset) : NULL;
-    if (!rp || rp->dead || rp->klen != key_len || memcmp(rp->key, key, key_len) != 0) {
-        pthread_mutex_unlock(&s->mu);
-        return MC_OBJECT_NOT_FOUND;
-    }
-    if (rp->vlen != len || rp->vcrc != loc->crc) {
-        pthread_mutex_unlock(&s->mu);
-        return MC_INVALID_READ;
-    }
-    ssd_rec_t r = *rp; /* r.key stays valid: records are freed only with their bucket */
-    size_t idx = (size_t)(rp - b->recs);
-    b->refs++;
-    pthread_mutex_unlock(&s->mu);
-
-    int rc = read_value(s, b, &r, dst);
-
-    pthread_mutex_lock(&s->mu);
-    if (rc != MC_OK && b->recs[idx].dead)
-        rc = MC_OBJECT_NOT_FOUND; /* removed meanwhile */
-    else if (rc == MC_INVALID_READ)
-        s->st.crc_errors++;
-    else if (rc == MC_FILE_READ_FAIL)
-        s->st.read_errors++;
-    bool drop = bucket_unref_locked(s, b);
-    pthread_mutex_unlock(&s->mu);
-    if (drop)
-        bucket_drop(s, b);
-    return rc;
 }
 
 /* ---- remove ---- */
@@ -641,8 +534,8 @@ int mc_ssd_remove(mc_ssd_t *s, const char *key, size_t key_len, const mc_ssd_loc
     if (!s || !key || !loc || key_len == 0)
         return MC_INVALID_PARAMS;
     pthread_mutex_lock(&s->mu);
-    ssd_bucket_t *b = bucket_find_locked(s, loc->bucket);
-    ssd_rec_t *r = b ? rec_find_locked(b, loc->offset) : NULL;
+    ssd_bucket_t *b = ssd_bucket_find_locked(s, loc->bucket);
+    ssd_rec_t *r = b ? ssd_rec_find_locked(b, loc->offset) : NULL;
     if (!r || r->dead || r->klen != key_len || memcmp(r->key, key, key_len) != 0) {
         pthread_mutex_unlock(&s->mu);
         return MC_OBJECT_NOT_FOUND;
@@ -674,10 +567,10 @@ int mc_ssd_remove(mc_ssd_t *s, const char *key, size_t key_len, const mc_ssd_loc
         s->used -= span;
         s->st.punched_bytes += span;
     }
-    bool drop = bucket_unref_locked(s, b);
+    bool drop = ssd_bucket_unref_locked(s, b);
     pthread_mutex_unlock(&s->mu);
     if (drop)
-        bucket_drop(s, b);
+        ssd_bucket_drop(s, b);
     return MC_OK;
 }
 
@@ -792,7 +685,7 @@ int mc_ssd_evict_commit(mc_ssd_t *s, uint64_t bucket)
     if (!s)
         return MC_INVALID_PARAMS;
     pthread_mutex_lock(&s->mu);
-    ssd_bucket_t *b = bucket_find_locked(s, bucket);
+    ssd_bucket_t *b = ssd_bucket_find_locked(s, bucket);
     if (!b || !b->picked) {
         pthread_mutex_unlock(&s->mu);
         return b ? MC_INVALID_PARAMS : MC_OBJECT_NOT_FOUND;
@@ -802,7 +695,7 @@ int mc_ssd_evict_commit(mc_ssd_t *s, uint64_t bucket)
     bucket_detach_locked(s, b);
     s->st.evicted_buckets++;
     pthread_mutex_unlock(&s->mu);
-    bucket_drop(s, b);
+    ssd_bucket_drop(s, b);
     return MC_OK;
 }
 
@@ -811,7 +704,7 @@ int mc_ssd_evict_abort(mc_ssd_t *s, uint64_t bucket)
     if (!s)
         return MC_INVALID_PARAMS;
     pthread_mutex_lock(&s->mu);
-    ssd_bucket_t *b = bucket_find_locked(s, bucket);
+    ssd_bucket_t *b = ssd_bucket_find_locked(s, bucket);
     int rc = b && b->picked ? MC_OK : MC_OBJECT_NOT_FOUND;
     if (rc == MC_OK) {
         b->picked = false;

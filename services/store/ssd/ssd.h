@@ -6,7 +6,7 @@
  * Additions to section 1 of the SSD contract (names there unchanged):
  * mc_ssd_file_ops_t's members and mc_ssd_default_fops(); cfg->on_discard /
  * discard_arg (one call per record recovery discards) and cfg->verify_crc;
- * mc_ssd_evict_abort(); stats->direct, removed, evicted_buckets; recovery
+ * mc_ssd_read_batch(); mc_ssd_evict_abort(); stats->direct, removed, evicted_buckets; recovery
  * ->removed. mc_ssd_write returns MC_OK when every item was written, else
  * the first failing item's code (codes[] has each item's). */
 #ifndef MC_SSD_H
@@ -118,6 +118,17 @@ int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t
  * with wrong bytes. A bucket under read is never deleted. */
 int mc_ssd_read(mc_ssd_t *s, const mc_ssd_loc_t *loc, const char *key, size_t key_len, void *dst,
                 uint64_t len);
+typedef struct mc_ssd_read_item {
+    mc_ssd_loc_t loc;
+    const char *key;
+    size_t key_len;
+    void *dst; /* loc.length bytes */
+} mc_ssd_read_item_t;
+/* n reads as mc_ssd_read each (codes[i] per item; MC_OK when all are, else
+ * the first failing code). Values that lie next to each other in a bucket
+ * (a batch written together) with 4 KiB-aligned destinations are read with
+ * one preadv. */
+int mc_ssd_read_batch(mc_ssd_t *s, const mc_ssd_read_item_t *items, size_t n, int *codes);
 /* Marks the record dead and punches its blocks out of the file
  * (FALLOC_FL_PUNCH_HOLE); a sealed bucket with no live record left is
  * deleted. MC_OBJECT_NOT_FOUND when there is no such live record. */

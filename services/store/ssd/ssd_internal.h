@@ -69,6 +69,12 @@ struct mc_ssd {
 void ssd_bucket_path(const mc_ssd_t *s, uint64_t id, char *buf, size_t len);
 int ssd_bucket_add_locked(mc_ssd_t *s, ssd_bucket_t *b);
 void ssd_bucket_free(mc_ssd_t *s, ssd_bucket_t *b, bool unlink_file);
+ssd_bucket_t *ssd_bucket_find_locked(const mc_ssd_t *s, uint64_t id);
+ssd_rec_t *ssd_rec_find_locked(ssd_bucket_t *b, uint64_t voff); /* by value offset */
+/* Drops a reference; true when the caller must ssd_bucket_drop(b) (a sealed
+ * bucket with nothing live left, now detached from the table). */
+bool ssd_bucket_unref_locked(mc_ssd_t *s, ssd_bucket_t *b);
+void ssd_bucket_drop(mc_ssd_t *s, ssd_bucket_t *b); /* frees it, deletes its file */
 int ssd_rec_push(ssd_bucket_t *b, const ssd_rec_t *r, const char *key);
 int ssd_io_full(mc_ssd_t *s, int fd, struct iovec *iov, int n, uint64_t off, bool write);
 int ssd_punch(mc_ssd_t *s, ssd_bucket_t *b, uint64_t off, uint64_t len, bool *reclaimed);

@@ -1,0 +1,218 @@
+/* Reads: every value is checked (its record header against the in-memory
+ * record, the key, the value's CRC32C) before MC_OK. Values of one batch
+ * that lie next to each other in a bucket (written together) and go to
+ * 4 KiB-aligned destinations are read with one preadv, straight into the
+ * destinations; others one by one, through a bounce buffer when the
+ * destination is not aligned. Lock rules: ssd_internal.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mc/crc32c.h"
+#include "mc/errors.h"
+#include "ssd_internal.h"
+
+#define BOUNCE_BYTES (1u << 20)
+
+typedef struct rd {
+    size_t i;  /* item index */
+    size_t ri; /* record index in b->recs */
+    ssd_bucket_t *b;
+    ssd_rec_t r; /* copy; r.key stays valid while b is referenced */
+} rd_t;
+
+static int verify_head(const ssd_bucket_t *b, const ssd_rec_t *r, const uint8_t *h, size_t hlen)
+{
+    ssd_rhdr_t d;
+    const uint8_t *k;
+    if (ssd_rhdr_decode(h, hlen, &d, &k) != MC_OK || d.flags != 0 || d.nonce != b->nonce ||
+        d.offset != r->off || d.seq != r->seq || d.value_len != r->vlen || d.key_len != r->klen ||
+        d.value_crc != r->vcrc || d.hdr_crc != r->hdr_crc || memcmp(k, r->key, r->klen) != 0)
+        return MC_INVALID_READ;
+    return MC_OK;
+}
+
+static bool aligned(const void *p)
+{
+    return ((uintptr_t)p % SSD_BLK) == 0;
+}
+
+/* One value into an unaligned destination: header, then the value in
+ * bounce-sized pieces, copied out with the CRC computed on the way. */
+static int read_bounced(mc_ssd_t *s, const rd_t *v, uint8_t *dst)
+{
+    const ssd_rec_t *r = &v->r;
+    size_t hlen = (size_t)ssd_rec_head_len(r->klen);
+    uint64_t len = r->vlen;
+    size_t cap = (size_t)(len < BOUNCE_BYTES ? ssd_round_up(len, SSD_BLK) : BOUNCE_BYTES);
+    uint8_t *buf = ssd_aligned_alloc(hlen > cap ? hlen : cap);
+    if (!buf)
+        return MC_INTERNAL_ERROR;
+    struct iovec h = {buf, hlen};
+    int rc = ssd_io_full(s, v->b->fd, &h, 1, r->off, false);
+    if (rc == MC_OK)
+        rc = verify_head(v->b, r, buf, hlen);
+    uint32_t crc = 0;
+    for (uint64_t done = 0; rc == MC_OK && done < len;) {
+        uint64_t n = len - done < cap ? len - done : cap;
+        struct iovec io = {buf, (size_t)ssd_round_up(n, SSD_BLK)};
+        rc = ssd_io_full(s, v->b->fd, &io, 1, r->voff + done, false);
+        if (rc == MC_OK)
+            crc = mc_crc32c_copy(crc, dst + done, buf, (size_t)n);
+        done += n;
+    }
+    free(buf);
+    return rc == MC_OK && crc != r->vcrc ? MC_INVALID_READ : rc;
+}
+
+/* Adjacent records of one bucket, aligned destinations: one preadv of
+ * [head][value body][last partial block] per record. */
+static void read_run(mc_ssd_t *s, const rd_t *v, size_t n, const mc_ssd_read_item_t *items,
+                     int *codes)
+{
+    size_t heads = 0;
+    for (size_t k = 0; k < n; k++)
+        heads += (size_t)ssd_rec_head_len(v[k].r.klen) + SSD_BLK;
+    uint8_t *hb = ssd_aligned_alloc(heads);
+    struct iovec *iov = malloc(3 * n * sizeof(*iov));
+    int rc = hb && iov ? MC_OK : MC_INTERNAL_ERROR;
+    int c = 0;
+    for (size_t k = 0, at = 0; rc == MC_OK && k < n; k++) {
+        size_t hl = (size_t)ssd_rec_head_len(v[k].r.klen);
+        uint64_t len = v[k].r.vlen, body = len / SSD_BLK * SSD_BLK;
+        iov[c++] = (struct iovec){hb + at, hl};
+        if (body)
+            iov[c++] = (struct iovec){items[v[k].i].dst, (size_t)body};
+        if (len > body)
+            iov[c++] = (struct iovec){hb + at + hl, SSD_BLK};
+        at += hl + SSD_BLK;
+    }
+    if (rc == MC_OK)
+        rc = ssd_io_full(s, v[0].b->fd, iov, c, v[0].r.off, false);
+    for (size_t k = 0, at = 0; k < n; k++) {
+        const ssd_rec_t *r = &v[k].r;
+        size_t hl = (size_t)ssd_rec_head_len(r->klen);
+        int code = rc;
+        if (code == MC_OK)
+            code = verify_head(v[k].b, r, hb + at, hl);
+        if (code == MC_OK) {
+            uint8_t *dst = items[v[k].i].dst;
+            uint64_t body = r->vlen / SSD_BLK * SSD_BLK;
+            uint32_t crc = mc_crc32c(0, dst, (size_t)body);
+            if (r->vlen > body)
+                crc = mc_crc32c_copy(crc, dst + body, hb + at + hl, (size_t)(r->vlen - body));
+            if (crc != r->vcrc)
+                code = MC_INVALID_READ;
+        }
+        codes[v[k].i] = code;
+        at += hl + SSD_BLK;
+    }
+    free(iov);
+    free(hb);
+}
+
+/* Finds the live record the item names and references its bucket. */
+static int resolve_locked(mc_ssd_t *s, const mc_ssd_read_item_t *it, rd_t *v)
+{
+    const mc_ssd_loc_t *loc = &it->loc;
+    if (!it->key || it->key_len == 0 || it->key_len > SSD_KEY_MAX || (!it->dst && loc->length) ||
+        loc->offset % SSD_BLK)
+        return MC_INVALID_PARAMS;
+    ssd_bucket_t *b = ssd_bucket_find_locked(s, loc->bucket);
+    ssd_rec_t *r = b && !b->picked ? ssd_rec_find_locked(b, loc->offset) : NULL;
+    if (!r || r->dead || r->klen != it->key_len || memcmp(r->key, it->key, it->key_len) != 0)
+        return MC_OBJECT_NOT_FOUND;
+    if (r->vlen != loc->length || r->vcrc != loc->crc)
+        return MC_INVALID_READ;
+    v->b = b;
+    v->r = *r;
+    v->ri = (size_t)(r - b->recs);
+    b->refs++;
+    return MC_OK;
+}
+
+static int cmp_rd(const void *pa, const void *pb)
+{
+    const rd_t *a = pa, *b = pb;
+    if (a->b->id != b->b->id)
+        return a->b->id < b->b->id ? -1 : 1;
+    return a->r.off < b->r.off ? -1 : a->r.off > b->r.off;
+}
+
+static bool joins(const rd_t *prev, const rd_t *next, const mc_ssd_read_item_t *items, size_t len)
+{
+    return next->b == prev->b &&
+           next->r.off == prev->r.off + ssd_rec_span(prev->r.klen, prev->r.vlen) &&
+           aligned(items[next->i].dst) && 3 * (len + 1) <= SSD_IOV_MAX;
+}
+
+int mc_ssd_read_batch(mc_ssd_t *s, const mc_ssd_read_item_t *items, size_t n, int *codes)
+{
+    if (!s || (n && (!items || !codes)))
+        return MC_INVALID_PARAMS;
+    if (n == 0)
+        return MC_OK;
+    rd_t *v = malloc(n * sizeof(*v));
+    ssd_bucket_t **drops = malloc(n * sizeof(*drops));
+    if (!v || !drops) {
+        free(v);
+        free(drops);
+        for (size_t i = 0; i < n; i++)
+            codes[i] = MC_INTERNAL_ERROR;
+        return MC_INTERNAL_ERROR;
+    }
+    size_t m = 0, nd = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        v[m].i = i;
+        if ((codes[i] = resolve_locked(s, &items[i], &v[m])) == MC_OK)
+            m++;
+    }
+    pthread_mutex_unlock(&s->mu);
+
+    if (m > 1)
+        qsort(v, m, sizeof(*v), cmp_rd);
+    for (size_t k = 0; k < m;) {
+        if (!aligned(items[v[k].i].dst)) {
+            codes[v[k].i] = read_bounced(s, &v[k], items[v[k].i].dst);
+            k++;
+            continue;
+        }
+        size_t e = k + 1;
+        while (e < m && joins(&v[e - 1], &v[e], items, e - k))
+            e++;
+        read_run(s, &v[k], e - k, items, codes);
+        k = e;
+    }
+
+    pthread_mutex_lock(&s->mu);
+    for (size_t k = 0; k < m; k++) {
+        int *code = &codes[v[k].i];
+        if (*code != MC_OK && v[k].b->recs[v[k].ri].dead)
+            *code = MC_OBJECT_NOT_FOUND; /* removed meanwhile */
+        else if (*code == MC_INVALID_READ)
+            s->st.crc_errors++;
+        else if (*code == MC_FILE_READ_FAIL)
+            s->st.read_errors++;
+        if (ssd_bucket_unref_locked(s, v[k].b))
+            drops[nd++] = v[k].b;
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (size_t k = 0; k < nd; k++)
+        ssd_bucket_drop(s, drops[k]);
+    free(v);
+    free(drops);
+    for (size_t i = 0; i < n; i++)
+        if (codes[i] != MC_OK)
+            return codes[i];
+    return MC_OK;
+}
+
+int mc_ssd_read(mc_ssd_t *s, const mc_ssd_loc_t *loc, const char *key, size_t key_len, void *dst,
+                uint64_t len)
+{
+    if (!s || !loc || len != loc->length)
+        return MC_INVALID_PARAMS;
+    mc_ssd_read_item_t it = {*loc, key, key_len, dst};
+    int code;
+    return mc_ssd_read_batch(s, &it, 1, &code);
+}
