@@ -10,7 +10,10 @@
  * then for every durability level a batch write ("offload": one mc_ssd_write
  * of `batch` values) and a batch read ("load": one mc_ssd_read_batch of `batch`
  * values into aligned buffers) of --mib MiB, GB/s and p50/p99 per batch, and the share of
- * raw. Each cell runs --reps times, interleaved with the raw runs, and the
+ * raw; "none+64" is durability none with every value 64 bytes off 4 KiB
+ * alignment in memory (the segment allocator's alignment: writes through the
+ * staging buffer, reads through the bounce buffer; --no-unaligned skips
+ * it). Each cell runs --reps times, interleaved with the raw runs, and the
  * repetition with the median GB/s is printed. Then the recovery scan of --recovery small (64-byte) objects:
  * objects/s of mc_ssd_open. Everything lives under DIR and is deleted. */
 #include <errno.h>
@@ -37,7 +40,8 @@ static int durs[3] = {0, 1, 2}, ndurs = 3;
 static uint64_t recovery_n = 100000;
 #define MAXREPS 9
 static int reps = 5;
-static const char *dur_name[] = {"none", "data", "full"};
+static const char *dur_name[] = {"none", "data", "full", "none+64"};
+static int unaligned = 1;
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -121,8 +125,13 @@ static mc_ssd_t *open_ssd(int dur, mc_ssd_recovery_t *rep)
     return s;
 }
 
-static void cell(uint64_t size, uint64_t batch, int dur, uint8_t *buf, res_t *w, res_t *r)
+/* mis: offset of every value in memory from 4 KiB alignment (64: where the
+ * segment allocator's 64-byte alignment puts values; writes then go through
+ * the staging buffer and reads through the bounce buffer). */
+static void cell(uint64_t size, uint64_t batch, int dur, size_t mis, uint8_t *buf, res_t *w,
+                 res_t *r)
 {
+    buf += mis;
     mc_ssd_t *s = open_ssd(dur, NULL);
     size_t nb = (size_t)(cell_bytes / (size * batch));
     if (nb < 4)
@@ -251,6 +260,8 @@ int main(int argc, char **argv)
             nsizes = parse_list(a + 8, sizes);
         else if (!strncmp(a, "--batches=", 10))
             nbatches = parse_list(a + 10, batches);
+        else if (!strcmp(a, "--no-unaligned"))
+            unaligned = 0;
         else if (!strncmp(a, "--reps=", 7) && mc_parse_u64(a + 7, &v) == MC_OK && v >= 1 &&
                  v <= MAXREPS)
             reps = (int)v;
@@ -277,6 +288,7 @@ int main(int argc, char **argv)
             if (sizes[i] * batches[j] > maxb)
                 maxb = sizes[i] * batches[j];
     uint8_t *buf;
+    maxb += 4096;
     if (posix_memalign((void **)&buf, 4096, (size_t)maxb) != 0)
         die("alloc", -1);
     for (uint64_t i = 0; i < maxb; i++)
@@ -289,21 +301,25 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nsizes; i++)
         for (size_t j = 0; j < nbatches; j++) {
             uint64_t size = sizes[i], batch = batches[j];
-            res_t rw[MAXREPS], rr[MAXREPS], w[3][MAXREPS], r[3][MAXREPS];
+            res_t rw[MAXREPS], rr[MAXREPS], w[4][MAXREPS], r[4][MAXREPS];
             for (int k = 0; k < reps; k++) { /* interleaved, so drift hits all alike */
                 raw(size * batch, buf, &rw[k], &rr[k]);
                 for (int d = 0; d < ndurs; d++)
-                    cell(size, batch, durs[d], buf, &w[d][k], &r[d][k]);
+                    cell(size, batch, durs[d], 0, buf, &w[d][k], &r[d][k]);
+                if (unaligned)
+                    cell(size, batch, 0, 64, buf, &w[3][k], &r[3][k]);
             }
             res_t RW = median(rw, reps), RR = median(rr, reps);
             printf("%-8s %-5s %5lluM %5llu %8.2f %8.2f %8.2f %6s | %8.2f %8.2f %8.2f %6s\n", "raw",
                    "-", (unsigned long long)(size >> 20), (unsigned long long)batch, RW.gbs,
                    RW.p50_ms, RW.p99_ms, "", RR.gbs, RR.p50_ms, RR.p99_ms, "");
-            for (int d = 0; d < ndurs; d++) {
-                res_t W = median(w[d], reps), R = median(r[d], reps);
+            for (int d = 0; d < ndurs + (unaligned ? 1 : 0); d++) {
+                int dd = d < ndurs ? durs[d] : 3;
+                res_t W = median(w[d < ndurs ? d : 3], reps),
+                      R = median(r[d < ndurs ? d : 3], reps);
                 printf("%-8s %-5s %5lluM %5llu %8.2f %8.2f %8.2f %5.0f%% | %8.2f %8.2f %8.2f "
                        "%5.0f%%\n",
-                       "mc_ssd", dur_name[durs[d]], (unsigned long long)(size >> 20),
+                       "mc_ssd", dur_name[dd], (unsigned long long)(size >> 20),
                        (unsigned long long)batch, W.gbs, W.p50_ms, W.p99_ms, 100 * W.gbs / RW.gbs,
                        R.gbs, R.p50_ms, R.p99_ms, 100 * R.gbs / RR.gbs);
             }

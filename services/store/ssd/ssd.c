@@ -443,7 +443,7 @@ int mc_ssd_open(const mc_ssd_cfg_t *cfg, mc_ssd_t **out, mc_ssd_recovery_t *rep)
         goto fail;
     }
     s->stage_cap = SSD_STAGE_BYTES;
-    if (!(s->stage = ssd_aligned_alloc(s->stage_cap))) {
+    if (!(s->stage = ssd_aligned_alloc(2 * s->stage_cap)) || ssd_ioq_start(s) != MC_OK) {
         rc = MC_INTERNAL_ERROR;
         goto fail;
     }
@@ -468,6 +468,7 @@ void mc_ssd_close(mc_ssd_t *s)
     free(s->b);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
+    ssd_ioq_stop(s);
     free(s->stage);
     free(s->path);
     free(s->dir);

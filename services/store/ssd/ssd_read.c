@@ -36,15 +36,18 @@ static bool aligned(const void *p)
     return ((uintptr_t)p % SSD_BLK) == 0;
 }
 
-/* One value into an unaligned destination: header, then the value in
- * bounce-sized pieces, copied out with the CRC computed on the way. */
+/* One value into an unaligned destination: the header, then the value in
+ * bounce-sized pieces through two buffers, the next piece read by the I/O
+ * pool while this one is copied out (its CRC computed on the way). */
 static int read_bounced(mc_ssd_t *s, const rd_t *v, uint8_t *dst)
 {
     const ssd_rec_t *r = &v->r;
     size_t hlen = (size_t)ssd_rec_head_len(r->klen);
     uint64_t len = r->vlen;
     size_t cap = (size_t)(len < BOUNCE_BYTES ? ssd_round_up(len, SSD_BLK) : BOUNCE_BYTES);
-    uint8_t *buf = ssd_aligned_alloc(hlen > cap ? hlen : cap);
+    if (cap < hlen)
+        cap = hlen;
+    uint8_t *buf = ssd_aligned_alloc(2 * cap);
     if (!buf)
         return MC_INTERNAL_ERROR;
     struct iovec h = {buf, hlen};
@@ -52,13 +55,35 @@ static int read_bounced(mc_ssd_t *s, const rd_t *v, uint8_t *dst)
     if (rc == MC_OK)
         rc = verify_head(v->b, r, buf, hlen);
     uint32_t crc = 0;
-    for (uint64_t done = 0; rc == MC_OK && done < len;) {
+    ssd_job_t job[2];
+    struct iovec jv[2];
+    bool pending = false; /* job[k % 2] reads the piece of this turn; only set while done < len */
+    for (uint64_t done = 0, k = 0; rc == MC_OK && done < len; k++) {
         uint64_t n = len - done < cap ? len - done : cap;
-        struct iovec io = {buf, (size_t)ssd_round_up(n, SSD_BLK)};
-        rc = ssd_io_full(s, v->b->fd, &io, 1, r->voff + done, false);
+        uint8_t *b = buf + (k % 2) * cap;
+        if (!pending) { /* the first piece: read here */
+            struct iovec io = {b, (size_t)ssd_round_up(n, SSD_BLK)};
+            rc = ssd_io_full(s, v->b->fd, &io, 1, r->voff + done, false);
+        } else {
+            rc = ssd_job_wait(s, &job[k % 2]);
+            pending = false;
+        }
+        uint64_t next = done + n;
+        if (rc == MC_OK && next < len) {
+            uint64_t nn = len - next < cap ? len - next : cap;
+            jv[(k + 1) % 2] =
+                (struct iovec){buf + ((k + 1) % 2) * cap, (size_t)ssd_round_up(nn, SSD_BLK)};
+            job[(k + 1) % 2] = (ssd_job_t){.fd = v->b->fd,
+                                           .iov = &jv[(k + 1) % 2],
+                                           .n = 1,
+                                           .off = r->voff + next,
+                                           .write = false};
+            ssd_job_submit(s, &job[(k + 1) % 2]);
+            pending = true;
+        }
         if (rc == MC_OK)
-            crc = mc_crc32c_copy(crc, dst + done, buf, (size_t)n);
-        done += n;
+            crc = mc_crc32c_copy(crc, dst + done, b, (size_t)n);
+        done = next;
     }
     free(buf);
     return rc == MC_OK && crc != r->vcrc ? MC_INVALID_READ : rc;
