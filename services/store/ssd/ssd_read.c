@@ -89,8 +89,27 @@ static int read_bounced(mc_ssd_t *s, const rd_t *v, uint8_t *dst)
     return rc == MC_OK && crc != r->vcrc ? MC_INVALID_READ : rc;
 }
 
-/* Adjacent records of one bucket, aligned destinations: one preadv of
- * [head][value body][last partial block] per record. */
+#define PIECE_BYTES (4u << 20)
+
+static int verify_one(const rd_t *v, const mc_ssd_read_item_t *items, const uint8_t *head)
+{
+    const ssd_rec_t *r = &v->r;
+    size_t hl = (size_t)ssd_rec_head_len(r->klen);
+    int code = verify_head(v->b, r, head, hl);
+    if (code != MC_OK)
+        return code;
+    uint8_t *dst = items[v->i].dst;
+    uint64_t body = r->vlen / SSD_BLK * SSD_BLK;
+    uint32_t crc = mc_crc32c(0, dst, (size_t)body);
+    if (r->vlen > body)
+        crc = mc_crc32c_copy(crc, dst + body, head + hl, (size_t)(r->vlen - body));
+    return crc == r->vcrc ? MC_OK : MC_INVALID_READ;
+}
+
+/* Adjacent records of one bucket, aligned destinations: [head][value
+ * body][last partial block] per record, one preadv per piece of up to
+ * PIECE_BYTES (whole records). With more than one piece, the I/O pool reads
+ * two pieces ahead while this thread checks the ones that arrived. */
 static void read_run(mc_ssd_t *s, const rd_t *v, size_t n, const mc_ssd_read_item_t *items,
                      int *codes)
 {
@@ -98,12 +117,30 @@ static void read_run(mc_ssd_t *s, const rd_t *v, size_t n, const mc_ssd_read_ite
     for (size_t k = 0; k < n; k++)
         heads += (size_t)ssd_rec_head_len(v[k].r.klen) + SSD_BLK;
     uint8_t *hb = ssd_aligned_alloc(heads);
+    size_t *hoff = malloc(n * sizeof(*hoff));
     struct iovec *iov = malloc(3 * n * sizeof(*iov));
-    int rc = hb && iov ? MC_OK : MC_INTERNAL_ERROR;
+    size_t *first = malloc((n + 1) * sizeof(*first)); /* first record of each piece */
+    ssd_job_t *jobs = calloc(n, sizeof(*jobs));
+    if (!hb || !hoff || !iov || !first || !jobs) {
+        for (size_t k = 0; k < n; k++)
+            codes[v[k].i] = MC_INTERNAL_ERROR;
+        goto out;
+    }
+    size_t np = 0;
     int c = 0;
-    for (size_t k = 0, at = 0; rc == MC_OK && k < n; k++) {
+    uint64_t piece = 0;
+    for (size_t k = 0, at = 0; k < n; k++) {
         size_t hl = (size_t)ssd_rec_head_len(v[k].r.klen);
         uint64_t len = v[k].r.vlen, body = len / SSD_BLK * SSD_BLK;
+        if (k == 0 || piece + ssd_rec_span(v[k].r.klen, len) > PIECE_BYTES) {
+            if (k)
+                jobs[np - 1].n = c - (int)(jobs[np - 1].iov - iov);
+            first[np] = k;
+            jobs[np++] = (ssd_job_t){.fd = v[k].b->fd, .iov = iov + c, .off = v[k].r.off};
+            piece = 0;
+        }
+        piece += ssd_rec_span(v[k].r.klen, len);
+        hoff[k] = at;
         iov[c++] = (struct iovec){hb + at, hl};
         if (body)
             iov[c++] = (struct iovec){items[v[k].i].dst, (size_t)body};
@@ -111,27 +148,27 @@ static void read_run(mc_ssd_t *s, const rd_t *v, size_t n, const mc_ssd_read_ite
             iov[c++] = (struct iovec){hb + at + hl, SSD_BLK};
         at += hl + SSD_BLK;
     }
-    if (rc == MC_OK)
-        rc = ssd_io_full(s, v[0].b->fd, iov, c, v[0].r.off, false);
-    for (size_t k = 0, at = 0; k < n; k++) {
-        const ssd_rec_t *r = &v[k].r;
-        size_t hl = (size_t)ssd_rec_head_len(r->klen);
-        int code = rc;
-        if (code == MC_OK)
-            code = verify_head(v[k].b, r, hb + at, hl);
-        if (code == MC_OK) {
-            uint8_t *dst = items[v[k].i].dst;
-            uint64_t body = r->vlen / SSD_BLK * SSD_BLK;
-            uint32_t crc = mc_crc32c(0, dst, (size_t)body);
-            if (r->vlen > body)
-                crc = mc_crc32c_copy(crc, dst + body, hb + at + hl, (size_t)(r->vlen - body));
-            if (crc != r->vcrc)
-                code = MC_INVALID_READ;
-        }
-        codes[v[k].i] = code;
-        at += hl + SSD_BLK;
+    jobs[np - 1].n = c - (int)(jobs[np - 1].iov - iov);
+    first[np] = n;
+    size_t ahead = np > 1 ? 2 : 0; /* pieces handed to the pool */
+    for (size_t g = 0; g < ahead && g < np; g++)
+        ssd_job_submit(s, &jobs[g]);
+    for (size_t g = 0; g < np; g++) {
+        int rc;
+        if (np == 1)
+            rc = ssd_io_full(s, jobs[0].fd, jobs[0].iov, jobs[0].n, jobs[0].off, false);
+        else
+            rc = ssd_job_wait(s, &jobs[g]);
+        if (np > 1 && g + 2 < np)
+            ssd_job_submit(s, &jobs[g + 2]);
+        for (size_t k = first[g]; k < first[g + 1]; k++)
+            codes[v[k].i] = rc == MC_OK ? verify_one(&v[k], items, hb + hoff[k]) : rc;
     }
+out:
+    free(jobs);
+    free(first);
     free(iov);
+    free(hoff);
     free(hb);
 }
 

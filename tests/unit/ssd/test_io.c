@@ -555,6 +555,18 @@ Test(ssd_io, large_unaligned_pipeline)
     mc_ssd_loc_t loc[N];
     int codes[N];
     cr_assert_eq(mc_ssd_write(s, it, N, loc, codes), MC_OK);
+    /* aligned destinations: one run of several pieces, read ahead by the pool */
+    mc_ssd_read_item_t rd[N];
+    uint8_t *adst[N];
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(posix_memalign((void **)&adst[i], 4096, len), 0);
+        rd[i] = (mc_ssd_read_item_t){loc[i], keys[i], 2, adst[i]};
+    }
+    cr_assert_eq(mc_ssd_read_batch(s, rd, N, codes), MC_OK);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(memcmp(adst[i], iov[i].iov_base, len), 0, "aligned value %d", i);
+        free(adst[i]);
+    }
     uint8_t *dst = malloc(len + 1);
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < N; i++) {
