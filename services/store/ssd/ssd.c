@@ -686,13 +686,15 @@ int mc_ssd_evict_commit(mc_ssd_t *s, uint64_t bucket)
     if (!s)
         return MC_INVALID_PARAMS;
     pthread_mutex_lock(&s->mu);
-    ssd_bucket_t *b = ssd_bucket_find_locked(s, bucket);
+    ssd_bucket_t *b;
+    /* looked up again after every wait: clear() or another commit may have
+     * taken it meanwhile, abort() may have returned it */
+    while ((b = ssd_bucket_find_locked(s, bucket)) && b->picked && b->refs > 0)
+        pthread_cond_wait(&s->cv, &s->mu);
     if (!b || !b->picked) {
         pthread_mutex_unlock(&s->mu);
         return b ? MC_INVALID_PARAMS : MC_OBJECT_NOT_FOUND;
     }
-    while (b->refs > 0)
-        pthread_cond_wait(&s->cv, &s->mu);
     bucket_detach_locked(s, b);
     s->st.evicted_buckets++;
     pthread_mutex_unlock(&s->mu);
@@ -726,9 +728,14 @@ int mc_ssd_clear(mc_ssd_t *s)
             s->b[i]->picked = true;
             s->picked_bytes += s->b[i]->disk;
         }
-    for (size_t i = 0; i < s->nb; i++)
-        while (s->b[i]->refs > 0)
+    for (size_t i = 0; i < s->nb;) { /* the table may change while we wait: start over */
+        if (s->b[i]->refs > 0) {
             pthread_cond_wait(&s->cv, &s->mu);
+            i = 0;
+        } else {
+            i++;
+        }
+    }
     ssd_bucket_t **all = s->b;
     size_t n = s->nb;
     s->b = NULL;
