@@ -634,6 +634,78 @@ int mc_ssd_foreach(mc_ssd_t *s, mc_ssd_record_fn fn, void *arg)
     return snap_run(arr, n, rc, fn, arg);
 }
 
+#define SCRUB_GROUP_BYTES (16u << 20)
+
+/* Reads one group of snapshot records back (one batch read); every record
+ * that does not check is removed and reported. */
+static int scrub_group(mc_ssd_t *s, snap_t *arr, size_t n, uint8_t *buf, mc_ssd_record_fn fn,
+                       void *arg)
+{
+    mc_ssd_read_item_t *it = malloc(n * sizeof(*it));
+    int *codes = malloc(n * sizeof(*codes));
+    int rc = it && codes ? MC_OK : MC_INTERNAL_ERROR;
+    size_t at = 0;
+    for (size_t i = 0; rc == MC_OK && i < n; i++) {
+        it[i] = (mc_ssd_read_item_t){arr[i].loc, arr[i].key, arr[i].klen, buf + at};
+        at += (size_t)ssd_round_up(arr[i].loc.length, SSD_BLK);
+    }
+    if (rc == MC_OK)
+        (void)mc_ssd_read_batch(s, it, n, codes);
+    for (size_t i = 0; rc == MC_OK && i < n; i++) {
+        if (codes[i] != MC_INVALID_READ && codes[i] != MC_FILE_READ_FAIL)
+            continue; /* fine, or removed meanwhile */
+        pthread_mutex_lock(&s->mu);
+        s->st.scrub_bad++;
+        pthread_mutex_unlock(&s->mu);
+        if (mc_ssd_remove(s, arr[i].key, arr[i].klen, &arr[i].loc) == MC_OK && fn)
+            rc = fn(arg, arr[i].key, arr[i].klen, &arr[i].loc);
+    }
+    free(it);
+    free(codes);
+    return rc;
+}
+
+int mc_ssd_scrub(mc_ssd_t *s, uint64_t *cursor, mc_ssd_record_fn fn, void *arg)
+{
+    if (!s || !cursor)
+        return MC_INVALID_PARAMS;
+    snap_t *arr = NULL;
+    size_t n = 0, cap = 0;
+    int rc = MC_OBJECT_NOT_FOUND;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nb; i++) {
+        ssd_bucket_t *b = s->b[i];
+        if (b->id > *cursor && !b->picked) {
+            *cursor = b->id;
+            rc = snap_bucket_locked(b, &arr, &n, &cap);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    uint8_t *buf = NULL;
+    if (rc == MC_OK && n) {
+        uint64_t big = SCRUB_GROUP_BYTES;
+        for (size_t i = 0; i < n; i++)
+            if (ssd_round_up(arr[i].loc.length, SSD_BLK) > big)
+                big = ssd_round_up(arr[i].loc.length, SSD_BLK);
+        if (!(buf = ssd_aligned_alloc((size_t)big)))
+            rc = MC_INTERNAL_ERROR;
+        for (size_t i = 0; rc == MC_OK && i < n;) {
+            size_t e = i;
+            uint64_t bytes = 0;
+            while (e < n && (e == i || bytes + ssd_round_up(arr[e].loc.length, SSD_BLK) <= big))
+                bytes += ssd_round_up(arr[e++].loc.length, SSD_BLK);
+            rc = scrub_group(s, arr + i, e - i, buf, fn, arg);
+            pthread_mutex_lock(&s->mu);
+            s->st.scrubbed += e - i;
+            pthread_mutex_unlock(&s->mu);
+            i = e;
+        }
+    }
+    free(buf);
+    return snap_run(arr, n, rc, NULL, NULL);
+}
+
 static bool evict_due_locked(mc_ssd_t *s)
 {
     double cap = (double)s->cfg.capacity;
