@@ -3,14 +3,18 @@
  *
  *   mc_ssd_bench --dir=DIR [--mib=256] [--sizes=1048576,4194304]
  *                [--batches=8,16,32] [--durability=none,data,full]
- *                [--recovery=100000]
+ *                [--recovery=100000] [--reps=5]
  *
  * For every value size and batch: raw sequential O_DIRECT write and read of
  * the same bytes in batch-sized pwrite/pread calls (the disk's ceiling),
  * then for every durability level a batch write ("offload": one mc_ssd_write
- * of `batch` values) and a batch read ("load": `batch` mc_ssd_read calls into
- * aligned buffers) of --mib MiB, GB/s and p50/p99 per batch, and the share of
- * raw. Then the recovery scan of --recovery small (64-byte) objects:
+ * of `batch` values) and a batch read ("load": one mc_ssd_read_batch of `batch`
+ * values into aligned buffers) of --mib MiB, GB/s and p50/p99 per batch, and the share of
+ * raw; "none+64" is durability none with every value 64 bytes off 4 KiB
+ * alignment in memory (the segment allocator's alignment: writes through the
+ * staging buffer, reads through the bounce buffer; --no-unaligned skips
+ * it). Each cell runs --reps times, interleaved with the raw runs, and the
+ * repetition with the median GB/s is printed. Then the recovery scan of --recovery small (64-byte) objects:
  * objects/s of mc_ssd_open. Everything lives under DIR and is deleted. */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +38,10 @@ static uint64_t sizes[MAXL] = {1u << 20, 4u << 20}, batches[MAXL] = {8, 16, 32};
 static size_t nsizes = 2, nbatches = 3;
 static int durs[3] = {0, 1, 2}, ndurs = 3;
 static uint64_t recovery_n = 100000;
-static const char *dur_name[] = {"none", "data", "full"};
+#define MAXREPS 9
+static int reps = 5;
+static const char *dur_name[] = {"none", "data", "full", "none+64"};
+static int unaligned = 1;
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -52,6 +59,19 @@ static res_t summarize(uint64_t *lat_ns, size_t n, uint64_t bytes, uint64_t tota
     res_t r = {(double)bytes / (double)total_ns, (double)lat_ns[n / 2] / 1e6,
                (double)lat_ns[n * 99 / 100 < n ? n * 99 / 100 : n - 1] / 1e6};
     return r;
+}
+
+static int cmp_res(const void *a, const void *b)
+{
+    double x = ((const res_t *)a)->gbs, y = ((const res_t *)b)->gbs;
+    return x < y ? -1 : x > y;
+}
+
+/* The repetition with the median throughput (its latencies with it). */
+static res_t median(res_t *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_res);
+    return v[n / 2];
 }
 
 static void die(const char *what, int rc)
@@ -105,14 +125,20 @@ static mc_ssd_t *open_ssd(int dur, mc_ssd_recovery_t *rep)
     return s;
 }
 
-static void cell(uint64_t size, uint64_t batch, int dur, uint8_t *buf, res_t *w, res_t *r)
+/* mis: offset of every value in memory from 4 KiB alignment (64: where the
+ * segment allocator's 64-byte alignment puts values; writes then go through
+ * the staging buffer and reads through the bounce buffer). */
+static void cell(uint64_t size, uint64_t batch, int dur, size_t mis, uint8_t *buf, res_t *w,
+                 res_t *r)
 {
+    buf += mis;
     mc_ssd_t *s = open_ssd(dur, NULL);
     size_t nb = (size_t)(cell_bytes / (size * batch));
     if (nb < 4)
         nb = 4;
     mc_ssd_item_t *it = calloc(batch, sizeof(*it));
     struct iovec *iov = calloc(batch, sizeof(*iov));
+    mc_ssd_read_item_t *rd = calloc(batch, sizeof(*rd));
     char(*keys)[48] = calloc(nb * batch, 48);
     mc_ssd_loc_t *loc = calloc(nb * batch, sizeof(*loc));
     int *codes = calloc(batch, sizeof(int));
@@ -138,20 +164,22 @@ static void cell(uint64_t size, uint64_t batch, int dur, uint8_t *buf, res_t *w,
     *w = summarize(lat, nb, nb * batch * size, mc_now_ns() - t0);
     t0 = mc_now_ns();
     for (size_t i = 0; i < nb; i++) {
-        uint64_t t = mc_now_ns();
         for (size_t j = 0; j < batch; j++) {
             const char *k = keys[i * batch + j];
-            int rc = mc_ssd_read(s, &loc[i * batch + j], k, strlen(k), buf + j * size, size);
-            if (rc != MC_OK)
-                die("mc_ssd_read", rc);
+            rd[j] = (mc_ssd_read_item_t){loc[i * batch + j], k, strlen(k), buf + j * size};
         }
+        uint64_t t = mc_now_ns();
+        int rc = mc_ssd_read_batch(s, rd, batch, codes);
         lat[i] = mc_now_ns() - t;
+        if (rc != MC_OK)
+            die("mc_ssd_read_batch", rc);
     }
     *r = summarize(lat, nb, nb * batch * size, mc_now_ns() - t0);
     mc_ssd_clear(s);
     mc_ssd_close(s);
     free(it);
     free(iov);
+    free(rd);
     free(keys);
     free(loc);
     free(codes);
@@ -232,6 +260,11 @@ int main(int argc, char **argv)
             nsizes = parse_list(a + 8, sizes);
         else if (!strncmp(a, "--batches=", 10))
             nbatches = parse_list(a + 10, batches);
+        else if (!strcmp(a, "--no-unaligned"))
+            unaligned = 0;
+        else if (!strncmp(a, "--reps=", 7) && mc_parse_u64(a + 7, &v) == MC_OK && v >= 1 &&
+                 v <= MAXREPS)
+            reps = (int)v;
         else if (!strncmp(a, "--recovery=", 11) && mc_parse_u64(a + 11, &v) == MC_OK)
             recovery_n = v;
         else if (!strncmp(a, "--durability=", 13)) {
@@ -242,7 +275,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: %s --dir=DIR [--mib=N] [--sizes=a,b] [--batches=a,b] "
-                    "[--durability=none,data,full] [--recovery=N]\n",
+                    "[--durability=none,data,full] [--recovery=N] [--reps=N]\n",
                     argv[0]);
             return 2;
         }
@@ -255,30 +288,40 @@ int main(int argc, char **argv)
             if (sizes[i] * batches[j] > maxb)
                 maxb = sizes[i] * batches[j];
     uint8_t *buf;
+    maxb += 4096;
     if (posix_memalign((void **)&buf, 4096, (size_t)maxb) != 0)
         die("alloc", -1);
     for (uint64_t i = 0; i < maxb; i++)
         buf[i] = (uint8_t)(i * 2654435761u >> 13);
-    printf("== mc_ssd_bench: %s, %llu MiB per cell, values from 4 KiB-aligned memory ==\n", dir,
-           (unsigned long long)(cell_bytes >> 20));
+    printf(
+        "== mc_ssd_bench: %s, %llu MiB per cell, median of %d, values in 4 KiB-aligned memory ==\n",
+        dir, (unsigned long long)(cell_bytes >> 20), reps);
     printf("%-8s %-5s %6s %5s %8s %8s %8s %6s | %8s %8s %8s %6s\n", "what", "dur", "size", "batch",
            "wr GB/s", "p50 ms", "p99 ms", "%raw", "rd GB/s", "p50 ms", "p99 ms", "%raw");
     for (size_t i = 0; i < nsizes; i++)
         for (size_t j = 0; j < nbatches; j++) {
             uint64_t size = sizes[i], batch = batches[j];
-            res_t rw, rr;
-            raw(size * batch, buf, &rw, &rr);
+            res_t rw[MAXREPS], rr[MAXREPS], w[4][MAXREPS], r[4][MAXREPS];
+            for (int k = 0; k < reps; k++) { /* interleaved, so drift hits all alike */
+                raw(size * batch, buf, &rw[k], &rr[k]);
+                for (int d = 0; d < ndurs; d++)
+                    cell(size, batch, durs[d], 0, buf, &w[d][k], &r[d][k]);
+                if (unaligned)
+                    cell(size, batch, 0, 64, buf, &w[3][k], &r[3][k]);
+            }
+            res_t RW = median(rw, reps), RR = median(rr, reps);
             printf("%-8s %-5s %5lluM %5llu %8.2f %8.2f %8.2f %6s | %8.2f %8.2f %8.2f %6s\n", "raw",
-                   "-", (unsigned long long)(size >> 20), (unsigned long long)batch, rw.gbs,
-                   rw.p50_ms, rw.p99_ms, "", rr.gbs, rr.p50_ms, rr.p99_ms, "");
-            for (int d = 0; d < ndurs; d++) {
-                res_t w, r;
-                cell(size, batch, durs[d], buf, &w, &r);
+                   "-", (unsigned long long)(size >> 20), (unsigned long long)batch, RW.gbs,
+                   RW.p50_ms, RW.p99_ms, "", RR.gbs, RR.p50_ms, RR.p99_ms, "");
+            for (int d = 0; d < ndurs + (unaligned ? 1 : 0); d++) {
+                int dd = d < ndurs ? durs[d] : 3;
+                res_t W = median(w[d < ndurs ? d : 3], reps),
+                      R = median(r[d < ndurs ? d : 3], reps);
                 printf("%-8s %-5s %5lluM %5llu %8.2f %8.2f %8.2f %5.0f%% | %8.2f %8.2f %8.2f "
                        "%5.0f%%\n",
-                       "mc_ssd", dur_name[durs[d]], (unsigned long long)(size >> 20),
-                       (unsigned long long)batch, w.gbs, w.p50_ms, w.p99_ms, 100 * w.gbs / rw.gbs,
-                       r.gbs, r.p50_ms, r.p99_ms, 100 * r.gbs / rr.gbs);
+                       "mc_ssd", dur_name[dd], (unsigned long long)(size >> 20),
+                       (unsigned long long)batch, W.gbs, W.p50_ms, W.p99_ms, 100 * W.gbs / RW.gbs,
+                       R.gbs, R.p50_ms, R.p99_ms, 100 * R.gbs / RR.gbs);
             }
             fflush(stdout);
         }

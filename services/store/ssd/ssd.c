@@ -201,7 +201,7 @@ static size_t bucket_index_locked(const mc_ssd_t *s, uint64_t id, bool *found)
     return lo;
 }
 
-static ssd_bucket_t *bucket_find_locked(const mc_ssd_t *s, uint64_t id)
+ssd_bucket_t *ssd_bucket_find_locked(const mc_ssd_t *s, uint64_t id)
 {
     bool found;
     size_t i = bucket_index_locked(s, id, &found);
@@ -443,7 +443,7 @@ int mc_ssd_open(const mc_ssd_cfg_t *cfg, mc_ssd_t **out, mc_ssd_recovery_t *rep)
         goto fail;
     }
     s->stage_cap = SSD_STAGE_BYTES;
-    if (!(s->stage = ssd_aligned_alloc(s->stage_cap))) {
+    if (!(s->stage = ssd_aligned_alloc(2 * s->stage_cap)) || ssd_ioq_start(s) != MC_OK) {
         rc = MC_INTERNAL_ERROR;
         goto fail;
     }
@@ -468,6 +468,7 @@ void mc_ssd_close(mc_ssd_t *s)
     free(s->b);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
+    ssd_ioq_stop(s);
     free(s->stage);
     free(s->path);
     free(s->dir);
@@ -489,7 +490,7 @@ const char *mc_ssd_dir(const mc_ssd_t *s)
 
 /* ---- lookups and references ---- */
 
-static ssd_rec_t *rec_find_locked(ssd_bucket_t *b, uint64_t voff)
+ssd_rec_t *ssd_rec_find_locked(ssd_bucket_t *b, uint64_t voff)
 {
     uint32_t lo = 0, hi = b->nrec;
     while (lo < hi) {
@@ -504,7 +505,7 @@ static ssd_rec_t *rec_find_locked(ssd_bucket_t *b, uint64_t voff)
 
 /* Drops a reference; returns true when the caller must free b (a sealed
  * bucket with nothing live left, now detached). */
-static bool bucket_unref_locked(mc_ssd_t *s, ssd_bucket_t *b)
+bool ssd_bucket_unref_locked(mc_ssd_t *s, ssd_bucket_t *b)
 {
     b->refs--;
     if (b->refs > 0)
@@ -520,118 +521,11 @@ static bool bucket_unref_locked(mc_ssd_t *s, ssd_bucket_t *b)
     return false;
 }
 
-static void bucket_drop(mc_ssd_t *s, ssd_bucket_t *b)
+void ssd_bucket_drop(mc_ssd_t *s, ssd_bucket_t *b)
 {
     ssd_bucket_free(s, b, true);
     if (s->cfg.durability == MC_SSD_DUR_FULL)
         fsync_dir(s);
-}
-
-/* ---- read ---- */
-
-#define SSD_BOUNCE_BYTES (1u << 20)
-
-static int verify_head(const mc_ssd_t *s, const ssd_bucket_t *b, const ssd_rec_t *r,
-                       const uint8_t *h, size_t hlen)
-{
-    ssd_rhdr_t d;
-    const uint8_t *k;
-    if (ssd_rhdr_decode(h, hlen, &d, &k) != MC_OK || d.flags != 0 || d.nonce != b->nonce ||
-        d.offset != r->off || d.seq != r->seq || d.value_len != r->vlen || d.key_len != r->klen ||
-        d.value_crc != r->vcrc || d.hdr_crc != r->hdr_crc || memcmp(k, r->key, r->klen) != 0)
-        return MC_INVALID_READ;
-    return MC_OK;
-}
-
-/* The I/O of a read, with a reference on b held. */
-static int read_value(mc_ssd_t *s, const ssd_bucket_t *b, const ssd_rec_t *r, uint8_t *dst)
-{
-    size_t hlen = (size_t)ssd_rec_head_len(r->klen);
-    uint64_t len = r->vlen;
-    uint8_t *head = ssd_aligned_alloc(hlen + SSD_BLK);
-    if (!head)
-        return MC_INTERNAL_ERROR;
-    uint8_t *tail = head + hlen;
-    uint8_t *bounce = NULL;
-    uint32_t crc = 0;
-    int rc;
-    if (((uintptr_t)dst % SSD_BLK) == 0) {
-        /* straight into dst, the last partial block through tail */
-        uint64_t body = len / SSD_BLK * SSD_BLK, rest = len - body;
-        struct iovec v[3];
-        int n = 0;
-        v[n++] = (struct iovec){head, hlen};
-        if (body)
-            v[n++] = (struct iovec){dst, (size_t)body};
-        if (rest)
-            v[n++] = (struct iovec){tail, SSD_BLK};
-        rc = ssd_io_full(s, b->fd, v, n, r->off, false);
-        if (rc == MC_OK && (rc = verify_head(s, b, r, head, hlen)) == MC_OK) {
-            crc = mc_crc32c(0, dst, (size_t)body);
-            if (rest)
-                crc = mc_crc32c_copy(crc, dst + body, tail, (size_t)rest);
-        }
-    } else {
-        struct iovec v0 = {head, hlen};
-        rc = ssd_io_full(s, b->fd, &v0, 1, r->off, false);
-        if (rc == MC_OK)
-            rc = verify_head(s, b, r, head, hlen);
-        size_t cap =
-            (size_t)(len < SSD_BOUNCE_BYTES ? ssd_round_up(len, SSD_BLK) : SSD_BOUNCE_BYTES);
-        if (rc == MC_OK && len && !(bounce = ssd_aligned_alloc(cap)))
-            rc = MC_INTERNAL_ERROR;
-        for (uint64_t done = 0; rc == MC_OK && done < len;) {
-            uint64_t n = len - done < cap ? len - done : cap;
-            struct iovec v = {bounce, (size_t)ssd_round_up(n, SSD_BLK)};
-            rc = ssd_io_full(s, b->fd, &v, 1, r->voff + done, false);
-            if (rc == MC_OK)
-                crc = mc_crc32c_copy(crc, dst + done, bounce, (size_t)n);
-            done += n;
-        }
-    }
-    if (rc == MC_OK && crc != r->vcrc)
-        rc = MC_INVALID_READ;
-    free(bounce);
-    free(head);
-    return rc;
-}
-
-int mc_ssd_read(mc_ssd_t *s, const mc_ssd_loc_t *loc, const char *key, size_t key_len, void *dst,
-                uint64_t len)
-{
-    if (!s || !loc || !key || key_len == 0 || key_len > SSD_KEY_MAX || len != loc->length ||
-        (!dst && len) || loc->offset % SSD_BLK)
-        return MC_INVALID_PARAMS;
-    pthread_mutex_lock(&s->mu);
-    ssd_bucket_t *b = bucket_find_locked(s, loc->bucket);
-    ssd_rec_t *rp = b && !b->picked ? rec_find_locked(b, loc->offset) : NULL;
-    if (!rp || rp->dead || rp->klen != key_len || memcmp(rp->key, key, key_len) != 0) {
-        pthread_mutex_unlock(&s->mu);
-        return MC_OBJECT_NOT_FOUND;
-    }
-    if (rp->vlen != len || rp->vcrc != loc->crc) {
-        pthread_mutex_unlock(&s->mu);
-        return MC_INVALID_READ;
-    }
-    ssd_rec_t r = *rp; /* r.key stays valid: records are freed only with their bucket */
-    size_t idx = (size_t)(rp - b->recs);
-    b->refs++;
-    pthread_mutex_unlock(&s->mu);
-
-    int rc = read_value(s, b, &r, dst);
-
-    pthread_mutex_lock(&s->mu);
-    if (rc != MC_OK && b->recs[idx].dead)
-        rc = MC_OBJECT_NOT_FOUND; /* removed meanwhile */
-    else if (rc == MC_INVALID_READ)
-        s->st.crc_errors++;
-    else if (rc == MC_FILE_READ_FAIL)
-        s->st.read_errors++;
-    bool drop = bucket_unref_locked(s, b);
-    pthread_mutex_unlock(&s->mu);
-    if (drop)
-        bucket_drop(s, b);
-    return rc;
 }
 
 /* ---- remove ---- */
@@ -641,8 +535,8 @@ int mc_ssd_remove(mc_ssd_t *s, const char *key, size_t key_len, const mc_ssd_loc
     if (!s || !key || !loc || key_len == 0)
         return MC_INVALID_PARAMS;
     pthread_mutex_lock(&s->mu);
-    ssd_bucket_t *b = bucket_find_locked(s, loc->bucket);
-    ssd_rec_t *r = b ? rec_find_locked(b, loc->offset) : NULL;
+    ssd_bucket_t *b = ssd_bucket_find_locked(s, loc->bucket);
+    ssd_rec_t *r = b ? ssd_rec_find_locked(b, loc->offset) : NULL;
     if (!r || r->dead || r->klen != key_len || memcmp(r->key, key, key_len) != 0) {
         pthread_mutex_unlock(&s->mu);
         return MC_OBJECT_NOT_FOUND;
@@ -674,10 +568,10 @@ int mc_ssd_remove(mc_ssd_t *s, const char *key, size_t key_len, const mc_ssd_loc
         s->used -= span;
         s->st.punched_bytes += span;
     }
-    bool drop = bucket_unref_locked(s, b);
+    bool drop = ssd_bucket_unref_locked(s, b);
     pthread_mutex_unlock(&s->mu);
     if (drop)
-        bucket_drop(s, b);
+        ssd_bucket_drop(s, b);
     return MC_OK;
 }
 
@@ -740,6 +634,78 @@ int mc_ssd_foreach(mc_ssd_t *s, mc_ssd_record_fn fn, void *arg)
     return snap_run(arr, n, rc, fn, arg);
 }
 
+#define SCRUB_GROUP_BYTES (16u << 20)
+
+/* Reads one group of snapshot records back (one batch read); every record
+ * that does not check is removed and reported. */
+static int scrub_group(mc_ssd_t *s, snap_t *arr, size_t n, uint8_t *buf, mc_ssd_record_fn fn,
+                       void *arg)
+{
+    mc_ssd_read_item_t *it = malloc(n * sizeof(*it));
+    int *codes = malloc(n * sizeof(*codes));
+    int rc = it && codes ? MC_OK : MC_INTERNAL_ERROR;
+    size_t at = 0;
+    for (size_t i = 0; rc == MC_OK && i < n; i++) {
+        it[i] = (mc_ssd_read_item_t){arr[i].loc, arr[i].key, arr[i].klen, buf + at};
+        at += (size_t)ssd_round_up(arr[i].loc.length, SSD_BLK);
+    }
+    if (rc == MC_OK)
+        (void)mc_ssd_read_batch(s, it, n, codes);
+    for (size_t i = 0; rc == MC_OK && i < n; i++) {
+        if (codes[i] != MC_INVALID_READ && codes[i] != MC_FILE_READ_FAIL)
+            continue; /* fine, or removed meanwhile */
+        pthread_mutex_lock(&s->mu);
+        s->st.scrub_bad++;
+        pthread_mutex_unlock(&s->mu);
+        if (mc_ssd_remove(s, arr[i].key, arr[i].klen, &arr[i].loc) == MC_OK && fn)
+            rc = fn(arg, arr[i].key, arr[i].klen, &arr[i].loc);
+    }
+    free(it);
+    free(codes);
+    return rc;
+}
+
+int mc_ssd_scrub(mc_ssd_t *s, uint64_t *cursor, mc_ssd_record_fn fn, void *arg)
+{
+    if (!s || !cursor)
+        return MC_INVALID_PARAMS;
+    snap_t *arr = NULL;
+    size_t n = 0, cap = 0;
+    int rc = MC_OBJECT_NOT_FOUND;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nb; i++) {
+        ssd_bucket_t *b = s->b[i];
+        if (b->id > *cursor && !b->picked) {
+            *cursor = b->id;
+            rc = snap_bucket_locked(b, &arr, &n, &cap);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    uint8_t *buf = NULL;
+    if (rc == MC_OK && n) {
+        uint64_t big = SCRUB_GROUP_BYTES;
+        for (size_t i = 0; i < n; i++)
+            if (ssd_round_up(arr[i].loc.length, SSD_BLK) > big)
+                big = ssd_round_up(arr[i].loc.length, SSD_BLK);
+        if (!(buf = ssd_aligned_alloc((size_t)big)))
+            rc = MC_INTERNAL_ERROR;
+        for (size_t i = 0; rc == MC_OK && i < n;) {
+            size_t e = i;
+            uint64_t bytes = 0;
+            while (e < n && (e == i || bytes + ssd_round_up(arr[e].loc.length, SSD_BLK) <= big))
+                bytes += ssd_round_up(arr[e++].loc.length, SSD_BLK);
+            rc = scrub_group(s, arr + i, e - i, buf, fn, arg);
+            pthread_mutex_lock(&s->mu);
+            s->st.scrubbed += e - i;
+            pthread_mutex_unlock(&s->mu);
+            i = e;
+        }
+    }
+    free(buf);
+    return snap_run(arr, n, rc, NULL, NULL);
+}
+
 static bool evict_due_locked(mc_ssd_t *s)
 {
     double cap = (double)s->cfg.capacity;
@@ -792,17 +758,19 @@ int mc_ssd_evict_commit(mc_ssd_t *s, uint64_t bucket)
     if (!s)
         return MC_INVALID_PARAMS;
     pthread_mutex_lock(&s->mu);
-    ssd_bucket_t *b = bucket_find_locked(s, bucket);
+    ssd_bucket_t *b;
+    /* looked up again after every wait: clear() or another commit may have
+     * taken it meanwhile, abort() may have returned it */
+    while ((b = ssd_bucket_find_locked(s, bucket)) && b->picked && b->refs > 0)
+        pthread_cond_wait(&s->cv, &s->mu);
     if (!b || !b->picked) {
         pthread_mutex_unlock(&s->mu);
         return b ? MC_INVALID_PARAMS : MC_OBJECT_NOT_FOUND;
     }
-    while (b->refs > 0)
-        pthread_cond_wait(&s->cv, &s->mu);
     bucket_detach_locked(s, b);
     s->st.evicted_buckets++;
     pthread_mutex_unlock(&s->mu);
-    bucket_drop(s, b);
+    ssd_bucket_drop(s, b);
     return MC_OK;
 }
 
@@ -811,7 +779,7 @@ int mc_ssd_evict_abort(mc_ssd_t *s, uint64_t bucket)
     if (!s)
         return MC_INVALID_PARAMS;
     pthread_mutex_lock(&s->mu);
-    ssd_bucket_t *b = bucket_find_locked(s, bucket);
+    ssd_bucket_t *b = ssd_bucket_find_locked(s, bucket);
     int rc = b && b->picked ? MC_OK : MC_OBJECT_NOT_FOUND;
     if (rc == MC_OK) {
         b->picked = false;
@@ -832,9 +800,14 @@ int mc_ssd_clear(mc_ssd_t *s)
             s->b[i]->picked = true;
             s->picked_bytes += s->b[i]->disk;
         }
-    for (size_t i = 0; i < s->nb; i++)
-        while (s->b[i]->refs > 0)
+    for (size_t i = 0; i < s->nb;) { /* the table may change while we wait: start over */
+        if (s->b[i]->refs > 0) {
             pthread_cond_wait(&s->cv, &s->mu);
+            i = 0;
+        } else {
+            i++;
+        }
+    }
     ssd_bucket_t **all = s->b;
     size_t n = s->nb;
     s->b = NULL;

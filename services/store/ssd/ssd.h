@@ -6,9 +6,10 @@
  * Additions to section 1 of the SSD contract (names there unchanged):
  * mc_ssd_file_ops_t's members and mc_ssd_default_fops(); cfg->on_discard /
  * discard_arg (one call per record recovery discards) and cfg->verify_crc;
- * mc_ssd_evict_abort(); stats->direct, removed, evicted_buckets; recovery
- * ->removed. mc_ssd_write returns MC_OK when every item was written, else
- * the first failing item's code (codes[] has each item's). */
+ * mc_ssd_read_batch(); mc_ssd_evict_abort(); mc_ssd_scrub(); stats->direct,
+ * removed, evicted_buckets, scrubbed, scrub_bad; recovery->removed.
+ * mc_ssd_write returns MC_OK when every item was written, else the first
+ * failing item's code (codes[] has each item's). */
 #ifndef MC_SSD_H
 #define MC_SSD_H
 
@@ -88,7 +89,8 @@ typedef struct mc_ssd_stats {
     uint64_t capacity, used, live_bytes, records, buckets, punched_bytes, write_errors, read_errors,
         crc_errors;
     uint64_t removed, evicted_buckets;
-    bool direct; /* bucket files are written with O_DIRECT */
+    uint64_t scrubbed, scrub_bad; /* records mc_ssd_scrub read back / found bad */
+    bool direct;                  /* bucket files are written with O_DIRECT */
 } mc_ssd_stats_t;
 
 #define MC_SSD_BLOCK 4096u
@@ -118,6 +120,17 @@ int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t
  * with wrong bytes. A bucket under read is never deleted. */
 int mc_ssd_read(mc_ssd_t *s, const mc_ssd_loc_t *loc, const char *key, size_t key_len, void *dst,
                 uint64_t len);
+typedef struct mc_ssd_read_item {
+    mc_ssd_loc_t loc;
+    const char *key;
+    size_t key_len;
+    void *dst; /* loc.length bytes */
+} mc_ssd_read_item_t;
+/* n reads as mc_ssd_read each (codes[i] per item; MC_OK when all are, else
+ * the first failing code). Values that lie next to each other in a bucket
+ * (a batch written together) with 4 KiB-aligned destinations are read with
+ * one preadv. */
+int mc_ssd_read_batch(mc_ssd_t *s, const mc_ssd_read_item_t *items, size_t n, int *codes);
 /* Marks the record dead and punches its blocks out of the file
  * (FALLOC_FL_PUNCH_HOLE); a sealed bucket with no live record left is
  * deleted. MC_OBJECT_NOT_FOUND when there is no such live record. */
@@ -139,6 +152,13 @@ int mc_ssd_foreach(mc_ssd_t *s, mc_ssd_record_fn fn, void *arg);
 int mc_ssd_evict_pick(mc_ssd_t *s, uint64_t *bucket, mc_ssd_record_fn fn, void *arg);
 int mc_ssd_evict_commit(mc_ssd_t *s, uint64_t bucket);
 int mc_ssd_evict_abort(mc_ssd_t *s, uint64_t bucket);
+/* Background scrub, one bucket per call: reads every live record of the
+ * first bucket after *cursor (0 to start) back, values included; a record
+ * that does not check (or cannot be read) is removed as by mc_ssd_remove
+ * and reported through fn (the caller drops that replica at the master).
+ * Sets *cursor to the bucket scrubbed; MC_OBJECT_NOT_FOUND past the last
+ * bucket (start over from 0). */
+int mc_ssd_scrub(mc_ssd_t *s, uint64_t *cursor, mc_ssd_record_fn fn, void *arg);
 void mc_ssd_stats(mc_ssd_t *s, mc_ssd_stats_t *out);
 
 #endif

@@ -43,6 +43,28 @@ typedef struct ssd_bucket {
     int refs;
 } ssd_bucket_t;
 
+/* An I/O job for the pool (ssd_io.c): iov is consumed. */
+typedef struct ssd_job {
+    int fd;
+    struct iovec *iov;
+    int n;
+    uint64_t off;
+    bool write;
+    int rc;    /* under ioq.mu */
+    bool done; /* under ioq.mu */
+    struct ssd_job *next;
+} ssd_job_t;
+
+#define SSD_IO_THREADS 2
+typedef struct ssd_ioq {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    ssd_job_t *head, *tail;
+    bool stop, inited;
+    pthread_t th[SSD_IO_THREADS];
+    int nth;
+} ssd_ioq_t;
+
 struct mc_ssd {
     mc_ssd_cfg_t cfg;
     mc_ssd_file_ops_t fops;
@@ -58,8 +80,9 @@ struct mc_ssd {
     uint64_t used, picked_bytes;
     bool evict_run;
     mc_ssd_stats_t st; /* the counters (capacity..records derived on read) */
-    uint8_t *stage;    /* writers' aligned staging buffer (under wmu) */
-    size_t stage_cap;
+    uint8_t *stage;    /* writers' aligned staging buffer, two halves (under wmu) */
+    size_t stage_cap;  /* bytes of one half */
+    ssd_ioq_t ioq;
 };
 
 #define SSD_STAGE_BYTES (4u << 20)
@@ -69,11 +92,23 @@ struct mc_ssd {
 void ssd_bucket_path(const mc_ssd_t *s, uint64_t id, char *buf, size_t len);
 int ssd_bucket_add_locked(mc_ssd_t *s, ssd_bucket_t *b);
 void ssd_bucket_free(mc_ssd_t *s, ssd_bucket_t *b, bool unlink_file);
+ssd_bucket_t *ssd_bucket_find_locked(const mc_ssd_t *s, uint64_t id);
+ssd_rec_t *ssd_rec_find_locked(ssd_bucket_t *b, uint64_t voff); /* by value offset */
+/* Drops a reference; true when the caller must ssd_bucket_drop(b) (a sealed
+ * bucket with nothing live left, now detached from the table). */
+bool ssd_bucket_unref_locked(mc_ssd_t *s, ssd_bucket_t *b);
+void ssd_bucket_drop(mc_ssd_t *s, ssd_bucket_t *b); /* frees it, deletes its file */
 int ssd_rec_push(ssd_bucket_t *b, const ssd_rec_t *r, const char *key);
 int ssd_io_full(mc_ssd_t *s, int fd, struct iovec *iov, int n, uint64_t off, bool write);
 int ssd_punch(mc_ssd_t *s, ssd_bucket_t *b, uint64_t off, uint64_t len, bool *reclaimed);
 void *ssd_aligned_alloc(size_t len);
 uint64_t ssd_now_ms(void);
+
+/* ssd_io.c */
+int ssd_ioq_start(mc_ssd_t *s);
+void ssd_ioq_stop(mc_ssd_t *s);
+void ssd_job_submit(mc_ssd_t *s, ssd_job_t *j);
+int ssd_job_wait(mc_ssd_t *s, ssd_job_t *j); /* its rc */
 
 /* ssd_write.c */
 int ssd_seal_locked_w(mc_ssd_t *s, ssd_bucket_t *b);      /* under wmu */

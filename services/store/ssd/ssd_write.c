@@ -144,19 +144,46 @@ typedef struct wb {
     uint64_t len; /* bytes appended to the run (written or pending) */
     struct iovec iov[SSD_IOV_MAX];
     int n;
-    size_t used; /* staging bytes in use */
+    uint8_t *stage; /* the staging half being filled */
+    size_t used;    /* bytes of it in use */
     bool failed;
+    bool inflight; /* job (the other half) is being written */
+    ssd_job_t job;
+    struct iovec jiov[SSD_IOV_MAX];
 } wb_t;
 
-static void wb_flush(wb_t *w)
+static void wb_drain(wb_t *w)
 {
-    if (w->n == 0)
+    if (w->inflight && ssd_job_wait(w->s, &w->job) != MC_OK)
+        w->failed = true;
+    w->inflight = false;
+}
+
+/* Writes what is pending. An intermediate flush (the staging half is full)
+ * hands it to the I/O pool and goes on filling the other half; the final
+ * one writes in the caller's thread after the pool's job is done. */
+static void wb_flush(wb_t *w, bool final)
+{
+    if (w->n == 0) {
+        if (final)
+            wb_drain(w);
         return;
+    }
     uint64_t len = 0;
     for (int i = 0; i < w->n; i++)
         len += w->iov[i].iov_len;
-    if (!w->failed && ssd_io_full(w->s, w->b->fd, w->iov, w->n, w->off, true) != MC_OK)
-        w->failed = true;
+    wb_drain(w);
+    if (!w->failed && final) {
+        if (ssd_io_full(w->s, w->b->fd, w->iov, w->n, w->off, true) != MC_OK)
+            w->failed = true;
+    } else if (!w->failed) {
+        memcpy(w->jiov, w->iov, (size_t)w->n * sizeof(*w->iov));
+        w->job =
+            (ssd_job_t){.fd = w->b->fd, .iov = w->jiov, .n = w->n, .off = w->off, .write = true};
+        ssd_job_submit(w->s, &w->job);
+        w->inflight = true;
+        w->stage = w->stage == w->s->stage ? w->s->stage + w->s->stage_cap : w->s->stage;
+    }
     w->off += len;
     w->n = 0;
     w->used = 0;
@@ -177,11 +204,11 @@ static void wb_copy(wb_t *w, const uint8_t *src, size_t len)
 {
     while (len > 0) {
         if (w->used == w->s->stage_cap || w->n == SSD_IOV_MAX)
-            wb_flush(w);
+            wb_flush(w, false);
         size_t k = w->s->stage_cap - w->used;
         if (k > len)
             k = len;
-        uint8_t *d = w->s->stage + w->used;
+        uint8_t *d = w->stage + w->used;
         if (src) {
             memcpy(d, src, k);
             src += k;
@@ -201,7 +228,7 @@ static void wb_record(wb_t *w, const mc_ssd_item_t *it, uint64_t seq, ssd_rec_t 
     size_t head = (size_t)ssd_rec_head_len(it->key_len);
     bool refs = 2 * it->iovcnt + 4 < SSD_IOV_MAX; /* else copy all: staging iovecs merge */
     if (s->stage_cap - w->used < head || w->n + (refs ? 2 * it->iovcnt + 4 : 4) > SSD_IOV_MAX)
-        wb_flush(w); /* at a record boundary, so block aligned */
+        wb_flush(w, false); /* at a record boundary, so block aligned */
     ssd_rhdr_t h = {.nonce = w->b->nonce,
                     .offset = w->b->end + w->len,
                     .seq = seq,
@@ -214,7 +241,7 @@ static void wb_record(wb_t *w, const mc_ssd_item_t *it, uint64_t seq, ssd_rec_t 
                      .seq = seq,
                      .klen = h.key_len,
                      .vcrc = it->crc};
-    uint8_t *d = s->stage + w->used;
+    uint8_t *d = w->stage + w->used;
     ssd_rhdr_encode(&h, it->key, d);
     memset(d + SSD_RHDR_LEN + it->key_len, 0, head - SSD_RHDR_LEN - it->key_len);
     r->hdr_crc = h.hdr_crc;
@@ -269,7 +296,7 @@ static void run_finish(wb_t *w, const mc_ssd_item_t *items, const size_t *idx, s
     mc_ssd_t *s = w->s;
     if (!w->b || cnt == 0)
         return;
-    wb_flush(w);
+    wb_flush(w, true);
     if (!w->failed && s->cfg.durability >= MC_SSD_DUR_DATA &&
         s->fops.fdatasync(s->fops.ctx, w->b->fd) != 0)
         w->failed = true;
@@ -325,7 +352,7 @@ int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t
         return MC_INTERNAL_ERROR;
     }
     pthread_mutex_lock(&s->wmu);
-    *w = (wb_t){.s = s};
+    *w = (wb_t){.s = s, .stage = s->stage};
     size_t cnt = 0;
     for (size_t i = 0; i < n; i++) {
         const mc_ssd_item_t *it = &items[i];
@@ -361,7 +388,7 @@ int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t
             pthread_mutex_unlock(&s->mu);
         }
         if (w->b != a)
-            *w = (wb_t){.s = s, .b = a, .off = a->end};
+            *w = (wb_t){.s = s, .b = a, .off = a->end, .stage = s->stage};
         wb_record(w, it, s->next_seq++, &recs[cnt]);
         idx[cnt++] = i;
     }

@@ -144,6 +144,47 @@ Test(ssd_faults, short_write_is_continued)
     mc_ssd_close(s);
 }
 
+/* A failure of a write the I/O pool makes (a later piece of a large batch)
+ * fails the whole batch too, and a read error in the middle of a bounced read. */
+Test(ssd_faults, error_in_a_pipelined_piece)
+{
+    mc_ssd_cfg_t c = fcfg();
+    mc_ssd_t *s = tu_open(&c, NULL);
+    mc_ssd_loc_t ok;
+    cr_assert_eq(tu_put(s, "first", 100, 1, &ok), MC_OK);
+    uint8_t *buf = malloc((12u << 20) + 1);
+    tu_fill(buf, 12u << 20, 3);
+    struct iovec iov[3];
+    mc_ssd_item_t it[3];
+    for (int i = 0; i < 3; i++) {
+        iov[i] = (struct iovec){buf + 1 + (size_t)i * (4u << 20), 4u << 20};
+        it[i] = (mc_ssd_item_t){i == 0 ? "p0" : i == 1 ? "p1" : "p2",   2, &iov[i], 1, 4u << 20,
+                                mc_crc32c(0, iov[i].iov_base, 4u << 20)};
+    }
+    mc_ssd_loc_t loc[3];
+    int codes[3];
+    for (int fail = 1; fail <= 2; fail++) {
+        tu_faults_init(&F);
+        F.pwritev_fail_in = fail;
+        cr_assert_eq(mc_ssd_write(s, it, 3, loc, codes), MC_FILE_WRITE_FAIL);
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(codes[i], MC_FILE_WRITE_FAIL, "fail at %d, item %d", fail, i);
+    }
+    tu_faults_init(&F);
+    cr_assert_eq(mc_ssd_write(s, it, 3, loc, codes), MC_OK);
+    uint8_t *dst = malloc((4u << 20) + 1);
+    F.preadv_fail_in = 2; /* header, first piece, then the pool's piece */
+    cr_assert_eq(mc_ssd_read(s, &loc[1], "p1", 2, dst + 1, 4u << 20), MC_FILE_READ_FAIL);
+    cr_assert_eq(mc_ssd_read(s, &loc[1], "p1", 2, dst + 1, 4u << 20), MC_OK);
+    cr_assert_eq(memcmp(dst + 1, iov[1].iov_base, 4u << 20), 0);
+    mc_ssd_stats_t st;
+    mc_ssd_stats(s, &st);
+    cr_assert_eq(st.records, 4);
+    mc_ssd_close(s);
+    free(buf);
+    free(dst);
+}
+
 Test(ssd_faults, eio_on_read_and_at_recovery)
 {
     mc_ssd_cfg_t c = fcfg();
