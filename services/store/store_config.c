@@ -105,6 +105,9 @@ static const mc_opt_t opts[] = {
     MC_OPT_UINT(CFG, ssd_queue_limit, "ssd_queue_limit", "4096", 1, 1048576, NULL,
                 "Persist tasks queued at once; more are dropped (the object stays memory-only, "
                 "mc_store_ssd_queue_overflow_total)"),
+    MC_OPT_UINT(CFG, ssd_scrub_ms, "ssd_scrub_ms", "10000", 0, 86400000, NULL,
+                "Background scrub: one bucket's live records read back and checked every this "
+                "many milliseconds, a bad one dropped here and at the master (0 = no scrub)"),
 };
 #undef CFG
 

@@ -49,6 +49,7 @@ typedef struct store_config {
     double ssd_low_watermark;
     char ssd_durability[8];
     uint64_t ssd_queue_limit;
+    uint64_t ssd_scrub_ms;
 } store_config_t;
 
 extern const mc_cfg_spec_t store_config_spec;

@@ -681,14 +681,40 @@ static void get_prepare(store_service_t *s, const batch_t *b, uint64_t sent_ms, 
 }
 
 /* The keys whose memory replicas all failed or that have none: their disk
- * replicas, straight into the caller's destination (store_ssd_get). A disk
- * copy needs no lease: the bytes are checked against the checksum. */
+ * replicas, straight into the caller's destination (store_ssd_get_batch).
+ * A disk copy needs no lease: the bytes are checked against the checksum. */
 static void get_from_disk(store_service_t *s, const batch_t *b, get_key_t *gk, bool shed_stalled)
 {
-    for (size_t i = 0; i < b->n; i++)
-        if (gk[i].code == MC_TE_PENDING && gk[i].disk)
-            gk[i].code =
-                store_ssd_get(s, b->keys[i], b->lens[i], &b->ans.res[i], gk[i].dst, shed_stalled);
+    const char **keys = calloc(b->n, sizeof(*keys));
+    size_t *lens = calloc(b->n, sizeof(*lens)), *at = calloc(b->n, sizeof(*at)), m = 0;
+    const mc_key_result_t **res = calloc(b->n, sizeof(*res));
+    void **dst = calloc(b->n, sizeof(*dst));
+    int *codes = calloc(b->n, sizeof(*codes));
+    bool ok = keys && lens && at && res && dst && codes;
+
+    for (size_t i = 0; i < b->n; i++) {
+        if (gk[i].code != MC_TE_PENDING || !gk[i].disk)
+            continue;
+        if (!ok) {
+            gk[i].code = MC_INTERNAL_ERROR;
+            continue;
+        }
+        keys[m] = b->keys[i];
+        lens[m] = b->lens[i];
+        res[m] = &b->ans.res[i];
+        dst[m] = gk[i].dst;
+        at[m++] = i;
+    }
+    if (m > 0)
+        store_ssd_get_batch(s, m, keys, lens, res, dst, shed_stalled, codes);
+    for (size_t j = 0; j < m; j++)
+        gk[at[j]].code = codes[j];
+    free(keys);
+    free(lens);
+    free(at);
+    free(res);
+    free(dst);
+    free(codes);
 }
 
 /* Drops the holds the get took (every key the master answered MC_OK for),

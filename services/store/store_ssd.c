@@ -97,12 +97,15 @@ static int metrics_init(store_ssd_t *t, mc_metrics_t *m)
     st->reregistered = mc_metrics_counter(
         m, "mc_store_ssd_reregistered_total",
         "Records re-registered with the master (restart recovery, remount)", NULL);
+    st->scrub_bad = mc_metrics_counter(
+        m, "mc_store_ssd_scrub_bad_total",
+        "Records the background scrub found bad (dropped here and at the master)", NULL);
     st->offload = mc_metrics_histogram(
         m, "mc_store_ssd_offload_seconds",
         "Persist task received -> disk replica registered at the master", NULL, offload_bounds, nb);
     if (!st->tasks || !st->overflow || !st->writes || !st->write_bytes || !st->write_errors ||
         !st->skipped || !st->reads || !st->remote_reads || !st->read_errors || !st->served ||
-        !st->drops || !st->evicted || !st->reregistered || !st->offload)
+        !st->drops || !st->evicted || !st->reregistered || !st->scrub_bad || !st->offload)
         return MC_INTERNAL_ERROR;
     if (mc_metrics_gauge_fn(m, "mc_store_ssd_capacity_bytes", "Bytes the SSD tier may use", NULL,
                             g_capacity, t) != MC_OK ||
@@ -225,6 +228,7 @@ int store_ssd_open(const store_config_t *cfg, mc_metrics_t *metrics, store_ssd_t
         return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
     }
     t->limit = (size_t)cfg->ssd_queue_limit;
+    t->scrub_ms = cfg->ssd_scrub_ms;
     rc = mc_ssd_open(&c, &t->be, &rep);
     if (rc != MC_OK) {
         mc_fail(err, rc, "SSD tier at %s: %s", cfg->ssd_path, mc_err_name(rc));
@@ -555,6 +559,33 @@ static unsigned evict(store_ssd_t *t)
     return done;
 }
 
+/* ---------------- the thread: scrub ---------------- */
+
+/* One bucket's live records read back (mc_ssd_scrub removes the bad ones);
+ * the master is told about each bad one. */
+static void scrub(store_ssd_t *t)
+{
+    rec_list_t bad = {0};
+    int *codes;
+    int rc = mc_ssd_scrub(t->be, &t->scrub_cursor, collect_rec, &bad);
+
+    if (rc == MC_OBJECT_NOT_FOUND)
+        t->scrub_cursor = 0; /* past the last bucket: start over */
+    if (bad.n > 0 && (codes = calloc(bad.n, sizeof(*codes)))) {
+        for (size_t i = 0; i < bad.n; i++)
+            MC_WARN("SSD scrub: record %.*s (bucket %llu offset %llu) does not check; dropped",
+                    (int)(bad.v[i].key_len > 200 ? 200 : bad.v[i].key_len), bad.v[i].key,
+                    (unsigned long long)bad.v[i].loc.bucket,
+                    (unsigned long long)bad.v[i].loc.offset);
+        for (size_t i = 0; i < bad.n; i += EVICT_BATCH)
+            (void)ssd_master_disk_remove(
+                t->svc, &bad.v[i], bad.n - i < EVICT_BATCH ? bad.n - i : EVICT_BATCH, codes + i);
+        mc_counter_add(t->st.scrub_bad, bad.n);
+        free(codes);
+    }
+    rec_list_cleanup(&bad);
+}
+
 /* ---------------- the thread: write-behind ---------------- */
 
 static bool stage_reserve(store_ssd_t *t, size_t bytes)
@@ -784,7 +815,7 @@ static void run_tasks(store_ssd_t *t, task_t *q)
 static void *tier_main(void *arg)
 {
     store_ssd_t *t = arg;
-    uint64_t next_tick = 0;
+    uint64_t next_tick = 0, next_scrub = mc_now_ms() + t->scrub_ms;
 
     mc_mutex_lock(&t->mu);
     while (!t->stop) {
@@ -831,6 +862,10 @@ static void *tier_main(void *arg)
         run_tasks(t, q);
         if (tick && atomic_load(&t->disk_mounted))
             evict(t);
+        if (t->scrub_ms && now >= next_scrub && atomic_load(&t->disk_mounted)) {
+            next_scrub = now + t->scrub_ms;
+            scrub(t);
+        }
         mc_mutex_lock(&t->mu);
     }
     mc_mutex_unlock(&t->mu);

@@ -85,6 +85,13 @@ int store_ssd_serve_read(store_service_t *s, const store_disk_ref_t *ref, void *
  * read, MC_TRANSFER_FAIL when every one failed. Never wrong bytes as MC_OK. */
 int store_ssd_get(store_service_t *s, const char *key, size_t key_len, const mc_key_result_t *r,
                   void *dst, bool shed_stalled);
+/* store_ssd_get of n keys (res[i] their replica lists, dst[i] their
+ * destinations); the keys whose first disk replica is this tier's are read
+ * with one mc_ssd_read_batch (values written together come back with one
+ * preadv). codes[i] per key. */
+void store_ssd_get_batch(store_service_t *s, size_t n, const char *const *keys,
+                         const size_t *key_lens, const mc_key_result_t *const *res,
+                         void *const *dst, bool shed_stalled, int *codes);
 /* True when r lists a disk replica store_ssd_get could read. */
 bool store_ssd_has_disk(store_service_t *s, const mc_key_result_t *r);
 

@@ -39,6 +39,7 @@ typedef struct ssd_rec {
 typedef struct ssd_stats {
     mc_counter_t *tasks, *overflow, *writes, *write_bytes, *write_errors, *skipped;
     mc_counter_t *reads, *remote_reads, *read_errors, *served, *drops, *evicted, *reregistered;
+    mc_counter_t *scrub_bad;
     mc_histogram_t *offload;
 } ssd_stats_t;
 
@@ -62,6 +63,8 @@ struct store_ssd {
     bool started;
     void *stage; /* 4 KiB-aligned staging buffer of the write-behind */
     size_t stage_cap;
+    uint64_t scrub_ms;     /* between two buckets scrubbed; 0 = none */
+    uint64_t scrub_cursor; /* the last bucket scrubbed (tier thread) */
     ssd_stats_t st;
 };
 

@@ -152,14 +152,15 @@ bool store_ssd_has_disk(store_service_t *s, const mc_key_result_t *r)
     return r->has_checksum && store_disk_order(r->rep, r->n, s->client_id, r->size, order) > 0;
 }
 
-int store_ssd_get(store_service_t *s, const char *key, size_t key_len, const mc_key_result_t *r,
-                  void *dst, bool shed_stalled)
+/* The disk replicas of r from the first'th on (in store_disk_order's order). */
+static int get_from(store_service_t *s, const char *key, size_t key_len, const mc_key_result_t *r,
+                    void *dst, bool shed_stalled, size_t first)
 {
     uint32_t order[MC_MAX_REPLICAS];
     size_t n = r->has_checksum ? store_disk_order(r->rep, r->n, s->client_id, r->size, order) : 0;
     int rc = MC_OBJECT_NOT_FOUND;
 
-    for (size_t j = 0; j < n; j++) {
+    for (size_t j = first; j < n; j++) {
         const mc_replica_t *rep = &r->rep[order[j]];
         mc_ssd_loc_t loc = loc_of(rep, r->checksum);
         bool own = mc_uuid_equal(rep->segment_id, s->client_id);
@@ -190,6 +191,58 @@ int store_ssd_get(store_service_t *s, const char *key, size_t key_len, const mc_
         mc_counter_add(s->st.transfer_errors, 1);
     }
     return n == 0 ? MC_OBJECT_NOT_FOUND : MC_TRANSFER_FAIL;
+}
+
+int store_ssd_get(store_service_t *s, const char *key, size_t key_len, const mc_key_result_t *r,
+                  void *dst, bool shed_stalled)
+{
+    return get_from(s, key, key_len, r, dst, shed_stalled, 0);
+}
+
+void store_ssd_get_batch(store_service_t *s, size_t n, const char *const *keys,
+                         const size_t *key_lens, const mc_key_result_t *const *res,
+                         void *const *dst, bool shed_stalled, int *codes)
+{
+    mc_ssd_read_item_t *items = s->ssd && n > 1 ? calloc(n, sizeof(*items)) : NULL;
+    size_t *idx = items ? calloc(n, sizeof(*idx)) : NULL;
+    int *rc = idx ? calloc(n, sizeof(*rc)) : NULL;
+    size_t m = 0;
+
+    /* the keys whose first disk replica is our own: one batch read */
+    for (size_t i = 0; rc && i < n; i++) {
+        const mc_key_result_t *r = res[i];
+        uint32_t order[MC_MAX_REPLICAS];
+        codes[i] = MC_TE_PENDING;
+        if (!r->has_checksum || store_disk_order(r->rep, r->n, s->client_id, r->size, order) == 0 ||
+            !mc_uuid_equal(r->rep[order[0]].segment_id, s->client_id))
+            continue;
+        items[m] = (mc_ssd_read_item_t){.loc = loc_of(&r->rep[order[0]], r->checksum),
+                                        .key = keys[i],
+                                        .key_len = key_lens[i],
+                                        .dst = dst[i]};
+        idx[m++] = i;
+    }
+    if (m > 0)
+        (void)mc_ssd_read_batch(s->ssd->be, items, m, rc); /* rc[] has each item's */
+    for (size_t j = 0; j < m; j++) {
+        size_t i = idx[j];
+        if (rc[j] == MC_OK) {
+            mc_counter_add(s->ssd->st.reads, 1);
+            codes[i] = MC_OK;
+            continue;
+        }
+        mc_counter_add(s->ssd->st.read_errors, 1);
+        mc_counter_add(s->st.transfer_errors, 1);
+        drop_failed(s->ssd, keys[i], key_lens[i], &items[j].loc, rc[j]);
+        codes[i] = get_from(s, keys[i], key_lens[i], res[i], dst[i], shed_stalled, 1);
+    }
+    /* the others (and all of them when the scratch could not be had) one by one */
+    for (size_t i = 0; i < n; i++)
+        if (!rc || codes[i] == MC_TE_PENDING)
+            codes[i] = get_from(s, keys[i], key_lens[i], res[i], dst[i], shed_stalled, 0);
+    free(items);
+    free(idx);
+    free(rc);
 }
 
 int store_ssd_serve_read(store_service_t *s, const store_disk_ref_t *ref, void *dst)

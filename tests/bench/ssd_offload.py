@@ -3,7 +3,7 @@
 real binaries (docs/ssd-tier.md, "Measured").
 
     /usr/bin/python3 tests/bench/ssd_offload.py BIN_DIR [--puts=200] [--size-kib=1024]
-        [--recovery=100000] [--durability=data] [--dir=DIR]
+        [--recovery=100000] [--restart-master=1] [--durability=data] [--dir=DIR]
 
 Starts a metadata server, a master with --enable_offload and one store
 service with an SSD tier in DIR (default: a temporary directory on the same
@@ -14,9 +14,11 @@ disk as /tmp), then:
             replica, p50/p90/p99; also the service's own histogram
             (mc_store_ssd_offload_seconds: task received -> registered);
   recovery  --recovery small values (64 B) put through 8 threads, waited on
-            until persisted, then the store service restarted: the backend's
-            scan and the re-registration with the master (create_missing,
-            batches of 512), from the service's log lines.
+            until persisted, then the store service restarted (with
+            --restart-master=1 the master too, before it, so every key is
+            created again): the backend's scan and the re-registration with
+            the master (create_missing, batches of 512), from the service's
+            log lines.
 Everything is bounded in time and stopped at the end."""
 import concurrent.futures
 import os
@@ -98,6 +100,10 @@ def recovery(cl, m, s, n):
             break
         time.sleep(0.5)
     assert s.stop() == 0
+    if arg("restart-master", 0):  # the master forgets everything: create_missing creates
+        assert m.stop() == 0
+        m2 = cl._start(m.name, m.args, m.health_url)
+        m2.url = m.url
     t0 = time.monotonic()
     s2 = cl._start(s.name, s.args, s.health_url)
     s2.url = s.url

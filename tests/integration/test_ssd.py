@@ -6,6 +6,7 @@ Each test fails without the tier: without write-behind an object whose
 memory replica was evicted is gone (404), without recovery a restarted
 service's objects are, without the checks a flipped byte would be served."""
 import glob
+import json
 import os
 import re
 import signal
@@ -145,6 +146,15 @@ def test_evicted_object_is_read_from_disk_locally_and_through_a_peer(tier):
         assert r.status == 200 and r.body == val, f"local disk read of {key}: {r.status}"
         r = get(b, key)
         assert r.status == 200 and r.body == val, f"remote disk read of {key}: {r.status}"
+    # a batch get: the own tier's records read with one batch read
+    for reader in (a, b):
+        r = request("POST", f"{reader.url}/api/v1/batch/get", body={"keys": list(vals)},
+                    timeout=30)
+        assert r.status == 200, r.text
+        hdr, _, body = r.body.partition(b"\n")
+        res = json.loads(hdr)["results"]
+        assert [x["code"] for x in res] == [0] * len(vals)
+        assert body == b"".join(vals.values())
     assert metric(a, "mc_store_ssd_reads_total") >= len(vals)
     assert metric(a, "mc_store_ssd_served_total") >= len(vals)
     assert metric(a, "mc_store_ssd_writes_total") >= len(vals)
@@ -287,3 +297,16 @@ def test_routes_check_their_input(tier):
                    ).status == 202
     # a service without a tier has no such routes
     assert request("POST", f"{b.url}/api/v1/ssd/tasks", body={}).status == 404
+
+
+def test_scrub_drops_a_flipped_byte_nobody_reads(cluster, tmp_path):
+    meta = cluster.metadata()
+    m = start_master(cluster)
+    a = ssd_store(cluster, m, meta, tmp_path / "ssd", "--ssd_bucket_keys=2",
+                  "--ssd_scrub_ms=200")
+    vals = put_offloaded(m, a, 4, 256 << 10)  # two sealed buckets
+    assert flip_value_byte(a, vals["k0"])
+    assert poll(lambda: metric(a, "mc_store_ssd_scrub_bad_total") >= 1), \
+        "the scrub did not find the flipped byte"
+    assert poll(lambda: not on_disk(m, "k0")), "the master still lists the bad disk replica"
+    assert on_disk(m, "k1") and on_disk(m, "k3")
