@@ -187,7 +187,7 @@ int ssd_rec_push(ssd_bucket_t *b, const ssd_rec_t *r, const char *key)
     return MC_OK;
 }
 
-static size_t bucket_index_locked(const mc_ssd_t *s, uint64_t id, bool *found)
+static size_t bucket_index_locked(const mc_ssd_t *s, uint64_t id, bool *found) MC_REQUIRES(s->mu)
 {
     size_t lo = 0, hi = s->nb;
     while (lo < hi) {
@@ -232,7 +232,7 @@ int ssd_bucket_add_locked(mc_ssd_t *s, ssd_bucket_t *b)
 }
 
 /* Takes b out of the table (under mu); its file is then unreachable. */
-static void bucket_detach_locked(mc_ssd_t *s, ssd_bucket_t *b)
+static void bucket_detach_locked(mc_ssd_t *s, ssd_bucket_t *b) MC_REQUIRES(s->mu)
 {
     bool found;
     size_t i = bucket_index_locked(s, b->id, &found);
@@ -357,7 +357,9 @@ static int check_cfg(const mc_ssd_cfg_t *c)
     return MC_OK;
 }
 
-int mc_ssd_open(const mc_ssd_cfg_t *cfg, mc_ssd_t **out, mc_ssd_recovery_t *rep)
+/* Not analysed: it fills a handle no other thread can see yet. */
+int mc_ssd_open(const mc_ssd_cfg_t *cfg, mc_ssd_t **out,
+                mc_ssd_recovery_t *rep) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     if (!cfg || !out)
         return MC_INVALID_PARAMS;
@@ -382,8 +384,8 @@ int mc_ssd_open(const mc_ssd_cfg_t *cfg, mc_ssd_t **out, mc_ssd_recovery_t *rep)
     s->next_bucket = 1;
     s->next_seq = 1;
     s->direct = true;
-    pthread_mutex_init(&s->wmu, NULL);
-    pthread_mutex_init(&s->mu, NULL);
+    mc_mutex_init(&s->wmu);
+    mc_mutex_init(&s->mu);
     pthread_cond_init(&s->cv, NULL);
     s->path = strdup(cfg->path);
     if (!s->path) {
@@ -448,7 +450,10 @@ int mc_ssd_open(const mc_ssd_cfg_t *cfg, mc_ssd_t **out, mc_ssd_recovery_t *rep)
         goto fail;
     }
     mc_ssd_recovery_t r = {0};
-    if ((rc = ssd_recover(s, &r)) != MC_OK)
+    mc_mutex_lock(&s->wmu);
+    rc = ssd_recover(s, &r);
+    mc_mutex_unlock(&s->wmu);
+    if (rc != MC_OK)
         goto fail;
     if (rep)
         *rep = r;
@@ -459,7 +464,8 @@ fail:
     return rc;
 }
 
-void mc_ssd_close(mc_ssd_t *s)
+/* Not analysed: the caller guarantees no other call is running. */
+void mc_ssd_close(mc_ssd_t *s) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     if (!s)
         return;
@@ -473,8 +479,8 @@ void mc_ssd_close(mc_ssd_t *s)
     free(s->path);
     free(s->dir);
     free(s->cluster_id);
-    pthread_mutex_destroy(&s->wmu);
-    pthread_mutex_destroy(&s->mu);
+    mc_mutex_destroy(&s->wmu);
+    mc_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
 }
@@ -534,11 +540,11 @@ int mc_ssd_remove(mc_ssd_t *s, const char *key, size_t key_len, const mc_ssd_loc
 {
     if (!s || !key || !loc || key_len == 0)
         return MC_INVALID_PARAMS;
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     ssd_bucket_t *b = ssd_bucket_find_locked(s, loc->bucket);
     ssd_rec_t *r = b ? ssd_rec_find_locked(b, loc->offset) : NULL;
     if (!r || r->dead || r->klen != key_len || memcmp(r->key, key, key_len) != 0) {
-        pthread_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->mu);
         return MC_OBJECT_NOT_FOUND;
     }
     r->dead = true;
@@ -548,19 +554,19 @@ int mc_ssd_remove(mc_ssd_t *s, const char *key, size_t key_len, const mc_ssd_loc
     s->st.live_bytes -= r->vlen;
     s->st.removed++;
     if (b->picked) { /* its file goes anyway */
-        pthread_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->mu);
         return MC_OK;
     }
     uint64_t off = r->off, span = ssd_rec_span(r->klen, r->vlen);
     ssd_rec_t dead = *r; /* its key stays valid while the bucket is referenced */
     b->refs++;
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
 
     bool reclaimed;
     if (ssd_punch(s, b, off, span, &reclaimed) != MC_OK)
         (void)write_tombstone(s, b, &dead); /* dead in memory either way */
 
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     if (reclaimed) {
         b->disk -= span;
         if (b->picked)
@@ -569,7 +575,7 @@ int mc_ssd_remove(mc_ssd_t *s, const char *key, size_t key_len, const mc_ssd_loc
         s->st.punched_bytes += span;
     }
     bool drop = ssd_bucket_unref_locked(s, b);
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     if (drop)
         ssd_bucket_drop(s, b);
     return MC_OK;
@@ -626,11 +632,11 @@ int mc_ssd_foreach(mc_ssd_t *s, mc_ssd_record_fn fn, void *arg)
     snap_t *arr = NULL;
     size_t n = 0, cap = 0;
     int rc = MC_OK;
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->nb && rc == MC_OK; i++)
         if (!s->b[i]->picked)
             rc = snap_bucket_locked(s->b[i], &arr, &n, &cap);
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     return snap_run(arr, n, rc, fn, arg);
 }
 
@@ -654,9 +660,9 @@ static int scrub_group(mc_ssd_t *s, snap_t *arr, size_t n, uint8_t *buf, mc_ssd_
     for (size_t i = 0; rc == MC_OK && i < n; i++) {
         if (codes[i] != MC_INVALID_READ && codes[i] != MC_FILE_READ_FAIL)
             continue; /* fine, or removed meanwhile */
-        pthread_mutex_lock(&s->mu);
+        mc_mutex_lock(&s->mu);
         s->st.scrub_bad++;
-        pthread_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->mu);
         if (mc_ssd_remove(s, arr[i].key, arr[i].klen, &arr[i].loc) == MC_OK && fn)
             rc = fn(arg, arr[i].key, arr[i].klen, &arr[i].loc);
     }
@@ -672,7 +678,7 @@ int mc_ssd_scrub(mc_ssd_t *s, uint64_t *cursor, mc_ssd_record_fn fn, void *arg)
     snap_t *arr = NULL;
     size_t n = 0, cap = 0;
     int rc = MC_OBJECT_NOT_FOUND;
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->nb; i++) {
         ssd_bucket_t *b = s->b[i];
         if (b->id > *cursor && !b->picked) {
@@ -681,7 +687,7 @@ int mc_ssd_scrub(mc_ssd_t *s, uint64_t *cursor, mc_ssd_record_fn fn, void *arg)
             break;
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     uint8_t *buf = NULL;
     if (rc == MC_OK && n) {
         uint64_t big = SCRUB_GROUP_BYTES;
@@ -696,9 +702,9 @@ int mc_ssd_scrub(mc_ssd_t *s, uint64_t *cursor, mc_ssd_record_fn fn, void *arg)
             while (e < n && (e == i || bytes + ssd_round_up(arr[e].loc.length, SSD_BLK) <= big))
                 bytes += ssd_round_up(arr[e++].loc.length, SSD_BLK);
             rc = scrub_group(s, arr + i, e - i, buf, fn, arg);
-            pthread_mutex_lock(&s->mu);
+            mc_mutex_lock(&s->mu);
             s->st.scrubbed += e - i;
-            pthread_mutex_unlock(&s->mu);
+            mc_mutex_unlock(&s->mu);
             i = e;
         }
     }
@@ -706,7 +712,7 @@ int mc_ssd_scrub(mc_ssd_t *s, uint64_t *cursor, mc_ssd_record_fn fn, void *arg)
     return snap_run(arr, n, rc, NULL, NULL);
 }
 
-static bool evict_due_locked(mc_ssd_t *s)
+static bool evict_due_locked(mc_ssd_t *s) MC_REQUIRES(s->mu)
 {
     double cap = (double)s->cfg.capacity;
     double left = (double)(s->used - s->picked_bytes);
@@ -721,8 +727,8 @@ int mc_ssd_evict_pick(mc_ssd_t *s, uint64_t *bucket, mc_ssd_record_fn fn, void *
 {
     if (!s || !bucket)
         return MC_INVALID_PARAMS;
-    pthread_mutex_lock(&s->wmu);
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->wmu);
+    mc_mutex_lock(&s->mu);
     ssd_bucket_t *b = NULL;
     if (evict_due_locked(s)) {
         for (size_t i = 0; i < s->nb && !b; i++)
@@ -730,16 +736,16 @@ int mc_ssd_evict_pick(mc_ssd_t *s, uint64_t *bucket, mc_ssd_record_fn fn, void *
                 b = s->b[i];
         ssd_bucket_t *a = s->active;
         if (!b && a && a->nrec > 0 && !a->picked) {
-            pthread_mutex_unlock(&s->mu);
+            mc_mutex_unlock(&s->mu);
             int rc = ssd_seal_locked_w(s, a); /* under wmu: nobody appends meanwhile */
-            pthread_mutex_lock(&s->mu);
+            mc_mutex_lock(&s->mu);
             if (rc == MC_OK)
                 b = a;
         }
     }
     if (!b) {
-        pthread_mutex_unlock(&s->mu);
-        pthread_mutex_unlock(&s->wmu);
+        mc_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->wmu);
         return MC_OBJECT_NOT_FOUND;
     }
     b->picked = true;
@@ -748,8 +754,8 @@ int mc_ssd_evict_pick(mc_ssd_t *s, uint64_t *bucket, mc_ssd_record_fn fn, void *
     snap_t *arr = NULL;
     size_t n = 0, cap = 0;
     int rc = snap_bucket_locked(b, &arr, &n, &cap);
-    pthread_mutex_unlock(&s->mu);
-    pthread_mutex_unlock(&s->wmu);
+    mc_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->wmu);
     return snap_run(arr, n, rc, fn, arg);
 }
 
@@ -757,19 +763,19 @@ int mc_ssd_evict_commit(mc_ssd_t *s, uint64_t bucket)
 {
     if (!s)
         return MC_INVALID_PARAMS;
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     ssd_bucket_t *b;
     /* looked up again after every wait: clear() or another commit may have
      * taken it meanwhile, abort() may have returned it */
     while ((b = ssd_bucket_find_locked(s, bucket)) && b->picked && b->refs > 0)
-        pthread_cond_wait(&s->cv, &s->mu);
+        mc_cond_wait(&s->cv, &s->mu);
     if (!b || !b->picked) {
-        pthread_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->mu);
         return b ? MC_INVALID_PARAMS : MC_OBJECT_NOT_FOUND;
     }
     bucket_detach_locked(s, b);
     s->st.evicted_buckets++;
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     ssd_bucket_drop(s, b);
     return MC_OK;
 }
@@ -778,14 +784,14 @@ int mc_ssd_evict_abort(mc_ssd_t *s, uint64_t bucket)
 {
     if (!s)
         return MC_INVALID_PARAMS;
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     ssd_bucket_t *b = ssd_bucket_find_locked(s, bucket);
     int rc = b && b->picked ? MC_OK : MC_OBJECT_NOT_FOUND;
     if (rc == MC_OK) {
         b->picked = false;
         s->picked_bytes -= b->disk;
     }
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     return rc;
 }
 
@@ -793,8 +799,8 @@ int mc_ssd_clear(mc_ssd_t *s)
 {
     if (!s)
         return MC_INVALID_PARAMS;
-    pthread_mutex_lock(&s->wmu);
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->wmu);
+    mc_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->nb; i++)
         if (!s->b[i]->picked) {
             s->b[i]->picked = true;
@@ -802,7 +808,7 @@ int mc_ssd_clear(mc_ssd_t *s)
         }
     for (size_t i = 0; i < s->nb;) { /* the table may change while we wait: start over */
         if (s->b[i]->refs > 0) {
-            pthread_cond_wait(&s->cv, &s->mu);
+            mc_cond_wait(&s->cv, &s->mu);
             i = 0;
         } else {
             i++;
@@ -816,22 +822,22 @@ int mc_ssd_clear(mc_ssd_t *s)
     s->used = s->picked_bytes = 0;
     s->st.records = s->st.live_bytes = 0;
     s->evict_run = false;
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     for (size_t i = 0; i < n; i++)
         ssd_bucket_free(s, all[i], true);
     free(all);
     fsync_dir(s);
-    pthread_mutex_unlock(&s->wmu);
+    mc_mutex_unlock(&s->wmu);
     return MC_OK;
 }
 
 void mc_ssd_stats(mc_ssd_t *s, mc_ssd_stats_t *out)
 {
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     *out = s->st;
     out->capacity = s->cfg.capacity;
     out->used = s->used;
     out->buckets = s->nb;
     out->direct = s->direct;
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
 }
