@@ -101,6 +101,9 @@ ssd_rec_t *ssd_rec_find_locked(ssd_bucket_t *b, uint64_t voff); /* by value offs
  * bucket with nothing live left, now detached from the table). */
 bool ssd_bucket_unref_locked(mc_ssd_t *s, ssd_bucket_t *b) MC_REQUIRES(s->mu);
 void ssd_bucket_drop(mc_ssd_t *s, ssd_bucket_t *b); /* frees it, deletes its file */
+/* Takes b out of the table and the counters; its file is then unreachable. */
+void ssd_bucket_detach_locked(mc_ssd_t *s, ssd_bucket_t *b) MC_REQUIRES(s->mu);
+void ssd_fsync_dir(mc_ssd_t *s); /* the cluster directory; errors ignored */
 int ssd_rec_push(ssd_bucket_t *b, const ssd_rec_t *r, const char *key);
 int ssd_io_full(mc_ssd_t *s, int fd, struct iovec *iov, int n, uint64_t off, bool write);
 int ssd_punch(mc_ssd_t *s, ssd_bucket_t *b, uint64_t off, uint64_t len, bool *reclaimed);

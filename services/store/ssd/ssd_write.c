@@ -13,15 +13,6 @@
 #include "mc/uuid.h"
 #include "ssd_internal.h"
 
-static void fsync_dir_w(mc_ssd_t *s)
-{
-    int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    (void)s->fops.fsync(s->fops.ctx, fd);
-    close(fd);
-}
-
 int ssd_bucket_create_w(mc_ssd_t *s, ssd_bucket_t **out)
 {
     mc_mutex_lock(&s->mu);
@@ -55,7 +46,7 @@ int ssd_bucket_create_w(mc_ssd_t *s, ssd_bucket_t **out)
     if (rc == MC_OK && s->cfg.durability == MC_SSD_DUR_FULL) {
         if (s->fops.fdatasync(s->fops.ctx, fd) != 0)
             rc = MC_FILE_WRITE_FAIL;
-        fsync_dir_w(s);
+        ssd_fsync_dir(s);
     }
     free(blk);
     if (rc == MC_OK) {
