@@ -1,17 +1,25 @@
-/* Shared between the backend's files (ssd.c, ssd_write.c, ssd_recover.c).
+/* Shared between the backend's files: ssd.c (open, table, helpers),
+ * ssd_write.c, ssd_read.c, ssd_reclaim.c (remove, foreach, scrub, eviction,
+ * clear), ssd_recover.c, ssd_io.c (the I/O pool), ssd_format.c.
  *
- * Lock rules (written once, here):
- * - s->wmu serializes writers, sealing, eviction picks and clear: whoever
- *   appends to a bucket file, writes its index or creates a bucket holds it.
- *   Taken before s->mu, never while holding s->mu.
+ * Lock rules (written once, here; scripts/threadsafety.sh checks the
+ * annotated ones):
+ * - s->wmu serializes writers, sealing, eviction picks, clear and recovery:
+ *   whoever appends to a bucket file, writes its index, creates a bucket or
+ *   uses the staging buffer holds it. Taken before s->mu, never while
+ *   holding s->mu.
  * - s->mu guards the bucket table, every bucket's record array and counters,
  *   the stats and the eviction state. No I/O is done under it except
  *   unlink/close of a bucket already unreachable from the table.
  * - A bucket's fd stays open while b->refs > 0 (a read or a punch in
- *   flight); evict_commit/clear wait on s->cv for refs to drop to 0. A
- *   bucket with b->picked set takes no new refs (reads fail NOT_FOUND).
- * - Records of a bucket only grow at the end (writers, under both locks);
- *   their fields never change after publication except dead. */
+ *   flight); evict_commit/clear wait on s->cv for refs to drop to 0 and look
+ *   the bucket up again after every wait. A bucket with b->picked set takes
+ *   no new refs (reads fail NOT_FOUND).
+ * - Records of a bucket only grow at the end (writers, under both locks, so
+ *   either lock suffices to read b->nrec and b->end); their fields never
+ *   change after publication except dead (under mu).
+ * - s->ioq.mu guards the pool's queue and every job's rc/done; the caller
+ *   that submits a job owns its buffers until ssd_job_wait returns. */
 #ifndef MC_SSD_INTERNAL_H
 #define MC_SSD_INTERNAL_H
 
