@@ -517,12 +517,12 @@ def _closure(pkgs):
         p = todo.pop()
         if p in seen:
             continue
-        r = subprocess.run(["dpkg-query", "-W", "-f=${Status}|${Depends}, ${Pre-Depends}|${Provides}", p],
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Status}\t${Depends}, ${Pre-Depends}", p],
                            capture_output=True, text=True)
         if r.returncode != 0 or "install ok installed" not in r.stdout:
             raise AssertionError(f"{p} is not installed here: cannot tell what it provides")
         seen.add(p)
-        _, deps, _ = r.stdout.split("|")
+        _, deps = r.stdout.split("\t")
         for alt in deps.split(","):
             alt = alt.strip()
             if not alt:
