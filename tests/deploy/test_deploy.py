@@ -588,7 +588,7 @@ def test_image_recipe(tmp_path):
                  "libmooncake_client.so.0.2.0"):
         assert any(n.startswith(want.split(".so")[0]) for n in names), f"{want} not shipped ({names})"
     assert any(n.startswith("_store") for n in names), "the Python extension is not shipped"
-    missing = []
+    missing, owners = [], set()
     for p in shipped:
         out = subprocess.run(["ldd", p], capture_output=True, text=True).stdout
         for line in out.splitlines():
@@ -606,6 +606,10 @@ def test_image_recipe(tmp_path):
             if lib.startswith(src):
                 continue  # shipped by the image itself
             owner = _dpkg_owner(lib)
+            owners.add(owner)
             if owner is None or owner not in provided:
                 missing.append(f"{os.path.relpath(p, src)}: {lib} (package {owner})")
     assert not missing, "the runtime stage lacks:\n" + "\n".join(sorted(set(missing)))
+    # and only what they need: every library package listed is linked
+    unused = [p for p in pkgs if p.startswith("lib") and p not in owners]
+    assert not unused, f"the runtime stage installs libraries nothing shipped links: {unused}"
