@@ -266,11 +266,22 @@ class Runner:
     def log(self, c):
         return os.path.join(self.logdir, c.name.replace("/", "_") + ".log")
 
+    def ids(self, user):
+        """Popen arguments running a process as its declared user (as root only)."""
+        if not (self.w.as_root and user):
+            return {}
+        uid, gid, groups = user
+        return {"user": uid, "group": gid, "extra_groups": list(groups)}
+
     def start(self, c):
+        for name, argv, user in c.init:  # init containers first, each to completion
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=self.w.tmp,
+                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, **self.ids(user))
+            assert r.returncode == 0, f"{name} exited {r.returncode}: {r.stdout}{r.stderr}"
         f = open(self.log(c), "ab")
         self.procs[c.name] = subprocess.Popen(c.argv, env=self.env(c), stdout=f, stderr=subprocess.STDOUT,
                                               stdin=subprocess.DEVNULL, start_new_session=True,
-                                              cwd=self.w.tmp)
+                                              cwd=self.w.tmp, **self.ids(c.user))
         f.close()
 
     def tail(self, c, n=20):
@@ -308,7 +319,8 @@ class Runner:
                 assert s.connect_ex((c.addr, port)) == 0, f"{c.name} declares port {port} but does not listen"
 
     def run_oneshot(self, c, timeout=90):
-        r = subprocess.run(c.argv, env=self.env(c), capture_output=True, timeout=timeout, cwd=self.w.tmp)
+        r = subprocess.run(c.argv, env=self.env(c), capture_output=True, timeout=timeout, cwd=self.w.tmp,
+                           **self.ids(c.user))
         return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
     def stop_all(self):
@@ -613,3 +625,30 @@ def test_image_recipe(tmp_path):
     # and only what they need: every library package listed is linked
     unused = [p for p in pkgs if p.startswith("lib") and p not in owners]
     assert not unused, f"the runtime stage installs libraries nothing shipped links: {unused}"
+
+
+@pytest.mark.parametrize("file,old,new,why", [
+    ("k8s/configmap.yaml", 'MC_STORE_IPC_ALLOWED_GIDS: "10001"', 'MC_STORE_IPC_ALLOWED_GIDS: "10005"',
+     "cannot attach"),  # the client's group is not admitted by the store service
+    ("k8s/example-client.yaml", "runAsGroup: 10001", "runAsGroup: 10002", "cannot attach"),
+    ("k8s/master.yaml", "        fsGroup: 10001\n", "", "Permission denied"),  # 0400 root-owned token
+    ("k8s/store.yaml", "chmod 2770", "chmod 0700", "cannot attach"),  # the socket's directory
+])
+def test_k8s_wiring_fails_on_wrong_ids(tree, file, old, new, why):
+    """Users, groups and modes are part of the wiring: as root the processes run
+    as their declared users, so a group the store does not admit, a token file
+    the service cannot read or a socket directory the client cannot enter fails
+    the run (the client's attach wait is cut to 3 s here)."""
+    if not have_mooncake():
+        pytest.skip("the mooncake package is not installed (make test installs it into a venv)")
+    if os.geteuid() != 0:
+        pytest.skip("needs root: processes run as their declared users only when the test is root")
+    tmp, t, tokens = tree
+    _mutate(os.path.join(t, file), old, new)
+    w = wiring.k8s_world(wiring.kustomize(os.path.join(t, "k8s")), tmp, base_addr())
+    for c in w.containers:
+        if c.oneshot:
+            c.env["MC_HELLO_WAIT_S"] = "3"
+    with pytest.raises(AssertionError) as e:
+        run_world(w, k8s_order(w), tokens)
+    assert why in str(e.value), str(e.value)[:2000]

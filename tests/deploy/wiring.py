@@ -18,6 +18,17 @@ reference resolved the way its runtime would, onto this host's loopback:
   named volume or hostPath share one directory;
 - $(VAR) in a k8s env value or argument is expanded as the kubelet does.
 
+Run as root, the test also gives every process the user, group and
+supplementary groups its file declares (compose `user`, k8s runAsUser,
+runAsGroup, fsGroup), runs the k8s init containers (as their runAsUser), and
+sets up files the way the runtimes do: a named volume starts with the
+image's owner and mode for its path, a hostPath directory is created
+root-owned 0755, Secret and ConfigMap files are root-owned with the declared
+mode and, under an fsGroup, group fsGroup and group-readable (the kubelet's
+rule), compose secrets get the long syntax's uid, gid and mode. So a socket
+group, an admitted gid or a token file a service cannot read fails the run.
+As another user all processes run as that user and init containers do not run.
+
 Anything that cannot be resolved (an unknown host name, a path under no
 mount, a missing ConfigMap key, a Secret that does not exist, a port nobody
 declares) raises ResolveError. Binaries are taken from MC_BIN_DIR, python3 is
@@ -90,6 +101,25 @@ def dockerfile_stages(path=None):
     return stages
 
 
+def image_paths():
+    """{path: (uid, gid, mode)} the runtime stage's RUN lines chown/chmod."""
+    out = {}
+    for instr, arg in dockerfile_stages()[-1][1]:
+        if instr != "RUN":
+            continue
+        for cmd in re.split(r"&&|;", arg):
+            w = cmd.split()
+            if len(w) >= 3 and w[0] == "chown" and re.fullmatch(r"\d+:\d+", w[1]):
+                u, g = map(int, w[1].split(":"))
+                for p in w[2:]:
+                    out[p] = (u, g, out.get(p, (0, 0, 0o755))[2])
+            elif len(w) >= 3 and w[0] == "chmod" and re.fullmatch(r"[0-7]+", w[1]):
+                for p in w[2:]:
+                    u, g, _ = out.get(p, (0, 0, 0))
+                    out[p] = (u, g, int(w[1], 8))
+    return out
+
+
 def image_env():
     """ENV of the runtime (last) stage: part of every container's environment."""
     env = {}
@@ -112,6 +142,8 @@ class Container:
         self.ports = {}  # port name or str(number) -> number
         self.health = []  # [("cmd", argv) | ("http", port, path)]
         self.liveness = []
+        self.user = None  # (uid, gid, [supplementary gids]) as declared
+        self.init = []  # [(name, argv, user)] k8s init containers
         self.deps = []  # compose depends_on: service_healthy
         self.oneshot = False
         self.labels = {}
@@ -130,6 +162,8 @@ class World:
         self.containers = []
         self.hosts = {}  # DNS name -> (container, {port: target port})
         self.shared = {}  # volume key -> host dir
+        self.as_root = os.geteuid() == 0
+        os.chmod(tmp, 0o755)
         self.bin_dir = os.path.abspath(os.environ.get("MC_BIN_DIR", os.path.join(ROOT, "build", "dev", "bin")))
 
     def new_container(self, name):
@@ -137,12 +171,37 @@ class World:
         self.containers.append(c)
         return c
 
-    def shared_dir(self, key):
+    def shared_dir(self, key, owner=None):
+        """One directory per named volume or hostPath; owner (uid, gid, mode)
+        when it is created (as root only)."""
         if key not in self.shared:
             d = os.path.join(self.tmp, "volumes", re.sub(r"[^\w.-]", "_", key))
             os.makedirs(d, exist_ok=True)
+            os.chmod(os.path.dirname(d), 0o755)
+            u, g, mode = owner or (os.geteuid(), os.getegid(), 0o755)
+            if self.as_root:
+                os.chown(d, u, g)
+            os.chmod(d, mode)
             self.shared[key] = d
         return self.shared[key]
+
+    def private_dir(self, c, *parts, mode=0o755, owner=None):
+        d = os.path.join(self.tmp, "containers", re.sub(r"[^\w.-]", "_", c.name), *parts)
+        os.makedirs(d, exist_ok=True)
+        p = d
+        while p != self.tmp:
+            os.chmod(p, 0o755)
+            p = os.path.dirname(p)
+        if self.as_root and owner:
+            os.chown(d, *owner)
+        os.chmod(d, mode)
+        return d
+
+    def volume_file(self, path, data, mode, gid=None):
+        """A Secret/ConfigMap/compose-secret file as the runtime writes it."""
+        write_file(path, data, mode)
+        if self.as_root:
+            os.chown(path, 0, gid if gid is not None else 0)
 
     # -- resolving strings
     def host_port(self, c, host, port, where):
@@ -262,13 +321,15 @@ def compose_world(cfg, tmp, base_addr):
         for p in svc.get("ports", []):
             target = p["target"] if isinstance(p, dict) else int(str(p).rsplit(":", 1)[-1].split("/")[0])
             c.ports.setdefault(str(target), int(target))
-        c.uid = svc.get("user")
-        c.restart = svc.get("restart")
+        user = svc.get("user")
+        if user:
+            u, _, g = str(user).partition(":")
+            if not (u.isdigit() and (not g or g.isdigit())):
+                raise ResolveError(f"{name}: user {user!r}: only numeric uid:gid is handled")
+            c.user = (int(u), int(g or u), [])
     for (name, svc), c in zip(cfg["services"].items(), w.containers):
-        ctmp = os.path.join(tmp, "containers", name)
-        os.makedirs(os.path.join(ctmp, "tmp"), exist_ok=True)
         for t in svc.get("tmpfs", []) or []:
-            c.mounts.append((t, os.path.join(ctmp, "tmp")))
+            c.mounts.append((t, w.private_dir(c, "tmpfs" + t.replace("/", "_"), mode=0o1777)))
         for s in svc.get("secrets", []) or []:
             s = s if isinstance(s, dict) else {"source": s}
             src = cfg.get("secrets", {}).get(s["source"])
@@ -278,15 +339,19 @@ def compose_world(cfg, tmp, base_addr):
                 raise ResolveError(f"{name}: secret file {src['file']} does not exist")
             target = s.get("target", s["source"])
             target = target if target.startswith("/") else "/run/secrets/" + target
-            host = os.path.join(ctmp, "secrets", os.path.basename(target))
-            write_file(host, open(src["file"], "rb").read(), int(s.get("mode", 0o444)))
+            host = os.path.join(w.private_dir(c, "secrets"), os.path.basename(target))
+            w.volume_file(host, open(src["file"], "rb").read(), int(s.get("mode", 0o444)))
+            if w.as_root:  # the owner the docs have the host file chowned to
+                os.chown(host, int(s.get("uid", 0)), int(s.get("gid", 0)))
             c.mounts.append((target, host))
         for v in svc.get("volumes", []) or []:
             v = compose_volume(v)
             if v["type"] == "volume":
                 if v["source"] not in (cfg.get("volumes") or {}):
                     raise ResolveError(f"{name}: volume {v['source']} is not declared")
-                c.mounts.append((v["target"], w.shared_dir("compose-volume-" + v["source"])))
+                # a new named volume starts with the image's content at its path
+                c.mounts.append((v["target"], w.shared_dir("compose-volume-" + v["source"],
+                                                           image_paths().get(v["target"]))))
             elif v["type"] == "bind":
                 if not os.path.exists(v["source"]):
                     raise ResolveError(f"{name}: bind mount source {v['source']} does not exist")
@@ -404,6 +469,54 @@ def _expand(value, env):
     return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", rep, value)
 
 
+def _k8s_user(pod_sc, spec):
+    """(uid, gid, supplementary gids) of a container: its securityContext over the pod's."""
+    sc = spec.get("securityContext", {})
+    uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+    if uid is None:
+        return None
+    gid = sc.get("runAsGroup", pod_sc.get("runAsGroup", 0))
+    groups = list(pod_sc.get("supplementalGroups", []))
+    if pod_sc.get("fsGroup") is not None:
+        groups.append(pod_sc["fsGroup"])
+    return (uid, gid, groups)
+
+
+def _k8s_mounts(w, c, spec, volumes, ns, secrets, cms, fs_group):
+    mounts = []
+    for m in spec.get("volumeMounts", []):
+        v = volumes.get(m["name"])
+        if v is None:
+            raise ResolveError(f"{c.name}: volumeMount {m['name']} names no volume of the pod")
+        if "secret" in v or "configMap" in v:
+            isec = "secret" in v
+            src = v["secret"] if isec else v["configMap"]
+            ref = src.get("secretName") if isec else src.get("name")
+            store = secrets if isec else cms
+            if (ns, ref) not in store:
+                raise ResolveError(f"{c.name}: volume {m['name']}: {'Secret' if isec else 'ConfigMap'} "
+                                   f"{ref} does not exist")
+            d_host = w.private_dir(c, "volumes", m["name"])
+            items = src.get("items") or [{"key": k, "path": k} for k in store[(ns, ref)]]
+            for it in items:
+                if it["key"] not in store[(ns, ref)]:
+                    raise ResolveError(f"{c.name}: {ref} has no key {it['key']}")
+                mode = it.get("mode", src.get("defaultMode", 0o644))
+                if fs_group is not None:  # the kubelet: group fsGroup, group-readable
+                    mode |= 0o440
+                w.volume_file(os.path.join(d_host, it["path"]), store[(ns, ref)][it["key"]], mode, fs_group)
+            mounts.append((m["mountPath"], d_host))
+        elif "hostPath" in v:
+            if v["hostPath"].get("type") not in ("Directory", "DirectoryOrCreate"):
+                raise ResolveError(f"{c.name}: hostPath {v['hostPath']}: only directories are handled")
+            mounts.append((m["mountPath"], w.shared_dir("hostPath" + v["hostPath"]["path"], (0, 0, 0o755))))
+        elif "emptyDir" in v:
+            mounts.append((m["mountPath"], w.private_dir(c, "emptyDir", m["name"], mode=0o777)))
+        else:
+            raise ResolveError(f"{c.name}: volume {m['name']}: kind not handled ({sorted(v)})")
+    return mounts
+
+
 def k8s_world(objs, tmp, base_addr):
     w = World(tmp, base_addr)
     by_kind = {}
@@ -450,38 +563,21 @@ def k8s_world(objs, tmp, base_addr):
             w.hosts[dns] = (target, portmap)
     for kind, d, tpl, spec, c in pods:
         ns, pname = d["metadata"].get("namespace"), d["metadata"]["name"]
-        ctmp = os.path.join(tmp, "containers", c.name.replace("/", "_"))
         pod_sc = tpl["spec"].get("securityContext", {})
-        c.uid = spec.get("securityContext", {}).get("runAsUser", pod_sc.get("runAsUser"))
+        fs_group = pod_sc.get("fsGroup")
         volumes = {v["name"]: v for v in tpl["spec"].get("volumes", [])}
-        for m in spec.get("volumeMounts", []):
-            v = volumes.get(m["name"])
-            if v is None:
-                raise ResolveError(f"{c.name}: volumeMount {m['name']} names no volume of the pod")
-            if "secret" in v or "configMap" in v:
-                isec = "secret" in v
-                src = v["secret"] if isec else v["configMap"]
-                ref = src.get("secretName") if isec else src.get("name")
-                store = secrets if isec else cms
-                if (ns, ref) not in store:
-                    raise ResolveError(f"{c.name}: volume {m['name']}: {'Secret' if isec else 'ConfigMap'} "
-                                       f"{ref} does not exist")
-                d_host = os.path.join(ctmp, "volumes", m["name"])
-                items = src.get("items") or [{"key": k, "path": k} for k in store[(ns, ref)]]
-                for it in items:
-                    if it["key"] not in store[(ns, ref)]:
-                        raise ResolveError(f"{c.name}: {ref} has no key {it['key']}")
-                    write_file(os.path.join(d_host, it["path"]), store[(ns, ref)][it["key"]],
-                               it.get("mode", src.get("defaultMode", 0o644)))
-                c.mounts.append((m["mountPath"], d_host))
-            elif "hostPath" in v:
-                c.mounts.append((m["mountPath"], w.shared_dir("hostPath" + v["hostPath"]["path"])))
-            elif "emptyDir" in v:
-                d_host = os.path.join(ctmp, "emptyDir", m["name"])
-                os.makedirs(d_host, exist_ok=True)
-                c.mounts.append((m["mountPath"], d_host))
+        c.user = _k8s_user(pod_sc, spec)
+        c.mounts = _k8s_mounts(w, c, spec, volumes, ns, secrets, cms, fs_group)
+        for ic in tpl["spec"].get("initContainers", []):
+            ictr = Container(f"{c.name}/init/{ic['name']}", c.addr)
+            ictr.mounts = _k8s_mounts(w, ictr, ic, volumes, ns, secrets, cms, fs_group)
+            argv = list(ic.get("command") or []) + list(ic.get("args") or [])
+            if argv[:2] == ["/bin/sh", "-c"] and len(argv) == 3:
+                script = " ".join(w.path(ictr, t, "init script") if t.startswith("/") else t
+                                  for t in argv[2].split())
+                c.init.append((ictr.name, ["/bin/sh", "-c", script], _k8s_user(pod_sc, ic)))
             else:
-                raise ResolveError(f"{c.name}: volume {m['name']}: kind not handled ({sorted(v)})")
+                c.init.append((ictr.name, w.argv(ictr, argv, "init command"), _k8s_user(pod_sc, ic)))
         env = dict(image_env())
         for ef in spec.get("envFrom", []):
             if "configMapRef" in ef:
@@ -539,8 +635,4 @@ def k8s_world(objs, tmp, base_addr):
             if not port or not c.port_declared(port):
                 raise ResolveError(f"{c.name}: prometheus.io/port {port} is not a container port")
             c.liveness.append(("http", int(port), ann.get("prometheus.io/path", "/metrics")))
-        for ic in tpl["spec"].get("initContainers", []):
-            for m in ic.get("volumeMounts", []):
-                if m["name"] not in volumes:
-                    raise ResolveError(f"{c.name}: init container {ic['name']} mounts unknown volume {m['name']}")
     return w
