@@ -172,6 +172,34 @@ def test_k8s_manifests_validate_against_their_schemas(tree, node_modules):
     assert rc != 0 and any("replicas" in e for e in errs) and any("envv" in e for e in errs), errs
 
 
+def _with_hugepages(t):
+    k = os.path.join(t, "k8s", "kustomization.yaml")
+    os.chmod(k, 0o644)
+    with open(k, "a") as f:
+        f.write("components:\n  - components/hugepages\n")
+    return wiring.kustomize(os.path.join(t, "k8s"))
+
+
+def test_k8s_hugepages_component(tree, node_modules):
+    """components/hugepages: the DaemonSet with it validates, asks for
+    hugepages-2Mi (requests = limits, as Kubernetes requires) and turns the
+    store's huge pages on; the wiring still runs (the service falls back to
+    normal pages where none are reserved)."""
+    tmp, t, tokens = tree
+    objs = _with_hugepages(t)
+    rc, res = validate(node_modules, objs)
+    assert rc == 0, [r for r in res if r["errors"]]
+    ds = next(d for _, d in objs if d["kind"] == "DaemonSet")
+    store = next(c for c in ds["spec"]["template"]["spec"]["containers"] if c["name"] == "store")
+    res_ = store["resources"]
+    assert res_["requests"]["hugepages-2Mi"] == res_["limits"]["hugepages-2Mi"]
+    assert {"name": "MC_STORE_HUGEPAGES", "value": "true"} in store["env"]
+    assert any(e["name"] == "POD_IP" for e in store["env"])  # merged, not replaced
+    if have_mooncake():
+        w = wiring.k8s_world(objs, tmp, base_addr())
+        run_world(w, k8s_order(w), tokens)
+
+
 def test_k8s_manifests_policy(tree):
     """What issue #14 asks of the manifests, checked on the objects kustomize makes."""
     _, t, _ = tree

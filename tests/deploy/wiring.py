@@ -403,7 +403,7 @@ def kustomize(kdir):
     k = yaml.safe_load(open(os.path.join(kdir, "kustomization.yaml")))
     assert k.get("apiVersion") == "kustomize.config.k8s.io/v1beta1" and k.get("kind") == "Kustomization"
     known = {"apiVersion", "kind", "namespace", "labels", "resources", "generatorOptions",
-             "secretGenerator", "configMapGenerator"}
+             "secretGenerator", "configMapGenerator", "components"}
     unknown = set(k) - known
     if unknown:
         raise ResolveError(f"kustomization.yaml: fields this test does not apply: {sorted(unknown)}")
@@ -437,6 +437,20 @@ def kustomize(kdir):
             else:
                 doc["data"] = {n: v.decode() for n, v in data.items()}
             docs.append((f"kustomization.yaml:{key}", doc))
+    for comp in k.get("components", []):
+        cdir = os.path.join(kdir, comp)
+        ck = yaml.safe_load(open(os.path.join(cdir, "kustomization.yaml")))
+        if ck.get("kind") != "Component" or set(ck) - {"apiVersion", "kind", "patches"}:
+            raise ResolveError(f"component {comp}: only a Component with patches is handled")
+        for patch in ck.get("patches", []):
+            if set(patch) != {"path"}:
+                raise ResolveError(f"component {comp}: only strategic-merge patches by path are handled")
+            pdoc = yaml.safe_load(open(os.path.join(cdir, patch["path"])))
+            targets = [d for _, d in docs if d["kind"] == pdoc["kind"] and
+                       d["metadata"]["name"] == pdoc["metadata"]["name"]]
+            if len(targets) != 1:
+                raise ResolveError(f"component {comp}: patch {patch['path']} matches {len(targets)} objects")
+            merge_patch(targets[0], pdoc)
     ns = k.get("namespace")
     labels = {}
     for lab in k.get("labels", []):
@@ -451,6 +465,26 @@ def kustomize(kdir):
             md.setdefault("labels", {}).update(labels)
         out.append((src, d))
     return out
+
+
+def merge_patch(dst, patch):
+    """Strategic merge as kustomize applies it to these files: maps merge,
+    lists of named entries (containers, env, ports, volumes) merge by name,
+    other lists are replaced."""
+    for key, val in patch.items():
+        cur = dst.get(key)
+        if isinstance(val, dict) and isinstance(cur, dict):
+            merge_patch(cur, val)
+        elif (isinstance(val, list) and isinstance(cur, list) and
+              all(isinstance(x, dict) and "name" in x for x in val + cur)):
+            by = {x["name"]: x for x in cur}
+            for x in val:
+                if x["name"] in by:
+                    merge_patch(by[x["name"]], x)
+                else:
+                    cur.append(x)
+        else:
+            dst[key] = val
 
 
 def _decode_secret(d):
