@@ -55,6 +55,43 @@ class ResolveError(Exception):
     pass
 
 
+_OPTIONS = {}
+
+
+def binary_options(path):
+    """(flags, env variables) a service binary knows: its --help_markdown table."""
+    if path not in _OPTIONS:
+        r = subprocess.run([path, "--help_markdown"], capture_output=True, text=True, timeout=30)
+        flags, env = set(), set()
+        for line in r.stdout.splitlines():
+            cols = [x.strip() for x in line.strip().strip("|").split("|")]
+            if len(cols) >= 5 and cols[0].startswith("`--"):
+                flags.add(cols[0].strip("`")[2:])
+                if cols[4]:
+                    env.add(cols[4])
+        if not flags:
+            raise ResolveError(f"{path} --help_markdown lists no options")
+        _OPTIONS[path] = (flags, env)
+    return _OPTIONS[path]
+
+
+def check_options(c, image_env_names):
+    """Every --flag of a service's command line and every MC_*/MOONCAKE_*
+    variable of its environment (besides the image's own ENV) is one the
+    binary knows, so a misspelt name fails even where its value is the default."""
+    if not c.argv or os.path.basename(c.argv[0]) not in BINARIES:
+        return
+    flags, env = binary_options(c.argv[0])
+    for a in c.argv[1:]:
+        m = re.match(r"--([\w-]+)", a)
+        if m and m.group(1) not in flags:
+            raise ResolveError(f"{c.name}: --{m.group(1)} is not a flag of {os.path.basename(c.argv[0])}")
+    for k in c.env:
+        if k.startswith(("MC_", "MOONCAKE_")) and k not in env and k not in image_env_names:
+            raise ResolveError(f"{c.name}: {k} is not a variable of {os.path.basename(c.argv[0])} "
+                               "(its --help_markdown)")
+
+
 def write_file(path, data, mode):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if os.path.exists(path):
@@ -367,6 +404,7 @@ def compose_world(cfg, tmp, base_addr):
         if not cmd:
             raise ResolveError(f"{name}: no command")
         c.argv = w.argv(c, cmd, "command")
+        check_options(c, set(img_env) - set(svc.get("environment") or {}))
         hc = svc.get("healthcheck")
         if hc and not hc.get("disable"):
             test = hc["test"]
@@ -651,7 +689,7 @@ def k8s_world(objs, tmp, base_addr):
             raise ResolveError(f"{c.name}: no command (the image's CMD is not meant for this container)")
         c.argv = w.argv(c, [_expand(a, env) for a in argv], "command")
         c.env = w.resolve_env(c, {k: v for k, v in env.items()})
-        c.env = {k: v for k, v in c.env.items()}
+        check_options(c, set(image_env()) - {e["name"] for e in spec.get("env", [])})
         for probe_kind in ("startupProbe", "readinessProbe", "livenessProbe"):
             p = spec.get(probe_kind)
             if not p:
