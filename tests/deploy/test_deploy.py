@@ -397,7 +397,21 @@ def check_round_trip(w, client, out, tokens):
     assert st == 200 and m and int(m.group(1)) >= 1, "the client did not come through the socket"
 
 
+def ports_free(w):
+    """The files' own ports on each container's address (a process holding one
+    on every address, 0.0.0.0, would make the run fail for a reason not its own)."""
+    for c in w.containers:
+        for port in sorted(set(c.ports.values())):
+            with socket.socket() as s:
+                try:
+                    s.bind((c.addr, port))
+                except OSError as e:
+                    pytest.fail(f"{c.addr}:{port} ({c.name}) cannot be bound: {e} "
+                                f"(another process listens on port {port} on every address)")
+
+
 def run_world(w, order, tokens):
+    ports_free(w)
     r = Runner(w, os.path.join(w.tmp, "logs"))
     clients = []
     by = {c.name: c for c in w.containers}
