@@ -13,6 +13,7 @@
 #include "mc/transfer.h"
 #include "lease_cache.h"
 #include "peer_gate.h"
+#include "verified.h"
 #include "mc/uuid.h"
 #include "store_master.h"
 #include "store_segment.h"
@@ -57,6 +58,8 @@ struct store_service {
     store_peer_gate_t *peers;    /* threads waiting on each peer (peer_gate.h) */
     store_lease_cache_t *leases; /* own-segment reads still leased: served
                                   * while the master is unreachable */
+    store_verified_t *verified;  /* own-segment replicas whose bytes were checked:
+                                  * views are verified once per replica */
     store_stats_t st;
 };
 
