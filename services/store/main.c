@@ -28,7 +28,8 @@ static mc_http_server_t *start_rest(const store_config_t *cfg, mc_metrics_t *met
     mc_http_server_t *rest =
         mc_http_server_create(&(mc_http_server_opts_t){.host = cfg->host,
                                                        .port = (uint16_t)cfg->rest_port,
-                                                       .threads = (unsigned)cfg->threads,
+                                                       .threads = 2, /* reading, replying */
+                                                       .workers = (unsigned)cfg->threads,
                                                        .max_body = cfg->max_body_bytes,
                                                        .metrics = metrics,
                                                        .name = "store"});

@@ -14,6 +14,7 @@
 #include "mc/transfer.h"
 #include "lease_cache.h"
 #include "peer_gate.h"
+#include "verified.h"
 #include "mc/uuid.h"
 #include "store_master.h"
 #include "store_segment.h"
@@ -60,6 +61,8 @@ struct store_service {
                                   * while the master is unreachable */
     struct store_ssd *ssd;       /* the SSD tier (store_ssd.h); NULL = none */
     mc_http_client_t *ssd_http;  /* reads of the peers' disk replicas */
+    store_verified_t *verified;  /* own-segment replicas whose bytes were checked:
+                                  * views are verified once per replica */
     store_stats_t st;
 };
 

@@ -270,6 +270,8 @@ static void put_write(store_service_t *s, const batch_t *b, const void *const *v
             continue;
         csum[c->key] =
             mc_crc32c_copy(0, (char *)s->seg.base + rep->offset, values[b->idx[c->key]], rep->size);
+        store_verified_mark(
+            s->verified, &(store_verified_key_t){rep->epoch, rep->offset, rep->size, csum[c->key]});
         done[c->key] = true;
         c->status = MC_OK;
     }

@@ -373,10 +373,11 @@ static int service_create(const store_config_t *cfg, mc_metrics_t *metrics, stor
     mc_metrics_gauge_fn(metrics, "mc_store_master_reachable", "1 when the last ping succeeded",
                         NULL, master_reachable, s);
     s->leases = store_lease_cache_create(16384);
+    s->verified = store_verified_create(65536);
     s->peers = store_peer_gate_create(cfg->peer_max_waiters ? (unsigned)cfg->peer_max_waiters
                                       : cfg->threads > 1    ? (unsigned)cfg->threads / 2
                                                             : 1);
-    if (!s->leases || !s->peers) {
+    if (!s->leases || !s->verified || !s->peers) {
         rc = mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
         goto fail;
     }
@@ -435,6 +436,7 @@ void store_service_destroy(store_service_t *s)
     store_master_destroy(s->master);
     mc_http_client_destroy(s->ssd_http);
     store_lease_cache_destroy(s->leases);
+    store_verified_destroy(s->verified);
     store_peer_gate_destroy(s->peers);
     store_segment_destroy(&s->seg);
     mc_mutex_destroy(&s->mu);

@@ -41,8 +41,10 @@ typedef struct mc_ssd_file_ops {
 /* The plain system calls (what fops == NULL means); tests wrap them. */
 const mc_ssd_file_ops_t *mc_ssd_default_fops(void);
 
-/* Called once per record recovery discards (torn or corrupt); why is a
- * constant string. key is NULL when the record header itself was bad. */
+/* Called once per record recovery discards (torn or corrupt), only inside
+ * mc_ssd_open; why is a constant string, key is NULL when the record header
+ * itself was bad. Also called, not counted, for a bad index (the bucket is
+ * then scanned record by record). */
 typedef void (*mc_ssd_discard_fn)(void *arg, uint64_t bucket, uint64_t offset, const char *key,
                                   size_t key_len, const char *why);
 

@@ -12,31 +12,31 @@ static void *worker(void *arg)
 {
     mc_ssd_t *s = arg;
     ssd_ioq_t *q = &s->ioq;
-    pthread_mutex_lock(&q->mu);
+    mc_mutex_lock(&q->mu);
     for (;;) {
         while (!q->stop && !q->head)
-            pthread_cond_wait(&q->work, &q->mu);
+            mc_cond_wait(&q->work, &q->mu);
         if (!q->head)
             break; /* stopping, nothing queued */
         ssd_job_t *j = q->head;
         q->head = j->next;
         if (!q->head)
             q->tail = NULL;
-        pthread_mutex_unlock(&q->mu);
+        mc_mutex_unlock(&q->mu);
         int rc = ssd_io_full(s, j->fd, j->iov, j->n, j->off, j->write);
-        pthread_mutex_lock(&q->mu);
+        mc_mutex_lock(&q->mu);
         j->rc = rc;
         j->done = true;
         pthread_cond_broadcast(&q->done);
     }
-    pthread_mutex_unlock(&q->mu);
+    mc_mutex_unlock(&q->mu);
     return NULL;
 }
 
 int ssd_ioq_start(mc_ssd_t *s)
 {
     ssd_ioq_t *q = &s->ioq;
-    pthread_mutex_init(&q->mu, NULL);
+    mc_mutex_init(&q->mu);
     pthread_cond_init(&q->work, NULL);
     pthread_cond_init(&q->done, NULL);
     q->inited = true;
@@ -53,13 +53,13 @@ void ssd_ioq_stop(mc_ssd_t *s)
     ssd_ioq_t *q = &s->ioq;
     if (!q->inited)
         return;
-    pthread_mutex_lock(&q->mu);
+    mc_mutex_lock(&q->mu);
     q->stop = true;
     pthread_cond_broadcast(&q->work);
-    pthread_mutex_unlock(&q->mu);
+    mc_mutex_unlock(&q->mu);
     for (int i = 0; i < q->nth; i++)
         pthread_join(q->th[i], NULL);
-    pthread_mutex_destroy(&q->mu);
+    mc_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->work);
     pthread_cond_destroy(&q->done);
     q->inited = false;
@@ -70,23 +70,23 @@ void ssd_job_submit(mc_ssd_t *s, ssd_job_t *j)
     ssd_ioq_t *q = &s->ioq;
     j->done = false;
     j->next = NULL;
-    pthread_mutex_lock(&q->mu);
+    mc_mutex_lock(&q->mu);
     if (q->tail)
         q->tail->next = j;
     else
         q->head = j;
     q->tail = j;
     pthread_cond_signal(&q->work);
-    pthread_mutex_unlock(&q->mu);
+    mc_mutex_unlock(&q->mu);
 }
 
 int ssd_job_wait(mc_ssd_t *s, ssd_job_t *j)
 {
     ssd_ioq_t *q = &s->ioq;
-    pthread_mutex_lock(&q->mu);
+    mc_mutex_lock(&q->mu);
     while (!j->done)
-        pthread_cond_wait(&q->done, &q->mu);
+        mc_cond_wait(&q->done, &q->mu);
     int rc = j->rc;
-    pthread_mutex_unlock(&q->mu);
+    mc_mutex_unlock(&q->mu);
     return rc;
 }

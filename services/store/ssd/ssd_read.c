@@ -173,7 +173,7 @@ out:
 }
 
 /* Finds the live record the item names and references its bucket. */
-static int resolve_locked(mc_ssd_t *s, const mc_ssd_read_item_t *it, rd_t *v)
+static int resolve_locked(mc_ssd_t *s, const mc_ssd_read_item_t *it, rd_t *v) MC_REQUIRES(s->mu)
 {
     const mc_ssd_loc_t *loc = &it->loc;
     if (!it->key || it->key_len == 0 || it->key_len > SSD_KEY_MAX || (!it->dst && loc->length) ||
@@ -223,13 +223,13 @@ int mc_ssd_read_batch(mc_ssd_t *s, const mc_ssd_read_item_t *items, size_t n, in
         return MC_INTERNAL_ERROR;
     }
     size_t m = 0, nd = 0;
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     for (size_t i = 0; i < n; i++) {
         v[m].i = i;
         if ((codes[i] = resolve_locked(s, &items[i], &v[m])) == MC_OK)
             m++;
     }
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
 
     if (m > 1)
         qsort(v, m, sizeof(*v), cmp_rd);
@@ -246,7 +246,7 @@ int mc_ssd_read_batch(mc_ssd_t *s, const mc_ssd_read_item_t *items, size_t n, in
         k = e;
     }
 
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     for (size_t k = 0; k < m; k++) {
         int *code = &codes[v[k].i];
         if (*code != MC_OK && v[k].b->recs[v[k].ri].dead)
@@ -258,7 +258,7 @@ int mc_ssd_read_batch(mc_ssd_t *s, const mc_ssd_read_item_t *items, size_t n, in
         if (ssd_bucket_unref_locked(s, v[k].b))
             drops[nd++] = v[k].b;
     }
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     for (size_t k = 0; k < nd; k++)
         ssd_bucket_drop(s, drops[k]);
     free(v);

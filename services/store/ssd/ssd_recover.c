@@ -133,7 +133,7 @@ static int value_crc(scan_t *c, const ssd_rhdr_t *h, uint32_t *crc)
     return MC_OK;
 }
 
-static int keep(scan_t *c, const ssd_rhdr_t *h, const uint8_t *key)
+static int keep(mc_ssd_t *s, scan_t *c, const ssd_rhdr_t *h, const uint8_t *key) MC_REQUIRES(s->wmu)
 {
     ssd_rec_t r = {.off = h->offset,
                    .voff = h->offset + ssd_rec_head_len(h->key_len),
@@ -151,15 +151,15 @@ static int keep(scan_t *c, const ssd_rhdr_t *h, const uint8_t *key)
     c->b->disk += ssd_rec_span(h->key_len, h->value_len);
     c->rep->records++;
     c->rep->bytes += h->value_len;
-    if (h->seq >= c->s->next_seq)
-        c->s->next_seq = h->seq + 1;
+    if (h->seq >= s->next_seq)
+        s->next_seq = h->seq + 1;
     return MC_OK;
 }
 
 /* Every byte of [SSD_BLK, limit): records kept when header and value check,
  * holes skipped, the rest discarded. Sets *valid_end to the end of the last
  * kept record. */
-static int scan_all(scan_t *c, uint64_t limit, uint64_t *valid_end)
+static int scan_all(mc_ssd_t *s, scan_t *c, uint64_t limit, uint64_t *valid_end) MC_REQUIRES(s->wmu)
 {
     uint64_t off = SSD_BLK, bad = UINT64_MAX;
     bool torn = false;
@@ -216,7 +216,7 @@ static int scan_all(scan_t *c, uint64_t limit, uint64_t *valid_end)
             bool rcl;
             (void)ssd_punch(c->s, c->b, off, span, &rcl);
         } else {
-            if ((rc = keep(c, &h, (const uint8_t *)kbuf)) != MC_OK)
+            if ((rc = keep(s, c, &h, (const uint8_t *)kbuf)) != MC_OK)
                 return rc;
             *valid_end = off + span;
         }
@@ -229,7 +229,7 @@ static int scan_all(scan_t *c, uint64_t limit, uint64_t *valid_end)
 
 /* A sealed bucket: trailer, index, and the record headers it names. Returns
  * MC_INVALID_READ (with nothing kept) when the index does not check. */
-static int scan_sealed(scan_t *c, const ssd_trailer_t *t)
+static int scan_sealed(mc_ssd_t *s, scan_t *c, const ssd_trailer_t *t) MC_REQUIRES(s->wmu)
 {
     uint64_t ilen_r = ssd_round_up(t->index_len, SSD_BLK);
     if (t->index_len > (1ull << 30))
@@ -287,7 +287,7 @@ static int scan_sealed(scan_t *c, const ssd_trailer_t *t)
             bool rcl;
             (void)ssd_punch(c->s, c->b, e.offset, ssd_rec_span(e.key_len, e.value_len), &rcl);
         } else {
-            rc = keep(c, &h, e.key);
+            rc = keep(s, c, &h, e.key);
         }
     }
     free(idx);
@@ -360,6 +360,7 @@ static bool trailer_at_end(scan_t *c, ssd_trailer_t *t)
  * (unreadable: tried again at the next open). MC_OK unless memory or a
  * write fails. */
 static int recover_bucket(mc_ssd_t *s, uint64_t id, mc_ssd_recovery_t *rep, uint8_t *buf)
+    MC_REQUIRES(s->wmu) MC_EXCLUDES(s->mu)
 {
     char path[PATH_MAX];
     ssd_bucket_path(s, id, path, sizeof(path));
@@ -401,7 +402,7 @@ static int recover_bucket(mc_ssd_t *s, uint64_t id, mc_ssd_recovery_t *rep, uint
     bool sealed = false;
     if (trailer_at_end(&c, &t)) {
         limit = t.index_off;
-        rc = scan_sealed(&c, &t);
+        rc = scan_sealed(s, &c, &t);
         if (rc == MC_FILE_READ_FAIL || rc == MC_INTERNAL_ERROR)
             goto out;
         sealed = rc == MC_OK;
@@ -414,7 +415,7 @@ static int recover_bucket(mc_ssd_t *s, uint64_t id, mc_ssd_recovery_t *rep, uint
     }
     uint64_t valid_end = SSD_BLK;
     if (!sealed) {
-        if ((rc = scan_all(&c, limit, &valid_end)) != MC_OK)
+        if ((rc = scan_all(s, &c, limit, &valid_end)) != MC_OK)
             goto out;
         b->end = valid_end;
     }
@@ -429,11 +430,11 @@ static int recover_bucket(mc_ssd_t *s, uint64_t id, mc_ssd_recovery_t *rep, uint
         rc = MC_FILE_WRITE_FAIL;
         goto out;
     }
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     rc = ssd_bucket_add_locked(s, b);
     s->st.records += b->live;
     s->st.live_bytes += b->live_bytes;
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     if (rc != MC_OK)
         goto out;
     rep->buckets++;
@@ -497,8 +498,10 @@ int ssd_recover(mc_ssd_t *s, mc_ssd_recovery_t *rep)
             ids = p;
         }
         ids[n++] = id;
+        mc_mutex_lock(&s->mu);
         if (id >= s->next_bucket)
             s->next_bucket = id + 1; /* never reuse a name, even of a bad file */
+        mc_mutex_unlock(&s->mu);
     }
     closedir(d);
     uint8_t *buf = rc == MC_OK ? ssd_aligned_alloc(WIN_BYTES) : NULL;

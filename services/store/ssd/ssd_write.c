@@ -13,28 +13,19 @@
 #include "mc/uuid.h"
 #include "ssd_internal.h"
 
-static void fsync_dir_w(mc_ssd_t *s)
-{
-    int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    (void)s->fops.fsync(s->fops.ctx, fd);
-    close(fd);
-}
-
 int ssd_bucket_create_w(mc_ssd_t *s, ssd_bucket_t **out)
 {
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     uint64_t id = s->next_bucket++;
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     char path[PATH_MAX];
     ssd_bucket_path(s, id, path, sizeof(path));
     int flags = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC;
     int fd = s->fops.open(s->fops.ctx, path, flags | (s->direct ? O_DIRECT : 0), 0644);
     if (fd < 0 && s->direct && errno == EINVAL) { /* e.g. tmpfs: no O_DIRECT */
-        pthread_mutex_lock(&s->mu);               /* stats read it under mu */
+        mc_mutex_lock(&s->mu);                    /* stats read it under mu */
         s->direct = false;
-        pthread_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->mu);
         fd = s->fops.open(s->fops.ctx, path, flags, 0644);
     }
     if (fd < 0)
@@ -55,13 +46,13 @@ int ssd_bucket_create_w(mc_ssd_t *s, ssd_bucket_t **out)
     if (rc == MC_OK && s->cfg.durability == MC_SSD_DUR_FULL) {
         if (s->fops.fdatasync(s->fops.ctx, fd) != 0)
             rc = MC_FILE_WRITE_FAIL;
-        fsync_dir_w(s);
+        ssd_fsync_dir(s);
     }
     free(blk);
     if (rc == MC_OK) {
-        pthread_mutex_lock(&s->mu);
+        mc_mutex_lock(&s->mu);
         rc = ssd_bucket_add_locked(s, b);
-        pthread_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->mu);
     }
     if (rc != MC_OK) {
         s->fops.close(s->fops.ctx, fd);
@@ -82,7 +73,7 @@ int ssd_seal_locked_w(mc_ssd_t *s, ssd_bucket_t *b)
     int rc = MC_OK;
     if (s->cfg.durability >= MC_SSD_DUR_DATA && s->fops.fdatasync(s->fops.ctx, b->fd) != 0)
         rc = MC_FILE_WRITE_FAIL;
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     size_t ilen = 0;
     uint64_t nrec = 0;
     for (uint32_t i = 0; i < b->nrec; i++)
@@ -107,7 +98,7 @@ int ssd_seal_locked_w(mc_ssd_t *s, ssd_bucket_t *b)
         rc = MC_INTERNAL_ERROR;
     }
     uint64_t ioff = b->end;
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     if (rc == MC_OK) {
         ssd_trailer_t t = {ioff, ilen, nrec, b->nonce, mc_crc32c(0, buf, ilen)};
         ssd_trailer_encode(&t, buf + total - SSD_BLK);
@@ -121,7 +112,7 @@ int ssd_seal_locked_w(mc_ssd_t *s, ssd_bucket_t *b)
             rc = MC_FILE_WRITE_FAIL;
     }
     free(buf);
-    pthread_mutex_lock(&s->mu);
+    mc_mutex_lock(&s->mu);
     b->sealed = true;
     if (rc == MC_OK) {
         b->disk += total;
@@ -131,7 +122,7 @@ int ssd_seal_locked_w(mc_ssd_t *s, ssd_bucket_t *b)
     }
     if (s->active == b)
         s->active = NULL;
-    pthread_mutex_unlock(&s->mu);
+    mc_mutex_unlock(&s->mu);
     return rc;
 }
 
@@ -162,7 +153,7 @@ static void wb_drain(wb_t *w)
 /* Writes what is pending. An intermediate flush (the staging half is full)
  * hands it to the I/O pool and goes on filling the other half; the final
  * one writes in the caller's thread after the pool's job is done. */
-static void wb_flush(wb_t *w, bool final)
+static void wb_flush(mc_ssd_t *s, wb_t *w, bool final) MC_REQUIRES(s->wmu)
 {
     if (w->n == 0) {
         if (final)
@@ -182,7 +173,7 @@ static void wb_flush(wb_t *w, bool final)
             (ssd_job_t){.fd = w->b->fd, .iov = w->jiov, .n = w->n, .off = w->off, .write = true};
         ssd_job_submit(w->s, &w->job);
         w->inflight = true;
-        w->stage = w->stage == w->s->stage ? w->s->stage + w->s->stage_cap : w->s->stage;
+        w->stage = w->stage == s->stage ? s->stage + s->stage_cap : s->stage;
     }
     w->off += len;
     w->n = 0;
@@ -200,12 +191,12 @@ static void wb_push(wb_t *w, void *p, size_t len)
 
 /* Appends len bytes (copied from src, or zeros when src is NULL) through
  * the staging buffer, flushing it when full (always at a block boundary). */
-static void wb_copy(wb_t *w, const uint8_t *src, size_t len)
+static void wb_copy(mc_ssd_t *s, wb_t *w, const uint8_t *src, size_t len) MC_REQUIRES(s->wmu)
 {
     while (len > 0) {
-        if (w->used == w->s->stage_cap || w->n == SSD_IOV_MAX)
-            wb_flush(w, false);
-        size_t k = w->s->stage_cap - w->used;
+        if (w->used == s->stage_cap || w->n == SSD_IOV_MAX)
+            wb_flush(s, w, false);
+        size_t k = s->stage_cap - w->used;
         if (k > len)
             k = len;
         uint8_t *d = w->stage + w->used;
@@ -222,13 +213,13 @@ static void wb_copy(wb_t *w, const uint8_t *src, size_t len)
 }
 
 /* Appends one record at the end of the run. */
-static void wb_record(wb_t *w, const mc_ssd_item_t *it, uint64_t seq, ssd_rec_t *r)
+static void wb_record(mc_ssd_t *s, wb_t *w, const mc_ssd_item_t *it, uint64_t seq, ssd_rec_t *r)
+    MC_REQUIRES(s->wmu)
 {
-    mc_ssd_t *s = w->s;
     size_t head = (size_t)ssd_rec_head_len(it->key_len);
     bool refs = 2 * it->iovcnt + 4 < SSD_IOV_MAX; /* else copy all: staging iovecs merge */
     if (s->stage_cap - w->used < head || w->n + (refs ? 2 * it->iovcnt + 4 : 4) > SSD_IOV_MAX)
-        wb_flush(w, false); /* at a record boundary, so block aligned */
+        wb_flush(s, w, false); /* at a record boundary, so block aligned */
     ssd_rhdr_t h = {.nonce = w->b->nonce,
                     .offset = w->b->end + w->len,
                     .seq = seq,
@@ -263,10 +254,10 @@ static void wb_record(wb_t *w, const mc_ssd_item_t *it, uint64_t seq, ssd_rec_t 
             len -= k;
             pos += k;
         }
-        wb_copy(w, p, len);
+        wb_copy(s, w, p, len);
         pos += len;
     }
-    wb_copy(w, NULL, (size_t)(ssd_round_up(pos, SSD_BLK) - pos));
+    wb_copy(s, w, NULL, (size_t)(ssd_round_up(pos, SSD_BLK) - pos));
 }
 
 static int item_check(const mc_ssd_t *s, const mc_ssd_item_t *it)
@@ -290,26 +281,26 @@ static int item_check(const mc_ssd_t *s, const mc_ssd_item_t *it)
 
 /* Ends a run: writes what is pending, syncs per the durability level, then
  * publishes the run's records (or fails them all). */
-static void run_finish(wb_t *w, const mc_ssd_item_t *items, const size_t *idx, ssd_rec_t *recs,
-                       size_t cnt, mc_ssd_loc_t *locs, int *codes)
+static void run_finish(mc_ssd_t *s, wb_t *w, const mc_ssd_item_t *items, const size_t *idx,
+                       ssd_rec_t *recs, size_t cnt, mc_ssd_loc_t *locs, int *codes)
+    MC_REQUIRES(s->wmu)
 {
-    mc_ssd_t *s = w->s;
     if (!w->b || cnt == 0)
         return;
-    wb_flush(w, true);
+    wb_flush(s, w, true);
     if (!w->failed && s->cfg.durability >= MC_SSD_DUR_DATA &&
         s->fops.fdatasync(s->fops.ctx, w->b->fd) != 0)
         w->failed = true;
     if (w->failed) {
         /* nothing registered; cut what may have reached the file (ENOSPC) */
         (void)s->fops.ftruncate(s->fops.ctx, w->b->fd, (off_t)w->b->end);
-        pthread_mutex_lock(&s->mu);
+        mc_mutex_lock(&s->mu);
         s->st.write_errors += cnt;
-        pthread_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->mu);
         for (size_t j = 0; j < cnt; j++)
             codes[idx[j]] = MC_FILE_WRITE_FAIL;
     } else {
-        pthread_mutex_lock(&s->mu);
+        mc_mutex_lock(&s->mu);
         for (size_t j = 0; j < cnt; j++) {
             const mc_ssd_item_t *it = &items[idx[j]];
             int rc = ssd_rec_push(w->b, &recs[j], it->key);
@@ -325,7 +316,7 @@ static void run_finish(wb_t *w, const mc_ssd_item_t *items, const size_t *idx, s
         w->b->end += w->len;
         w->b->disk += w->len;
         s->used += w->len;
-        pthread_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->mu);
     }
     w->off = w->b->end;
     w->len = 0;
@@ -351,7 +342,7 @@ int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t
             codes[i] = MC_INTERNAL_ERROR;
         return MC_INTERNAL_ERROR;
     }
-    pthread_mutex_lock(&s->wmu);
+    mc_mutex_lock(&s->wmu);
     *w = (wb_t){.s = s, .stage = s->stage};
     size_t cnt = 0;
     for (size_t i = 0; i < n; i++) {
@@ -359,17 +350,17 @@ int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t
         if ((codes[i] = item_check(s, it)) != MC_OK)
             continue;
         uint64_t span = ssd_rec_span(it->key_len, it->length);
-        pthread_mutex_lock(&s->mu);
+        mc_mutex_lock(&s->mu);
         bool full = s->used + w->len + span + SSD_BLK > s->cfg.capacity;
         ssd_bucket_t *a = s->active;
-        pthread_mutex_unlock(&s->mu);
+        mc_mutex_unlock(&s->mu);
         if (full) {
             codes[i] = MC_NO_AVAILABLE_HANDLE;
             continue;
         }
         if (a && (a->nrec + cnt >= s->cfg.bucket_keys ||
                   (a->end + w->len + span > s->cfg.bucket_bytes && a->nrec + cnt > 0))) {
-            run_finish(w, items, idx, recs, cnt, locs, codes);
+            run_finish(s, w, items, idx, recs, cnt, locs, codes);
             cnt = 0;
             (void)ssd_seal_locked_w(s, a); /* a failure leaves it for recovery to scan */
             a = NULL;
@@ -377,26 +368,28 @@ int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t
         if (!a) {
             int rc = ssd_bucket_create_w(s, &a);
             if (rc != MC_OK) {
-                pthread_mutex_lock(&s->mu);
+                mc_mutex_lock(&s->mu);
                 s->st.write_errors++;
-                pthread_mutex_unlock(&s->mu);
+                mc_mutex_unlock(&s->mu);
                 codes[i] = MC_FILE_WRITE_FAIL;
                 continue;
             }
-            pthread_mutex_lock(&s->mu);
+            mc_mutex_lock(&s->mu);
             s->active = a;
-            pthread_mutex_unlock(&s->mu);
+            mc_mutex_unlock(&s->mu);
         }
         if (w->b != a)
             *w = (wb_t){.s = s, .b = a, .off = a->end, .stage = s->stage};
-        wb_record(w, it, s->next_seq++, &recs[cnt]);
+        wb_record(s, w, it, s->next_seq++, &recs[cnt]);
         idx[cnt++] = i;
     }
-    run_finish(w, items, idx, recs, cnt, locs, codes);
+    run_finish(s, w, items, idx, recs, cnt, locs, codes);
+    mc_mutex_lock(&s->mu);
     ssd_bucket_t *a = s->active; /* full now: seal it at once, so its index is on disk */
+    mc_mutex_unlock(&s->mu);
     if (a && (a->nrec >= s->cfg.bucket_keys || a->end >= s->cfg.bucket_bytes))
         (void)ssd_seal_locked_w(s, a);
-    pthread_mutex_unlock(&s->wmu);
+    mc_mutex_unlock(&s->wmu);
     free(idx);
     free(recs);
     free(w);

@@ -272,7 +272,10 @@ Test(ssd_faults, real_enospc_on_small_tmpfs)
     c.bucket_keys = 100;
     c.bucket_bytes = 64u << 20;
     mc_ssd_t *s = NULL;
-    int rc = mc_ssd_open(&c, &s, NULL);
+    c.capacity = 0; /* half of 4 MiB free: under 1 GiB, refused */
+    int rc0 = mc_ssd_open(&c, &s, NULL);
+    c.capacity = 4 * GiB; /* given: taken as is, the file system says ENOSPC */
+    int rc = rc0 == MC_INVALID_PARAMS ? mc_ssd_open(&c, &s, NULL) : rc0;
     if (rc == MC_OK) {
         mc_ssd_loc_t l[8];
         int fails = 0, oks = 0;
@@ -295,11 +298,13 @@ Test(ssd_faults, real_enospc_on_small_tmpfs)
         }
         mc_ssd_close(s);
         umount(mnt);
+        cr_assert_eq(rc0, MC_INVALID_PARAMS, "less than 1 GiB to use was not refused");
         cr_assert_gt(fails, 0);
         cr_assert_gt(oks, 0);
         cr_assert_eq(st.write_errors, (uint64_t)fails);
     } else {
         umount(mnt);
+        cr_assert_eq(rc0, MC_INVALID_PARAMS);
         cr_assert_eq(rc, MC_OK);
     }
 }
