@@ -724,11 +724,14 @@ int store_routes_register(mc_http_server_t *srv, store_routes_t *rt, size_t max_
         return MC_INVALID_PARAMS;
     /* the SSD tier's routes exist with a tier only; the cluster token (the
      * default level) admits the master's tasks and the peers' reads; a tasks
-     * body carries up to 2 x 4096 keys of up to 4 KiB */
+     * body carries up to 2 x 4096 keys of up to 4 KiB. The tasks are only
+     * queued, so they are answered on the connection thread even while the
+     * handler pool is busy; a read waits on the disk: on the pool */
     if (store_service_ssd(rt->svc) &&
         (mc_http_server_route(srv, "POST", MC_ROUTE_SSD_TASKS, max_body, h_ssd_tasks, rt) !=
              MC_OK ||
-         mc_http_server_route(srv, "GET", STORE_SSD_READ_ROUTE, small, h_ssd_read, rt) != MC_OK))
+         mc_http_server_route(srv, "GET", STORE_SSD_READ_ROUTE, small, h_ssd_read, rt) != MC_OK ||
+         mc_http_server_route_blocking(srv, "GET", STORE_SSD_READ_ROUTE) != MC_OK))
         return MC_INVALID_PARAMS;
     return mc_http_server_add_health(srv, "store", health, rt->svc);
 }

@@ -453,6 +453,10 @@ bool store_service_healthy(store_service_t *s, char *detail, size_t len)
         snprintf(detail, len, "segment not mounted");
         return false;
     }
+    if (s->ssd && !store_ssd_mounted(s->ssd)) {
+        snprintf(detail, len, "SSD tier not mounted");
+        return false;
+    }
     snprintf(detail, len, "ok");
     return true;
 }

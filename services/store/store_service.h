@@ -47,8 +47,8 @@ int store_service_reload_auth(store_service_t *s);
 /* Stops the thread, unmounts from the master, withdraws the segment from the
  * engine and the metadata server, frees everything. Safe on NULL. */
 void store_service_destroy(store_service_t *s);
-/* Healthy when the master answered recently and the segment (if any) is
- * mounted; detail gets the reason otherwise. */
+/* Healthy when the master answered recently and the segment and the SSD
+ * tier (if any) are mounted; detail gets the reason otherwise. */
 bool store_service_healthy(store_service_t *s, char *detail, size_t len);
 const char *store_service_segment_name(const store_service_t *s);
 /* The URL where the master and the other stores reach this service's REST

@@ -313,6 +313,11 @@ void store_ssd_remount(store_ssd_t *t)
     mc_mutex_unlock(&t->mu);
 }
 
+bool store_ssd_mounted(store_ssd_t *t)
+{
+    return atomic_load(&t->disk_mounted);
+}
+
 void store_ssd_usage(store_ssd_t *t, uint64_t *capacity, uint64_t *used)
 {
     mc_ssd_stats_t st;

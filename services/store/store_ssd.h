@@ -57,6 +57,8 @@ void store_ssd_set_control_url(store_ssd_t *t, const char *url);
 /* The master asked for a remount (restart or TTL expiry): mount the disk
  * tier again and re-register every record. */
 void store_ssd_remount(store_ssd_t *t);
+/* True while the disk tier is mounted with the master (the service's health). */
+bool store_ssd_mounted(store_ssd_t *t);
 /* Capacity and bytes used, for the ping. */
 void store_ssd_usage(store_ssd_t *t, uint64_t *capacity, uint64_t *used);
 
