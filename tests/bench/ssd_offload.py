@@ -3,7 +3,8 @@
 real binaries (docs/ssd-tier.md, "Measured").
 
     /usr/bin/python3 tests/bench/ssd_offload.py BIN_DIR [--puts=200] [--size-kib=1024]
-        [--recovery=100000] [--restart-master=1] [--durability=data] [--dir=DIR]
+        [--reads=64] [--recovery=100000] [--restart-master=1] [--durability=data]
+        [--dir=DIR]
 
 Starts a metadata server, a master with --enable_offload and one store
 service with an SSD tier in DIR (default: a temporary directory on the same
@@ -13,6 +14,9 @@ disk as /tmp), then:
             time from the PUT's reply (put_end done) to the registered disk
             replica, p50/p90/p99; also the service's own histogram
             (mc_store_ssd_offload_seconds: task received -> registered);
+  reads     --reads values of 1 MiB and of 4 MiB persisted, evicted from memory
+            and read back from disk through their owner and through a
+            second service, single and batch GETs (GB/s);
   recovery  --recovery small values (64 B) put through 8 threads, waited on
             until persisted, then the store service restarted (with
             --restart-master=1 the master too, before it, so every key is
@@ -82,6 +86,50 @@ def offload(cl, m, s, puts, size):
           f"p50 <= {p50 * 1000:g} ms, p99 <= {p99 * 1000:g} ms")
 
 
+def reads(cl, m, meta, ssd, size, n, batch=16):
+    """n values persisted and evicted from a 64 MB segment, then read back
+    from disk: single GETs and batch GETs, through the owner (local disk
+    read straight into the reply) and through a second service (the owner's
+    GET /api/v1/ssd/read, then a copy)."""
+    a = cl.store(m, meta, "--global_segment_size=64MB", f"--ssd_path={ssd}",
+                 "--ssd_capacity=4GB", "--max_reply_memory=2GB")
+    b = cl.store(m, meta, "--global_segment_size=0", "--max_reply_memory=2GB")
+    keys = [f"rd{size}-{i}" for i in range(n)]
+    for k in keys:
+        assert request("PUT", f"{a.url}/api/v1/objects/{k}", body=os.urandom(size)).status == 200
+    deadline = time.monotonic() + 60
+    while not all(on_disk(m, k) for k in keys) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    for i in range(96):  # 1.5 segments of fillers: the values leave memory
+        request("PUT", f"{a.url}/api/v1/objects/fill{size}-{i}", body=os.urandom(1 << 20))
+    for who, s in (("owner", a), ("peer", b)):
+        t0 = time.monotonic()
+        for k in keys:
+            r = request("GET", f"{s.url}/api/v1/objects/{k}", timeout=30)
+            assert r.status == 200 and len(r.body) == size, (r.status, who)
+        single = n * size / (time.monotonic() - t0) / 1e9
+        t0 = time.monotonic()
+        for i in range(0, n, batch):
+            r = request("POST", f"{s.url}/api/v1/batch/get", body={"keys": keys[i:i + batch]},
+                        timeout=60)
+            assert r.status == 200
+        batched = n * size / (time.monotonic() - t0) / 1e9
+        print(f"disk reads {n} x {size >> 10} KiB through the {who}: single GET {single:.2f} GB/s,"
+              f" batch GET of {batch} {batched:.2f} GB/s")
+    # the same GETs of values in memory (the harness's own ceiling)
+    mem = [f"mem{size}-{i}" for i in range(16)]
+    for k in mem:
+        request("PUT", f"{a.url}/api/v1/objects/{k}", body=os.urandom(size))
+    t0 = time.monotonic()
+    for k in mem:
+        assert request("GET", f"{a.url}/api/v1/objects/{k}", timeout=30).status == 200
+    print(f"  memory reads 16 x {size >> 10} KiB through the owner (same client): single GET "
+          f"{16 * size / (time.monotonic() - t0) / 1e9:.2f} GB/s")
+    a.stop()
+    b.stop()
+
+
 def recovery(cl, m, s, n):
     def one(i):
         key = f"r{i}"
@@ -131,6 +179,7 @@ def recovery(cl, m, s, n):
 
 def main():
     puts, size = arg("puts", 200), arg("size-kib", 1024) << 10
+    nreads = arg("reads", 64)
     nrec, dur = arg("recovery", 100000), arg("durability", "data")
     work = arg("dir", "") or tempfile.mkdtemp(prefix="mc-ssd-bench-")
     cl = Cluster(tempfile.mkdtemp(prefix="mc-ssd-bench-logs-"))
@@ -143,6 +192,11 @@ def main():
                      "--ssd_capacity=4GB", f"--ssd_durability={dur}")
         if puts:
             offload(cl, m, s, puts, size)
+        if nreads:
+            for sz in (1 << 20, 4 << 20):
+                d = os.path.join(work, f"ssd-reads-{sz}")
+                os.makedirs(d, exist_ok=True)
+                reads(cl, m, meta, d, sz, nreads)
         if nrec:
             recovery(cl, m, s, nrec)
     finally:

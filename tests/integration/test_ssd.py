@@ -310,3 +310,36 @@ def test_scrub_drops_a_flipped_byte_nobody_reads(cluster, tmp_path):
         "the scrub did not find the flipped byte"
     assert poll(lambda: not on_disk(m, "k0")), "the master still lists the bad disk replica"
     assert on_disk(m, "k1") and on_disk(m, "k3")
+
+
+def test_offload_on_evict_persists_instead_of_dropping(cluster, tmp_path):
+    meta = cluster.metadata()
+    m = cluster.master("--offload_on_evict", "--default_kv_lease_ttl=200")
+    a = ssd_store(cluster, m, meta, tmp_path / "ssd")
+    vals = {f"v{i}": os.urandom(MiB) for i in range(4)}
+    for key, val in vals.items():
+        assert put(a, key, val).status == 200
+    time.sleep(0.3)
+    assert not any(on_disk(m, k) for k in vals), "persisted without --enable_offload"
+    evict_memory(m, a, list(vals))
+    for key, val in vals.items():
+        assert poll(lambda: on_disk(m, key)), f"{key} was dropped instead of persisted"
+        r = get(a, key)
+        assert r.status == 200 and r.body == val, key
+
+
+def test_a_full_queue_leaves_objects_in_memory(cluster, tmp_path):
+    meta = cluster.metadata()
+    m = start_master(cluster)
+    a = ssd_store(cluster, m, meta, tmp_path / "ssd", "--ssd_queue_limit=1")
+    body = {"persist": [{"key": f"q{i}", "size": 1, "checksum": 0,
+                         "segment_id": "00000000-0000-0000-0000-000000000001", "offset": 0}
+                        for i in range(64)], "drop": []}
+    assert request("POST", f"{a.url}/api/v1/ssd/tasks", body=body).status == 202
+    assert metric(a, "mc_store_ssd_queue_overflow_total") >= 1
+    # tasks that do not name this service's segment are skipped, not written
+    assert poll(lambda: metric(a, "mc_store_ssd_skipped_total") >= 1)
+    assert metric(a, "mc_store_ssd_writes_total") == 0
+    val = os.urandom(4096)
+    assert put(a, "real", val).status == 200
+    assert get(a, "real").body == val
