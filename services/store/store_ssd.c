@@ -462,8 +462,8 @@ void ssd_drop_record(store_ssd_t *t, const char *key, size_t key_len, const mc_s
 
     if (tell_master)
         (void)ssd_master_disk_remove(t->svc, &r, 1, &code);
-    (void)mc_ssd_remove(t->be, key, key_len, loc);
-    mc_counter_add(t->st.drops, 1);
+    if (mc_ssd_remove(t->be, key, key_len, loc) == MC_OK)
+        mc_counter_add(t->st.drops, 1);
 }
 
 /* Re-registers every live record with create_missing (restart recovery,

@@ -130,6 +130,8 @@ static int one_key(fake_master_t *fm, store_master_call_t call, const mc_keys_re
         if (!o || o->state != FAKE_PENDING)
             return MC_OBJECT_NOT_FOUND;
         o->state = FAKE_COMPLETE;
+        o->has_checksum = req->checksums != NULL;
+        o->checksum = req->checksums ? req->checksums[i] : 0;
         return MC_OK;
     case STORE_M_PUT_REVOKE:
         if (!o || o->state != FAKE_PENDING)
@@ -143,6 +145,8 @@ static int one_key(fake_master_t *fm, store_master_call_t call, const mc_keys_re
         r->lease_ms = fm->lease_ms;
         r->n = o->n;
         memcpy(r->rep, o->rep, sizeof(o->rep));
+        r->has_checksum = o->has_checksum;
+        r->checksum = o->checksum;
         if (req->hold) {
             o->holds++;
             fm->holds_taken++;

@@ -29,7 +29,9 @@ typedef struct fake_obj {
     uint64_t size;
     uint32_t n;
     mc_replica_t rep[MC_MAX_REPLICAS];
-    int holds; /* taken by GET_REPLICAS with hold, dropped by RELEASE */
+    int holds;         /* taken by GET_REPLICAS with hold, dropped by RELEASE */
+    bool has_checksum; /* from put_end, handed out by GET_REPLICAS */
+    uint32_t checksum;
 } fake_obj_t;
 
 typedef struct fake_master fake_master_t;

@@ -425,6 +425,42 @@ Test(store_ops, stale_replica_of_our_own_segment_is_skipped)
     expect_value("st", val, sizeof(val));
 }
 
+/* A disk replica of a peer that cannot be reached (the SSD tier's read
+ * path): a key whose memory replica fails goes to it, and fails without
+ * bytes; a key with only such a replica is not "not found" but failed. */
+Test(store_ops, unreachable_disk_replica_fails_the_key_without_bytes)
+{
+    char val[300];
+    store_value_t v = {NULL, 0};
+    fake_obj_t *o;
+
+    fill(val, sizeof(val), 17);
+    put_segs(own(), NULL);
+    cr_assert_eq(put1("dk", val, sizeof(val), 1), MC_OK);
+    o = fake_master_find(&fm, "dk");
+    cr_assert(o && o->has_checksum, "put_end carried the checksum");
+    o->rep[1] = (mc_replica_t){.segment_id = {7, 7},
+                               .segment = "peer-disk",
+                               .endpoint = "http://127.0.0.1:1",
+                               .offset = 4096,
+                               .size = sizeof(val),
+                               .bucket = 3,
+                               .type = MC_REPLICA_TYPE_DISK};
+    o->n = 2;
+    expect_value("dk", val, sizeof(val)); /* memory first */
+    o->rep[0].epoch += 100;               /* the memory replica goes stale */
+    cr_assert_eq(get1("dk", &v), MC_TRANSFER_FAIL);
+    cr_assert_null(v.data);
+    o->rep[0] = o->rep[1]; /* only the disk replica is left */
+    o->n = 1;
+    cr_assert_eq(get1("dk", &v), MC_TRANSFER_FAIL, "a disk replica is not a miss");
+    cr_assert_null(v.data);
+    o->rep[0].type = MC_REPLICA_TYPE_MEMORY; /* the same fields as memory: a segment we lack */
+    o->rep[0].segment = "no-such-segment";
+    cr_assert_neq(get1("dk", &v), MC_OK);
+    cr_assert_null(v.data);
+}
+
 static void slow_answer(fake_master_t *f, store_master_call_t call, void *arg)
 {
     struct timespec ts = {0, 150 * 1000000L};
