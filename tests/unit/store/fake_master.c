@@ -288,6 +288,108 @@ static int fm_report_failure(void *ctx, mc_uuid_t client_id, mc_uuid_t segment_i
     return rc;
 }
 
+/* ---- disk tiers (the SSD tier's calls, master-core.md's rules in small) ---- */
+
+static int fm_mount_disk(void *ctx, const mc_disk_msg_t *disk)
+{
+    fake_master_t *fm = ctx;
+    int rc;
+
+    (void)disk;
+    pthread_mutex_lock(&fm->mu);
+    fm->disk_mounts++;
+    rc = fm->down ? MC_RPC_FAIL : MC_OK;
+    pthread_mutex_unlock(&fm->mu);
+    return rc;
+}
+
+static int fm_ping_disk(void *ctx, mc_uuid_t client_id, const mc_disk_usage_t *disk,
+                        bool *need_remount)
+{
+    (void)disk;
+    return fm_ping(ctx, client_id, need_remount);
+}
+
+static int disk_rep_find(const fake_obj_t *o, mc_uuid_t owner)
+{
+    for (uint32_t j = 0; j < o->n; j++)
+        if (o->rep[j].type == MC_REPLICA_TYPE_DISK && mc_uuid_equal(o->rep[j].segment_id, owner))
+            return (int)j;
+    return -1;
+}
+
+static int disk_add(fake_master_t *fm, mc_uuid_t owner, bool create, const mc_disk_item_t *it)
+{
+    fake_obj_t *o = obj_find(fm, it->key, it->key_len);
+
+    if (o && o->state != FAKE_COMPLETE)
+        return MC_REPLICA_IS_NOT_READY;
+    if (o && (o->size != it->size || (o->has_checksum && o->checksum != it->checksum)))
+        return MC_INVALID_REPLICA;
+    if (o && disk_rep_find(o, owner) >= 0)
+        return MC_REPLICA_ALREADY_EXISTS;
+    if (!o && !create)
+        return MC_OBJECT_NOT_FOUND;
+    if (!o) {
+        for (int i = 0; i < FAKE_MAX_OBJS && !o; i++)
+            if (fm->objs[i].state == FAKE_FREE)
+                o = &fm->objs[i];
+        if (!o || it->key_len >= sizeof(o->key))
+            return MC_NO_AVAILABLE_HANDLE;
+        memset(o, 0, sizeof(*o));
+        memcpy(o->key, it->key, it->key_len);
+        o->klen = it->key_len;
+        o->size = it->size;
+        o->has_checksum = true;
+        o->checksum = it->checksum;
+        o->state = FAKE_COMPLETE;
+    }
+    if (o->n == MC_MAX_REPLICAS)
+        return MC_NO_AVAILABLE_HANDLE;
+    o->rep[o->n++] = (mc_replica_t){.segment_id = owner,
+                                    .segment = "fake-disk",
+                                    .endpoint = "http://127.0.0.1:1",
+                                    .offset = it->offset,
+                                    .size = it->length,
+                                    .bucket = it->bucket,
+                                    .type = MC_REPLICA_TYPE_DISK};
+    fm->disk_adds++;
+    return MC_OK;
+}
+
+static int disk_remove(fake_master_t *fm, mc_uuid_t owner, const mc_disk_item_t *it)
+{
+    fake_obj_t *o = obj_find(fm, it->key, it->key_len);
+    int j = o ? disk_rep_find(o, owner) : -1;
+
+    if (j < 0 || o->rep[j].bucket != it->bucket)
+        return MC_OBJECT_NOT_FOUND;
+    o->rep[j] = o->rep[--o->n];
+    if (o->n == 0)
+        o->state = FAKE_FREE; /* its last replica went */
+    fm->disk_removes++;
+    return MC_OK;
+}
+
+static int fm_disk_items(void *ctx, bool add, const mc_disk_items_req_t *req, mc_results_t *out)
+{
+    fake_master_t *fm = ctx;
+    int rc;
+
+    pthread_mutex_lock(&fm->mu);
+    rc = fm->down ? MC_RPC_FAIL : MC_OK;
+    if (rc == MC_OK) {
+        out->res = calloc(req->n ? req->n : 1, sizeof(*out->res));
+        rc = out->res ? MC_OK : MC_INTERNAL_ERROR;
+    }
+    for (size_t i = 0; rc == MC_OK && i < req->n; i++)
+        out->res[i].code = add ? disk_add(fm, req->client_id, req->create_missing, &req->items[i])
+                               : disk_remove(fm, req->client_id, &req->items[i]);
+    out->n = rc == MC_OK ? req->n : 0;
+    pthread_mutex_unlock(&fm->mu);
+    return rc;
+}
+
 static const store_master_ops_t fake_ops = {
     .keys = fm_keys,
     .mount = fm_mount,
@@ -296,6 +398,9 @@ static const store_master_ops_t fake_ops = {
     .remove_many = fm_remove_many,
     .report_failure = fm_report_failure,
     .destroy = fm_destroy,
+    .mount_disk = fm_mount_disk,
+    .ping_disk = fm_ping_disk,
+    .disk_items = fm_disk_items,
 };
 
 store_master_t *fake_master_wrap(fake_master_t *fm)

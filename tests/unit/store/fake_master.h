@@ -55,7 +55,8 @@ struct fake_master {
     void *hook_arg;
     unsigned calls[STORE_M_CALLS]; /* keys calls answered (or failed), by kind */
     unsigned pings, mounts, reports;
-    unsigned holds_taken, holds_released; /* over all objects */
+    unsigned holds_taken, holds_released;          /* over all objects */
+    unsigned disk_mounts, disk_adds, disk_removes; /* the SSD tier's calls */
 };
 
 /* A store_master_t over fm (fm stays the caller's: destroying the
