@@ -148,6 +148,8 @@ def tier(cluster, tmp_path):
 def test_evicted_object_is_read_from_disk_locally_and_through_a_peer(tier):
     _, _, m, a, b = tier
     vals = put_offloaded(m, a, 6, MiB)
+    odd = "odd/key&bucket=1 %2F?#é"  # reaches the peer's read route as a query value
+    vals.update(put_offloaded(m, a, 1, 300000, prefix=odd))
     evict_memory(m, a, list(vals))
     for key, val in vals.items():
         assert kinds(m, key) == ["disk"]
