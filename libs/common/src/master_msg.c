@@ -532,22 +532,17 @@ static cJSON *parse_small(const char *body, size_t len, bool empty_ok, mc_errmsg
     return mc_json_parse_object(body, len, err);
 }
 
+/* The plain ping is the SSD tier's ping without "disk" (below). */
 char *mc_ping_req_encode_take(mc_uuid_t client_id, size_t *len)
 {
-    mc_jw_t w;
-    mc_jw_init(&w, 64);
-    mc_jw_obj_begin(&w);
-    jw_uuid(&w, "client_id", client_id);
-    mc_jw_obj_end(&w);
-    return mc_jw_take(&w, len);
+    return mc_ping_disk_encode_take(client_id, NULL, len);
 }
 
 int mc_ping_req_decode(const char *body, size_t len, mc_uuid_t *client_id, mc_errmsg_t *err)
 {
-    cJSON *o = parse_small(body, len, false, err);
-    int rc = o ? mc_msg_decode_uuid(o, "client_id", true, client_id, err) : MC_INVALID_PARAMS;
-    cJSON_Delete(o);
-    return rc;
+    mc_disk_usage_t disk;
+    bool has_disk;
+    return mc_ping_disk_decode(body, len, client_id, &disk, &has_disk, err);
 }
 
 char *mc_ping_reply_encode_take(const mc_ping_reply_t *r, size_t *len)

@@ -127,7 +127,7 @@ int mc_master_mount(mc_master_t *m, const mc_master_segment_spec_t *spec, uint64
     mc_mutex_lock(&m->cluster_lock);
     int prev = previous_mount_locked(m, spec);
     if (prev >= 0 && begin_unmount_locked(m, (uint16_t)prev)) {
-        /* replaced: its memory replicas go, disk replicas stay (sweep_slot) */
+        /* replaced: its memory replicas go, disk replicas stay (mcm_sweep_slot) */
         mc_mutex_unlock(&m->cluster_lock);
         mcm_unmount_slot(m, (uint16_t)prev);
         mc_mutex_lock(&m->cluster_lock);
@@ -173,10 +173,10 @@ static bool begin_unmount_locked(mc_master_t *m, uint16_t slot) MC_REQUIRES(m->c
     return true;
 }
 
-/* Step 2: drop the slot's replicas from every object, shard by shard; objects
- * left with none are removed. Nothing is freed in the allocator (it goes away
- * whole in step 3). */
-static void sweep_slot(mc_master_t *m, uint16_t slot, uint64_t now_ms)
+/* Step 2: drop the slot's replicas of that type from every object, shard by
+ * shard; objects left with none are removed. Nothing is freed in the
+ * allocator (it goes away whole in step 3). Disk tiers use it too. */
+void mcm_sweep_slot(mc_master_t *m, uint16_t slot, uint8_t type)
 {
     for (unsigned i = 0; i < MCM_SHARDS; i++) {
         mcm_shard_t *sh = &m->shards[i];
@@ -185,13 +185,13 @@ static void sweep_slot(mc_master_t *m, uint16_t slot, uint64_t now_ms)
         while (o) {
             mcm_obj_t *next = o->lru_next;
             unsigned k = 0;
-            for (unsigned j = 0; j < o->nrep; j++) /* disk replicas stay */
-                if (o->rep[j].slot != slot || mcm_rep_is_disk(&o->rep[j]))
+            for (unsigned j = 0; j < o->nrep; j++)
+                if (o->rep[j].slot != slot || o->rep[j].type != type)
                     o->rep[k++] = o->rep[j];
             if (k != o->nrep) {
                 o->nrep = (uint8_t)k;
                 if (k == 0)
-                    mcm_obj_drop(m, sh, o, now_ms);
+                    mcm_obj_drop(m, sh, o, 0);
             }
             o = next;
         }
@@ -201,7 +201,7 @@ static void sweep_slot(mc_master_t *m, uint16_t slot, uint64_t now_ms)
 
 void mcm_unmount_slot(mc_master_t *m, uint16_t slot)
 {
-    sweep_slot(m, slot, 0);
+    mcm_sweep_slot(m, slot, MC_REPLICA_MEMORY); /* disk replicas stay */
     mc_mutex_lock(&m->cluster_lock);
     mcm_seg_t *s = m->segs[slot];
     size_t k = 0;

@@ -284,6 +284,44 @@ static int fm_report_failure(void *ctx, mc_uuid_t client_id, mc_uuid_t segment_i
     return rc;
 }
 
+/* The SSD tier's calls: stubs that succeed (the fake keeps no disk state). */
+static int fm_mount_disk(void *ctx, const mc_disk_msg_t *disk)
+{
+    fake_master_t *fm = ctx;
+    int rc;
+
+    (void)disk;
+    pthread_mutex_lock(&fm->mu);
+    rc = fm->down ? MC_RPC_FAIL : MC_OK;
+    pthread_mutex_unlock(&fm->mu);
+    return rc;
+}
+
+static int fm_ping_disk(void *ctx, mc_uuid_t client_id, const mc_disk_usage_t *disk,
+                        bool *need_remount)
+{
+    (void)disk;
+    return fm_ping(ctx, client_id, need_remount);
+}
+
+static int fm_disk_items(void *ctx, bool add, const mc_disk_items_req_t *req, mc_results_t *out)
+{
+    fake_master_t *fm = ctx;
+    bool down;
+
+    (void)add;
+    pthread_mutex_lock(&fm->mu);
+    down = fm->down;
+    pthread_mutex_unlock(&fm->mu);
+    if (down)
+        return MC_RPC_FAIL;
+    out->res = calloc(req->n ? req->n : 1, sizeof(*out->res));
+    if (!out->res)
+        return MC_INTERNAL_ERROR;
+    out->n = req->n; /* every code MC_OK */
+    return MC_OK;
+}
+
 static const store_master_ops_t fake_ops = {
     .keys = fm_keys,
     .mount = fm_mount,
@@ -292,6 +330,9 @@ static const store_master_ops_t fake_ops = {
     .remove_many = fm_remove_many,
     .report_failure = fm_report_failure,
     .destroy = fm_destroy,
+    .mount_disk = fm_mount_disk,
+    .ping_disk = fm_ping_disk,
+    .disk_items = fm_disk_items,
 };
 
 store_master_t *fake_master_wrap(fake_master_t *fm)
