@@ -780,7 +780,7 @@ static bool uid_is_admin(const store_ipc_opts_t *o, uid_t uid)
     if (o->n_admin_uids == 0)
         return uid == getuid();
     for (size_t i = 0; i < o->n_admin_uids; i++)
-        if (o->admin_uids[i] == uid)
+        if (o->admin_uids[i] == (uint32_t)uid)
             return true;
     return false;
 }
@@ -890,7 +890,7 @@ static bool peer_allowed(const store_ipc_t *ipc, int fd, uid_t *uid)
     if (cr.uid == getuid())
         return true;
     for (size_t i = 0; i < ipc->o.n_gids; i++)
-        if (cr.gid == ipc->o.allowed_gids[i])
+        if ((uint32_t)cr.gid == ipc->o.allowed_gids[i])
             return true;
     return false;
 }
@@ -1073,7 +1073,7 @@ static int parse_ids(const char *list, const char *flag, uint32_t *ids, size_t *
     const char *p = list;
     size_t n_ids = 0;
 
-    *n_out = 0;
+    *n_out = 0; /* nothing on error */
     while (p && *p) {
         size_t n = strcspn(p, ",");
         char num[16];
@@ -1097,26 +1097,12 @@ static int parse_ids(const char *list, const char *flag, uint32_t *ids, size_t *
 
 int store_ipc_parse_gids(const char *list, store_ipc_opts_t *o, mc_errmsg_t *err)
 {
-    uint32_t ids[STORE_IPC_MAX_GIDS];
-    size_t n = 0;
-    int rc = parse_ids(list, "ipc_allowed_gids", ids, &n, err);
-
-    o->n_gids = rc == MC_OK ? n : 0;
-    for (size_t i = 0; i < o->n_gids; i++)
-        o->allowed_gids[i] = (gid_t)ids[i];
-    return rc;
+    return parse_ids(list, "ipc_allowed_gids", o->allowed_gids, &o->n_gids, err);
 }
 
 int store_ipc_parse_admin_uids(const char *list, store_ipc_opts_t *o, mc_errmsg_t *err)
 {
-    uint32_t ids[STORE_IPC_MAX_GIDS];
-    size_t n = 0;
-    int rc = parse_ids(list, "ipc_admin_uids", ids, &n, err);
-
-    o->n_admin_uids = rc == MC_OK ? n : 0;
-    for (size_t i = 0; i < o->n_admin_uids; i++)
-        o->admin_uids[i] = (uid_t)ids[i];
-    return rc;
+    return parse_ids(list, "ipc_admin_uids", o->admin_uids, &o->n_admin_uids, err);
 }
 
 int store_ipc_start(store_service_t *svc, mc_metrics_t *metrics, const store_ipc_opts_t *o,

@@ -34,12 +34,12 @@ typedef struct store_ipc_opts {
     uint32_t timeout_ms;    /* to finish a message once started, and to say hello */
     uint32_t view_renew_ms; /* renew open views' holds this often (0 = never) */
     bool ephemeral;         /* told to clients: this service stops with its starter */
-    gid_t allowed_gids[STORE_IPC_MAX_GIDS];
+    uint32_t allowed_gids[STORE_IPC_MAX_GIDS]; /* gid_t values */
     size_t n_gids;
     /* Admin ops (remove_all, remove_by_regex, force removes) are allowed to
      * a peer whose uid is listed (none listed: the service's own uid), or
      * that sent a token of admin_tokens in its hello (NULL: no token admits). */
-    uid_t admin_uids[STORE_IPC_MAX_GIDS];
+    uint32_t admin_uids[STORE_IPC_MAX_GIDS]; /* uid_t values */
     size_t n_admin_uids;
     mc_auth_tokens_t *admin_tokens; /* not owned; outlives the socket */
 } store_ipc_opts_t;

@@ -22,20 +22,11 @@ import urllib.parse
 
 import pytest
 
-from conftest import new_token, request, write_token_file
+from conftest import request
+from test_auth import tokens  # noqa: F401 (the fixture: cluster and admin token files)
 
 MiB = 1 << 20
 PUB = "X-Mooncake-Publisher"
-
-
-@pytest.fixture
-def tokens(tmp_path):
-    t = {"cluster": new_token(), "admin": new_token()}
-    t["cluster_file"] = write_token_file(str(tmp_path / "cluster.token"), t["cluster"])
-    t["admin_file"] = write_token_file(str(tmp_path / "admin.token"), t["admin"])
-    t["flags"] = (f"--auth_token_file={t['cluster_file']}",
-                  f"--admin_token_file={t['admin_file']}")
-    return t
 
 
 def call(method, url, token, body=None, headers=None):

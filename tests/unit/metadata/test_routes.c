@@ -44,20 +44,32 @@ static void call(const char *method, const char *target, const char *body, mc_ht
 
 TestSuite(routes, .init = setup, .fini = teardown, .timeout = 30);
 
-/* Sends method to /metadata?<query>; expects status and (if body_want) body. */
-static void expect(const char *method, const char *query, const char *body, int status,
-                   const char *body_want)
+/* Sends method to /metadata?<query> with extra header lines (NULL-terminated,
+ * or NULL); expects status and (if body_want) body. */
+static void expect_h(const char *method, const char *query, const char *const *headers,
+                     const char *body, int status, const char *body_want)
 {
     char url[256];
     mc_http_captured_t r;
+    mc_http_inject_t in = {.method = method,
+                           .target = url,
+                           .headers = headers,
+                           .body = body,
+                           .len = body ? strlen(body) : 0};
 
     snprintf(url, sizeof(url), "/metadata%s%s", query ? "?" : "", query ? query : "");
-    call(method, url, body, &r);
+    cr_assert_eq(mc_http_server_inject(srv, &in, &r), MC_OK, "%s %s", method, url);
     cr_expect_eq(r.status, status, "%s %s -> %d %s", method, url, r.status, r.body);
     if (body_want)
         cr_expect(strstr(r.body, body_want) != NULL, "%s %s -> body %s, want %s", method, url,
                   r.body, body_want);
     mc_http_captured_cleanup(&r);
+}
+
+static void expect(const char *method, const char *query, const char *body, int status,
+                   const char *body_want)
+{
+    expect_h(method, query, NULL, body, status, body_want);
 }
 
 Test(routes, get_put_delete)
@@ -137,27 +149,6 @@ Test(routes, metrics_gauges)
 
 #define PUB_A "X-Mooncake-Publisher: publisher-a-0123456789abcdef"
 #define PUB_B "X-Mooncake-Publisher: publisher-b-0123456789abcdef"
-
-/* Like expect, with extra header lines (NULL-terminated). */
-static void expect_h(const char *method, const char *query, const char *const *headers,
-                     const char *body, int status, const char *body_want)
-{
-    char url[256];
-    mc_http_captured_t r;
-    mc_http_inject_t in = {.method = method,
-                           .target = url,
-                           .headers = headers,
-                           .body = body,
-                           .len = body ? strlen(body) : 0};
-
-    snprintf(url, sizeof(url), "/metadata?%s", query);
-    cr_assert_eq(mc_http_server_inject(srv, &in, &r), MC_OK);
-    cr_expect_eq(r.status, status, "%s %s -> %d %s", method, url, r.status, r.body);
-    if (body_want)
-        cr_expect(strstr(r.body, body_want) != NULL, "%s %s -> body %s, want %s", method, url,
-                  r.body, body_want);
-    mc_http_captured_cleanup(&r);
-}
 
 Test(routes, only_the_publisher_replaces_or_deletes)
 {
