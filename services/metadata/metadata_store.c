@@ -4,7 +4,11 @@
  * the entries reachable from it, including entry->value) is read under the
  * shard's read lock and changed only under its write lock. The store-wide
  * counters are atomics updated under the owning shard's write lock and read
- * without any lock. A value's bytes never change after creation, so a
+ * without any lock. The one exception to the write-lock rule is an entry's
+ * pub_seen_ms: an atomic a GET by the key's publisher refreshes under the
+ * read lock (the entry cannot go away while that lock is held); its claim
+ * (claimed, pub) changes only under the write lock. Credentials are digested
+ * before any lock is taken. A value's bytes never change after creation, so a
  * reference taken under the lock keeps them valid after the lock is dropped.
  * The only allocation made under a lock is a shard's table growth. */
 #include "metadata_store.h"

@@ -1,7 +1,8 @@
 /* The metadata server's core: a thread-safe map from key bytes to immutable
- * value blobs, with Mooncake's write-once rule for rpc_meta keys.
+ * value blobs, with Mooncake's write-once rule for rpc_meta keys and
+ * publisher claims (below).
  *
- * Pure logic: no HTTP, no JSON. Keys are byte strings with a length (1 to
+ * Pure logic: no HTTP, no JSON (libcrypto only for SHA-256). Keys are byte strings with a length (1 to
  * MC_MAX_KEY_LEN bytes, no NUL); values are arbitrary bytes, possibly empty.
  *
  * Concurrency: the map is split into shards by key hash, each behind its own
@@ -54,7 +55,8 @@ int metadata_key_is_rpc_meta(const char *key, size_t len);
  * exist: an identical value leaves the store as is (*result UNCHANGED), a
  * different one fails with MC_OBJECT_ALREADY_EXISTS. result may be NULL.
  * Returns MC_OK, MC_INVALID_KEY, MC_INVALID_PARAMS (value NULL with len > 0),
- * MC_OBJECT_ALREADY_EXISTS or MC_INTERNAL_ERROR (out of memory). */
+ * MC_OBJECT_ALREADY_EXISTS, MC_ILLEGAL_CLIENT (a claimed key: the _as form
+ * with its credential is needed) or MC_INTERNAL_ERROR (out of memory). */
 int metadata_store_put(metadata_store_t *store, const char *key, size_t klen, const void *value,
                        size_t len, metadata_put_result_t *result);
 
