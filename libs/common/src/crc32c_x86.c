@@ -233,9 +233,9 @@ T_PCLMUL static uint32_t pclmul_kernel(uint32_t crc, void *dst, const void *src,
 
 /* ---- VPCLMULQDQ, 4 x 512 bits ---- */
 
-#define AVX512_MIN 512u   /* below this, 4 x 128 bits */
+#define AVX512_MIN 256u   /* below this, 4 x 128 bits */
 #define ALIGN_MIN 4096u   /* from here, the stores (or loads) are aligned first */
-#define NT_MIN (8u << 20) /* avx512nt: non-temporal stores from here */
+#define NT_MIN (1u << 20) /* avx512nt: non-temporal stores from here */
 
 T_AVX512 static INLINE __m512i k512(fold_k_t k)
 {
