@@ -171,29 +171,32 @@ T_PCLMUL static INLINE __m128i fold16(__m128i x, __m128i k, __m128i y)
  * internal form), reduces and finishes the bytes past the last whole block.
  * Returns the CRC (external form). */
 T_PCLMUL static INLINE uint32_t finish16(__m128i x, unsigned char *d, const unsigned char *p,
-                                         size_t n, bool copy)
+                                         size_t n)
 {
     const __m128i k = k128(K.f128);
 
-    for (; n >= 16; n -= 16, p += 16, d += copy ? 16 : 0) {
+    for (; n >= 16; n -= 16, p += 16) {
         __m128i y = ld16(p);
-        if (copy)
+        if (d) {
             st16(d, y);
+            d += 16;
+        }
         x = fold16(x, k, y);
     }
     uint64_t lo = (uint64_t)_mm_cvtsi128_si64(x), hi = (uint64_t)_mm_extract_epi64(x, 1);
     uint32_t c = (uint32_t)_mm_crc32_u64(_mm_crc32_u64(0, lo), hi);
-    return n ? hw_one(~c, copy ? d : NULL, p, n) : ~c;
+    return n ? hw_one(~c, d, p, n) : ~c;
 }
 
-/* n >= 64 */
+/* n >= 64; d NULL: no copy. Inlined where d is known NULL or not, so the
+ * tests of d are compiled out. */
 T_PCLMUL static INLINE uint32_t pclmul_run(uint32_t crc, unsigned char *d, const unsigned char *p,
-                                           size_t n, bool copy)
+                                           size_t n)
 {
     __m128i x0 = ld16(p), x1 = ld16(p + 16), x2 = ld16(p + 32), x3 = ld16(p + 48);
     __m128i k = k128(K.f512);
 
-    if (copy) {
+    if (d) {
         st16(d, x0);
         st16(d + 16, x1);
         st16(d + 32, x2);
@@ -203,7 +206,7 @@ T_PCLMUL static INLINE uint32_t pclmul_run(uint32_t crc, unsigned char *d, const
     x0 = _mm_xor_si128(x0, _mm_cvtsi32_si128((int)~crc)); /* the start value: the first 4 bytes */
     for (p += 64, n -= 64; n >= 64; n -= 64, p += 64) {
         __m128i y0 = ld16(p), y1 = ld16(p + 16), y2 = ld16(p + 32), y3 = ld16(p + 48);
-        if (copy) {
+        if (d) {
             st16(d, y0);
             st16(d + 16, y1);
             st16(d + 32, y2);
@@ -219,7 +222,7 @@ T_PCLMUL static INLINE uint32_t pclmul_run(uint32_t crc, unsigned char *d, const
     x1 = fold16(x0, k, x1);
     x2 = fold16(x1, k, x2);
     x3 = fold16(x2, k, x3);
-    return finish16(x3, d, p, n, copy);
+    return finish16(x3, d, p, n);
 }
 
 T_PCLMUL static uint32_t pclmul_kernel(uint32_t crc, void *dst, const void *src, size_t len)
@@ -227,8 +230,8 @@ T_PCLMUL static uint32_t pclmul_kernel(uint32_t crc, void *dst, const void *src,
     if (len < PCLMUL_MIN)
         return hw_one(crc, dst, src, len);
     if (dst)
-        return pclmul_run(crc, dst, src, len, true);
-    return pclmul_run(crc, NULL, src, len, false);
+        return pclmul_run(crc, dst, src, len);
+    return pclmul_run(crc, NULL, src, len);
 }
 
 /* ---- VPCLMULQDQ, 4 x 512 bits ---- */
@@ -261,14 +264,14 @@ T_AVX512 static INLINE __m512i fold64(__m512i x, __m512i k, __m512i y)
                                      _mm512_clmulepi64_epi128(x, k, 0x11), y, 0x96);
 }
 
-/* n >= 256 */
+/* n >= 256; d NULL: no copy (as pclmul_run) */
 T_AVX512 static INLINE uint32_t avx512_run(uint32_t crc, unsigned char *d, const unsigned char *p,
-                                           size_t n, bool copy, bool nt)
+                                           size_t n, bool nt)
 {
     __m512i z0 = ld64(p), z1 = ld64(p + 64), z2 = ld64(p + 128), z3 = ld64(p + 192);
     __m512i k = k512(K.f2048);
 
-    if (copy) {
+    if (d) {
         st64(d, z0, nt);
         st64(d + 64, z1, nt);
         st64(d + 128, z2, nt);
@@ -278,7 +281,7 @@ T_AVX512 static INLINE uint32_t avx512_run(uint32_t crc, unsigned char *d, const
     z0 = _mm512_xor_si512(z0, _mm512_maskz_set1_epi32(1, (int)~crc));
     for (p += 256, n -= 256; n >= 256; n -= 256, p += 256) {
         __m512i y0 = ld64(p), y1 = ld64(p + 64), y2 = ld64(p + 128), y3 = ld64(p + 192);
-        if (copy) {
+        if (d) {
             st64(d, y0, nt);
             st64(d + 64, y1, nt);
             st64(d + 128, y2, nt);
@@ -296,7 +299,7 @@ T_AVX512 static INLINE uint32_t avx512_run(uint32_t crc, unsigned char *d, const
     z3 = fold64(z2, k, z3);
     for (; n >= 64; n -= 64, p += 64) {
         __m512i y = ld64(p);
-        if (copy) {
+        if (d) {
             st64(d, y, nt);
             d += 64;
         }
@@ -314,7 +317,7 @@ T_AVX512 static INLINE uint32_t avx512_run(uint32_t crc, unsigned char *d, const
     __m128i x = _mm_xor_si128(
         _mm_xor_si128(_mm512_castsi512_si128(t), _mm512_extracti32x4_epi32(t, 1)),
         _mm_xor_si128(_mm512_extracti32x4_epi32(t, 2), _mm512_extracti32x4_epi32(z3, 3)));
-    return finish16(x, d, p, n, copy);
+    return finish16(x, d, p, n);
 }
 
 /* Below AVX512_MIN, the 4 x 128-bit folding; from ALIGN_MIN, the bytes up to
@@ -336,10 +339,10 @@ T_AVX512 static INLINE uint32_t avx512_kernel_nt(uint32_t crc, void *dst, const 
         len -= head;
     }
     if (!d)
-        return avx512_run(crc, NULL, p, len, false, false);
+        return avx512_run(crc, NULL, p, len, false);
     if (nt_ok && len >= NT_MIN)
-        return avx512_run(crc, d, p, len, true, true);
-    return avx512_run(crc, d, p, len, true, false);
+        return avx512_run(crc, d, p, len, true);
+    return avx512_run(crc, d, p, len, false);
 }
 
 T_AVX512 static uint32_t avx512_kernel(uint32_t crc, void *dst, const void *src, size_t len)
