@@ -105,9 +105,9 @@ static uint32_t sw_kernel(uint32_t crc, void *dst, const void *src, size_t len)
 }
 
 static const char *const impl_names[MC_CRC32C_IMPL_COUNT] = {
-    [MC_CRC32C_AUTO] = "auto",     [MC_CRC32C_SW] = "sw",
-    [MC_CRC32C_SSE42] = "sse42",   [MC_CRC32C_PCLMUL] = "pclmul",
-    [MC_CRC32C_AVX512] = "avx512", [MC_CRC32C_AVX512_NT] = "avx512nt"};
+    [MC_CRC32C_AUTO] = "auto",         [MC_CRC32C_SW] = "sw",     [MC_CRC32C_SSE42] = "sse42",
+    [MC_CRC32C_PCLMUL] = "pclmul",     [MC_CRC32C_AVX2] = "avx2", [MC_CRC32C_AVX512] = "avx512",
+    [MC_CRC32C_AVX512_NT] = "avx512nt"};
 
 /* Filled once (impls_once), read-only after. */
 static mc_crc32c_fn kernels[MC_CRC32C_IMPL_COUNT];
@@ -122,7 +122,8 @@ static void impls_init(void)
 {
     /* AUTO: the first of these the CPU has (tests/bench/crc_bench.c
      * measures them). */
-    static const mc_crc32c_impl_t order[] = {MC_CRC32C_AVX512, MC_CRC32C_PCLMUL, MC_CRC32C_SSE42};
+    static const mc_crc32c_impl_t order[] = {MC_CRC32C_AVX512, MC_CRC32C_AVX2, MC_CRC32C_PCLMUL,
+                                             MC_CRC32C_SSE42};
 
     pthread_once(&table_once, table_init);
     kernels[MC_CRC32C_SW] = sw_kernel;

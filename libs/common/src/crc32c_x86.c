@@ -4,9 +4,10 @@
  *   sse42   the crc32 instruction, three streams combined (8 bytes a cycle);
  *   pclmul  PCLMULQDQ folding of 4 x 128 bits (Intel, "Fast CRC Computation
  *           for Generic Polynomials Using PCLMULQDQ Instruction", 2009);
- *   avx512  the same folding with VPCLMULQDQ on 4 x 512 bits (16 lanes of
- *           128 bits), which outruns memory; avx512nt stores large copies
- *           non-temporally.
+ *   avx2    the same folding with VPCLMULQDQ on 4 x 256 bits (CPUs with
+ *           VPCLMULQDQ but not AVX-512);
+ *   avx512  the same on 4 x 512 bits (16 lanes of 128 bits), which outruns
+ *           memory; avx512nt stores large copies non-temporally.
  * All take the crc32 instruction for short buffers and the last few bytes,
  * and copy src to dst in the same pass when dst is not NULL.
  *
@@ -36,6 +37,7 @@
 
 #define T_SSE42 __attribute__((target("sse4.2")))
 #define T_PCLMUL __attribute__((target("sse4.2,pclmul")))
+#define T_AVX2 __attribute__((target("sse4.2,pclmul,avx2,vpclmulqdq")))
 #define T_AVX512 __attribute__((target("sse4.2,pclmul,avx2,avx512f,avx512vl,vpclmulqdq")))
 #define INLINE inline __attribute__((always_inline))
 
@@ -124,7 +126,7 @@ typedef struct fold_k {
 } fold_k_t;
 
 static struct {
-    fold_k_t f128, f384, f256, f512, f2048;
+    fold_k_t f128, f384, f256, f512, f1024, f2048;
 } K; /* set by consts_init before any folding kernel is handed out */
 
 static fold_k_t fold_k(uint64_t d)
@@ -138,6 +140,7 @@ static void consts_init(void)
     K.f256 = fold_k(256);
     K.f384 = fold_k(384);
     K.f512 = fold_k(512);   /* 4 x 128 bits, and one 512-bit register */
+    K.f1024 = fold_k(1024); /* 4 x 256 bits */
     K.f2048 = fold_k(2048); /* 4 x 512 bits */
 }
 
@@ -234,11 +237,115 @@ T_PCLMUL static uint32_t pclmul_kernel(uint32_t crc, void *dst, const void *src,
     return pclmul_run(crc, NULL, src, len);
 }
 
+/* ---- VPCLMULQDQ, 4 x 256 bits ---- */
+
+#define AVX2_MIN 256u   /* below this, 4 x 128 bits */
+#define ALIGN_MIN 4096u /* from here, the stores (or loads) are aligned first */
+
+/* The bytes up to a 64-byte boundary of the destination (of the source
+ * without a copy) through the crc32 instruction, so that no wide store (or
+ * load) of the folding splits a cache line. Returns the CRC so far and
+ * moves the pointers and the length past them. */
+T_SSE42 static INLINE uint32_t align_head(uint32_t crc, unsigned char **d, const unsigned char **p,
+                                          size_t *len)
+{
+    size_t head = (size_t)(-(uintptr_t)(*d ? (void *)*d : (const void *)*p)) & 63;
+
+    crc = hw_one(crc, *d, *p, head);
+    *p += head;
+    *d = *d ? *d + head : NULL;
+    *len -= head;
+    return crc;
+}
+
+T_AVX2 static INLINE __m256i k256(fold_k_t k)
+{
+    return _mm256_broadcastsi128_si256(k128(k));
+}
+
+T_AVX2 static INLINE __m256i ld32(const unsigned char *p)
+{
+    return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+
+T_AVX2 static INLINE void st32(unsigned char *d, __m256i v)
+{
+    _mm256_storeu_si256((__m256i *)(void *)d, v);
+}
+
+T_AVX2 static INLINE __m256i fold32(__m256i x, __m256i k, __m256i y)
+{
+    return _mm256_xor_si256(_mm256_xor_si256(_mm256_clmulepi64_epi128(x, k, 0x00),
+                                             _mm256_clmulepi64_epi128(x, k, 0x11)),
+                            y);
+}
+
+/* n >= 128; d NULL: no copy (as pclmul_run) */
+T_AVX2 static INLINE uint32_t avx2_run(uint32_t crc, unsigned char *d, const unsigned char *p,
+                                       size_t n)
+{
+    __m256i z0 = ld32(p), z1 = ld32(p + 32), z2 = ld32(p + 64), z3 = ld32(p + 96);
+    __m256i k = k256(K.f1024);
+
+    if (d) {
+        st32(d, z0);
+        st32(d + 32, z1);
+        st32(d + 64, z2);
+        st32(d + 96, z3);
+        d += 128;
+    }
+    z0 = _mm256_xor_si256(z0, _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, (int)~crc));
+    for (p += 128, n -= 128; n >= 128; n -= 128, p += 128) {
+        __m256i y0 = ld32(p), y1 = ld32(p + 32), y2 = ld32(p + 64), y3 = ld32(p + 96);
+        if (d) {
+            st32(d, y0);
+            st32(d + 32, y1);
+            st32(d + 64, y2);
+            st32(d + 96, y3);
+            d += 128;
+        }
+        z0 = fold32(z0, k, y0);
+        z1 = fold32(z1, k, y1);
+        z2 = fold32(z2, k, y2);
+        z3 = fold32(z3, k, y3);
+    }
+    k = k256(K.f256);
+    z1 = fold32(z0, k, z1);
+    z2 = fold32(z1, k, z2);
+    z3 = fold32(z2, k, z3);
+    for (; n >= 32; n -= 32, p += 32) {
+        __m256i y = ld32(p);
+        if (d) {
+            st32(d, y);
+            d += 32;
+        }
+        z3 = fold32(z3, k, y);
+    }
+    /* the two 128-bit lanes into one */
+    __m128i x = fold16(_mm256_castsi256_si128(z3), k128(K.f128), _mm256_extracti128_si256(z3, 1));
+    return finish16(x, d, p, n);
+}
+
+/* Below AVX2_MIN, the 4 x 128-bit folding; from ALIGN_MIN, aligned first. */
+T_AVX2 static uint32_t avx2_kernel(uint32_t crc, void *dst, const void *src, size_t len)
+{
+    const unsigned char *p = src;
+    unsigned char *d = dst;
+
+    if (len < AVX2_MIN)
+        return pclmul_kernel(crc, dst, src, len);
+    if (len >= ALIGN_MIN)
+        crc = align_head(crc, &d, &p, &len);
+    if (!d)
+        return avx2_run(crc, NULL, p, len);
+    return avx2_run(crc, d, p, len);
+}
+
 /* ---- VPCLMULQDQ, 4 x 512 bits ---- */
 
 #define AVX512_MIN 256u   /* below this, 4 x 128 bits */
-#define ALIGN_MIN 4096u   /* from here, the stores (or loads) are aligned first */
 #define NT_MIN (1u << 20) /* avx512nt: non-temporal stores from here */
+_Static_assert(NT_MIN >= ALIGN_MIN, "streaming stores need the aligned destination");
 
 T_AVX512 static INLINE __m512i k512(fold_k_t k)
 {
@@ -320,9 +427,7 @@ T_AVX512 static INLINE uint32_t avx512_run(uint32_t crc, unsigned char *d, const
     return finish16(x, d, p, n);
 }
 
-/* Below AVX512_MIN, the 4 x 128-bit folding; from ALIGN_MIN, the bytes up to
- * a 64-byte boundary of the destination (of the source without a copy)
- * first, so that no 64-byte store (load) splits a cache line. */
+/* Below AVX512_MIN, the 4 x 128-bit folding; from ALIGN_MIN, aligned first. */
 T_AVX512 static INLINE uint32_t avx512_kernel_nt(uint32_t crc, void *dst, const void *src,
                                                  size_t len, bool nt_ok)
 {
@@ -331,13 +436,8 @@ T_AVX512 static INLINE uint32_t avx512_kernel_nt(uint32_t crc, void *dst, const 
 
     if (len < AVX512_MIN)
         return pclmul_kernel(crc, dst, src, len);
-    if (len >= ALIGN_MIN) {
-        size_t head = (size_t)(-(uintptr_t)(d ? (void *)d : (const void *)p)) & 63;
-        crc = hw_one(crc, d, p, head);
-        p += head;
-        d = d ? d + head : NULL;
-        len -= head;
-    }
+    if (len >= ALIGN_MIN)
+        crc = align_head(crc, &d, &p, &len);
     if (!d)
         return avx512_run(crc, NULL, p, len, false);
     if (nt_ok && len >= NT_MIN)
@@ -357,7 +457,9 @@ T_AVX512 static uint32_t avx512nt_kernel(uint32_t crc, void *dst, const void *sr
 
 /* ---- what the CPU has ---- */
 
-static bool os_saves_zmm(void)
+/* Whether the OS saves the register state in mask (XCR0 bits): 0x6 XMM and
+ * YMM, 0xe6 those and opmask, ZMM_Hi256, Hi16_ZMM. */
+static bool os_saves(unsigned mask)
 {
     unsigned a, b, c, d;
 
@@ -366,24 +468,30 @@ static bool os_saves_zmm(void)
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     (void)hi;
-    return (lo & 0xe6) == 0xe6; /* XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM state */
+    return (lo & mask) == mask;
+}
+
+/* VPCLMULQDQ: CPUID.(EAX=7,ECX=0):ECX bit 10 */
+static bool has_vpclmulqdq(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 10));
 }
 
 static bool cpu_has(mc_crc32c_impl_t impl)
 {
-    unsigned a, b, c, d;
-
     __builtin_cpu_init();
     switch (impl) {
     case MC_CRC32C_SSE42: return __builtin_cpu_supports("sse4.2");
     case MC_CRC32C_PCLMUL:
         return __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("pclmul");
+    case MC_CRC32C_AVX2:
+        return cpu_has(MC_CRC32C_PCLMUL) && __builtin_cpu_supports("avx2") && has_vpclmulqdq() &&
+               os_saves(0x6);
     case MC_CRC32C_AVX512:
     case MC_CRC32C_AVX512_NT:
-        /* VPCLMULQDQ: CPUID.(EAX=7,ECX=0):ECX bit 10 */
-        return cpu_has(MC_CRC32C_PCLMUL) && __builtin_cpu_supports("avx2") &&
-               __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-               __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 10)) && os_saves_zmm();
+        return cpu_has(MC_CRC32C_AVX2) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512vl") && os_saves(0xe6);
     default: return false;
     }
 }
@@ -392,6 +500,7 @@ mc_crc32c_fn mc_crc32c_x86_kernel(mc_crc32c_impl_t impl)
 {
     static const mc_crc32c_fn fns[MC_CRC32C_IMPL_COUNT] = {[MC_CRC32C_SSE42] = sse42_kernel,
                                                            [MC_CRC32C_PCLMUL] = pclmul_kernel,
+                                                           [MC_CRC32C_AVX2] = avx2_kernel,
                                                            [MC_CRC32C_AVX512] = avx512_kernel,
                                                            [MC_CRC32C_AVX512_NT] = avx512nt_kernel};
 

@@ -11,6 +11,7 @@ typedef enum mc_crc32c_impl {
     MC_CRC32C_SW,        /* slicing-by-8 tables, any CPU */
     MC_CRC32C_SSE42,     /* the crc32 instruction, three streams combined */
     MC_CRC32C_PCLMUL,    /* PCLMULQDQ folding, 4 x 128 bits */
+    MC_CRC32C_AVX2,      /* VPCLMULQDQ folding, 4 x 256 bits */
     MC_CRC32C_AVX512,    /* VPCLMULQDQ folding, 4 x 512 bits */
     MC_CRC32C_AVX512_NT, /* the same with non-temporal stores in large copies */
     MC_CRC32C_IMPL_COUNT
@@ -25,7 +26,7 @@ bool mc_crc32c_impl_supported(mc_crc32c_impl_t impl);
 bool mc_crc32c_impl_force(mc_crc32c_impl_t impl);
 /* The implementation in use (never AUTO: the one AUTO resolved to). */
 mc_crc32c_impl_t mc_crc32c_impl_current(void);
-/* "auto", "sw", "sse42", "pclmul", "avx512", "avx512nt"; NULL past the end. */
+/* "auto", "sw", "sse42", "pclmul", "avx2", "avx512", "avx512nt"; NULL past the end. */
 const char *mc_crc32c_impl_name(mc_crc32c_impl_t impl);
 
 #endif
