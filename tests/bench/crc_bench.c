@@ -8,7 +8,11 @@
  *           local get_into (values spread over its segment, one client buffer);
  *   put     the source fixed, the destination rotating: its local put_from.
  * Each cell is the median of 5 runs of --ms milliseconds (default 30), the runs
- * of every cell interleaved so that a load from elsewhere hits them alike.
+ * of all cells in turn; within a run, the operation and memcpy alternate in
+ * batches of ~256 KiB, and the ratio column is the median over those batch
+ * pairs of memcpy's time / copy+crc's, so that a load from elsewhere on the
+ * machine hits both alike (the memcpy column: memcpy's median next to
+ * copy+crc).
  *
  *   mc_crc_bench [--span=MiB] [--ms=N] [--impl=NAME] [--size=BYTES] [--mode=hot|cold|get|put]
  * (--size: that one size, any from 1 byte to --span)
@@ -25,14 +29,20 @@
 #define RUNS 5
 #define MiB ((size_t)1 << 20)
 
-enum op { OP_MEMCPY, OP_CRC, OP_COPY };
+enum op { OP_CRC, OP_COPY };
 enum mode { MODE_HOT, MODE_COLD, MODE_GET, MODE_PUT, MODE_COUNT };
 static const char *const mode_names[MODE_COUNT] = {"hot", "cold", "get", "put"};
+
+/* mc_crc32c or mc_crc32c_copy of one implementation, each run next to
+ * memcpy: seconds of each over the same bytes. */
+#define MAX_PAIRS 4096 /* batch pairs kept per cell */
 
 typedef struct cell {
     enum op op;
     mc_crc32c_impl_t impl;
-    double rate[RUNS];
+    double t_op[RUNS], t_mem[RUNS], bytes[RUNS];
+    double pair[MAX_PAIRS]; /* memcpy's time / the operation's, per batch pair */
+    size_t npair;
 } cell_t;
 
 static unsigned char *src_base, *dst_base;
@@ -62,63 +72,99 @@ static const char *arg(int argc, char **argv, const char *name)
     return NULL;
 }
 
-/* One run of a cell: bytes per second. */
-static double run(const cell_t *c, size_t size, enum mode mode)
+/* The source and destination of call n: in cold, get and put modes the
+ * rotating one(s) step through one half of the span (memcpy through the
+ * other), so that neither finds what the other just touched in the caches. */
+static void bufs(size_t size, enum mode mode, size_t n, int half, unsigned char **s,
+                 unsigned char **d)
 {
-    size_t slots = span / size, n = 0;
-    uint32_t acc = 0;
-    double t0, t;
+    size_t slots = span / size, h = slots >= 2 ? slots / 2 : 1;
+    size_t at = (n % h + (slots >= 2 ? (size_t)half * h : 0)) * size;
 
-    if (c->op != OP_MEMCPY)
-        mc_crc32c_impl_force(c->impl);
-    t0 = now_s();
-    do {
-        for (int k = 0; k < 8; k++, n++) {
-            size_t at = (n % slots) * size;
-            size_t so = mode == MODE_COLD || mode == MODE_GET ? at : 0;
-            size_t dof = mode == MODE_COLD || mode == MODE_PUT ? at : 0;
-            unsigned char *s = src_base + so, *d = dst_base + dof;
-            if (c->op == OP_MEMCPY)
-                memcpy(d, s, size);
-            else if (c->op == OP_CRC)
-                acc ^= mc_crc32c(0, s, size);
-            else
-                acc ^= mc_crc32c_copy(0, d, s, size);
-        }
-        t = now_s();
-    } while (t - t0 < run_s);
-    sink ^= acc;
-    return (double)n * (double)size / (t - t0);
+    *s = src_base + (mode == MODE_COLD || mode == MODE_GET ? at : 0);
+    *d = dst_base + (mode == MODE_COLD || mode == MODE_PUT ? at : 0);
 }
 
-static double median(const cell_t *c)
+/* One run of a cell: batches of about 256 KiB of memcpy and of the cell's
+ * operation in turn, for run_s in all, so that a load from elsewhere (other
+ * processes on this machine) hits both alike. */
+static void run(cell_t *c, int r, size_t size, enum mode mode)
+{
+    size_t batch = size >= (256u << 10) ? 1 : (256u << 10) / size, n = 0;
+    double tm = 0, tx = 0;
+    uint32_t acc = 0;
+    unsigned char *s, *d;
+
+    mc_crc32c_impl_force(c->impl);
+    while (tm + tx < run_s) {
+        double t0 = now_s();
+        for (size_t k = 0; k < batch; k++) {
+            bufs(size, mode, n + k, 0, &s, &d);
+            memcpy(d, s, size);
+        }
+        double t1 = now_s();
+        for (size_t k = 0; k < batch; k++) {
+            bufs(size, mode, n + k, 1, &s, &d);
+            acc ^= c->op == OP_CRC ? mc_crc32c(0, s, size) : mc_crc32c_copy(0, d, s, size);
+        }
+        double t2 = now_s();
+        tm += t1 - t0;
+        tx += t2 - t1;
+        n += batch;
+        if (c->npair < MAX_PAIRS)
+            c->pair[c->npair++] = (t1 - t0) / (t2 - t1);
+    }
+    sink ^= acc;
+    c->t_mem[r] = tm;
+    c->t_op[r] = tx;
+    c->bytes[r] = (double)n * (double)size;
+}
+
+static double median(const double *v)
 {
     double r[RUNS];
-    memcpy(r, c->rate, sizeof(r));
+    memcpy(r, v, sizeof(r));
     qsort(r, RUNS, sizeof(double), cmp_d);
     return r[RUNS / 2];
 }
 
+/* Of the RUNS runs of c: the median rates (bytes/s) of memcpy and of the
+ * operation, and the median ratio of their speeds over the batch pairs. */
+static void rates(cell_t *c, double *mem, double *op, double *ratio)
+{
+    double m[RUNS], o[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        m[r] = c->bytes[r] / c->t_mem[r];
+        o[r] = c->bytes[r] / c->t_op[r];
+    }
+    *mem = median(m);
+    *op = median(o);
+    qsort(c->pair, c->npair, sizeof(double), cmp_d);
+    *ratio = c->npair ? c->pair[c->npair / 2] : 0;
+}
+
 static void bench(size_t size, enum mode mode, const mc_crc32c_impl_t *impls, size_t ni)
 {
-    cell_t cells[1 + 2 * MC_CRC32C_IMPL_COUNT];
+    cell_t cells[2 * MC_CRC32C_IMPL_COUNT];
     size_t nc = 0;
 
-    cells[nc++] = (cell_t){.op = OP_MEMCPY};
     for (size_t i = 0; i < ni; i++) {
         cells[nc++] = (cell_t){.op = OP_CRC, .impl = impls[i]};
         cells[nc++] = (cell_t){.op = OP_COPY, .impl = impls[i]};
     }
-    for (size_t c = 0; c < nc; c++) /* warm-up: pages, caches, frequency */
-        (void)run(&cells[c], size, mode);
+    for (size_t c = 0; c < nc; c++) { /* warm-up: pages, caches, frequency */
+        run(&cells[c], 0, size, mode);
+        cells[c].npair = 0;
+    }
     for (int r = 0; r < RUNS; r++)
         for (size_t c = 0; c < nc; c++)
-            cells[c].rate[r] = run(&cells[c], size, mode);
-    double mem = median(&cells[0]);
+            run(&cells[c], r, size, mode);
     for (size_t i = 0; i < ni; i++) {
-        double crc = median(&cells[1 + 2 * i]), copy = median(&cells[2 + 2 * i]);
+        double mem, crc, copy, ratio, unused;
+        rates(&cells[2 * i], &unused, &crc, &unused);
+        rates(&cells[2 * i + 1], &mem, &copy, &ratio);
         printf("| %9zu | %-4s | %6.2f | %-8s | %6.2f | %6.2f | %5.2f |\n", size, mode_names[mode],
-               mem / 1e9, mc_crc32c_impl_name(impls[i]), crc / 1e9, copy / 1e9, copy / mem);
+               mem / 1e9, mc_crc32c_impl_name(impls[i]), crc / 1e9, copy / 1e9, ratio);
     }
     fflush(stdout);
 }
