@@ -135,10 +135,10 @@ Test(crc32c, random_lengths_to_8m)
     cr_assert_not_null(dst);
 
     for (int i = 0; i < 24; i++) {
-        /* 8 MiB and more, around avx512nt's 1 MiB threshold, then random */
+        /* 8 MiB and more, around avx512nt's 2 MiB threshold, then random */
         size_t len = i == 0   ? max
-                     : i == 1 ? (1u << 20)
-                     : i == 2 ? (1u << 20) - 1
+                     : i == 1 ? (2u << 20)
+                     : i == 2 ? (2u << 20) - 1
                               : (size_t)(next_rand() % (8u << 20));
         size_t sa = (size_t)(next_rand() % 64), da = (size_t)(next_rand() % 64);
         uint32_t start = (uint32_t)next_rand();

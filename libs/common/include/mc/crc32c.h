@@ -14,7 +14,9 @@ uint32_t mc_crc32c(uint32_t crc, const void *buf, size_t len);
 /* Copies src[0..len) to dst (not overlapping) and returns the CRC of the
  * bytes, in one pass over them: mc_crc32c(crc, src, len). The bytes are
  * folded while in registers: with AVX-512, as fast as memcpy from 64 KiB up,
- * about half memcpy's speed on 4 KiB in L1 (tests/bench/crc_bench.c). */
+ * about half memcpy's speed on 4 KiB in L1 (tests/bench/crc_bench.c). With
+ * AVX-512, copies of 2 MiB and more use non-temporal stores: dst is then
+ * not left in the caches (what a copy that large would mostly evict anyway). */
 uint32_t mc_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len);
 /* The CRC of A followed by B from crc1 = CRC(A), crc2 = CRC(B) (each started
  * from 0) and B's length. */

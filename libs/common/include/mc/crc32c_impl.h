@@ -13,7 +13,7 @@ typedef enum mc_crc32c_impl {
     MC_CRC32C_PCLMUL,    /* PCLMULQDQ folding, 4 x 128 bits */
     MC_CRC32C_AVX2,      /* VPCLMULQDQ folding, 4 x 256 bits */
     MC_CRC32C_AVX512,    /* VPCLMULQDQ folding, 4 x 512 bits */
-    MC_CRC32C_AVX512_NT, /* the same with non-temporal stores in large copies */
+    MC_CRC32C_AVX512_NT, /* the same, copies from 2 MiB with non-temporal stores */
     MC_CRC32C_IMPL_COUNT
 } mc_crc32c_impl_t;
 
