@@ -5,7 +5,7 @@
  *   pclmul  PCLMULQDQ folding of 4 x 128 bits (Intel, "Fast CRC Computation
  *           for Generic Polynomials Using PCLMULQDQ Instruction", 2009);
  *   avx2    the same folding with VPCLMULQDQ on 4 x 256 bits (CPUs with
- *           VPCLMULQDQ but not AVX-512);
+ *           VPCLMULQDQ but not AVX-512), streaming copies from NT_MIN;
  *   avx512  the same on 4 x 512 bits (16 lanes of 128 bits), which outruns
  *           memory; avx512nt (the default) stores copies of NT_MIN bytes
  *           and more with non-temporal stores.
@@ -242,6 +242,13 @@ T_PCLMUL static uint32_t pclmul_kernel(uint32_t crc, void *dst, const void *src,
 
 #define AVX2_MIN 256u   /* below this, 4 x 128 bits */
 #define ALIGN_MIN 4096u /* from here, the stores (or loads) are aligned first */
+/* avx2 and avx512nt: non-temporal stores from here: past this core's L2 (2 MiB on
+ * the machine measured) a destination would not stay close anyway, and from
+ * there streaming stores measured faster (no read for ownership of each
+ * destination line, no eviction of other data): a local put_from of 4 MiB
+ * ran at 6.2-9.2 GB/s instead of 3.9-4.6, get_into unchanged. */
+#define NT_MIN (2u << 20)
+_Static_assert(NT_MIN >= ALIGN_MIN, "streaming stores need the aligned destination");
 
 /* The bytes up to a 64-byte boundary of the destination (of the source
  * without a copy) through the crc32 instruction, so that no wide store (or
@@ -269,9 +276,12 @@ T_AVX2 static INLINE __m256i ld32(const unsigned char *p)
     return _mm256_loadu_si256((const __m256i *)(const void *)p);
 }
 
-T_AVX2 static INLINE void st32(unsigned char *d, __m256i v)
+T_AVX2 static INLINE void st32(unsigned char *d, __m256i v, bool nt)
 {
-    _mm256_storeu_si256((__m256i *)(void *)d, v);
+    if (nt)
+        _mm256_stream_si256((__m256i *)(void *)d, v); /* d is 32-byte aligned */
+    else
+        _mm256_storeu_si256((__m256i *)(void *)d, v);
 }
 
 T_AVX2 static INLINE __m256i fold32(__m256i x, __m256i k, __m256i y)
@@ -283,26 +293,26 @@ T_AVX2 static INLINE __m256i fold32(__m256i x, __m256i k, __m256i y)
 
 /* n >= 128; d NULL: no copy (as pclmul_run) */
 T_AVX2 static INLINE uint32_t avx2_run(uint32_t crc, unsigned char *d, const unsigned char *p,
-                                       size_t n)
+                                       size_t n, bool nt)
 {
     __m256i z0 = ld32(p), z1 = ld32(p + 32), z2 = ld32(p + 64), z3 = ld32(p + 96);
     __m256i k = k256(K.f1024);
 
     if (d) {
-        st32(d, z0);
-        st32(d + 32, z1);
-        st32(d + 64, z2);
-        st32(d + 96, z3);
+        st32(d, z0, nt);
+        st32(d + 32, z1, nt);
+        st32(d + 64, z2, nt);
+        st32(d + 96, z3, nt);
         d += 128;
     }
     z0 = _mm256_xor_si256(z0, _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, (int)~crc));
     for (p += 128, n -= 128; n >= 128; n -= 128, p += 128) {
         __m256i y0 = ld32(p), y1 = ld32(p + 32), y2 = ld32(p + 64), y3 = ld32(p + 96);
         if (d) {
-            st32(d, y0);
-            st32(d + 32, y1);
-            st32(d + 64, y2);
-            st32(d + 96, y3);
+            st32(d, y0, nt);
+            st32(d + 32, y1, nt);
+            st32(d + 64, y2, nt);
+            st32(d + 96, y3, nt);
             d += 128;
         }
         z0 = fold32(z0, k, y0);
@@ -317,17 +327,20 @@ T_AVX2 static INLINE uint32_t avx2_run(uint32_t crc, unsigned char *d, const uns
     for (; n >= 32; n -= 32, p += 32) {
         __m256i y = ld32(p);
         if (d) {
-            st32(d, y);
+            st32(d, y, nt);
             d += 32;
         }
         z3 = fold32(z3, k, y);
     }
+    if (nt)
+        _mm_sfence();
     /* the two 128-bit lanes into one */
     __m128i x = fold16(_mm256_castsi256_si128(z3), k128(K.f128), _mm256_extracti128_si256(z3, 1));
     return finish16(x, d, p, n);
 }
 
-/* Below AVX2_MIN, the 4 x 128-bit folding; from ALIGN_MIN, aligned first. */
+/* Below AVX2_MIN, the 4 x 128-bit folding; from ALIGN_MIN, aligned first;
+ * from NT_MIN, streaming stores. */
 T_AVX2 static uint32_t avx2_kernel(uint32_t crc, void *dst, const void *src, size_t len)
 {
     const unsigned char *p = src;
@@ -338,20 +351,15 @@ T_AVX2 static uint32_t avx2_kernel(uint32_t crc, void *dst, const void *src, siz
     if (len >= ALIGN_MIN)
         crc = align_head(crc, &d, &p, &len);
     if (!d)
-        return avx2_run(crc, NULL, p, len);
-    return avx2_run(crc, d, p, len);
+        return avx2_run(crc, NULL, p, len, false);
+    if (len >= NT_MIN)
+        return avx2_run(crc, d, p, len, true);
+    return avx2_run(crc, d, p, len, false);
 }
 
 /* ---- VPCLMULQDQ, 4 x 512 bits ---- */
 
 #define AVX512_MIN 256u /* below this, 4 x 128 bits */
-/* avx512nt: non-temporal stores from here: past this core's L2 (2 MiB on
- * the machine measured) a destination would not stay close anyway, and from
- * there streaming stores measured faster (no read for ownership of each
- * destination line, no eviction of other data): a local put_from of 4 MiB
- * ran at 6.2-9.2 GB/s instead of 3.9-4.6, get_into unchanged. */
-#define NT_MIN (2u << 20)
-_Static_assert(NT_MIN >= ALIGN_MIN, "streaming stores need the aligned destination");
 
 T_AVX512 static INLINE __m512i k512(fold_k_t k)
 {
