@@ -19,12 +19,14 @@
  */
 #include "mc/crc32c.h"
 #include "mc/crc32c_impl.h"
+#include "mc/errors.h"
+#include "mc/mtime.h"
+#include "mc/strutil.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RUNS 5
 #define MiB ((size_t)1 << 20)
@@ -52,9 +54,7 @@ static volatile uint32_t sink;
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)mc_now_ns() / 1e9;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -178,15 +178,19 @@ int main(int argc, char **argv)
     mc_crc32c_impl_t impls[MC_CRC32C_IMPL_COUNT];
     size_t ni = 0;
 
-    if (a_span)
-        span = (size_t)strtoull(a_span, NULL, 10) * MiB;
-    if (a_ms)
-        run_s = strtod(a_ms, NULL) / 1e3;
-    if (span < 64 * MiB || run_s <= 0 ||
-        (a_size && (strtoull(a_size, NULL, 10) == 0 || strtoull(a_size, NULL, 10) > span))) {
-        fprintf(stderr, "--span must be >= 64 (MiB), --ms > 0, --size from 1 to --span\n");
+    uint64_t span_mib = span / MiB, one_size = 0;
+    double ms = run_s * 1e3;
+    if ((a_span && mc_parse_u64(a_span, &span_mib) != MC_OK) ||
+        (a_ms && mc_parse_double(a_ms, &ms) != MC_OK) ||
+        (a_size && mc_parse_u64(a_size, &one_size) != MC_OK) || span_mib < 64 ||
+        span_mib > (1u << 16) || !(ms > 0 && ms <= 60000) || (a_size && one_size == 0) ||
+        one_size > span_mib * MiB) {
+        fprintf(stderr, "--span from 64 to 65536 (MiB), --ms from 0 to 60000, --size from 1 "
+                        "to --span bytes\n");
         return 2;
     }
+    span = (size_t)span_mib * MiB;
+    run_s = ms / 1e3;
     printf("default implementation: %s\n", mc_crc32c_impl_name(mc_crc32c_impl_current()));
     for (int i = MC_CRC32C_SW; i < MC_CRC32C_IMPL_COUNT; i++)
         if (mc_crc32c_impl_supported((mc_crc32c_impl_t)i) &&
@@ -213,7 +217,7 @@ int main(int argc, char **argv)
         if (a_mode && strcmp(a_mode, mode_names[m]) != 0)
             continue;
         if (a_size) {
-            bench((size_t)strtoull(a_size, NULL, 10), (enum mode)m, impls, ni);
+            bench((size_t)one_size, (enum mode)m, impls, ni);
             continue;
         }
         for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
