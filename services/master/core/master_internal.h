@@ -135,6 +135,7 @@ typedef struct mcm_seg {
     mc_master_segment_info_t info; /* info.used is kept in the allocator */
     mc_alloc_t *alloc;
     uint64_t drain_deadline_ms;
+    char secret[MC_MASTER_SECRET_MAX]; /* issued at its first mount (mc_master_mount_secret) */
 } mcm_seg_t;
 
 /* A queued task for a disk tier's owner (ssd tasks: persist or drop). */
