@@ -126,18 +126,19 @@ static bool begin_unmount_locked(mc_master_t *m, uint16_t slot) MC_REQUIRES(m->c
 
 /* Stable identity (SSD tier): a store service that restarted within its
  * client TTL mounts again under the same client id, with a new segment (a
- * new id, or a new base). The segment of that client with the same name (or
- * the same id) that is still mounted is its previous life: its slot, or -1. */
+ * new id, or a new base), presenting the secret of its previous segment
+ * (kept with its identity). The segment of that client with the same name
+ * (or the same id), other parameters and that secret is its previous life:
+ * its slot, or -1. Without the secret nothing is replaced. */
 static int previous_mount_locked(const mc_master_t *m, const mc_master_segment_spec_t *sp)
     MC_REQUIRES(m->cluster_lock)
 {
     for (unsigned s = 0; s < MCM_SEG_MAX; s++) {
         const mcm_seg_t *seg = m->segs[s];
-        if (!seg || seg->info.state == MC_SEG_UNMOUNTING ||
-            !mc_uuid_equal(seg->info.client_id, sp->client_id))
+        if (!seg || seg->info.state == MC_SEG_UNMOUNTING)
             continue;
         if ((mc_uuid_equal(seg->info.id, sp->id) || strcmp(seg->info.name, sp->name) == 0) &&
-            !same_mount(seg, sp))
+            !same_mount(seg, sp) && owner_proved(seg, sp->client_id, sp->secret))
             return (int)s;
     }
     return -1;
