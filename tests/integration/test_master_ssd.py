@@ -238,3 +238,16 @@ def test_restart_with_the_secret_replaces_the_segment_keeps_disk_replicas(cluste
     assert [r["type"] for r in got["replicas"]] == ["disk"]
     segs = request("GET", f"{m.proc.metrics_url}/get_all_segments").text.split()
     assert segs == ["host-a:1"]
+
+
+def test_per_owner_gauges(cluster, listener):
+    m = M(cluster.master())
+    c, _ = m.setup_owner(listener.url)
+    m.ok("ping", {"client_id": c, "disk": {"capacity": 5000, "used": 123}})
+    name = f'mc_master_disk_owner_used_bytes{{client_id="{c}"}}'
+    deadline = time.monotonic() + WAIT_S  # refreshed about once a second
+    while m.metric(name) != 123:
+        assert time.monotonic() < deadline, m.metric(name)
+        time.sleep(0.1)
+    assert m.metric(f'mc_master_disk_owner_capacity_bytes{{client_id="{c}"}}') == 5000
+    assert m.metric("mc_master_disks") == 1

@@ -15,6 +15,16 @@
  * (msg->root): they live until the message's _cleanup. Decoded results copy
  * theirs (mc_results_t), so no cJSON tree outlives the decoder there. Every count, length and number is checked
  * against the caps below before use. */
+/* SSD tier seam (issue 13), where it differs from or adds to section 2 of
+ * the shared contract (docs/master-api.md, "Disk tiers (SSD)"):
+ *  - a persist task has no "checksum" when the object has none;
+ *  - batch_disk_replica_add also answers -703 (a put of the key in flight:
+ *    drop the record) and -200 (the object has MC_MAX_REPLICAS replicas),
+ *    and 404 -103 for the whole call when the client has no disk tier;
+ *  - "bucket" and "offset" are JSON numbers, exact below 2^53;
+ *  - a restarted store's mount replaces its previous segment only with that
+ *    segment's "secret" (keep it with the stable identity);
+ *  - the admin sibling of /get_all_segments is GET /get_all_disks. */
 #ifndef MC_MASTER_MSG_H
 #define MC_MASTER_MSG_H
 
