@@ -856,19 +856,6 @@ int mc_ping_disk_decode(const char *body, size_t len, mc_uuid_t *client_id, mc_d
     return rc;
 }
 
-/* Decodes one "key" of an array element as an object key. */
-static int item_key(const cJSON *it, const char *what, size_t i, const char **key, size_t *len,
-                    mc_errmsg_t *err)
-{
-    int rc = mc_json_get_key(it, "key", MC_MAX_KEY_LEN, key, len, err);
-
-    if (rc != MC_OK)
-        return rc;
-    if (mc_key_validate(*key, *len, MC_MAX_KEY_LEN) != MC_OK)
-        return mc_fail(err, MC_INVALID_KEY, "%s[%zu]: bad key", what, i);
-    return MC_OK;
-}
-
 /* The array `name` of objects (required), at most max items, and a calloc'd
  * array of n elements of size sz for them. */
 static int items_array(const cJSON *root, const char *name, bool required, size_t max, size_t sz,
@@ -895,7 +882,7 @@ static int decode_disk_item(const cJSON *it, size_t i, bool add, mc_disk_item_t 
 
     if (!cJSON_IsObject(it))
         return mc_fail(err, MC_INVALID_PARAMS, "items[%zu]: expected an object", i);
-    if ((rc = item_key(it, "items", i, &d->key, &d->key_len, err)) ||
+    if ((rc = mc_json_get_key(it, "key", MC_MAX_KEY_LEN, &d->key, &d->key_len, err)) ||
         (rc = mc_json_get_u64(it, "bucket", true, 0, UINT64_MAX, &d->bucket, err)))
         return rc;
     if (!add)
@@ -1031,7 +1018,7 @@ static int decode_persist(const cJSON *it, size_t i, mc_ssd_persist_task_t *p, m
 
     if (!cJSON_IsObject(it))
         return mc_fail(err, MC_INVALID_PARAMS, "persist[%zu]: expected an object", i);
-    if ((rc = item_key(it, "persist", i, &p->key, &p->key_len, err)) ||
+    if ((rc = mc_json_get_key(it, "key", MC_MAX_KEY_LEN, &p->key, &p->key_len, err)) ||
         (rc = mc_json_get_u64(it, "size", true, 1, MC_MSG_MAX_OBJECT, &p->size, err)) ||
         (rc = mc_msg_decode_uuid(it, "segment_id", true, &p->segment_id, err)) ||
         (rc = mc_json_get_u64(it, "offset", true, 0, UINT64_MAX, &p->offset, err)))
@@ -1077,8 +1064,8 @@ int mc_ssd_tasks_decode(const char *body, size_t len, mc_ssd_tasks_t *out, mc_er
             break;
         if (!cJSON_IsObject(it))
             rc = mc_fail(err, MC_INVALID_PARAMS, "drop[%zu]: expected an object", i);
-        else if ((rc = item_key(it, "drop", i, &out->drop[i].key, &out->drop[i].key_len, err)) ==
-                 MC_OK)
+        else if ((rc = mc_json_get_key(it, "key", MC_MAX_KEY_LEN, &out->drop[i].key,
+                                       &out->drop[i].key_len, err)) == MC_OK)
             rc = mc_json_get_u64(it, "bucket", true, 0, UINT64_MAX, &out->drop[i].bucket, err);
         i++;
     }
