@@ -469,7 +469,7 @@ static void h_mount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     const char *body = mc_http_req_body(req, &len);
     mc_segment_msg_t m;
     mc_errmsg_t e;
-    uint64_t epoch = 0;
+    mc_mount_reply_t reply = {0, ""};
     char *out;
     int rc = mc_segment_msg_decode(body, len, &m, &e);
 
@@ -484,15 +484,23 @@ static void h_mount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
                                          .endpoint = m.endpoint,
                                          .protocol = m.protocol,
                                          .base = m.base,
-                                         .size = m.size};
-        rc = mc_master_mount(ctx, &spec, mc_now_ms(), &epoch);
+                                         .size = m.size,
+                                         .secret = m.secret};
+        _Static_assert(sizeof(reply.secret) >= MC_MASTER_SECRET_MAX, "secret fits the reply");
+        rc = mc_master_mount_secret(ctx, &spec, mc_now_ms(), &reply.epoch, reply.secret);
     }
     mc_segment_msg_cleanup(&m);
+    if (rc == MC_ILLEGAL_CLIENT) {
+        mc_http_reply_error(resp, rc,
+                            "segment id or name owned by another client, or wrong segment secret");
+        return;
+    }
     if (rc != MC_OK) {
         mc_http_reply_error(resp, rc, NULL);
         return;
     }
-    out = mc_mount_reply_encode_take(epoch, &out_len);
+    out = mc_mount_reply_encode_take(&reply, &out_len);
+    memset(reply.secret, 0, sizeof(reply.secret));
     mc_http_reply_json_text(resp, out, out_len);
 }
 
@@ -505,9 +513,9 @@ static void h_unmount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     int rc = mc_unmount_req_decode(body, len, &u, &e);
 
     if (rc == MC_OK)
-        rc = u.graceful ? mc_master_unmount_graceful(ctx, u.segment_id, u.client_id,
-                                                     mc_now_ms() + u.grace_ms)
-                        : mc_master_unmount(ctx, u.segment_id, u.client_id);
+        rc = u.graceful ? mc_master_unmount_graceful_owned(ctx, u.segment_id, u.client_id, u.secret,
+                                                           mc_now_ms() + u.grace_ms)
+                        : mc_master_unmount_owned(ctx, u.segment_id, u.client_id, u.secret);
     if (rc != MC_OK)
         mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : NULL);
     else

@@ -2,6 +2,7 @@
 
 #include "mc/errors.h"
 #include "mc/http_client.h"
+#include "mc/strutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +96,7 @@ static int call_small(http_master_t *m, mc_http_client_t *http, const char *rout
     return rc;
 }
 
-static int dec_epoch(const char *b, size_t n, void *out, mc_errmsg_t *e)
+static int dec_mount(const char *b, size_t n, void *out, mc_errmsg_t *e)
 {
     return mc_mount_reply_decode(b, n, out, e);
 }
@@ -110,19 +111,22 @@ static int dec_ping(const char *b, size_t n, void *out, mc_errmsg_t *e)
     return mc_ping_reply_decode(b, n, out, e);
 }
 
-static int http_mount(void *ctx, const mc_segment_msg_t *seg, uint64_t *epoch)
+static int http_mount(void *ctx, const mc_segment_msg_t *seg, mc_mount_reply_t *out)
 {
     size_t len = 0;
     char *body = mc_segment_msg_encode_take(seg, &len);
     return call_small(ctx, ((http_master_t *)ctx)->http, MC_ROUTE_MOUNT_SEGMENT, body, len,
-                      dec_epoch, epoch);
+                      dec_mount, out);
 }
 
-static int http_unmount(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id)
+static int http_unmount(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id, const char *secret)
 {
     mc_unmount_req_t u = {.segment_id = segment_id, .client_id = client_id};
     size_t len = 0;
-    char *body = mc_unmount_req_encode_take(&u, &len);
+    char *body;
+
+    mc_strlcpy(u.secret, secret ? secret : "", sizeof(u.secret));
+    body = mc_unmount_req_encode_take(&u, &len);
     return call_small(ctx, ((http_master_t *)ctx)->http, MC_ROUTE_UNMOUNT_SEGMENT, body, len, NULL,
                       NULL);
 }

@@ -214,3 +214,40 @@ def test_disk_routes_check_their_input(cluster, listener):
     assert m.ok("ping", {"client_id": c, "disk": {"capacity": 1000, "used": 10}})["status"] == "OK"
     disks = request("GET", f"{m.proc.metrics_url}/get_all_disks").json()["disks"]
     assert disks[0]["capacity"] == 1000 and disks[0]["used"] == 10
+
+
+def test_restart_with_the_secret_replaces_the_segment_keeps_disk_replicas(cluster, listener):
+    m = M(cluster.master())
+    c, seg = str(uuid.uuid4()), str(uuid.uuid4())
+    mount = {"client_id": c, "segment": {"id": seg, "name": "host-a:1", "endpoint": "host-a:1",
+                                         "protocol": "tcp", "base": 1 << 40, "size": 64 * MiB}}
+    secret = m.ok("mount_segment", mount)["secret"]
+    m.ok("mount_disk", {"client_id": c, "name": "host-a:1", "control_url": listener.url,
+                        "capacity": 1 << 30, "used": 0})
+    m.put(c, "mem")
+    m.put(c, "both", checksum=5)
+    assert m.add(c, [{"key": "both", "size": MiB, "checksum": 5, "bucket": 2, "offset": 0,
+                      "length": MiB}]) == [0]
+    # the store restarts: same client id and name, a new segment, the old secret
+    mount["segment"] = dict(mount["segment"], id=str(uuid.uuid4()), base=2 << 40)
+    mount["secret"] = secret
+    reply = m.ok("mount_segment", mount)
+    assert reply["secret"] != secret
+    assert m.ok("get_replica_list", {"keys": ["mem"]})["results"][0]["code"] == -704
+    got = m.ok("get_replica_list", {"keys": ["both"]})["results"][0]
+    assert [r["type"] for r in got["replicas"]] == ["disk"]
+    segs = request("GET", f"{m.proc.metrics_url}/get_all_segments").text.split()
+    assert segs == ["host-a:1"]
+
+
+def test_per_owner_gauges(cluster, listener):
+    m = M(cluster.master())
+    c, _ = m.setup_owner(listener.url)
+    m.ok("ping", {"client_id": c, "disk": {"capacity": 5000, "used": 123}})
+    name = f'mc_master_disk_owner_used_bytes{{client_id="{c}"}}'
+    deadline = time.monotonic() + WAIT_S  # refreshed about once a second
+    while m.metric(name) != 123:
+        assert time.monotonic() < deadline, m.metric(name)
+        time.sleep(0.1)
+    assert m.metric(f'mc_master_disk_owner_capacity_bytes{{client_id="{c}"}}') == 5000
+    assert m.metric("mc_master_disks") == 1

@@ -106,11 +106,15 @@ void mc_ipc_hdr_encode(const mc_ipc_hdr_t *h, uint8_t out[MC_IPC_HDR_LEN])
 int mc_ipc_hello_encode(mc_buf_t *b, uint64_t id, const mc_ipc_hello_t *m)
 {
     size_t at = begin(b);
+    int rc;
 
     put_u32(b, MC_IPC_MAGIC);
     put_u16(b, m->min_version);
     put_u16(b, m->max_version);
-    return finish(b, at, MC_IPC_HELLO, id, put_str(b, m->name, m->name_len, MC_IPC_MAX_TEXT));
+    rc = put_str(b, m->name, m->name_len, MC_IPC_MAX_TEXT);
+    if (rc == MC_OK && m->admin_token_len)
+        rc = put_str(b, m->admin_token, m->admin_token_len, MC_IPC_MAX_TOKEN);
+    return finish(b, at, MC_IPC_HELLO, id, rc);
 }
 
 int mc_ipc_hello_reply_encode(mc_buf_t *b, uint64_t id, const mc_ipc_hello_reply_t *m)
@@ -340,8 +344,15 @@ int mc_ipc_hello_decode(const uint8_t *p, size_t len, mc_ipc_hello_t *out, mc_er
     out->min_version = get_u16(&r);
     out->max_version = get_u16(&r);
     out->name = get_str(&r, &out->name_len);
+    out->admin_token = "";
+    out->admin_token_len = 0;
+    if (!r.short_read && r.left) /* the optional admin token */
+        out->admin_token = get_str(&r, &out->admin_token_len);
     if ((rc = done(&r, "hello", err)) != MC_OK)
         return rc;
+    if (out->admin_token_len > MC_IPC_MAX_TOKEN)
+        return mc_fail(err, MC_INVALID_PARAMS, "hello: admin token longer than %u bytes",
+                       MC_IPC_MAX_TOKEN);
     if (magic != MC_IPC_MAGIC)
         return mc_fail(err, MC_INVALID_PARAMS, "hello: bad magic 0x%08x", magic);
     if (out->min_version > out->max_version)

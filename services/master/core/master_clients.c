@@ -81,7 +81,10 @@ int mc_master_tick(mc_master_t *m, uint64_t now_ms, mc_master_tick_report_t *rep
     return MC_OK;
 }
 
-bool mc_master_wait_pressure(mc_master_t *m, uint64_t timeout_ms)
+/* Waits up to timeout_ms for *flag (guarded by mu) to be set; its value.
+ * The flag is read under mu, which the analysis cannot tie to a pointer. */
+bool mcm_wait_flag(mc_mutex_t *mu, pthread_cond_t *cv, const bool *flag,
+                   uint64_t timeout_ms) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -91,11 +94,16 @@ bool mc_master_wait_pressure(mc_master_t *m, uint64_t timeout_ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
-    mc_mutex_lock(&m->pressure_lock);
+    mc_mutex_lock(mu);
     int rc = 0;
-    while (!m->pressure && rc != ETIMEDOUT)
-        rc = mc_cond_timedwait(&m->pressure_cond, &m->pressure_lock, &ts);
-    bool p = m->pressure;
-    mc_mutex_unlock(&m->pressure_lock);
-    return p;
+    while (!*flag && rc != ETIMEDOUT)
+        rc = mc_cond_timedwait(cv, mu, &ts);
+    bool set = *flag;
+    mc_mutex_unlock(mu);
+    return set;
+}
+
+bool mc_master_wait_pressure(mc_master_t *m, uint64_t timeout_ms)
+{
+    return mcm_wait_flag(&m->pressure_lock, &m->pressure_cond, &m->pressure, timeout_ms);
 }

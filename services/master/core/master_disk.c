@@ -2,10 +2,8 @@
  * object metadata, and the bounded per-owner task queues the service's
  * sender drains (persist after put_end or instead of an eviction, drop after
  * a remove). Locks: master_internal.h; the model: docs/master-core.md. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "master_internal.h"
 #include "mc/errors.h"
@@ -226,31 +224,6 @@ int mc_master_disks_list(mc_master_t *m, mc_master_disk_info_t *out, size_t cap,
 
 /* ---- teardown (client expiry) ---------------------------------------------------- */
 
-/* Drops the disk slot's replicas from every object, shard by shard; objects
- * left with none are removed. */
-static void sweep_disk(mc_master_t *m, uint16_t slot)
-{
-    for (unsigned i = 0; i < MCM_SHARDS; i++) {
-        mcm_shard_t *sh = &m->shards[i];
-        mc_mutex_lock(&sh->lock);
-        mcm_obj_t *o = sh->lru_head;
-        while (o) {
-            mcm_obj_t *next = o->lru_next;
-            unsigned k = 0;
-            for (unsigned j = 0; j < o->nrep; j++)
-                if (!(mcm_rep_is_disk(&o->rep[j]) && o->rep[j].slot == slot))
-                    o->rep[k++] = o->rep[j];
-            if (k != o->nrep) {
-                o->nrep = (uint8_t)k;
-                if (k == 0)
-                    mcm_obj_drop(m, sh, o, 0);
-            }
-            o = next;
-        }
-        mc_mutex_unlock(&sh->lock);
-    }
-}
-
 uint64_t mcm_unmount_disk_client(mc_master_t *m, mc_uuid_t client)
 {
     mc_mutex_lock(&m->cluster_lock);
@@ -264,7 +237,7 @@ uint64_t mcm_unmount_disk_client(mc_master_t *m, mc_uuid_t client)
     mc_mutex_unlock(&m->cluster_lock);
     if (!d)
         return 0;
-    sweep_disk(m, slot); /* step 2 */
+    mcm_sweep_slot(m, slot, MC_REPLICA_DISK); /* step 2 */
     mc_mutex_lock(&m->cluster_lock);
     m->disks[slot] = NULL; /* step 3 */
     m->n_disks--;
@@ -643,23 +616,9 @@ void mc_master_tasks_report(mc_master_t *m, mc_uuid_t client, uint64_t sent, uin
     mc_mutex_unlock(&m->cluster_lock);
 }
 
-bool mc_master_wait_tasks(mc_master_t *m, uint64_t timeout_ms)
+bool mc_master_wait_tasks(mc_master_t *m, uint64_t timeout_ms) MC_NO_THREAD_SAFETY_ANALYSIS
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(timeout_ms / 1000u);
-    ts.tv_nsec += (long)(timeout_ms % 1000u) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    mc_mutex_lock(&m->tasks_lock);
-    int rc = 0;
-    while (!m->tasks_ready && rc != ETIMEDOUT)
-        rc = mc_cond_timedwait(&m->tasks_cond, &m->tasks_lock, &ts);
-    bool ready = m->tasks_ready;
-    mc_mutex_unlock(&m->tasks_lock);
-    return ready;
+    return mcm_wait_flag(&m->tasks_lock, &m->tasks_cond, &m->tasks_ready, timeout_ms);
 }
 
 void mc_master_tasks_wake(mc_master_t *m)

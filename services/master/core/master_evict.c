@@ -99,10 +99,12 @@ static void evict_one(evict_run_t *r, mcm_shard_t *sh, mcm_obj_t *o, int kind) M
      * those who hold are not copying (unheld), the others' reads are done */
     o->lease_until_ms =
         kind == V_FREE ? 0 : mcm_obj_unheld_read_end(o, r->m->cfg.lease_ttl_ms, r->now_ms);
-    if (n_disk) /* on disk too: it stays readable there, only the memory goes */
+    if (n_disk) { /* on disk too: it stays readable there, only the memory goes */
         mcm_obj_release_buffers(r->m, o, r->now_ms, 0);
-    else
+        mcm_lru_rotate_head(sh, o); /* out of the cold end, where it holds nothing */
+    } else {
         mcm_obj_drop(r->m, sh, o, r->now_ms); /* retires what must wait */
+    }
 }
 
 /* offload_on_evict: instead of dropping the only copy, ask its owner to

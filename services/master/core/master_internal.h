@@ -27,7 +27,7 @@
  *   that hold a shard lock. The immutable fields of a segment (id, base, size,
  *   epoch) may be read under a shard lock as long as an object of that shard
  *   holds a replica on the slot: unmount drops those replicas, shard by shard,
- *   before it frees the segment (see seg.c, sweep_slot).
+ *   before it frees the segment (see seg.c, mcm_sweep_slot).
  *
  *   A replica's buffer is freed only under the shard lock of the object that
  *   owns it (plus cluster_lock), or, once retired, from the retired list under
@@ -135,6 +135,7 @@ typedef struct mcm_seg {
     mc_master_segment_info_t info; /* info.used is kept in the allocator */
     mc_alloc_t *alloc;
     uint64_t drain_deadline_ms;
+    char secret[MC_MASTER_SECRET_MAX]; /* issued at its first mount (mc_master_mount_secret) */
 } mcm_seg_t;
 
 /* A queued task for a disk tier's owner (ssd tasks: persist or drop). */
@@ -283,6 +284,9 @@ void mcm_retire_rep_locked(mc_master_t *m, const mcm_rep_t *r, uint64_t free_aft
     MC_REQUIRES(m->cluster_lock);
 /* Frees retired buffers whose time has come; caller holds cluster_lock. */
 uint64_t mcm_release_retired_locked(mc_master_t *m, uint64_t now_ms) MC_REQUIRES(m->cluster_lock);
+/* Drops the replicas of one type on slot from every object (an object left
+ * with none is removed); takes each shard lock in turn. */
+void mcm_sweep_slot(mc_master_t *m, uint16_t slot, uint8_t type);
 /* Unmounts a slot completely (sweep + free). Takes the locks itself. */
 void mcm_unmount_slot(mc_master_t *m, uint16_t slot) MC_EXCLUDES(m->cluster_lock);
 /* Unmounts every segment a client owns (its expiry); returns how many. */
@@ -292,6 +296,8 @@ uint64_t mcm_finish_drains(mc_master_t *m, uint64_t now_ms);
 void mcm_signal_pressure(mc_master_t *m) MC_EXCLUDES(m->pressure_lock);
 /* A ping from client: its segments are no longer suspected. */
 void mcm_clear_suspected_locked(mc_master_t *m, mc_uuid_t client) MC_REQUIRES(m->cluster_lock);
+/* master_clients.c: waits up to timeout_ms for *flag (guarded by mu). */
+bool mcm_wait_flag(mc_mutex_t *mu, pthread_cond_t *cv, const bool *flag, uint64_t timeout_ms);
 /* Registers or refreshes a client; caller holds cluster_lock. */
 int mcm_client_touch_locked(mc_master_t *m, mc_uuid_t id, uint64_t now_ms)
     MC_REQUIRES(m->cluster_lock);

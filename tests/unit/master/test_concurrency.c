@@ -1,5 +1,7 @@
-/* Multi-threaded smoke test: concurrent puts, gets, exists, removes,
- * eviction and ticks on many keys, then a full accounting check.
+/* Multi-threaded smoke test: concurrent puts, gets, exists, removes, disk
+ * replica adds and removes (with write-behind and offload on eviction on),
+ * eviction, ticks and task draining on many keys, then a full accounting
+ * check.
  *
  * Built twice: as a Criterion test, and with -DMC_STRESS_MAIN as a plain
  * program (test_master_stress), because Criterion cannot start under
@@ -82,7 +84,23 @@ static void *work(void *arg)
             }
             break;
         case 5: mc_master_exist(w->m, key, len, now, &e); break;
-        case 6: mc_master_remove(w->m, key, len, (r & 1) != 0, now); break;
+        case 6: {
+            /* the SSD tier: clients 0 and 1 have disk tiers; a disk copy of
+             * whatever size the key has (or a new disk-only object) */
+            uint64_t size = 0;
+            mc_master_disk_item_t it = {.key = key, .len = len, .bucket = r & 7};
+            mc_uuid_t owner = client_id((uint64_t)w->id % 2);
+            if ((r >> 8) % 4 == 0) {
+                it.size = it.length =
+                    mc_master_get_size(w->m, key, len, &size) == MC_OK ? size : 4096;
+                mc_master_batch_disk_replica_add(w->m, owner, &it, 1, (r & 1) != 0, now);
+            } else if ((r >> 8) % 4 == 1) {
+                mc_master_batch_disk_replica_remove(w->m, owner, &it, 1, now);
+            } else {
+                mc_master_remove(w->m, key, len, (r & 1) != 0, now);
+            }
+            break;
+        }
         default: {
             mc_master_key_t ks[8];
             char kb[8][32];
@@ -139,8 +157,27 @@ static void *housekeeper(void *arg)
         mc_master_tick(w->m, now, NULL);
         if (mc_master_evict_wanted(w->m))
             mc_master_evict(w->m, now, 0, NULL);
+        mc_master_task_batch_t *b = NULL; /* the task sender's part */
+        size_t nb = 0;
+        if (mc_master_tasks_take(w->m, &b, &nb) == MC_OK) {
+            for (size_t i = 0; i < nb; i++)
+                mc_master_tasks_report(w->m, b[i].client_id, b[i].n, 0);
+            mc_master_tasks_free(b, nb);
+        }
     }
     return NULL;
+}
+
+/* Disk tiers of clients 0 and 1. */
+static void mount_disks(mc_master_t *m)
+{
+    for (uint64_t c = 0; c < 2; c++) {
+        mc_master_disk_spec_t d = {.client_id = client_id(c),
+                                   .name = c ? "disk-1" : "disk-0",
+                                   .control_url = "http://127.0.0.1:1",
+                                   .capacity = 1ull << 30};
+        CHECK(mc_master_mount_disk(m, &d, 0) == MC_OK);
+    }
 }
 
 static void smoke(void)
@@ -150,6 +187,8 @@ static void smoke(void)
     c.lease_ttl_ms = 50; /* the shared clock advances one unit per op */
     c.put_discard_timeout_ms = 100;
     c.put_release_timeout_ms = 200;
+    c.enable_offload = true;   /* persist tasks (and holds) after put_end, */
+    c.offload_on_evict = true; /* and instead of evictions */
     mc_master_t *m = NULL;
     CHECK(mc_master_create(&c, &m) == MC_OK);
     for (uint64_t s = 0; s < 4; s++) {
@@ -157,6 +196,7 @@ static void smoke(void)
         mc_master_segment_spec_t sp = seg_spec(s, name, sizeof(name));
         CHECK(mc_master_mount(m, &sp, 0, NULL) == MC_OK);
     }
+    mount_disks(m);
     _Atomic uint64_t clock = 1;
     _Atomic int stop = 0;
     worker_t w[THREADS + 1];
@@ -196,6 +236,8 @@ static void smoke(void)
     CHECK(s.used == 0);
     CHECK(s.retired_bytes == 0);
     CHECK(s.holds_taken > 0);
+    CHECK(s.disk_replicas == 0);
+    CHECK(s.tasks_queued > 0 && s.tasks_sent > 0);
     mc_master_segment_info_t segs[4];
     size_t ns;
     mc_master_segments_list(m, segs, 4, &ns);

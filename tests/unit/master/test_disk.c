@@ -305,18 +305,28 @@ Test(disk, stable_identity_replaces_the_previous_mount)
                                    .base = 1ull << 40,
                                    .size = 8 * MiB};
     uint64_t e1 = 0, e2 = 0;
-    cr_assert_eq(mc_master_mount(m, &sp, 0, &e1), MC_OK);
+    char secret[MC_MASTER_SECRET_MAX];
+    cr_assert_eq(mc_master_mount_secret(m, &sp, 0, &e1, secret), MC_OK);
     fx_disk(m, 1, 0);
     put_csum(m, 1, "mem", MiB, 1, 1);
     put_csum(m, 1, "both", MiB, 2, 1);
     cr_assert_eq(add1(m, 1, item("both", MiB, 2, 3, 0), false, 2), MC_OK);
     /* the service restarts within its TTL: same client id and name, a new
-     * segment id and base */
+     * segment id and base. Without its previous segment's secret nothing is
+     * replaced (another mount of the name) */
+    mc_master_segment_spec_t other = sp;
+    other.id = seg_id(3);
+    other.base = 3ull << 40;
+    cr_assert_eq(mc_master_mount(m, &other, 3, NULL), MC_OK);
+    mc_master_segment_info_t info;
+    cr_assert_eq(mc_master_segment_get(m, seg_id(1), &info), MC_OK, "not replaced");
+    cr_assert(fx_present(m, "mem"));
+    /* with it (the tier keeps it with the identity) the old mount is replaced */
     sp.id = seg_id(2);
     sp.base = 2ull << 40;
-    cr_assert_eq(mc_master_mount(m, &sp, 3, &e2), MC_OK);
+    sp.secret = secret;
+    cr_assert_eq(mc_master_mount_secret(m, &sp, 3, &e2, secret), MC_OK);
     cr_assert_neq(e1, e2);
-    mc_master_segment_info_t info;
     cr_assert_eq(mc_master_segment_get(m, seg_id(1), &info), MC_SEGMENT_NOT_FOUND);
     cr_assert_eq(mc_master_segment_get(m, seg_id(2), &info), MC_OK);
     cr_assert(!fx_present(m, "mem"), "its memory replicas went");
@@ -325,10 +335,16 @@ Test(disk, stable_identity_replaces_the_previous_mount)
     cr_assert_eq(r.n, 1);
     cr_assert_eq(r.rep[0].type, MC_REPLICA_DISK);
     cr_assert_eq(fx_used(m), 0);
-    /* another client with the same name is not a restart */
-    sp.id = seg_id(3);
+    /* the same id again with the new secret: other parameters replace it
+     * again (a second restart that kept its segment id) */
+    sp.base = 4ull << 40;
+    cr_assert_eq(mc_master_mount_secret(m, &sp, 4, &e1, secret), MC_OK);
+    cr_assert_neq(e1, e2);
+    cr_assert(fx_exists(m, "both", 5));
+    /* another client with the same name is not a restart, secret or not */
+    sp.id = seg_id(4);
     sp.client_id = client_id(2);
-    cr_assert_eq(mc_master_mount(m, &sp, 5, NULL), MC_OK);
+    cr_assert_eq(mc_master_mount(m, &sp, 5, NULL), MC_ILLEGAL_CLIENT);
     cr_assert_eq(mc_master_segment_get(m, seg_id(2), &info), MC_OK);
     mc_master_destroy(m);
 }

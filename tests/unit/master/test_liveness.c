@@ -6,21 +6,23 @@ Test(segments, mount_is_idempotent_and_checked)
 {
     mc_master_t *m = fx_create();
     uint64_t e1 = 0, e2 = 0;
+    char secret[MC_MASTER_SECRET_MAX];
     mc_master_segment_spec_t sp = {
         .id = seg_id(1), .client_id = client_id(1), .name = "a", .base = 4096, .size = 64 * MiB};
-    cr_assert_eq(mc_master_mount(m, &sp, 0, &e1), MC_OK);
+    cr_assert_eq(mc_master_mount_secret(m, &sp, 0, &e1, secret), MC_OK);
+    sp.secret = secret; /* a remount proves the owner (test_identity.c) */
     cr_assert_eq(mc_master_mount(m, &sp, 0, &e2), MC_OK);
     cr_assert_eq(e1, e2);
-    sp.client_id = client_id(2);
-    cr_assert_eq(mc_master_mount(m, &sp, 0, NULL), MC_SEGMENT_ALREADY_EXISTS, "another client");
-    sp.client_id = client_id(1);
-    /* the same client with other parameters: its restart replaces the mount
-     * (stable identity, test_disk.c) */
     sp.size = 32 * MiB;
-    cr_assert_eq(mc_master_mount(m, &sp, 0, &e2), MC_OK);
+    sp.secret = NULL;
+    cr_assert_eq(mc_master_mount(m, &sp, 0, NULL), MC_ILLEGAL_CLIENT, "no proof");
+    /* with the secret, other parameters are the owner's restart: the mount is
+     * replaced (stable identity, test_disk.c) */
+    sp.secret = secret;
+    cr_assert_eq(mc_master_mount_secret(m, &sp, 0, &e2, secret), MC_OK);
     cr_assert_neq(e1, e2);
     sp.size = 64 * MiB;
-    cr_assert_eq(mc_master_mount(m, &sp, 0, &e1), MC_OK);
+    cr_assert_eq(mc_master_mount_secret(m, &sp, 0, &e1, secret), MC_OK);
     sp.size = 16;
     sp.id = seg_id(2);
     cr_assert_eq(mc_master_mount(m, &sp, 0, NULL), MC_INVALID_PARAMS, "smaller than alignment");

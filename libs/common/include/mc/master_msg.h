@@ -15,6 +15,16 @@
  * (msg->root): they live until the message's _cleanup. Decoded results copy
  * theirs (mc_results_t), so no cJSON tree outlives the decoder there. Every count, length and number is checked
  * against the caps below before use. */
+/* SSD tier seam (issue 13), where it differs from or adds to section 2 of
+ * the shared contract (docs/master-api.md, "Disk tiers (SSD)"):
+ *  - a persist task has no "checksum" when the object has none;
+ *  - batch_disk_replica_add also answers -703 (a put of the key in flight:
+ *    drop the record) and -200 (the object has MC_MAX_REPLICAS replicas),
+ *    and 404 -103 for the whole call when the client has no disk tier;
+ *  - "bucket" and "offset" are JSON numbers, exact below 2^53;
+ *  - a restarted store's mount replaces its previous segment only with that
+ *    segment's "secret" (keep it with the stable identity);
+ *  - the admin sibling of /get_all_segments is GET /get_all_disks. */
 #ifndef MC_MASTER_MSG_H
 #define MC_MASTER_MSG_H
 
@@ -97,6 +107,9 @@ typedef struct mc_keys_req {
     cJSON *root;              /* owns the strings (decoded requests only) */
 } mc_keys_req_t;
 
+/* A per-segment secret on the wire ("secret"): at most this many bytes. */
+#define MC_MSG_MAX_SECRET 64u
+
 typedef struct mc_segment_msg {
     mc_uuid_t client_id;
     mc_uuid_t id;
@@ -105,6 +118,7 @@ typedef struct mc_segment_msg {
     const char *protocol;
     uint64_t base;
     uint64_t size;
+    const char *secret; /* from the first mount's reply; NULL/"" = none (a first mount) */
     cJSON *root;
 } mc_segment_msg_t;
 
@@ -148,10 +162,10 @@ char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len);
 
 /* ---- small messages ----
  * ping      {"client_id"} -> {"status": "OK"|"NEED_REMOUNT", "view_version"}
- * unmount   {"segment_id", "client_id", "graceful", "grace_ms"} -> {}
+ * unmount   {"segment_id", "client_id", "secret", "graceful", "grace_ms"} -> {}
  * remove_by_regex / remove_all   {"pattern", "force"} -> {"removed": n}
  * report_failure {"client_id", "segment_id", "epoch"} -> {}
- * mount_segment reply            {"epoch": n}
+ * mount_segment reply            {"epoch": n, "secret": "<the segment's secret>"}
  * Encoders return malloc'd text (caller frees, NULL when out of memory). */
 typedef struct mc_ping_reply {
     bool need_remount;
@@ -161,6 +175,7 @@ typedef struct mc_ping_reply {
 typedef struct mc_unmount_req {
     mc_uuid_t segment_id;
     mc_uuid_t client_id;
+    char secret[MC_MSG_MAX_SECRET + 1]; /* "" = none */
     bool graceful;
     uint64_t grace_ms;
 } mc_unmount_req_t;
@@ -197,8 +212,12 @@ int mc_remove_req_decode(const char *body, size_t len, bool need_pattern, mc_rem
                          mc_errmsg_t *err);
 void mc_remove_req_cleanup(mc_remove_req_t *r);
 
-char *mc_mount_reply_encode_take(uint64_t epoch, size_t *len);
-int mc_mount_reply_decode(const char *body, size_t len, uint64_t *epoch, mc_errmsg_t *err);
+typedef struct mc_mount_reply {
+    uint64_t epoch;
+    char secret[MC_MSG_MAX_SECRET + 1]; /* "" when the master sent none */
+} mc_mount_reply_t;
+char *mc_mount_reply_encode_take(const mc_mount_reply_t *r, size_t *len);
+int mc_mount_reply_decode(const char *body, size_t len, mc_mount_reply_t *out, mc_errmsg_t *err);
 char *mc_count_reply_encode_take(uint64_t removed, size_t *len);
 int mc_count_reply_decode(const char *body, size_t len, uint64_t *removed, mc_errmsg_t *err);
 
