@@ -378,7 +378,14 @@ static int take_dir(mc_ssd_t *s) MC_NO_THREAD_SAFETY_ANALYSIS
     struct stat st;
     if (stat(s->dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(s->dir, W_OK | X_OK) != 0)
         return MC_INVALID_PARAMS;
-    s->cfg.path = s->path; /* the caller's strings need not outlive the open */
+    struct statx sx;
+    s->mem_align = SSD_BLK;
+    /* asked of the lock file: file systems answer for regular files only */
+    if (statx(s->lock_fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+        (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_mem_align > 0 &&
+        sx.stx_dio_mem_align <= SSD_BLK && (sx.stx_dio_mem_align & (sx.stx_dio_mem_align - 1)) == 0)
+        s->mem_align = sx.stx_dio_mem_align; /* values at this alignment go without a copy */
+    s->cfg.path = s->path;                   /* the caller's strings need not outlive the open */
     s->cfg.cluster_id = s->cluster_id;
     return MC_OK;
 }
@@ -513,5 +520,6 @@ void mc_ssd_stats(mc_ssd_t *s, mc_ssd_stats_t *out)
     out->used = s->used;
     out->buckets = s->nb;
     out->direct = s->direct;
+    out->dio_mem_align = (uint32_t)s->mem_align;
     mc_mutex_unlock(&s->mu);
 }

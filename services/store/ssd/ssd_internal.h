@@ -80,7 +80,8 @@ struct mc_ssd {
     mc_ssd_file_ops_t fops;
     char *path, *dir, *cluster_id;
     int lock_fd;
-    bool direct; /* written under both locks, read under either */
+    bool direct;      /* written under both locks, read under either */
+    size_t mem_align; /* O_DIRECT memory alignment (statx STATX_DIOALIGN, else 4096); set at open */
     mc_mutex_t wmu, mu;
     pthread_cond_t cv;
     ssd_bucket_t **b MC_GUARDED_BY(mu); /* by id, ascending */

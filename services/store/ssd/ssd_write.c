@@ -247,7 +247,7 @@ static void wb_record(mc_ssd_t *s, wb_t *w, const mc_ssd_item_t *it, uint64_t se
             pos += len;
             continue;
         }
-        if (refs && pos % SSD_BLK == 0 && (uintptr_t)p % SSD_BLK == 0 && len >= SSD_BLK) {
+        if (refs && pos % SSD_BLK == 0 && (uintptr_t)p % s->mem_align == 0 && len >= SSD_BLK) {
             size_t k = len / SSD_BLK * SSD_BLK; /* aligned: written from the caller's memory */
             wb_push(w, (void *)(uintptr_t)p, k);
             p += k;
