@@ -423,7 +423,7 @@ int mc_ssd_open(const mc_ssd_cfg_t *cfg, mc_ssd_t **out,
     if ((rc = take_dir(s)) != MC_OK)
         goto fail;
     s->stage_cap = SSD_STAGE_BYTES;
-    if (!(s->stage = ssd_aligned_alloc(2 * s->stage_cap)) || ssd_ioq_start(s) != MC_OK) {
+    if (!(s->stage = ssd_aligned_alloc(SSD_STAGES * s->stage_cap)) || ssd_ioq_start(s) != MC_OK) {
         rc = MC_INTERNAL_ERROR;
         goto fail;
     }
@@ -447,8 +447,12 @@ void mc_ssd_close(mc_ssd_t *s) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->nb; i++)
-        ssd_bucket_free(s, s->b[i], false);
+    for (size_t i = 0; i < s->nb; i++) {
+        ssd_bucket_t *b = s->b[i];
+        if (!b->sealed) /* the preallocated rest goes; the next open seals it */
+            (void)s->fops.ftruncate(s->fops.ctx, b->fd, (off_t)b->end);
+        ssd_bucket_free(s, b, false);
+    }
     free(s->b);
     if (s->lock_fd >= 0)
         close(s->lock_fd);

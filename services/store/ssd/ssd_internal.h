@@ -92,12 +92,13 @@ struct mc_ssd {
     uint64_t used MC_GUARDED_BY(mu), picked_bytes MC_GUARDED_BY(mu);
     bool evict_run MC_GUARDED_BY(mu);
     mc_ssd_stats_t st MC_GUARDED_BY(mu);  /* the counters (capacity..records derived on read) */
-    uint8_t *stage MC_PT_GUARDED_BY(wmu); /* writers' aligned staging buffer, two halves */
-    size_t stage_cap;                     /* bytes of one half; set at open */
+    uint8_t *stage MC_PT_GUARDED_BY(wmu); /* writers' aligned staging buffer, SSD_STAGES slots */
+    size_t stage_cap;                     /* bytes of one slot; set at open */
     ssd_ioq_t ioq;
 };
 
-#define SSD_STAGE_BYTES (4u << 20)
+#define SSD_STAGE_BYTES (4u << 20) /* one staging slot */
+#define SSD_STAGES 3               /* slots: one being filled, two being written */
 #define SSD_IOV_MAX 1000
 
 /* ssd.c */

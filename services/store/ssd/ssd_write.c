@@ -43,6 +43,18 @@ int ssd_bucket_create_w(mc_ssd_t *s, ssd_bucket_t **out)
         struct iovec v = {blk, SSD_BLK};
         rc = ssd_io_full(s, fd, &v, 1, 0, true);
     }
+    if (rc == MC_OK) {
+        /* Preallocated (best effort) up to the bucket size, within the
+         * capacity: appends inside the file's size are not extending
+         * writes, which ext4 serializes and which cost a size update each.
+         * The unwritten rest reads as a hole; seal and close cut it. */
+        mc_mutex_lock(&s->mu);
+        uint64_t room = s->cfg.capacity > s->used ? s->cfg.capacity - s->used : 0;
+        mc_mutex_unlock(&s->mu);
+        uint64_t pre = s->cfg.bucket_bytes < room ? s->cfg.bucket_bytes : room;
+        if (pre > SSD_BLK)
+            (void)s->fops.fallocate(s->fops.ctx, fd, 0, 0, (off_t)pre);
+    }
     if (rc == MC_OK && s->cfg.durability == MC_SSD_DUR_FULL) {
         if (s->fops.fdatasync(s->fops.ctx, fd) != 0)
             rc = MC_FILE_WRITE_FAIL;
@@ -135,46 +147,53 @@ typedef struct wb {
     uint64_t len; /* bytes appended to the run (written or pending) */
     struct iovec iov[SSD_IOV_MAX];
     int n;
-    uint8_t *stage; /* the staging half being filled */
+    int cur;        /* the staging slot being filled */
+    uint8_t *stage; /* its memory */
     size_t used;    /* bytes of it in use */
     bool failed;
-    bool inflight; /* job (the other half) is being written */
-    ssd_job_t job;
-    struct iovec jiov[SSD_IOV_MAX];
+    bool inflight[SSD_STAGES]; /* job[i] (slot i's bytes) is with the I/O pool */
+    ssd_job_t job[SSD_STAGES];
+    struct iovec jiov[SSD_STAGES][SSD_IOV_MAX];
 } wb_t;
+
+static void wb_wait(wb_t *w, int slot)
+{
+    if (w->inflight[slot] && ssd_job_wait(w->s, &w->job[slot]) != MC_OK)
+        w->failed = true;
+    w->inflight[slot] = false;
+}
 
 static void wb_drain(wb_t *w)
 {
-    if (w->inflight && ssd_job_wait(w->s, &w->job) != MC_OK)
-        w->failed = true;
-    w->inflight = false;
+    for (int i = 0; i < SSD_STAGES; i++)
+        wb_wait(w, i);
 }
 
-/* Writes what is pending. An intermediate flush (the staging half is full)
- * hands it to the I/O pool and goes on filling the other half; the final
- * one writes in the caller's thread after the pool's job is done. */
+/* Writes what is pending. An intermediate flush (the staging slot is full)
+ * hands the slot to the I/O pool and goes on filling the next one, so up
+ * to SSD_STAGES - 1 pieces are being written while this thread copies; the
+ * final one is written in the caller's thread, then every piece waited for. */
 static void wb_flush(mc_ssd_t *s, wb_t *w, bool final) MC_REQUIRES(s->wmu)
 {
-    if (w->n == 0) {
-        if (final)
-            wb_drain(w);
-        return;
-    }
     uint64_t len = 0;
     for (int i = 0; i < w->n; i++)
         len += w->iov[i].iov_len;
-    wb_drain(w);
-    if (!w->failed && final) {
+    if (w->n > 0 && !w->failed && final) {
         if (ssd_io_full(w->s, w->b->fd, w->iov, w->n, w->off, true) != MC_OK)
             w->failed = true;
-    } else if (!w->failed) {
-        memcpy(w->jiov, w->iov, (size_t)w->n * sizeof(*w->iov));
-        w->job =
-            (ssd_job_t){.fd = w->b->fd, .iov = w->jiov, .n = w->n, .off = w->off, .write = true};
-        ssd_job_submit(w->s, &w->job);
-        w->inflight = true;
-        w->stage = w->stage == s->stage ? s->stage + s->stage_cap : s->stage;
+    } else if (w->n > 0 && !w->failed) {
+        int c = w->cur;
+        memcpy(w->jiov[c], w->iov, (size_t)w->n * sizeof(*w->iov));
+        w->job[c] =
+            (ssd_job_t){.fd = w->b->fd, .iov = w->jiov[c], .n = w->n, .off = w->off, .write = true};
+        ssd_job_submit(w->s, &w->job[c]);
+        w->inflight[c] = true;
+        w->cur = (c + 1) % SSD_STAGES;
+        wb_wait(w, w->cur); /* the oldest piece: its slot is filled next */
+        w->stage = s->stage + (size_t)w->cur * s->stage_cap;
     }
+    if (final)
+        wb_drain(w);
     w->off += len;
     w->n = 0;
     w->used = 0;
@@ -292,8 +311,10 @@ static void run_finish(mc_ssd_t *s, wb_t *w, const mc_ssd_item_t *items, const s
         s->fops.fdatasync(s->fops.ctx, w->b->fd) != 0)
         w->failed = true;
     if (w->failed) {
-        /* nothing registered; cut what may have reached the file (ENOSPC) */
-        (void)s->fops.ftruncate(s->fops.ctx, w->b->fd, (off_t)w->b->end);
+        /* nothing registered; free what may have reached the file */
+        bool rcl;
+        if (ssd_punch(s, w->b, w->b->end, ssd_round_up(w->len, SSD_BLK), &rcl) != MC_OK)
+            (void)s->fops.ftruncate(s->fops.ctx, w->b->fd, (off_t)w->b->end);
         mc_mutex_lock(&s->mu);
         s->st.write_errors += cnt;
         mc_mutex_unlock(&s->mu);
