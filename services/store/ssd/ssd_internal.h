@@ -45,6 +45,8 @@ typedef struct ssd_bucket {
     int fd;
     uint64_t end;  /* next record offset (unsealed) / index offset (sealed) */
     uint64_t disk; /* bytes of the file not punched out: what counts as used */
+    uint64_t pre;  /* file preallocated up to here (writers only, under wmu) */
+    uint64_t step; /* preallocation step (writers only); 0 until the first record */
     ssd_rec_t *recs;
     uint32_t nrec, cap, live;
     uint64_t live_bytes;

@@ -35,25 +35,17 @@ int ssd_bucket_create_w(mc_ssd_t *s, ssd_bucket_t **out)
     int rc = b && blk ? MC_OK : MC_INTERNAL_ERROR;
     if (rc == MC_OK) {
         mc_uuid_t u = mc_uuid_generate();
-        *b = (ssd_bucket_t){
-            .id = id, .nonce = u.hi ^ u.lo, .fd = fd, .end = SSD_BLK, .disk = SSD_BLK};
+        *b = (ssd_bucket_t){.id = id,
+                            .nonce = u.hi ^ u.lo,
+                            .fd = fd,
+                            .end = SSD_BLK,
+                            .disk = SSD_BLK,
+                            .pre = SSD_BLK};
         memset(blk, 0, SSD_BLK);
         ssd_fhdr_t h = {id, b->nonce, ssd_now_ms()};
         ssd_fhdr_encode(&h, blk);
         struct iovec v = {blk, SSD_BLK};
         rc = ssd_io_full(s, fd, &v, 1, 0, true);
-    }
-    if (rc == MC_OK) {
-        /* Preallocated (best effort) up to the bucket size, within the
-         * capacity: appends inside the file's size are not extending
-         * writes, which ext4 serializes and which cost a size update each.
-         * The unwritten rest reads as a hole; seal and close cut it. */
-        mc_mutex_lock(&s->mu);
-        uint64_t room = s->cfg.capacity > s->used ? s->cfg.capacity - s->used : 0;
-        mc_mutex_unlock(&s->mu);
-        uint64_t pre = s->cfg.bucket_bytes < room ? s->cfg.bucket_bytes : room;
-        if (pre > SSD_BLK)
-            (void)s->fops.fallocate(s->fops.ctx, fd, 0, 0, (off_t)pre);
     }
     if (rc == MC_OK && s->cfg.durability == MC_SSD_DUR_FULL) {
         if (s->fops.fdatasync(s->fops.ctx, fd) != 0)
@@ -346,6 +338,32 @@ static void run_finish(mc_ssd_t *s, wb_t *w, const mc_ssd_item_t *items, const s
     w->failed = false;
 }
 
+/* Keeps b's file preallocated (best effort) past what the run needs, in
+ * steps of b->step (set when the bucket is made: its first record's span
+ * times the key limit, so a bucket of small records is not given 256 MiB
+ * it gives back at seal), up to the bucket size and within the capacity
+ * left: appends inside the file's size are not extending writes, which
+ * ext4 serializes, each with a size update (and a fallocate waits for the
+ * writes in flight, hence few, large steps). The unwritten rest reads as a
+ * hole; seal, close and recovery cut it. */
+static void prealloc(mc_ssd_t *s, ssd_bucket_t *b, uint64_t need) MC_REQUIRES(s->wmu)
+{
+    if (need <= b->pre)
+        return;
+    mc_mutex_lock(&s->mu);
+    uint64_t room = s->cfg.capacity > s->used ? s->cfg.capacity - s->used : 0;
+    mc_mutex_unlock(&s->mu);
+    uint64_t to = b->pre + b->step > need ? b->pre + b->step : need;
+    if (to > s->cfg.bucket_bytes)
+        to = need > s->cfg.bucket_bytes ? need : s->cfg.bucket_bytes;
+    if (to > b->end + room)
+        to = need;
+    if (s->fops.fallocate(s->fops.ctx, b->fd, 0, (off_t)b->pre, (off_t)(to - b->pre)) == 0)
+        b->pre = to;
+    else
+        b->pre = UINT64_MAX; /* not supported, or no room: plain appends */
+}
+
 int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t *locs, int *codes)
 {
     if (!s || (n && (!items || !locs || !codes)))
@@ -399,8 +417,13 @@ int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t
             s->active = a;
             mc_mutex_unlock(&s->mu);
         }
+        if (a->step == 0) { /* new: a bucket of records like this one */
+            uint64_t bb = s->cfg.bucket_bytes, keys = s->cfg.bucket_keys;
+            a->step = span >= bb / keys ? bb : span * keys + SSD_BLK;
+        }
         if (w->b != a)
             *w = (wb_t){.s = s, .b = a, .off = a->end, .stage = s->stage};
+        prealloc(s, a, a->end + w->len + span);
         wb_record(s, w, it, s->next_seq++, &recs[cnt]);
         idx[cnt++] = i;
     }
