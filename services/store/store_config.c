@@ -29,7 +29,8 @@ static const mc_opt_t opts[] = {
                "Address the REST API listens on"),
     MC_OPT_UINT(CFG, rest_port, "rest_port", "8081", 0, 65535, "MC_STORE_REST_PORT",
                 "REST API port (0 = any free port)"),
-    MC_OPT_UINT(CFG, threads, "threads", "4", 1, 256, "MC_STORE_THREADS", "REST handler threads (requests are read and answered by two more)"),
+    MC_OPT_UINT(CFG, threads, "threads", "4", 1, 256, "MC_STORE_THREADS",
+                "REST handler threads (requests are read and answered by two more)"),
     MC_OPT_UINT(CFG, peer_max_waiters, "peer_max_waiters", "0", 0, 4096, NULL,
                 "REST threads that may wait on one peer at once; another waits 250 ms for one "
                 "of them to finish, then fails over, so a stalled peer never holds every thread "
