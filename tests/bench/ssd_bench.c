@@ -3,7 +3,7 @@
  *
  *   mc_ssd_bench --dir=DIR [--mib=256] [--sizes=1048576,4194304]
  *                [--batches=8,16,32] [--durability=none,data,full]
- *                [--recovery=100000] [--reps=5]
+ *                [--recovery=100000] [--reps=3]
  *
  * For every value size and batch: raw sequential O_DIRECT write and read of
  * the same bytes in batch-sized pwrite/pread calls (the disk's ceiling),
@@ -39,7 +39,7 @@ static size_t nsizes = 2, nbatches = 3;
 static int durs[3] = {0, 1, 2}, ndurs = 3;
 static uint64_t recovery_n = 100000;
 #define MAXREPS 9
-static int reps = 5;
+static int reps = 3;
 static const char *dur_name[] = {"none", "data", "full", "none+64"};
 static int unaligned = 1;
 

@@ -378,7 +378,14 @@ static int take_dir(mc_ssd_t *s) MC_NO_THREAD_SAFETY_ANALYSIS
     struct stat st;
     if (stat(s->dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(s->dir, W_OK | X_OK) != 0)
         return MC_INVALID_PARAMS;
-    s->cfg.path = s->path; /* the caller's strings need not outlive the open */
+    struct statx sx;
+    s->mem_align = SSD_BLK;
+    /* asked of the lock file: file systems answer for regular files only */
+    if (statx(s->lock_fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+        (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_mem_align > 0 &&
+        sx.stx_dio_mem_align <= SSD_BLK && (sx.stx_dio_mem_align & (sx.stx_dio_mem_align - 1)) == 0)
+        s->mem_align = sx.stx_dio_mem_align; /* values at this alignment go without a copy */
+    s->cfg.path = s->path;                   /* the caller's strings need not outlive the open */
     s->cfg.cluster_id = s->cluster_id;
     return MC_OK;
 }
@@ -416,7 +423,7 @@ int mc_ssd_open(const mc_ssd_cfg_t *cfg, mc_ssd_t **out,
     if ((rc = take_dir(s)) != MC_OK)
         goto fail;
     s->stage_cap = SSD_STAGE_BYTES;
-    if (!(s->stage = ssd_aligned_alloc(2 * s->stage_cap)) || ssd_ioq_start(s) != MC_OK) {
+    if (!(s->stage = ssd_aligned_alloc(SSD_STAGES * s->stage_cap)) || ssd_ioq_start(s) != MC_OK) {
         rc = MC_INTERNAL_ERROR;
         goto fail;
     }
@@ -440,8 +447,12 @@ void mc_ssd_close(mc_ssd_t *s) MC_NO_THREAD_SAFETY_ANALYSIS
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->nb; i++)
-        ssd_bucket_free(s, s->b[i], false);
+    for (size_t i = 0; i < s->nb; i++) {
+        ssd_bucket_t *b = s->b[i];
+        if (!b->sealed) /* the preallocated rest goes; the next open seals it */
+            (void)s->fops.ftruncate(s->fops.ctx, b->fd, (off_t)b->end);
+        ssd_bucket_free(s, b, false);
+    }
     free(s->b);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
@@ -513,5 +524,6 @@ void mc_ssd_stats(mc_ssd_t *s, mc_ssd_stats_t *out)
     out->used = s->used;
     out->buckets = s->nb;
     out->direct = s->direct;
+    out->dio_mem_align = (uint32_t)s->mem_align;
     mc_mutex_unlock(&s->mu);
 }

@@ -7,7 +7,7 @@
  * mc_ssd_file_ops_t's members and mc_ssd_default_fops(); cfg->on_discard /
  * discard_arg (one call per record recovery discards) and cfg->verify_crc;
  * mc_ssd_read_batch(); mc_ssd_evict_abort(); mc_ssd_scrub(); stats->direct,
- * removed, evicted_buckets, scrubbed, scrub_bad; recovery->removed.
+ * removed, evicted_buckets, scrubbed, scrub_bad, dio_mem_align; recovery->removed.
  * mc_ssd_write returns MC_OK when every item was written, else the first
  * failing item's code (codes[] has each item's). */
 #ifndef MC_SSD_H
@@ -93,6 +93,7 @@ typedef struct mc_ssd_stats {
     uint64_t removed, evicted_buckets;
     uint64_t scrubbed, scrub_bad; /* records mc_ssd_scrub read back / found bad */
     bool direct;                  /* bucket files are written with O_DIRECT */
+    uint32_t dio_mem_align; /* memory alignment a value or destination needs to skip the copy */
 } mc_ssd_stats_t;
 
 #define MC_SSD_BLOCK 4096u
@@ -114,8 +115,9 @@ mc_ssd_dir(const mc_ssd_t *s); /* <path>/<cluster_id>: the tier may keep its own
  * first failing item's code. */
 int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t *locs, int *codes);
 /* Reads the value at loc into dst (len == loc->length), straight into dst
- * with O_DIRECT when dst is 4 KiB aligned (the part of the last block past a
- * 4 KiB multiple through a bounce block), otherwise through a bounce buffer;
+ * with O_DIRECT when dst is at stats.dio_mem_align (the part of the last
+ * block past a 4 KiB multiple through a bounce block), otherwise through a
+ * bounce buffer;
  * checks the header, key and CRC. MC_OK, MC_OBJECT_NOT_FOUND (record removed
  * or bucket gone / picked for eviction), MC_FILE_READ_FAIL (EIO),
  * MC_INVALID_READ (checksum or key mismatch), MC_INVALID_PARAMS. Never MC_OK
@@ -130,8 +132,8 @@ typedef struct mc_ssd_read_item {
 } mc_ssd_read_item_t;
 /* n reads as mc_ssd_read each (codes[i] per item; MC_OK when all are, else
  * the first failing code). Values that lie next to each other in a bucket
- * (a batch written together) with 4 KiB-aligned destinations are read with
- * one preadv. */
+ * (a batch written together) with aligned destinations (stats.dio_mem_align)
+ * are read with one preadv. */
 int mc_ssd_read_batch(mc_ssd_t *s, const mc_ssd_read_item_t *items, size_t n, int *codes);
 /* Marks the record dead and punches its blocks out of the file
  * (FALLOC_FL_PUNCH_HOLE); a sealed bucket with no live record left is

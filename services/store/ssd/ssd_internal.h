@@ -45,6 +45,8 @@ typedef struct ssd_bucket {
     int fd;
     uint64_t end;  /* next record offset (unsealed) / index offset (sealed) */
     uint64_t disk; /* bytes of the file not punched out: what counts as used */
+    uint64_t pre;  /* file preallocated up to here (writers only, under wmu) */
+    uint64_t step; /* preallocation step (writers only); 0 until the first record */
     ssd_rec_t *recs;
     uint32_t nrec, cap, live;
     uint64_t live_bytes;
@@ -80,7 +82,8 @@ struct mc_ssd {
     mc_ssd_file_ops_t fops;
     char *path, *dir, *cluster_id;
     int lock_fd;
-    bool direct; /* written under both locks, read under either */
+    bool direct;      /* written under both locks, read under either */
+    size_t mem_align; /* O_DIRECT memory alignment (statx STATX_DIOALIGN, else 4096); set at open */
     mc_mutex_t wmu, mu;
     pthread_cond_t cv;
     ssd_bucket_t **b MC_GUARDED_BY(mu); /* by id, ascending */
@@ -91,12 +94,13 @@ struct mc_ssd {
     uint64_t used MC_GUARDED_BY(mu), picked_bytes MC_GUARDED_BY(mu);
     bool evict_run MC_GUARDED_BY(mu);
     mc_ssd_stats_t st MC_GUARDED_BY(mu);  /* the counters (capacity..records derived on read) */
-    uint8_t *stage MC_PT_GUARDED_BY(wmu); /* writers' aligned staging buffer, two halves */
-    size_t stage_cap;                     /* bytes of one half; set at open */
+    uint8_t *stage MC_PT_GUARDED_BY(wmu); /* writers' aligned staging buffer, SSD_STAGES slots */
+    size_t stage_cap;                     /* bytes of one slot; set at open */
     ssd_ioq_t ioq;
 };
 
-#define SSD_STAGE_BYTES (4u << 20)
+#define SSD_STAGE_BYTES (4u << 20) /* one staging slot */
+#define SSD_STAGES 3               /* slots: one being filled, two being written */
 #define SSD_IOV_MAX 1000
 
 /* ssd.c */

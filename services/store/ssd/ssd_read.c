@@ -31,9 +31,10 @@ static int verify_head(const ssd_bucket_t *b, const ssd_rec_t *r, const uint8_t 
     return MC_OK;
 }
 
-static bool aligned(const void *p)
+/* O_DIRECT can read into p (the file system's memory alignment, statx). */
+static bool aligned(const mc_ssd_t *s, const void *p)
 {
-    return ((uintptr_t)p % SSD_BLK) == 0;
+    return ((uintptr_t)p % s->mem_align) == 0;
 }
 
 /* One value into an unaligned destination: the header, then the value in
@@ -200,11 +201,12 @@ static int cmp_rd(const void *pa, const void *pb)
     return a->r.off < b->r.off ? -1 : a->r.off > b->r.off;
 }
 
-static bool joins(const rd_t *prev, const rd_t *next, const mc_ssd_read_item_t *items, size_t len)
+static bool joins(const mc_ssd_t *s, const rd_t *prev, const rd_t *next,
+                  const mc_ssd_read_item_t *items, size_t len)
 {
     return next->b == prev->b &&
            next->r.off == prev->r.off + ssd_rec_span(prev->r.klen, prev->r.vlen) &&
-           aligned(items[next->i].dst) && 3 * (len + 1) <= SSD_IOV_MAX;
+           aligned(s, items[next->i].dst) && 3 * (len + 1) <= SSD_IOV_MAX;
 }
 
 int mc_ssd_read_batch(mc_ssd_t *s, const mc_ssd_read_item_t *items, size_t n, int *codes)
@@ -234,13 +236,13 @@ int mc_ssd_read_batch(mc_ssd_t *s, const mc_ssd_read_item_t *items, size_t n, in
     if (m > 1)
         qsort(v, m, sizeof(*v), cmp_rd);
     for (size_t k = 0; k < m;) {
-        if (!aligned(items[v[k].i].dst)) {
+        if (!aligned(s, items[v[k].i].dst)) {
             codes[v[k].i] = read_bounced(s, &v[k], items[v[k].i].dst);
             k++;
             continue;
         }
         size_t e = k + 1;
-        while (e < m && joins(&v[e - 1], &v[e], items, e - k))
+        while (e < m && joins(s, &v[e - 1], &v[e], items, e - k))
             e++;
         read_run(s, &v[k], e - k, items, codes);
         k = e;

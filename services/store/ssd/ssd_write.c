@@ -35,8 +35,12 @@ int ssd_bucket_create_w(mc_ssd_t *s, ssd_bucket_t **out)
     int rc = b && blk ? MC_OK : MC_INTERNAL_ERROR;
     if (rc == MC_OK) {
         mc_uuid_t u = mc_uuid_generate();
-        *b = (ssd_bucket_t){
-            .id = id, .nonce = u.hi ^ u.lo, .fd = fd, .end = SSD_BLK, .disk = SSD_BLK};
+        *b = (ssd_bucket_t){.id = id,
+                            .nonce = u.hi ^ u.lo,
+                            .fd = fd,
+                            .end = SSD_BLK,
+                            .disk = SSD_BLK,
+                            .pre = SSD_BLK};
         memset(blk, 0, SSD_BLK);
         ssd_fhdr_t h = {id, b->nonce, ssd_now_ms()};
         ssd_fhdr_encode(&h, blk);
@@ -135,46 +139,53 @@ typedef struct wb {
     uint64_t len; /* bytes appended to the run (written or pending) */
     struct iovec iov[SSD_IOV_MAX];
     int n;
-    uint8_t *stage; /* the staging half being filled */
+    int cur;        /* the staging slot being filled */
+    uint8_t *stage; /* its memory */
     size_t used;    /* bytes of it in use */
     bool failed;
-    bool inflight; /* job (the other half) is being written */
-    ssd_job_t job;
-    struct iovec jiov[SSD_IOV_MAX];
+    bool inflight[SSD_STAGES]; /* job[i] (slot i's bytes) is with the I/O pool */
+    ssd_job_t job[SSD_STAGES];
+    struct iovec jiov[SSD_STAGES][SSD_IOV_MAX];
 } wb_t;
+
+static void wb_wait(wb_t *w, int slot)
+{
+    if (w->inflight[slot] && ssd_job_wait(w->s, &w->job[slot]) != MC_OK)
+        w->failed = true;
+    w->inflight[slot] = false;
+}
 
 static void wb_drain(wb_t *w)
 {
-    if (w->inflight && ssd_job_wait(w->s, &w->job) != MC_OK)
-        w->failed = true;
-    w->inflight = false;
+    for (int i = 0; i < SSD_STAGES; i++)
+        wb_wait(w, i);
 }
 
-/* Writes what is pending. An intermediate flush (the staging half is full)
- * hands it to the I/O pool and goes on filling the other half; the final
- * one writes in the caller's thread after the pool's job is done. */
+/* Writes what is pending. An intermediate flush (the staging slot is full)
+ * hands the slot to the I/O pool and goes on filling the next one, so up
+ * to SSD_STAGES - 1 pieces are being written while this thread copies; the
+ * final one is written in the caller's thread, then every piece waited for. */
 static void wb_flush(mc_ssd_t *s, wb_t *w, bool final) MC_REQUIRES(s->wmu)
 {
-    if (w->n == 0) {
-        if (final)
-            wb_drain(w);
-        return;
-    }
     uint64_t len = 0;
     for (int i = 0; i < w->n; i++)
         len += w->iov[i].iov_len;
-    wb_drain(w);
-    if (!w->failed && final) {
+    if (w->n > 0 && !w->failed && final) {
         if (ssd_io_full(w->s, w->b->fd, w->iov, w->n, w->off, true) != MC_OK)
             w->failed = true;
-    } else if (!w->failed) {
-        memcpy(w->jiov, w->iov, (size_t)w->n * sizeof(*w->iov));
-        w->job =
-            (ssd_job_t){.fd = w->b->fd, .iov = w->jiov, .n = w->n, .off = w->off, .write = true};
-        ssd_job_submit(w->s, &w->job);
-        w->inflight = true;
-        w->stage = w->stage == s->stage ? s->stage + s->stage_cap : s->stage;
+    } else if (w->n > 0 && !w->failed) {
+        int c = w->cur;
+        memcpy(w->jiov[c], w->iov, (size_t)w->n * sizeof(*w->iov));
+        w->job[c] =
+            (ssd_job_t){.fd = w->b->fd, .iov = w->jiov[c], .n = w->n, .off = w->off, .write = true};
+        ssd_job_submit(w->s, &w->job[c]);
+        w->inflight[c] = true;
+        w->cur = (c + 1) % SSD_STAGES;
+        wb_wait(w, w->cur); /* the oldest piece: its slot is filled next */
+        w->stage = s->stage + (size_t)w->cur * s->stage_cap;
     }
+    if (final)
+        wb_drain(w);
     w->off += len;
     w->n = 0;
     w->used = 0;
@@ -247,7 +258,7 @@ static void wb_record(mc_ssd_t *s, wb_t *w, const mc_ssd_item_t *it, uint64_t se
             pos += len;
             continue;
         }
-        if (refs && pos % SSD_BLK == 0 && (uintptr_t)p % SSD_BLK == 0 && len >= SSD_BLK) {
+        if (refs && pos % SSD_BLK == 0 && (uintptr_t)p % s->mem_align == 0 && len >= SSD_BLK) {
             size_t k = len / SSD_BLK * SSD_BLK; /* aligned: written from the caller's memory */
             wb_push(w, (void *)(uintptr_t)p, k);
             p += k;
@@ -292,8 +303,10 @@ static void run_finish(mc_ssd_t *s, wb_t *w, const mc_ssd_item_t *items, const s
         s->fops.fdatasync(s->fops.ctx, w->b->fd) != 0)
         w->failed = true;
     if (w->failed) {
-        /* nothing registered; cut what may have reached the file (ENOSPC) */
-        (void)s->fops.ftruncate(s->fops.ctx, w->b->fd, (off_t)w->b->end);
+        /* nothing registered; free what may have reached the file */
+        bool rcl;
+        if (ssd_punch(s, w->b, w->b->end, ssd_round_up(w->len, SSD_BLK), &rcl) != MC_OK)
+            (void)s->fops.ftruncate(s->fops.ctx, w->b->fd, (off_t)w->b->end);
         mc_mutex_lock(&s->mu);
         s->st.write_errors += cnt;
         mc_mutex_unlock(&s->mu);
@@ -323,6 +336,32 @@ static void run_finish(mc_ssd_t *s, wb_t *w, const mc_ssd_item_t *items, const s
     w->n = 0;
     w->used = 0;
     w->failed = false;
+}
+
+/* Keeps b's file preallocated (best effort) past what the run needs, in
+ * steps of b->step (set when the bucket is made: its first record's span
+ * times the key limit, so a bucket of small records is not given 256 MiB
+ * it gives back at seal), up to the bucket size and within the capacity
+ * left: appends inside the file's size are not extending writes, which
+ * ext4 serializes, each with a size update (and a fallocate waits for the
+ * writes in flight, hence few, large steps). The unwritten rest reads as a
+ * hole; seal, close and recovery cut it. */
+static void prealloc(mc_ssd_t *s, ssd_bucket_t *b, uint64_t need) MC_REQUIRES(s->wmu)
+{
+    if (need <= b->pre)
+        return;
+    mc_mutex_lock(&s->mu);
+    uint64_t room = s->cfg.capacity > s->used ? s->cfg.capacity - s->used : 0;
+    mc_mutex_unlock(&s->mu);
+    uint64_t to = b->pre + b->step > need ? b->pre + b->step : need;
+    if (to > s->cfg.bucket_bytes)
+        to = need > s->cfg.bucket_bytes ? need : s->cfg.bucket_bytes;
+    if (to > b->end + room)
+        to = need;
+    if (s->fops.fallocate(s->fops.ctx, b->fd, 0, (off_t)b->pre, (off_t)(to - b->pre)) == 0)
+        b->pre = to;
+    else
+        b->pre = UINT64_MAX; /* not supported, or no room: plain appends */
 }
 
 int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t *locs, int *codes)
@@ -378,8 +417,13 @@ int mc_ssd_write(mc_ssd_t *s, const mc_ssd_item_t *items, size_t n, mc_ssd_loc_t
             s->active = a;
             mc_mutex_unlock(&s->mu);
         }
+        if (a->step == 0) { /* new: a bucket of records like this one */
+            uint64_t bb = s->cfg.bucket_bytes, keys = s->cfg.bucket_keys;
+            a->step = span >= bb / keys ? bb : span * keys + SSD_BLK;
+        }
         if (w->b != a)
             *w = (wb_t){.s = s, .b = a, .off = a->end, .stage = s->stage};
+        prealloc(s, a, a->end + w->len + span);
         wb_record(s, w, it, s->next_seq++, &recs[cnt]);
         idx[cnt++] = i;
     }

@@ -2,7 +2,9 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,27 +109,33 @@ void tu_faults_init(tu_faults_t *f)
     f->fallocate_errno = EOPNOTSUPP;
 }
 
-static bool due(int *in)
+/* The backend's I/O threads call the ops concurrently: counters under a lock. */
+static pthread_mutex_t fmu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool due_count(int *in, int *calls)
 {
-    if (*in < 0)
-        return false;
+    pthread_mutex_lock(&fmu);
+    (*calls)++;
+    bool hit = false;
     if (*in == 0) {
         *in = -1;
-        return true;
+        hit = true;
+    } else if (*in > 0) {
+        (*in)--;
     }
-    (*in)--;
-    return false;
+    pthread_mutex_unlock(&fmu);
+    return hit;
 }
 
 static ssize_t f_pwritev(void *ctx, int fd, const struct iovec *v, int n, off_t o)
 {
     tu_faults_t *f = ctx;
-    f->pwritev_calls++;
-    if (due(&f->pwritev_fail_in)) {
+    if (due_count(&f->pwritev_fail_in, &f->pwritev_calls)) {
         errno = f->pwritev_errno;
         return -1;
     }
-    if (due(&f->short_write_in)) {
+    int unused = 0;
+    if (due_count(&f->short_write_in, &unused)) {
         /* only the first iovec, and half of it when it is more than one block */
         struct iovec one = v[0];
         if (one.iov_len > 4096)
@@ -140,8 +148,7 @@ static ssize_t f_pwritev(void *ctx, int fd, const struct iovec *v, int n, off_t 
 static ssize_t f_preadv(void *ctx, int fd, const struct iovec *v, int n, off_t o)
 {
     tu_faults_t *f = ctx;
-    f->preadv_calls++;
-    if (due(&f->preadv_fail_in)) {
+    if (due_count(&f->preadv_fail_in, &f->preadv_calls)) {
         errno = f->preadv_errno;
         return -1;
     }
@@ -151,8 +158,7 @@ static ssize_t f_preadv(void *ctx, int fd, const struct iovec *v, int n, off_t o
 static int f_fdatasync(void *ctx, int fd)
 {
     tu_faults_t *f = ctx;
-    f->fdatasync_calls++;
-    if (due(&f->fdatasync_fail_in)) {
+    if (due_count(&f->fdatasync_fail_in, &f->fdatasync_calls)) {
         errno = EIO;
         return -1;
     }
@@ -162,8 +168,7 @@ static int f_fdatasync(void *ctx, int fd)
 static int f_fallocate(void *ctx, int fd, int mode, off_t o, off_t l)
 {
     tu_faults_t *f = ctx;
-    f->fallocate_calls++;
-    if (due(&f->fallocate_fail_in)) {
+    if ((mode & FALLOC_FL_PUNCH_HOLE) && due_count(&f->fallocate_fail_in, &f->fallocate_calls)) {
         errno = f->fallocate_errno;
         return -1;
     }

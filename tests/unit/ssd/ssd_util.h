@@ -34,7 +34,7 @@ typedef struct tu_faults {
     int preadv_fail_in;
     int preadv_errno;
     int fdatasync_fail_in;
-    int fallocate_fail_in;
+    int fallocate_fail_in; /* hole punches only (not preallocation) */
     int fallocate_errno;
     int pwritev_calls, preadv_calls, fdatasync_calls, fallocate_calls;
 } tu_faults_t;
