@@ -166,6 +166,7 @@ Test(master_bin, results_round_trip_with_replicas)
                                         .epoch = 1,
                                         .offset = 64,
                                         .size = 4096,
+                                        .bucket = 0x1122334455667788ull,
                                         .type = MC_REPLICA_TYPE_DISK}}},
                               {.code = -704},
                               {.code = 0, .exists = true}};
@@ -185,6 +186,8 @@ Test(master_bin, results_round_trip_with_replicas)
     cr_expect_eq(got.res[0].rep[0].addr, 0x7f0000001000);
     cr_expect_eq(got.res[0].rep[0].segment_id.lo, 2);
     cr_expect_eq(got.res[0].rep[1].type, MC_REPLICA_TYPE_DISK);
+    cr_expect_eq(got.res[0].rep[1].bucket, 0x1122334455667788ull, "a disk replica's bucket");
+    cr_expect_eq(got.res[0].rep[0].bucket, 0);
     cr_expect_str_eq(got.res[0].rep[1].endpoint, "");
     cr_expect_eq(got.res[1].code, -704);
     cr_expect_eq(got.res[1].n, 0);
