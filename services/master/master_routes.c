@@ -2,6 +2,7 @@
 
 #include "mc/errors.h"
 #include "mc/log.h"
+#include "mc/master_bin.h"
 #include "mc/master_msg.h"
 #include "mc/mtime.h"
 
@@ -137,6 +138,14 @@ static void count_key_errors(mc_http_req_t *req, const mc_key_result_t *res, siz
     }
 }
 
+/* The body is the binary keys request (mc/master_bin.h), not JSON. */
+static bool is_bin(const mc_http_req_t *req)
+{
+    const char *ct = mc_http_req_header(req, "Content-Type");
+
+    return ct && strcmp(ct, MC_BIN_KEYS_TYPE) == 0;
+}
+
 static void reply_results(mc_http_req_t *req, mc_http_resp_t *resp, const mc_key_result_t *res,
                           size_t n, unsigned mask, bool single)
 {
@@ -146,6 +155,19 @@ static void reply_results(mc_http_req_t *req, mc_http_resp_t *resp, const mc_key
     count_key_errors(req, res, n);
     if (single && res[0].code != MC_OK) {
         mc_http_reply_error(resp, res[0].code, NULL);
+        return;
+    }
+    if (is_bin(req)) { /* a binary request gets binary results */
+        mc_buf_t b;
+
+        mc_buf_init(&b, 0);
+        if (mc_results_encode_bin(&b, res, n) != MC_OK) {
+            mc_buf_cleanup(&b);
+            mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+            return;
+        }
+        body = mc_buf_take(&b, &len);
+        mc_http_reply_adopt(resp, 200, MC_BIN_RESULTS_TYPE, body, len, free);
         return;
     }
     body = mc_results_encode_take(res, n, mask, &len);
@@ -176,7 +198,9 @@ static mc_keys_req_t *decode_keys(mc_http_req_t *req, mc_http_resp_t *resp, bool
         reply_oom(resp);
         return NULL;
     }
-    if ((rc = mc_keys_req_decode(body, len, want_sizes, kr, &e)) != MC_OK) {
+    rc = is_bin(req) ? mc_keys_req_decode_bin(body, len, want_sizes, kr, &e)
+                     : mc_keys_req_decode(body, len, want_sizes, kr, &e);
+    if (rc != MC_OK) {
         mc_http_reply_error(resp, rc, e.msg);
         return NULL;
     }
