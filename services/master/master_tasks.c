@@ -129,6 +129,19 @@ static void keep(master_tasks_t *t, pending_t *p)
     t->pend[t->n_pend++] = *p;
 }
 
+/* When an owner has a batch waiting for a retry, its next try is due then:
+ * a fresh batch of its waits for the same time instead of another timeout
+ * now (0 = none waiting). */
+static uint64_t owner_backoff(const master_tasks_t *t, mc_uuid_t client)
+{
+    uint64_t until = 0;
+
+    for (size_t i = 0; i < t->n_pend; i++)
+        if (mc_uuid_equal(t->pend[i].client_id, client) && t->pend[i].next_ms > until)
+            until = t->pend[i].next_ms;
+    return until;
+}
+
 static void send_fresh(master_tasks_t *t)
 {
     mc_master_task_batch_t *b = NULL;
@@ -144,8 +157,13 @@ static void send_fresh(master_tasks_t *t)
             mc_master_tasks_report(t->core, p.client_id, 0, p.n);
             continue;
         }
-        if (attempt(t, &p))
+        uint64_t until = owner_backoff(t, p.client_id);
+        if (until > mc_now_ms()) {
+            p.next_ms = until; /* not reached a moment ago: no post now */
             keep(t, &p);
+        } else if (attempt(t, &p)) {
+            keep(t, &p);
+        }
     }
     mc_master_tasks_free(b, n);
 }

@@ -329,7 +329,9 @@ int main(int argc, char **argv)
         recovery();
     free(buf);
     char p[4096];
-    snprintf(p, sizeof(p), "%s/bench", dir);
+    snprintf(p, sizeof(p), "%s/bench", dir); /* the cluster directory, empty after clear */
     rmdir(p);
+    snprintf(p, sizeof(p), "%s/lock", dir);
+    unlink(p);
     return 0;
 }

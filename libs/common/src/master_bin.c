@@ -198,13 +198,13 @@ int mc_results_encode_bin(mc_buf_t *b, const mc_key_result_t *res, size_t n)
             put_u64(b, p->offset);
             put_u64(b, p->size);
             put_u8(b, p->type);
+            if (p->type == MC_REPLICA_TYPE_DISK) /* the SSD tier: only disk replicas */
+                put_u64(b, p->bucket);
             rc = put_cstr(b, p->segment ? p->segment : "", p->segment ? strlen(p->segment) : 0,
                           MC_MSG_MAX_NAME);
             if (rc == MC_OK)
                 rc = put_cstr(b, p->endpoint ? p->endpoint : "",
                               p->endpoint ? strlen(p->endpoint) : 0, MC_MSG_MAX_NAME);
-            if (p->type == MC_REPLICA_TYPE_DISK)
-                put_u64(b, p->bucket); /* the SSD tier's bucket id (disk replicas only) */
         }
     }
     return rc != MC_OK ? rc : b->err;
@@ -220,9 +220,9 @@ static int decode_replica(rd_t *r, mc_replica_t *p, mc_errmsg_t *err)
     p->offset = get_u64(r);
     p->size = get_u64(r);
     p->type = get_u8(r);
+    p->bucket = p->type == MC_REPLICA_TYPE_DISK ? get_u64(r) : 0;
     p->segment = get_cstr(r, MC_MSG_MAX_NAME, false, &l);
     p->endpoint = get_cstr(r, MC_MSG_MAX_NAME, true, &l);
-    p->bucket = p->type == MC_REPLICA_TYPE_DISK ? get_u64(r) : 0;
     if (r->short_read)
         return mc_fail(err, MC_INVALID_PARAMS, "results: truncated replica");
     if (!p->segment || !p->endpoint || p->size < 1 || p->size > MC_MSG_MAX_OBJECT ||

@@ -1,5 +1,6 @@
 #include "mc/errors.h"
 #include "mc/master_msg.h"
+#include "mc/master_bin.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -659,4 +660,44 @@ Test(master_msg, ssd_tasks_round_trip_and_errors)
     cr_expect_eq(mc_ssd_tasks_decode(body, len, &out, &e), MC_INVALID_PARAMS);
     free(body);
     free(many);
+}
+
+/* The binary results (mc/master_bin.h) carry a disk replica's bucket too. */
+Test(master_msg, disk_replicas_in_binary_results)
+{
+    mc_key_result_t in = {.code = MC_OK, .size = 100, .n = 2};
+    mc_results_t r;
+    mc_errmsg_t e;
+    mc_buf_t b;
+
+    in.rep[0] = (mc_replica_t){.segment = "s", .endpoint = "h:1", .epoch = 9, .size = 100};
+    in.rep[1] = (mc_replica_t){.segment_id = mc_uuid_generate(),
+                               .segment = "d",
+                               .endpoint = "http://h:2",
+                               .offset = 8192,
+                               .size = 100,
+                               .bucket = UINT64_MAX,
+                               .type = MC_REPLICA_TYPE_DISK};
+    mc_buf_init(&b, 0);
+    cr_assert_eq(mc_results_encode_bin(&b, &in, 1), MC_OK);
+    char *body = malloc(b.len);
+    memcpy(body, b.data, b.len);
+    cr_assert_eq(mc_results_decode_bin_take(body, b.len, 1, &r, &e), MC_OK, "%s", e.msg);
+    cr_assert_eq(r.res[0].n, 2);
+    cr_expect_eq(r.res[0].rep[0].type, MC_REPLICA_TYPE_MEMORY);
+    cr_expect_eq(r.res[0].rep[0].bucket, 0);
+    cr_expect_eq(r.res[0].rep[1].type, MC_REPLICA_TYPE_DISK);
+    cr_expect_eq(r.res[0].rep[1].bucket, UINT64_MAX);
+    cr_expect_eq(r.res[0].rep[1].offset, 8192);
+    cr_expect_str_eq(r.res[0].rep[1].endpoint, "http://h:2");
+    mc_results_cleanup(&r);
+    /* a memory-only reply is the same bytes as before the disk tier */
+    in.n = 1;
+    size_t one = 0;
+    b.len = 0;
+    cr_assert_eq(mc_results_encode_bin(&b, &in, 1), MC_OK);
+    one = b.len;
+    cr_expect_eq(one,
+                 4 + 4 + 4 + 8 + 8 + 1 + 1 + 4 + 1 + 16 + 8 * 4 + 1 + (2 + 1 + 1) + (2 + 3 + 1));
+    mc_buf_cleanup(&b);
 }
