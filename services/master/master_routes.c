@@ -712,5 +712,10 @@ int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t 
     if (mc_http_server_route_level(srv, "POST", MC_ROUTE_REMOVE_BY_REGEX, MC_AUTH_ADMIN) != MC_OK ||
         mc_http_server_route_level(srv, "POST", MC_ROUTE_REMOVE_ALL, MC_AUTH_ADMIN) != MC_OK)
         return MC_INTERNAL_ERROR;
+    /* they walk every key (a legal pattern may cost seconds): on the handler
+     * pool, one at a time, never holding a thread that serves other calls */
+    if (mc_http_server_route_blocking(srv, "POST", MC_ROUTE_REMOVE_BY_REGEX) != MC_OK ||
+        mc_http_server_route_blocking(srv, "POST", MC_ROUTE_REMOVE_ALL) != MC_OK)
+        return MC_INTERNAL_ERROR;
     return master_routes_register_admin(srv, core);
 }
