@@ -419,6 +419,11 @@ def transfer_rows(t):
         except subprocess.TimeoutExpired:
             continue
         for line in r.stdout.splitlines():
+            m = re.match(r"plain tcp stream .*?([\d.]+) GB/s\s+p50\s+([\d.]+) us\s+p99\s+([\d.]+)",
+                         line)
+            if m:
+                runs.setdefault(("plain", 0), []).append(
+                    (float(m.group(1)) * 1e9, float(m.group(2)), float(m.group(3))))
             m = re.match(r"(te \S+ (READ|WRITE)\s+.*?conns=(\d+)).*?([\d.]+) GB/s\s+p50\s+([\d.]+)"
                          r" us\s+p99\s+([\d.]+) us", line)
             if m:
@@ -430,6 +435,9 @@ def transfer_rows(t):
         v.sort()
         cell = {"median": v[len(v) // 2][0], "min": v[0][0], "max": v[-1][0],
                 "p50_us": v[len(v) // 2][1], "p99_us": v[len(v) // 2][2]}
+        if op == "plain":
+            t.add("te/plain", "plain TCP stream, 4 MiB (mc_transfer_bench's own)", cell)
+            continue
         t.add(f"te/{op}/{conns}", f"transfer engine {op} 4 MiB, {conns} connection"
               f"{'s' if conns > 1 else ''}", cell)
 
@@ -644,8 +652,80 @@ def growth_rows(t, cl, procs):
 
 # ---- ratios and goals ----
 
-def ratios(t):
-    t.section("Ratios (medians of this run) and the goals of issues #10, #11, #12, #13")
+def ratios(t, cl=None, peers=None, have_py=False):
+    """The goal rows. A ratio of two cells is measured as a pair: one run of
+    each, back to back, RUNS times alternating, so both sides see the same
+    load (this machine is shared); the row is the median of the per-pair
+    ratios with their min-max. cl None: the rows only, each n/a."""
+    t.section("Ratios and goals (issues #10, #11, #12, #13): each ratio from pairs of runs "
+              "measured back to back")
+    peers = peers or {}
+    one = [f"--seconds={SECONDS}", "--runs=1"]
+
+    def c_cell(op, size, batch=1, where="local", store="a"):
+        s = cl.stores
+        return [f"{BIN}/mc_client_bench", f"--a={s[store]['sock']}", f"--seg_a={s[store]['seg']}",
+                f"--seg_b={s['b']['seg']}", f"--cell={op}", f"--size={size}", f"--batch={batch}",
+                f"--where={where}", *one]
+
+    def py_cell(op, size, batch=1):
+        return [PY, os.path.join(ROOT, "clients/python/bench/cells.py")] + c_cell(
+            op, size, batch)[1:]
+
+    def lim(cell, threads=1):
+        return [f"{BIN}/mc_limits_bench", f"--cell={cell}", "--size=4194304",
+                f"--threads={threads}", *one]
+
+    def peer(name, op, size, threads=1):
+        return [f"{BIN}/mc_peer_bench", f"--proto={name}", f"--port={peers.get(name, 0)}",
+                f"--op={op}", f"--size={size}", f"--threads={threads}", *one]
+
+    def rest(store, token=False):
+        st = cl.stores[store]
+        return [f"{BIN}/mc_store_bench", f"--url={st['rest']}", f"--seg={st['seg']}",
+                "--sizes=4194304", "--label=local", "--threads=4", "--json", "--max_bytes=128MB",
+                *([f"--token_file={cl.token}"] if token else []), *one]
+
+    def verdict(v, goal):
+        if goal is None:
+            return ""
+        op, g = goal
+        return f"goal {op} {g}: {'met' if (v >= g if op == '>=' else v <= g) else 'NOT met'}"
+
+    def pair(key, name, a, b, goal=None, metric="median", needs=(), note=""):
+        """a, b: functions returning the argument lists (called only when measuring)."""
+        missing = [n for n in needs if n not in peers and n != "python"] + \
+            (["the mooncake package"] if "python" in needs and not have_py else [])
+        if cl is None or missing:
+            t.text(key, name, "n/a", f"no {', '.join(missing)}" if missing else "")
+            return
+        rs, av, bv = [], [], []
+        for _ in range(RUNS):
+            ca = [c for c in run_json(a()) if c.get("client") != "rest" or c.get("op") == "get"]
+            cb = [c for c in run_json(b()) if c.get("client") != "rest" or c.get("op") == "get"]
+            ca, cb = (ca or [{}])[-1], (cb or [{}])[-1]  # mc_store_bench: the GET line
+            if ca.get(metric) and cb.get(metric):
+                rs.append(ca[metric] / cb[metric])
+                av.append(ca[metric])
+                bv.append(cb[metric])
+        if not rs:
+            t.add(key, name, {"error": (ca.get("error") or cb.get("error") or "no result")},
+                  unit="x")
+            return
+        rs.sort()
+        med_r = rs[len(rs) // 2]
+        unit = "µs p50" if metric == "p50_us" else "GB/s"
+        sc = 1.0 if metric == "p50_us" else 1e9
+        abs_note = (f"{sorted(av)[len(av) // 2] / sc:.2f} vs {sorted(bv)[len(bv) // 2] / sc:.2f} "
+                    f"{unit}")
+        t.add(key, name, {"median": med_r, "min": rs[0], "max": rs[-1], "runs": rs}, unit="x",
+              note="; ".join(x for x in (verdict(med_r, goal), abs_note, note) if x))
+
+    def absolute(key, name, v, goal, shown):
+        if v is None:
+            t.text(key, name, "n/a", "a cell is missing or failed")
+        else:
+            t.text(key, name, shown, verdict(v, goal))
 
     def med(k):
         c = t.get(k)
@@ -655,78 +735,62 @@ def ratios(t):
         c = t.get(k)
         return c["p50_us"] if c else None
 
-    def ratio(key, name, a, b, goal=None, note=""):
-        if a is None or b is None or b == 0:
-            t.text(key, name, "n/a", note or "a cell is missing or failed")
-            return
-        v = a / b
-        verdict = ""
-        if goal is not None:
-            op, g = goal
-            ok = v >= g if op == ">=" else v <= g
-            verdict = f"goal {op} {g}: {'met' if ok else 'NOT met'}"
-        t.text(key, name, f"{v:.2f}", "; ".join(x for x in (verdict, note) if x))
-
-    ratio("r/memcpy/get_into", "local get_into 4 MiB / memcpy 4 MiB",
-          med("c/get_into/1/4194304/local"), med("memcpy/1/4194304"), (">=", 0.7))
-    ratio("r/memcpy/put_from", "local put_from 4 MiB / memcpy 4 MiB",
-          med("c/put_from/1/4194304/local"), med("memcpy/1/4194304"), (">=", 0.7))
-    ratio("r/tcp/get_into", "remote get_into 4 MiB / loopback TCP 1 stream",
-          med("c/get_into/1/4194304/remote"), med("tcp/1"), (">=", 0.8))
-    ratio("r/tcp/te", "transfer engine READ 4 MiB, 1 connection / loopback TCP 1 stream",
-          med("te/READ/1"), med("tcp/1"))
+    M4 = 4 * MiB
+    pair("r/memcpy/get_into", "local get_into 4 MiB / memcpy 4 MiB (1 thread)",
+         lambda: c_cell("get_into", M4), lambda: lim("memcpy"), (">=", 0.7))
+    pair("r/memcpy/put_from", "local put_from 4 MiB / memcpy 4 MiB (1 thread)",
+         lambda: c_cell("put_from", M4), lambda: lim("memcpy"), (">=", 0.7))
+    pair("r/tcp/get_into", "remote get_into 4 MiB / loopback TCP, 1 stream",
+         lambda: c_cell("get_into", M4, where="remote"), lambda: lim("tcp"), (">=", 0.8))
+    te, tcp = med("te/READ/1"), med("te/plain")
+    absolute("r/tcp/te", "transfer engine READ 4 MiB, 1 connection / plain TCP stream (same "
+             "mc_transfer_bench run)", te / tcp if te and tcp else None, None,
+             f"{te / tcp:.2f}" if te and tcp else "")
     for where, goal in (("local", 300000), ("remote", 100000)):
         c = t.get(f"c/batch_get_into/128/4096/{where}")
         keys = c["median"] / 4096 if c else None
-        ratio(f"r/keys/{where}", f"{where} batch_get_into 128 x 4 KiB, keys/s / goal",
-              keys, goal, (">=", 1.0), f"{keys:,.0f} keys/s, goal {goal:,}" if keys else "")
-    a, b = p50("c/get_buffer/1/33554432/local"), p50("c/get_buffer/1/4096/local")
-    ratio("r/get_buffer/flat", "get_buffer local p50: 32 MiB / 4 KiB", a, b, ("<=", 1.2))
+        absolute(f"r/keys/{where}", f"{where} batch_get_into 128 x 4 KiB, keys/s",
+                 keys, (">=", goal), f"{keys:,.0f}" if keys else "")
+    big, small = p50("c/get_buffer/1/33554432/local"), p50("c/get_buffer/1/4096/local")
+    absolute("r/get_buffer/flat", "get_buffer local p50: 32 MiB / 4 KiB",
+             big / small if big and small else None, ("<=", 1.2),
+             f"{big / small:.2f} ({big:.0f} vs {small:.0f} µs)" if big and small else "")
     rtt = p50("master/get_replica_list/1")
-    if b is not None and rtt is not None:
-        ratio("r/get_buffer/rtt", "get_buffer local 4 KiB p50 / (master round trip p50 + 20 µs)",
-              b, rtt + 20, ("<=", 1.0), f"{b:.0f} µs vs {rtt:.0f} + 20 µs")
-    else:
-        t.text("r/get_buffer/rtt", "get_buffer local 4 KiB p50 / (master round trip + 20 µs)",
-               "n/a")
+    absolute("r/get_buffer/rtt", "get_buffer local 4 KiB p50 - master round trip p50 (µs)",
+             small - rtt if small and rtt else None, ("<=", 20),
+             f"{small - rtt:.0f} ({small:.0f} - {rtt:.0f})" if small and rtt else "")
     e = p50("c/batch_is_exist/128/local")
-    ratio("r/exist", "batch_is_exist 128 keys p50 / 100 µs", e, 100.0, ("<=", 1.0),
-          f"p50 {e:.0f} µs" if e else "")
-    for peer, mult, plain in (("redis", 3.0, 1.5), ("memcached", 2.0, None)):
+    absolute("r/exist", "batch_is_exist 128 keys p50 (µs)", e, ("<=", 100),
+             f"{e:.0f}" if e else "")
+    for name, mult, plain in (("redis", 3.0, 1.5), ("memcached", 2.0, None)):
         for size in PY_SIZES:
-            ratio(f"r/{peer}/get_into/{size}", f"get_into {human(size)} local / {peer} GET",
-                  med(f"c/get_into/1/{size}/local"), med(f"{peer}/get/1/{size}/1"), (">=", mult))
-            ratio(f"r/{peer}/put_from/{size}", f"put_from {human(size)} local / {peer} SET",
-                  med(f"c/put_from/1/{size}/local"), med(f"{peer}/set/1/{size}/1"), (">=", mult))
-            ratio(f"r/{peer}/get/{size}", f"get (bytes) {human(size)} local / {peer} GET",
-                  med(f"c/get/1/{size}/local"), med(f"{peer}/get/1/{size}/1"),
-                  (">=", plain) if plain else None)
-            ratio(f"r/{peer}/put/{size}", f"put (bytes) {human(size)} local / {peer} SET",
-                  med(f"c/put/1/{size}/local"), med(f"{peer}/set/1/{size}/1"),
-                  (">=", plain) if plain else None)
-            ratio(f"r/{peer}/batch16/{size}",
-                  f"batch_get_into x16 {human(size)} local / {peer} GET pipeline 16",
-                  med(f"c/batch_get_into/16/{size}/local"), med(f"{peer}/get/16/{size}/1"))
-        ratio(f"r/{peer}/rest", f"REST GET 4 MiB local / {peer} GET 4 MiB (both 4 threads)",
-              med("rest/get/4194304/local"), med(f"{peer}/get/1/4194304/4"),
-              (">=", 1.5) if peer == "redis" else None)
-    ratio("r/disk/write", "SSD offload 4 MiB x16 / O_DIRECT write", med("ssd/offload 4 MiB x16"),
-          med("odirect/write"), (">=", 0.9), "" if t.get("ssd/offload 4 MiB x16") else
-          "no SSD tier in this build")
-    ratio("r/disk/read", "SSD load 4 MiB x16 / O_DIRECT read", med("ssd/load 4 MiB x16"),
-          med("odirect/read"), (">=", 0.9), "" if t.get("ssd/load 4 MiB x16") else
-          "no SSD tier in this build")
+            h = human(size)
+            for ours, theirs, g in (("get_into", "get", mult), ("put_from", "set", mult),
+                                    ("get", "get", plain), ("put", "set", plain)):
+                pair(f"r/{name}/{ours}/{size}", f"{ours} {h} local / {name} {theirs.upper()} {h}",
+                     lambda o=ours, s=size: c_cell(o, s),
+                     lambda n=name, th=theirs, s=size: peer(n, th, s),
+                     (">=", g) if g else None, needs=(name,))
+        pair(f"r/{name}/rest", f"REST GET 4 MiB local / {name} GET 4 MiB (4 client threads each)",
+             lambda: rest("a"), lambda n=name: peer(n, "get", M4, 4),
+             (">=", 1.5) if name == "redis" else None, needs=(name,))
+    for op in ("offload", "load"):
+        ours, raw = med(f"ssd/{op} 4 MiB x16"), med(f"odirect/{'write' if op == 'offload' else 'read'}")
+        absolute(f"r/disk/{op}", f"SSD {op} 4 MiB x16 / O_DIRECT "
+                 f"{'write' if op == 'offload' else 'read'}",
+                 ours / raw if ours and raw else None, (">=", 0.9),
+                 f"{ours / raw:.2f}" if ours and raw else "n/a (no SSD tier in this build)")
     for op in ("batch_get_into", "batch_put_from"):
-        ratio(f"r/python/{op}", f"Python / C, {op} x16 4 MiB local",
-              med(f"python/{op}/16/4194304/local"), med(f"c/{op}/16/4194304/local"),
-              (">=", 0.9), "the Python layer costs <= 10 %")
-    ratio("r/python/exist", "batch_is_exist 128 keys p50, Python / C",
-          p50("python/batch_is_exist/128/local"), p50("c/batch_is_exist/128/local"),
-          ("<=", 1.2))
-    ratio("r/auth/rest", "REST GET 4 MiB with token / without", med("auth/rest/with"),
-          med("auth/rest/without"))
-    ratio("r/auth/get_into", "get_into 4 MiB with token / without", med("auth/get_into/with"),
-          med("auth/get_into/without"))
+        pair(f"r/python/{op}", f"Python / C, {op} x16 4 MiB local",
+             lambda o=op: py_cell(o, M4, 16), lambda o=op: c_cell(o, M4, 16), (">=", 0.9),
+             needs=("python",), note="goal: the Python layer costs <= 10 %")
+    pair("r/python/exist", "batch_is_exist 128 keys p50, Python / C",
+         lambda: py_cell("batch_is_exist", 4096, 128), lambda: c_cell("batch_is_exist", 4096, 128),
+         ("<=", 1.2), metric="p50_us", needs=("python",))
+    pair("r/auth/rest", "REST GET 4 MiB, with a token (store c) / without (store a)",
+         lambda: rest("c", True), lambda: rest("a"))
+    pair("r/auth/get_into", "local get_into 4 MiB, with a token (store c) / without (store a)",
+         lambda: c_cell("get_into", M4, store="c"), lambda: c_cell("get_into", M4))
 
 
 def expected_keys(have_python=True):
@@ -746,7 +810,7 @@ def expected_keys(have_python=True):
              "auth/get_into/with", "auth/checksum"]
     keys += [f"master/{op}/{b}" for op in ("put_start + put_end", "get_replica_list")
              for b in (1, 16, 128)]
-    keys += [f"te/{op}/{c}" for op in ("READ", "WRITE") for c in (1, 2)]
+    keys += [f"te/{op}/{c}" for op in ("READ", "WRITE") for c in (1, 2)] + ["te/plain"]
     keys += ["2role/prefill", "2role/decode"]
     for peer in ("redis", "memcached"):
         keys += [f"{peer}/{op}/{b}/{n}/1" for op in ("set", "get") for b in (1, 16, 128)
@@ -839,7 +903,7 @@ def main():
                          ("ssd", lambda: ssd_rows(t, rundir)), ("2role", lambda: two_role(t, cl)),
                          ("peers", lambda: peer_rows(t, peers, procs)),
                          ("threads", lambda: threads_rows(t, cl)),
-                         ("growth", lambda: growth_rows(t, cl, procs)), ("ratios", lambda: ratios(t))):
+                         ("growth", lambda: growth_rows(t, cl, procs)), ("ratios", lambda: ratios(t, cl, peers, have_py))):
             if want(part):
                 fn()
     except KeyboardInterrupt:
