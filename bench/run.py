@@ -699,7 +699,7 @@ def ratios(t, cl=None, peers=None, have_py=False):
         if cl is None or missing:
             t.text(key, name, "n/a", f"no {', '.join(missing)}" if missing else "")
             return
-        rs, av, bv = [], [], []
+        rs, av, bv, pr = [], [], [], []
         for _ in range(RUNS):
             ca = [c for c in run_json(a()) if c.get("client") != "rest" or c.get("op") == "get"]
             cb = [c for c in run_json(b()) if c.get("client") != "rest" or c.get("op") == "get"]
@@ -708,6 +708,8 @@ def ratios(t, cl=None, peers=None, have_py=False):
                 rs.append(ca[metric] / cb[metric])
                 av.append(ca[metric])
                 bv.append(cb[metric])
+                if metric == "median" and ca.get("p50_us") and cb.get("p50_us"):
+                    pr.append((cb["p50_us"] / cb.get("size", 1)) / (ca["p50_us"] / ca.get("size", 1)))
         if not rs:
             t.add(key, name, {"error": (ca.get("error") or cb.get("error") or "no result")},
                   unit="x")
@@ -718,6 +720,9 @@ def ratios(t, cl=None, peers=None, have_py=False):
         sc = 1.0 if metric == "p50_us" else 1e9
         abs_note = (f"{sorted(av)[len(av) // 2] / sc:.2f} vs {sorted(bv)[len(bv) // 2] / sc:.2f} "
                     f"{unit}")
+        if pr:  # per byte of one call at p50: blind to the time a busy CPU preempts a loop
+            pr.sort()
+            abs_note += f"; per call at p50 {pr[len(pr) // 2]:.2f}"
         t.add(key, name, {"median": med_r, "min": rs[0], "max": rs[-1], "runs": rs}, unit="x",
               note="; ".join(x for x in (verdict(med_r, goal), abs_note, note) if x))
 

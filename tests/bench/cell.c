@@ -79,7 +79,8 @@ static void *worker_main(void *arg)
     while (t < w->start) /* every thread starts together */
         t = bench_now();
     t0 = t;
-    while (t < w->end) {
+    /* at least one call: a thread that starts after the end (a busy machine) still measures */
+    while (t < w->end || n == 0) {
         double s = t;
         int rc = w->op(w->ctx, w->calls + n);
         t = bench_now();
@@ -89,6 +90,8 @@ static void *worker_main(void *arg)
         }
         if (rc == 2) {
             untimed += t - s;
+            if (t > w->end + 5.0) /* waited for a writer that is gone */
+                break;
             continue;
         }
         if (w->nlat < LAT_CAP)
