@@ -519,8 +519,9 @@ def two_role(t, cl):
         med = ok[len(ok) // 2]
         cell = dict(med, min=ok[0]["median"], max=ok[-1]["median"],
                     runs=[c["median"] for c in ok])
-        if "skipped" in med:
-            note = f"fell behind and skipped ahead {sum(c.get('skipped', 0) for c in ok)}x"
+        skipped = sum(c.get("skipped", 0) for c in ok)
+        if skipped:
+            note = f"fell behind the window and skipped ahead {skipped}x"
         t.add(f"2role/{name.split()[0]}", name, cell, note=note)
 
 
@@ -726,9 +727,9 @@ def ratios(t, cl=None, peers=None, have_py=False):
         t.add(key, name, {"median": med_r, "min": rs[0], "max": rs[-1], "runs": rs}, unit="x",
               note="; ".join(x for x in (verdict(med_r, goal), abs_note, note) if x))
 
-    def absolute(key, name, v, goal, shown):
+    def absolute(key, name, v, goal, shown, missing="a cell is missing or failed"):
         if v is None:
-            t.text(key, name, "n/a", "a cell is missing or failed")
+            t.text(key, name, "n/a", missing)
         else:
             t.text(key, name, shown, verdict(v, goal))
 
@@ -784,7 +785,8 @@ def ratios(t, cl=None, peers=None, have_py=False):
         absolute(f"r/disk/{op}", f"SSD {op} 4 MiB x16 / O_DIRECT "
                  f"{'write' if op == 'offload' else 'read'}",
                  ours / raw if ours and raw else None, (">=", 0.9),
-                 f"{ours / raw:.2f}" if ours and raw else "n/a (no SSD tier in this build)")
+                 f"{ours / raw:.2f}" if ours and raw else "",
+                 "no SSD rows in this run" if not ours else "a cell is missing or failed")
     for op in ("batch_get_into", "batch_put_from"):
         pair(f"r/python/{op}", f"Python / C, {op} x16 4 MiB local",
              lambda o=op: py_cell(o, M4, 16), lambda o=op: c_cell(o, M4, 16), (">=", 0.9),
@@ -879,8 +881,8 @@ def main():
     def on_signal(sig, frame):
         raise KeyboardInterrupt
 
-    for s in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGINT too: a background
+        signal.signal(s, on_signal)                            # start may have it ignored
     have_py = os.access(PY, os.X_OK) and subprocess.run(
         [PY, "-c", "import mooncake.store"], capture_output=True).returncode == 0
     failed = None
@@ -915,6 +917,10 @@ def main():
         failed = "interrupted"
     except Failed as e:
         failed = str(e)
+    except Exception as e:  # a bug in the driver: still stop everything, write what we have
+        import traceback
+        traceback.print_exc()
+        failed = f"{type(e).__name__}: {e}"
     finally:
         procs.stop_all()
     elapsed = time.time() - t0
