@@ -12,6 +12,7 @@ CELL-PROGRAM-ARGS: the arguments of a cell, e.g.
   mc_store_bench --sizes=4194304          (REST GET/PUT through store a)
 The socket and segment arguments are added. Needs perf (linux-perf)."""
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,7 @@ def main():
         print("\n".join(lines[:int(opts["top"])]))
     finally:
         procs.stop_all()
+        shutil.rmtree(rundir, ignore_errors=True)
 
 
 if __name__ == "__main__":
