@@ -16,7 +16,11 @@ PACKAGES=(
   clang-format-14 # scripts/checkformat.sh: the pinned formatter
   clang-19 # scripts/threadsafety.sh: guarded_by on C struct members needs clang >= 19
   redis-server memcached # make bench (bench/run.py): the peers, measured in the same run
+  docker-compose yamllint python3-yaml nodejs # tests/deploy: compose config, lint, manifests
 )
+# tests/deploy validates the k8s manifests with npm packages (npm ci from a
+# lockfile); a nodejs that bundles npm (NodeSource's) needs no Debian npm.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 # shellcheck disable=SC2206
 PACKAGES+=(${MC_SETUP_EXTRA:-})
 

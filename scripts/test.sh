@@ -100,6 +100,18 @@ if [ $rc -ne 0 ] && [ $rc -ne 5 ] && [ ! -s "$REPORTS/pytest.xml" ]; then
   echo "pytest failed crashed(rc=$rc)" >>"$REPORTS/crashed.txt"
 fi
 
+# The deployment files (compose/: Dockerfile, docker-compose.yml, k8s/):
+# parse, schema and lint checks, the wiring run on loopback, the image recipe
+# (tests/deploy/test_deploy.py; its npm packages are cached under $BUILD_DIR).
+echo "== deploy (tests/deploy) =="
+MC_SANITIZE="$SANITIZE" MC_BIN_DIR="$BUILD_DIR/bin" MC_BUILD_DIR="$BUILD_DIR" \
+  MC_PYTHON_REQUIRED=1 "$PY_TESTS" -m pytest -q -rs -p no:cacheprovider \
+  --junitxml="$REPORTS/pytest-deploy.xml" tests/deploy
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 5 ] && [ ! -s "$REPORTS/pytest-deploy.xml" ]; then
+  echo "pytest-deploy failed crashed(rc=$rc)" >>"$REPORTS/crashed.txt"
+fi
+
 # Banned functions (scripts/checksrc.sh): sprintf strcpy strcat strtok atoi gets.
 echo "== checksrc =="
 if scripts/checksrc.sh; then

@@ -2,6 +2,7 @@
 
 #include "mc/errors.h"
 #include "mc/log.h"
+#include "mc/master_bin.h"
 #include "mc/master_msg.h"
 #include "mc/mtime.h"
 
@@ -91,6 +92,14 @@ static void count_key_errors(mc_http_req_t *req, const mc_key_result_t *res, siz
     }
 }
 
+/* The body is the binary keys request (mc/master_bin.h), not JSON. */
+static bool is_bin(const mc_http_req_t *req)
+{
+    const char *ct = mc_http_req_header(req, "Content-Type");
+
+    return ct && strcmp(ct, MC_BIN_KEYS_TYPE) == 0;
+}
+
 static void reply_results(mc_http_req_t *req, mc_http_resp_t *resp, const mc_key_result_t *res,
                           size_t n, unsigned mask, bool single)
 {
@@ -100,6 +109,19 @@ static void reply_results(mc_http_req_t *req, mc_http_resp_t *resp, const mc_key
     count_key_errors(req, res, n);
     if (single && res[0].code != MC_OK) {
         mc_http_reply_error(resp, res[0].code, NULL);
+        return;
+    }
+    if (is_bin(req)) { /* a binary request gets binary results */
+        mc_buf_t b;
+
+        mc_buf_init(&b, 0);
+        if (mc_results_encode_bin(&b, res, n) != MC_OK) {
+            mc_buf_cleanup(&b);
+            mc_http_reply_error(resp, MC_INTERNAL_ERROR, "out of memory");
+            return;
+        }
+        body = mc_buf_take(&b, &len);
+        mc_http_reply_adopt(resp, 200, MC_BIN_RESULTS_TYPE, body, len, free);
         return;
     }
     body = mc_results_encode_take(res, n, mask, &len);
@@ -130,7 +152,9 @@ static mc_keys_req_t *decode_keys(mc_http_req_t *req, mc_http_resp_t *resp, bool
         reply_oom(resp);
         return NULL;
     }
-    if ((rc = mc_keys_req_decode(body, len, want_sizes, kr, &e)) != MC_OK) {
+    rc = is_bin(req) ? mc_keys_req_decode_bin(body, len, want_sizes, kr, &e)
+                     : mc_keys_req_decode(body, len, want_sizes, kr, &e);
+    if (rc != MC_OK) {
         mc_http_reply_error(resp, rc, e.msg);
         return NULL;
     }
@@ -423,7 +447,7 @@ static void h_mount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     const char *body = mc_http_req_body(req, &len);
     mc_segment_msg_t m;
     mc_errmsg_t e;
-    uint64_t epoch = 0;
+    mc_mount_reply_t reply = {0, ""};
     char *out;
     int rc = mc_segment_msg_decode(body, len, &m, &e);
 
@@ -438,15 +462,23 @@ static void h_mount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
                                          .endpoint = m.endpoint,
                                          .protocol = m.protocol,
                                          .base = m.base,
-                                         .size = m.size};
-        rc = mc_master_mount(ctx, &spec, mc_now_ms(), &epoch);
+                                         .size = m.size,
+                                         .secret = m.secret};
+        _Static_assert(sizeof(reply.secret) >= MC_MASTER_SECRET_MAX, "secret fits the reply");
+        rc = mc_master_mount_secret(ctx, &spec, mc_now_ms(), &reply.epoch, reply.secret);
     }
     mc_segment_msg_cleanup(&m);
+    if (rc == MC_ILLEGAL_CLIENT) {
+        mc_http_reply_error(resp, rc,
+                            "segment id or name owned by another client, or wrong segment secret");
+        return;
+    }
     if (rc != MC_OK) {
         mc_http_reply_error(resp, rc, NULL);
         return;
     }
-    out = mc_mount_reply_encode_take(epoch, &out_len);
+    out = mc_mount_reply_encode_take(&reply, &out_len);
+    memset(reply.secret, 0, sizeof(reply.secret));
     mc_http_reply_json_text(resp, out, out_len);
 }
 
@@ -459,9 +491,9 @@ static void h_unmount(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     int rc = mc_unmount_req_decode(body, len, &u, &e);
 
     if (rc == MC_OK)
-        rc = u.graceful ? mc_master_unmount_graceful(ctx, u.segment_id, u.client_id,
-                                                     mc_now_ms() + u.grace_ms)
-                        : mc_master_unmount(ctx, u.segment_id, u.client_id);
+        rc = u.graceful ? mc_master_unmount_graceful_owned(ctx, u.segment_id, u.client_id, u.secret,
+                                                           mc_now_ms() + u.grace_ms)
+                        : mc_master_unmount_owned(ctx, u.segment_id, u.client_id, u.secret);
     if (rc != MC_OK)
         mc_http_reply_error(resp, rc, e.msg[0] ? e.msg : NULL);
     else

@@ -21,6 +21,7 @@ int main(int argc, char **argv)
     metadata_store_t *store;
     mc_errmsg_t err = {"out of memory"};
     mc_auth_t auth = {NULL, NULL};
+    metadata_routes_t routes;
     int rc = mc_service_load_config(&metadata_config_spec, &cfg, argc, argv, log_level_of);
 
     if (rc >= 0)
@@ -31,6 +32,9 @@ int main(int argc, char **argv)
                                     &(mc_listen_t){"host", cfg.host}, 1)) >= 0)
         return rc;
     store = metadata_store_create();
+    if (store)
+        metadata_store_set_publisher_ttl(store, cfg.publisher_ttl_ms);
+    routes = (metadata_routes_t){store, &auth};
     srv = mc_http_server_create(&(mc_http_server_opts_t){.host = cfg.host,
                                                          .port = (uint16_t)cfg.port,
                                                          .threads = (unsigned)cfg.threads,
@@ -39,7 +43,7 @@ int main(int argc, char **argv)
     if (srv)
         mc_http_server_set_auth(
             srv, &(mc_http_auth_t){mc_auth_authorize, &auth, cfg.metrics_require_auth});
-    if (!store || !srv || metadata_routes_register(srv, store, cfg.max_value_bytes) != 0 ||
+    if (!store || !srv || metadata_routes_register(srv, &routes, cfg.max_value_bytes) != 0 ||
         mc_http_server_start(srv, &err) != 0) {
         fprintf(stderr, "mooncake_http_metadata_server: %s\n", err.msg);
         mc_http_server_destroy(srv);

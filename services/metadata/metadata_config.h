@@ -10,6 +10,7 @@ typedef struct metadata_config {
     uint64_t port;
     uint64_t max_value_bytes;
     uint64_t threads;
+    uint64_t publisher_ttl_ms;
     char auth_token_file[1024];
     char admin_token_file[1024];
     bool insecure_allow_remote;

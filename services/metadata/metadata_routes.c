@@ -4,7 +4,9 @@
 #include "metadata_routes.h"
 
 #include "mc/errors.h"
+#include "mc/mtime.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define TEXT "text/plain; charset=utf-8"
@@ -29,15 +31,50 @@ static const char *request_key(mc_http_req_t *req, mc_http_resp_t *resp, size_t 
     return key;
 }
 
+/* The request's publisher credential (X-Mooncake-Publisher) and whether it
+ * proved the admin token; false after replying 400 to a malformed header. */
+static bool request_cred(mc_http_req_t *req, mc_http_resp_t *resp, const metadata_routes_t *c,
+                         metadata_cred_t *cred)
+{
+    const char *pub = mc_http_req_header(req, METADATA_PUBLISHER_HEADER);
+
+    *cred = (metadata_cred_t){.now_ms = mc_now_ms()};
+    if (pub) {
+        cred->pub = pub;
+        cred->len = strlen(pub);
+        if (metadata_publisher_validate(pub, cred->len) != MC_OK) {
+            mc_http_reply_error(resp, MC_INVALID_PARAMS,
+                                "bad " METADATA_PUBLISHER_HEADER
+                                " header (16 to 256 printable bytes, no spaces)");
+            return false;
+        }
+    }
+    /* only a configured admin file counts: without one every cluster member
+     * would pass the admin check, and without auth every caller would */
+    cred->admin =
+        c->auth && c->auth->admin &&
+        mc_auth_check(c->auth, mc_http_req_header(req, "Authorization"), MC_AUTH_ADMIN) == 0;
+    return true;
+}
+
+static void reply_not_publisher(mc_http_resp_t *resp)
+{
+    mc_http_reply_error_status(resp, 403, MC_ILLEGAL_CLIENT,
+                               "key published by another publisher (" METADATA_PUBLISHER_HEADER
+                               ")");
+}
+
 static void handle_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
+    const metadata_routes_t *c = ctx;
     metadata_value_t *v;
+    metadata_cred_t cred;
     size_t klen;
     const char *key = request_key(req, resp, &klen);
 
-    if (!key)
+    if (!key || !request_cred(req, resp, c, &cred))
         return;
-    if (metadata_store_get(ctx, key, klen, &v) != MC_OK) {
+    if (metadata_store_get_as(c->store, key, klen, &cred, &v) != MC_OK) {
         reply_text(resp, 404, "metadata not found");
         return;
     }
@@ -48,16 +85,20 @@ static void handle_get(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 
 static void handle_put(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
+    const metadata_routes_t *c = ctx;
     metadata_put_result_t res;
+    metadata_cred_t cred;
     size_t klen, blen;
     const char *key = request_key(req, resp, &klen);
     const char *body = mc_http_req_body(req, &blen);
     int rc;
 
-    if (!key)
+    if (!key || !request_cred(req, resp, c, &cred))
         return;
-    rc = metadata_store_put(ctx, key, klen, body, blen, &res);
-    if (rc == MC_OBJECT_ALREADY_EXISTS)
+    rc = metadata_store_put_as(c->store, key, klen, body, blen, &cred, &res);
+    if (rc == MC_ILLEGAL_CLIENT)
+        reply_not_publisher(resp);
+    else if (rc == MC_OBJECT_ALREADY_EXISTS)
         mc_http_reply_error_status(resp, 400, rc, "Duplicate rpc_meta key not allowed");
     else if (rc != MC_OK)
         mc_http_reply_error(resp, rc, "cannot store metadata");
@@ -68,12 +109,18 @@ static void handle_put(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 
 static void handle_delete(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
 {
+    const metadata_routes_t *c = ctx;
+    metadata_cred_t cred;
     size_t klen;
     const char *key = request_key(req, resp, &klen);
+    int rc;
 
-    if (!key)
+    if (!key || !request_cred(req, resp, c, &cred))
         return;
-    if (metadata_store_delete(ctx, key, klen) == MC_OK)
+    rc = metadata_store_delete_as(c->store, key, klen, &cred);
+    if (rc == MC_ILLEGAL_CLIENT)
+        reply_not_publisher(resp);
+    else if (rc == MC_OK)
         reply_text(resp, 200, "metadata deleted");
     else
         reply_text(resp, 404, "metadata not found");
@@ -100,17 +147,18 @@ static double gauge_value_bytes(void *ctx)
     return (double)st.value_bytes;
 }
 
-int metadata_routes_register(mc_http_server_t *srv, metadata_store_t *store, size_t max_value_bytes)
+int metadata_routes_register(mc_http_server_t *srv, metadata_routes_t *c, size_t max_value_bytes)
 {
     mc_metrics_t *m = mc_http_server_metrics(srv);
+    metadata_store_t *store = c->store;
     int rc;
 
-    if ((rc = mc_http_server_route(srv, "GET", "/metadata", max_value_bytes, handle_get, store)) !=
+    if ((rc = mc_http_server_route(srv, "GET", "/metadata", max_value_bytes, handle_get, c)) !=
             MC_OK ||
-        (rc = mc_http_server_route(srv, "PUT", "/metadata", max_value_bytes, handle_put, store)) !=
+        (rc = mc_http_server_route(srv, "PUT", "/metadata", max_value_bytes, handle_put, c)) !=
             MC_OK ||
         (rc = mc_http_server_route(srv, "DELETE", "/metadata", max_value_bytes, handle_delete,
-                                   store)) != MC_OK)
+                                   c)) != MC_OK)
         return rc;
     if ((rc = mc_metrics_gauge_fn(m, "mc_metadata_keys_stored", "Metadata keys stored", NULL,
                                   gauge_keys, store)) != MC_OK ||

@@ -4,7 +4,11 @@
  * the entries reachable from it, including entry->value) is read under the
  * shard's read lock and changed only under its write lock. The store-wide
  * counters are atomics updated under the owning shard's write lock and read
- * without any lock. A value's bytes never change after creation, so a
+ * without any lock. The one exception to the write-lock rule is an entry's
+ * pub_seen_ms: an atomic a GET by the key's publisher refreshes under the
+ * read lock (the entry cannot go away while that lock is held); its claim
+ * (claimed, pub) changes only under the write lock. Credentials are digested
+ * before any lock is taken. A value's bytes never change after creation, so a
  * reference taken under the lock keeps them valid after the lock is dropped.
  * The only allocation made under a lock is a shard's table growth. */
 #include "metadata_store.h"
@@ -13,6 +17,8 @@
 #include "mc/strutil.h"
 #include "mc/thread.h"
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -37,9 +43,20 @@ typedef struct entry {
     struct entry *next;
     uint64_t hash;
     metadata_value_t *value;
+    bool claimed; /* pub holds the digest of the publisher's credential */
+    uint8_t pub[SHA256_DIGEST_LENGTH];
+    _Atomic uint64_t pub_seen_ms; /* last request with the credential (refreshed under
+                                    * the read lock too, hence atomic) */
     size_t klen;
     char key[];
 } entry_t;
+
+/* A request's credential, digested before any lock is taken. */
+typedef struct cred_digest {
+    const metadata_cred_t *cred; /* NULL = none */
+    bool has_pub;
+    uint8_t pub[SHA256_DIGEST_LENGTH];
+} cred_digest_t;
 
 typedef struct shard {
     alignas(64) mc_rwlock_t lock;
@@ -51,6 +68,7 @@ typedef struct shard {
 struct metadata_store {
     shard_t shards[NSHARDS];
     uint64_t seed;
+    uint64_t publisher_ttl_ms; /* set before sharing; 0 = claims never lapse */
     _Atomic uint64_t keys, key_bytes, value_bytes;
 };
 
@@ -131,6 +149,70 @@ int metadata_key_is_rpc_meta(const char *key, size_t len)
     if (!key || len < mlen)
         return 0;
     return memmem(key, len, RPC_META_MARK, mlen) != NULL;
+}
+
+/* ---------------- publishers ---------------- */
+
+void metadata_store_set_publisher_ttl(metadata_store_t *store, uint64_t ttl_ms)
+{
+    store->publisher_ttl_ms = ttl_ms;
+}
+
+int metadata_publisher_validate(const char *pub, size_t len)
+{
+    if (!pub || len < METADATA_PUBLISHER_MIN || len > METADATA_PUBLISHER_MAX)
+        return MC_INVALID_PARAMS;
+    for (size_t i = 0; i < len; i++)
+        if (pub[i] <= ' ' || pub[i] > '~')
+            return MC_INVALID_PARAMS;
+    return MC_OK;
+}
+
+static int cred_digest(const metadata_cred_t *cred, cred_digest_t *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->cred = cred;
+    if (!cred || !cred->pub)
+        return MC_OK;
+    if (metadata_publisher_validate(cred->pub, cred->len) != MC_OK)
+        return MC_INVALID_PARAMS;
+    SHA256((const unsigned char *)cred->pub, cred->len, d->pub);
+    d->has_pub = true;
+    return MC_OK;
+}
+
+static bool cred_is_publisher(const entry_t *e, const cred_digest_t *d)
+{
+    return e->claimed && d->has_pub && CRYPTO_memcmp(e->pub, d->pub, sizeof(e->pub)) == 0;
+}
+
+static bool claim_lapsed(const metadata_store_t *store, const entry_t *e, const cred_digest_t *d)
+{
+    uint64_t seen = atomic_load_explicit(&e->pub_seen_ms, memory_order_relaxed);
+
+    return store->publisher_ttl_ms && d->cred && d->cred->now_ms >= seen &&
+           d->cred->now_ms - seen >= store->publisher_ttl_ms;
+}
+
+/* May this request replace or delete e? Read or write lock held. */
+static bool may_change(const metadata_store_t *store, const entry_t *e, const cred_digest_t *d)
+{
+    return !e->claimed || (d->cred && d->cred->admin) || cred_is_publisher(e, d) ||
+           claim_lapsed(store, e, d);
+}
+
+/* Write lock held: after a change by d, the claim is d's credential; a
+ * request without one leaves the claim as it was, or drops it when it had
+ * lapsed (the key is unclaimed from then on). */
+static void claim_after_change(const metadata_store_t *store, entry_t *e, const cred_digest_t *d)
+{
+    if (d->has_pub) {
+        memcpy(e->pub, d->pub, sizeof(e->pub));
+        e->claimed = true;
+        atomic_store_explicit(&e->pub_seen_ms, d->cred->now_ms, memory_order_relaxed);
+    } else if (e->claimed && claim_lapsed(store, e, d) && !(d->cred && d->cred->admin)) {
+        e->claimed = false;
+    }
 }
 
 /* FNV-1a, seeded per store, with a final avalanche so both the shard (top
@@ -278,13 +360,16 @@ void metadata_store_destroy(metadata_store_t *store)
 /* Write lock held. Applies a put to the shard; *old receives a value the
  * caller releases after unlocking, *used says whether fresh was linked in. */
 static int do_put(metadata_store_t *store, shard_t *sh, entry_t *fresh, metadata_value_t *nv,
-                  metadata_value_t **old, bool *used, metadata_put_result_t *result)
-    MC_REQUIRES(sh->lock)
+                  const cred_digest_t *d, metadata_value_t **old, bool *used,
+                  metadata_put_result_t *result) MC_REQUIRES(sh->lock)
 {
     entry_t **link = do_find(sh, fresh->hash, fresh->key, fresh->klen);
     entry_t *e = *link;
 
     if (!e) {
+        fresh->claimed = false;
+        atomic_init(&fresh->pub_seen_ms, 0);
+        claim_after_change(store, fresh, d);
         fresh->value = nv;
         fresh->next = NULL;
         *link = fresh;
@@ -298,13 +383,17 @@ static int do_put(metadata_store_t *store, shard_t *sh, entry_t *fresh, metadata
         *result = METADATA_PUT_CREATED;
         return MC_OK;
     }
+    if (!may_change(store, e, d))
+        return MC_ILLEGAL_CLIENT;
     if (metadata_key_is_rpc_meta(e->key, e->klen)) {
         if (e->value->len != nv->len || memcmp(e->value->data, nv->data, nv->len) != 0)
             return MC_OBJECT_ALREADY_EXISTS;
         *old = nv; /* identical: keep the stored one */
+        claim_after_change(store, e, d);
         *result = METADATA_PUT_UNCHANGED;
         return MC_OK;
     }
+    claim_after_change(store, e, d);
     *old = e->value;
     e->value = nv;
     atomic_fetch_sub_explicit(&store->value_bytes, (*old)->len, memory_order_relaxed);
@@ -316,8 +405,15 @@ static int do_put(metadata_store_t *store, shard_t *sh, entry_t *fresh, metadata
 int metadata_store_put(metadata_store_t *store, const char *key, size_t klen, const void *value,
                        size_t len, metadata_put_result_t *result)
 {
+    return metadata_store_put_as(store, key, klen, value, len, NULL, result);
+}
+
+int metadata_store_put_as(metadata_store_t *store, const char *key, size_t klen, const void *value,
+                          size_t len, const metadata_cred_t *cred, metadata_put_result_t *result)
+{
     metadata_put_result_t res = METADATA_PUT_CREATED;
     metadata_value_t *nv, *old = NULL;
+    cred_digest_t d;
     entry_t *fresh;
     shard_t *sh;
     bool used = false;
@@ -325,7 +421,7 @@ int metadata_store_put(metadata_store_t *store, const char *key, size_t klen, co
 
     if (metadata_key_validate(key, klen) != MC_OK)
         return MC_INVALID_KEY;
-    if (!value && len)
+    if ((!value && len) || cred_digest(cred, &d) != MC_OK)
         return MC_INVALID_PARAMS;
     /* Allocate and copy before locking; whatever goes unused is freed after. */
     nv = value_create(value, len);
@@ -341,7 +437,7 @@ int metadata_store_put(metadata_store_t *store, const char *key, size_t klen, co
     sh = shard_of(store, fresh->hash);
 
     mc_rwlock_wrlock(&sh->lock);
-    rc = do_put(store, sh, fresh, nv, &old, &used, &res);
+    rc = do_put(store, sh, fresh, nv, &d, &old, &used, &res);
     mc_rwlock_unlock(&sh->lock);
 
     if (rc != MC_OK)
@@ -358,6 +454,13 @@ int metadata_store_put(metadata_store_t *store, const char *key, size_t klen, co
 int metadata_store_get(metadata_store_t *store, const char *key, size_t klen,
                        metadata_value_t **out)
 {
+    return metadata_store_get_as(store, key, klen, NULL, out);
+}
+
+int metadata_store_get_as(metadata_store_t *store, const char *key, size_t klen,
+                          const metadata_cred_t *cred, metadata_value_t **out)
+{
+    cred_digest_t d;
     uint64_t hash;
     shard_t *sh;
     entry_t *e;
@@ -365,6 +468,8 @@ int metadata_store_get(metadata_store_t *store, const char *key, size_t klen,
     *out = NULL;
     if (metadata_key_validate(key, klen) != MC_OK)
         return MC_INVALID_KEY;
+    if (cred_digest(cred, &d) != MC_OK)
+        return MC_INVALID_PARAMS;
     hash = key_hash(store, key, klen);
     sh = shard_of(store, hash);
     mc_rwlock_rdlock(&sh->lock);
@@ -372,6 +477,8 @@ int metadata_store_get(metadata_store_t *store, const char *key, size_t klen,
     if (e) {
         atomic_fetch_add_explicit(&e->value->refs, 1, memory_order_relaxed);
         *out = e->value;
+        if (cred_is_publisher(e, &d)) /* the publisher is alive: its claim holds */
+            atomic_store_explicit(&e->pub_seen_ms, cred->now_ms, memory_order_relaxed);
     }
     mc_rwlock_unlock(&sh->lock);
     return *out ? MC_OK : MC_OBJECT_NOT_FOUND;
@@ -379,17 +486,31 @@ int metadata_store_get(metadata_store_t *store, const char *key, size_t klen,
 
 int metadata_store_delete(metadata_store_t *store, const char *key, size_t klen)
 {
+    return metadata_store_delete_as(store, key, klen, NULL);
+}
+
+int metadata_store_delete_as(metadata_store_t *store, const char *key, size_t klen,
+                             const metadata_cred_t *cred)
+{
+    cred_digest_t d;
     uint64_t hash;
     shard_t *sh;
     entry_t **link, *e;
+    bool refused = false;
 
     if (metadata_key_validate(key, klen) != MC_OK)
         return MC_INVALID_KEY;
+    if (cred_digest(cred, &d) != MC_OK)
+        return MC_INVALID_PARAMS;
     hash = key_hash(store, key, klen);
     sh = shard_of(store, hash);
     mc_rwlock_wrlock(&sh->lock);
     link = do_find(sh, hash, key, klen);
     e = *link;
+    if (e && !may_change(store, e, &d)) {
+        refused = true;
+        e = NULL;
+    }
     if (e) {
         *link = e->next;
         sh->count--;
@@ -398,6 +519,8 @@ int metadata_store_delete(metadata_store_t *store, const char *key, size_t klen)
         atomic_fetch_sub_explicit(&store->value_bytes, e->value->len, memory_order_relaxed);
     }
     mc_rwlock_unlock(&sh->lock);
+    if (refused)
+        return MC_ILLEGAL_CLIENT;
     if (!e)
         return MC_OBJECT_NOT_FOUND;
     metadata_value_release(e->value);

@@ -1,7 +1,8 @@
 /* The metadata server's core: a thread-safe map from key bytes to immutable
- * value blobs, with Mooncake's write-once rule for rpc_meta keys.
+ * value blobs, with Mooncake's write-once rule for rpc_meta keys and
+ * publisher claims (below).
  *
- * Pure logic: no HTTP, no JSON. Keys are byte strings with a length (1 to
+ * Pure logic: no HTTP, no JSON (libcrypto only for SHA-256). Keys are byte strings with a length (1 to
  * MC_MAX_KEY_LEN bytes, no NUL); values are arbitrary bytes, possibly empty.
  *
  * Concurrency: the map is split into shards by key hash, each behind its own
@@ -14,6 +15,7 @@
 #ifndef MC_METADATA_STORE_H
 #define MC_METADATA_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,16 +55,55 @@ int metadata_key_is_rpc_meta(const char *key, size_t len);
  * exist: an identical value leaves the store as is (*result UNCHANGED), a
  * different one fails with MC_OBJECT_ALREADY_EXISTS. result may be NULL.
  * Returns MC_OK, MC_INVALID_KEY, MC_INVALID_PARAMS (value NULL with len > 0),
- * MC_OBJECT_ALREADY_EXISTS or MC_INTERNAL_ERROR (out of memory). */
+ * MC_OBJECT_ALREADY_EXISTS, MC_ILLEGAL_CLIENT (a claimed key: the _as form
+ * with its credential is needed) or MC_INTERNAL_ERROR (out of memory). */
 int metadata_store_put(metadata_store_t *store, const char *key, size_t klen, const void *value,
                        size_t len, metadata_put_result_t *result);
+
+/* ---- publishers (docs/metadata.md, "Publishers") ----
+ * A key created with a publisher credential is claimed by it: from then on
+ * only a request with the same credential may replace or delete it, until
+ * the claim lapses (its publisher was not heard from, by any request with
+ * the credential, for the store's publisher TTL) or the key is deleted. A
+ * caller holding the admin token may replace or delete any key. A key
+ * created without a credential is unclaimed: any caller may replace or
+ * delete it, and a PUT with a credential claims it. Credentials are kept
+ * only as SHA-256 digests and compared in constant time. */
+#define METADATA_PUBLISHER_MIN 16u  /* bytes, as a token (mc/auth.h) */
+#define METADATA_PUBLISHER_MAX 256u /* bytes */
+
+typedef struct metadata_cred {
+    const char *pub; /* the publisher credential; NULL = none */
+    size_t len;      /* METADATA_PUBLISHER_MIN..MAX bytes when pub is set */
+    bool admin;      /* the caller proved the admin token */
+    uint64_t now_ms; /* monotonic clock, for the claim's lapse and refresh */
+} metadata_cred_t;
+
+/* Claims lapse after ttl_ms without a word from their publisher; 0 = never.
+ * Call before the store is shared. */
+void metadata_store_set_publisher_ttl(metadata_store_t *store, uint64_t ttl_ms);
+/* MC_OK when pub[0..len) is a well-formed credential: METADATA_PUBLISHER_MIN
+ * to _MAX printable ASCII bytes without spaces; MC_INVALID_PARAMS otherwise. */
+int metadata_publisher_validate(const char *pub, size_t len);
+
+/* put/get/delete as cred (NULL = no credential, no admin). put and delete of
+ * a key claimed by another publisher: MC_ILLEGAL_CLIENT, nothing changes
+ * (checked before the rpc_meta rule). A get or an rpc_meta "unchanged" put
+ * with the claim's credential refreshes the claim. */
+int metadata_store_put_as(metadata_store_t *store, const char *key, size_t klen, const void *value,
+                          size_t len, const metadata_cred_t *cred, metadata_put_result_t *result);
+int metadata_store_get_as(metadata_store_t *store, const char *key, size_t klen,
+                          const metadata_cred_t *cred, metadata_value_t **out);
+int metadata_store_delete_as(metadata_store_t *store, const char *key, size_t klen,
+                             const metadata_cred_t *cred);
 
 /* On MC_OK *out holds a reference the caller gives back with
  * metadata_value_release. MC_OBJECT_NOT_FOUND when absent, MC_INVALID_KEY. */
 int metadata_store_get(metadata_store_t *store, const char *key, size_t klen,
                        metadata_value_t **out);
 
-/* MC_OK, MC_OBJECT_NOT_FOUND or MC_INVALID_KEY. */
+/* MC_OK, MC_OBJECT_NOT_FOUND or MC_INVALID_KEY (MC_ILLEGAL_CLIENT for a
+ * claimed key: the _as form with the credential is needed). */
 int metadata_store_delete(metadata_store_t *store, const char *key, size_t klen);
 
 /* A consistent-enough snapshot: each counter is exact, read without locks. */

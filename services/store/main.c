@@ -28,7 +28,8 @@ static mc_http_server_t *start_rest(const store_config_t *cfg, mc_metrics_t *met
     mc_http_server_t *rest =
         mc_http_server_create(&(mc_http_server_opts_t){.host = cfg->host,
                                                        .port = (uint16_t)cfg->rest_port,
-                                                       .threads = (unsigned)cfg->threads,
+                                                       .threads = 2, /* reading, replying */
+                                                       .workers = (unsigned)cfg->threads,
                                                        .max_body = cfg->max_body_bytes,
                                                        .metrics = metrics,
                                                        .name = "store"});
@@ -48,7 +49,7 @@ static mc_http_server_t *start_rest(const store_config_t *cfg, mc_metrics_t *met
 /* The local-client socket (store_ipc.h); NULL with *failed false when it is
  * "off". */
 static store_ipc_t *start_ipc(const store_config_t *cfg, store_service_t *svc,
-                              mc_metrics_t *metrics, bool *failed)
+                              mc_metrics_t *metrics, mc_auth_t *auth, bool *failed)
 {
     store_ipc_opts_t o = {.hostname = cfg->local_hostname,
                           .master = cfg->master_server_addr,
@@ -58,7 +59,8 @@ static store_ipc_t *start_ipc(const store_config_t *cfg, store_service_t *svc,
                           .max_batch = MC_MAX_BATCH_KEYS,
                           .timeout_ms = (uint32_t)cfg->ipc_timeout_ms,
                           .view_renew_ms = (uint32_t)cfg->ipc_view_renew_ms,
-                          .ephemeral = cfg->lifeline_fd >= 0};
+                          .ephemeral = cfg->lifeline_fd >= 0,
+                          .admin_tokens = auth->admin};
     char dir[256], path[108];
     mc_errmsg_t err = {""};
     store_ipc_t *ipc = NULL;
@@ -77,6 +79,7 @@ static store_ipc_t *start_ipc(const store_config_t *cfg, store_service_t *svc,
     }
     o.path = path;
     if (store_ipc_parse_gids(cfg->ipc_allowed_gids, &o, &err) != MC_OK ||
+        store_ipc_parse_admin_uids(cfg->ipc_admin_uids, &o, &err) != MC_OK ||
         store_ipc_start(svc, metrics, &o, &ipc, &err) != MC_OK) {
         fprintf(stderr, "mooncake_store_service: IPC socket: %s\n", err.msg);
         return NULL;
@@ -139,7 +142,7 @@ int main(int argc, char **argv)
         .svc = svc, .max_reply = cfg.max_reply_bytes, .max_reply_memory = cfg.max_reply_memory};
     /* the socket first: /health must not turn green for a service that is
      * about to exit because another one holds its socket */
-    if (!(ipc = start_ipc(&cfg, svc, metrics, &ipc_failed)) && ipc_failed)
+    if (!(ipc = start_ipc(&cfg, svc, metrics, &auth, &ipc_failed)) && ipc_failed)
         goto out;
     if (!(rest = start_rest(&cfg, metrics, &routes, &auth)))
         goto out;

@@ -29,7 +29,8 @@ static const mc_opt_t opts[] = {
                "Address the REST API listens on"),
     MC_OPT_UINT(CFG, rest_port, "rest_port", "8081", 0, 65535, "MC_STORE_REST_PORT",
                 "REST API port (0 = any free port)"),
-    MC_OPT_UINT(CFG, threads, "threads", "4", 1, 256, "MC_STORE_THREADS", "HTTP worker threads"),
+    MC_OPT_UINT(CFG, threads, "threads", "4", 1, 256, "MC_STORE_THREADS",
+                "REST handler threads (requests are read and answered by two more)"),
     MC_OPT_UINT(CFG, peer_max_waiters, "peer_max_waiters", "0", 0, 4096, NULL,
                 "REST threads that may wait on one peer at once; another waits 250 ms for one "
                 "of them to finish, then fails over, so a stalled peer never holds every thread "
@@ -60,6 +61,10 @@ static const mc_opt_t opts[] = {
     MC_OPT_STR(CFG, ipc_allowed_gids, "ipc_allowed_gids", "", NULL, "MC_STORE_IPC_ALLOWED_GIDS",
                "Groups (numeric ids, comma-separated) whose processes may connect, besides "
                "this service's own uid"),
+    MC_OPT_STR(CFG, ipc_admin_uids, "ipc_admin_uids", "", NULL, "MC_STORE_IPC_ADMIN_UIDS",
+               "Uids whose local clients may run admin ops (remove_all, remove_by_regex, force "
+               "removes), comma-separated; empty = the service's own uid. A client may also send "
+               "the admin token (MOONCAKE_ADMIN_TOKEN_FILE)"),
     MC_OPT_UINT(CFG, ipc_max_clients, "ipc_max_clients", "256", 1, 65536, NULL,
                 "Local clients connected at once"),
     MC_OPT_UINT(CFG, ipc_max_regions, "ipc_max_regions", "256", 1, 65536, NULL,

@@ -28,6 +28,7 @@ typedef struct store_config {
     uint64_t client_port;
     char runtime_dir[256];
     char ipc_allowed_gids[256];
+    char ipc_admin_uids[256];
     uint64_t ipc_max_clients;
     uint64_t ipc_max_regions;
     uint64_t ipc_max_mapped_bytes;

@@ -13,6 +13,7 @@
 #include "mc/transfer.h"
 #include "lease_cache.h"
 #include "peer_gate.h"
+#include "verified.h"
 #include "mc/uuid.h"
 #include "store_master.h"
 #include "store_segment.h"
@@ -26,6 +27,7 @@ typedef struct store_stats {
     mc_counter_t *get_keys, *get_misses, *get_errors, *get_bytes;
     mc_counter_t *transfer_errors, *lease_expired, *remounts;
     mc_counter_t *put_retries, *failures_reported, *checksum_mismatches, *peer_refusals;
+    mc_counter_t *descriptor_refusals; /* a descriptor that is not the master's segment */
     mc_histogram_t *put_meta, *put_data, *get_meta, *get_data;
 } store_stats_t;
 
@@ -35,12 +37,15 @@ struct store_service {
     mc_uuid_t client_id, segment_id;
     store_segment_t seg; /* seg.base == NULL: contributes no memory */
     mc_te_t *te;
-    bool te_registered;              /* liveness thread only, after start */
-    uint64_t te_epoch;               /* epoch the engine holds (liveness thread only) */
-    mc_auth_t *auth;                 /* the service's credentials (NULL in tests) */
-    store_master_t *master;          /* operations */
-    store_master_t *pinger;          /* liveness: short timeout, no retries */
-    struct store_releaser *releaser; /* hold releases off the read path (store_release.h) */
+    bool te_registered;                     /* liveness thread only, after start */
+    uint64_t te_epoch;                      /* epoch the engine holds (liveness thread only) */
+    char seg_secret[MC_MSG_MAX_SECRET + 1]; /* the master's secret for the segment, from its
+                                             * mount reply ("" before the first mount):
+                                             * liveness thread, then destroy after the join */
+    mc_auth_t *auth;                        /* the service's credentials (NULL in tests) */
+    store_master_t *master;                 /* operations */
+    store_master_t *pinger;                 /* liveness: short timeout, no retries */
+    struct store_releaser *releaser;        /* hold releases off the read path (store_release.h) */
     uint32_t data_timeout_ms;
     _Atomic uint64_t epoch; /* current mount epoch; 0 = not mounted */
     _Atomic bool master_ok;
@@ -57,6 +62,8 @@ struct store_service {
     store_peer_gate_t *peers;    /* threads waiting on each peer (peer_gate.h) */
     store_lease_cache_t *leases; /* own-segment reads still leased: served
                                   * while the master is unreachable */
+    store_verified_t *verified;  /* own-segment replicas whose bytes were checked:
+                                  * views are verified once per replica */
     store_stats_t st;
 };
 

@@ -56,6 +56,8 @@ typedef struct view {
 typedef struct conn {
     struct store_ipc *ipc;
     int fd;
+    uid_t uid;  /* the peer's (SO_PEERCRED, at accept) */
+    bool admin; /* may run admin ops: decided at hello (admin uid or admin token) */
     pthread_t thread;
     atomic_bool done;  /* the thread has finished; the accept thread joins it */
     region_t *regions; /* opts.max_regions slots; region id = slot + 1 */
@@ -580,6 +582,11 @@ static void run_keys(keys_job_t *j, uint16_t op)
         break;
     }
     default:
+        if ((j->m.flags & MC_IPC_F_FORCE) && !j->c->admin) { /* a force remove is an admin op */
+            for (uint32_t i = 0; i < j->m.n; i++)
+                j->codes[i] = MC_ILLEGAL_CLIENT;
+            break;
+        }
         store_remove_batch(svc, j->m.n, j->keys, j->lens, (j->m.flags & MC_IPC_F_FORCE) != 0,
                            j->codes);
         break;
@@ -650,6 +657,8 @@ static int reply_small(conn_t *c, const mc_ipc_hdr_t *h, int status, uint64_t va
     return mc_ipc_small_reply_encode(&c->out, h->op, h->id, &r);
 }
 
+#define NOT_ADMIN "admin op: needs an --ipc_admin_uids uid or the admin token in the hello"
+
 static int handle_small(conn_t *c, const mc_ipc_hdr_t *h, int fd)
 {
     mc_ipc_small_t m;
@@ -673,6 +682,9 @@ static int handle_small(conn_t *c, const mc_ipc_hdr_t *h, int fd)
         } else {
             region_drop(c, &c->regions[m.arg - 1]);
         }
+    } else if ((h->op == MC_IPC_REMOVE_REGEX || h->op == MC_IPC_REMOVE_ALL) && !c->admin) {
+        rc = MC_ILLEGAL_CLIENT;
+        why = NOT_ADMIN;
     } else if (h->op == MC_IPC_REMOVE_REGEX || h->op == MC_IPC_REMOVE_ALL) {
         char *pattern = NULL;
         bool regex = h->op == MC_IPC_REMOVE_REGEX;
@@ -763,6 +775,16 @@ static int handle_op(conn_t *c, const mc_ipc_hdr_t *h, int fd)
 }
 
 /* The first message: version range and the client's name. */
+static bool uid_is_admin(const store_ipc_opts_t *o, uid_t uid)
+{
+    if (o->n_admin_uids == 0)
+        return uid == getuid();
+    for (size_t i = 0; i < o->n_admin_uids; i++)
+        if (o->admin_uids[i] == (uint32_t)uid)
+            return true;
+    return false;
+}
+
 static int hello(conn_t *c)
 {
     store_ipc_t *ipc = c->ipc;
@@ -783,6 +805,9 @@ static int hello(conn_t *c)
     ok = m.min_version <= MC_IPC_VERSION && m.max_version >= MC_IPC_VERSION;
     if (!ok)
         reject(ipc, REJECT_VERSION);
+    c->admin = uid_is_admin(&ipc->o, c->uid) ||
+               (m.admin_token_len && ipc->o.admin_tokens &&
+                mc_auth_tokens_match(ipc->o.admin_tokens, m.admin_token, m.admin_token_len));
     rc = mc_ipc_hello_reply_encode(
         &c->out, h.id,
         &(mc_ipc_hello_reply_t){.status = ok ? MC_OK : MC_INVALID_VERSION,
@@ -854,17 +879,18 @@ static void *conn_main(void *arg)
 
 /* ---- accepting ---- */
 
-static bool peer_allowed(const store_ipc_t *ipc, int fd)
+static bool peer_allowed(const store_ipc_t *ipc, int fd, uid_t *uid)
 {
     struct ucred cr;
     socklen_t len = sizeof(cr);
 
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
         return false;
+    *uid = cr.uid;
     if (cr.uid == getuid())
         return true;
     for (size_t i = 0; i < ipc->o.n_gids; i++)
-        if (cr.gid == ipc->o.allowed_gids[i])
+        if ((uint32_t)cr.gid == ipc->o.allowed_gids[i])
             return true;
     return false;
 }
@@ -911,10 +937,11 @@ static void accept_one(store_ipc_t *ipc)
 {
     int fd = accept4(ipc->lfd, NULL, NULL, SOCK_CLOEXEC);
     conn_t *c;
+    uid_t uid = (uid_t)-1;
 
     if (fd < 0)
         return;
-    if (!peer_allowed(ipc, fd)) {
+    if (!peer_allowed(ipc, fd, &uid)) {
         reject(ipc, REJECT_PEER_CRED);
         close(fd);
         return;
@@ -936,6 +963,7 @@ static void accept_one(store_ipc_t *ipc)
     }
     c->ipc = ipc;
     c->fd = fd;
+    c->uid = uid;
     c->reply_fd = -1;
     atomic_init(&c->done, false);
     mc_buf_init(&c->in, MC_IPC_MAX_MSG);
@@ -1037,11 +1065,15 @@ static int listen_on(store_ipc_t *ipc, mc_errmsg_t *err)
     return MC_OK;
 }
 
-int store_ipc_parse_gids(const char *list, store_ipc_opts_t *o, mc_errmsg_t *err)
+/* "1000,1001" into ids[0..*n) (at most STORE_IPC_MAX_GIDS); flag names the
+ * option in errors. */
+static int parse_ids(const char *list, const char *flag, uint32_t *ids, size_t *n_out,
+                     mc_errmsg_t *err)
 {
     const char *p = list;
+    size_t n_ids = 0;
 
-    o->n_gids = 0;
+    *n_out = 0; /* nothing on error */
     while (p && *p) {
         size_t n = strcspn(p, ",");
         char num[16];
@@ -1051,16 +1083,26 @@ int store_ipc_parse_gids(const char *list, store_ipc_opts_t *o, mc_errmsg_t *err
             memcpy(num, p, n);
             num[n] = '\0';
         }
-        if (n == 0 || n >= sizeof(num) || mc_parse_u64(num, &v) != MC_OK || v > UINT32_MAX)
-            return mc_fail(err, MC_INVALID_PARAMS, "ipc_allowed_gids: bad group id in \"%s\"",
-                           list);
-        if (o->n_gids == STORE_IPC_MAX_GIDS)
-            return mc_fail(err, MC_INVALID_PARAMS, "ipc_allowed_gids: more than %d groups",
+        if (n == 0 || n >= sizeof(num) || mc_parse_u64(num, &v) != MC_OK || v >= UINT32_MAX)
+            return mc_fail(err, MC_INVALID_PARAMS, "%s: bad id in \"%s\"", flag, list);
+        if (n_ids == STORE_IPC_MAX_GIDS)
+            return mc_fail(err, MC_INVALID_PARAMS, "%s: more than %d ids", flag,
                            STORE_IPC_MAX_GIDS);
-        o->allowed_gids[o->n_gids++] = (gid_t)v;
+        ids[n_ids++] = (uint32_t)v;
         p += n + (p[n] == ',');
     }
+    *n_out = n_ids;
     return MC_OK;
+}
+
+int store_ipc_parse_gids(const char *list, store_ipc_opts_t *o, mc_errmsg_t *err)
+{
+    return parse_ids(list, "ipc_allowed_gids", o->allowed_gids, &o->n_gids, err);
+}
+
+int store_ipc_parse_admin_uids(const char *list, store_ipc_opts_t *o, mc_errmsg_t *err)
+{
+    return parse_ids(list, "ipc_admin_uids", o->admin_uids, &o->n_admin_uids, err);
 }
 
 int store_ipc_start(store_service_t *svc, mc_metrics_t *metrics, const store_ipc_opts_t *o,

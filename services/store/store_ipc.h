@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "mc/auth.h"
+
 #include <sys/types.h>
 
 #define STORE_IPC_MAX_GIDS 16
@@ -32,14 +34,22 @@ typedef struct store_ipc_opts {
     uint32_t timeout_ms;    /* to finish a message once started, and to say hello */
     uint32_t view_renew_ms; /* renew open views' holds this often (0 = never) */
     bool ephemeral;         /* told to clients: this service stops with its starter */
-    gid_t allowed_gids[STORE_IPC_MAX_GIDS];
+    uint32_t allowed_gids[STORE_IPC_MAX_GIDS]; /* gid_t values */
     size_t n_gids;
+    /* Admin ops (remove_all, remove_by_regex, force removes) are allowed to
+     * a peer whose uid is listed (none listed: the service's own uid), or
+     * that sent a token of admin_tokens in its hello (NULL: no token admits). */
+    uint32_t admin_uids[STORE_IPC_MAX_GIDS]; /* uid_t values */
+    size_t n_admin_uids;
+    mc_auth_tokens_t *admin_tokens; /* not owned; outlives the socket */
 } store_ipc_opts_t;
 
 typedef struct store_ipc store_ipc_t;
 
 /* Parses "1000,1001" into o->allowed_gids. MC_INVALID_PARAMS on a bad list. */
 int store_ipc_parse_gids(const char *list, store_ipc_opts_t *o, mc_errmsg_t *err);
+/* The same for --ipc_admin_uids into o->admin_uids. */
+int store_ipc_parse_admin_uids(const char *list, store_ipc_opts_t *o, mc_errmsg_t *err);
 
 /* Binds the socket (removing a stale one left by a dead service; refusing a
  * path a live service answers on) and starts accepting. */

@@ -2,6 +2,8 @@
 
 #include "mc/errors.h"
 #include "mc/http_client.h"
+#include "mc/master_bin.h"
+#include "mc/strutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +39,10 @@ static void http_destroy(void *ctx)
     free(m);
 }
 
-/* POSTs body (adopted: freed here) to route; on MC_OK *out holds a 2xx answer. */
-static int post_adopt(http_master_t *m, mc_http_client_t *http, const char *route, char *body,
-                      size_t len, mc_http_result_t *out)
+/* POSTs body (adopted: freed here, of content type ctype) to route; on
+ * MC_OK *out holds a 2xx answer. */
+static int post_typed(http_master_t *m, mc_http_client_t *http, const char *route, char *body,
+                      size_t len, const char *ctype, mc_http_result_t *out)
 {
     char url[400];
     int rc;
@@ -48,7 +51,7 @@ static int post_adopt(http_master_t *m, mc_http_client_t *http, const char *rout
     if (!body)
         return MC_INTERNAL_ERROR;
     snprintf(url, sizeof(url), "%s%s", m->base, route);
-    rc = mc_http_request(http, "POST", url, body, len, "application/json", out);
+    rc = mc_http_request(http, "POST", url, body, len, ctype, out);
     free(body);
     if (rc == MC_OK)
         rc = mc_http_result_err(out);
@@ -57,22 +60,40 @@ static int post_adopt(http_master_t *m, mc_http_client_t *http, const char *rout
     return rc;
 }
 
+static int post_adopt(http_master_t *m, mc_http_client_t *http, const char *route, char *body,
+                      size_t len, mc_http_result_t *out)
+{
+    return post_typed(m, http, route, body, len, "application/json", out);
+}
+
 static int http_keys(void *ctx, store_master_call_t call, const mc_keys_req_t *req,
                      mc_results_t *out)
 {
     mc_http_result_t r;
     mc_errmsg_t e;
+    mc_buf_t b;
     size_t len = 0;
-    char *body = mc_keys_req_encode_take(req, &len);
+    char *body;
     http_master_t *m = ctx;
     /* a force remove needs the admin token */
     mc_http_client_t *http = call == STORE_M_REMOVE && req->force ? m->admin : m->http;
-    int rc = post_adopt(m, http, keys_route[call], body, len, &r);
+    int rc;
 
-    if (rc != MC_OK)
+    /* the binary bodies (mc/master_bin.h): no JSON tree at either end */
+    mc_buf_init(&b, 0);
+    if (mc_keys_req_encode_bin(&b, req) != MC_OK) {
+        mc_buf_cleanup(&b);
+        return MC_INVALID_PARAMS;
+    }
+    body = mc_buf_take(&b, &len);
+    if ((rc = post_typed(m, http, keys_route[call], body, len, MC_BIN_KEYS_TYPE, &r)) != MC_OK)
         return rc;
-    rc = mc_results_decode(r.body, r.len, req->n, out, &e);
-    mc_http_result_cleanup(&r);
+    if (strcmp(r.content_type, MC_BIN_RESULTS_TYPE) != 0) {
+        rc = mc_results_decode(r.body, r.len, req->n, out, &e);
+        mc_http_result_cleanup(&r);
+        return rc == MC_OK ? MC_OK : MC_RPC_FAIL;
+    }
+    rc = mc_results_decode_bin_take(r.body, r.len, req->n, out, &e); /* takes r.body */
     return rc == MC_OK ? MC_OK : MC_RPC_FAIL;
 }
 
@@ -95,7 +116,7 @@ static int call_small(http_master_t *m, mc_http_client_t *http, const char *rout
     return rc;
 }
 
-static int dec_epoch(const char *b, size_t n, void *out, mc_errmsg_t *e)
+static int dec_mount(const char *b, size_t n, void *out, mc_errmsg_t *e)
 {
     return mc_mount_reply_decode(b, n, out, e);
 }
@@ -110,19 +131,22 @@ static int dec_ping(const char *b, size_t n, void *out, mc_errmsg_t *e)
     return mc_ping_reply_decode(b, n, out, e);
 }
 
-static int http_mount(void *ctx, const mc_segment_msg_t *seg, uint64_t *epoch)
+static int http_mount(void *ctx, const mc_segment_msg_t *seg, mc_mount_reply_t *out)
 {
     size_t len = 0;
     char *body = mc_segment_msg_encode_take(seg, &len);
     return call_small(ctx, ((http_master_t *)ctx)->http, MC_ROUTE_MOUNT_SEGMENT, body, len,
-                      dec_epoch, epoch);
+                      dec_mount, out);
 }
 
-static int http_unmount(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id)
+static int http_unmount(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id, const char *secret)
 {
     mc_unmount_req_t u = {.segment_id = segment_id, .client_id = client_id};
     size_t len = 0;
-    char *body = mc_unmount_req_encode_take(&u, &len);
+    char *body;
+
+    mc_strlcpy(u.secret, secret ? secret : "", sizeof(u.secret));
+    body = mc_unmount_req_encode_take(&u, &len);
     return call_small(ctx, ((http_master_t *)ctx)->http, MC_ROUTE_UNMOUNT_SEGMENT, body, len, NULL,
                       NULL);
 }

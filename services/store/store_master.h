@@ -34,8 +34,11 @@ typedef enum store_master_call {
 
 typedef struct store_master_ops {
     int (*keys)(void *ctx, store_master_call_t call, const mc_keys_req_t *req, mc_results_t *out);
-    int (*mount)(void *ctx, const mc_segment_msg_t *seg, uint64_t *epoch);
-    int (*unmount)(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id);
+    /* seg->secret: the segment's secret from an earlier reply (remount);
+     * out gets the epoch and the secret to present from then on. */
+    int (*mount)(void *ctx, const mc_segment_msg_t *seg, mc_mount_reply_t *out);
+    /* secret: the segment's, as the mount reply gave it ("" = none). */
+    int (*unmount)(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id, const char *secret);
     /* *need_remount: the master does not know this client (first contact,
      * restart, or TTL expiry). */
     int (*ping)(void *ctx, mc_uuid_t client_id, bool *need_remount);
@@ -69,14 +72,15 @@ int store_master_keys(store_master_t *m, store_master_call_t call, const mc_keys
                       mc_results_t *out);
 
 static inline int store_master_mount(store_master_t *m, const mc_segment_msg_t *seg,
-                                     uint64_t *epoch)
+                                     mc_mount_reply_t *out)
 {
-    return m->ops->mount(m->ctx, seg, epoch);
+    return m->ops->mount(m->ctx, seg, out);
 }
 
-static inline int store_master_unmount(store_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
+static inline int store_master_unmount(store_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id,
+                                       const char *secret)
 {
-    return m->ops->unmount(m->ctx, segment_id, client_id);
+    return m->ops->unmount(m->ctx, segment_id, client_id, secret);
 }
 
 static inline int store_master_ping(store_master_t *m, mc_uuid_t client_id, bool *need_remount)

@@ -166,8 +166,16 @@ static void add_remote(store_service_t *s, const mc_replica_t *rep, mc_te_opcode
                        size_t copy_i)
 {
     mc_te_segment_t *seg = NULL;
-    int rc = mc_te_open_segment(s->te, rep->segment, &seg);
+    char uuid[MC_UUID_STR_LEN];
+    /* only the segment the master knows: a descriptor planted or replaced on
+     * the metadata server under its name is refused (docs/security.md) */
+    mc_te_expect_t want = {.uuid = mc_uuid_format(rep->segment_id, uuid),
+                           .epoch = rep->epoch,
+                           .endpoint = rep->endpoint};
+    int rc = mc_te_open_segment_expect(s->te, rep->segment, &want, &seg);
 
+    if (rc == MC_ILLEGAL_CLIENT)
+        mc_counter_add(s->st.descriptor_refusals, 1);
     if (rc != MC_OK) {
         c->status = MC_TRANSFER_FAIL;
         return;
@@ -269,6 +277,8 @@ static void put_write(store_service_t *s, const batch_t *b, const void *const *v
             continue;
         csum[c->key] =
             mc_crc32c_copy(0, (char *)s->seg.base + rep->offset, values[b->idx[c->key]], rep->size);
+        store_verified_mark(
+            s->verified, &(store_verified_key_t){rep->epoch, rep->offset, rep->size, csum[c->key]});
         done[c->key] = true;
         c->status = MC_OK;
     }

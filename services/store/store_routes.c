@@ -637,8 +637,10 @@ int store_routes_register(mc_http_server_t *srv, store_routes_t *rt, size_t max_
     if (reply_metrics_register(srv, rt) != MC_OK)
         return MC_INVALID_PARAMS;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        /* every route may wait on the master or a peer: on the handler pool */
         if (mc_http_server_route(srv, routes[i].method, routes[i].path,
-                                 routes[i].big ? max_body : small, routes[i].fn, rt) != MC_OK)
+                                 routes[i].big ? max_body : small, routes[i].fn, rt) != MC_OK ||
+            mc_http_server_route_blocking(srv, routes[i].method, routes[i].path) != MC_OK)
             return MC_INVALID_PARAMS;
     /* forwarded as the master's remove_all: the admin token (force removes
      * are decided in their handlers) */

@@ -68,6 +68,11 @@ void store_stats_init(store_stats_t *st, mc_metrics_t *m)
     st->checksum_mismatches = mc_metrics_counter(
         m, "mc_store_checksum_mismatches_total",
         "Replica copies whose bytes did not match the writer's CRC32C (not returned)", NULL);
+    st->descriptor_refusals = mc_metrics_counter(
+        m, "mc_store_descriptor_refusals_total",
+        "Remote replicas not read or written because the segment's descriptor did not match "
+        "the master's view (segment id, epoch, endpoint)",
+        NULL);
     st->failures_reported =
         mc_metrics_counter(m, "mc_store_failures_reported_total",
                            "Segments reported to the master after a write to them failed", NULL);
@@ -98,14 +103,28 @@ static int mount_segment(store_service_t *s)
                             .endpoint = mc_te_endpoint(s->te),
                             .protocol = s->protocol,
                             .base = (uint64_t)(uintptr_t)s->seg.base,
-                            .size = s->seg.size};
-    uint64_t epoch = 0;
-    int rc = store_master_mount(s->pinger, &msg, &epoch);
+                            .size = s->seg.size,
+                            .secret = s->seg_secret};
+    mc_mount_reply_t reply;
+    uint64_t epoch;
+    int rc = store_master_mount(s->pinger, &msg, &reply);
 
+    if (rc == MC_ILLEGAL_CLIENT)
+        MC_WARN("mount of %s refused: its id or name belongs to another client, or the master "
+                "wants a secret this service does not have",
+                s->name);
     if (rc != MC_OK)
         return rc;
+    /* kept in memory only: a master that restarts forgets it too, and then
+     * issues a new one at the next (first) mount */
+    epoch = reply.epoch;
+    mc_strlcpy(s->seg_secret, reply.secret, sizeof(s->seg_secret));
+    memset(reply.secret, 0, sizeof(reply.secret));
     if (!s->te_registered) {
-        rc = mc_te_register_segment(s->te, s->name, s->seg.base, s->seg.size, epoch);
+        char uuid[MC_UUID_STR_LEN];
+        /* the descriptor names the master's segment id: readers check it */
+        rc = mc_te_register_segment_uuid(s->te, s->name, s->seg.base, s->seg.size, epoch,
+                                         mc_uuid_format(s->segment_id, uuid));
         if (rc != MC_OK) {
             MC_ERROR("cannot register segment %s with the transfer engine: %s", s->name,
                      mc_err_name(rc));
@@ -145,6 +164,8 @@ static int liveness_step(store_service_t *s)
         MC_INFO("master asks for a remount of %s", s->name);
         atomic_store(&s->epoch, 0); /* our allocations are gone until remounted */
         rc = mount_segment(s);
+    } else if (s->seg.base && atomic_load(&s->epoch) == 0) {
+        rc = mount_segment(s); /* the last mount failed (refused, or its publish was) */
     }
     return rc;
 }
@@ -262,6 +283,7 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
     mc_auth_secrets_t sec = {.n = 0};
     mc_te_auth_keys_t keys;
     mc_errmsg_t te_err = {""};
+    char publisher[MC_AUTH_SECRET_LEN + 1];
     int rc;
 
     if (cfg->global_segment_size > 0 &&
@@ -274,6 +296,10 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
         mc_auth_tokens_snapshot(auth->cluster, &sec);
     auth_keys_of(&sec, &keys);
     s->auth = auth;
+    /* this run's publisher credential: only this process may then replace or
+     * delete its descriptor on the metadata server (docs/security.md) */
+    if (mc_auth_random_secret(publisher) != MC_OK)
+        return mc_fail(err, MC_INTERNAL_ERROR, "no randomness for the publisher credential");
     rc = mc_te_create(
         &(mc_te_opts_t){.local_name = cfg->local_hostname,
                         .metadata_url = cfg->metadata_server,
@@ -282,9 +308,11 @@ static int create_parts(store_service_t *s, const store_config_t *cfg, store_mas
                         .request_timeout_ms = (uint32_t)cfg->transfer_timeout_ms,
                         .republish_ms = 2000,
                         .bearer = auth ? auth->cluster : NULL,
+                        .publisher = publisher,
                         .auth = keys},
         &s->te, &te_err);
     mc_auth_secrets_wipe(&sec);
+    memset(publisher, 0, sizeof(publisher));
     if (rc != MC_OK)
         return mc_fail(err, rc, "transfer engine on %s: %s", cfg->local_hostname, te_err.msg);
     /* "host:0" asks for any free port: the segment is named after the port
@@ -356,10 +384,11 @@ static int service_create(const store_config_t *cfg, mc_metrics_t *metrics, stor
     mc_metrics_gauge_fn(metrics, "mc_store_master_reachable", "1 when the last ping succeeded",
                         NULL, master_reachable, s);
     s->leases = store_lease_cache_create(16384);
+    s->verified = store_verified_create(65536);
     s->peers = store_peer_gate_create(cfg->peer_max_waiters ? (unsigned)cfg->peer_max_waiters
                                       : cfg->threads > 1    ? (unsigned)cfg->threads / 2
                                                             : 1);
-    if (!s->leases || !s->peers) {
+    if (!s->leases || !s->verified || !s->peers) {
         rc = mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
         goto fail;
     }
@@ -396,18 +425,20 @@ void store_service_destroy(store_service_t *s)
         pthread_cond_destroy(&s->cv);
     }
     if (s->pinger && atomic_load(&s->epoch) != 0) {
-        int rc = store_master_unmount(s->pinger, s->segment_id, s->client_id);
+        int rc = store_master_unmount(s->pinger, s->segment_id, s->client_id, s->seg_secret);
         if (rc != MC_OK)
             MC_WARN("unmount of %s failed: %s", s->name, mc_err_name(rc));
     }
     if (s->te_registered)
         mc_te_unregister_segment(s->te, s->name);
+    memset(s->seg_secret, 0, sizeof(s->seg_secret));
     mc_te_destroy(s->te);
     store_releaser_destroy(s->releaser); /* sends what is queued, before the master goes */
     if (s->pinger != s->master)
         store_master_destroy(s->pinger);
     store_master_destroy(s->master);
     store_lease_cache_destroy(s->leases);
+    store_verified_destroy(s->verified);
     store_peer_gate_destroy(s->peers);
     store_segment_destroy(&s->seg);
     mc_mutex_destroy(&s->mu);

@@ -2,6 +2,7 @@
  * with a hold at the master for each key, kept by this service's client id
  * until the view is released; the value's place in this service's own
  * segment, which the client reads through its read-only mapping. */
+#include "mc/crc32c.h"
 #include "mc/errors.h"
 #include "store_internal.h"
 #include "store_master.h"
@@ -21,6 +22,26 @@ static const mc_replica_t *own_replica(store_service_t *s, const mc_key_result_t
             r->rep[j].offset <= s->seg.size && r->rep[j].size <= s->seg.size - r->rep[j].offset)
             return &r->rep[j];
     return NULL;
+}
+
+/* The view's bytes match the writer's checksum: checked once per replica (a
+ * pass over the segment bytes, no copy), remembered after. A mismatch is
+ * counted and refused as a view; the client's copy then tries the next
+ * replica. Objects without a checksum have nothing to check. */
+static bool view_verified(store_service_t *s, const mc_key_result_t *r, const mc_replica_t *own)
+{
+    store_verified_key_t k = {own->epoch, own->offset, own->size, r->checksum};
+
+    if (r->size != own->size)
+        return false; /* not what a put writes: let the copy path judge it */
+    if (!r->has_checksum || store_verified_has(s->verified, &k))
+        return true;
+    if (mc_crc32c(0, (const char *)s->seg.base + own->offset, own->size) != r->checksum) {
+        mc_counter_add(s->st.checksum_mismatches, 1);
+        return false;
+    }
+    store_verified_mark(s->verified, &k);
+    return true;
 }
 
 void store_view_batch(store_service_t *s, size_t n, const char *const *keys, const size_t *key_lens,
@@ -61,6 +82,12 @@ void store_view_batch(store_service_t *s, size_t n, const char *const *keys, con
             continue;
         if (!(own = own_replica(s, &res.res[i]))) {
             codes[i] = MC_REPLICA_NOT_FOUND; /* elsewhere: the client copies it */
+            back[nback] = keys[i];
+            back_lens[nback++] = key_lens[i];
+            continue;
+        }
+        if (!view_verified(s, &res.res[i], own)) {
+            codes[i] = MC_REPLICA_NOT_FOUND; /* the client copies it: the next replica */
             back[nback] = keys[i];
             back_lens[nback++] = key_lens[i];
             continue;

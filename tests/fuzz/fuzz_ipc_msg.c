@@ -75,9 +75,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 1: {
         mc_ipc_hello_t m;
-        if (mc_ipc_hello_decode(p, len, &m, NULL) == MC_OK &&
-            (m.name_len > MC_IPC_MAX_TEXT || m.name + m.name_len > (const char *)p + len))
-            abort();
+        if (mc_ipc_hello_decode(p, len, &m, NULL) == MC_OK) {
+            mc_ipc_hello_t again;
+            mc_buf_t b;
+            const uint8_t *q;
+            size_t qlen;
+
+            if (m.name_len > MC_IPC_MAX_TEXT || m.name + m.name_len > (const char *)p + len ||
+                m.admin_token_len > MC_IPC_MAX_TOKEN ||
+                m.admin_token + m.admin_token_len > (const char *)p + len)
+                abort();
+            mc_buf_init(&b, 0);
+            if (mc_ipc_hello_encode(&b, 1, &m) != MC_OK)
+                abort();
+            q = payload(&b, &qlen);
+            if (mc_ipc_hello_decode(q, qlen, &again, NULL) != MC_OK ||
+                again.admin_token_len != m.admin_token_len ||
+                memcmp(again.admin_token, m.admin_token, m.admin_token_len) != 0 ||
+                again.name_len != m.name_len || memcmp(again.name, m.name, m.name_len) != 0)
+                abort();
+            mc_buf_cleanup(&b);
+        }
         break;
     }
     case 2:

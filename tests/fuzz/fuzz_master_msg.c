@@ -72,7 +72,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 6: {
         mc_unmount_req_t u;
-        (void)mc_unmount_req_decode(b, n, &u, &e);
+        if (mc_unmount_req_decode(b, n, &u, &e) == MC_OK &&
+            strnlen(u.secret, sizeof(u.secret)) == sizeof(u.secret))
+            abort();
         break;
     }
     case 7: {
@@ -82,8 +84,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     default: {
+        mc_mount_reply_t mr;
         uint64_t v;
-        (void)mc_mount_reply_decode(b, n, &v, &e);
+        if (mc_mount_reply_decode(b, n, &mr, &e) == MC_OK &&
+            (mr.epoch == 0 || strnlen(mr.secret, sizeof(mr.secret)) == sizeof(mr.secret)))
+            abort();
         (void)mc_count_reply_decode(b, n, &v, &e);
         break;
     }

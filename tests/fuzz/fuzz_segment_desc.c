@@ -17,7 +17,8 @@ static void check(const te_seg_desc_t *d)
 {
     if (strnlen(d->name, sizeof d->name) == sizeof d->name || d->name[0] == '\0' ||
         strnlen(d->endpoint, sizeof d->endpoint) == sizeof d->endpoint || d->seg_id == 0 ||
-        d->epoch == 0 || (!d->tcp && !d->rdma) || d->n_devices > MC_TE_MAX_DEVICES ||
+        strnlen(d->uuid, sizeof d->uuid) == sizeof d->uuid || d->epoch == 0 ||
+        (!d->tcp && !d->rdma) || d->n_devices > MC_TE_MAX_DEVICES ||
         (d->rdma && d->n_devices == 0) || (!d->rdma && d->n_devices != 0))
         abort();
     for (unsigned i = 0; i < d->n_devices; i++)

@@ -215,3 +215,59 @@ def test_other_uids_are_refused_by_peer_credentials(pair):
     assert os.read(r, 256) == b"closed"
     metrics = request("GET", f"{a.url}/metrics").body.decode()
     assert 'mc_store_ipc_rejected_total{reason="peer_cred"} 1' in metrics
+
+
+def flip_in_segment(master, store, key, at=1000):
+    """Flips one byte of key's replica in store's segment through
+    /proc/<pid>/mem (the test started the process, so it may write there)."""
+    info = request("GET", f"{master.url}/query_key?key={key}").json()
+    rep = next(r for r in info["replicas"] if r["segment"] == store.segment)
+    with open(f"/proc/{store.p.pid}/mem", "r+b", buffering=0) as mem:
+        mem.seek(int(rep["addr"]) + at)
+        old = mem.read(1)[0]
+        mem.seek(int(rep["addr"]) + at)
+        mem.write(bytes([old ^ 0x01]))
+    return old
+
+
+def test_views_are_verified_once_and_never_show_flipped_bytes(lib, pair):
+    """A get_buffer view is zero-copy, so its bytes are checked against the
+    writer's checksum once per replica: here b writes both replicas, so a's
+    arrived over the data plane and a checks it at its first view. A flipped
+    byte there is refused as a view (counted); the client's copy then reads
+    b's good replica."""
+    master, a, b = pair
+    vp = ctypes.c_void_p
+    lib.mooncake_client_get_buffer.argtypes = [vp, ctypes.c_char_p, ctypes.POINTER(vp)]
+    lib.mooncake_client_get_buffer.restype = ctypes.c_int64
+    for f in ("data", "size", "is_view", "release"):
+        getattr(lib, f"mooncake_client_{f}_buffer" if f == "release" else
+                f"mooncake_client_buffer_{f}").argtypes = [vp]
+    lib.mooncake_client_buffer_data.restype = vp
+    lib.mooncake_client_buffer_size.restype = ctypes.c_size_t
+    ca, cb = connect(lib, a), connect(lib, b)
+    two = Cfg(2, 0, 0, None, 0)
+
+    def view(key):
+        h = vp()
+        n = lib.mooncake_client_get_buffer(ca, key, ctypes.byref(h))
+        assert n > 0 and h, f"get_buffer {key}: {n}"
+        try:
+            return (ctypes.string_at(lib.mooncake_client_buffer_data(h), n),
+                    lib.mooncake_client_buffer_is_view(h))
+        finally:
+            lib.mooncake_client_release_buffer(h)
+
+    try:
+        good, bad = pattern(256 * 1024, 3), pattern(256 * 1024, 4)
+        assert lib.mooncake_client_put(cb, b"view-good", good, len(good), ctypes.byref(two)) == 0
+        assert lib.mooncake_client_put(cb, b"view-bad", bad, len(bad), ctypes.byref(two)) == 0
+        assert view(b"view-good") == (good, 1), "a good replica is a zero-copy view"
+        assert flip_in_segment(master, a, "view-bad") == bad[1000], "flipped the value's byte"
+        assert view(b"view-bad") == (bad, 0), "the flipped replica is never shown"
+        mism = [ln for ln in request("GET", f"{a.url}/metrics").body.decode().splitlines()
+                if ln.startswith("mc_store_checksum_mismatches_total ")]
+        assert mism and float(mism[0].split()[1]) >= 1, mism
+    finally:
+        lib.mooncake_client_close(ca)
+        lib.mooncake_client_close(cb)

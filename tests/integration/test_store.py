@@ -461,8 +461,8 @@ def test_a_stopped_peer_does_not_starve_local_gets(cluster):
     still wait (before: it queued behind all of them, about 12 s)."""
     meta = cluster.metadata()
     master = cluster.master("--client_ttl=60")  # B stays mounted, its keys known
-    # each admitted wait lasts the transfer timeout; MHD queues a thread's
-    # connections behind it, so 8 requests can chain on one thread: 8 x 2 s
+    # each admitted wait lasts the transfer timeout (2 s); the handlers run
+    # on the pool of --threads, first come first served
     a = start_store(cluster, master, meta, "--threads=4", "--transfer_timeout_ms=2000")
     b = start_store(cluster, master, meta)
     value = os.urandom(256 * 1024)

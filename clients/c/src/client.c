@@ -7,6 +7,7 @@
 #include "client_internal.h"
 #include "mooncake_client.h"
 
+#include "mc/auth.h"
 #include "mc/buf.h"
 #include "mc/errors.h"
 #include "mc/ipc_msg.h"
@@ -195,9 +196,26 @@ static int dial(mooncake_client_t *c) MC_REQUIRES(c->mu)
         drop_conn(c);
         return MC_RPC_FAIL;
     }
-    rc = mc_ipc_hello_encode(&c->out, id,
-                             &(mc_ipc_hello_t){MC_IPC_VERSION, MC_IPC_VERSION, "libmooncake_client",
-                                               strlen("libmooncake_client")});
+    {
+        /* the admin token, when the environment names a file of it: admits
+         * this handle's admin ops whatever its uid (docs/ipc.md) */
+        const char *tf = getenv("MOONCAKE_ADMIN_TOKEN_FILE");
+        mc_auth_tokens_t *t = NULL;
+        char tok[MC_AUTH_MAX_TOKEN + 1];
+        size_t tlen = 0;
+
+        if (tf && *tf && mc_auth_tokens_load(tf, &t, NULL) == MC_OK)
+            tlen = mc_auth_tokens_primary(t, tok, sizeof(tok));
+        mc_auth_tokens_destroy(t);
+        rc = mc_ipc_hello_encode(&c->out, id,
+                                 &(mc_ipc_hello_t){.min_version = MC_IPC_VERSION,
+                                                   .max_version = MC_IPC_VERSION,
+                                                   .name = "libmooncake_client",
+                                                   .name_len = strlen("libmooncake_client"),
+                                                   .admin_token = tok,
+                                                   .admin_token_len = tlen});
+        memset(tok, 0, sizeof(tok));
+    }
     if (rc == MC_OK)
         rc = round_trip(c, MC_IPC_HELLO, id, -1, NULL);
     if (rc != MC_OK)

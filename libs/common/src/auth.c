@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -372,4 +373,28 @@ int mc_auth_bind_check(const mc_auth_t *a, const char *flag, const char *host, b
                    "reaches the port would own the cluster (--insecure_allow_remote to do it "
                    "anyway)",
                    host, flag);
+}
+
+int mc_auth_random_secret(char out[MC_AUTH_SECRET_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[MC_AUTH_SECRET_LEN / 2];
+    size_t got = 0;
+
+    out[0] = '\0';
+    while (got < sizeof(b)) {
+        ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return MC_INTERNAL_ERROR;
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof(b); i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[MC_AUTH_SECRET_LEN] = '\0';
+    memset(b, 0, sizeof(b));
+    return MC_OK;
 }

@@ -3,67 +3,13 @@
 
 #include "mc/limits.h"
 #include "mc/strutil.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- writing ---- */
-
-static void le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u8(mc_buf_t *b, uint8_t v)
-{
-    mc_buf_append(b, &v, 1);
-}
-
-static void put_u16(mc_buf_t *b, uint16_t v)
-{
-    uint8_t p[2];
-    le16(p, v);
-    mc_buf_append(b, p, sizeof(p));
-}
-
-static void put_u32(mc_buf_t *b, uint32_t v)
-{
-    uint8_t p[4];
-    le32(p, v);
-    mc_buf_append(b, p, sizeof(p));
-}
-
-static void put_u64(mc_buf_t *b, uint64_t v)
-{
-    uint8_t p[8];
-    le64(p, v);
-    mc_buf_append(b, p, sizeof(p));
-}
-
-/* u16 length + bytes; MC_INVALID_PARAMS over max. */
-static int put_str(mc_buf_t *b, const char *s, size_t len, size_t max)
-{
-    if (len > max || (len && !s))
-        return MC_INVALID_PARAMS;
-    put_u16(b, (uint16_t)len);
-    if (len)
-        mc_buf_append(b, s, len);
-    return MC_OK;
-}
 
 /* Reserves the header; mc_ipc_finish fills it once the payload is known. */
 static size_t begin(mc_buf_t *b)
@@ -106,11 +52,15 @@ void mc_ipc_hdr_encode(const mc_ipc_hdr_t *h, uint8_t out[MC_IPC_HDR_LEN])
 int mc_ipc_hello_encode(mc_buf_t *b, uint64_t id, const mc_ipc_hello_t *m)
 {
     size_t at = begin(b);
+    int rc;
 
     put_u32(b, MC_IPC_MAGIC);
     put_u16(b, m->min_version);
     put_u16(b, m->max_version);
-    return finish(b, at, MC_IPC_HELLO, id, put_str(b, m->name, m->name_len, MC_IPC_MAX_TEXT));
+    rc = put_str(b, m->name, m->name_len, MC_IPC_MAX_TEXT);
+    if (rc == MC_OK && m->admin_token_len)
+        rc = put_str(b, m->admin_token, m->admin_token_len, MC_IPC_MAX_TOKEN);
+    return finish(b, at, MC_IPC_HELLO, id, rc);
 }
 
 int mc_ipc_hello_reply_encode(mc_buf_t *b, uint64_t id, const mc_ipc_hello_reply_t *m)
@@ -225,83 +175,6 @@ int mc_ipc_small_reply_encode(mc_buf_t *b, uint16_t op, uint64_t id, const mc_ip
 
 /* ---- reading ---- */
 
-typedef struct rd {
-    const uint8_t *p;
-    size_t left;
-    bool short_read; /* sticky: a read past the end */
-} rd_t;
-
-static const uint8_t *take(rd_t *r, size_t n)
-{
-    const uint8_t *p = r->p;
-
-    if (r->short_read || n > r->left) {
-        r->short_read = true;
-        return NULL;
-    }
-    r->p += n;
-    r->left -= n;
-    return p;
-}
-
-static uint64_t get_le(rd_t *r, size_t n)
-{
-    const uint8_t *p = take(r, n);
-    uint64_t v = 0;
-
-    for (size_t i = 0; p && i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-static uint8_t get_u8(rd_t *r)
-{
-    return (uint8_t)get_le(r, 1);
-}
-
-static uint16_t get_u16(rd_t *r)
-{
-    return (uint16_t)get_le(r, 2);
-}
-
-static uint32_t get_u32(rd_t *r)
-{
-    return (uint32_t)get_le(r, 4);
-}
-
-static uint64_t get_u64(rd_t *r)
-{
-    return get_le(r, 8);
-}
-
-static int32_t get_i32(rd_t *r)
-{
-    uint32_t u = get_u32(r);
-    int32_t v;
-
-    memcpy(&v, &u, sizeof(v)); /* two's complement, without an implementation-defined cast */
-    return v;
-}
-
-static const char *get_str(rd_t *r, size_t *len)
-{
-    uint16_t n = get_u16(r);
-    const uint8_t *p = take(r, n);
-
-    *len = p ? n : 0;
-    return p ? (const char *)p : "";
-}
-
-/* The end of a decode: every byte used, none missing, texts within caps. */
-static int done(const rd_t *r, const char *what, mc_errmsg_t *err)
-{
-    if (r->short_read)
-        return mc_fail(err, MC_INVALID_PARAMS, "%s: truncated", what);
-    if (r->left)
-        return mc_fail(err, MC_INVALID_PARAMS, "%s: %zu trailing bytes", what, r->left);
-    return MC_OK;
-}
-
 static int check_text(size_t len, const char *what, mc_errmsg_t *err)
 {
     return len > MC_IPC_MAX_TEXT
@@ -340,8 +213,15 @@ int mc_ipc_hello_decode(const uint8_t *p, size_t len, mc_ipc_hello_t *out, mc_er
     out->min_version = get_u16(&r);
     out->max_version = get_u16(&r);
     out->name = get_str(&r, &out->name_len);
-    if ((rc = done(&r, "hello", err)) != MC_OK)
+    out->admin_token = "";
+    out->admin_token_len = 0;
+    if (!r.short_read && r.left) /* the optional admin token */
+        out->admin_token = get_str(&r, &out->admin_token_len);
+    if ((rc = wire_done(&r, "hello", err)) != MC_OK)
         return rc;
+    if (out->admin_token_len > MC_IPC_MAX_TOKEN)
+        return mc_fail(err, MC_INVALID_PARAMS, "hello: admin token longer than %u bytes",
+                       MC_IPC_MAX_TOKEN);
     if (magic != MC_IPC_MAGIC)
         return mc_fail(err, MC_INVALID_PARAMS, "hello: bad magic 0x%08x", magic);
     if (out->min_version > out->max_version)
@@ -364,7 +244,7 @@ int mc_ipc_hello_reply_decode(const uint8_t *p, size_t len, mc_ipc_hello_reply_t
     out->max_mapped = get_u64(&r);
     out->hostname = get_str(&r, &out->hostname_len);
     out->master = get_str(&r, &out->master_len);
-    if ((rc = done(&r, "hello reply", err)) != MC_OK)
+    if ((rc = wire_done(&r, "hello reply", err)) != MC_OK)
         return rc;
     if ((rc = check_text(out->hostname_len, "hostname", err)) != MC_OK)
         return rc;
@@ -421,7 +301,7 @@ int mc_ipc_keys_decode(const uint8_t *p, size_t len, uint32_t max_batch, bool fr
                                MC_IPC_MAX_FRAGS);
             (void)take(&s, (size_t)nf * FRAG_WIRE);
         }
-        if ((rc = done(&s, "keys", err)) != MC_OK)
+        if ((rc = wire_done(&s, "keys", err)) != MC_OK)
             return rc;
     }
     out->keys = calloc(out->n, sizeof(*out->keys));
@@ -448,7 +328,7 @@ int mc_ipc_keys_decode(const uint8_t *p, size_t len, uint32_t max_batch, bool fr
             return mc_fail(err, MC_INVALID_KEY, "key %u: empty, too long or holds a NUL", i);
         }
     }
-    return MC_OK; /* done() held for the first pass over the same bytes */
+    return MC_OK; /* wire_done() held for the first pass over the same bytes */
 }
 
 void mc_ipc_keys_cleanup(mc_ipc_keys_t *m)
@@ -480,7 +360,7 @@ int mc_ipc_keys_reply_decode(const uint8_t *p, size_t len, int32_t *status,
         res[i].aux = get_u64(&r);
     }
     *n = count;
-    return done(&r, "keys reply", err);
+    return wire_done(&r, "keys reply", err);
 }
 
 int mc_ipc_replicas_reply_decode(const uint8_t *p, size_t len, int32_t *status,
@@ -518,7 +398,7 @@ int mc_ipc_replicas_reply_decode(const uint8_t *p, size_t len, int32_t *status,
         }
     }
     *n = r.short_read ? 0 : count;
-    return done(&r, "replicas reply", err);
+    return wire_done(&r, "replicas reply", err);
 }
 
 int mc_ipc_small_decode(const uint8_t *p, size_t len, mc_ipc_small_t *out, mc_errmsg_t *err)
@@ -529,7 +409,7 @@ int mc_ipc_small_decode(const uint8_t *p, size_t len, mc_ipc_small_t *out, mc_er
     out->flags = get_u8(&r);
     out->arg = get_u64(&r);
     out->text = get_str(&r, &out->text_len);
-    if ((rc = done(&r, "request", err)) != MC_OK)
+    if ((rc = wire_done(&r, "request", err)) != MC_OK)
         return rc;
     if (out->flags & ~MC_IPC_F_ALL)
         return mc_fail(err, MC_INVALID_PARAMS, "request: unknown flags 0x%x", out->flags);
@@ -545,7 +425,7 @@ int mc_ipc_small_reply_decode(const uint8_t *p, size_t len, mc_ipc_small_reply_t
     out->status = get_i32(&r);
     out->value = get_u64(&r);
     out->text = get_str(&r, &out->text_len);
-    if ((rc = done(&r, "reply", err)) != MC_OK)
+    if ((rc = wire_done(&r, "reply", err)) != MC_OK)
         return rc;
     return check_text(out->text_len, "reply text", err);
 }

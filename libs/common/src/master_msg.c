@@ -474,7 +474,8 @@ int mc_segment_msg_decode(const char *body, size_t len, mc_segment_msg_t *out, m
         (rc = mc_json_get_str(seg, "endpoint", false, MC_MSG_MAX_NAME, &out->endpoint, err)) ||
         (rc = mc_json_get_str(seg, "protocol", false, 15, &out->protocol, err)) ||
         (rc = mc_json_get_u64(seg, "base", true, 0, UINT64_MAX, &out->base, err)) ||
-        (rc = mc_json_get_u64(seg, "size", true, 1, UINT64_MAX, &out->size, err)))
+        (rc = mc_json_get_u64(seg, "size", true, 1, UINT64_MAX, &out->size, err)) ||
+        (rc = mc_json_get_str(out->root, "secret", false, MC_MSG_MAX_SECRET, &out->secret, err)))
         goto bad;
     if (!*out->name) {
         rc = mc_fail(err, MC_INVALID_PARAMS, "field 'name': empty");
@@ -499,6 +500,10 @@ char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len)
     mc_jw_init(&w, 512);
     mc_jw_obj_begin(&w);
     jw_uuid(&w, "client_id", msg->client_id);
+    if (msg->secret && *msg->secret) {
+        mc_jw_key(&w, "secret");
+        mc_jw_str(&w, msg->secret, strlen(msg->secret));
+    }
     mc_jw_key(&w, "segment");
     mc_jw_obj_begin(&w);
     jw_uuid(&w, "id", msg->id);
@@ -577,6 +582,18 @@ int mc_ping_reply_decode(const char *body, size_t len, mc_ping_reply_t *out, mc_
     return rc;
 }
 
+/* The optional "secret" of o into buf (MC_MSG_MAX_SECRET + 1 bytes; "" when absent). */
+static int decode_secret(const cJSON *o, char *buf, mc_errmsg_t *err)
+{
+    const char *s = NULL;
+    int rc = mc_json_get_str(o, "secret", false, MC_MSG_MAX_SECRET, &s, err);
+
+    buf[0] = '\0';
+    if (rc == MC_OK && s)
+        mc_strlcpy(buf, s, MC_MSG_MAX_SECRET + 1);
+    return rc;
+}
+
 char *mc_unmount_req_encode_take(const mc_unmount_req_t *r, size_t *len)
 {
     mc_jw_t w;
@@ -584,6 +601,10 @@ char *mc_unmount_req_encode_take(const mc_unmount_req_t *r, size_t *len)
     mc_jw_obj_begin(&w);
     jw_uuid(&w, "segment_id", r->segment_id);
     jw_uuid(&w, "client_id", r->client_id);
+    if (r->secret[0]) {
+        mc_jw_key(&w, "secret");
+        mc_jw_str(&w, r->secret, strnlen(r->secret, sizeof(r->secret)));
+    }
     mc_jw_key(&w, "graceful");
     mc_jw_bool(&w, r->graceful);
     mc_jw_key(&w, "grace_ms");
@@ -600,6 +621,7 @@ int mc_unmount_req_decode(const char *body, size_t len, mc_unmount_req_t *out, m
     memset(out, 0, sizeof(*out));
     if (o && (rc = mc_msg_decode_uuid(o, "segment_id", true, &out->segment_id, err)) == MC_OK &&
         (rc = mc_msg_decode_uuid(o, "client_id", true, &out->client_id, err)) == MC_OK &&
+        (rc = decode_secret(o, out->secret, err)) == MC_OK &&
         (rc = mc_json_get_bool(o, "graceful", false, &out->graceful, err)) == MC_OK)
         rc = mc_json_get_u64(o, "grace_ms", false, 0, 86400000, &out->grace_ms, err);
     cJSON_Delete(o);
@@ -689,14 +711,31 @@ static int u64_reply_decode(const char *body, size_t len, const char *field, uin
     return rc;
 }
 
-char *mc_mount_reply_encode_take(uint64_t epoch, size_t *len)
+char *mc_mount_reply_encode_take(const mc_mount_reply_t *r, size_t *len)
 {
-    return u64_reply("epoch", epoch, len);
+    mc_jw_t w;
+    mc_jw_init(&w, 128);
+    mc_jw_obj_begin(&w);
+    mc_jw_key(&w, "epoch");
+    mc_jw_u64(&w, r->epoch);
+    if (r->secret[0]) {
+        mc_jw_key(&w, "secret");
+        mc_jw_str(&w, r->secret, strnlen(r->secret, sizeof(r->secret)));
+    }
+    mc_jw_obj_end(&w);
+    return mc_jw_take(&w, len);
 }
 
-int mc_mount_reply_decode(const char *body, size_t len, uint64_t *epoch, mc_errmsg_t *err)
+int mc_mount_reply_decode(const char *body, size_t len, mc_mount_reply_t *out, mc_errmsg_t *err)
 {
-    return u64_reply_decode(body, len, "epoch", 1, epoch, err);
+    cJSON *o = parse_small(body, len, false, err);
+    int rc = MC_INVALID_PARAMS;
+
+    memset(out, 0, sizeof(*out));
+    if (o && (rc = mc_json_get_u64(o, "epoch", true, 1, UINT64_MAX, &out->epoch, err)) == MC_OK)
+        rc = decode_secret(o, out->secret, err);
+    cJSON_Delete(o);
+    return rc;
 }
 
 char *mc_count_reply_encode_take(uint64_t removed, size_t *len)

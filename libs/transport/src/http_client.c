@@ -166,6 +166,8 @@ int mc_http_request(mc_http_client_t *c, const char *method, const char *url, co
             hdrs = curl_slist_append(hdrs, auth);
         memset(auth, 0, sizeof(auth));
     }
+    if (c->o.header[0])
+        hdrs = curl_slist_append(hdrs, c->o.header);
     mc_buf_init(&sink, c->o.max_response);
     for (int attempt = 0; attempt <= c->o.retries; attempt++) {
         mc_buf_cleanup(&sink);

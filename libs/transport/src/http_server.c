@@ -1,6 +1,7 @@
 #include "mc/http_server.h"
 
 #include "http_guard.h"
+#include "http_workers.h"
 #include "mc/buf.h"
 #include "mc/errors.h"
 #include "mc/json.h"
@@ -30,6 +31,7 @@ typedef struct route {
     bool rest; /* last segment is "{name...}" */
     size_t max_body;
     mc_auth_level_t auth; /* what a caller needs (mc_http_server_set_auth) */
+    bool blocking;        /* the handler runs on the worker pool (route_blocking) */
     mc_http_handler_fn fn;
     void *ctx;
     /* request counters of this route by status - 100, filled on first use, so
@@ -65,6 +67,8 @@ struct mc_http_server {
     bool builtins; /* /health and /metrics routes added */
     mc_histogram_t *latency;
     mc_http_auth_t auth; /* fn NULL = no checks */
+    unsigned nworkers;   /* handler pool size; 0 = every handler on its connection thread */
+    http_workers_t *workers;
 };
 
 /* One block of the request's arena: memory (fn == NULL) or a deferred call. */
@@ -96,7 +100,13 @@ struct mc_http_req {
     /* in-memory requests (conn == NULL): raw query and header lines */
     const char *query;
     const char *const *headers;
+    /* a blocking route's handler on the worker pool: the connection is
+     * suspended from the push until the worker resumes it with resp filled */
+    _Atomic int stage; /* REQ_* */
+    mc_http_resp_t resp;
 };
+
+enum { REQ_READING = 0, REQ_HANDLING = 1, REQ_ANSWERED = 2 };
 
 static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                         0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
@@ -139,9 +149,13 @@ int mc_http_req_defer(mc_http_req_t *req, void (*fn)(void *), void *arg)
 }
 
 /* Deferred calls run newest first, so one may use memory allocated before it. */
+static void resp_reset(mc_http_resp_t *resp);
+
 static void req_free(mc_http_req_t *req)
 {
     alloc_node_t *a, *n;
+
+    resp_reset(&req->resp); /* a pool handler's reply the server stopped before sending */
     for (a = req->allocs; a; a = n) {
         n = a->next;
         if (a->fn)
@@ -259,6 +273,7 @@ mc_http_server_t *mc_http_server_create(const mc_http_server_opts_t *opts)
     srv->max_connections = opts && opts->max_connections ? opts->max_connections : 4096;
     srv->per_ip_limit = opts && opts->per_ip_limit ? opts->per_ip_limit : 256;
     srv->request_timeout_s = opts && opts->request_timeout_s ? opts->request_timeout_s : 10;
+    srv->nworkers = opts ? opts->workers : 0;
     srv->cluster_port = opts ? opts->cluster_port : 0;
     mc_strlcpy(srv->cluster_host,
                opts && opts->cluster_host && *opts->cluster_host ? opts->cluster_host : srv->host,
@@ -382,6 +397,18 @@ void mc_http_server_set_auth(mc_http_server_t *srv, const mc_http_auth_t *auth)
     if (srv->builtins) /* else add_builtins sets it */
         mc_http_server_route_level(srv, "GET", "/metrics",
                                    srv->auth.metrics ? MC_AUTH_CLUSTER : MC_AUTH_NONE);
+}
+
+int mc_http_server_route_blocking(mc_http_server_t *srv, const char *method, const char *pattern)
+{
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        route_t *r = &srv->routes[i];
+        if (strcmp(r->method, method) == 0 && strcmp(r->pattern, pattern) == 0) {
+            r->blocking = true;
+            return MC_OK;
+        }
+    }
+    return MC_INVALID_PARAMS;
 }
 
 int mc_http_server_route_level(mc_http_server_t *srv, const char *method, const char *pattern,
@@ -875,6 +902,33 @@ static enum MHD_Result on_request_begin(mc_http_server_t *srv, struct MHD_Connec
     return MHD_YES;
 }
 
+/* A worker runs a blocking route's handler; cancelled (the server stops)
+ * answers 503 instead. Either way the connection resumes with the reply. */
+static void run_job(void *job, bool cancelled)
+{
+    mc_http_req_t *req = job;
+
+    memset(&req->resp, 0, sizeof(req->resp));
+    if (cancelled)
+        mc_http_reply_error(&req->resp, MC_UNAVAILABLE_IN_CURRENT_STATUS, "server stopping");
+    else
+        req->route->fn(req, &req->resp, req->route->ctx);
+    atomic_store(&req->stage, REQ_ANSWERED);
+    MHD_resume_connection(req->conn);
+}
+
+/* Suspends the connection first, then queues the request: a worker that
+ * resumes it at once finds it suspended. Refused (stopping), it is answered
+ * 503 through the same resume. */
+static enum MHD_Result hand_to_worker(mc_http_server_t *srv, mc_http_req_t *req)
+{
+    atomic_store(&req->stage, REQ_HANDLING);
+    MHD_suspend_connection(req->conn);
+    if (!http_workers_push(srv->workers, req))
+        run_job(req, true);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -893,9 +947,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (atomic_load(&req->stage) == REQ_ANSWERED) /* back from the worker pool */
+        return send_resp(req, &req->resp);
     http_guard_answered(conn);
     if (req->early_status)
         return send_early(req);
+    if (req->route->blocking && srv->workers)
+        return hand_to_worker(srv, req);
     memset(&resp, 0, sizeof(resp));
     req->route->fn(req, &resp, req->route->ctx);
     return send_resp(req, &resp);
@@ -1087,10 +1145,11 @@ static struct MHD_Daemon *start_daemon(mc_http_server_t *srv, const char *host, 
         return NULL;
     *port = bound_port(fd);
     d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, srv,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, cap,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+            (srv->nworkers ? MHD_ALLOW_SUSPEND_RESUME : 0),
+        0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
+        threads, MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        cap, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(256 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, srv->guard, MHD_OPTION_URI_LOG_CALLBACK,
         on_uri, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, srv, MHD_OPTION_END);
@@ -1108,6 +1167,12 @@ int mc_http_server_start(mc_http_server_t *srv, mc_errmsg_t *err)
     if (add_builtins(srv) != MC_OK ||
         !(srv->guard = http_guard_create((uint64_t)srv->request_timeout_s * 1000, srv->metrics)))
         return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
+    if (srv->nworkers && !srv->workers &&
+        !(srv->workers = http_workers_create(srv->nworkers, run_job))) {
+        http_guard_destroy(srv->guard);
+        srv->guard = NULL;
+        return mc_fail(err, MC_INTERNAL_ERROR, "cannot start the handler pool");
+    }
     srv->daemon = start_daemon(srv, srv->host, &srv->port, srv->threads, srv->max_connections,
                                srv->per_ip_limit, err);
     if (srv->daemon && srv->cluster_port) {
@@ -1117,6 +1182,8 @@ int mc_http_server_start(mc_http_server_t *srv, mc_errmsg_t *err)
             mc_http_server_stop(srv);
     }
     if (!srv->daemon) {
+        http_workers_destroy(srv->workers);
+        srv->workers = NULL;
         http_guard_destroy(srv->guard);
         srv->guard = NULL;
         return MC_INTERNAL_ERROR;
@@ -1128,6 +1195,9 @@ void mc_http_server_stop(mc_http_server_t *srv)
 {
     if (!srv)
         return;
+    /* first: every suspended connection is resumed (answered or 503), as
+     * MHD wants before its daemon stops; later blocking requests get 503 */
+    http_workers_stop(srv->workers);
     if (srv->cluster) {
         MHD_stop_daemon(srv->cluster);
         srv->cluster = NULL;
@@ -1136,7 +1206,10 @@ void mc_http_server_stop(mc_http_server_t *srv)
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
-    /* after the daemons: their connections are all unregistered now */
+    /* after the daemons: their connections are all unregistered now, and
+     * nothing pushes to the pool any more */
+    http_workers_destroy(srv->workers);
+    srv->workers = NULL;
     http_guard_destroy(srv->guard);
     srv->guard = NULL;
 }

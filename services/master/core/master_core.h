@@ -22,6 +22,7 @@ typedef struct mc_master mc_master_t;
 #define MC_MASTER_MAX_PREFERRED 8u
 #define MC_MASTER_NAME_MAX 256u /* segment name / endpoint, NUL included */
 #define MC_MASTER_PROTO_MAX 16u
+#define MC_MASTER_SECRET_MAX 65u /* a per-segment secret, NUL included (mc/auth.h) */
 
 typedef enum mc_master_strategy {
     MC_MASTER_STRATEGY_RANDOM = 0,
@@ -74,6 +75,7 @@ typedef struct mc_master_segment_spec {
     const char *protocol; /* "tcp", "rdma", ...; may be NULL */
     uint64_t base;        /* buffer address in the owner's address space */
     uint64_t size;        /* bytes */
+    const char *secret;   /* the segment's secret from its first mount; NULL = none */
 } mc_master_segment_spec_t;
 
 typedef struct mc_master_segment_info {
@@ -96,6 +98,26 @@ typedef struct mc_master_segment_info {
  * receives the mount epoch. A remount after NEED_REMOUNT is just a mount. */
 int mc_master_mount(mc_master_t *m, const mc_master_segment_spec_t *spec, uint64_t now_ms,
                     uint64_t *epoch_out);
+
+/* Segment identity (docs/security.md, "Identity"). mc_master_mount with the
+ * owner's proof: the first mount of a segment id issues a random secret into
+ * secret_out (MC_MASTER_SECRET_MAX bytes; may be NULL) and fixes the
+ * segment's client id. Every later mount of that id must come from the same
+ * client and present the secret in spec->secret (compared in constant time),
+ * else MC_ILLEGAL_CLIENT; so must a first mount whose name is mounted by
+ * another client. A successful remount copies the same secret out. The
+ * secret lives as long as the master knows the segment: after an unmount
+ * (or a master restart) the next mount is a first mount again. mc_master_mount
+ * is this call with nothing copied out. */
+int mc_master_mount_secret(mc_master_t *m, const mc_master_segment_spec_t *spec, uint64_t now_ms,
+                           uint64_t *epoch_out, char *secret_out);
+/* mc_master_unmount / _graceful for an untrusted caller: also
+ * MC_ILLEGAL_CLIENT unless client_id is the owner's and secret the
+ * segment's (NULL never matches). */
+int mc_master_unmount_owned(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id,
+                            const char *secret);
+int mc_master_unmount_graceful_owned(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id,
+                                     const char *secret, uint64_t deadline_ms);
 
 /* Unmounts at once: replicas there become unreadable immediately, objects left
  * with no replica are removed. A nil client skips the owner check, otherwise

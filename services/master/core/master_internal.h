@@ -115,6 +115,7 @@ typedef struct mcm_seg {
     mc_master_segment_info_t info; /* info.used is kept in the allocator */
     mc_alloc_t *alloc;
     uint64_t drain_deadline_ms;
+    char secret[MC_MASTER_SECRET_MAX]; /* issued at its first mount (mc_master_mount_secret) */
 } mcm_seg_t;
 
 typedef struct mcm_client {

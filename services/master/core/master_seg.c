@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "master_internal.h"
+#include "mc/auth.h"
 #include "mc/errors.h"
 #include "mc/strutil.h"
 
@@ -66,12 +67,37 @@ static int same_mount(const mcm_seg_t *s, const mc_master_segment_spec_t *sp)
            s->info.base == sp->base && mc_uuid_equal(s->info.client_id, sp->client_id);
 }
 
+/* Does the caller prove it owns s: its client id, and the secret issued at
+ * the first mount (constant time; a missing secret never matches)? */
+static bool owner_proved(const mcm_seg_t *s, mc_uuid_t client_id, const char *secret)
+{
+    return mc_uuid_equal(s->info.client_id, client_id) && secret &&
+           mc_auth_equal(s->secret, strlen(s->secret), secret,
+                         strnlen(secret, MC_MASTER_SECRET_MAX));
+}
+
+/* A segment of another client mounted under this name? */
+static bool name_taken_locked(const mc_master_t *m, const mc_master_segment_spec_t *sp)
+    MC_REQUIRES(m->cluster_lock)
+{
+    for (unsigned i = 0; i < MCM_SEG_MAX; i++)
+        if (m->segs[i] && strcmp(m->segs[i]->info.name, sp->name) == 0 &&
+            !mc_uuid_equal(m->segs[i]->info.client_id, sp->client_id))
+            return true;
+    return false;
+}
+
 static int mount_new_locked(mc_master_t *m, const mc_master_segment_spec_t *sp, int slot,
                             uint64_t *epoch) MC_REQUIRES(m->cluster_lock)
 {
     mcm_seg_t *s = calloc(1, sizeof(*s));
     if (!s)
         return MC_INTERNAL_ERROR;
+    _Static_assert(MC_MASTER_SECRET_MAX == MC_AUTH_SECRET_LEN + 1, "secret size");
+    if (mc_auth_random_secret(s->secret) != MC_OK) {
+        free(s);
+        return MC_INTERNAL_ERROR;
+    }
     int rc = mc_alloc_create(sp->size, m->cfg.alloc_align, &s->alloc);
     if (rc != MC_OK) {
         free(s);
@@ -99,31 +125,47 @@ static int mount_new_locked(mc_master_t *m, const mc_master_segment_spec_t *sp, 
 int mc_master_mount(mc_master_t *m, const mc_master_segment_spec_t *spec, uint64_t now_ms,
                     uint64_t *epoch_out)
 {
+    return mc_master_mount_secret(m, spec, now_ms, epoch_out, NULL);
+}
+
+int mc_master_mount_secret(mc_master_t *m, const mc_master_segment_spec_t *spec, uint64_t now_ms,
+                           uint64_t *epoch_out, char *secret_out)
+{
     if (!m || !spec_valid(m, spec))
         return MC_INVALID_PARAMS;
     uint64_t epoch = 0;
+    char secret[MC_MASTER_SECRET_MAX] = "";
     int rc;
     mc_mutex_lock(&m->cluster_lock);
     int slot = find_slot_locked(m, spec->id);
     if (slot >= 0) {
         const mcm_seg_t *s = m->segs[slot];
-        if (s->info.state == MC_SEG_UNMOUNTING)
+        if (!owner_proved(s, spec->client_id, spec->secret))
+            rc = MC_ILLEGAL_CLIENT;
+        else if (s->info.state == MC_SEG_UNMOUNTING)
             rc = MC_UNAVAILABLE_IN_CURRENT_STATUS;
         else if (!same_mount(s, spec))
             rc = MC_SEGMENT_ALREADY_EXISTS;
         else
             rc = MC_OK;
         epoch = s->info.epoch;
+    } else if (name_taken_locked(m, spec)) {
+        rc = MC_ILLEGAL_CLIENT;
     } else if ((slot = free_slot_locked(m)) < 0) {
         rc = MC_INTERNAL_ERROR;
     } else {
         rc = mount_new_locked(m, spec, slot, &epoch);
     }
-    if (rc == MC_OK)
+    if (rc == MC_OK) {
         rc = mcm_client_touch_locked(m, spec->client_id, now_ms);
+        mc_strlcpy(secret, m->segs[slot]->secret, sizeof(secret));
+    }
     mc_mutex_unlock(&m->cluster_lock);
     if (rc == MC_OK && epoch_out)
         *epoch_out = epoch;
+    if (rc == MC_OK && secret_out)
+        memcpy(secret_out, secret, sizeof(secret));
+    memset(secret, 0, sizeof(secret));
     return rc;
 }
 
@@ -195,7 +237,9 @@ void mcm_unmount_slot(mc_master_t *m, uint16_t slot)
     mc_mutex_unlock(&m->cluster_lock);
 }
 
-int mc_master_unmount(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
+/* owned: the caller must prove ownership (client id and secret). */
+static int unmount_now(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id, bool owned,
+                       const char *secret)
 {
     if (!m)
         return MC_INVALID_PARAMS;
@@ -205,6 +249,8 @@ int mc_master_unmount(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
     bool mine = false;
     if (slot < 0)
         rc = MC_SEGMENT_NOT_FOUND;
+    else if (owned && !owner_proved(m->segs[slot], client_id, secret))
+        rc = MC_ILLEGAL_CLIENT;
     else if (!mc_uuid_is_nil(client_id) && !mc_uuid_equal(client_id, m->segs[slot]->info.client_id))
         rc = MC_ILLEGAL_CLIENT;
     else
@@ -215,8 +261,19 @@ int mc_master_unmount(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
     return rc;
 }
 
-int mc_master_unmount_graceful(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id,
-                               uint64_t deadline_ms)
+int mc_master_unmount(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
+{
+    return unmount_now(m, segment_id, client_id, false, NULL);
+}
+
+int mc_master_unmount_owned(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id,
+                            const char *secret)
+{
+    return unmount_now(m, segment_id, client_id, true, secret);
+}
+
+static int unmount_drain(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id, bool owned,
+                         const char *secret, uint64_t deadline_ms)
 {
     if (!m)
         return MC_INVALID_PARAMS;
@@ -227,7 +284,8 @@ int mc_master_unmount_graceful(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t c
         rc = MC_SEGMENT_NOT_FOUND;
     } else {
         mcm_seg_t *s = m->segs[slot];
-        if (!mc_uuid_is_nil(client_id) && !mc_uuid_equal(client_id, s->info.client_id)) {
+        if ((owned && !owner_proved(s, client_id, secret)) ||
+            (!mc_uuid_is_nil(client_id) && !mc_uuid_equal(client_id, s->info.client_id))) {
             rc = MC_ILLEGAL_CLIENT;
         } else if (s->info.state == MC_SEG_MOUNTED) {
             placeable_remove_locked(m, (uint16_t)slot);
@@ -239,6 +297,18 @@ int mc_master_unmount_graceful(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t c
     }
     mc_mutex_unlock(&m->cluster_lock);
     return rc;
+}
+
+int mc_master_unmount_graceful(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id,
+                               uint64_t deadline_ms)
+{
+    return unmount_drain(m, segment_id, client_id, false, NULL, deadline_ms);
+}
+
+int mc_master_unmount_graceful_owned(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id,
+                                     const char *secret, uint64_t deadline_ms)
+{
+    return unmount_drain(m, segment_id, client_id, true, secret, deadline_ms);
 }
 
 uint64_t mcm_finish_drains(mc_master_t *m, uint64_t now_ms)

@@ -8,6 +8,17 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+static int hello_with_token(mc_buf_t *b, const char *tok, size_t len)
+{
+    return mc_ipc_hello_encode(b, 1,
+                               &(mc_ipc_hello_t){.min_version = 1,
+                                                 .max_version = 1,
+                                                 .name = "me",
+                                                 .name_len = 2,
+                                                 .admin_token = tok,
+                                                 .admin_token_len = len});
+}
+
 static const uint8_t *payload(const mc_buf_t *b, mc_ipc_hdr_t *h)
 {
     cr_assert_geq(b->len, MC_IPC_HDR_LEN);
@@ -156,11 +167,31 @@ Test(ipc_msg, header_hello_small_and_replies)
     cr_assert_eq(mc_ipc_hdr_decode(hdr, 11, &h, NULL), MC_OK);
 
     mc_buf_init(&b, 0);
-    cr_assert_eq(mc_ipc_hello_encode(&b, 1, &(mc_ipc_hello_t){1, 3, "me", 2}), MC_OK);
+    cr_assert_eq(
+        mc_ipc_hello_encode(
+            &b, 1,
+            &(mc_ipc_hello_t){.min_version = 1, .max_version = 3, .name = "me", .name_len = 2}),
+        MC_OK);
     p = payload(&b, &h);
     cr_assert_eq(mc_ipc_hello_decode(p, h.len, &hi, NULL), MC_OK);
     cr_assert(hi.min_version == 1 && hi.max_version == 3 && hi.name_len == 2);
+    cr_assert_eq(hi.admin_token_len, 0, "no token: the old hello");
     cr_assert_eq(mc_ipc_hello_decode(p + 1, h.len - 1, &hi, NULL), MC_INVALID_PARAMS);
+    b.len = 0;
+    /* the optional admin token, last */
+    cr_assert_eq(hello_with_token(&b, "adm-token", 9), MC_OK);
+    p = payload(&b, &h);
+    cr_assert_eq(mc_ipc_hello_decode(p, h.len, &hi, NULL), MC_OK);
+    cr_assert(hi.admin_token_len == 9 && memcmp(hi.admin_token, "adm-token", 9) == 0);
+    cr_assert_eq(mc_ipc_hello_decode(p, h.len - 1, &hi, NULL), MC_INVALID_PARAMS, "truncated");
+    cr_assert_eq(mc_ipc_hello_decode(p, 13, &hi, NULL), MC_INVALID_PARAMS, "a lone byte after");
+    {
+        char big[MC_IPC_MAX_TOKEN + 1];
+        memset(big, 'a', sizeof(big));
+        b.len = 0;
+        cr_assert_eq(hello_with_token(&b, big, sizeof(big)), MC_INVALID_PARAMS,
+                     "a token over the cap is not encoded");
+    }
     b.len = 0;
     cr_assert_eq(mc_ipc_hello_reply_encode(&b, 1,
                                            &(mc_ipc_hello_reply_t){.status = 0,

@@ -253,12 +253,15 @@ Test(master_msg, segment_round_trip_and_errors)
                            .endpoint = "127.0.0.1:12345",
                            .protocol = "tcp",
                            .base = 0x7f1234560000ull,
-                           .size = 32u << 20};
+                           .size = 32u << 20,
+                           .secret = "0123abcd"};
     mc_segment_msg_t out;
+    mc_unmount_req_t u = {.segment_id = in.id, .client_id = in.client_id, .secret = "feed"}, ub;
     mc_errmsg_t e;
     size_t len;
     char *body = mc_segment_msg_encode_take(&in, &len);
     cr_assert_eq(mc_segment_msg_decode(body, len, &out, &e), MC_OK, "%s", e.msg);
+    cr_expect_str_eq(out.secret, "0123abcd");
     cr_expect(mc_uuid_equal(out.id, in.id));
     cr_expect(mc_uuid_equal(out.client_id, in.client_id));
     cr_expect_str_eq(out.name, in.name);
@@ -269,6 +272,17 @@ Test(master_msg, segment_round_trip_and_errors)
     free(body);
     cr_expect_eq(mc_segment_msg_decode("{\"client_id\":\"x\"}", 17, &out, &e), MC_INVALID_PARAMS);
     cr_expect_null(out.root);
+    /* the secret rides the unmount too; absent is "" */
+    body = mc_unmount_req_encode_take(&u, &len);
+    cr_assert_eq(mc_unmount_req_decode(body, len, &ub, &e), MC_OK, "%s", e.msg);
+    cr_expect_str_eq(ub.secret, "feed");
+    free(body);
+    u.secret[0] = '\0';
+    body = mc_unmount_req_encode_take(&u, &len);
+    cr_expect_null(strstr(body, "secret"));
+    cr_assert_eq(mc_unmount_req_decode(body, len, &ub, &e), MC_OK);
+    cr_expect_str_eq(ub.secret, "");
+    free(body);
 }
 
 Test(jw, integers_at_the_limits)
@@ -332,15 +346,21 @@ Test(master_msg, small_messages_round_trip)
     cr_expect_null(rr.pattern);
     mc_remove_req_cleanup(&rr);
     cr_expect_eq(mc_remove_req_decode("{}", 2, true, &rr, &e), MC_INVALID_PARAMS);
-    b = mc_mount_reply_encode_take(42, &len);
-    cr_assert_eq(mc_mount_reply_decode(b, len, &v, &e), MC_OK);
-    cr_expect_eq(v, 42);
-    free(b);
+    {
+        mc_mount_reply_t mr = {42, "s3cr3t"}, back;
+        b = mc_mount_reply_encode_take(&mr, &len);
+        cr_assert_eq(mc_mount_reply_decode(b, len, &back, &e), MC_OK);
+        cr_expect_eq(back.epoch, 42);
+        cr_expect_str_eq(back.secret, "s3cr3t");
+        free(b);
+        cr_assert_eq(mc_mount_reply_decode("{\"epoch\":3}", 11, &back, &e), MC_OK);
+        cr_expect_str_eq(back.secret, "", "no secret: an old master");
+        cr_expect_eq(mc_mount_reply_decode("{\"epoch\":0}", 11, &back, &e), MC_INVALID_PARAMS);
+    }
     b = mc_count_reply_encode_take(7, &len);
     cr_assert_eq(mc_count_reply_decode(b, len, &v, &e), MC_OK);
     cr_expect_eq(v, 7);
     free(b);
-    cr_expect_eq(mc_mount_reply_decode("{\"epoch\":0}", 11, &v, &e), MC_INVALID_PARAMS);
 }
 
 /* A NUL inside a key, raw or escaped, is INVALID_KEY (never a shorter key);

@@ -6,9 +6,11 @@ Test(segments, mount_is_idempotent_and_checked)
 {
     mc_master_t *m = fx_create();
     uint64_t e1 = 0, e2 = 0;
+    char secret[MC_MASTER_SECRET_MAX];
     mc_master_segment_spec_t sp = {
         .id = seg_id(1), .client_id = client_id(1), .name = "a", .base = 4096, .size = 64 * MiB};
-    cr_assert_eq(mc_master_mount(m, &sp, 0, &e1), MC_OK);
+    cr_assert_eq(mc_master_mount_secret(m, &sp, 0, &e1, secret), MC_OK);
+    sp.secret = secret; /* a remount proves the owner (test_identity.c) */
     cr_assert_eq(mc_master_mount(m, &sp, 0, &e2), MC_OK);
     cr_assert_eq(e1, e2);
     sp.size = 32 * MiB;

@@ -16,6 +16,7 @@
 
 static metadata_store_t *st;
 static mc_http_server_t *srv;
+static metadata_routes_t routes;
 
 static void setup(void)
 {
@@ -23,7 +24,8 @@ static void setup(void)
     cr_assert_not_null(st);
     srv = mc_http_server_create(&(mc_http_server_opts_t){.threads = 1});
     cr_assert_not_null(srv);
-    cr_assert_eq(metadata_routes_register(srv, st, CAP), MC_OK);
+    routes = (metadata_routes_t){st, NULL};
+    cr_assert_eq(metadata_routes_register(srv, &routes, CAP), MC_OK);
 }
 
 static void teardown(void)
@@ -42,20 +44,32 @@ static void call(const char *method, const char *target, const char *body, mc_ht
 
 TestSuite(routes, .init = setup, .fini = teardown, .timeout = 30);
 
-/* Sends method to /metadata?<query>; expects status and (if body_want) body. */
-static void expect(const char *method, const char *query, const char *body, int status,
-                   const char *body_want)
+/* Sends method to /metadata?<query> with extra header lines (NULL-terminated,
+ * or NULL); expects status and (if body_want) body. */
+static void expect_h(const char *method, const char *query, const char *const *headers,
+                     const char *body, int status, const char *body_want)
 {
     char url[256];
     mc_http_captured_t r;
+    mc_http_inject_t in = {.method = method,
+                           .target = url,
+                           .headers = headers,
+                           .body = body,
+                           .len = body ? strlen(body) : 0};
 
     snprintf(url, sizeof(url), "/metadata%s%s", query ? "?" : "", query ? query : "");
-    call(method, url, body, &r);
+    cr_assert_eq(mc_http_server_inject(srv, &in, &r), MC_OK, "%s %s", method, url);
     cr_expect_eq(r.status, status, "%s %s -> %d %s", method, url, r.status, r.body);
     if (body_want)
         cr_expect(strstr(r.body, body_want) != NULL, "%s %s -> body %s, want %s", method, url,
                   r.body, body_want);
     mc_http_captured_cleanup(&r);
+}
+
+static void expect(const char *method, const char *query, const char *body, int status,
+                   const char *body_want)
+{
+    expect_h(method, query, NULL, body, status, body_want);
 }
 
 Test(routes, get_put_delete)
@@ -129,4 +143,47 @@ Test(routes, metrics_gauges)
     cr_expect(strstr(r.body, "mc_metadata_bytes_stored{part=\"value\"} 8\n") != NULL);
     cr_expect(strstr(r.body, "route=\"/metadata\",status=\"200\"") != NULL, "%s", r.body);
     mc_http_captured_cleanup(&r);
+}
+
+/* ---- publishers (X-Mooncake-Publisher) ---- */
+
+#define PUB_A "X-Mooncake-Publisher: publisher-a-0123456789abcdef"
+#define PUB_B "X-Mooncake-Publisher: publisher-b-0123456789abcdef"
+
+Test(routes, only_the_publisher_replaces_or_deletes)
+{
+    const char *a[] = {PUB_A, NULL}, *b[] = {PUB_B, NULL};
+
+    expect_h("PUT", "key=mooncake/ram/s", a, "{\"real\":1}", 200, "metadata updated");
+    expect_h("PUT", "key=mooncake/ram/s", b, "{\"forged\":1}", 403,
+             "{\"error\":\"key published by another publisher (X-Mooncake-Publisher)\","
+             "\"code\":-601}");
+    expect_h("PUT", "key=mooncake/ram/s", NULL, "{\"forged\":1}", 403, "\"code\":-601");
+    expect_h("DELETE", "key=mooncake/ram/s", b, NULL, 403, "\"code\":-601");
+    expect_h("DELETE", "key=mooncake/ram/s", NULL, NULL, 403, "\"code\":-601");
+    expect_h("GET", "key=mooncake/ram/s", b, NULL, 200, "{\"real\":1}");
+    expect_h("PUT", "key=mooncake/ram/s", a, "{\"real\":2}", 200, "metadata updated");
+    expect_h("DELETE", "key=mooncake/ram/s", a, NULL, 200, "metadata deleted");
+    /* handed over: the next PUT claims it */
+    expect_h("PUT", "key=mooncake/ram/s", b, "{\"b\":1}", 200, "metadata updated");
+    expect_h("PUT", "key=mooncake/ram/s", a, "{\"a\":1}", 403, NULL);
+}
+
+Test(routes, rpc_meta_claim_checked_before_write_once)
+{
+    const char *a[] = {PUB_A, NULL}, *b[] = {PUB_B, NULL};
+
+    expect_h("PUT", "key=mooncake/rpc_meta/n", a, "x", 200, "metadata updated");
+    expect_h("PUT", "key=mooncake/rpc_meta/n", a, "x", 200, "metadata unchanged");
+    expect_h("PUT", "key=mooncake/rpc_meta/n", a, "y", 400, "Duplicate rpc_meta key");
+    expect_h("PUT", "key=mooncake/rpc_meta/n", b, "x", 403, "\"code\":-601");
+}
+
+Test(routes, bad_publisher_header_is_400)
+{
+    const char *bad[] = {"X-Mooncake-Publisher: short", NULL};
+
+    expect_h("PUT", "key=k", bad, "x", 400, "bad X-Mooncake-Publisher header");
+    expect_h("GET", "key=k", bad, NULL, 400, "bad X-Mooncake-Publisher header");
+    expect_h("GET", "key=k", NULL, NULL, 404, "metadata not found"); /* nothing stored */
 }

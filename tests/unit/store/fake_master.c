@@ -30,8 +30,11 @@ static fake_seg_t *seg_add(fake_master_t *fm, const char *name, uint64_t epoch, 
 {
     fake_seg_t *s = seg_find(fm, name);
 
-    if (!s && fm->nseg < FAKE_MAX_SEGS)
-        s = &fm->segs[fm->nseg++];
+    if (!s && fm->nseg < FAKE_MAX_SEGS) {
+        s = &fm->segs[fm->nseg];
+        s->id = (mc_uuid_t){0, (uint64_t)++fm->nseg};
+        s->endpoint[0] = '\0';
+    }
     if (s) {
         mc_strlcpy(s->name, name, sizeof(s->name));
         s->epoch = epoch;
@@ -45,6 +48,18 @@ void fake_master_add_segment(fake_master_t *fm, const char *name, uint64_t epoch
     pthread_mutex_lock(&fm->mu);
     seg_add(fm, name, epoch, size);
     pthread_mutex_unlock(&fm->mu);
+}
+
+mc_uuid_t fake_master_segment_id(fake_master_t *fm, const char *name)
+{
+    mc_uuid_t id = {0, 0};
+
+    pthread_mutex_lock(&fm->mu);
+    fake_seg_t *s = seg_find(fm, name);
+    if (s)
+        id = s->id;
+    pthread_mutex_unlock(&fm->mu);
+    return id;
 }
 
 static fake_obj_t *obj_find(fake_master_t *fm, const char *key, size_t len)
@@ -97,9 +112,9 @@ static int put_start(fake_master_t *fm, const char *key, size_t len, uint64_t si
             continue; /* as the master: nothing new on a suspected segment */
         if (!s || s->size - s->next < size)
             return MC_NO_AVAILABLE_HANDLE;
-        o->rep[o->n++] = (mc_replica_t){.segment_id = {0, (uint64_t)(s - fm->segs) + 1},
+        o->rep[o->n++] = (mc_replica_t){.segment_id = s->id,
                                         .segment = s->name,
-                                        .endpoint = "fake:0",
+                                        .endpoint = s->endpoint,
                                         .epoch = s->epoch,
                                         .offset = s->next,
                                         .size = size};
@@ -194,27 +209,34 @@ static int fm_keys(void *ctx, store_master_call_t call, const mc_keys_req_t *req
     return rc; /* out->strings stays NULL: names live in fm */
 }
 
-static int fm_mount(void *ctx, const mc_segment_msg_t *seg, uint64_t *epoch)
+static int fm_mount(void *ctx, const mc_segment_msg_t *seg, mc_mount_reply_t *out)
 {
     fake_master_t *fm = ctx;
     int rc = MC_RPC_FAIL;
 
     pthread_mutex_lock(&fm->mu);
     if (!fm->down) {
-        *epoch = ++fm->mounts;
-        rc = seg_add(fm, seg->name, *epoch, seg->size) ? MC_OK : MC_INTERNAL_ERROR;
+        out->epoch = ++fm->mounts;
+        out->secret[0] = '\0';
+        fake_seg_t *fs = seg_add(fm, seg->name, out->epoch, seg->size);
+        if (fs) { /* as the master: the mount's id and endpoint */
+            fs->id = seg->id;
+            mc_strlcpy(fs->endpoint, seg->endpoint ? seg->endpoint : "", sizeof(fs->endpoint));
+        }
+        rc = fs ? MC_OK : MC_INTERNAL_ERROR;
     }
     pthread_mutex_unlock(&fm->mu);
     return rc;
 }
 
-static int fm_unmount(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id)
+static int fm_unmount(void *ctx, mc_uuid_t segment_id, mc_uuid_t client_id, const char *secret)
 {
     fake_master_t *fm = ctx;
     int rc;
 
     (void)segment_id;
     (void)client_id;
+    (void)secret;
     pthread_mutex_lock(&fm->mu);
     rc = fm->down ? MC_RPC_FAIL : MC_OK;
     pthread_mutex_unlock(&fm->mu);
@@ -274,7 +296,7 @@ static int fm_report_failure(void *ctx, mc_uuid_t client_id, mc_uuid_t segment_i
     pthread_mutex_lock(&fm->mu);
     fm->reports++;
     for (int i = 0; i < fm->nseg; i++)
-        if (segment_id.hi == 0 && segment_id.lo == (uint64_t)i + 1) {
+        if (mc_uuid_equal(segment_id, fm->segs[i].id)) {
             fm->segs[i].suspected = true;
             rc = MC_OK;
         }

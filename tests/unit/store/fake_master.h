@@ -16,6 +16,8 @@
 
 typedef struct fake_seg {
     char name[64];
+    mc_uuid_t id;               /* the mount's segment id ({0, index + 1} for added ones) */
+    char endpoint[64];          /* the mount's endpoint ("" for added ones: not checked) */
     uint64_t epoch, size, next; /* bump allocation from next */
     bool suspected;             /* reported: put_start places nothing here */
 } fake_seg_t;
@@ -64,6 +66,9 @@ void fake_master_cleanup(fake_master_t *fm);
 /* A segment that exists elsewhere (the test registers the memory with the
  * transfer engine under the same name and epoch). */
 void fake_master_add_segment(fake_master_t *fm, const char *name, uint64_t epoch, uint64_t size);
+/* The id replicas on segment name carry (the descriptor's "segment_uuid"
+ * must be it); nil when there is no such segment. */
+mc_uuid_t fake_master_segment_id(fake_master_t *fm, const char *name);
 /* Unreachable from now on (or reachable again); the liveness thread pings. */
 void fake_master_set_down(fake_master_t *fm, bool down);
 /* The object stored under key, or NULL. */

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -322,7 +323,11 @@ static int raw_hello(uint16_t lo, uint16_t hi)
     mc_ipc_hello_reply_t r;
 
     mc_buf_init(&b, 0);
-    cr_assert_eq(mc_ipc_hello_encode(&b, 1, &(mc_ipc_hello_t){lo, hi, "raw", 3}), MC_OK);
+    cr_assert_eq(
+        mc_ipc_hello_encode(
+            &b, 1,
+            &(mc_ipc_hello_t){.min_version = lo, .max_version = hi, .name = "raw", .name_len = 3}),
+        MC_OK);
     raw_send(fd, &b, -1);
     cr_assert_eq(raw_reply(fd, &h, &b), MC_OK);
     cr_assert_eq(mc_ipc_hello_reply_decode((const uint8_t *)b.data, b.len, &r, NULL), MC_OK);
@@ -809,4 +814,88 @@ Test(ipc, a_view_outlives_a_closed_handle_safely)
     cr_assert(memcmp(mooncake_client_buffer_data(b), "still mapped", 12) == 0,
               "the mapping stays while the view is out");
     mooncake_client_release_buffer(b); /* frees the handle too (ASan checks) */
+}
+
+/* ---- admin ops (--ipc_admin_uids, the hello's admin token) ---- */
+
+/* Restarts the socket with admin uids that exclude ours and, if token,
+ * admin tokens from a 0600 file holding it; reconnects cli. */
+static mc_auth_tokens_t *restart_non_admin(const char *token, char *tok_path, size_t cap)
+{
+    store_ipc_opts_t o = ipc_opts();
+    mc_auth_tokens_t *t = NULL;
+    mc_errmsg_t err = {""};
+
+    mooncake_client_close(cli);
+    store_ipc_stop(ipc);
+    o.admin_uids[0] = getuid() + 4242; /* someone else */
+    o.n_admin_uids = 1;
+    if (token) {
+        snprintf(tok_path, cap, "/tmp/mc-test-ipc-%d/admin.token", (int)getpid());
+        FILE *f = fopen(tok_path, "w");
+        cr_assert_not_null(f);
+        fprintf(f, "%s\n", token);
+        fclose(f);
+        chmod(tok_path, 0600);
+        cr_assert_eq(mc_auth_tokens_load(tok_path, &t, &err), MC_OK, "%s", err.msg);
+        o.admin_tokens = t;
+    }
+    cr_assert_eq(store_ipc_start(svc, metrics, &o, &ipc, &err), MC_OK, "%s", err.msg);
+    cr_assert_eq(mooncake_client_connect(sock_path, STAGING, &cli), MC_OK);
+    return t;
+}
+
+Test(ipc, admin_ops_need_an_admin_uid_or_the_admin_token)
+{
+    char tok_path[128];
+    mc_auth_tokens_t *t =
+        restart_non_admin("the-admin-token-0123456789", tok_path, sizeof(tok_path));
+
+    unsetenv("MOONCAKE_ADMIN_TOKEN_FILE");
+    mooncake_client_close(cli);
+    cr_assert_eq(mooncake_client_connect(sock_path, STAGING, &cli), MC_OK);
+    cr_assert_eq(mooncake_client_put(cli, "adm1", "v", 1, NULL), 0, "ordinary ops are open");
+    cr_expect_eq(mooncake_client_remove_all(cli, 1), MC_ILLEGAL_CLIENT);
+    cr_expect_eq(mooncake_client_remove_all(cli, 0), MC_ILLEGAL_CLIENT);
+    cr_expect_eq(mooncake_client_remove_by_regex(cli, "^adm", 0), MC_ILLEGAL_CLIENT);
+    cr_expect_eq(mooncake_client_remove(cli, "adm1", 1), MC_ILLEGAL_CLIENT, "force is admin");
+    cr_expect_eq(mooncake_client_is_exist(cli, "adm1"), 1, "nothing removed");
+    cr_expect_eq(mooncake_client_remove(cli, "adm1", 0), 0, "a plain remove is not");
+    /* the admin token in the hello admits them */
+    cr_assert_eq(mooncake_client_put(cli, "adm2", "v", 1, NULL), 0);
+    mooncake_client_close(cli);
+    setenv("MOONCAKE_ADMIN_TOKEN_FILE", tok_path, 1);
+    cr_assert_eq(mooncake_client_connect(sock_path, STAGING, &cli), MC_OK);
+    unsetenv("MOONCAKE_ADMIN_TOKEN_FILE");
+    cr_expect_eq(mooncake_client_remove_all(cli, 1), 1);
+    cr_expect_eq(mooncake_client_is_exist(cli, "adm2"), 0);
+    /* a wrong token does not */
+    FILE *f = fopen(tok_path, "w");
+    fprintf(f, "not-the-admin-token-0123\n");
+    fclose(f);
+    mooncake_client_close(cli);
+    setenv("MOONCAKE_ADMIN_TOKEN_FILE", tok_path, 1);
+    cr_assert_eq(mooncake_client_connect(sock_path, STAGING, &cli), MC_OK);
+    unsetenv("MOONCAKE_ADMIN_TOKEN_FILE");
+    cr_expect_eq(mooncake_client_remove_all(cli, 1), MC_ILLEGAL_CLIENT);
+    unlink(tok_path);
+    mooncake_client_close(cli);
+    cli = NULL;
+    store_ipc_stop(ipc); /* before the tokens it points to go */
+    ipc = NULL;
+    mc_auth_tokens_destroy(t);
+}
+
+Test(ipc, admin_uids_parse)
+{
+    store_ipc_opts_t o = ipc_opts();
+    mc_errmsg_t err = {""};
+
+    cr_expect_eq(store_ipc_parse_admin_uids("0,1000", &o, &err), MC_OK);
+    cr_expect(o.n_admin_uids == 2 && o.admin_uids[1] == 1000);
+    cr_expect_eq(store_ipc_parse_admin_uids("", &o, &err), MC_OK);
+    cr_expect_eq(o.n_admin_uids, 0);
+    cr_expect_eq(store_ipc_parse_admin_uids("1,x", &o, &err), MC_INVALID_PARAMS);
+    cr_expect(strstr(err.msg, "ipc_admin_uids") != NULL, "%s", err.msg);
+    cr_expect_eq(o.n_admin_uids, 0);
 }

@@ -31,12 +31,16 @@ static void add_remote(const char *name, char *buf)
     char *desc = NULL;
     size_t len = 0;
     mc_te_segment_t *seg = NULL;
+    char uuid[MC_UUID_STR_LEN];
 
-    cr_assert_eq(mc_te_register_segment(svc->te, name, buf, REMOTE_SIZE, REMOTE_EPOCH), MC_OK);
+    /* the descriptor carries the id the (fake) master gives its replicas */
+    fake_master_add_segment(&fm, name, REMOTE_EPOCH, REMOTE_SIZE);
+    mc_uuid_format(fake_master_segment_id(&fm, name), uuid);
+    cr_assert_eq(mc_te_register_segment_uuid(svc->te, name, buf, REMOTE_SIZE, REMOTE_EPOCH, uuid),
+                 MC_OK);
     cr_assert_eq(mc_te_describe_segment(svc->te, name, &desc, &len), MC_OK);
     cr_assert_eq(mc_te_open_segment_desc(svc->te, desc, len, &seg), MC_OK);
     free(desc);
-    fake_master_add_segment(&fm, name, REMOTE_EPOCH, REMOTE_SIZE);
 }
 
 static void setup(void)
@@ -865,4 +869,45 @@ Test(store_routes, gets_over_the_reply_memory_budget_are_503)
     cr_expect_eq(r.status, 404, "a miss is not a budget matter");
     mc_http_captured_cleanup(&r);
     cr_expect_eq(atomic_load(&routes.reply_bytes), 0);
+}
+
+/* ---- descriptor identity ---- */
+
+/* Replaces the engine's handle for name with its descriptor under another
+ * "segment_uuid": what a reader holds after fetching a forged descriptor. */
+static void forge_descriptor(const char *name)
+{
+    char *desc = NULL, *at;
+    size_t len = 0;
+    mc_te_segment_t *seg = NULL;
+
+    cr_assert_eq(mc_te_describe_segment(svc->te, name, &desc, &len), MC_OK);
+    at = strstr(desc, "\"segment_uuid\":\"");
+    cr_assert_not_null(at, "%s", desc);
+    at += strlen("\"segment_uuid\":\"");
+    at[0] = at[0] == 'f' ? 'e' : 'f'; /* another segment id */
+    cr_assert_eq(mc_te_open_segment_desc(svc->te, desc, len, &seg), MC_OK);
+    free(desc);
+}
+
+Test(store_ops, a_descriptor_that_is_not_the_masters_segment_is_refused)
+{
+    char val[2048];
+    const fake_obj_t *o;
+
+    fill(val, sizeof(val), 9);
+    put_segs("remote-b", "remote-a");
+    cr_assert_eq(put1("kd", val, sizeof(val), 2), MC_OK);
+    o = fake_master_find(&fm, "kd");
+    cr_assert_not_null(o);
+    cr_assert_str_eq(o->rep[0].segment, "remote-b");
+    forge_descriptor("remote-b");
+    memset(remote[1] + o->rep[0].offset, 'X', sizeof(val)); /* what the forger would serve */
+    /* the first replica's descriptor is refused, the second one read */
+    expect_value("kd", val, sizeof(val));
+    cr_expect_geq(mc_counter_get(svc->st.descriptor_refusals), 1);
+    /* with no good replica left: a failure, never the forged bytes */
+    put_segs("remote-b", NULL);
+    int code = put1("kd2", val, sizeof(val), 1);
+    cr_assert_neq(code, MC_OK, "a write to it is refused too: %s", mc_err_name(code));
 }

@@ -178,3 +178,74 @@ Test(te_meta, unreachable_metadata_server, .timeout = 20)
                  "rolled back, not ALREADY_EXISTS");
     mc_te_destroy(te);
 }
+
+/* PUTs body under key_query with no publisher credential; the status. */
+static int put_plain(const char *key_query, const char *body)
+{
+    char url[256];
+    mc_http_result_t r;
+    int st;
+
+    snprintf(url, sizeof url, "%s?key=%s", meta_url, key_query);
+    st = mc_http_request(http, "PUT", url, body, strlen(body), "application/json", &r) == MC_OK
+             ? r.status
+             : 0;
+    mc_http_result_cleanup(&r);
+    return st;
+}
+
+Test(te_meta, a_publisher_owns_its_descriptor_and_readers_expect_their_segment, .init = start_meta,
+     .fini = stop_meta)
+{
+#ifndef MC_METADATA_BIN
+    cr_skip_test("mooncake_http_metadata_server is not built");
+#else
+    mc_te_opts_t o = {.local_name = "127.0.0.1:0",
+                      .metadata_url = meta_url,
+                      .request_timeout_ms = 2000,
+                      .republish_ms = UINT32_MAX,
+                      .publisher = "engine-a-publisher-0123456789"};
+    mc_te_t *srv = NULL, *cli = NULL;
+    mc_te_segment_t *h = NULL;
+    uint8_t *seg = tu_alloc(1 << 20, 7);
+    char *desc = NULL, forged[1024], *at;
+    size_t len = 0;
+    const char *uuid = "0a1b2c3d-0000-4000-8000-00000000beef";
+
+    cr_assert_eq(mc_te_create(&o, &srv, NULL), MC_OK);
+    o.publisher = NULL;
+    cr_assert_eq(mc_te_create(&o, &cli, NULL), MC_OK);
+    cr_assert_eq(mc_te_register_segment_uuid(srv, "node-u", seg, 1 << 20, 3, uuid), MC_OK);
+    cr_assert_eq(mc_te_describe_segment(srv, "node-u", &desc, &len), MC_OK);
+    cr_assert(strstr(desc, uuid) != NULL, "%s", desc);
+    /* a stranger (no credential) cannot replace or delete it */
+    cr_assert_lt(len + 1, sizeof forged);
+    memcpy(forged, desc, len + 1);
+    at = strstr(forged, "beef");
+    at[0] = 'd'; /* another segment id */
+    cr_assert_eq(put_plain("mooncake%2Fram%2Fnode-u", forged), 403);
+    cr_assert_eq(del("mooncake%2Fram%2Fnode-u"), 403);
+    /* a reader expecting another id, epoch or endpoint is refused; the right one is not */
+    mc_te_expect_t want = {.uuid = "0a1b2c3d-0000-4000-8000-00000000deef", .epoch = 3};
+    cr_assert_eq(mc_te_open_segment_expect(cli, "node-u", &want, &h), MC_ILLEGAL_CLIENT);
+    want = (mc_te_expect_t){.uuid = uuid, .epoch = 4};
+    cr_assert_eq(mc_te_open_segment_expect(cli, "node-u", &want, &h), MC_ILLEGAL_CLIENT);
+    want = (mc_te_expect_t){.uuid = uuid, .epoch = 3, .endpoint = "127.0.0.1:1"};
+    cr_assert_eq(mc_te_open_segment_expect(cli, "node-u", &want, &h), MC_ILLEGAL_CLIENT);
+    want = (mc_te_expect_t){.uuid = uuid, .epoch = 3, .endpoint = mc_te_endpoint(srv)};
+    cr_assert_eq(mc_te_open_segment_expect(cli, "node-u", &want, &h), MC_OK);
+    /* a remount: the cached handle no longer matches the new epoch, so it is
+     * fetched again (no failed transfer needed first) */
+    cr_assert_eq(mc_te_set_epoch(srv, "node-u", 9), MC_OK);
+    want.epoch = 9;
+    cr_assert_eq(mc_te_open_segment_expect(cli, "node-u", &want, &h), MC_OK);
+    cr_assert_eq(mc_te_segment_epoch(h), 9);
+    /* the publisher deletes its own descriptor on unregister */
+    cr_assert_eq(mc_te_unregister_segment(srv, "node-u"), MC_OK);
+    cr_assert_eq(get_status("mooncake%2Fram%2Fnode-u"), 404);
+    free(desc);
+    mc_te_destroy(cli);
+    mc_te_destroy(srv);
+    free(seg);
+#endif
+}

@@ -63,6 +63,12 @@ int mc_auth_token_file_check(const char *path, mc_errmsg_t *err);
  * MC_AUTH_MAX_TOKEN bytes (longer is never equal). */
 bool mc_auth_equal(const char *a, size_t alen, const char *b, size_t blen);
 
+/* A fresh random secret (per-segment secrets, publisher credentials): 64
+ * lower-case hex characters of getrandom(2) bytes and a NUL. MC_OK, or
+ * MC_INTERNAL_ERROR when the kernel gave no randomness (out is then ""). */
+#define MC_AUTH_SECRET_LEN 64
+int mc_auth_random_secret(char out[MC_AUTH_SECRET_LEN + 1]);
+
 /* A service's credentials: the cluster token set and the admin one, either
  * NULL when its file is not configured. */
 typedef struct mc_auth {

@@ -26,6 +26,7 @@
 #define MC_IPC_MAX_KEY_FRAGS 4096u /* fragments of one key */
 #define MC_IPC_MAX_FRAGS 65536u    /* fragments in one message */
 #define MC_IPC_MAX_TEXT 4096u      /* names, patterns, details */
+#define MC_IPC_MAX_TOKEN 256u      /* the hello's admin token (MC_AUTH_MAX_TOKEN) */
 #define MC_IPC_REPLY 0x8000u       /* set in a reply's opcode */
 
 typedef enum mc_ipc_op {
@@ -81,6 +82,11 @@ typedef struct mc_ipc_hello {
     uint16_t min_version, max_version;
     const char *name; /* the client's label (points into the payload) */
     size_t name_len;
+    /* Optional, last: the admin token, which admits this connection's admin
+     * ops (remove_all, remove_by_regex, force removes) whatever its uid.
+     * Not sent when admin_token_len is 0 (decoded as "", 0 when absent). */
+    const char *admin_token;
+    size_t admin_token_len;
 } mc_ipc_hello_t;
 
 /* The service stops when the process that started it goes away (the

@@ -90,6 +90,9 @@ typedef struct mc_keys_req {
     cJSON *root;              /* owns the strings (decoded requests only) */
 } mc_keys_req_t;
 
+/* A per-segment secret on the wire ("secret"): at most this many bytes. */
+#define MC_MSG_MAX_SECRET 64u
+
 typedef struct mc_segment_msg {
     mc_uuid_t client_id;
     mc_uuid_t id;
@@ -98,6 +101,7 @@ typedef struct mc_segment_msg {
     const char *protocol;
     uint64_t base;
     uint64_t size;
+    const char *secret; /* from the first mount's reply; NULL/"" = none (a first mount) */
     cJSON *root;
 } mc_segment_msg_t;
 
@@ -141,10 +145,10 @@ char *mc_segment_msg_encode_take(const mc_segment_msg_t *msg, size_t *len);
 
 /* ---- small messages ----
  * ping      {"client_id"} -> {"status": "OK"|"NEED_REMOUNT", "view_version"}
- * unmount   {"segment_id", "client_id", "graceful", "grace_ms"} -> {}
+ * unmount   {"segment_id", "client_id", "secret", "graceful", "grace_ms"} -> {}
  * remove_by_regex / remove_all   {"pattern", "force"} -> {"removed": n}
  * report_failure {"client_id", "segment_id", "epoch"} -> {}
- * mount_segment reply            {"epoch": n}
+ * mount_segment reply            {"epoch": n, "secret": "<the segment's secret>"}
  * Encoders return malloc'd text (caller frees, NULL when out of memory). */
 typedef struct mc_ping_reply {
     bool need_remount;
@@ -154,6 +158,7 @@ typedef struct mc_ping_reply {
 typedef struct mc_unmount_req {
     mc_uuid_t segment_id;
     mc_uuid_t client_id;
+    char secret[MC_MSG_MAX_SECRET + 1]; /* "" = none */
     bool graceful;
     uint64_t grace_ms;
 } mc_unmount_req_t;
@@ -190,8 +195,12 @@ int mc_remove_req_decode(const char *body, size_t len, bool need_pattern, mc_rem
                          mc_errmsg_t *err);
 void mc_remove_req_cleanup(mc_remove_req_t *r);
 
-char *mc_mount_reply_encode_take(uint64_t epoch, size_t *len);
-int mc_mount_reply_decode(const char *body, size_t len, uint64_t *epoch, mc_errmsg_t *err);
+typedef struct mc_mount_reply {
+    uint64_t epoch;
+    char secret[MC_MSG_MAX_SECRET + 1]; /* "" when the master sent none */
+} mc_mount_reply_t;
+char *mc_mount_reply_encode_take(const mc_mount_reply_t *r, size_t *len);
+int mc_mount_reply_decode(const char *body, size_t len, mc_mount_reply_t *out, mc_errmsg_t *err);
 char *mc_count_reply_encode_take(uint64_t removed, size_t *len);
 int mc_count_reply_decode(const char *body, size_t len, uint64_t *removed, mc_errmsg_t *err);
 

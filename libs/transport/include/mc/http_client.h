@@ -21,6 +21,9 @@ typedef struct mc_http_client_opts {
      * NULL; read per request, so a reload (SIGHUP) takes effect at once. Not
      * owned: it must outlive the client. */
     mc_auth_tokens_t *bearer;
+    /* One more "Name: value" header line sent on every request ("" = none),
+     * e.g. the metadata server's X-Mooncake-Publisher credential. Copied. */
+    char header[MC_AUTH_MAX_TOKEN + 64];
 } mc_http_client_opts_t;
 
 typedef struct mc_http_result {

@@ -2,7 +2,8 @@
  * cap, per-request state handled in one place, a thread pool, one JSON error
  * shape, and built-in GET /health and GET /metrics.
  *
- * Handlers are decode -> core call -> encode. They run on a pool thread, get a
+ * Handlers are decode -> core call -> encode. They run on a pool thread (the
+ * connection's, or the handler pool's for blocking routes), get a
  * fully read request body, and fill an mc_http_resp_t through the reply
  * helpers below; the wrapper sends it and frees everything the request owned.
  * Paths are matched before percent-decoding, so an encoded '/' (%2F) stays
@@ -67,6 +68,7 @@ typedef struct mc_http_server_opts {
     const char *cluster_host;         /* its address; default host */
     unsigned cluster_threads;         /* its pool size; default 1 */
     unsigned cluster_max_connections; /* its connection cap; default 128 */
+    unsigned workers; /* handler pool for blocking routes; 0 = none (they run inline) */
 } mc_http_server_opts_t;
 
 mc_http_server_t *mc_http_server_create(const mc_http_server_opts_t *opts);
@@ -101,6 +103,13 @@ void mc_http_server_set_auth(mc_http_server_t *srv, const mc_http_auth_t *auth);
  * MC_OK or MC_INVALID_PARAMS when there is no such route. */
 int mc_http_server_route_level(mc_http_server_t *srv, const char *method, const char *pattern,
                                mc_auth_level_t level);
+/* Marks a route added earlier as blocking: its handler may wait on
+ * something slow (a peer, a long match), so with opts.workers > 0 it runs on
+ * the handler pool, first come first served, while its connection is
+ * suspended; the connection threads go on serving every other connection.
+ * Without a pool it runs inline like any route. MC_OK or MC_INVALID_PARAMS
+ * when there is no such route. */
+int mc_http_server_route_blocking(mc_http_server_t *srv, const char *method, const char *pattern);
 /* For a level that depends on the request (a force flag in the body): true
  * when the caller has it; otherwise resp holds the 401/403 reply. */
 bool mc_http_req_require(mc_http_req_t *req, mc_http_resp_t *resp, mc_auth_level_t level);

@@ -250,7 +250,11 @@ int mc_te_create(const mc_te_opts_t *opts, mc_te_t **out, mc_errmsg_t *err)
                                     .retries = 1,
                                     .max_response = MC_TE_DESC_MAX,
                                     .bearer = te->o.bearer};
+        if (opts->publisher)
+            snprintf(ho.header, sizeof(ho.header), "X-Mooncake-Publisher: %s", opts->publisher);
         te->http = mc_http_client_create(&ho);
+        memset(ho.header, 0, sizeof(ho.header));
+        te->o.publisher = NULL; /* the caller's string: used only here */
         rc = te->http ? MC_OK : MC_INTERNAL_ERROR;
     }
     if (rc == MC_OK)
@@ -374,6 +378,7 @@ void te_local_seg_describe(mc_te_t *te, const te_local_seg_t *s, te_seg_desc_t *
     memset(d, 0, sizeof *d);
     mc_strlcpy(d->name, s->name, sizeof d->name);
     mc_strlcpy(d->endpoint, te->endpoint, sizeof d->endpoint);
+    mc_strlcpy(d->uuid, s->uuid, sizeof d->uuid);
     d->seg_id = s->id;
     d->epoch = atomic_load(&s->epoch);
     d->length = s->len;
@@ -384,15 +389,23 @@ void te_local_seg_describe(mc_te_t *te, const te_local_seg_t *s, te_seg_desc_t *
 
 int mc_te_register_segment(mc_te_t *te, const char *name, void *addr, size_t len, uint64_t epoch)
 {
+    return mc_te_register_segment_uuid(te, name, addr, len, epoch, NULL);
+}
+
+int mc_te_register_segment_uuid(mc_te_t *te, const char *name, void *addr, size_t len,
+                                uint64_t epoch, const char *uuid)
+{
     te_local_seg_t *s;
     int rc;
 
     if (!te || !name || (!addr && len) || epoch == 0 ||
-        mc_key_validate(name, strlen(name), MC_TE_NAME_MAX - 1) != MC_OK)
+        mc_key_validate(name, strlen(name), MC_TE_NAME_MAX - 1) != MC_OK ||
+        (uuid && mc_key_validate(uuid, strlen(uuid), MC_TE_UUID_MAX - 1) != MC_OK))
         return MC_INVALID_PARAMS;
     if (!(s = calloc(1, sizeof *s)))
         return MC_INTERNAL_ERROR;
     mc_strlcpy(s->name, name, sizeof s->name);
+    mc_strlcpy(s->uuid, uuid ? uuid : "", sizeof s->uuid);
     s->base = addr;
     s->len = len;
     atomic_init(&s->epoch, epoch);

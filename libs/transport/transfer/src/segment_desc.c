@@ -1,5 +1,6 @@
 /* Segment descriptor JSON. Field names live only here:
- * {"name", "endpoint", "segment_id", "epoch", "length", "protocols": ["tcp","rdma"],
+ * {"name", "endpoint", "segment_id", "segment_uuid" (optional), "epoch", "length",
+ *  "protocols": ["tcp","rdma"],
  *  "rdma": {"addr", "devices": [{"name", "gid", "lid", "rkey"}]}} */
 #include "segment_desc.h"
 
@@ -24,6 +25,8 @@ char *te_seg_desc_encode_take(const te_seg_desc_t *d, size_t *len)
     cJSON_AddStringToObject(o, "name", d->name);
     cJSON_AddStringToObject(o, "endpoint", d->endpoint);
     cJSON_AddNumberToObject(o, "segment_id", (double)d->seg_id);
+    if (d->uuid[0])
+        cJSON_AddStringToObject(o, "segment_uuid", d->uuid);
     cJSON_AddNumberToObject(o, "epoch", (double)d->epoch);
     cJSON_AddNumberToObject(o, "length", (double)d->length);
     protos = cJSON_AddArrayToObject(o, "protocols");
@@ -127,7 +130,8 @@ int te_seg_desc_decode(const char *json, size_t len, te_seg_desc_t *d)
         mc_key_validate(d->name, strlen(d->name), MC_TE_NAME_MAX - 1) ||
         copy_str(o, "endpoint", d->endpoint, sizeof d->endpoint, true, &err) ||
         te_parse_endpoint(d->endpoint, host, sizeof host, &port, false) ||
-        mc_json_get_u64(o, "segment_id", true, 1, UINT32_MAX, &v, &err))
+        mc_json_get_u64(o, "segment_id", true, 1, UINT32_MAX, &v, &err) ||
+        copy_str(o, "segment_uuid", d->uuid, sizeof d->uuid, false, &err))
         goto out;
     d->seg_id = (uint32_t)v;
     if (mc_json_get_u64(o, "epoch", true, 1, DESC_MAX_INT, &d->epoch, &err) ||

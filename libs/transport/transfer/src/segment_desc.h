@@ -10,6 +10,7 @@
 #define MC_TE_NAME_MAX 256     /* segment name, NUL included */
 #define MC_TE_ENDPOINT_MAX 128 /* "host:port", NUL included */
 #define MC_TE_MAX_DEVICES 8
+#define MC_TE_UUID_MAX 64 /* the registrar's segment label ("segment_uuid"), NUL included */
 #define MC_TE_DESC_MAX (64u << 10) /* largest descriptor JSON accepted */
 #define MC_TE_KEY_PREFIX "mooncake/ram/"
 
@@ -24,6 +25,8 @@ typedef struct te_seg_desc {
     char name[MC_TE_NAME_MAX];
     char endpoint[MC_TE_ENDPOINT_MAX]; /* TCP data/control endpoint */
     uint32_t seg_id;                   /* id on the owning engine */
+    char uuid[MC_TE_UUID_MAX];         /* the registrar's label (the cluster's segment id);
+                                          "" = none */
     uint64_t epoch;
     uint64_t length;
     bool tcp;

@@ -113,6 +113,7 @@ typedef struct te_backend_slot {
 /* A segment this engine exposes. refs/dead are guarded by te->seg_mu. */
 typedef struct te_local_seg {
     char name[MC_TE_NAME_MAX];
+    char uuid[MC_TE_UUID_MAX]; /* published as "segment_uuid"; "" = none */
     uint32_t id;
     uint8_t *base;
     uint64_t len;

@@ -335,6 +335,46 @@ int mc_te_open_segment(mc_te_t *te, const char *name, mc_te_segment_t **out)
     return rc == MC_OK ? install(te, &d, out) : rc;
 }
 
+static bool desc_matches(const te_seg_desc_t *d, const mc_te_expect_t *w)
+{
+    return (!w->uuid || !*w->uuid || strcmp(d->uuid, w->uuid) == 0) &&
+           (!w->epoch || d->epoch == w->epoch) &&
+           (!w->endpoint || !*w->endpoint || strcmp(d->endpoint, w->endpoint) == 0);
+}
+
+int mc_te_open_segment_expect(mc_te_t *te, const char *name, const mc_te_expect_t *want,
+                              mc_te_segment_t **out)
+{
+    mc_te_segment_t *seg;
+    te_seg_desc_t d;
+    bool ok = false;
+    int rc;
+
+    if (!want)
+        return mc_te_open_segment(te, name, out);
+    if (!te || !name || !out || mc_key_validate(name, strlen(name), MC_TE_NAME_MAX - 1))
+        return MC_INVALID_PARAMS;
+    pthread_mutex_lock(&te->open_mu);
+    seg = find_opened_locked(te, name);
+    pthread_mutex_unlock(&te->open_mu);
+    if (seg) {
+        pthread_mutex_lock(&seg->mu);
+        ok = seg->backend && desc_matches(&seg->desc, want);
+        pthread_mutex_unlock(&seg->mu);
+    }
+    if (ok && (!atomic_load(&seg->stale) || !te->http)) {
+        *out = seg;
+        return MC_OK;
+    }
+    if (!te->http) /* P2P: nothing to fetch a better one from */
+        return seg ? MC_ILLEGAL_CLIENT : MC_SEGMENT_NOT_FOUND;
+    if ((rc = fetch_desc(te, name, &d)) != MC_OK)
+        return rc;
+    if (!desc_matches(&d, want))
+        return MC_ILLEGAL_CLIENT;
+    return install(te, &d, out);
+}
+
 int mc_te_open_segment_desc(mc_te_t *te, const char *json, size_t len, mc_te_segment_t **out)
 {
     te_seg_desc_t d;

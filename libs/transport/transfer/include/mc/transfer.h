@@ -58,6 +58,9 @@ typedef struct mc_te_opts {
     uint32_t request_timeout_ms; /* per request, from submit; 0 = 5000 */
     uint32_t republish_ms;       /* re-publish check period; 0 = 5000; UINT32_MAX = off */
     mc_auth_tokens_t *bearer;    /* sent to the metadata server (mc/auth.h); NULL = none */
+    const char *publisher;       /* X-Mooncake-Publisher credential sent on every metadata
+                                    call (docs/metadata.md, "Publishers"): only this engine
+                                    may then replace or delete its descriptors; NULL = none */
     mc_te_auth_keys_t auth;      /* handshake keys; none = no handshake (see above) */
     uint32_t auth_timeout_ms;    /* a handshake must complete within this; 0 = 2000 */
     unsigned max_conns;          /* server connections at once, over it closed at once; 0 = 512 */
@@ -100,6 +103,11 @@ const char *mc_te_endpoint(const mc_te_t *te);
  * MC_SEGMENT_ALREADY_EXISTS if the name is taken; the memory stays the
  * caller's and must outlive the registration. */
 int mc_te_register_segment(mc_te_t *te, const char *name, void *addr, size_t len, uint64_t epoch);
+/* The same, with a label published as the descriptor's "segment_uuid" (a
+ * store service's: the master's segment id), which readers can require
+ * (mc_te_open_segment_expect). uuid: 1..63 bytes without control bytes. */
+int mc_te_register_segment_uuid(mc_te_t *te, const char *name, void *addr, size_t len,
+                                uint64_t epoch, const char *uuid);
 /* Withdraws a segment: waits for requests being served from it, deletes its
  * descriptor. MC_SEGMENT_NOT_FOUND if unknown. */
 int mc_te_unregister_segment(mc_te_t *te, const char *name);
@@ -125,6 +133,22 @@ int mc_te_republish_check(mc_te_t *te, unsigned *republished);
  * cannot be reached). A segment of this engine uses the memcpy back end.
  * Handles live until the engine is destroyed. */
 int mc_te_open_segment(mc_te_t *te, const char *name, mc_te_segment_t **out);
+/* What a reader knows of a segment from elsewhere (a store service: from the
+ * master's replica). Each field set is required of the descriptor: uuid
+ * (NULL or "" = not checked) its "segment_uuid", epoch (0 = not checked)
+ * its epoch, endpoint (NULL or "" = not checked) its endpoint. */
+typedef struct mc_te_expect {
+    const char *uuid;
+    uint64_t epoch;
+    const char *endpoint;
+} mc_te_expect_t;
+/* mc_te_open_segment for a reader that trusts the descriptor only when it
+ * matches want: a cached handle that does not is fetched again (the owner
+ * may have remounted); a descriptor that still does not is refused with
+ * MC_ILLEGAL_CLIENT and not installed (a forged or stale one never replaces
+ * the cached handle). */
+int mc_te_open_segment_expect(mc_te_t *te, const char *name, const mc_te_expect_t *want,
+                              mc_te_segment_t **out);
 /* Opens (or updates) a segment from a descriptor received out of band. */
 int mc_te_open_segment_desc(mc_te_t *te, const char *json, size_t len, mc_te_segment_t **out);
 /* Fetches the descriptor again (new epoch, endpoint or keys). */
