@@ -3,7 +3,7 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 RELEASE_DIR := build/release
 
-.PHONY: run test setup build tsan test-plain clean docs
+.PHONY: run test setup build tsan test-plain clean docs bench
 
 run: build
 	@scripts/run.sh
@@ -25,6 +25,11 @@ tsan:
 # The suite on a plain (unsanitized) build.
 test-plain:
 	@SANITIZE=none scripts/test.sh
+
+# The performance table (docs/performance.md): bench/results/<date>.md and .json.
+# BENCH_QUICK=1 make bench: the same rows with shorter cells (< 2 minutes).
+bench:
+	@scripts/bench.sh
 
 # Regenerates the flag tables in docs/ from the binaries' --help_markdown.
 docs: build

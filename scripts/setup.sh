@@ -15,6 +15,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   clang-format-14 # scripts/checkformat.sh: the pinned formatter
   clang-19 # scripts/threadsafety.sh: guarded_by on C struct members needs clang >= 19
+  redis-server memcached # make bench (bench/run.py): the peers, measured in the same run
   docker-compose yamllint python3-yaml nodejs # tests/deploy: compose config, lint, manifests
 )
 # tests/deploy validates the k8s manifests with npm packages (npm ci from a

@@ -55,6 +55,7 @@ static mc_http_server_t *start_server(const master_config_t *cfg, uint64_t port,
         &(mc_http_server_opts_t){.host = cfg->rpc_address,
                                  .port = (uint16_t)port,
                                  .threads = (unsigned)cfg->max_threads,
+                                 .workers = api ? 1 : 0, /* the cluster-wide removes */
                                  .max_body = cfg->max_request_bytes,
                                  .metrics = metrics,
                                  .name = what,

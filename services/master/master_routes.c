@@ -451,6 +451,35 @@ static void h_replica_clear(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     reply_results(req, resp, res, kr->n, 0, kr->single);
 }
 
+/* A reader's checksum mismatches: keys + checksums + segment_name -> codes. */
+static void h_drop_bad_replica(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
+{
+    mc_keys_req_t *kr = decode_keys(req, resp, false);
+    mc_master_key_t *keys;
+    mc_key_result_t *res;
+    int *rc;
+
+    if (!kr)
+        return;
+    if (!kr->checksums || !kr->segment_name) {
+        mc_http_reply_error(resp, MC_INVALID_PARAMS, "checksums and segment_name are required");
+        return;
+    }
+    if (!(keys = core_keys(req, kr)) || !PER_KEY(req, kr, res) || !PER_KEY(req, kr, rc)) {
+        reply_oom(resp);
+        return;
+    }
+    int whole = mc_master_batch_drop_bad_replica(ctx, keys, kr->checksums, kr->n, kr->segment_name,
+                                                 strlen(kr->segment_name), mc_now_ms(), rc);
+    if (whole != MC_OK) {
+        mc_http_reply_error(resp, whole, NULL);
+        return;
+    }
+    for (size_t i = 0; i < kr->n; i++)
+        res[i].code = rc[i];
+    reply_results(req, resp, res, kr->n, 0, kr->single);
+}
+
 /* ---- requests with a small body of their own ---- */
 
 /* remove_by_regex (pattern required) and remove_all share one message. */
@@ -699,6 +728,7 @@ int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t 
         {MC_ROUTE_REMOVE_ALL, h_remove_all},
         {MC_ROUTE_RELEASE, h_release},
         {MC_ROUTE_REPLICA_CLEAR, h_replica_clear},
+        {MC_ROUTE_DROP_BAD_REPLICA, h_drop_bad_replica},
         {MC_ROUTE_REPORT_FAILURE, h_report_failure},
         {MC_ROUTE_MOUNT_DISK, h_mount_disk},
         {MC_ROUTE_DISK_REPLICA_ADD, h_disk_replica_add},
@@ -711,6 +741,11 @@ int master_routes_register_api(mc_http_server_t *srv, mc_master_t *core, size_t 
     /* the cluster-wide removes need the admin token (mc_http_server_set_auth) */
     if (mc_http_server_route_level(srv, "POST", MC_ROUTE_REMOVE_BY_REGEX, MC_AUTH_ADMIN) != MC_OK ||
         mc_http_server_route_level(srv, "POST", MC_ROUTE_REMOVE_ALL, MC_AUTH_ADMIN) != MC_OK)
+        return MC_INTERNAL_ERROR;
+    /* they walk every key (a legal pattern may cost seconds): on the handler
+     * pool, one at a time, never holding a thread that serves other calls */
+    if (mc_http_server_route_blocking(srv, "POST", MC_ROUTE_REMOVE_BY_REGEX) != MC_OK ||
+        mc_http_server_route_blocking(srv, "POST", MC_ROUTE_REMOVE_ALL) != MC_OK)
         return MC_INTERNAL_ERROR;
     return master_routes_register_admin(srv, core);
 }

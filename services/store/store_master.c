@@ -25,6 +25,7 @@ static const char *const keys_route[STORE_M_CALLS] = {
     [STORE_M_REMOVE] = MC_ROUTE_REMOVE,
     [STORE_M_RELEASE] = MC_ROUTE_RELEASE,
     [STORE_M_REPLICA_CLEAR] = MC_ROUTE_REPLICA_CLEAR,
+    [STORE_M_DROP_BAD] = MC_ROUTE_DROP_BAD_REPLICA,
 };
 
 static void http_destroy(void *ctx)

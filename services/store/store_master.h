@@ -29,6 +29,7 @@ typedef enum store_master_call {
     STORE_M_REMOVE,        /* keys, force -> codes */
     STORE_M_RELEASE,       /* keys -> codes: drops one hold of client_id per key */
     STORE_M_REPLICA_CLEAR, /* keys, segment_name -> codes */
+    STORE_M_DROP_BAD,      /* keys, checksums, segment_name -> codes */
     STORE_M_CALLS
 } store_master_call_t;
 

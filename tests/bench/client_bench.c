@@ -10,36 +10,22 @@
  * get_into is a data-plane READ from B into the client's shared buffer.
  * Every cell runs --seconds, three times; the median is printed, with the
  * min-max range. Prints a markdown table and the goal ratios. */
+#include "cell.h"
+#include "mc/errors.h"
+#include "mc/strutil.h"
 #include "mooncake_client.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MiB (1u << 20)
 #define RUNS 3
 
 static double seconds_per_cell = 1.0;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 typedef struct cell {
     double rate[RUNS]; /* units per second */
@@ -56,22 +42,22 @@ static cell_t measure(op_fn op, void *ctx, double units)
 
     for (int r = 0; r < RUNS; r++) {
         uint64_t n = 0;
-        double t0 = now_s(), end = t0 + seconds_per_cell, t = t0;
+        double t0 = bench_now(), end = t0 + seconds_per_cell, t = t0;
 
         while (t < end && n < (1u << 20)) {
-            double s = now_s();
+            double s = bench_now();
             if (op(ctx, n) != 0) {
                 fprintf(stderr, "operation failed\n");
                 exit(1);
             }
-            t = now_s();
+            t = bench_now();
             lat[n++] = t - s;
         }
         c.rate[r] = (double)n * units / (t - t0);
-        qsort(lat, n, sizeof(double), cmp_d);
+        qsort(lat, n, sizeof(double), bench_cmp_double);
         c.p50_us = lat[n / 2] * 1e6;
     }
-    qsort(c.rate, RUNS, sizeof(double), cmp_d);
+    qsort(c.rate, RUNS, sizeof(double), bench_cmp_double);
     return c;
 }
 
@@ -83,69 +69,6 @@ static void row(const char *what, const cell_t *c, double scale, const char *uni
 }
 
 /* ---- limits ---- */
-
-typedef struct mem {
-    uint8_t *src, *dst;
-    size_t size, span;
-} mem_t;
-
-static int op_memcpy(void *ctx, uint64_t i)
-{
-    mem_t *m = ctx;
-    size_t off = (size_t)(i * m->size) % m->span;
-    memcpy(m->dst + off, m->src + off, m->size);
-    return 0;
-}
-
-typedef struct tcp {
-    int rx, tx;
-    uint8_t *buf;
-    size_t size;
-} tcp_t;
-
-static void *tcp_sink(void *arg)
-{
-    tcp_t *t = arg;
-    uint8_t *b = malloc(t->size);
-    ssize_t n;
-
-    while ((n = recv(t->rx, b, t->size, MSG_WAITALL)) > 0)
-        ;
-    free(b);
-    return NULL;
-}
-
-static int op_tcp(void *ctx, uint64_t i)
-{
-    tcp_t *t = ctx;
-    size_t done = 0;
-
-    (void)i;
-    while (done < t->size) {
-        ssize_t n = send(t->tx, t->buf + done, t->size - done, 0);
-        if (n <= 0)
-            return -1;
-        done += (size_t)n;
-    }
-    return 0;
-}
-
-static int tcp_pair(int *rx, int *tx)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 1) != 0 ||
-        getsockname(l, (struct sockaddr *)&a, &len) != 0)
-        return -1;
-    *tx = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(*tx, (struct sockaddr *)&a, sizeof(a)) != 0)
-        return -1;
-    *rx = accept(l, NULL, NULL);
-    close(l);
-    return *rx >= 0 ? 0 : -1;
-}
 
 /* ---- the store ---- */
 
@@ -378,31 +301,456 @@ static int python_cells(mooncake_client_t *c)
     return 0;
 }
 
-static const char *arg(int argc, char **argv, const char *name)
+/* ---- cells (--cell=OP): one JSON line each, for bench/run.py ----
+ *
+ *   mc_client_bench --a=SOCK --seg_a=H:P --seg_b=H:P --cell=OP --size=BYTES
+ *       [--batch=1] [--where=local|remote] [--threads=1] [--seconds=1] [--runs=3]
+ *       [--tag=NAME]   (prefill/decode: the shared key prefix)
+ *
+ * OP: get, put (plain memory, through the staging area), get_into, put_from
+ * (alloc_buffer memory), batch_get_into, batch_put_from, batch_get_into_multi,
+ * batch_put_from_multi (each key as min(16, size / 64 KiB) fragments),
+ * get_buffer (+ release), batch_is_exist (of `batch` present keys), prefill
+ * (put_from of fresh 1 MiB keys TAG-i, a window of 256 kept) and decode
+ * (get_into of TAG-0, TAG-1, ... as prefill writes them, through another
+ * service: --a names that one). Every thread has its own handle. "local"
+ * values live in --seg_a (the service of --a), "remote" ones in --seg_b.
+ * Reads cycle over min(64, 64 MiB / (size x batch)) sets of keys written
+ * before the cell; puts write fresh keys, removed between calls untimed. */
+
+enum cell_op {
+    C_GET,
+    C_PUT,
+    C_GET_INTO,
+    C_PUT_FROM,
+    C_BATCH_GET,
+    C_BATCH_PUT,
+    C_MULTI_GET,
+    C_MULTI_PUT,
+    C_GET_BUFFER,
+    C_EXIST,
+    C_PREFILL,
+    C_DECODE,
+};
+
+static const char *const cell_names[] = {
+    "get",
+    "put",
+    "get_into",
+    "put_from",
+    "batch_get_into",
+    "batch_put_from",
+    "batch_get_into_multi",
+    "batch_put_from_multi",
+    "get_buffer",
+    "batch_is_exist",
+    "prefill",
+    "decode",
+};
+
+#define PEND_MAX 4096
+#define WINDOW 256
+
+typedef struct cctx {
+    mooncake_client_t *c;
+    const mooncake_client_replicate_config_t *cfg;
+    enum cell_op op;
+    size_t size, batch, nsets, nfrag;
+    char prefix[64];
+    uint8_t *shared, *plain;
+    char (*names)[96];
+    const char **keys; /* nsets x batch read keys */
+    void **ptrs;
+    size_t *sizes;
+    int64_t *res;
+    int *ires;
+    mooncake_slice_t *slices;
+    const mooncake_slice_t **bufs;
+    size_t *nbufs;
+    /* fresh keys written, removed by the flush */
+    char (*pend)[96];
+    const char **pk;
+    size_t npend;
+    uint64_t seq, next; /* puts written / decode's next key */
+    uint64_t skipped;   /* decode: keys the writer removed before they were read */
+    int err;            /* the failed call's code, for the error line */
+} cctx_t;
+
+static size_t frags_of(size_t size)
 {
-    size_t n = strlen(name);
-    for (int i = 1; i < argc; i++)
-        if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=')
-            return argv[i] + n + 1;
-    return NULL;
+    size_t f = size / (64 * 1024);
+    return f < 1 ? 1 : f > 16 ? 16 : f;
+}
+
+/* The slices of batch keys laid out back to back in buf. */
+static void set_slices(cctx_t *x, uint8_t *buf)
+{
+    size_t fs = x->size / x->nfrag;
+    for (size_t j = 0; j < x->batch; j++) {
+        for (size_t f = 0; f < x->nfrag; f++) {
+            size_t len = f + 1 == x->nfrag ? x->size - fs * f : fs;
+            x->slices[j * x->nfrag + f] = (mooncake_slice_t){buf + j * x->size + f * fs, len};
+        }
+        x->bufs[j] = &x->slices[j * x->nfrag];
+        x->nbufs[j] = x->nfrag;
+        x->ptrs[j] = buf + j * x->size;
+        x->sizes[j] = x->size;
+    }
+}
+
+static int check_res(const cctx_t *x, int rc)
+{
+    if (rc != 0)
+        return -1;
+    for (size_t j = 0; j < x->batch; j++)
+        if (x->res[j] != (int64_t)x->size)
+            return -1;
+    return 0;
+}
+
+static int check_ires(const cctx_t *x, int rc)
+{
+    if (rc != 0)
+        return -1;
+    for (size_t j = 0; j < x->batch; j++)
+        if (x->ires[j] != 0)
+            return -1;
+    return 0;
+}
+
+static void flush_puts(void *ctx)
+{
+    cctx_t *x = ctx;
+    int *r = malloc(PEND_MAX * sizeof(int));
+    if (r && x->npend)
+        mooncake_client_batch_remove(x->c, x->pk, x->npend, 1, r);
+    free(r);
+    x->npend = 0;
+}
+
+/* Names the batch's fresh keys; 1 when the flush should run after the call. */
+static const char **fresh_keys(cctx_t *x)
+{
+    const char **ks = x->pk + x->npend;
+    for (size_t j = 0; j < x->batch; j++) {
+        snprintf(x->pend[x->npend], sizeof(x->pend[0]), "%s-w-%llu", x->prefix,
+                 (unsigned long long)x->seq++);
+        x->pk[x->npend] = x->pend[x->npend];
+        x->npend++;
+    }
+    return ks;
+}
+
+static int after_put(const cctx_t *x)
+{
+    /* remove before 128 MiB of fresh values pile up, or the list fills */
+    return (x->npend + x->batch > PEND_MAX || (x->npend + x->batch) * x->size > 128 * MiB) ? 1 : 0;
+}
+
+static int op_cell_do(cctx_t *x, uint64_t i);
+
+static int op_cell(void *ctx, uint64_t i)
+{
+    cctx_t *x = ctx;
+    int rc = op_cell_do(x, i);
+    if (rc < 0 && !x->err)
+        x->err = rc < -1 ? rc : -1;
+    return rc;
+}
+
+static int op_cell_do(cctx_t *x, uint64_t i)
+{
+    size_t set = (size_t)(i % x->nsets);
+    const char *const *rk = x->keys + set * x->batch;
+    const char **ks;
+    int rc;
+
+    switch (x->op) {
+    case C_GET:
+        return mooncake_client_get(x->c, rk[0], x->plain, x->size) == (int64_t)x->size ? 0 : -1;
+    case C_GET_INTO:
+        return mooncake_client_get_into(x->c, rk[0], x->shared, x->size) == (int64_t)x->size ? 0
+                                                                                             : -1;
+    case C_GET_BUFFER: {
+        mooncake_client_buffer_t *b = NULL;
+        int64_t n = mooncake_client_get_buffer(x->c, rk[0], &b);
+        mooncake_client_release_buffer(b);
+        return n == (int64_t)x->size ? 0 : -1;
+    }
+    case C_BATCH_GET:
+        return check_res(
+            x, mooncake_client_batch_get_into(x->c, rk, x->ptrs, x->sizes, x->batch, x->res));
+    case C_MULTI_GET:
+        return check_res(x, mooncake_client_batch_get_into_multi_buffers(
+                                x->c, rk, x->bufs, x->nbufs, x->batch, x->res));
+    case C_EXIST:
+        rc = mooncake_client_batch_is_exist(x->c, rk, x->batch, x->ires);
+        return rc == 0 && x->ires[0] == 1 ? 0 : -1;
+    case C_PUT:
+        ks = fresh_keys(x);
+        rc = mooncake_client_put(x->c, ks[0], x->plain, x->size, x->cfg);
+        return rc == 0 ? after_put(x) : -1;
+    case C_PUT_FROM:
+        ks = fresh_keys(x);
+        rc = mooncake_client_put_from(x->c, ks[0], x->shared, x->size, x->cfg);
+        return rc == 0 ? after_put(x) : -1;
+    case C_BATCH_PUT:
+        ks = fresh_keys(x);
+        rc = mooncake_client_batch_put_from(x->c, ks, (const void *const *)x->ptrs, x->sizes,
+                                            x->batch, x->cfg, x->ires);
+        return check_ires(x, rc) == 0 ? after_put(x) : -1;
+    case C_MULTI_PUT:
+        ks = fresh_keys(x);
+        rc = mooncake_client_batch_put_from_multi_buffers(x->c, ks, x->bufs, x->nbufs, x->batch,
+                                                          x->cfg, x->ires);
+        return check_ires(x, rc) == 0 ? after_put(x) : -1;
+    case C_PREFILL: {
+        char k[96];
+        snprintf(k, sizeof(k), "%s-%llu", x->prefix, (unsigned long long)x->seq);
+        rc = mooncake_client_put_from(x->c, k, x->shared, x->size, x->cfg);
+        if (rc != 0)
+            return -1;
+        if (x->seq >= WINDOW) {
+            snprintf(k, sizeof(k), "%s-%llu", x->prefix, (unsigned long long)(x->seq - WINDOW));
+            mooncake_client_remove(x->c, k, 1);
+        }
+        x->seq++;
+        return 0;
+    }
+    case C_DECODE: {
+        char k[96];
+        int64_t n;
+        snprintf(k, sizeof(k), "%s-%llu", x->prefix, (unsigned long long)x->next);
+        n = mooncake_client_get_into(x->c, k, x->shared, x->size);
+        if (n == (int64_t)x->size) {
+            x->next++;
+            return 0;
+        }
+        if (n == -703 || n == -712) { /* REPLICA_IS_NOT_READY, REPLICA_IS_GONE: mid-put/remove */
+            usleep(100);
+            return 2;
+        }
+        if (n != -704) { /* OBJECT_NOT_FOUND: not written yet, or already dropped */
+            x->err = (int)n;
+            return -1;
+        }
+        snprintf(k, sizeof(k), "%s-%llu", x->prefix, (unsigned long long)(x->next + 1));
+        if (mooncake_client_is_exist(x->c, k) == 1) { /* fell behind the window */
+            x->next += WINDOW / 2;
+            x->skipped++;
+        } else {
+            usleep(100);
+        }
+        return 2;
+    }
+    }
+    return -1;
+}
+
+static int cell_prepare(cctx_t *x, int t, const char *sock, size_t shared_len)
+{
+    size_t nkeys;
+    int rc = mooncake_client_connect(sock, 64 * MiB, &x->c);
+
+    if (rc != 0)
+        return rc;
+    x->shared = mooncake_client_alloc_buffer(x->c, shared_len);
+    x->plain = malloc(x->size);
+    nkeys = x->nsets * x->batch;
+    x->names = calloc(nkeys, sizeof(*x->names));
+    x->keys = calloc(nkeys, sizeof(*x->keys));
+    x->ptrs = calloc(x->batch, sizeof(*x->ptrs));
+    x->sizes = calloc(x->batch, sizeof(*x->sizes));
+    x->res = calloc(x->batch, sizeof(*x->res));
+    x->ires = calloc(x->batch, sizeof(*x->ires));
+    x->slices = calloc(x->batch * x->nfrag, sizeof(*x->slices));
+    x->bufs = calloc(x->batch, sizeof(*x->bufs));
+    x->nbufs = calloc(x->batch, sizeof(*x->nbufs));
+    x->pend = calloc(PEND_MAX, sizeof(*x->pend));
+    x->pk = calloc(PEND_MAX, sizeof(*x->pk));
+    if (!x->shared || !x->plain || !x->names || !x->keys || !x->ptrs || !x->sizes || !x->res ||
+        !x->ires || !x->slices || !x->bufs || !x->nbufs || !x->pend || !x->pk)
+        return -1;
+    for (size_t j = 0; j < shared_len; j += 4096)
+        x->shared[j] = (uint8_t)(j >> 12) ^ (uint8_t)t;
+    memset(x->plain, 0x3c, x->size);
+    set_slices(x, x->shared);
+    for (size_t k = 0; k < nkeys; k++) {
+        snprintf(x->names[k], sizeof(x->names[0]), "%s-r-%zu", x->prefix, k);
+        x->keys[k] = x->names[k];
+    }
+    if (x->op == C_PUT || x->op == C_PUT_FROM || x->op == C_BATCH_PUT || x->op == C_MULTI_PUT ||
+        x->op == C_PREFILL || x->op == C_DECODE)
+        return 0;
+    for (size_t s = 0; s < x->nsets; s++) { /* the read sets, untimed */
+        const char *const *ks = x->keys + s * x->batch;
+        size_t n = x->op == C_EXIST ? 1 : x->batch; /* exist needs no bytes: one slot reused */
+        for (size_t j = 0; j < x->batch; j++) {
+            x->ptrs[j] = x->shared + (j % n) * x->size;
+            x->sizes[j] = x->size;
+        }
+        rc = mooncake_client_batch_put_from(x->c, ks, (const void *const *)x->ptrs, x->sizes,
+                                            x->batch, x->cfg, x->ires);
+        if (rc != 0 || check_ires(x, 0) != 0) {
+            x->err = rc ? rc : x->ires[0];
+            for (size_t j = 0; j < x->batch && !x->err; j++)
+                x->err = x->ires[j];
+            return -2;
+        }
+    }
+    set_slices(x, x->shared);
+    return 0;
+}
+
+static void cell_cleanup(cctx_t *x)
+{
+    if (!x->c)
+        return;
+    flush_puts(x);
+    if (x->keys && x->op != C_PUT && x->op != C_PUT_FROM && x->op != C_BATCH_PUT &&
+        x->op != C_MULTI_PUT && x->op != C_PREFILL && x->op != C_DECODE) {
+        int *r = malloc(PEND_MAX * sizeof(int));
+        for (size_t k = 0; r && k < x->nsets * x->batch; k += PEND_MAX) {
+            size_t n = x->nsets * x->batch - k;
+            mooncake_client_batch_remove(x->c, x->keys + k, n < PEND_MAX ? n : PEND_MAX, 1, r);
+        }
+        free(r);
+    }
+    if (x->op == C_PREFILL)
+        for (uint64_t k = x->seq > WINDOW ? x->seq - WINDOW : 0; k < x->seq; k++) {
+            char key[96];
+            snprintf(key, sizeof(key), "%s-%llu", x->prefix, (unsigned long long)k);
+            mooncake_client_remove(x->c, key, 1);
+        }
+    mooncake_client_close(x->c); /* frees its shared buffers */
+    free(x->plain);
+    free(x->names);
+    free(x->keys);
+    free(x->ptrs);
+    free(x->sizes);
+    free(x->res);
+    free(x->ires);
+    free(x->slices);
+    free(x->bufs);
+    free(x->nbufs);
+    free(x->pend);
+    free(x->pk);
+}
+
+static int run_cell(int argc, char **argv)
+{
+    const char *op_s = bench_arg(argc, argv, "--cell"), *a = bench_arg(argc, argv, "--a");
+    const char *seg_a = bench_arg(argc, argv, "--seg_a"), *seg_b = bench_arg(argc, argv, "--seg_b");
+    const char *where = bench_arg(argc, argv, "--where"), *tag = bench_arg(argc, argv, "--tag");
+    size_t size = (size_t)bench_arg_u64(argc, argv, "--size", MiB);
+    size_t batch = (size_t)bench_arg_u64(argc, argv, "--batch", 1);
+    uint64_t nthreads = bench_arg_u64(argc, argv, "--threads", 1);
+    int threads = nthreads <= BENCH_MAX_THREADS ? (int)nthreads : 0;
+    static cctx_t x[BENCH_MAX_THREADS];
+    void *ctxs[BENCH_MAX_THREADS];
+    const char *seg;
+    const char *pref[1];
+    mooncake_client_replicate_config_t cfg = {1, 0, 0, pref, 1};
+    enum cell_op op = C_GET;
+    bench_opts_t o;
+    bench_result_t r;
+    char fields[320];
+    size_t nsets, shared_len;
+    int found = 0, rc = 0;
+
+    bench_opts_from_args(argc, argv, &o);
+    for (size_t k = 0; k < sizeof(cell_names) / sizeof(cell_names[0]); k++)
+        if (strcmp(op_s, cell_names[k]) == 0) {
+            op = (enum cell_op)k;
+            found = 1;
+        }
+    if (!where)
+        where = "local";
+    seg = strcmp(where, "remote") == 0 ? seg_b : seg_a;
+    snprintf(fields, sizeof(fields),
+             "\"client\":\"c\",\"op\":\"%s\",\"size\":%zu,\"batch\":%zu,\"where\":\"%s\","
+             "\"threads\":%d",
+             op_s, size, batch, where, threads);
+    if (!found || !a || !seg || size == 0 || batch == 0 || batch > 4096 || threads < 1 ||
+        threads > BENCH_MAX_THREADS || size * batch > 512 * MiB) {
+        bench_print_error(fields, "bad arguments (see client_bench.c)");
+        return 2;
+    }
+    if (op == C_GET || op == C_PUT || op == C_GET_INTO || op == C_PUT_FROM || op == C_GET_BUFFER ||
+        op == C_PREFILL || op == C_DECODE)
+        batch = 1;
+    pref[0] = seg;
+    nsets = 64 * MiB / (size * batch);
+    nsets = nsets < 1 ? 1 : nsets > 64 ? 64 : nsets;
+    if (op == C_PREFILL || op == C_DECODE)
+        nsets = 1;
+    shared_len = size * batch;
+    for (int t = 0; t < threads; t++) {
+        x[t] = (cctx_t){.cfg = &cfg,
+                        .op = op,
+                        .size = size,
+                        .batch = batch,
+                        .nsets = nsets,
+                        .nfrag = (op == C_MULTI_GET || op == C_MULTI_PUT) ? frags_of(size) : 1};
+        if (op == C_PREFILL || op == C_DECODE)
+            snprintf(x[t].prefix, sizeof(x[t].prefix), "%s", tag ? tag : "sc");
+        else
+            snprintf(x[t].prefix, sizeof(x[t].prefix), "cb%d-%d-%s-%zu-%zu", (int)getpid(), t, op_s,
+                     size, batch);
+        rc = cell_prepare(&x[t], t, a, shared_len);
+        if (rc != 0) {
+            char why[96];
+            snprintf(why, sizeof(why), "%s (%s)",
+                     rc == -2 ? "writing the read set failed" : "cannot connect",
+                     mooncake_client_strerror(rc == -2 ? x[t].err : rc));
+            bench_print_error(fields, why);
+            break;
+        }
+        ctxs[t] = &x[t];
+    }
+    if (rc == 0) {
+        double units = op == C_EXIST ? (double)batch : (double)(size * batch);
+        rc = bench_measure(op_cell, flush_puts, ctxs, threads, units, &o, &r);
+        if (rc == 0) {
+            if (op == C_DECODE) {
+                size_t n = strlen(fields);
+                snprintf(fields + n, sizeof(fields) - n, ",\"skipped\":%llu",
+                         (unsigned long long)x[0].skipped);
+            }
+            bench_print(fields, op == C_EXIST ? "keys/s" : "B/s", &r);
+        } else {
+            char why[64];
+            int code = 0;
+            for (int t = 0; t < threads; t++)
+                code = x[t].err ? x[t].err : code;
+            snprintf(why, sizeof(why), "a call failed (%s)", mooncake_client_strerror(code));
+            bench_print_error(fields, why);
+        }
+    }
+    for (int t = 0; t < threads; t++)
+        cell_cleanup(&x[t]);
+    return rc ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
-    const char *a = arg(argc, argv, "--a"), *b = arg(argc, argv, "--b");
+    const char *a = bench_arg(argc, argv, "--a"), *b = bench_arg(argc, argv, "--b");
     static cell_t memcpy_c, tcp_c, local_get, local_put; /* zeroed: a cell skipped by --only */
     static cell_t remote_get, remote_put, bl, br, ex;
-    const char *seg_a = arg(argc, argv, "--seg_a"), *seg_b = arg(argc, argv, "--seg_b");
-    const char *secs = arg(argc, argv, "--seconds");
-    const char *only = arg(argc, argv, "--only"); /* "exist", "batch", "local": those cells alone */
+    const char *seg_a = bench_arg(argc, argv, "--seg_a"), *seg_b = bench_arg(argc, argv, "--seg_b");
+    const char *secs = bench_arg(argc, argv, "--seconds");
+    const char *only =
+        bench_arg(argc, argv, "--only"); /* "exist", "batch", "local": those cells alone */
     mooncake_client_t *ca, *cb;
     const char *pa[1] = {seg_a}, *pb[1] = {seg_b};
     mooncake_client_replicate_config_t on_a = {1, 0, 0, pa, 1}, on_b = {1, 0, 0, pb, 1};
     size_t size = 4 * MiB;
     uint8_t *shared_a, *shared_b;
 
-    if (secs)
-        seconds_per_cell = strtod(secs, NULL);
+    if (bench_arg(argc, argv, "--cell"))
+        return run_cell(argc, argv);
+    if (secs && mc_parse_double(secs, &seconds_per_cell) != MC_OK)
+        seconds_per_cell = 1.0;
     if (a && only && strcmp(only, "python") == 0) { /* one service is enough */
         if (mooncake_client_connect(a, 64 * MiB, &ca) != 0)
             return 1;
@@ -433,27 +781,20 @@ int main(int argc, char **argv)
         goto local;
     {
         /* the same working set the store reads from: 16 values of 4 MiB */
-        mem_t m = {malloc(64 * MiB), malloc(64 * MiB), size, 64 * MiB};
-        memset(m.src, 1, m.span);
-        memset(m.dst, 2, m.span);
-        memcpy_c = measure(op_memcpy, &m, (double)size);
+        bench_mem_t m;
+        if (bench_mem_init(&m, size, 64 * MiB) != 0)
+            return 1;
+        memcpy_c = measure(bench_op_memcpy, &m, (double)size);
         row("memcpy 4 MiB, one thread", &memcpy_c, 1e9, "GB/s");
-        free(m.src);
-        free(m.dst);
+        bench_mem_free(&m);
     }
     {
-        tcp_t t = {.size = size, .buf = malloc(size)};
-        pthread_t th;
-        memset(t.buf, 3, size);
-        if (tcp_pair(&t.rx, &t.tx) != 0)
+        bench_tcp_t t;
+        if (bench_tcp_open(&t, size) != 0)
             return 1;
-        pthread_create(&th, NULL, tcp_sink, &t);
-        tcp_c = measure(op_tcp, &t, (double)size);
+        tcp_c = measure(bench_op_tcp, &t, (double)size);
         row("loopback TCP, one stream, 4 MiB writes", &tcp_c, 1e9, "GB/s");
-        close(t.tx);
-        pthread_join(th, NULL);
-        close(t.rx);
-        free(t.buf);
+        bench_tcp_close(&t);
     }
 local : {
     st_t s = {.c = ca, .prefix = "loc", .buf = shared_a, .size = size, .nkeys = 16, .cfg = &on_a};

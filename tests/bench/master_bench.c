@@ -7,7 +7,14 @@
  * virtual segment (the master never touches bytes), and prints per batch size:
  * keys/s and p50/p99 request latency for the put cycle (batch put_start +
  * batch put_end) and for batch get_replica_list; then the master's RSS growth
- * per object after --objects objects, minus the key bytes. */
+ * per object after --objects objects, minus the key bytes.
+ *
+ *   mc_master_bench --url=http://HOST:PORT --load_to=1000,100000,1000000
+ *
+ * Loads objects (4 KiB each, on a virtual segment it mounts) into a running
+ * master instead: after each level it prints "LOADED N" and waits for a line
+ * on stdin (bench/run.py measures in between); it exits at EOF. That master
+ * needs a --client_ttl longer than the run: this program never pings. */
 #include "mc/errors.h"
 #include "mc/http_client.h"
 #include "mc/master_msg.h"
@@ -32,6 +39,9 @@
 static char base_url[128];
 static mc_uuid_t client;
 static mc_http_client_t *http;
+/* --url mode: loaded objects are hard-pinned on the virtual segment, so a
+ * store service mounted on the same master neither holds nor evicts them */
+static bool pin_to_bench_seg;
 
 static uint16_t free_port(void)
 {
@@ -137,6 +147,11 @@ static size_t one_batch(worker_t *w, char (*keys)[KEY_LEN + 1], const char **kp,
     }
     if (!row->get)
         req.sizes = sizes;
+    if (!row->get && pin_to_bench_seg) {
+        req.has_config = true;
+        req.config = (mc_replicate_cfg_t){
+            .replica_num = 1, .preferred = {"bench-seg"}, .n_preferred = 1, .hard_pin = true};
+    }
     body = mc_keys_req_encode_take(&req, &len);
     t0 = mc_now_ns();
     if (post(row->get ? "get_replica_list" : "put_start", body, len, &r) == MC_OK)
@@ -145,6 +160,7 @@ static size_t one_batch(worker_t *w, char (*keys)[KEY_LEN + 1], const char **kp,
     free(body);
     if (!row->get && ok) {
         req.sizes = NULL;
+        req.has_config = false;
         body = mc_keys_req_encode_take(&req, &len);
         ok = post("put_end", body, len, &r) == MC_OK ? count_ok(&r, res, row->batch) : 0;
         mc_http_result_cleanup(&r);
@@ -295,7 +311,7 @@ static int mount_segment(void)
                           .endpoint = "127.0.0.1:1",
                           .protocol = "tcp",
                           .base = 1ull << 40,
-                          .size = 1ull << 44};
+                          .size = 1ull << 39}; /* 512 GiB: under --max_segment_size */
     mc_http_result_t r;
     size_t len;
     char *body = mc_segment_msg_encode_take(&m, &len);
@@ -304,6 +320,36 @@ static int mount_segment(void)
     mc_http_result_cleanup(&r);
     free(body);
     return rc == MC_OK && st == 200 ? 0 : -1;
+}
+
+/* --url mode: load a running master to each level of the list in turn. */
+static int load_levels(const char *url, const char *levels)
+{
+    char buf[256], line[64];
+    atomic_uint_fast64_t next;
+
+    mc_strlcpy(base_url, url, sizeof(base_url));
+    mc_strlcpy(buf, levels, sizeof(buf));
+    pin_to_bench_seg = true;
+    atomic_init(&next, 0);
+    if (!wait_ready() || mount_segment() != 0) {
+        fprintf(stderr, "cannot reach %s or mount a segment there\n", url);
+        return 1;
+    }
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        uint64_t n;
+        if (mc_parse_u64(tok, &n) != MC_OK || load_objects(n, &next) != 0) {
+            fprintf(stderr, "loading %s objects failed\n", tok);
+            return 1;
+        }
+        printf("LOADED %llu\n", (unsigned long long)atomic_load(&next));
+        fflush(stdout);
+        if (!fgets(line, sizeof(line), stdin))
+            break;
+    }
+    mc_http_client_destroy(http);
+    return 0;
 }
 
 static const char *opt(int argc, char **argv, const char *name, const char *def)
@@ -336,9 +382,15 @@ int main(int argc, char **argv)
     snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%u", (unsigned)port);
     http = mc_http_client_create(&(mc_http_client_opts_t){.timeout_ms = 30000, .retries = 0});
     client = mc_uuid_generate();
+    if (opt(argc, argv, "--url", NULL))
+        return load_levels(opt(argc, argv, "--url", NULL), opt(argc, argv, "--load_to", "1000"));
     pid = spawn_master(bin, port);
     if (pid < 0 || !wait_ready() || mount_segment() != 0) {
-        fprintf(stderr, "cannot start or reach %s\n", bin);
+        fprintf(stderr, "cannot start or reach %s, or mount a segment there\n", bin);
+        if (pid > 0) {
+            kill(pid, SIGTERM);
+            waitpid(pid, &status, 0);
+        }
         return 1;
     }
     rss0 = rss_kib(pid);

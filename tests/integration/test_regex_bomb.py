@@ -126,3 +126,42 @@ def test_regex_bombs_are_refused_cheaply(cluster):
     # an ordinary pattern still works, and nothing was removed by the bombs
     st, body = post(m.url, "remove_by_regex", {"pattern": r"^aaaa/\d+$"})
     assert st == 200 and body["removed"] == 2000, body
+
+
+def test_a_slow_legal_regex_holds_no_thread_other_calls_need(cluster):
+    """A legal pattern can still be slow over many keys: `^(a|a)*c` backtracks
+    through 2^16 paths on each key of sixteen a's and a later 'c' (present, so
+    PCRE2's required-character check does not cut it short), under the
+    per-key bound.
+    remove_by_regex runs on the master's handler pool, so with a single HTTP
+    thread (--max_threads=1) other calls are answered while it matches
+    (before, they queued behind it for the whole match)."""
+    m = cluster.master("--max_threads=1")
+    client = str(uuid.uuid4())
+    st, body = post(m.url, "mount_segment", {
+        "client_id": client, "segment": {"id": str(uuid.uuid4()), "name": "seg-a",
+                                         "endpoint": "seg-a", "protocol": "tcp",
+                                         "base": 1 << 40, "size": 1024 * MiB}})
+    assert st == 200, body
+    keys = [f"{'a' * 16}-{i:05d}-c" for i in range(400)]
+    for i in range(0, len(keys), 500):
+        put_keys(m.url, client, keys[i:i + 500])
+    put_keys(m.url, client, ["other"])
+    done = {}
+
+    def slow():
+        t0 = time.monotonic()
+        done["status"] = post(m.url, "remove_by_regex", {"pattern": "^(a|a)*c"}, timeout=120)
+        done["s"] = time.monotonic() - t0
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.3)  # the match is under way
+    t0 = time.monotonic()
+    st, res = post(m.url, "exist", {"keys": ["other"]})
+    exist_ms = (time.monotonic() - t0) * 1000
+    running = t.is_alive()
+    t.join(timeout=120)
+    assert st == 200 and res["results"][0]["exists"], res
+    assert done["status"] == (200, {"removed": 0}), done
+    assert running, f"the regex ended first ({done['s']:.2f} s): the test proves nothing"
+    print(f"exist during a {done['s']:.2f} s remove_by_regex: {exist_ms:.1f} ms")

@@ -320,6 +320,18 @@ int mc_master_batch_exist(mc_master_t *m, const mc_master_key_t *keys, size_t n,
                           bool *exists, int *rc);
 int mc_master_batch_remove(mc_master_t *m, const mc_master_key_t *keys, size_t n, bool force,
                            uint64_t now_ms, int *rc);
+/* A reader found the bytes of key's memory replica on the segment named
+ * [segment, segment + segment_len) not matching the object's checksum: that
+ * replica is dropped (readers get the others; leased or held, its buffer is
+ * freed only after the lease and the hold TTL, so no copy in flight is cut
+ * short); an object left without replicas is removed. checksums[i] is the
+ * checksum the reader checked against: a report about an object put again
+ * since (another checksum) changes nothing. rc[i]: MC_OK; MC_OBJECT_NOT_FOUND;
+ * MC_REPLICA_IS_NOT_READY (a put in flight); MC_INVALID_REPLICA (another
+ * checksum, or none); MC_REPLICA_NOT_FOUND (no memory replica there). */
+int mc_master_batch_drop_bad_replica(mc_master_t *m, const mc_master_key_t *keys,
+                                     const uint32_t *checksums, size_t n, const char *segment,
+                                     size_t segment_len, uint64_t now_ms, int *rc);
 /* Mooncake's batch_replica_clear: for each key an object of client's (the
  * client that put it) that is complete and neither leased nor held loses its
  * replicas on the segment named [segment, segment + segment_len) (segment

@@ -82,7 +82,7 @@ static void *writer(void *arg)
             if (codes[i] != MC_OK)
                 continue;
             obj_t *o = &objs[nobj++];
-            snprintf(o->key, sizeof(o->key), "%s", keys[i]);
+            memcpy(o->key, keys[i], sizeof(o->key)); /* both 24 bytes, NUL inside */
             o->seed = seeds[i];
             o->loc = loc[i];
         }

@@ -187,6 +187,7 @@ static int one_key(fake_master_t *fm, store_master_call_t call, const mc_keys_re
             return MC_OBJECT_NOT_FOUND;
         o->state = FAKE_FREE;
         return MC_OK;
+    case STORE_M_DROP_BAD: return done ? MC_OK : MC_OBJECT_NOT_FOUND; /* counted in calls[] */
     case STORE_M_CALLS: break;
     }
     return MC_INVALID_PARAMS;

@@ -59,7 +59,9 @@
 #define MC_ROUTE_REMOVE_ALL "/api/v1/remove_all"             /* remove -> count */
 #define MC_ROUTE_RELEASE "/api/v1/release"                   /* keys -> codes (drops holds) */
 #define MC_ROUTE_REPLICA_CLEAR "/api/v1/batch_replica_clear" /* keys+segment_name -> codes */
-#define MC_ROUTE_REPORT_FAILURE "/api/v1/report_failure"     /* failure report -> {} */
+/* keys+checksums+segment_name -> codes: replicas whose bytes failed a reader's check */
+#define MC_ROUTE_DROP_BAD_REPLICA "/api/v1/batch_drop_bad_replica"
+#define MC_ROUTE_REPORT_FAILURE "/api/v1/report_failure" /* failure report -> {} */
 /* SSD tier (issue 13; docs/master-api.md, "Disk tiers") */
 #define MC_ROUTE_MOUNT_DISK "/api/v1/mount_disk"                         /* disk msg -> {} */
 #define MC_ROUTE_DISK_REPLICA_ADD "/api/v1/batch_disk_replica_add"       /* disk items -> codes */
