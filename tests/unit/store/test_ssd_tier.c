@@ -292,8 +292,10 @@ Test(store_ssd_tier, restart_keeps_the_identity_and_registers_the_records_again)
     for (int i = 0; i < FAKE_MAX_OBJS; i++)
         if (fm.objs[i].state == FAKE_COMPLETE && strcmp(fm.objs[i].key, "other") != 0)
             fm.objs[i].state = FAKE_FREE;
-    find_locked("other")->checksum ^= 1u;
-    find_locked("other")->n = 1; /* its memory replica alone */
+    fake_obj_t *other = find_locked("other");
+    cr_assert_not_null(other);
+    other->checksum ^= 1u;
+    other->n = 1; /* its memory replica alone */
     pthread_mutex_unlock(&fm.mu);
     start();
     cr_assert(mc_uuid_equal(svc->client_id, id), "a restarted tier keeps its client id");
