@@ -28,6 +28,7 @@ typedef struct store_stats {
     mc_counter_t *get_keys, *get_misses, *get_errors, *get_bytes;
     mc_counter_t *transfer_errors, *lease_expired, *remounts;
     mc_counter_t *put_retries, *failures_reported, *checksum_mismatches, *peer_refusals;
+    mc_counter_t *bad_replicas;        /* replicas dropped at the master after a mismatch */
     mc_counter_t *descriptor_refusals; /* a descriptor that is not the master's segment */
     mc_histogram_t *put_meta, *put_data, *get_meta, *get_data;
 } store_stats_t;

@@ -529,7 +529,7 @@ static void verify_remote(store_service_t *s, const batch_t *b, const get_key_t 
         if (copies[j].where != STORE_AT_REMOTE || copies[j].status != MC_OK || !r->has_checksum)
             continue;
         if (!checksum_ok(s, true, r->checksum, mc_crc32c(0, gk[copies[j].key].dst, r->size)))
-            copies[j].status = MC_TRANSFER_FAIL;
+            copies[j].status = MC_INVALID_READ; /* bad bytes: reported (report_bad) */
     }
 }
 
@@ -565,8 +565,7 @@ static size_t get_round_plan(store_service_t *s, const batch_t *b, get_key_t *gk
         if (c->where == STORE_AT_LOCAL) {
             uint32_t crc =
                 mc_crc32c_copy(0, gk[i].dst, (char *)s->seg.base + rep->offset, rep->size);
-            c->status =
-                checksum_ok(s, r->has_checksum, r->checksum, crc) ? MC_OK : MC_TRANSFER_FAIL;
+            c->status = checksum_ok(s, r->has_checksum, r->checksum, crc) ? MC_OK : MC_INVALID_READ;
         } else if (c->where == STORE_AT_REMOTE) {
             if (!gate_admit(s, gate, rep->segment))
                 c->status = MC_TRANSFER_FAIL; /* a stalled peer: the next replica */
@@ -749,9 +748,66 @@ static void release_holds(store_service_t *s, const batch_t *b)
     free(lens);
 }
 
+/* Keeps the copies of a round whose bytes failed the checksum (MC_INVALID_READ);
+ * the list is allocated at the first (rare) one, for every round a get can
+ * have: each round tries at most one replica of each key. */
+static void note_bad(const batch_t *b, const store_copy_t *copies, size_t nc, store_copy_t **bad,
+                     size_t *nbad)
+{
+    for (size_t j = 0; j < nc; j++) {
+        if (copies[j].status != MC_INVALID_READ)
+            continue;
+        if (!*bad && !(*bad = calloc((size_t)b->n * (MC_MAX_REPLICAS + 1), sizeof(**bad))))
+            return; /* not reported: the next reader finds it again */
+        (*bad)[(*nbad)++] = copies[j];
+    }
+}
+
+/* The replicas whose bytes failed the checksum in this get are dropped at the
+ * master for every reader (batch_drop_bad_replica), one call per segment: the
+ * next get does not try them again, and an object left with none is a miss. */
+static void report_bad(store_service_t *s, const batch_t *b, store_copy_t *bad, size_t nbad)
+{
+    const char **keys = calloc(nbad ? nbad : 1, sizeof(*keys));
+    size_t *lens = calloc(nbad ? nbad : 1, sizeof(*lens));
+    uint32_t *sums = calloc(nbad ? nbad : 1, sizeof(*sums));
+    bool *sent = calloc(nbad ? nbad : 1, sizeof(*sent));
+
+    for (size_t i = 0; keys && lens && sums && sent && i < nbad; i++) {
+        const char *seg = b->ans.res[bad[i].key].rep[bad[i].replica].segment;
+        mc_keys_req_t kr = {.client_id = s->client_id,
+                            .keys = keys,
+                            .key_lens = lens,
+                            .checksums = sums,
+                            .segment_name = seg};
+        mc_results_t res = {0};
+
+        if (!seg || sent[i])
+            continue;
+        for (size_t j = i; j < nbad; j++) {
+            const char *sj = b->ans.res[bad[j].key].rep[bad[j].replica].segment;
+            if (sent[j] || !sj || strcmp(sj, seg) != 0)
+                continue;
+            keys[kr.n] = b->keys[bad[j].key];
+            lens[kr.n] = b->lens[bad[j].key];
+            sums[kr.n++] = b->ans.res[bad[j].key].checksum;
+            sent[j] = true;
+        }
+        if (store_master_keys(s->master, STORE_M_DROP_BAD, &kr, &res) == MC_OK)
+            mc_counter_add(s->st.bad_replicas, kr.n);
+        mc_results_cleanup(&res);
+    }
+    free(keys);
+    free(lens);
+    free(sums);
+    free(sent);
+}
+
 static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink, uint64_t *sizes,
                     int *codes)
 {
+    store_copy_t *bad = NULL;
+    size_t nbad = 0;
     get_key_t *gk = calloc(b->n, sizeof(*gk));
     store_copy_t *copies = calloc(b->n, sizeof(*copies));
     mc_te_request_t *reqs = calloc(b->n, sizeof(*reqs));
@@ -788,7 +844,10 @@ static void get_run(store_service_t *s, batch_t *b, const store_get_sink_t *sink
         gate_leave(s, &gate);
         verify_remote(s, b, gk, copies, nc);
         get_round_fold(s, gk, copies, nc);
+        note_bad(b, copies, nc, &bad, &nbad);
     }
+    if (nbad)
+        report_bad(s, b, bad, nbad);
     get_from_disk(s, b, gk, sink && sink->shed_stalled);
     mc_histogram_observe(s->st.get_data, (double)(mc_now_ns() - t1) / 1e9);
     if (held)
@@ -808,6 +867,7 @@ out:
             codes[b->idx[i]] = rc;
     free(gk);
     free(copies);
+    free(bad);
     free(reqs);
     free(req_copy);
     gate_free(&gate);

@@ -69,6 +69,9 @@ void store_stats_init(store_stats_t *st, mc_metrics_t *m)
     st->checksum_mismatches = mc_metrics_counter(
         m, "mc_store_checksum_mismatches_total",
         "Replica copies whose bytes did not match the writer's CRC32C (not returned)", NULL);
+    st->bad_replicas = mc_metrics_counter(
+        m, "mc_store_bad_replicas_reported_total",
+        "Replicas whose bytes failed the checksum, dropped at the master for every reader", NULL);
     st->descriptor_refusals = mc_metrics_counter(
         m, "mc_store_descriptor_refusals_total",
         "Remote replicas not read or written because the segment's descriptor did not match "

@@ -418,7 +418,9 @@ def flip_byte(store, master, key, at=1000):
 def test_flipped_bytes_are_never_returned(two):
     """Every value carries the writer's CRC32C: a replica whose bytes changed
     in its segment is skipped for the next one, and with none left the read
-    fails (502). Local copies and remote reads are both checked."""
+    fails (502). Local copies and remote reads are both checked, and a bad
+    replica is dropped at the master, so later reads never try it (and an
+    object whose last replica was bad is a miss)."""
     _, _, master, a, b = two
     value = os.urandom(MiB)
     assert put(a, "flip", value, replica_num=2).status == 200
@@ -427,14 +429,23 @@ def test_flipped_bytes_are_never_returned(two):
     r = get(a, "flip")  # a's own replica first: bad, so b's
     assert r.status == 200 and r.body == value
     assert metric(a, "mc_store_checksum_mismatches_total") == 1
+    # the bad replica is dropped at the master for every reader
+    assert metric(a, "mc_store_bad_replicas_reported_total") == 1
+    reps = request("GET", f"{master.url}/query_key?key=flip").json()["replicas"]
+    assert [x["segment"] for x in reps] == [seg_name(b)], reps
+    assert get(a, "flip").body == value
+    assert metric(a, "mc_store_checksum_mismatches_total") == 1, "not tried again"
     flip_byte(b, master, "flip")
     r = get(a, "flip")
     assert r.status == 502 and value[:64] not in r.body, "no replica left, no bytes"
+    assert get(a, "flip").status == 404, "its last replica was bad: the object is gone"
     assert put(a, "remote", value, preferred_segment=seg_name(a)).status == 200
     flip_byte(a, master, "remote")
     r = get(b, "remote")  # a data-plane read, checked after it lands
     assert r.status == 502
     assert metric(b, "mc_store_checksum_mismatches_total") >= 1
+    assert metric(b, "mc_store_bad_replicas_reported_total") == 1
+    assert get(b, "remote").status == 404
 
 
 def test_control_characters_in_keys_are_refused_everywhere(two):
