@@ -971,8 +971,10 @@ def main():
                             for title, rows in t.sections for r in rows]}, f, indent=1)
     print(text)
     log(f"bench: wrote {md} and {os.path.basename(md[:-3])}.json in {elapsed:.0f} s")
-    if not failed:
+    if not failed and not os.environ.get("BENCH_KEEP"):  # BENCH_KEEP=1: logs stay
         shutil.rmtree(rundir, ignore_errors=True)
+    else:
+        log(f"bench: run directory (logs) kept in {rundir}")
     return 1 if failed else 0
 
 
