@@ -7,7 +7,7 @@ import json
 import socket
 import time
 
-from conftest import request, not_under_tsan
+from conftest import auth_header_lines, request, not_under_tsan
 from test_store import get, metric, poll, put
 
 MiB = 1 << 20
@@ -69,7 +69,7 @@ def slow_reader(store, path):
     c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     c.settimeout(10)
     c.connect(("127.0.0.1", store.port))
-    c.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    c.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{auth_header_lines()}\r\n".encode())
     return c
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.parse
 
-from conftest import request, not_under_tsan
+from conftest import auth_headers, request, not_under_tsan
 
 MiB = 1 << 20
 SEG = "--global_segment_size=96MB"
@@ -47,7 +47,8 @@ class Conn:
             if self.c is None:
                 self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
             try:
-                self.c.request(method, f"/api/v1/objects/{q(key)}", body=body)
+                self.c.request(method, f"/api/v1/objects/{q(key)}", body=body,
+                               headers=auth_headers())
                 r = self.c.getresponse()
                 return r.status, r.read()
             except (http.client.HTTPException, OSError):
