@@ -631,7 +631,10 @@ static void h_mount_disk(mc_http_req_t *req, mc_http_resp_t *resp, void *ctx)
     mc_errmsg_t e = {{0}};
     int rc = mc_disk_msg_decode(body, len, &d, &e);
 
-    if (rc == MC_OK) {
+    if (rc == MC_OK && !mc_master_client_proved(ctx, d.client_id, d.secret)) {
+        rc = mc_fail(&e, MC_ILLEGAL_CLIENT, "no segment of this client with that secret");
+        mc_disk_msg_cleanup(&d);
+    } else if (rc == MC_OK) {
         mc_master_disk_spec_t spec = {.client_id = d.client_id,
                                       .name = d.name,
                                       .control_url = d.control_url,
@@ -673,6 +676,12 @@ static void run_disk_items(mc_http_req_t *req, mc_http_resp_t *resp, mc_master_t
     if (mc_http_req_defer(req, disk_items_cleanup, dr) != MC_OK || !PER_KEY(req, dr, items) ||
         !PER_KEY(req, dr, res)) {
         reply_oom(resp);
+        return;
+    }
+    /* a disk tier's replicas change only for its owner: the secret of one of
+     * its mounted segments (the identity of mount_disk) */
+    if (!mc_master_client_proved(core, dr->client_id, dr->secret)) {
+        mc_http_reply_error(resp, MC_ILLEGAL_CLIENT, "no segment of this client with that secret");
         return;
     }
     for (size_t i = 0; i < dr->n; i++) {

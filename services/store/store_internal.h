@@ -1,7 +1,7 @@
 /* Shared between store_service.c (lifecycle, liveness) and store_ops.c (put,
  * get and the pass-through calls). Nothing else includes it.
  *
- * Locking: mu guards stop and the condition variable only. epoch and
+ * Locking: mu guards stop, the condition variable and the writes of seg_secret. epoch and
  * master_ok are atomics written by the liveness thread and read by the
  * operations; everything else is set before the thread starts and read-only
  * afterwards. The SSD tier (ssd) locks its own state (store_ssd_internal.h). */
@@ -43,7 +43,8 @@ struct store_service {
     uint64_t te_epoch;                      /* epoch the engine holds (liveness thread only) */
     char seg_secret[MC_MSG_MAX_SECRET + 1]; /* the master's secret for the segment, from its
                                              * mount reply ("" before the first mount):
-                                             * liveness thread, then destroy after the join */
+                                             * written by the liveness thread under mu, read
+                                             * elsewhere through store_seg_secret_copy */
     mc_auth_t *auth;                        /* the service's credentials (NULL in tests) */
     store_master_t *master;                 /* operations */
     store_master_t *pinger;                 /* liveness: short timeout, no retries */
@@ -71,6 +72,9 @@ struct store_service {
     store_stats_t st;
 };
 
+/* The segment's secret as the master gave it ("" before the first mount):
+ * what the SSD tier's calls present as this service's identity. */
+void store_seg_secret_copy(store_service_t *s, char *out, size_t cap);
 /* Our segment as the planner sees it right now. */
 store_local_seg_t store_local_view(store_service_t *s);
 void store_stats_init(store_stats_t *st, mc_metrics_t *m);

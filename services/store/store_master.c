@@ -321,11 +321,14 @@ int store_master_ping_disk(store_master_t *m, mc_uuid_t client_id, const mc_disk
 }
 
 /* One batch of disk items; codes[i] per item (the master answers one per key). */
-static int disk_items(store_master_t *m, bool add, mc_uuid_t client_id, const mc_disk_item_t *items,
-                      size_t n, bool create_missing, int *codes)
+static int disk_items(store_master_t *m, bool add, mc_uuid_t client_id, const char *secret,
+                      const mc_disk_item_t *items, size_t n, bool create_missing, int *codes)
 {
-    mc_disk_items_req_t req = {
-        .client_id = client_id, .create_missing = create_missing, .n = n, .items = items};
+    mc_disk_items_req_t req = {.client_id = client_id,
+                               .create_missing = create_missing,
+                               .n = n,
+                               .items = items,
+                               .secret = secret};
     mc_results_t out;
     int rc;
 
@@ -345,15 +348,15 @@ static int disk_items(store_master_t *m, bool add, mc_uuid_t client_id, const mc
     return rc;
 }
 
-int store_master_disk_replica_add(store_master_t *m, mc_uuid_t client_id,
+int store_master_disk_replica_add(store_master_t *m, mc_uuid_t client_id, const char *secret,
                                   const mc_disk_item_t *items, size_t n, bool create_missing,
                                   int *codes)
 {
-    return disk_items(m, true, client_id, items, n, create_missing, codes);
+    return disk_items(m, true, client_id, secret, items, n, create_missing, codes);
 }
 
-int store_master_disk_replica_remove(store_master_t *m, mc_uuid_t client_id,
+int store_master_disk_replica_remove(store_master_t *m, mc_uuid_t client_id, const char *secret,
                                      const mc_disk_item_t *items, size_t n, int *codes)
 {
-    return disk_items(m, false, client_id, items, n, false, codes);
+    return disk_items(m, false, client_id, secret, items, n, false, codes);
 }

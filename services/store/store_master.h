@@ -114,7 +114,9 @@ static inline int store_master_remove_many(store_master_t *m, const char *patter
  * Each returns MC_OK, MC_RPC_FAIL or the master's error for the whole call;
  * MC_UNAVAILABLE_IN_CURRENT_MODE from a master table without them. */
 
-/* Registers (idempotent) this service's disk tier; again after NEED_REMOUNT. */
+/* Registers (idempotent) this service's disk tier; again after NEED_REMOUNT.
+ * disk->secret, and the secret of the calls below, is that of a segment this
+ * client has mounted (the master refuses others with MC_ILLEGAL_CLIENT). */
 int store_master_mount_disk(store_master_t *m, const mc_disk_msg_t *disk);
 /* A ping with the disk tier's usage; disk NULL is the plain ping. */
 int store_master_ping_disk(store_master_t *m, mc_uuid_t client_id, const mc_disk_usage_t *disk,
@@ -123,12 +125,12 @@ int store_master_ping_disk(store_master_t *m, mc_uuid_t client_id, const mc_disk
  * length); codes[i] receives each key's code (docs/master-core.md, "Disk
  * replicas": 0, -704, -702, -711, -703, -200). create_missing: restart
  * recovery. MC_CLIENT_NOT_FOUND: no disk tier (mount_disk first). */
-int store_master_disk_replica_add(store_master_t *m, mc_uuid_t client_id,
+int store_master_disk_replica_add(store_master_t *m, mc_uuid_t client_id, const char *secret,
                                   const mc_disk_item_t *items, size_t n, bool create_missing,
                                   int *codes);
 /* Unregisters n disk replicas (items: key, bucket) before their bucket goes;
  * codes[i]: 0, -704, -710. */
-int store_master_disk_replica_remove(store_master_t *m, mc_uuid_t client_id,
+int store_master_disk_replica_remove(store_master_t *m, mc_uuid_t client_id, const char *secret,
                                      const mc_disk_item_t *items, size_t n, int *codes);
 
 #endif

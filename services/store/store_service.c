@@ -122,7 +122,9 @@ static int mount_segment(store_service_t *s)
     /* kept in memory only: a master that restarts forgets it too, and then
      * issues a new one at the next (first) mount */
     epoch = reply.epoch;
+    mc_mutex_lock(&s->mu); /* the SSD tier's threads read it (store_seg_secret_copy) */
     mc_strlcpy(s->seg_secret, reply.secret, sizeof(s->seg_secret));
+    mc_mutex_unlock(&s->mu);
     memset(reply.secret, 0, sizeof(reply.secret));
     if (!s->te_registered) {
         char uuid[MC_UUID_STR_LEN];
@@ -149,6 +151,13 @@ static int mount_segment(store_service_t *s)
     MC_INFO("segment %s mounted (epoch %llu, %llu bytes)", s->name, (unsigned long long)epoch,
             (unsigned long long)s->seg.size);
     return MC_OK;
+}
+
+void store_seg_secret_copy(store_service_t *s, char *out, size_t cap)
+{
+    mc_mutex_lock(&s->mu);
+    mc_strlcpy(out, s->seg_secret, cap);
+    mc_mutex_unlock(&s->mu);
 }
 
 /* One liveness step: ping, remount when told to. Returns MC_OK or the error. */

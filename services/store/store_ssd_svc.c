@@ -16,12 +16,19 @@
 
 int ssd_master_mount_disk(store_service_t *s, const char *url, uint64_t capacity, uint64_t used)
 {
+    char secret[MC_MSG_MAX_SECRET + 1];
     mc_disk_msg_t m = {.client_id = s->client_id,
                        .name = s->name,
                        .control_url = url,
                        .capacity = capacity,
-                       .used = used};
-    return store_master_mount_disk(s->master, &m);
+                       .used = used,
+                       .secret = secret};
+    int rc;
+
+    store_seg_secret_copy(s, secret, sizeof(secret)); /* who we are: the segment's owner */
+    rc = store_master_mount_disk(s->master, &m);
+    memset(secret, 0, sizeof(secret));
+    return rc;
 }
 
 /* The records as the master's disk replica items. */
@@ -44,10 +51,14 @@ int ssd_master_disk_add(store_service_t *s, const ssd_rec_t *recs, size_t n, boo
                         int *codes)
 {
     mc_disk_item_t *items = disk_items(recs, n);
-    int rc = items ? store_master_disk_replica_add(s->master, s->client_id, items, n,
-                                                   create_missing, codes)
-                   : MC_INTERNAL_ERROR;
+    char secret[MC_MSG_MAX_SECRET + 1];
+    int rc;
 
+    store_seg_secret_copy(s, secret, sizeof(secret));
+    rc = items ? store_master_disk_replica_add(s->master, s->client_id, secret, items, n,
+                                               create_missing, codes)
+               : MC_INTERNAL_ERROR;
+    memset(secret, 0, sizeof(secret));
     free(items);
     return rc;
 }
@@ -55,9 +66,13 @@ int ssd_master_disk_add(store_service_t *s, const ssd_rec_t *recs, size_t n, boo
 int ssd_master_disk_remove(store_service_t *s, const ssd_rec_t *recs, size_t n, int *codes)
 {
     mc_disk_item_t *items = disk_items(recs, n);
-    int rc = items ? store_master_disk_replica_remove(s->master, s->client_id, items, n, codes)
-                   : MC_INTERNAL_ERROR;
+    char secret[MC_MSG_MAX_SECRET + 1];
+    int rc;
 
+    store_seg_secret_copy(s, secret, sizeof(secret));
+    rc = items ? store_master_disk_replica_remove(s->master, s->client_id, secret, items, n, codes)
+               : MC_INTERNAL_ERROR;
+    memset(secret, 0, sizeof(secret));
     free(items);
     return rc;
 }

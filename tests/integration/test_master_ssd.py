@@ -81,6 +81,7 @@ class M:
         self.proc = proc
         self.url = proc.url
         self.headers = headers
+        self.secrets = {}  # client id -> the secret of the segment it mounted
 
     def post(self, op, body):
         r = request("POST", f"{self.url}/api/v1/{op}", body=body, headers=self.headers)
@@ -93,11 +94,11 @@ class M:
 
     def setup_owner(self, control_url, name="host-a:1"):
         c, seg = str(uuid.uuid4()), str(uuid.uuid4())
-        self.ok("mount_segment", {"client_id": c, "segment": {
+        self.secrets[c] = self.ok("mount_segment", {"client_id": c, "segment": {
             "id": seg, "name": name, "endpoint": name, "protocol": "tcp",
-            "base": 1 << 40, "size": 64 * MiB}})
+            "base": 1 << 40, "size": 64 * MiB}})["secret"]
         self.ok("mount_disk", {"client_id": c, "name": name, "control_url": control_url,
-                               "capacity": 1 << 30, "used": 0})
+                               "capacity": 1 << 30, "used": 0, "secret": self.secrets[c]})
         return c, seg
 
     def put(self, c, key, size=MiB, checksum=1234):
@@ -110,7 +111,8 @@ class M:
 
     def add(self, c, items, create_missing=False):
         res = self.ok("batch_disk_replica_add",
-                      {"client_id": c, "create_missing": create_missing, "items": items})
+                      {"client_id": c, "create_missing": create_missing, "items": items,
+                       "secret": self.secrets[c]})
         return [r["code"] for r in res["results"]]
 
     def metric(self, name):
@@ -197,18 +199,19 @@ def test_failed_posts_are_retried_then_counted(cluster, listener):
 def test_disk_routes_check_their_input(cluster, listener):
     m = M(cluster.master())
     c, _ = m.setup_owner(listener.url)
+    sec = m.secrets[c]
     st, body = m.post("mount_disk", {"client_id": c, "name": "x", "control_url": "ftp://x",
-                                     "capacity": 1})
+                                     "capacity": 1, "secret": sec})
     assert st == 400 and body["code"] == -600
-    st, body = m.post("batch_disk_replica_add", {"client_id": str(uuid.uuid4()), "items": []})
-    assert st == 404 and body["code"] == -103
-    st, body = m.post("batch_disk_replica_add", {"client_id": c, "items": [{"key": "k"}]})
+    st, body = m.post("batch_disk_replica_add", {"client_id": c, "items": [{"key": "k"}],
+                                                 "secret": sec})
     assert st == 400
     codes = m.add(c, [{"key": "nope", "size": 1, "checksum": 0, "bucket": 1, "offset": 0,
                        "length": 1}])
     assert codes == [-704]
     res = m.ok("batch_disk_replica_remove", {"client_id": c, "items": [{"key": "nope",
-                                                                        "bucket": 1}]})
+                                                                        "bucket": 1}],
+                                             "secret": sec})
     assert res["results"][0]["code"] == -704
     # ping with the disk's usage
     assert m.ok("ping", {"client_id": c, "disk": {"capacity": 1000, "used": 10}})["status"] == "OK"
@@ -222,8 +225,9 @@ def test_restart_with_the_secret_replaces_the_segment_keeps_disk_replicas(cluste
     mount = {"client_id": c, "segment": {"id": seg, "name": "host-a:1", "endpoint": "host-a:1",
                                          "protocol": "tcp", "base": 1 << 40, "size": 64 * MiB}}
     secret = m.ok("mount_segment", mount)["secret"]
+    m.secrets[c] = secret
     m.ok("mount_disk", {"client_id": c, "name": "host-a:1", "control_url": listener.url,
-                        "capacity": 1 << 30, "used": 0})
+                        "capacity": 1 << 30, "used": 0, "secret": secret})
     m.put(c, "mem")
     m.put(c, "both", checksum=5)
     assert m.add(c, [{"key": "both", "size": MiB, "checksum": 5, "bucket": 2, "offset": 0,
@@ -251,3 +255,31 @@ def test_per_owner_gauges(cluster, listener):
         time.sleep(0.1)
     assert m.metric(f'mc_master_disk_owner_capacity_bytes{{client_id="{c}"}}') == 5000
     assert m.metric("mc_master_disks") == 1
+
+
+def test_only_the_owner_of_a_segment_acts_for_its_disk_tier(cluster, listener):
+    """A caller with the cluster token but not the secret of a segment the
+    client mounted can neither re-register that client's disk tier (its
+    control URL, where the master sends tasks) nor add or remove its disk
+    replicas: 403 -601. Before, any member knowing the client id (disk replicas
+    show it) could."""
+    m = M(cluster.master())
+    c, _ = m.setup_owner(listener.url)
+    m.put(c, "k", checksum=5)
+    item = {"key": "k", "size": MiB, "checksum": 5, "bucket": 1, "offset": 0, "length": MiB}
+    assert m.add(c, [item]) == [0]
+    for secret in (None, "0" * 64):
+        extra = {"secret": secret} if secret else {}
+        st, body = m.post("mount_disk", {"client_id": c, "name": "host-a:1",
+                                         "control_url": "http://127.0.0.1:9", "capacity": 1,
+                                         **extra})
+        assert st == 403 and body["code"] == -601, body
+        st, body = m.post("batch_disk_replica_remove",
+                          {"client_id": c, "items": [{"key": "k", "bucket": 1}], **extra})
+        assert st == 403 and body["code"] == -601, body
+        st, body = m.post("batch_disk_replica_add", {"client_id": c, "items": [item], **extra})
+        assert st == 403 and body["code"] == -601, body
+    got = m.ok("get_replica_list", {"keys": ["k"]})["results"][0]
+    assert [r["type"] for r in got["replicas"]] == ["memory", "disk"], got
+    disks = request("GET", f"{m.proc.metrics_url}/get_all_disks").json()["disks"]
+    assert disks[0]["control_url"] == listener.url, disks

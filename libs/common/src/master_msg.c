@@ -774,7 +774,8 @@ int mc_disk_msg_decode(const char *body, size_t len, mc_disk_msg_t *out, mc_errm
         (rc = mc_json_get_str(out->root, "control_url", true, MC_MSG_MAX_URL, &out->control_url,
                               err)) ||
         (rc = mc_json_get_u64(out->root, "capacity", true, 0, UINT64_MAX, &out->capacity, err)) ||
-        (rc = mc_json_get_u64(out->root, "used", false, 0, UINT64_MAX, &out->used, err)))
+        (rc = mc_json_get_u64(out->root, "used", false, 0, UINT64_MAX, &out->used, err)) ||
+        (rc = mc_json_get_str(out->root, "secret", false, MC_MSG_MAX_SECRET, &out->secret, err)))
         goto bad;
     if (mc_key_validate(out->name, strlen(out->name), MC_MSG_MAX_NAME) != MC_OK) {
         rc = mc_fail(err, MC_INVALID_PARAMS, "field 'name': empty or control characters");
@@ -810,6 +811,10 @@ char *mc_disk_msg_encode_take(const mc_disk_msg_t *msg, size_t *len)
     mc_jw_u64(&w, msg->capacity);
     mc_jw_key(&w, "used");
     mc_jw_u64(&w, msg->used);
+    if (msg->secret && msg->secret[0]) {
+        mc_jw_key(&w, "secret");
+        mc_jw_str(&w, msg->secret, strlen(msg->secret));
+    }
     mc_jw_obj_end(&w);
     return mc_jw_take(&w, len);
 }
@@ -910,6 +915,7 @@ int mc_disk_items_decode(const char *body, size_t len, bool add, mc_disk_items_r
         return MC_INVALID_PARAMS;
     if ((rc = mc_msg_decode_uuid(out->root, "client_id", true, &out->client_id, err)) ||
         (rc = mc_json_get_bool(out->root, "create_missing", false, &out->create_missing, err)) ||
+        (rc = mc_json_get_str(out->root, "secret", false, MC_MSG_MAX_SECRET, &out->secret, err)) ||
         (rc = items_array(out->root, "items", true, MC_MSG_MAX_BATCH, sizeof(mc_disk_item_t), &arr,
                           &items, &out->n, err)))
         goto bad;
@@ -945,6 +951,10 @@ char *mc_disk_items_encode_take(const mc_disk_items_req_t *req, bool add, size_t
     mc_jw_init(&w, 96 + req->n * 160);
     mc_jw_obj_begin(&w);
     jw_uuid(&w, "client_id", req->client_id);
+    if (req->secret && req->secret[0]) {
+        mc_jw_key(&w, "secret");
+        mc_jw_str(&w, req->secret, strlen(req->secret));
+    }
     if (add) {
         mc_jw_key(&w, "create_missing");
         mc_jw_bool(&w, req->create_missing);

@@ -133,6 +133,10 @@ int mc_master_unmount(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id)
 int mc_master_unmount_graceful(mc_master_t *m, mc_uuid_t segment_id, mc_uuid_t client_id,
                                uint64_t deadline_ms);
 
+/* true when client_id owns a mounted segment and secret is that segment's
+ * (constant-time compare): how the calls that act for a client without
+ * naming a segment (the disk tier's) check who is calling. */
+bool mc_master_client_proved(mc_master_t *m, mc_uuid_t client_id, const char *secret);
 /* Copies one segment's info (by id or by slot). MC_SEGMENT_NOT_FOUND if absent. */
 int mc_master_segment_get(mc_master_t *m, mc_uuid_t segment_id, mc_master_segment_info_t *out);
 int mc_master_segment_get_slot(mc_master_t *m, uint16_t slot, mc_master_segment_info_t *out);

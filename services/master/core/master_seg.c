@@ -76,6 +76,19 @@ static bool owner_proved(const mcm_seg_t *s, mc_uuid_t client_id, const char *se
                          strnlen(secret, MC_MASTER_SECRET_MAX));
 }
 
+bool mc_master_client_proved(mc_master_t *m, mc_uuid_t client_id, const char *secret)
+{
+    bool ok = false;
+
+    if (!m || !secret || !secret[0])
+        return false;
+    mc_mutex_lock(&m->cluster_lock);
+    for (unsigned i = 0; i < MCM_SEG_MAX && !ok; i++)
+        ok = m->segs[i] && owner_proved(m->segs[i], client_id, secret);
+    mc_mutex_unlock(&m->cluster_lock);
+    return ok;
+}
+
 /* A segment of another client mounted under this name? */
 static bool name_taken_locked(const mc_master_t *m, const mc_master_segment_spec_t *sp)
     MC_REQUIRES(m->cluster_lock)

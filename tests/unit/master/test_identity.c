@@ -131,3 +131,24 @@ Test(identity, an_expired_client_loses_its_segments_and_their_secrets)
     cr_expect_eq(mc_master_mount(m, &other, 5000, NULL), MC_OK, "the name is free again");
     mc_master_destroy(m);
 }
+
+Test(identity, a_client_proves_itself_with_the_secret_of_one_of_its_segments)
+{
+    mc_master_t *m = fx_create();
+    mc_master_segment_spec_t sp = spec(1, 1, "a");
+    char secret[MC_MASTER_SECRET_MAX], wrong[MC_MASTER_SECRET_MAX];
+
+    cr_expect_not(mc_master_client_proved(m, client_id(1), "x"), "no segment yet");
+    cr_assert_eq(mc_master_mount_secret(m, &sp, 0, NULL, secret), MC_OK);
+    cr_expect(mc_master_client_proved(m, client_id(1), secret));
+    cr_expect_not(mc_master_client_proved(m, client_id(2), secret), "another client id");
+    cr_expect_not(mc_master_client_proved(m, client_id(1), NULL));
+    cr_expect_not(mc_master_client_proved(m, client_id(1), ""));
+    mc_strlcpy(wrong, secret, sizeof(wrong));
+    wrong[3] = wrong[3] == 'a' ? 'b' : 'a';
+    cr_expect_not(mc_master_client_proved(m, client_id(1), wrong));
+    wrong[0] = '\0';
+    mc_strlcpy(wrong, secret, 10);
+    cr_expect_not(mc_master_client_proved(m, client_id(1), wrong), "a prefix");
+    mc_master_destroy(m);
+}

@@ -245,6 +245,7 @@ typedef struct mc_disk_msg {
     const char *name;        /* the owner's disk tier name (e.g. its segment name) */
     const char *control_url; /* "http://host:port" where the master and stores reach it */
     uint64_t capacity, used; /* bytes */
+    const char *secret;      /* the secret of a segment client_id has mounted; NULL = none */
     cJSON *root;
 } mc_disk_msg_t;
 
@@ -279,7 +280,8 @@ typedef struct mc_disk_items_req {
     bool create_missing; /* add: a missing key becomes an object with only this replica */
     size_t n;
     const mc_disk_item_t *items;
-    void *owned; /* decoded: the items' array */
+    const char *secret; /* as in mc_disk_msg_t */
+    void *owned;        /* decoded: the items' array */
     cJSON *root;
 } mc_disk_items_req_t;
 
