@@ -235,15 +235,7 @@ static void *populate_main(void *arg)
 
 static int start_thread(store_service_t *s)
 {
-    pthread_condattr_t ca;
-    int rc = pthread_condattr_init(&ca);
-
-    if (rc == 0) {
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        rc = pthread_cond_init(&s->cv, &ca);
-        pthread_condattr_destroy(&ca);
-    }
-    if (rc != 0)
+    if (mc_cond_init_monotonic(&s->cv) != 0)
         return MC_INTERNAL_ERROR;
     if (pthread_create(&s->thread, NULL, liveness_main, s) != 0) {
         pthread_cond_destroy(&s->cv);

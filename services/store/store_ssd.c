@@ -166,20 +166,6 @@ static int identity_load(const char *dir, mc_uuid_t *id, mc_errmsg_t *err)
 
 /* ---------------- open / close ---------------- */
 
-/* A condition variable on the monotonic clock (timed waits ignore clock steps). */
-static int cond_init(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-    int rc = pthread_condattr_init(&ca);
-
-    if (rc == 0) {
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        rc = pthread_cond_init(cv, &ca);
-        pthread_condattr_destroy(&ca);
-    }
-    return rc;
-}
-
 /* Recovery's one log line per discarded record. */
 static void log_discard(void *arg, uint64_t bucket, uint64_t offset, const char *key,
                         size_t key_len, const char *why)
@@ -222,7 +208,7 @@ int store_ssd_open(const store_config_t *cfg, mc_metrics_t *metrics, store_ssd_t
     if (!(t = calloc(1, sizeof(*t))))
         return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");
     mc_mutex_init(&t->mu);
-    if (cond_init(&t->cv) != 0) {
+    if (mc_cond_init_monotonic(&t->cv) != 0) {
         mc_mutex_destroy(&t->mu);
         free(t);
         return mc_fail(err, MC_INTERNAL_ERROR, "out of memory");

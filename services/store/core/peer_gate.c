@@ -1,5 +1,7 @@
 #include "peer_gate.h"
 
+#include "mc/thread.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -25,15 +27,11 @@ static unsigned slot_of(const char *peer)
 store_peer_gate_t *store_peer_gate_create(unsigned cap)
 {
     store_peer_gate_t *g = calloc(1, sizeof(*g));
-    pthread_condattr_t ca;
 
     if (!g)
         return NULL;
     pthread_mutex_init(&g->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->freed, &ca);
-    pthread_condattr_destroy(&ca);
+    (void)mc_cond_init_monotonic(&g->freed);
     g->cap = cap ? cap : 1;
     return g;
 }

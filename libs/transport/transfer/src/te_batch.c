@@ -5,6 +5,7 @@
 
 #include "mc/errors.h"
 #include "mc/mtime.h"
+#include "mc/thread.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -27,7 +28,6 @@ struct mc_te_batch {
 int mc_te_batch_create(mc_te_t *te, size_t capacity, mc_te_batch_t **out)
 {
     mc_te_batch_t *b;
-    pthread_condattr_t ca;
 
     if (!te || !out || capacity == 0 || capacity > (1u << 20))
         return MC_INVALID_PARAMS;
@@ -39,10 +39,7 @@ int mc_te_batch_create(mc_te_t *te, size_t capacity, mc_te_batch_t **out)
     b->te = te;
     b->cap = capacity;
     pthread_mutex_init(&b->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    (void)mc_cond_init_monotonic(&b->cv);
     *out = b;
     return MC_OK;
 }
